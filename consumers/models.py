@@ -1,0 +1,1 @@
+"""Consumers and their cards (built on the escrow ledger)."""

@@ -1,0 +1,51 @@
+"""Auth token and health check."""
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import selectors, services
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class AuthTokenApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_token",
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: OpenApiResponse(ErrorSerializer, description="invalid, invalid_credentials")},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = services.auth_token_issue(**data.validated_data)
+        return Response(self.OutputSerializer({"token": token}).data, status=status.HTTP_200_OK)
+
+
+@require_GET
+def healthz(request):
+    database = selectors.database_status()
+    broker = selectors.broker_status()
+    healthy = database == "ok" and broker in ("ok", "embedded")
+    body = {"status": "ok" if healthy else "degraded", "database": database, "broker": broker}
+    last_seen = selectors.heartbeat_last_seen(name="worker") if database == "ok" else None
+    body["worker_last_seen"] = last_seen.isoformat() if last_seen else None
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,58 @@
+"""Domain errors: each carries the API's stable error ``code`` and its HTTP status.
+
+Services raise these; the one exception handler (core.exceptions) turns them into
+``{"code", "detail"}`` bodies. Apps subclass them in their own ``errors.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    status_code = 409
+    code = "conflict"
+    default_detail: Any = _("The request conflicts with the current state.")
+
+    def __init__(self, detail: Any = None, *, errors: dict[str, list[str]] | None = None) -> None:
+        self.detail = detail if detail is not None else self.default_detail
+        self.errors = errors
+        super().__init__(str(self.detail))
+
+
+class InvalidInput(DomainError):
+    status_code = 400
+    code = "invalid"
+    default_detail = _("The request is invalid.")
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+    default_detail = _("Not found.")
+
+
+class InvalidIdempotencyKey(DomainError):
+    status_code = 400
+    code = "invalid_idempotency_key"
+    default_detail = _("The Idempotency-Key header must be 1 to 255 printable ASCII characters.")
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = 409
+    code = "idempotency_key_reused"
+    default_detail = _("This Idempotency-Key was already used with a different request.")
+
+
+class IdempotentRequestInProgress(DomainError):
+    status_code = 409
+    code = "idempotency_request_in_progress"
+    default_detail = _("A request with this Idempotency-Key is still being processed; retry shortly.")
+
+
+class InvalidCredentials(DomainError):
+    status_code = 400
+    code = "invalid_credentials"
+    default_detail = _("The username or password is wrong.")

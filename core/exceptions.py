@@ -1,0 +1,106 @@
+"""The one exception handler of the API: every error becomes ``{"code", "detail"}`` (plus
+``errors`` on a 400), in the request's language, and nothing a client sends becomes a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from core.errors import DomainError
+
+# DRF's own default codes mapped to the API's stable codes.
+_CODES = {
+    exceptions.ParseError: "malformed_request",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error details as ``{"field.sub": ["message", ...]}``."""
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for name, value in detail.items():
+            out.update(_flatten(value, f"{prefix}.{name}" if prefix else str(name)))
+        return out
+    if isinstance(detail, list):
+        if any(isinstance(item, (dict, list)) for item in detail):
+            out = {}
+            for index, item in enumerate(detail):
+                out.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+            return out
+        return {prefix or "non_field_errors": [str(item) for item in detail]}
+    return {prefix or "non_field_errors": [str(detail)]}
+
+
+def _body(code: str, detail: Any, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "detail": str(detail)}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        errors = None
+        if exc.status_code == status.HTTP_400_BAD_REQUEST:
+            errors = exc.errors or {"non_field_errors": [str(exc.detail)]}
+        set_rollback()
+        return Response(_body(exc.code, exc.detail, errors), status=exc.status_code)
+
+    if isinstance(exc, (Http404, ObjectDoesNotExist)):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=exc.messages)
+
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a bug: let Django log it and answer 500
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    set_rollback()
+
+    if isinstance(exc, exceptions.ValidationError):
+        body = _body("invalid", _("The request is invalid."), _flatten(exc.detail))
+        return Response(body, status=status.HTTP_400_BAD_REQUEST, headers=headers)
+
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None)
+    if code is None:
+        code = exc.default_code if isinstance(exc.default_code, str) else "error"
+    detail = exc.detail if not isinstance(exc.detail, (dict, list)) else exc.default_detail
+    errors = {"non_field_errors": [str(detail)]} if exc.status_code == status.HTTP_400_BAD_REQUEST else None
+    return Response(_body(code, detail, errors), status=exc.status_code, headers=headers)
+
+
+def json_not_found(request, exception=None) -> JsonResponse:  # noqa: ARG001 (Django's handler signature)
+    """handler404: unknown URLs answer in the API's error shape."""
+    return JsonResponse(_body("not_found", _("Not found.")), status=404)
+
+
+def json_server_error(request) -> JsonResponse:  # noqa: ARG001
+    """handler500: even a bug answers in the API's shape, never an HTML page."""
+    return JsonResponse(_body("server_error", _("An internal error occurred; it has been logged.")), status=500)
+
+
+def json_bad_request(request, exception=None) -> JsonResponse:  # noqa: ARG001
+    """handler400: e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE or a disallowed host."""
+    return JsonResponse(_body("malformed_request", _("The request could not be read."), {}), status=400)

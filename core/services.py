@@ -1,0 +1,38 @@
+"""Writes of the shared plumbing: users, API tokens, heartbeats."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from core import clock
+from core.errors import InvalidCredentials, InvalidInput
+from core.models import User, WorkerHeartbeat
+
+
+def user_create(*, username: str, password: str, role: str, email: str = "") -> User:
+    """Create a user of ``role``; the password must pass Django's validators."""
+    if User.objects.filter(username=username).exists():
+        raise InvalidInput(errors={"username": ["A user with that username already exists."]})
+    try:
+        validate_password(password, user=User(username=username))
+    except DjangoValidationError as exc:
+        raise InvalidInput(errors={"password": list(exc.messages)}) from exc
+    with transaction.atomic():
+        return User.objects.create_user(username=username, password=password, role=role, email=email)
+
+
+def auth_token_issue(*, username: str, password: str) -> str:
+    """The API token of the user with these credentials (created on first use)."""
+    user = authenticate(username=username, password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def heartbeat_record(*, name: str) -> None:
+    WorkerHeartbeat.objects.update_or_create(name=name, defaults={"last_seen": clock.now()})

@@ -1,0 +1,163 @@
+"""The escrow ledger: a double-entry journal of integer fen.
+
+Chart of accounts
+-----------------
+Every account holds a non-negative ``balance`` in fen, on its normal side:
+
+==================== ======== =============================================================
+kind                 side     what the balance is
+==================== ======== =============================================================
+custody              debit    Money held for everyone at the custody bank (one account).
+card_escrow          credit   A card's prepaid money not yet earned by the merchant (one per card).
+merchant_settlement  credit   Money released to a merchant and not yet paid out (one per merchant).
+refund_payable       credit   Refunds booked for consumers and not yet paid back by the gateway
+                              (one account).
+==================== ======== =============================================================
+
+Custody is the platform's asset; every other account is money the platform owes somebody.
+
+Entries
+-------
+A movement of money is one ``JournalEntry`` of two or more ``Posting`` rows. A posting's ``amount``
+is signed: positive debits the account, negative credits it, and an entry's postings sum to zero.
+A debit raises a debit-side account (custody) and lowers a credit-side one. Read an entry
+"A → B" as "debit A, credit B": money leaves A's column and reaches B's.
+
+========== ===================================== ===========================================
+code       movement                              when
+========== ===================================== ===========================================
+purchase   custody → card_escrow                 a card's payment reaches the custody bank
+release    card_escrow → merchant_settlement     a confirmed service (or a pass's daily accrual)
+fee        card_escrow → merchant_settlement     a refund's handling fee, earned by the merchant
+refund     card_escrow → refund_payable          a refund is booked for the consumer
+refund_paid refund_payable → custody             the gateway has paid the refund out
+payout     merchant_settlement → custody         settled money is paid to the merchant's bank
+correction any balanced set of postings          an error is corrected by a new entry
+========== ===================================== ===========================================
+
+Each entry carries its ``code``, its actor, a unique ``idempotency_key`` (the same key never posts
+twice) and a SHA-256 ``hash`` over its canonical content and the previous entry's hash.
+
+Hash chains
+-----------
+The journal is striped over ``LEDGER_CHAIN_STRIPES`` independent hash chains. An entry joins the
+chain chosen by its first posting's account (so every entry of one card lies on one chain), takes
+the next ``seq`` of that chain, and links to the chain's previous hash. One global chain would make
+every posting in the city wait for the one before it; stripes keep unrelated cards independent
+while each chain is still a verifiable, gap-free sequence. ``ChainHead`` holds each chain's last
+``seq`` and ``hash``; the ledger's head hash is a SHA-256 over all chain heads.
+
+Invariants
+----------
+1. Every entry has at least two postings and they sum to zero.
+2. Every account's balance equals the signed sum of its postings (sign by its side).
+3. No account balance is below zero.
+4. Custody equals all card escrow plus all merchant settlement not yet paid out plus refunds booked
+   but not yet paid: the money at the bank is exactly what the platform owes.
+5. Entries and postings, once posted, never change or disappear; a correction is a new entry.
+6. Each chain runs 1, 2, 3, ... with every hash recomputable from its content and predecessor.
+
+Where they are enforced: the services check 1 and 3 in Python before writing, under row locks
+taken in primary-key order. PostgreSQL is the backstop that makes a bug loud: triggers (migration
+0002) refuse UPDATE and DELETE of entries and postings and refuse, at commit, an entry whose
+postings do not balance; ``CheckConstraint`` refuses a negative balance; unique constraints refuse a
+second use of an idempotency key or of a chain position. ``escrow.selectors.ledger_verify`` checks
+all six from the stored rows.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+CURRENCY = "cny"
+
+
+class Account(models.Model):
+    class Kind(models.TextChoices):
+        CUSTODY = "custody", _("custody")
+        CARD_ESCROW = "card_escrow", _("card escrow")
+        MERCHANT_SETTLEMENT = "merchant_settlement", _("merchant settlement")
+        REFUND_PAYABLE = "refund_payable", _("refunds payable")
+
+    # Kinds of which there is exactly one account, created by migration 0003.
+    SINGLETONS = (Kind.CUSTODY, Kind.REFUND_PAYABLE)
+    # Kinds whose balance rises with a debit; all others rise with a credit.
+    DEBIT_SIDE = (Kind.CUSTODY,)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    balance = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, default=CURRENCY)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_non_negative"),
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(kind__in=["custody", "refund_payable"]), name="account_singleton_kinds"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind"], name="account_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.pk} {self.name}"
+
+    @property
+    def side(self) -> int:
+        """+1 if a debit raises the balance, -1 if a credit does."""
+        return 1 if self.kind in self.DEBIT_SIDE else -1
+
+
+class JournalEntry(models.Model):
+    class Code(models.TextChoices):
+        PURCHASE = "purchase", _("purchase")
+        RELEASE = "release", _("release")
+        FEE = "fee", _("fee")
+        REFUND = "refund", _("refund")
+        REFUND_PAID = "refund_paid", _("refund paid")
+        PAYOUT = "payout", _("payout")
+        CORRECTION = "correction", _("correction")
+
+    code = models.CharField(max_length=16, choices=Code.choices)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=64, blank=True, default="")
+    memo = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+    chain = models.PositiveSmallIntegerField()
+    seq = models.BigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name_plural = "journal entries"
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="journalentry_chain_seq_unique"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="journalentry_seq_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="journalentry_created_idx"),
+            models.Index(fields=["code", "created_at"], name="journalentry_code_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} #{self.pk} ({self.chain}:{self.seq})"
+
+
+class Posting(models.Model):
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    amount = models.BigIntegerField()  # fen; positive = debit, negative = credit
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="posting_amount_non_zero")]
+        indexes = [models.Index(fields=["account", "entry"], name="posting_account_entry_idx")]
+
+
+class ChainHead(models.Model):
+    """The last link of one hash chain; its row lock serialises only that chain's appends."""
+
+    chain = models.PositiveSmallIntegerField(primary_key=True)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)

@@ -1,0 +1,163 @@
+"""Reads of the escrow ledger: balances and the regulator's verification."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from django.db import connection
+from django.db.models import Sum
+
+from escrow.chain import GENESIS_HASH, entry_hash, heads_hash
+from escrow.models import Account, ChainHead, JournalEntry, Posting
+
+_ACCOUNT = Account._meta.db_table
+_ENTRY = JournalEntry._meta.db_table
+_POSTING = Posting._meta.db_table
+
+# What the custody bank must hold: everything the platform owes.
+LIABILITY_KINDS = (Account.Kind.CARD_ESCROW, Account.Kind.MERCHANT_SETTLEMENT, Account.Kind.REFUND_PAYABLE)
+
+
+class LedgerVerification(TypedDict):
+    balanced: bool
+    chain_ok: bool
+    custody_matches: bool
+    accounts_match: bool
+    entries: int
+    head_hash: str
+    problems: list[str]
+
+
+def singleton_account(kind: str) -> Account:
+    return Account.objects.get(kind=kind)
+
+
+def _unbalanced_entries() -> int:
+    """Entries with fewer than two postings or postings that do not sum to zero."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT e.id FROM {_ENTRY} e LEFT JOIN {_POSTING} p ON p.entry_id = e.id "
+            "GROUP BY e.id HAVING COUNT(p.id) < 2 OR COALESCE(SUM(p.amount), 0) <> 0) bad"
+        )
+        return cursor.fetchone()[0]
+
+
+def _accounts_off_their_postings() -> int:
+    """Accounts whose stored balance differs from the signed sum of their postings."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {_ACCOUNT} a LEFT JOIN "
+            f"(SELECT account_id, SUM(amount) AS total FROM {_POSTING} GROUP BY account_id) p ON p.account_id = a.id "
+            "WHERE a.balance <> CASE WHEN a.kind = %s THEN COALESCE(p.total, 0) ELSE -COALESCE(p.total, 0) END",
+            [Account.Kind.CUSTODY],
+        )
+        return cursor.fetchone()[0]
+
+
+def _custody_matches() -> bool:
+    custody = Account.objects.filter(kind=Account.Kind.CUSTODY).aggregate(total=Sum("balance"))["total"] or 0
+    owed = Account.objects.filter(kind__in=LIABILITY_KINDS).aggregate(total=Sum("balance"))["total"] or 0
+    return custody == owed
+
+
+def _verify_chains(problems: list[str]) -> tuple[bool, int]:
+    """Recompute every chain link from the stored rows, streaming them in chain order."""
+    heads = {chain: (seq, link) for chain, seq, link in ChainHead.objects.values_list("chain", "seq", "hash")}
+    rows = (
+        Posting.objects.order_by("entry__chain", "entry__seq", "id")
+        .values_list(
+            "entry_id",
+            "entry__chain",
+            "entry__seq",
+            "entry__prev_hash",
+            "entry__hash",
+            "entry__code",
+            "entry__idempotency_key",
+            "entry__actor_id",
+            "entry__actor_label",
+            "entry__memo",
+            "entry__created_at",
+            "account_id",
+            "amount",
+        )
+        .iterator(chunk_size=5000)
+    )
+    ok = True
+    seen = 0
+    last: dict[int, tuple[int, str]] = {}
+    current: tuple | None = None
+    postings: list[tuple[int, int]] = []
+
+    def close(entry: tuple) -> None:
+        nonlocal ok, seen
+        entry_id, chain, seq, prev_hash, link, code, key, actor_id, actor_label, memo, created_at = entry
+        seen += 1
+        expected_seq, expected_prev = last.get(chain, (0, GENESIS_HASH))
+        if seq != expected_seq + 1 or prev_hash != expected_prev:
+            ok = False
+            problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) does not follow seq {expected_seq}")
+        recomputed = entry_hash(
+            chain=chain,
+            seq=seq,
+            prev_hash=prev_hash,
+            code=code,
+            idempotency_key=key,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            memo=memo,
+            created_at=created_at,
+            postings=postings,
+        )
+        if recomputed != link:
+            ok = False
+            problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) hash does not match its content")
+        last[chain] = (seq, link)
+
+    for row in rows:
+        entry = row[:11]
+        if current is not None and entry[0] != current[0]:
+            close(current)
+            postings = []
+        current = entry
+        postings.append((row[11], row[12]))
+    if current is not None:
+        close(current)
+
+    for chain in set(heads) | set(last):
+        if heads.get(chain, (0, GENESIS_HASH)) != last.get(chain, (0, GENESIS_HASH)):
+            ok = False
+            problems.append(f"chain {chain}: head {heads.get(chain)} differs from its last entry {last.get(chain)}")
+    return ok, seen
+
+
+def ledger_verify() -> LedgerVerification:
+    """Check the ledger's invariants (``escrow.models``) from the stored rows."""
+    problems: list[str] = []
+    unbalanced = _unbalanced_entries()
+    if unbalanced:
+        problems.append(f"{unbalanced} entries do not balance")
+    off = _accounts_off_their_postings()
+    if off:
+        problems.append(f"{off} account balances differ from their postings")
+    custody_matches = _custody_matches()
+    if not custody_matches:
+        problems.append("custody differs from escrow + settlement + refunds payable")
+    chain_ok, hashed = _verify_chains(problems)
+    entries = JournalEntry.objects.count()
+    if hashed != entries:
+        chain_ok = False
+        problems.append(f"{entries - hashed} entries have no postings")
+    heads = ChainHead.objects.values_list("chain", "seq", "hash")
+    return {
+        "balanced": unbalanced == 0,
+        "chain_ok": chain_ok,
+        "custody_matches": custody_matches,
+        "accounts_match": off == 0,
+        "entries": entries,
+        "head_hash": heads_hash(heads),
+        "problems": problems,
+    }
+
+
+def ledger_ok(result: LedgerVerification) -> bool:
+    return result["balanced"] and result["chain_ok"] and result["custody_matches"] and result["accounts_match"]

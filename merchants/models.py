@@ -1,0 +1,1 @@
+"""Merchants, their products and settlement (built on the escrow ledger)."""

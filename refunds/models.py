@@ -1,0 +1,1 @@
+"""Refunds and the outbox that pays them back through the gateway."""

@@ -1,0 +1,1 @@
+"""Risk, flags, actions and complaints for the market regulator."""
