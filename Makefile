@@ -1,0 +1,55 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Local runs default to debug mode (a throwaway secret key); production sets DJANGO_DEBUG=0.
+export DJANGO_DEBUG ?= 1
+BIND ?= 127.0.0.1:8000
+
+.PHONY: run test setup install migrate seed messages lint format bench clean
+
+run: setup seed
+	@echo "Serving http://$(BIND)  (API docs: http://$(BIND)/api/v1/docs/, health: http://$(BIND)/healthz)"
+	@echo "Database: $${DATABASE_URL:-embedded SQLite in var/}   Broker: $${CELERY_BROKER_URL:-embedded filesystem broker in var/broker}"
+	@echo "Ctrl-C stops the web server, the worker and beat."
+	$(PY) manage.py runplatform --bind $(BIND)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: install messages migrate
+	@$(PY) manage.py collectstatic --noinput -v0
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+messages:
+	@if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages -v0 --ignore '.venv'; \
+	 else echo "msgfmt not found: using the committed compiled messages"; fi
+
+migrate:
+	$(PY) manage.py migrate --noinput -v1
+
+# Loads the demo data once (the command is idempotent), when the project has one.
+seed:
+	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Benchmarks need PostgreSQL on 127.0.0.1:5432; each creates and drops its own database.
+bench: install
+	$(PY) bench/ledger.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var staticfiles .pytest_cache
