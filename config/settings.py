@@ -135,6 +135,7 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"), doc="Where collectstatic writes."))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

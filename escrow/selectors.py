@@ -28,10 +28,6 @@ class LedgerVerification(TypedDict):
     problems: list[str]
 
 
-def singleton_account(kind: str) -> Account:
-    return Account.objects.get(kind=kind)
-
-
 def _unbalanced_entries() -> int:
     """Entries with fewer than two postings or postings that do not sum to zero."""
     with connection.cursor() as cursor:

@@ -48,6 +48,20 @@ def account_open(*, kind: str, name: str) -> Account:
     return Account.objects.create(kind=kind, name=name[:200], created_at=clock.now())
 
 
+SINGLETON_NAMES = {
+    Account.Kind.CUSTODY: "Custody bank account",
+    Account.Kind.REFUND_PAYABLE: "Refunds payable to consumers",
+}
+
+
+def singleton_account(kind: str) -> Account:
+    """The custody or refunds-payable account (migration 0002 opens them; opened here if missing)."""
+    account, _ = Account.objects.get_or_create(
+        kind=kind, defaults={"name": SINGLETON_NAMES[kind], "created_at": clock.now()}
+    )
+    return account
+
+
 def _check_legs(legs: Sequence[Leg]) -> None:
     if len(legs) < 2:
         raise UnbalancedEntry("an entry needs at least two postings")

@@ -3,8 +3,7 @@
 import itertools
 
 from escrow.models import Account
-from escrow.selectors import singleton_account
-from escrow.services import account_open, ledger_transfer
+from escrow.services import account_open, ledger_transfer, singleton_account
 
 _keys = itertools.count()
 
