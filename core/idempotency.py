@@ -7,7 +7,8 @@ without running again; a repeat with another fingerprint is 409 ``idempotency_ke
 
 A reservation whose request died before storing a response is taken over after
 ``LOCK_TIMEOUT``; that is safe because services derive their own ledger idempotency keys from the
-request key, so a step that did commit is not repeated.
+request key (``service_key``), so a step that did commit is not repeated. For the same reason a key
+reused after the 24-hour replay window runs the view again but cannot move the same money twice.
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ def request_fingerprint(*, method: str, path: str, data: Any) -> str:
 
 def caller_of(user: Any) -> str:
     return f"user:{user.pk}" if getattr(user, "is_authenticated", False) else "anonymous"
+
+
+def service_key(*, caller: str, key: str) -> str:
+    """The key a service posts under for this request: fixed-length, and distinct per caller."""
+    return "req:" + hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()
+
+
+def idempotency_purge(*, older_than: timedelta | None = None) -> int:
+    """Delete stored responses past the replay window (a daily beat job)."""
+    window = older_than or timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=clock.now() - window).delete()
+    return deleted
 
 
 def idempotency_begin(*, caller: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
@@ -114,7 +127,7 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
             response = Response(record.response_body, status=record.status_code)
             response["Idempotent-Replayed"] = "true"
             return response
-        request.idempotency_key = f"{caller}:{key}"
+        request.idempotency_key = service_key(caller=caller, key=key)
         try:
             response = view_method(view, request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 (turned into the response DRF would give)
