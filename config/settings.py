@@ -130,7 +130,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False, doc="Run 
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "core.tasks.heartbeat_task", "schedule": 30.0},
+    "worker-heartbeat": {
+        "task": "core.tasks.heartbeat_task",
+        "schedule": float(env_int("HEARTBEAT_SECONDS", 30, doc="How often beat asks the worker to prove it runs.")),
+    },
     "idempotency-purge": {"task": "core.tasks.idempotency_purge_task", "schedule": crontab(hour=3, minute=30)},
 }
 
