@@ -13,7 +13,9 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"), doc="Folder for the embedded database, broker and beat state."))
+VAR_DIR = Path(
+    env_str("VAR_DIR", str(BASE_DIR / "var"), doc="Folder for the embedded database, broker and beat state.")
+)
 
 if not VAR_DIR.exists():
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -23,7 +25,7 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "", doc="Signing key; required unless 
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-local-development-key-not-for-production"  # noqa: S105 (debug only)
+    SECRET_KEY = "insecure-local-development-key-not-for-production"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost", doc="Comma-separated host names served.")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "", doc="Comma-separated origins allowed to POST forms.")
 
@@ -92,7 +94,11 @@ DATABASE_URL = env_str(
     f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
     doc="Database; default an embedded SQLite file, e.g. postgres://user:pass@host:5432/name.",
 )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, doc="Seconds a database connection is reused."))}
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, doc="Seconds a database connection is reused.")
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: WAL lets readers run beside the one writer, and
     # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of deadlocking.

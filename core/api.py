@@ -31,7 +31,10 @@ class AuthTokenApi(APIView):
     @extend_schema(
         operation_id="auth_token",
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: OpenApiResponse(ErrorSerializer, description="invalid, invalid_credentials")},
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid, invalid_credentials"),
+        },
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)

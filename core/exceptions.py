@@ -91,16 +91,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return Response(_body(code, detail, errors), status=exc.status_code, headers=headers)
 
 
-def json_not_found(request, exception=None) -> JsonResponse:  # noqa: ARG001 (Django's handler signature)
+def json_not_found(request, exception=None) -> JsonResponse:
     """handler404: unknown URLs answer in the API's error shape."""
     return JsonResponse(_body("not_found", _("Not found.")), status=404)
 
 
-def json_server_error(request) -> JsonResponse:  # noqa: ARG001
+def json_server_error(request) -> JsonResponse:
     """handler500: even a bug answers in the API's shape, never an HTML page."""
     return JsonResponse(_body("server_error", _("An internal error occurred; it has been logged.")), status=500)
 
 
-def json_bad_request(request, exception=None) -> JsonResponse:  # noqa: ARG001
+def json_bad_request(request, exception=None) -> JsonResponse:
     """handler400: e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE or a disallowed host."""
     return JsonResponse(_body("malformed_request", _("The request could not be read."), {}), status=400)

@@ -29,8 +29,18 @@ def platform_children(*, bind: str, web_workers: int) -> list[Child]:
     return [
         Child(
             "web",
-            [python, "-m", "gunicorn", "config.wsgi:application", "--bind", bind, "--workers", str(web_workers),
-             "--access-logfile", "-"],
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                bind,
+                "--workers",
+                str(web_workers),
+                "--access-logfile",
+                "-",
+            ],
         ),
         Child("worker", [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"]),
         Child("beat", [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]),
@@ -41,7 +51,7 @@ def supervise(children: list[Child], *, log=print) -> int:
     """Start ``children``; return when all have stopped. The exit code is 0 after a requested stop."""
     stopping = False
 
-    def request_stop(signum, frame):  # noqa: ARG001 (signal handler signature)
+    def request_stop(signum, frame):
         nonlocal stopping
         stopping = True
 

@@ -121,7 +121,9 @@ class JournalEntry(models.Model):
 
     code = models.CharField(max_length=16, choices=Code.choices)
     idempotency_key = models.CharField(max_length=255, unique=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_label = models.CharField(max_length=64, blank=True, default="")
     memo = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()

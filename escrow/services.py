@@ -152,8 +152,9 @@ def journal_post(
                 raise InsufficientFunds()
 
         cases = " ".join(["WHEN %s THEN %s"] * len(account_ids))
+        ids = ", ".join(["%s"] * len(account_ids))
         cursor.execute(
-            f"UPDATE {_ACCOUNT} SET balance = balance + CASE id {cases} END WHERE id IN ({', '.join(['%s'] * len(account_ids))})",
+            f"UPDATE {_ACCOUNT} SET balance = balance + CASE id {cases} END WHERE id IN ({ids})",
             [value for account_id in account_ids for value in (account_id, delta[account_id])] + account_ids,
         )
 
@@ -174,8 +175,8 @@ def journal_post(
             postings=[(leg.account_id, leg.amount) for leg in legs],
         )
         cursor.execute(
-            f"INSERT INTO {_ENTRY} (code, idempotency_key, actor_id, actor_label, memo, created_at, chain, seq, prev_hash, hash) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            f"INSERT INTO {_ENTRY} (code, idempotency_key, actor_id, actor_label, memo, created_at, "
+            "chain, seq, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             [
                 code,
                 idempotency_key,

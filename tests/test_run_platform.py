@@ -24,7 +24,7 @@ def _free_port() -> int:
 
 def _get_json(url: str) -> dict | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=2) as response:
             return json.loads(response.read())
     except OSError:
         return None
@@ -47,7 +47,9 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def embedded_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REQUIRE_POSTGRES"}}
-    env.update({"DJANGO_DEBUG": "1", "VAR_DIR": str(tmp_path / "var"), "HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {"DJANGO_DEBUG": "1", "VAR_DIR": str(tmp_path / "var"), "HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
+    )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     return env
 

@@ -21,7 +21,10 @@ def test_token_is_issued_for_right_credentials_and_authenticates(api):
 def test_same_token_is_returned_on_each_login(api):
     user = UserFactory()
     body = {"username": user.username, "password": PASSWORD}
-    assert api.post("/api/v1/auth/token", body, format="json").json() == api.post("/api/v1/auth/token", body, format="json").json()
+    assert (
+        api.post("/api/v1/auth/token", body, format="json").json()
+        == api.post("/api/v1/auth/token", body, format="json").json()
+    )
 
 
 @pytest.mark.parametrize("password", ["wrong", ""])

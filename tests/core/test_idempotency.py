@@ -27,7 +27,12 @@ def client(consumer):
 
 def deposit(client, account, amount, key=None):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
-    return client.post("/harness/deposit", json.dumps({"account": account.id, "amount": amount}), content_type="application/json", **headers)
+    return client.post(
+        "/harness/deposit",
+        json.dumps({"account": account.id, "amount": amount}),
+        content_type="application/json",
+        **headers,
+    )
 
 
 def test_repeat_with_same_key_replays_first_response_and_moves_money_once(client, card_account):
@@ -64,7 +69,9 @@ def test_same_key_from_another_caller_is_independent(client, card_account):
     assert Account.objects.get(pk=card_account.pk).balance == 1000
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "clé", "tab\there", "line\nbreak"], ids=["empty", "too-long", "non-ascii", "tab", "newline"])
+@pytest.mark.parametrize(
+    "key", ["", "x" * 256, "clé", "tab\there", "line\nbreak"], ids=["empty", "too-long", "non-ascii", "tab", "newline"]
+)
 def test_malformed_key_is_400(client, card_account, key):
     response = deposit(client, card_account, 500, key=key)
     assert response.status_code == 400

@@ -24,7 +24,11 @@ def funded_card(amount: int, name: str = "card") -> Account:
     """A card escrow account holding ``amount`` fen from a purchase entry."""
     card = account_open(kind=Account.Kind.CARD_ESCROW, name=name)
     ledger_transfer(
-        code="purchase", debit_account_id=custody().id, credit_account_id=card.id, amount=amount, idempotency_key=key("p")
+        code="purchase",
+        debit_account_id=custody().id,
+        credit_account_id=card.id,
+        amount=amount,
+        idempotency_key=key("p"),
     )
     return card
 

@@ -23,7 +23,9 @@ def _sql(sql, params=()):
 @pytest.fixture
 def release():
     card, merchant = funded_card(1_000), merchant_account()
-    return ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=10, idempotency_key=key())
+    return ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=10, idempotency_key=key()
+    )
 
 
 def test_trigger_refuses_update_of_a_journal_entry(release):
@@ -48,14 +50,19 @@ def test_trigger_refuses_delete_of_a_posting(release):
 
 def _insert_entry(cursor, postings):
     cursor.execute(
-        "INSERT INTO escrow_journalentry (code, idempotency_key, actor_label, memo, created_at, chain, seq, prev_hash, hash) "
-        "VALUES ('correction', %s, '', '', now(), 1023, (SELECT COALESCE(MAX(seq), 0) + 1 FROM escrow_journalentry WHERE chain = 1023), "
+        "INSERT INTO escrow_journalentry "
+        "(code, idempotency_key, actor_label, memo, created_at, chain, seq, prev_hash, hash) "
+        "VALUES ('correction', %s, '', '', now(), 1023, "
+        "(SELECT COALESCE(MAX(seq), 0) + 1 FROM escrow_journalentry WHERE chain = 1023), "
         "repeat('0', 64), repeat('0', 64)) RETURNING id",
         [key("raw")],
     )
     entry_id = cursor.fetchone()[0]
     for account_id, amount in postings:
-        cursor.execute("INSERT INTO escrow_posting (entry_id, account_id, amount) VALUES (%s, %s, %s)", [entry_id, account_id, amount])
+        cursor.execute(
+            "INSERT INTO escrow_posting (entry_id, account_id, amount) VALUES (%s, %s, %s)",
+            [entry_id, account_id, amount],
+        )
     return entry_id
 
 
@@ -77,7 +84,8 @@ def test_trigger_refuses_a_posting_added_later_to_a_posted_entry(release):
     card_posting = release.postings.order_by("amount").last()
     with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO escrow_posting (entry_id, account_id, amount) VALUES (%s, %s, 5)", [release.id, card_posting.account_id]
+            "INSERT INTO escrow_posting (entry_id, account_id, amount) VALUES (%s, %s, 5)",
+            [release.id, card_posting.account_id],
         )
 
 
@@ -151,7 +159,11 @@ def test_racing_calls_with_one_idempotency_key_post_once():
     def work(index):
         barrier.wait()
         entry = ledger_transfer(
-            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=250, idempotency_key="the-one-key"
+            code="release",
+            debit_account_id=card.id,
+            credit_account_id=merchant.id,
+            amount=250,
+            idempotency_key="the-one-key",
         )
         entry_ids.append(entry.id)
 
@@ -180,7 +192,9 @@ def _release_while_chain_is_held(*, held_card, card, merchant, wait_seconds):
 
     def release():
         try:
-            ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=5, idempotency_key=key())
+            ledger_transfer(
+                code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=5, idempotency_key=key()
+            )
             released.set()
         finally:
             connections.close_all()

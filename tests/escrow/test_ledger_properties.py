@@ -35,7 +35,11 @@ class LedgerMachine(RuleBasedStateMachine):
         idempotency_key = key(code)
         try:
             entry = ledger_transfer(
-                code=code, debit_account_id=debit.id, credit_account_id=credit.id, amount=amount, idempotency_key=idempotency_key
+                code=code,
+                debit_account_id=debit.id,
+                credit_account_id=credit.id,
+                amount=amount,
+                idempotency_key=idempotency_key,
             )
         except InsufficientFunds:
             return False
@@ -94,7 +98,11 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self._move("release", card, merchant, amount)
         last_key = next(reversed(self.posted_keys))
         again = ledger_transfer(
-            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=amount, idempotency_key=last_key
+            code="release",
+            debit_account_id=card.id,
+            credit_account_id=merchant.id,
+            amount=amount,
+            idempotency_key=last_key,
         )
         assert again.id == self.posted_keys[last_key]
 

@@ -20,13 +20,17 @@ def test_purchase_puts_money_in_card_escrow_and_custody():
 
 def test_release_moves_exactly_the_amount_from_escrow_to_merchant():
     card, merchant = funded_card(10_000), merchant_account()
-    ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=3_333, idempotency_key=key())
+    ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=3_333, idempotency_key=key()
+    )
     assert (balance(card), balance(merchant), balance(custody())) == (6_667, 3_333, 10_000)
 
 
 def test_entry_postings_are_signed_and_sum_to_zero():
     card, merchant = funded_card(500), merchant_account()
-    entry = ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=200, idempotency_key=key())
+    entry = ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=200, idempotency_key=key()
+    )
     amounts = dict(Posting.objects.filter(entry_id=entry.id).values_list("account_id", "amount"))
     assert amounts == {card.id: 200, merchant.id: -200}
 
@@ -35,7 +39,9 @@ def test_overdrawing_card_escrow_is_refused_and_moves_nothing():
     card, merchant = funded_card(1_000), merchant_account()
     entries_before = JournalEntry.objects.count()
     with pytest.raises(InsufficientFunds):
-        ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1_001, idempotency_key=key())
+        ledger_transfer(
+            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1_001, idempotency_key=key()
+        )
     assert (balance(card), balance(merchant)) == (1_000, 0)
     assert JournalEntry.objects.count() == entries_before
 
@@ -43,22 +49,32 @@ def test_overdrawing_card_escrow_is_refused_and_moves_nothing():
 def test_paying_out_more_than_merchant_settlement_is_refused():
     merchant = merchant_account()
     with pytest.raises(InsufficientFunds):
-        ledger_transfer(code="payout", debit_account_id=merchant.id, credit_account_id=custody().id, amount=1, idempotency_key=key())
+        ledger_transfer(
+            code="payout", debit_account_id=merchant.id, credit_account_id=custody().id, amount=1, idempotency_key=key()
+        )
 
 
 def test_same_idempotency_key_posts_once():
     card, merchant = funded_card(1_000), merchant_account()
-    first = ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=100, idempotency_key="once")
-    again = ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=100, idempotency_key="once")
+    first = ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=100, idempotency_key="once"
+    )
+    again = ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=100, idempotency_key="once"
+    )
     assert again.pk == first.pk
     assert balance(merchant) == 100
 
 
 def test_same_idempotency_key_with_other_postings_is_a_conflict():
     card, merchant = funded_card(1_000), merchant_account()
-    ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=100, idempotency_key="k1")
+    ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=100, idempotency_key="k1"
+    )
     with pytest.raises(IdempotencyKeyReused):
-        ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=101, idempotency_key="k1")
+        ledger_transfer(
+            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=101, idempotency_key="k1"
+        )
     assert balance(merchant) == 100
 
 
@@ -83,12 +99,16 @@ def test_malformed_entries_are_refused_before_any_write(legs):
 def test_transfer_of_non_positive_amount_is_refused():
     card, merchant = funded_card(100), merchant_account()
     with pytest.raises(UnbalancedEntry):
-        ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=-5, idempotency_key=key())
+        ledger_transfer(
+            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=-5, idempotency_key=key()
+        )
 
 
 def test_posting_to_an_unknown_account_is_refused():
     with pytest.raises(UnknownAccount):
-        ledger_transfer(code="purchase", debit_account_id=custody().id, credit_account_id=999_999, amount=5, idempotency_key=key())
+        ledger_transfer(
+            code="purchase", debit_account_id=custody().id, credit_account_id=999_999, amount=5, idempotency_key=key()
+        )
 
 
 def test_multi_leg_refund_with_fee_balances():
@@ -124,7 +144,9 @@ def test_journal_post_joins_the_callers_transaction_and_rolls_back_with_it():
 def test_entries_of_one_card_share_a_chain_and_number_it_without_gaps():
     card, merchant = funded_card(1_000), merchant_account()
     for _ in range(3):
-        ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1, idempotency_key=key())
+        ledger_transfer(
+            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1, idempotency_key=key()
+        )
     releases = JournalEntry.objects.filter(code="release").order_by("seq")
     assert len({entry.chain for entry in releases}) == 1
     seqs = [entry.seq for entry in releases]

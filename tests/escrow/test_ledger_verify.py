@@ -28,7 +28,9 @@ def _raw(sql, params=()):
 @pytest.fixture
 def ledger():
     card, merchant = funded_card(5_000), merchant_account()
-    ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1_200, idempotency_key=key())
+    ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1_200, idempotency_key=key()
+    )
     assert ledger_ok(ledger_verify())
     return card, merchant
 
@@ -42,7 +44,9 @@ def test_verify_reports_counts_and_a_stable_head_hash(ledger):
 def test_head_hash_changes_with_every_new_entry(ledger):
     card, merchant = ledger
     before = ledger_verify()["head_hash"]
-    ledger_transfer(code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1, idempotency_key=key())
+    ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=1, idempotency_key=key()
+    )
     assert ledger_verify()["head_hash"] != before
 
 
