@@ -193,6 +193,31 @@ if not 1 <= LEDGER_CHAIN_STRIPES <= 1024:
     raise ImproperlyConfigured("LEDGER_CHAIN_STRIPES must be between 1 and 1024")
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 
+# The statutory cooling-off period: the purchase day is not counted; it ends at 24:00 Beijing time
+# on the COOLING_OFF_DAYS-th day after it.
+COOLING_OFF_DAYS = env_int("COOLING_OFF_DAYS", 7, doc="Days of the statutory cooling-off period.")
+# Card limits, as data. Breaking one is 400 card_limit_exceeded naming the rule.
+CARD_LIMITS = {
+    "max_price": env_int("CARD_MAX_PRICE", 500_000, doc="Highest card price in fen (the national cap)."),
+    "education_max_sessions": env_int("EDUCATION_MAX_SESSIONS", 60, doc="Most sessions an education card may sell."),
+    "education_max_days": env_int("EDUCATION_MAX_DAYS", 92, doc="Longest period an education pass may sell."),
+}
+REDEMPTION_TTL_MINUTES = env_int("REDEMPTION_TTL_MINUTES", 15, doc="Minutes a consumer has to confirm a service.")
+
+# Payments: "local" is the built-in sandbox of the custody bank; "stripe" uses Stripe.
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "local", doc="Payment gateway: local or stripe.")
+if PAYMENT_GATEWAY not in ("local", "stripe"):
+    raise ImproperlyConfigured("PAYMENT_GATEWAY must be 'local' or 'stripe'")
+STRIPE_API_KEY = env_str("STRIPE_API_KEY", "", doc="Stripe secret key (PAYMENT_GATEWAY=stripe).")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "", doc="Secret that signs Stripe's webhooks.")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com", doc="Stripe API address (tests point it at a local server).")
+STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300, doc="Seconds a signed webhook stays acceptable.")
+if PAYMENT_GATEWAY == "stripe" and not (STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET):
+    raise ImproperlyConfigured("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+# Outbox: attempts before a message is left for an operator, and the first retry delay (doubling).
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6, doc="Attempts to send a gateway call before giving up.")
+OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30, doc="First retry delay of a gateway call; doubles each time.")
+
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -1,1 +1,218 @@
-"""Consumers and their cards (built on the escrow ledger)."""
+"""Consumers, their cards, the cards' payments and redemptions.
+
+The card state machine
+----------------------
+::
+
+    pending_payment ──pay──▶ cooling_off ──activate──▶ active ──exhaust──▶ exhausted
+          │                     │    ╲                  │  ▲
+        cancel                refund   freeze        freeze│unfreeze
+          ▼                     ▼        ╲              ▼  │
+      cancelled              refunded ◀──refund──── frozen
+
+- ``pay``: the payment reached the custody bank; the purchase entry put ``price`` in the card's
+  escrow and ``cooling_off_ends_at`` was fixed (00:00 Beijing time, purchase day + 8).
+- ``activate``: the cooling-off period is over, by the clock or by the first confirmed service.
+- ``exhaust`` / ``refund``: the escrow is empty (``released_total + refunded_total == price``);
+  both are final.
+- ``freeze`` / ``unfreeze``: the regulator froze the merchant's releases.
+
+Every rule also reads the clock itself, so nothing depends on when the periodic job that activates
+cards runs. Money lives in the ledger: ``escrow_balance`` is the card's escrow account balance, and
+``price == escrow_balance + released_total + refunded_total`` for every paid card.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from core import clock
+from escrow.models import Account
+from merchants.models import Merchant, Product
+
+
+class Consumer(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consumer")
+    display_name = models.CharField(max_length=100)
+    phone = models.CharField(max_length=20)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+def _cooling_off_over_or_served(card: "Card") -> bool:
+    return card.first_service_at is not None or (
+        card.cooling_off_ends_at is not None and clock.now() >= card.cooling_off_ends_at
+    )
+
+
+def _escrow_empty(card: "Card") -> bool:
+    return card.released_total + card.refunded_total == card.price
+
+
+class Card(FSMModelMixin, models.Model):
+    class State(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("pending payment")
+        COOLING_OFF = "cooling_off", _("cooling-off")
+        ACTIVE = "active", _("active")
+        EXHAUSTED = "exhausted", _("exhausted")
+        REFUNDED = "refunded", _("refunded")
+        CANCELLED = "cancelled", _("cancelled")
+        FROZEN = "frozen", _("frozen")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="cards")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="cards")
+    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="cards")
+    kind = models.CharField(max_length=16, choices=Product.Kind.choices)
+    state = FSMField(default=State.PENDING_PAYMENT, choices=State.choices, protected=True)
+    escrow_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="card")
+    # The contract's terms, copied from the product at purchase.
+    price = models.BigIntegerField()
+    face_value = models.BigIntegerField(null=True, blank=True)
+    unit_price = models.BigIntegerField(null=True, blank=True)
+    sessions = models.PositiveIntegerField(null=True, blank=True)
+    days = models.PositiveIntegerField(null=True, blank=True)
+    refund_fee_bps = models.PositiveIntegerField(default=0)
+    # Where the money went; the rest is in escrow.
+    released_total = models.BigIntegerField(default=0)
+    refunded_total = models.BigIntegerField(default=0)
+    # What the consumer has left.
+    balance = models.BigIntegerField(null=True, blank=True)  # stored_value: face value left
+    sessions_remaining = models.PositiveIntegerField(null=True, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)  # period_pass
+    valid_until = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cooling_off_ends_at = models.DateTimeField(null=True, blank=True)
+    first_service_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["merchant", "state"], name="card_merchant_state_idx"),
+            models.Index(fields=["consumer", "created_at"], name="card_consumer_created_idx"),
+            models.Index(fields=["state", "cooling_off_ends_at"], name="card_state_cooling_off_idx"),
+            models.Index(fields=["kind", "state"], name="card_kind_state_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(released_total__gte=0, refunded_total__gte=0), name="card_totals_non_negative"),
+            models.CheckConstraint(
+                condition=Q(released_total__lte=F("price") - F("refunded_total")), name="card_totals_within_price"
+            ),
+            models.CheckConstraint(condition=Q(balance__isnull=True) | Q(balance__gte=0), name="card_balance_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"card {self.pk}"
+
+    @property
+    def in_cooling_off_window(self) -> bool:
+        return self.cooling_off_ends_at is not None and clock.now() < self.cooling_off_ends_at
+
+    @transition(field=state, source=State.PENDING_PAYMENT, target=State.COOLING_OFF)
+    def pay(self) -> None:
+        """The payment reached the custody bank."""
+
+    @transition(field=state, source=State.PENDING_PAYMENT, target=State.CANCELLED)
+    def cancel(self) -> None:
+        """The payment failed or was abandoned."""
+
+    @transition(field=state, source=State.COOLING_OFF, target=State.ACTIVE, conditions=[_cooling_off_over_or_served])
+    def activate(self) -> None:
+        """The cooling-off period is over: by the clock, or because a service was received."""
+
+    @transition(field=state, source=State.ACTIVE, target=State.EXHAUSTED, conditions=[_escrow_empty])
+    def exhaust(self) -> None:
+        """Every fen was released by services."""
+
+    @transition(
+        field=state,
+        source=[State.COOLING_OFF, State.ACTIVE, State.FROZEN],
+        target=State.REFUNDED,
+        conditions=[_escrow_empty],
+    )
+    def refund(self) -> None:
+        """A refund emptied the escrow."""
+
+    @transition(field=state, source=[State.COOLING_OFF, State.ACTIVE], target=State.FROZEN)
+    def freeze(self) -> None:
+        """The regulator froze the merchant's releases."""
+
+    @transition(field=state, source=State.FROZEN, target=State.ACTIVE)
+    def unfreeze(self) -> None:
+        """The regulator lifted the freeze."""
+
+
+class Payment(FSMModelMixin, models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="payment")
+    gateway = models.CharField(max_length=16)
+    amount = models.BigIntegerField()
+    status = FSMField(default=Status.PENDING, choices=Status.choices, protected=True)
+    external_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    client_secret = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    @transition(field=status, source=Status.PENDING, target=Status.SUCCEEDED)
+    def succeed(self) -> None:
+        """The gateway confirmed the money arrived."""
+
+    @transition(field=status, source=Status.PENDING, target=Status.FAILED)
+    def fail(self) -> None:
+        """The gateway refused the payment."""
+
+
+def _not_expired(redemption: "Redemption") -> bool:
+    return clock.now() < redemption.expires_at
+
+
+class Redemption(FSMModelMixin, models.Model):
+    class State(models.TextChoices):
+        AWAITING_CONFIRMATION = "awaiting_confirmation", _("awaiting confirmation")
+        CONFIRMED = "confirmed", _("confirmed")
+        REJECTED = "rejected", _("rejected")
+        EXPIRED = "expired", _("expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="redemptions")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="redemptions")
+    amount = models.BigIntegerField(null=True, blank=True)  # stored_value: face value used
+    sessions = models.PositiveSmallIntegerField(null=True, blank=True)  # session_pack: 1
+    released = models.BigIntegerField(default=0)  # fen released by the confirmation
+    state = FSMField(default=State.AWAITING_CONFIRMATION, choices=State.choices, protected=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="redemption_state_expires_idx"),
+            models.Index(fields=["card", "state"], name="redemption_card_state_idx"),
+            models.Index(fields=["merchant", "created_at"], name="redemption_merchant_idx"),
+        ]
+
+    @transition(field=state, source=State.AWAITING_CONFIRMATION, target=State.CONFIRMED, conditions=[_not_expired])
+    def confirm(self) -> None:
+        """The consumer confirmed the service."""
+
+    @transition(field=state, source=State.AWAITING_CONFIRMATION, target=State.REJECTED)
+    def reject(self) -> None:
+        """The consumer disputes the service."""
+
+    @transition(
+        field=state, source=State.AWAITING_CONFIRMATION, target=State.EXPIRED, conditions=[lambda r: not _not_expired(r)]
+    )
+    def expire(self) -> None:
+        """Nobody confirmed within the time allowed."""

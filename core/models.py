@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class User(AbstractUser):
@@ -60,3 +61,39 @@ class WorkerHeartbeat(models.Model):
 
     name = models.CharField(max_length=64, primary_key=True)
     last_seen = models.DateTimeField()
+
+
+class OutboxMessage(FSMModelMixin, models.Model):
+    """A call to the outside world (the payment gateway), written in the same transaction as the
+    ledger entry that needs it and sent afterwards by a task, with ``idempotency_key``, so that a
+    crash between the two neither loses nor repeats it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        DEAD = "dead"
+
+    topic = models.CharField(max_length=64)
+    payload = models.JSONField()
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    state = FSMField(default=State.PENDING, choices=State.choices, protected=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outbox_state_due_idx")]
+
+    @transition(field=state, source=State.PENDING, target=State.SENT)
+    def mark_sent(self) -> None:
+        """The outside world acknowledged it."""
+
+    @transition(field=state, source=State.PENDING, target=State.DEAD)
+    def give_up(self) -> None:
+        """Every attempt failed; an operator must look."""
+
+    @transition(field=state, source=State.DEAD, target=State.PENDING)
+    def revive(self) -> None:
+        """An operator sends it again."""

@@ -1,1 +1,99 @@
-"""Merchants, their products and settlement (built on the escrow ledger)."""
+"""Merchants and the products (card plans) they sell."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from escrow.models import Account
+
+
+class Merchant(FSMModelMixin, models.Model):
+    class Category(models.TextChoices):
+        FITNESS = "fitness", _("fitness")
+        BEAUTY = "beauty", _("beauty")
+        EDUCATION = "education", _("education")
+        CATERING = "catering", _("catering")
+        LAUNDRY = "laundry", _("laundry")
+        OTHER = "other", _("other")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        CLOSING = "closing", _("closing")
+        CLOSED = "closed", _("closed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="merchant")
+    name = models.CharField(max_length=200)
+    license_number = models.CharField(max_length=18, unique=True)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    district = models.CharField(max_length=6)  # GB/T 2260 code, see merchants.registry
+    address = models.CharField(max_length=300)
+    status = FSMField(default=Status.ACTIVE, choices=Status.choices, protected=True)
+    sales_frozen = models.BooleanField(default=False)
+    releases_frozen = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    risk_warning = models.TextField(null=True, blank=True)
+    settlement_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="merchant")
+    stripe_account_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["district", "category"], name="merchant_district_category_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def selling(self) -> bool:
+        return self.status == self.Status.ACTIVE and not self.sales_frozen
+
+    @transition(field=status, source=Status.ACTIVE, target=Status.CLOSING)
+    def announce_closure(self) -> None:
+        """Notice given: sales stop, cards are refunded on the closing day."""
+
+    @transition(field=status, source=[Status.ACTIVE, Status.CLOSING], target=Status.CLOSED)
+    def close(self) -> None:
+        """Every card refunded and the final settlement made."""
+
+
+class Product(models.Model):
+    class Kind(models.TextChoices):
+        STORED_VALUE = "stored_value", _("stored value")
+        SESSION_PACK = "session_pack", _("session pack")
+        PERIOD_PASS = "period_pass", _("period pass")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    price = models.BigIntegerField()  # fen paid
+    face_value = models.BigIntegerField(null=True, blank=True)  # stored_value: fen of service
+    unit_price = models.BigIntegerField(null=True, blank=True)  # stored_value: cheapest single service
+    sessions = models.PositiveIntegerField(null=True, blank=True)  # session_pack
+    days = models.PositiveIntegerField(null=True, blank=True)  # period_pass
+    refund_fee_bps = models.PositiveIntegerField(default=0)
+    on_sale = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "on_sale"], name="product_merchant_on_sale_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
+            models.CheckConstraint(condition=Q(refund_fee_bps__lte=2000), name="product_refund_fee_bps_max"),
+            models.CheckConstraint(
+                condition=~Q(kind="stored_value")
+                | Q(face_value__gte=models.F("price"), unit_price__gt=0, unit_price__lte=models.F("face_value")),
+                name="product_stored_value_terms",
+            ),
+            models.CheckConstraint(condition=~Q(kind="session_pack") | Q(sessions__gte=1), name="product_session_terms"),
+            models.CheckConstraint(condition=~Q(kind="period_pass") | Q(days__gte=1), name="product_period_terms"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
