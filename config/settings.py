@@ -141,6 +141,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("HEARTBEAT_SECONDS", 30, doc="How often beat asks the worker to prove it runs.")),
     },
     "idempotency-purge": {"task": "core.tasks.idempotency_purge_task", "schedule": crontab(hour=3, minute=30)},
+    "outbox-sweep": {"task": "core.tasks.outbox_sweep_task", "schedule": 60.0},
+    "cards-activate-due": {"task": "consumers.tasks.cards_activate_due_task", "schedule": 60.0},
+    "redemptions-expire-due": {"task": "consumers.tasks.redemptions_expire_due_task", "schedule": 60.0},
+    "period-pass-accrue": {"task": "consumers.tasks.period_pass_accrue_task", "schedule": crontab(hour=0, minute=5)},
 }
 
 # --- Locale ---------------------------------------------------------------------------------
@@ -210,13 +214,17 @@ if PAYMENT_GATEWAY not in ("local", "stripe"):
     raise ImproperlyConfigured("PAYMENT_GATEWAY must be 'local' or 'stripe'")
 STRIPE_API_KEY = env_str("STRIPE_API_KEY", "", doc="Stripe secret key (PAYMENT_GATEWAY=stripe).")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "", doc="Secret that signs Stripe's webhooks.")
-STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com", doc="Stripe API address (tests point it at a local server).")
+STRIPE_API_BASE = env_str(
+    "STRIPE_API_BASE", "https://api.stripe.com", doc="Stripe API address (tests point it at a local server)."
+)
 STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300, doc="Seconds a signed webhook stays acceptable.")
 if PAYMENT_GATEWAY == "stripe" and not (STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET):
     raise ImproperlyConfigured("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
 # Outbox: attempts before a message is left for an operator, and the first retry delay (doubling).
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6, doc="Attempts to send a gateway call before giving up.")
-OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30, doc="First retry delay of a gateway call; doubles each time.")
+OUTBOX_RETRY_SECONDS = env_int(
+    "OUTBOX_RETRY_SECONDS", 30, doc="First retry delay of a gateway call; doubles each time."
+)
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

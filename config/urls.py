@@ -8,6 +8,7 @@ api_v1 = [
     path("auth/token", AuthTokenApi.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("consumers.urls")),
     path("", include("regulator.urls")),
 ]
 

@@ -91,6 +91,7 @@ class Card(FSMModelMixin, models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     cooling_off_ends_at = models.DateTimeField(null=True, blank=True)
     first_service_at = models.DateTimeField(null=True, blank=True)
+    purchase_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -101,11 +102,15 @@ class Card(FSMModelMixin, models.Model):
             models.Index(fields=["kind", "state"], name="card_kind_state_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(released_total__gte=0, refunded_total__gte=0), name="card_totals_non_negative"),
+            models.CheckConstraint(
+                condition=Q(released_total__gte=0, refunded_total__gte=0), name="card_totals_non_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(released_total__lte=F("price") - F("refunded_total")), name="card_totals_within_price"
             ),
-            models.CheckConstraint(condition=Q(balance__isnull=True) | Q(balance__gte=0), name="card_balance_non_negative"),
+            models.CheckConstraint(
+                condition=Q(balance__isnull=True) | Q(balance__gte=0), name="card_balance_non_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,7 +217,10 @@ class Redemption(FSMModelMixin, models.Model):
         """The consumer disputes the service."""
 
     @transition(
-        field=state, source=State.AWAITING_CONFIRMATION, target=State.EXPIRED, conditions=[lambda r: not _not_expired(r)]
+        field=state,
+        source=State.AWAITING_CONFIRMATION,
+        target=State.EXPIRED,
+        conditions=[lambda r: not _not_expired(r)],
     )
     def expire(self) -> None:
         """Nobody confirmed within the time allowed."""

@@ -17,6 +17,15 @@ class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
+def paginated_response(*, view, request, queryset, serializer) -> Response:
+    """One page of ``queryset`` as ``{"count", "next", "previous", "results"}``."""
+    from rest_framework.settings import api_settings
+
+    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
 class AuthTokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []

@@ -13,3 +13,21 @@ def heartbeat_task() -> None:
 def idempotency_purge_task() -> int:
     """Daily: forget stored responses older than the 24-hour replay window."""
     return idempotency.idempotency_purge()
+
+
+@shared_task(acks_late=True)
+def outbox_deliver_task(message_id: int) -> str:
+    from core.outbox import outbox_deliver
+
+    return outbox_deliver(message_id=message_id)
+
+
+@shared_task
+def outbox_sweep_task() -> int:
+    """Every minute: deliver messages whose first attempt never got queued or whose retry is due."""
+    from core.outbox import outbox_deliver, outbox_due_ids
+
+    ids = outbox_due_ids()
+    for message_id in ids:
+        outbox_deliver(message_id=message_id)
+    return len(ids)

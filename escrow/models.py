@@ -163,3 +163,18 @@ class ChainHead(models.Model):
     chain = models.PositiveSmallIntegerField(primary_key=True)
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+
+
+class BankTransaction(models.Model):
+    """The local sandbox bank's own statement (PAYMENT_GATEWAY=local): money in is positive, money
+    out negative. It is the outside record that reconciliation compares with custody."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", _("charge")
+        REFUND = "refund", _("refund")
+        PAYOUT = "payout", _("payout")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reference = models.CharField(max_length=255, unique=True)
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField()

@@ -91,7 +91,9 @@ class Product(models.Model):
                 | Q(face_value__gte=models.F("price"), unit_price__gt=0, unit_price__lte=models.F("face_value")),
                 name="product_stored_value_terms",
             ),
-            models.CheckConstraint(condition=~Q(kind="session_pack") | Q(sessions__gte=1), name="product_session_terms"),
+            models.CheckConstraint(
+                condition=~Q(kind="session_pack") | Q(sessions__gte=1), name="product_session_terms"
+            ),
             models.CheckConstraint(condition=~Q(kind="period_pass") | Q(days__gte=1), name="product_period_terms"),
         ]
 

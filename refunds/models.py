@@ -29,7 +29,7 @@ class Refund(FSMModelMixin, models.Model):
         FAILED = "failed", _("failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="refund")
+    card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="refund_record")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     amount = models.BigIntegerField()  # fen back to the consumer
     fee = models.BigIntegerField(default=0)  # fen released to the merchant
@@ -42,7 +42,9 @@ class Refund(FSMModelMixin, models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "created_at"], name="refund_state_created_idx")]
-        constraints = [models.CheckConstraint(condition=Q(amount__gte=0, fee__gte=0), name="refund_amounts_non_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0, fee__gte=0), name="refund_amounts_non_negative")
+        ]
 
     @transition(field=state, source=State.PENDING, target=State.PAID)
     def pay(self) -> None:

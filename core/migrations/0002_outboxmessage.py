@@ -5,28 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboxMessage',
+            name="OutboxMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('topic', models.CharField(max_length=64)),
-                ('payload', models.JSONField()),
-                ('idempotency_key', models.CharField(max_length=255, unique=True)),
-                ('state', django_fsm.FSMField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('dead', 'Dead')], default='pending', max_length=50, protected=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("topic", models.CharField(max_length=64)),
+                ("payload", models.JSONField()),
+                ("idempotency_key", models.CharField(max_length=255, unique=True)),
+                (
+                    "state",
+                    django_fsm.FSMField(
+                        choices=[("pending", "Pending"), ("sent", "Sent"), ("dead", "Dead")],
+                        default="pending",
+                        max_length=50,
+                        protected=True,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['state', 'next_attempt_at'], name='outbox_state_due_idx')],
+                "indexes": [models.Index(fields=["state", "next_attempt_at"], name="outbox_state_due_idx")],
             },
             bases=(django_fsm.FSMModelMixin, models.Model),
         ),

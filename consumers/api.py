@@ -1,0 +1,273 @@
+"""Consumers, cards, payments and redemptions."""
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consumers import selectors, services
+from consumers.models import Card, Consumer, Payment, Redemption
+from core.api import ErrorSerializer, paginated_response
+from core.fields import MoneyField
+from core.idempotency import idempotent
+from core.permissions import IsConsumer, IsMerchant
+from merchants.selectors import merchant_of_user
+
+
+def _errors(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+class ConsumerCreateApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=256, trim_whitespace=False)
+        display_name = serializers.CharField(max_length=100)
+        phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,18}$", max_length=20)
+
+    class OutputSerializer(serializers.ModelSerializer):
+        id = serializers.CharField()
+        username = serializers.CharField(source="user.username")
+
+        class Meta:
+            model = Consumer
+            fields = ["id", "username", "display_name"]
+
+    @extend_schema(
+        operation_id="consumer_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: _errors("invalid")},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        consumer = services.consumer_register(**data.validated_data)
+        return Response(self.OutputSerializer(consumer).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    id = serializers.CharField()
+    client_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Payment
+        fields = ["id", "gateway", "status", "client_secret"]
+
+    def get_client_secret(self, payment: Payment) -> str | None:
+        return payment.client_secret or None
+
+
+class CardSerializer(serializers.ModelSerializer):
+    id = serializers.CharField()
+    product = serializers.CharField(source="product_id")
+    merchant = serializers.CharField(source="merchant_id")
+    consumer = serializers.CharField(source="consumer_id")
+    currency = serializers.SerializerMethodField()
+    escrow_balance = serializers.IntegerField(source="escrow_account.balance")
+    payment = PaymentSerializer()
+
+    class Meta:
+        model = Card
+        fields = [
+            "id", "product", "merchant", "consumer", "kind", "state", "currency", "price", "escrow_balance",
+            "released_total", "refunded_total", "balance", "sessions_remaining", "valid_from", "valid_until",
+            "paid_at", "cooling_off_ends_at", "created_at", "face_value", "unit_price", "sessions", "days",
+            "refund_fee_bps", "payment",
+        ]  # fmt: skip
+
+    def get_currency(self, card: Card) -> str:
+        return "cny"
+
+
+class CardListCreateApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        product = serializers.UUIDField()
+
+    def get_permissions(self):
+        return [IsConsumer()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(operation_id="card_list", responses={200: CardSerializer(many=True)})
+    def get(self, request):
+        return paginated_response(
+            view=self,
+            request=request,
+            queryset=selectors.cards_visible_to(user=request.user),
+            serializer=CardSerializer,
+        )
+
+    @extend_schema(
+        operation_id="card_purchase",
+        request=InputSerializer,
+        responses={
+            201: CardSerializer,
+            400: _errors("invalid"),
+            409: _errors("merchant_sales_frozen"),
+            503: _errors("gateway_unavailable"),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        card = services.card_purchase(
+            consumer=selectors.consumer_of_user(user=request.user),
+            product_id=data.validated_data["product"],
+            idempotency_key=request.idempotency_key,
+        )
+        return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
+
+
+class CardDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="card_get", responses={200: CardSerializer, 404: _errors("not_found")})
+    def get(self, request, card_id):
+        return Response(CardSerializer(selectors.card_get(user=request.user, card_id=card_id)).data)
+
+
+class PaymentSimulateApi(APIView):
+    permission_classes = [IsConsumer]
+
+    class InputSerializer(serializers.Serializer):
+        outcome = serializers.ChoiceField(choices=["succeeded", "failed"])
+
+    @extend_schema(
+        operation_id="payment_simulate",
+        request=InputSerializer,
+        responses={
+            200: CardSerializer,
+            404: _errors("not_found (also under any gateway but local)"),
+            409: _errors("payment_not_pending"),
+        },
+    )
+    @idempotent
+    def post(self, request, payment_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        consumer = selectors.consumer_of_user(user=request.user)
+        card = services.payment_simulate(
+            consumer=consumer, payment_id=payment_id, outcome=data.validated_data["outcome"]
+        )
+        return Response(CardSerializer(selectors.card_get(user=request.user, card_id=card.pk)).data)
+
+
+class RedemptionSerializer(serializers.ModelSerializer):
+    id = serializers.CharField()
+    card = serializers.CharField(source="card_id")
+    currency = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Redemption
+        fields = [
+            "id",
+            "card",
+            "amount",
+            "sessions",
+            "released",
+            "currency",
+            "state",
+            "expires_at",
+            "decided_at",
+            "created_at",
+        ]
+
+    def get_currency(self, redemption: Redemption) -> str:
+        return "cny"
+
+
+class RedemptionListCreateApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        card = serializers.UUIDField()
+        amount = MoneyField(min_value=1, required=False)
+
+    def get_permissions(self):
+        return [IsMerchant()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(operation_id="redemption_list", responses={200: RedemptionSerializer(many=True)})
+    def get(self, request):
+        redemptions = selectors.redemptions_visible_to(user=request.user)
+        if state := request.query_params.get("state"):
+            redemptions = redemptions.filter(state=state)
+        return paginated_response(view=self, request=request, queryset=redemptions, serializer=RedemptionSerializer)
+
+    @extend_schema(
+        operation_id="redemption_request",
+        request=InputSerializer,
+        responses={
+            201: RedemptionSerializer,
+            400: _errors("invalid"),
+            404: _errors("not_found"),
+            409: _errors("card_not_redeemable, merchant_frozen, insufficient_balance"),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        redemption = services.redemption_request(
+            merchant=merchant_of_user(user=request.user),
+            card_id=data.validated_data["card"],
+            amount=data.validated_data.get("amount"),
+        )
+        return Response(RedemptionSerializer(redemption).data, status=status.HTTP_201_CREATED)
+
+
+class RedemptionConfirmApi(APIView):
+    permission_classes = [IsConsumer]
+
+    @extend_schema(
+        operation_id="redemption_confirm",
+        request=None,
+        responses={
+            200: RedemptionSerializer,
+            404: _errors("not_found"),
+            409: _errors(
+                "redemption_not_pending, redemption_expired, card_not_redeemable, merchant_frozen, insufficient_balance"
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request, redemption_id):
+        redemption = services.redemption_confirm(
+            consumer=selectors.consumer_of_user(user=request.user), redemption_id=redemption_id
+        )
+        return Response(RedemptionSerializer(redemption).data)
+
+
+class RedemptionRejectApi(APIView):
+    permission_classes = [IsConsumer]
+
+    @extend_schema(
+        operation_id="redemption_reject",
+        request=None,
+        responses={200: RedemptionSerializer, 404: _errors("not_found"), 409: _errors("redemption_not_pending")},
+    )
+    @idempotent
+    def post(self, request, redemption_id):
+        redemption = services.redemption_reject(
+            consumer=selectors.consumer_of_user(user=request.user), redemption_id=redemption_id
+        )
+        return Response(RedemptionSerializer(redemption).data)
+
+
+class CardContractApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="card_contract_pdf", responses={(200, "application/pdf"): bytes, 404: _errors("not_found")}
+    )
+    def get(self, request, card_id):
+        from consumers.contract import card_contract_pdf
+
+        card = selectors.card_get(user=request.user, card_id=card_id)
+        response = HttpResponse(card_contract_pdf(card=card), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="contract-{card.pk}.pdf"'
+        return response

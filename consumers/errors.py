@@ -1,0 +1,34 @@
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+
+
+class CardNotRedeemable(DomainError):
+    code = "card_not_redeemable"
+    default_detail = _("This card cannot be used for a service in its present state.")
+
+
+class InsufficientBalance(DomainError):
+    code = "insufficient_balance"
+    default_detail = _("The amount is more than the card's balance.")
+
+
+class RedemptionNotPending(DomainError):
+    code = "redemption_not_pending"
+    default_detail = _("This service request was already decided.")
+
+
+class RedemptionExpired(DomainError):
+    code = "redemption_expired"
+    default_detail = _("This service request has expired; ask the merchant to start a new one.")
+
+
+class PaymentNotPending(DomainError):
+    code = "payment_not_pending"
+    default_detail = _("This payment was already decided.")
+
+
+class GatewayUnavailable(DomainError):
+    status_code = 503
+    code = "gateway_unavailable"
+    default_detail = _("The payment gateway could not be reached; retry with the same Idempotency-Key.")

@@ -1,0 +1,54 @@
+"""The arithmetic of API.md, as pure functions of integers and dates.
+
+Every release rounds down and the last one sweeps what is left, so the releases of a card always
+add up to exactly its price: rounding never creates or loses a fen.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+
+from core import clock
+
+
+def cooling_off_ends_at(paid_at: datetime) -> datetime:
+    """00:00 Beijing time of purchase day + COOLING_OFF_DAYS + 1.
+
+    The purchase day is not counted and the period ends at 24:00 of its last day: paid on
+    2026-03-02 at 23:50 Beijing time, returnable until 2026-03-10 00:00.
+    """
+    purchase_day = clock.local_date(paid_at)
+    return clock.local_midnight(purchase_day + timedelta(days=settings.COOLING_OFF_DAYS + 1))
+
+
+def stored_value_release(*, amount: int, balance: int, price: int, face_value: int, escrow: int) -> int:
+    """Fen released when ``amount`` of face value is used: ``floor(amount * price / face_value)``;
+    the use that brings the balance to 0 releases all that is left in escrow."""
+    if amount == balance:
+        return escrow
+    return min(amount * price // face_value, escrow)
+
+
+def session_release(*, price: int, sessions: int, sessions_remaining: int, escrow: int) -> int:
+    """Fen released by one session: ``floor(price / sessions)``; the last releases the rest."""
+    if sessions_remaining == 1:
+        return escrow
+    return min(price // sessions, escrow)
+
+
+def period_pass_earned(*, price: int, days: int, valid_from: date, today: date) -> int:
+    """Fen a pass has earned at the start of ``today`` (Beijing): ``floor(price * days_elapsed /
+    days)`` over the days fully passed, and all of it once its last day has ended."""
+    elapsed = (today - valid_from).days
+    if elapsed <= 0:
+        return 0
+    if elapsed >= days:
+        return price
+    return price * elapsed // days
+
+
+def voluntary_refund_fee(*, escrow: int, refund_fee_bps: int) -> int:
+    """``floor(escrow * refund_fee_bps / 10000)``."""
+    return escrow * refund_fee_bps // 10_000

@@ -1,0 +1,408 @@
+"""Writes for consumers and their cards: purchase, payment, redemptions, the clock's jobs.
+
+Lock order, everywhere: card → redemption/payment → ledger accounts (inside ``journal_post``) →
+hash chain. A card's totals change with ``F()`` updates on its locked row; the in-memory copy is
+brought along only so the state machine's conditions can read it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from consumers import rules
+from consumers.errors import (
+    CardNotRedeemable,
+    GatewayUnavailable,
+    InsufficientBalance,
+    PaymentNotPending,
+    RedemptionExpired,
+    RedemptionNotPending,
+)
+from consumers.models import Card, Consumer, Payment, Redemption
+from core import clock
+from core.errors import InvalidInput, NotFound
+from core.models import User
+from core.services import user_create
+from escrow.gateways import GatewayError, get_gateway
+from escrow.models import Account, JournalEntry
+from escrow.services import Leg, account_open, journal_post, singleton_account
+from merchants.errors import MerchantFrozen, MerchantSalesFrozen
+from merchants.models import Merchant, Product
+
+REDEEMABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE)
+
+
+def consumer_register(*, username: str, password: str, display_name: str, phone: str) -> Consumer:
+    with transaction.atomic(durable=True):
+        user = user_create(username=username, password=password, role=User.Role.CONSUMER)
+        return Consumer.objects.create(user=user, display_name=display_name, phone=phone, created_at=clock.now())
+
+
+# --- helpers on a locked card ---------------------------------------------------------------
+
+
+def _lock_card(**lookup) -> Card:
+    try:
+        return Card.objects.select_for_update(of=("self",)).select_related("merchant").get(**lookup)
+    except (Card.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc
+
+
+def card_apply_clock(card: Card) -> None:
+    """Bring a locked card up to date with the clock: a cooling-off period that has ended makes it
+    active (and starts a period pass that had not started). Every rule calls this first."""
+    if card.state == Card.State.COOLING_OFF and clock.now() >= card.cooling_off_ends_at:
+        card.activate()
+        fields = ["state"]
+        if card.kind == Product.Kind.PERIOD_PASS and card.valid_from is None:
+            _start_pass(card, card.cooling_off_ends_at)
+            fields += ["valid_from", "valid_until"]
+        card.save(update_fields=fields)
+
+
+def _start_pass(card: Card, moment) -> None:
+    start = clock.local_midnight(clock.local_date(moment))
+    card.valid_from = start
+    card.valid_until = start + timedelta(days=card.days)
+
+
+def _escrow_left(card: Card) -> int:
+    return card.price - card.released_total - card.refunded_total
+
+
+def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> None:
+    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's transaction)."""
+    if amount <= 0:
+        return
+    journal_post(
+        code=JournalEntry.Code.RELEASE,
+        legs=[Leg(card.escrow_account_id, amount), Leg(card.merchant.settlement_account_id, -amount)],
+        idempotency_key=idempotency_key,
+        actor_id=actor_id,
+        memo=memo,
+    )
+    Card.objects.filter(pk=card.pk).update(released_total=F("released_total") + amount)
+    card.released_total += amount
+
+
+# --- purchase and payment -------------------------------------------------------------------
+
+
+def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str | None = None) -> Card:
+    """Buy a card: it waits in ``pending_payment`` with a payment at the gateway."""
+    try:
+        product = Product.objects.select_related("merchant").get(pk=product_id, on_sale=True)
+    except Product.DoesNotExist as exc:
+        raise InvalidInput(errors={"product": [_("No such product on sale.")]}) from exc
+    if not product.merchant.selling:
+        raise MerchantSalesFrozen()
+    if idempotency_key and (existing := Card.objects.filter(purchase_key=idempotency_key).first()):
+        card = existing
+    else:
+        try:
+            with transaction.atomic(durable=True):
+                account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
+                card = Card.objects.create(
+                    product=product,
+                    merchant=product.merchant,
+                    consumer=consumer,
+                    kind=product.kind,
+                    escrow_account=account,
+                    price=product.price,
+                    face_value=product.face_value,
+                    unit_price=product.unit_price,
+                    sessions=product.sessions,
+                    days=product.days,
+                    refund_fee_bps=product.refund_fee_bps,
+                    balance=product.face_value if product.kind == Product.Kind.STORED_VALUE else None,
+                    sessions_remaining=product.sessions if product.kind == Product.Kind.SESSION_PACK else None,
+                    purchase_key=idempotency_key,
+                    created_at=clock.now(),
+                )
+                Payment.objects.create(
+                    card=card, gateway=settings.PAYMENT_GATEWAY, amount=product.price, created_at=clock.now()
+                )
+        except IntegrityError:
+            card = Card.objects.get(purchase_key=idempotency_key)  # a racing request with the same key won
+    payment = card.payment
+    if not payment.external_id:
+        try:
+            intent = get_gateway(payment.gateway).payment_create(
+                card_id=str(card.pk), amount=card.price, idempotency_key=f"payment:{card.pk}"
+            )
+        except GatewayError as exc:
+            raise GatewayUnavailable() from exc
+        Payment.objects.filter(pk=payment.pk).update(external_id=intent.external_id, client_secret=intent.client_secret)
+    return Card.objects.select_related("payment", "escrow_account").get(pk=card.pk)
+
+
+def _payment_decide(*, card: Card, succeeded: bool) -> Card:
+    payment = Payment.objects.select_for_update().get(card=card)
+    wanted = Payment.Status.SUCCEEDED if succeeded else Payment.Status.FAILED
+    if payment.status == wanted:
+        return card  # the gateway told us twice
+    if payment.status != Payment.Status.PENDING:
+        raise PaymentNotPending()
+    now = clock.now()
+    payment.decided_at = now
+    if not succeeded:
+        payment.fail()
+        payment.save(update_fields=["status", "decided_at"])
+        card.cancel()
+        card.save(update_fields=["state"])
+        return card
+    payment.succeed()
+    payment.save(update_fields=["status", "decided_at"])
+    journal_post(
+        code=JournalEntry.Code.PURCHASE,
+        legs=[Leg(singleton_account(Account.Kind.CUSTODY).id, card.price), Leg(card.escrow_account_id, -card.price)],
+        idempotency_key=f"purchase:{card.pk}",
+        actor_label=f"gateway:{payment.gateway}",
+        memo=f"payment {payment.external_id}",
+    )
+    card.pay()
+    card.paid_at = now
+    card.cooling_off_ends_at = rules.cooling_off_ends_at(now)
+    card.save(update_fields=["state", "paid_at", "cooling_off_ends_at"])
+    return card
+
+
+def payment_settle(*, payment_external_id: str, succeeded: bool) -> Card:
+    """The gateway's verdict on a payment (Stripe webhook): the purchase entry, or a cancelled card."""
+    with transaction.atomic(durable=True):
+        card = _lock_card(payment__external_id=payment_external_id)
+        return _payment_decide(card=card, succeeded=succeeded)
+
+
+def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Card:
+    """The local sandbox bank settles a payment as its consumer says (PAYMENT_GATEWAY=local)."""
+    if settings.PAYMENT_GATEWAY != "local":
+        raise NotFound()
+    if outcome not in ("succeeded", "failed"):
+        raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
+    with transaction.atomic(durable=True):
+        card = _lock_card(payment__id=payment_id, consumer=consumer)
+        card = _payment_decide(card=card, succeeded=outcome == "succeeded")
+        if outcome == "succeeded":
+            get_gateway("local").payment_received(payment_external_id=card.payment.external_id, amount=card.price)
+        return card
+
+
+# --- redemptions ----------------------------------------------------------------------------
+
+
+def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None = None) -> Redemption:
+    """The merchant asks the consumer to confirm a service on their card."""
+    with transaction.atomic(durable=True):
+        card = _lock_card(pk=card_id, merchant=merchant)
+        card_apply_clock(card)
+        if card.state not in REDEEMABLE:
+            raise CardNotRedeemable()
+        if merchant.releases_frozen:
+            raise MerchantFrozen()
+        sessions = None
+        if card.kind == Product.Kind.STORED_VALUE:
+            if amount is None:
+                raise InvalidInput(errors={"amount": [_("Required for a stored-value card.")]})
+            if amount > card.balance:
+                raise InsufficientBalance()
+        else:
+            if amount is not None:
+                raise InvalidInput(errors={"amount": [_("Only stored-value cards are used by amount.")]})
+            if card.kind == Product.Kind.SESSION_PACK:
+                sessions = 1
+            elif card.valid_until is not None and clock.now() >= card.valid_until:
+                raise CardNotRedeemable(_("This pass has run out."))
+        now = clock.now()
+        return Redemption.objects.create(
+            card=card,
+            merchant=merchant,
+            amount=amount,
+            sessions=sessions,
+            expires_at=now + timedelta(minutes=settings.REDEMPTION_TTL_MINUTES),
+            created_at=now,
+        )
+
+
+def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, Redemption]:
+    try:
+        card_id = (
+            Redemption.objects.filter(pk=redemption_id, card__consumer=consumer).values_list("card_id", flat=True).get()
+        )
+    except (Redemption.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc
+    card = _lock_card(pk=card_id)
+    return card, Redemption.objects.select_for_update().get(pk=redemption_id)
+
+
+def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
+    """The consumer confirms the service: exactly its share of escrow is released to the merchant.
+    Confirming twice releases once."""
+    with transaction.atomic(durable=True):
+        card, redemption = _lock_redemption(consumer=consumer, redemption_id=redemption_id)
+        if redemption.state == Redemption.State.CONFIRMED:
+            return redemption
+        if redemption.state != Redemption.State.AWAITING_CONFIRMATION:
+            raise RedemptionNotPending()
+        if clock.now() >= redemption.expires_at:
+            raise RedemptionExpired()
+        card_apply_clock(card)
+        if card.state not in REDEEMABLE:
+            raise CardNotRedeemable()
+        if Merchant.objects.filter(pk=card.merchant_id, releases_frozen=True).exists():
+            raise MerchantFrozen()
+
+        escrow = _escrow_left(card)
+        changes: dict = {}
+        if card.kind == Product.Kind.STORED_VALUE:
+            if redemption.amount > card.balance:
+                raise InsufficientBalance()
+            release = rules.stored_value_release(
+                amount=redemption.amount,
+                balance=card.balance,
+                price=card.price,
+                face_value=card.face_value,
+                escrow=escrow,
+            )
+            changes["balance"] = F("balance") - redemption.amount
+            card.balance -= redemption.amount
+        elif card.kind == Product.Kind.SESSION_PACK:
+            if not card.sessions_remaining:
+                raise CardNotRedeemable()
+            release = rules.session_release(
+                price=card.price, sessions=card.sessions, sessions_remaining=card.sessions_remaining, escrow=escrow
+            )
+            changes["sessions_remaining"] = F("sessions_remaining") - 1
+            card.sessions_remaining -= 1
+        else:  # a pass's check-in releases nothing; the daily accrual does
+            release = 0
+            if card.valid_from is None:
+                _start_pass(card, clock.now())
+                changes.update(valid_from=card.valid_from, valid_until=card.valid_until)
+        if changes:
+            Card.objects.filter(pk=card.pk).update(**changes)
+        card_release(
+            card=card,
+            amount=release,
+            idempotency_key=f"redemption:{redemption.pk}",
+            actor_id=consumer.user_id,
+            memo=f"redemption {redemption.pk}",
+        )
+
+        fields = []
+        if card.first_service_at is None:
+            card.first_service_at = clock.now()
+            fields.append("first_service_at")
+        if card.state == Card.State.COOLING_OFF:
+            card.activate()  # the service was received: the cooling-off period ends now
+            fields.append("state")
+        if _escrow_left(card) == 0 and card.state == Card.State.ACTIVE:
+            card.exhaust()
+            fields.append("state")
+        if fields:
+            card.save(update_fields=sorted(set(fields)))
+
+        redemption.confirm()
+        redemption.released = release
+        redemption.decided_at = clock.now()
+        redemption.save(update_fields=["state", "released", "decided_at"])
+        return redemption
+
+
+def redemption_reject(*, consumer: Consumer, redemption_id: str) -> Redemption:
+    """The consumer disputes the service: nothing moves."""
+    with transaction.atomic(durable=True):
+        _, redemption = _lock_redemption(consumer=consumer, redemption_id=redemption_id)
+        if redemption.state == Redemption.State.REJECTED:
+            return redemption
+        if redemption.state != Redemption.State.AWAITING_CONFIRMATION:
+            raise RedemptionNotPending()
+        redemption.reject()
+        redemption.decided_at = clock.now()
+        redemption.save(update_fields=["state", "decided_at"])
+        return redemption
+
+
+# --- the clock's jobs (beat); each safe to run any number of times -----------------------------
+
+CHUNK = 500
+
+
+def cards_activate_due() -> int:
+    """Make active every card whose cooling-off period has ended."""
+    done = 0
+    while True:
+        ids = list(
+            Card.objects.filter(state=Card.State.COOLING_OFF, cooling_off_ends_at__lte=clock.now()).values_list(
+                "pk", flat=True
+            )[:CHUNK]
+        )
+        if not ids:
+            return done
+        for card_id in ids:
+            with transaction.atomic(durable=True):
+                card = _lock_card(pk=card_id)
+                before = card.state
+                card_apply_clock(card)
+                done += card.state != before
+
+
+def redemptions_expire_due() -> int:
+    """Mark expired every service request nobody confirmed in time."""
+    done = 0
+    while True:
+        ids = list(
+            Redemption.objects.filter(
+                state=Redemption.State.AWAITING_CONFIRMATION, expires_at__lte=clock.now()
+            ).values_list("pk", flat=True)[:CHUNK]
+        )
+        if not ids:
+            return done
+        for redemption_id in ids:
+            with transaction.atomic(durable=True):
+                redemption = Redemption.objects.select_for_update().get(pk=redemption_id)
+                if redemption.state == Redemption.State.AWAITING_CONFIRMATION and clock.now() >= redemption.expires_at:
+                    redemption.expire()
+                    redemption.decided_at = clock.now()
+                    redemption.save(update_fields=["state", "decided_at"])
+                    done += 1
+
+
+def period_pass_accrue(*, day: date | None = None) -> int:
+    """Release what each running pass has earned by the start of ``day`` (Beijing; default today).
+    Safe to run twice for one day: a pass that has its due releases nothing more."""
+    day = day or clock.local_date()
+    cutoff = clock.local_midnight(day)
+    released = 0
+    candidates = (
+        Card.objects.filter(
+            kind=Product.Kind.PERIOD_PASS,
+            state=Card.State.ACTIVE,
+            valid_from__lt=cutoff,
+            merchant__releases_frozen=False,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for card_id in candidates.iterator(chunk_size=CHUNK):
+        with transaction.atomic(durable=True):
+            card = _lock_card(pk=card_id)
+            if card.state != Card.State.ACTIVE or card.valid_from is None:
+                continue
+            earned = rules.period_pass_earned(
+                price=card.price, days=card.days, valid_from=clock.local_date(card.valid_from), today=day
+            )
+            due = min(earned - card.released_total, _escrow_left(card))
+            if due <= 0:
+                continue
+            card_release(card=card, amount=due, idempotency_key=f"accrual:{card.pk}:{day.isoformat()}", actor_id=None)
+            if _escrow_left(card) == 0:
+                card.exhaust()
+                card.save(update_fields=["state"])
+            released += 1
+    return released

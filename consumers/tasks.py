@@ -1,0 +1,18 @@
+from celery import shared_task
+
+from consumers import services
+
+
+@shared_task
+def cards_activate_due_task() -> int:
+    return services.cards_activate_due()
+
+
+@shared_task
+def redemptions_expire_due_task() -> int:
+    return services.redemptions_expire_due()
+
+
+@shared_task
+def period_pass_accrue_task() -> int:
+    return services.period_pass_accrue()

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from consumers import api
+from merchants.api import MerchantCreateApi, ProductListCreateApi
+from refunds.api import CardRefundCreateApi
+
+urlpatterns = [
+    path("consumers", api.ConsumerCreateApi.as_view(), name="consumer-create"),
+    path("merchants", MerchantCreateApi.as_view(), name="merchant-create"),
+    path("products", ProductListCreateApi.as_view(), name="products"),
+    path("cards", api.CardListCreateApi.as_view(), name="cards"),
+    path("cards/<uuid:card_id>", api.CardDetailApi.as_view(), name="card-detail"),
+    path("cards/<uuid:card_id>/contract.pdf", api.CardContractApi.as_view(), name="card-contract"),
+    path("cards/<uuid:card_id>/refunds", CardRefundCreateApi.as_view(), name="card-refunds"),
+    path("payments/<uuid:payment_id>/simulate", api.PaymentSimulateApi.as_view(), name="payment-simulate"),
+    path("redemptions", api.RedemptionListCreateApi.as_view(), name="redemptions"),
+    path("redemptions/<uuid:redemption_id>/confirm", api.RedemptionConfirmApi.as_view(), name="redemption-confirm"),
+    path("redemptions/<uuid:redemption_id>/reject", api.RedemptionRejectApi.as_view(), name="redemption-reject"),
+]

@@ -1,0 +1,132 @@
+"""The transactional outbox: calls to the outside world that must happen exactly once.
+
+A service that needs the gateway (a refund, a payout) writes an ``OutboxMessage`` in the same
+transaction as its ledger entry. After commit a task delivers it: the message's handler calls the
+gateway with the message's idempotency key and records the outcome, all in one transaction that
+holds the message row locked. A crash before commit leaves the message pending and the next
+attempt repeats the call under the same key, which the gateway answers with the first result; so
+the money moves once, whatever crashes. Failed attempts are retried with exponential backoff
+(``OUTBOX_RETRY_SECONDS``, doubling) up to ``OUTBOX_MAX_ATTEMPTS``, then left ``dead`` for an
+operator, and the topic's ``on_dead`` hook records the failure on the business object.
+
+Apps register their topics in ``AppConfig.ready`` with ``outbox_register``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from core import clock
+from core.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """Raised by a handler when the outside world refused; ``retryable`` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Topic:
+    deliver: Callable[[OutboxMessage], None]
+    on_dead: Callable[[OutboxMessage], None] | None = None
+
+
+TOPICS: dict[str, Topic] = {}
+
+
+def outbox_register(topic: str, *, deliver: Callable[[OutboxMessage], None], on_dead=None) -> None:
+    TOPICS[topic] = Topic(deliver=deliver, on_dead=on_dead)
+
+
+def outbox_enqueue(*, topic: str, payload: dict[str, Any], idempotency_key: str) -> OutboxMessage:
+    """Write a message in the caller's transaction; it is sent once that transaction commits."""
+    if topic not in TOPICS:
+        raise ValueError(f"no outbox handler for topic {topic!r}")
+    now = clock.now()
+    message = OutboxMessage.objects.create(
+        topic=topic, payload=payload, idempotency_key=idempotency_key, next_attempt_at=now, created_at=now
+    )
+    transaction.on_commit(lambda: outbox_kick(message_id=message.pk))
+    return message
+
+
+def outbox_kick(*, message_id: int, countdown: float = 0) -> None:
+    """Queue delivery; if the broker is down the periodic sweep delivers it later."""
+    from core.tasks import outbox_deliver_task
+
+    try:
+        outbox_deliver_task.apply_async(args=[message_id], countdown=countdown)
+    except Exception:  # noqa: BLE001 (the message is safe in the database; the sweep will find it)
+        log.warning("broker unavailable: outbox message %s waits for the sweep", message_id)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=settings.OUTBOX_RETRY_SECONDS * 2 ** (attempts - 1))
+
+
+def outbox_deliver(*, message_id: int) -> str:
+    """Deliver one message if it is pending and due. Returns what happened:
+    ``sent``, ``retry``, ``dead``, or ``skipped`` (not pending, not due, or being delivered)."""
+    with transaction.atomic(durable=True):
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, state=OutboxMessage.State.PENDING, next_attempt_at__lte=clock.now())
+            .first()
+        )
+        if message is None:
+            return "skipped"
+        topic = TOPICS[message.topic]
+        message.attempts += 1
+        try:
+            with transaction.atomic():
+                topic.deliver(message)
+        except DeliveryFailed as exc:
+            message.last_error = str(exc)[:2000]
+            if exc.retryable and message.attempts < settings.OUTBOX_MAX_ATTEMPTS:
+                message.next_attempt_at = clock.now() + _backoff(message.attempts)
+                message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+                delay = _backoff(message.attempts).total_seconds()
+                transaction.on_commit(lambda: outbox_kick(message_id=message_id, countdown=delay))
+                return "retry"
+            message.give_up()
+            message.save(update_fields=["attempts", "last_error", "state"])
+            if topic.on_dead:
+                topic.on_dead(message)
+            log.error("outbox message %s (%s) given up: %s", message.pk, message.topic, exc)
+            return "dead"
+        message.mark_sent()
+        message.sent_at = clock.now()
+        message.save(update_fields=["attempts", "state", "sent_at"])
+        return "sent"
+
+
+def outbox_due_ids(*, limit: int = 500) -> list[int]:
+    return list(
+        OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=clock.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def outbox_revive(*, message_id: int) -> OutboxMessage:
+    """An operator sends a dead message again."""
+    with transaction.atomic(durable=True):
+        message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+        message.revive()
+        message.attempts = 0
+        message.next_attempt_at = clock.now()
+        message.save(update_fields=["state", "attempts", "next_attempt_at"])
+        transaction.on_commit(lambda: outbox_kick(message_id=message_id))
+    return message

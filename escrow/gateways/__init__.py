@@ -1,0 +1,48 @@
+"""The custody bank behind one interface: ``local`` (a sandbox) or ``stripe``.
+
+The platform never holds card money itself; a gateway collects it into custody, sends refunds
+back to consumers and payouts to merchants. Every call that moves money carries an idempotency
+key, so a retry after a crash never moves it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+
+
+class GatewayError(Exception):
+    """The gateway refused or could not be reached; ``retryable`` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class PaymentIntent:
+    external_id: str
+    client_secret: str = ""
+
+
+class Gateway(Protocol):
+    name: str
+
+    def payment_create(self, *, card_id: str, amount: int, idempotency_key: str) -> PaymentIntent: ...
+
+    def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str: ...
+
+
+def get_gateway(name: str | None = None) -> Gateway:
+    name = name or settings.PAYMENT_GATEWAY
+    if name == "local":
+        from escrow.gateways.local import LocalGateway
+
+        return LocalGateway()
+    if name == "stripe":
+        from escrow.gateways.stripe import StripeGateway
+
+        return StripeGateway()
+    raise ValueError(f"unknown payment gateway {name!r}")

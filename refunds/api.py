@@ -1,0 +1,54 @@
+"""Refunds of cards."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consumers.selectors import consumer_of_user
+from core.api import ErrorSerializer
+from core.idempotency import idempotent
+from core.permissions import IsConsumer
+from refunds import services
+from refunds.models import Refund
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    id = serializers.CharField()
+    card = serializers.CharField(source="card_id")
+    currency = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Refund
+        fields = ["id", "card", "reason", "amount", "fee", "currency", "state", "created_at", "paid_at"]
+
+    def get_currency(self, refund: Refund) -> str:
+        return "cny"
+
+
+class CardRefundCreateApi(APIView):
+    permission_classes = [IsConsumer]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.ChoiceField(choices=list(services.CONSUMER_REASONS))
+
+    @extend_schema(
+        operation_id="refund_request",
+        request=InputSerializer,
+        responses={
+            201: RefundSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid"),
+            404: OpenApiResponse(ErrorSerializer, description="not_found"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="cooling_off_expired, balance_not_small, card_not_refundable"
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request, card_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = services.refund_request(
+            consumer=consumer_of_user(user=request.user), card_id=card_id, reason=data.validated_data["reason"]
+        )
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
