@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from consumers import rules
@@ -379,19 +379,18 @@ def period_pass_accrue(*, day: date | None = None) -> int:
     day = day or clock.local_date()
     cutoff = clock.local_midnight(day)
     released = 0
+    running = Q(state=Card.State.ACTIVE, valid_from__lt=cutoff)
+    # A pass whose cooling-off ended starts then, even if the activation job has not run yet.
+    starting = Q(state=Card.State.COOLING_OFF, cooling_off_ends_at__lt=cutoff)
     candidates = (
-        Card.objects.filter(
-            kind=Product.Kind.PERIOD_PASS,
-            state=Card.State.ACTIVE,
-            valid_from__lt=cutoff,
-            merchant__releases_frozen=False,
-        )
+        Card.objects.filter(running | starting, kind=Product.Kind.PERIOD_PASS, merchant__releases_frozen=False)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     for card_id in candidates.iterator(chunk_size=CHUNK):
         with transaction.atomic(durable=True):
             card = _lock_card(pk=card_id)
+            card_apply_clock(card)
             if card.state != Card.State.ACTIVE or card.valid_from is None:
                 continue
             earned = rules.period_pass_earned(

@@ -1,0 +1,259 @@
+"""A card's purchase contract and receipt as a PDF (API.md, Cards: ``contract.pdf``).
+
+The document is in Chinese, set in reportlab's built-in CID font STSong-Light, which PDF readers
+provide themselves, so no font file is embedded. Money is integer fen and is formatted without floats.
+Times are shown in Beijing time. The refund rules follow API.md, Refunds.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from consumers.models import Card
+from core import clock
+from merchants.models import Product
+from merchants.registry import district_name
+
+FONT = "STSong-Light"
+pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+
+TITLE = "单用途预付卡购卡合同及收据"
+KIND_NAMES = {
+    Product.Kind.STORED_VALUE: "储值卡",
+    Product.Kind.SESSION_PACK: "次卡",
+    Product.Kind.PERIOD_PASS: "期限卡",
+}
+
+_BODY = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=15, wordWrap="CJK")
+_TITLE = ParagraphStyle("title", parent=_BODY, fontSize=18, leading=24, alignment=TA_CENTER, spaceAfter=2 * mm)
+_HEADING = ParagraphStyle("heading", parent=_BODY, fontSize=12, leading=17, spaceBefore=4 * mm, spaceAfter=1.5 * mm)
+_SMALL = ParagraphStyle("small", parent=_BODY, fontSize=8, leading=11, textColor=colors.grey)
+_CENTERED_SMALL = ParagraphStyle("centered_small", parent=_SMALL, alignment=TA_CENTER)
+_GRID = [
+    ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
+    ("BACKGROUND", (2, 0), (2, -1), colors.whitesmoke),
+    ("TOPPADDING", (0, 0), (-1, -1), 2),
+    ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+]
+
+
+def yuan(fen: int) -> str:
+    """``123456`` fen → ``"¥1,234.56"``."""
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def percent(bps: int) -> str:
+    """Basis points as a percentage: ``150`` → ``"1.5%"``, ``200`` → ``"2%"``, ``125`` → ``"1.25%"``."""
+    whole, hundredths = divmod(bps, 100)
+    return f"{whole}.{hundredths:02d}".rstrip("0").rstrip(".") + "%"
+
+
+def beijing_time(moment: datetime) -> str:
+    """``"2026年3月10日 00:00（北京时间）"``."""
+    local = clock.local(moment)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）"
+
+
+def mask_phone(phone: str) -> str:
+    """Hide the four digits before the last four: ``13812341234`` → ``138****1234``."""
+    if len(phone) < 8:
+        return "****" + phone[-4:] if len(phone) > 4 else "****"
+    return f"{phone[:-8]}****{phone[-4:]}"
+
+
+def qr_drawing(value: str, size: float = 32 * mm) -> Drawing:
+    """A square drawing holding a QR code of ``value``."""
+    widget = QrCodeWidget(value, barWidth=size, barHeight=size)
+    drawing = Drawing(size, size)
+    drawing.add(widget)
+    return drawing
+
+
+def _p(text: str, style: ParagraphStyle = _BODY) -> Paragraph:
+    return Paragraph(text, style)
+
+
+def _table(pairs: list[tuple[str, str]], label_width: float = 34 * mm) -> Table:
+    """Label/value pairs laid out two to a row; a last pair left alone spans the row.
+
+    The text is escaped: names and addresses are user input, not paragraph markup.
+    """
+    rows, spans = [], []
+    for start in range(0, len(pairs), 2):
+        cells = [_p(escape(text)) for pair in pairs[start : start + 2] for text in pair]
+        if len(cells) == 2:
+            cells += ["", ""]
+            spans += [
+                ("SPAN", (1, len(rows)), (3, len(rows))),
+                ("BACKGROUND", (1, len(rows)), (3, len(rows)), colors.white),
+            ]
+        rows.append(cells)
+    table = Table(rows, colWidths=[label_width, None, label_width, None])
+    table.setStyle(TableStyle(_GRID + spans))
+    return table
+
+
+def _header(card: Card) -> Table:
+    """The title and card id, with a QR code of the card id on the right."""
+    qr_size = 28 * mm
+    header = Table(
+        [[[_p(TITLE, _TITLE), _p(f"卡号：{card.pk}", _CENTERED_SMALL)], qr_drawing(str(card.pk), qr_size)]],
+        colWidths=[None, qr_size],
+    )
+    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (1, 0), (1, 0), 0)]))
+    return header
+
+
+def _parties(card: Card) -> Table:
+    merchant, consumer = card.merchant, card.consumer
+    return _table(
+        [
+            ("商户（卖方）", merchant.name),
+            ("消费者（买方）", consumer.display_name),
+            ("统一社会信用代码", merchant.license_number),
+            ("手机号码", mask_phone(consumer.phone)),
+            ("所在区", district_name(merchant.district, "zh-hans")),
+            ("经营地址", merchant.address),
+        ]
+    )
+
+
+def _terms(card: Card) -> Table:
+    rows = [("商品名称", card.product.name), ("卡片类型", KIND_NAMES.get(card.kind, card.kind))]
+    if card.kind == Product.Kind.STORED_VALUE:
+        rows += [("储值面额", yuan(card.face_value)), ("单次最低服务价格", yuan(card.unit_price))]
+    elif card.kind == Product.Kind.SESSION_PACK:
+        rows.append(("服务次数", f"{card.sessions} 次"))
+    elif card.kind == Product.Kind.PERIOD_PASS:
+        rows.append(("有效天数", f"{card.days} 天"))
+        if card.valid_from and card.valid_until:
+            rows.append(("有效期", f"{beijing_time(card.valid_from)} 至 {beijing_time(card.valid_until)}"))
+    rows += [("购卡价款", yuan(card.price)), ("自愿退款手续费率", percent(card.refund_fee_bps))]
+    return _table(rows)
+
+
+def _cooling_off_note(card: Card) -> str:
+    if card.paid_at is None or card.cooling_off_ends_at is None:
+        return (
+            f"本卡尚未付款。冷静期自付款成功时开始计算：付款当日不计，至付款次日起第{settings.COOLING_OFF_DAYS}日"
+            "24:00（北京时间）届满，截止时间将在付款后确定。"
+        )
+    purchase_day = clock.local_date(card.paid_at)
+    last_day = clock.local_date(card.cooling_off_ends_at) - timedelta(days=1)
+    days = (last_day - purchase_day).days
+    return (
+        f"冷静期截止时间 {beijing_time(card.cooling_off_ends_at)}，"
+        f"即购卡当日（{purchase_day.month}月{purchase_day.day}日）不计，"
+        f"购卡次日起第{days}日（{last_day.month}月{last_day.day}日）24:00 届满。"
+        "冷静期内确认接受首次服务的，冷静期即时结束。"
+    )
+
+
+def _receipt(card: Card) -> list[Flowable]:
+    if card.paid_at is None:
+        pairs = [
+            ("应付金额", f"{yuan(card.price)}（待付款）"),
+            ("付款时间", "尚未付款"),
+            ("冷静期截止", "付款后确定"),
+        ]
+    else:
+        pairs = [
+            ("实付金额", yuan(card.price)),
+            ("付款时间", beijing_time(card.paid_at)),
+            ("冷静期截止", beijing_time(card.cooling_off_ends_at) if card.cooling_off_ends_at else "—"),
+            ("当前托管余额", yuan(card.escrow_account.balance)),
+        ]
+    return [_table(pairs, label_width=28 * mm), Spacer(0, 1.5 * mm), _p(_cooling_off_note(card))]
+
+
+def _refund_rules(card: Card) -> list[Flowable]:
+    deadline = beijing_time(card.cooling_off_ends_at) if card.cooling_off_ends_at else "付款后确定"
+    small_balance = (
+        f"储值卡余额大于零且低于单次最低服务价格（{yuan(card.unit_price)}）时，可申请退还托管账户中的全部剩余款项，不收取手续费。"
+        if card.kind == Product.Kind.STORED_VALUE
+        else "仅适用于储值卡，本卡不适用。"
+    )
+    fee = (
+        f"扣除手续费，手续费为退款时托管余额的{percent(card.refund_fee_bps)}（按分向下取整），归商户所有。"
+        if card.refund_fee_bps
+        else "不收取手续费。"
+    )
+    rules = [
+        (
+            "冷静期退款",
+            f"在冷静期截止（{deadline}）前且未接受任何服务的，"
+            f"可申请全额退还购卡价款 {yuan(card.price)}，不收取手续费。",
+        ),
+        ("小额余额退款", small_balance),
+        ("自愿退款", f"冷静期结束后，可随时申请退还托管账户中的剩余款项，{fee}"),
+        (
+            "商户停业退款",
+            "商户停业或经监管部门责令退款的，平台将托管账户中的全部剩余款项退还消费者，不收取手续费，无需申请。",
+        ),
+    ]
+    return [_p(f"{number}. {name}：{text}") for number, (name, text) in enumerate(rules, start=1)]
+
+
+def _escrow_statement(card: Card) -> Paragraph:
+    if card.kind == "period_pass":
+        release = (
+            "期限卡自首次入场确认或冷静期结束（以先到者为准）起生效，款项按已经过的天数逐日划付给商户，"
+            "期满之日划付剩余款项；未到期部分始终留在托管账户中。"
+        )
+    else:
+        release = "款项仅在消费者确认接受相应服务后，方按该次服务的金额划付给商户；未经消费者确认的款项不会划付给商户。"
+    return _p(
+        "本卡购卡价款全额存入平台在托管银行开立的托管账户，与平台及商户的自有资金分开管理。"
+        + release
+        + "退款从托管账户中支付。"
+    )
+
+
+def card_contract_pdf(*, card: Card) -> bytes:
+    """The purchase contract and receipt of ``card``: an A4 PDF."""
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=TITLE,
+        author="单用途预付卡资金托管平台",
+        subject=f"卡号 {card.pk}",
+    )
+    story: list[Flowable] = [
+        _header(card),
+        _p("一、合同双方", _HEADING),
+        _parties(card),
+        _p("二、商品及服务条款", _HEADING),
+        _terms(card),
+        _p("三、付款收据及冷静期", _HEADING),
+        *_receipt(card),
+        _p("四、退款规则", _HEADING),
+        *_refund_rules(card),
+        _p("五、资金托管", _HEADING),
+        _escrow_statement(card),
+        Spacer(0, 4 * mm),
+        _p(f"本文件生成时间：{beijing_time(clock.now())}", _SMALL),
+    ]
+    document.build(story)
+    return buffer.getvalue()
