@@ -24,8 +24,10 @@ def _postgres_policy(request):
 
 
 @pytest.fixture(autouse=True)
-def _tasks_run_inline(settings):
+def _tasks_run_inline_and_fast_hashing(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Password hashing is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -1,0 +1,80 @@
+"""Stripe as the custody bank (PAYMENT_GATEWAY=stripe), through the official ``stripe`` library.
+
+A card's payment is a PaymentIntent in fen of CNY that the consumer's browser confirms with its
+client secret; Stripe tells us the outcome by webhook (``escrow.webhooks``). Refunds are sent by the
+outbox. Every call carries the caller's idempotency key, so a retry after a lost answer gets the
+first answer back instead of moving money twice.
+
+The library never retries on its own (``max_network_retries=0``): retries belong to the outbox,
+which records each attempt and backs off, and a purchase that cannot reach Stripe answers 503 at
+once. Errors are sorted only by whether trying again can help.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from escrow.gateways import GatewayError, PaymentIntent
+from escrow.models import CURRENCY
+
+# Seconds to wait for Stripe. A refund waits inside the outbox's transaction, holding its rows, so
+# it should not wait long; a timed-out call is safe to repeat under the same idempotency key.
+TIMEOUT_SECONDS = 30
+
+# Trying again can help: the network, Stripe's rate limiter, a 5xx (including 409 "a request with
+# this key is still running"). Anything else is a 4xx the same request will always get.
+_RETRYABLE = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+
+
+def _gateway_error(exc: stripe.StripeError) -> GatewayError:
+    retryable = isinstance(exc, _RETRYABLE)
+    status = getattr(exc, "http_status", None)
+    return GatewayError(f"stripe {type(exc).__name__} ({status or 'no answer'}): {exc}", retryable=retryable)
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self) -> None:
+        self.client = stripe.StripeClient(
+            api_key=settings.STRIPE_API_KEY,
+            base_addresses={"api": settings.STRIPE_API_BASE},
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+        )
+
+    def payment_create(self, *, card_id: str, amount: int, idempotency_key: str) -> PaymentIntent:
+        try:
+            intent = self.client.v1.payment_intents.create(
+                {
+                    "amount": amount,
+                    "currency": CURRENCY,
+                    "payment_method_types": ["card"],
+                    "metadata": {"card_id": card_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from exc
+        return PaymentIntent(external_id=intent.id, client_secret=intent.client_secret or "")
+
+    def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str:
+        try:
+            refund = self.client.v1.refunds.create(
+                {"payment_intent": payment_external_id, "amount": amount},
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from exc
+        return refund.id
+
+    def refund_list(self, *, payment_external_id: str) -> list[dict[str, Any]]:
+        """The refunds Stripe holds for a PaymentIntent (for webhooks whose charge omits them)."""
+        try:
+            page = self.client.v1.refunds.list({"payment_intent": payment_external_id, "limit": 100})
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from exc
+        return [refund.to_dict() for refund in page.data]

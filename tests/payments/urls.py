@@ -1,0 +1,12 @@
+"""The project's URLs plus the Stripe webhook (escrow.urls), until config.urls includes it."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/v1/", include("escrow.urls")),
+    path("", include("config.urls")),
+]
+
+handler400 = "core.exceptions.json_bad_request"
+handler404 = "core.exceptions.json_not_found"
+handler500 = "core.exceptions.json_server_error"
