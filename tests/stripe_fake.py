@@ -92,7 +92,8 @@ class Request:
     params: dict[str, Any]
     idempotency_key: str | None
     status: int = 0
-    replayed: bool = False
+    replayed: bool = False  # answered from the idempotency layer
+    dropped: bool = False  # run, but the connection closed without an answer
 
 
 @dataclass
@@ -205,6 +206,7 @@ class StripeFake:
             status, answer, extra, drop = self._answer(method, path, query, body, headers, key)
             request.status = status
             request.replayed = extra.get("Idempotent-Replayed") == "true"
+            request.dropped = drop
             return status, answer, extra, drop
 
     def _answer(self, method, path, query, body, headers, key) -> tuple:
