@@ -1,0 +1,126 @@
+"""Random purchases, payments, redemptions, confirmations, refunds and clock jumps keep
+``price == escrow_balance + released_total + refunded_total`` for every paid card, and the ledger
+verifies, after every step."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from consumers.models import Card
+from consumers.services import (
+    card_purchase,
+    cards_activate_due,
+    payment_simulate,
+    period_pass_accrue,
+    redemption_confirm,
+    redemption_reject,
+    redemption_request,
+    redemptions_expire_due,
+)
+from core.errors import DomainError
+from escrow.selectors import ledger_verify
+from refunds.services import refund_for_closure, refund_request
+from tests.cards import builders
+
+
+class CardMachine(RuleBasedStateMachine):
+    cards = Bundle("cards")
+    redemptions = Bundle("redemptions")
+
+    @initialize()
+    def start(self):
+        self.traveller = time_machine.travel("2026-03-02 10:00 +0800", tick=False)
+        self.clock = self.traveller.start()
+        self.merchant = builders.merchant()
+        self.products = [
+            builders.session_pack(self.merchant, price=99_999, sessions=7, refund_fee_bps=333),
+            builders.stored_value(self.merchant, price=88_888, face_value=100_000, unit_price=3_000, refund_fee_bps=1500),
+            builders.period_pass(self.merchant, price=31_000, days=9),
+        ]
+        self.consumer = builders.consumer()
+
+    def teardown(self):
+        if hasattr(self, "traveller"):
+            self.traveller.stop()
+
+    def attempt(self, action):
+        """Run a service call; a refusal with a domain error is a legitimate outcome."""
+        try:
+            return action()
+        except DomainError:
+            return None
+
+    @rule(target=cards, which=st.integers(0, 2), pay=st.sampled_from(["succeeded"] * 6 + ["failed", None]))
+    def purchase(self, which, pay):
+        card = card_purchase(consumer=self.consumer, product_id=self.products[which].pk)
+        if pay:
+            payment_simulate(consumer=self.consumer, payment_id=card.payment.pk, outcome=pay)
+        return card
+
+    @rule(target=redemptions, card=cards, amount=st.integers(1, 40_000))
+    def request(self, card, amount):
+        amount = amount if card.kind == "stored_value" else None
+        return self.attempt(lambda: redemption_request(merchant=self.merchant, card_id=card.pk, amount=amount))
+
+    @rule(card=cards, amount=st.integers(1, 40_000))
+    def serve(self, card, amount):
+        """The common case: a service asked for and confirmed at once."""
+        redemption = self.request(card, amount)
+        if redemption is not None:
+            self.attempt(lambda: redemption_confirm(consumer=self.consumer, redemption_id=redemption.pk))
+
+    @rule(redemption=redemptions)
+    def confirm(self, redemption):
+        if redemption is not None:
+            self.attempt(lambda: redemption_confirm(consumer=self.consumer, redemption_id=redemption.pk))
+
+    @rule(redemption=redemptions)
+    def reject(self, redemption):
+        if redemption is not None:
+            self.attempt(lambda: redemption_reject(consumer=self.consumer, redemption_id=redemption.pk))
+
+    @rule(card=cards, reason=st.sampled_from(["cooling_off", "small_balance", "voluntary"]))
+    def refund(self, card, reason):
+        self.attempt(lambda: refund_request(consumer=self.consumer, card_id=card.pk, reason=reason))
+
+    @rule(card=cards)
+    def merchant_closes(self, card):
+        refund_for_closure(card_id=card.pk, actor_label="test")
+
+    @rule(hours=st.integers(1, 24 * 5))
+    def time_passes(self, hours):
+        self.clock.shift(timedelta(hours=hours))
+
+    @precondition(lambda self: hasattr(self, "clock"))
+    @rule()
+    def jobs_run(self):
+        cards_activate_due()
+        redemptions_expire_due()
+        period_pass_accrue()
+
+    @invariant()
+    def every_paid_card_balances(self):
+        for card in Card.objects.select_related("escrow_account").exclude(paid_at=None):
+            assert card.price == card.escrow_account.balance + card.released_total + card.refunded_total
+            assert card.escrow_account.balance >= 0
+            if card.state in (Card.State.EXHAUSTED, Card.State.REFUNDED):
+                assert card.escrow_account.balance == 0
+        for card in Card.objects.select_related("escrow_account").filter(paid_at=None):
+            assert card.escrow_account.balance == 0 and card.released_total == 0
+
+    @invariant()
+    def ledger_verifies(self):
+        result = ledger_verify()
+        assert result["balanced"] and result["chain_ok"] and result["custody_matches"] and result["accounts_match"], result
+
+
+@pytest.mark.django_db
+def test_random_card_lives_keep_the_escrow_invariant_and_the_ledger_sound():
+    CardMachine.TestCase.settings = settings(
+        max_examples=40, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
+    )
+    CardMachine.TestCase().runTest()
