@@ -61,3 +61,9 @@ def healthz(request):
     last_seen = selectors.heartbeat_last_seen(name="worker") if database == "ok" else None
     body["worker_last_seen"] = last_seen.isoformat() if last_seen else None
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@require_GET
+def livez(request):
+    """Liveness: the process answers, touching nothing else (no database, no broker)."""
+    return JsonResponse({"status": "ok"})

@@ -22,7 +22,10 @@ class StripeWebhookApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         received = serializers.BooleanField()
-        result = serializers.ChoiceField(choices=["handled", "duplicate", "ignored", "stale"])
+        result = serializers.CharField(help_text="handled, duplicate, ignored, or stale (a late failure report)")
+
+        class Meta:
+            ref_name = "StripeWebhookReceived"  # not the bare "Output" of every nested OutputSerializer
 
     @extend_schema(
         operation_id="stripe_webhook",

@@ -9,15 +9,16 @@ event answers ``duplicate`` and does nothing.
 event                      what it does
 ========================== ======================================================================
 payment_intent.succeeded   the card's payment succeeded: purchase entry, card in cooling-off
-payment_intent.            the card's payment failed: card cancelled
-payment_failed
+payment_intent.            an attempt failed; Stripe lets the consumer try again with the same
+payment_failed             PaymentIntent, so the card stays ``pending_payment`` (``noted``)
+payment_intent.canceled    the PaymentIntent was abandoned: card cancelled
 charge.refunded            a refund that Stripe paid but we have not recorded (its answer was lost)
                            is marked paid
 anything else              recorded and ``ignored``
 ========================== ======================================================================
 
-``stripe_webhook_handle`` answers ``handled``, ``duplicate``, ``ignored`` or ``stale`` (a failure
-reported for a payment already decided).
+``stripe_webhook_handle`` answers ``handled``, ``noted``, ``duplicate``, ``ignored`` or ``stale`` (a
+cancellation reported for a payment already decided).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from refunds.services import refund_mark_paid
 
 log = logging.getLogger(__name__)
 
-PAYMENT_OUTCOMES = {"payment_intent.succeeded": True, "payment_intent.payment_failed": False}
+PAYMENT_OUTCOMES = {"payment_intent.succeeded": True, "payment_intent.canceled": False}
 NOT_AN_EVENT = _("The payload is not a Stripe event.")
 
 
@@ -91,6 +92,10 @@ def stripe_webhook_handle(*, payload: bytes, signature: str) -> str:
         return _payment_outcome(
             event_id=event_id, event_type=event_type, intent=obj, succeeded=PAYMENT_OUTCOMES[event_type]
         )
+    if event_type == "payment_intent.payment_failed":
+        error = (obj.get("last_payment_error") or {}).get("message", "")
+        log.info("stripe event %s: an attempt to pay %s failed: %s", event_id, obj.get("id"), error)
+        return "noted" if _event_record(event_id=event_id, event_type=event_type) else "duplicate"
     if event_type == "charge.refunded":
         return _charge_refunded(event_id=event_id, event_type=event_type, charge=obj)
     return "ignored" if _event_record(event_id=event_id, event_type=event_type) else "duplicate"

@@ -149,7 +149,11 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
 
 def refund_deliver(message: OutboxMessage) -> None:
     """Outbox handler: send one refund through its gateway under the message's idempotency key."""
-    refund = Refund.objects.select_for_update().select_related("card__payment").get(pk=message.payload["refund_id"])
+    refund = (
+        Refund.objects.select_for_update(of=("self",))
+        .select_related("card__payment")
+        .get(pk=message.payload["refund_id"])
+    )
     if refund.state != Refund.State.PENDING:
         return
     try:

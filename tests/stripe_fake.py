@@ -182,7 +182,11 @@ class StripeFake:
             intent = self.payment_intents[intent_id]
             intent.update(
                 status="requires_payment_method",
-                last_payment_error={"type": "card_error", "code": "card_declined", "message": "Your card was declined."},
+                last_payment_error={
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "message": "Your card was declined.",
+                },
             )
             return json.loads(json.dumps(intent))
 
@@ -308,7 +312,8 @@ class StripeFake:
     def _refund_create(self, body: dict[str, Any]) -> dict[str, Any]:
         intent_id = body.get("payment_intent")
         if not intent_id:
-            raise ApiError(400, "invalid_request_error", "One of the following params should be provided: charge, payment_intent.")  # fmt: skip
+            message = "One of the following params should be provided: charge, payment_intent."
+            raise ApiError(400, "invalid_request_error", message)
         intent = self.payment_intents.get(intent_id)
         if intent is None:
             raise _missing("payment_intent", intent_id, "payment_intent", status=400)

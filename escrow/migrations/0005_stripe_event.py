@@ -4,18 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escrow', '0004_bank_transaction'),
+        ("escrow", "0004_bank_transaction"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StripeEvent',
+            name="StripeEvent",
             fields=[
-                ('id', models.CharField(max_length=255, primary_key=True, serialize=False)),
-                ('type', models.CharField(max_length=100)),
-                ('received_at', models.DateTimeField()),
+                ("id", models.CharField(max_length=255, primary_key=True, serialize=False)),
+                ("type", models.CharField(max_length=100)),
+                ("received_at", models.DateTimeField()),
             ],
         ),
     ]

@@ -50,7 +50,9 @@ def test_racing_confirmations_of_one_redemption_release_once():
 
 
 def test_racing_uses_of_one_stored_value_card_never_overdraw_it():
-    card = builders.paid_card(builders.stored_value(builders.merchant(), price=100_000, face_value=100_000, unit_price=1))
+    card = builders.paid_card(
+        builders.stored_value(builders.merchant(), price=100_000, face_value=100_000, unit_price=1)
+    )
     requests = [redemption_request(merchant=card.merchant, card_id=card.pk, amount=30_000) for _ in range(8)]
     outcomes, errors = race(8, lambda i: redemption_confirm(consumer=card.consumer, redemption_id=requests[i].pk))
     assert len(outcomes) == 3  # 3 x 30,000 fit in 100,000; the rest are refused

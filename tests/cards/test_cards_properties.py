@@ -38,7 +38,9 @@ class CardMachine(RuleBasedStateMachine):
         self.merchant = builders.merchant()
         self.products = [
             builders.session_pack(self.merchant, price=99_999, sessions=7, refund_fee_bps=333),
-            builders.stored_value(self.merchant, price=88_888, face_value=100_000, unit_price=3_000, refund_fee_bps=1500),
+            builders.stored_value(
+                self.merchant, price=88_888, face_value=100_000, unit_price=3_000, refund_fee_bps=1500
+            ),
             builders.period_pass(self.merchant, price=31_000, days=9),
         ]
         self.consumer = builders.consumer()
@@ -115,7 +117,9 @@ class CardMachine(RuleBasedStateMachine):
     @invariant()
     def ledger_verifies(self):
         result = ledger_verify()
-        assert result["balanced"] and result["chain_ok"] and result["custody_matches"] and result["accounts_match"], result
+        assert result["balanced"] and result["chain_ok"] and result["custody_matches"] and result["accounts_match"], (
+            result
+        )
 
 
 @pytest.mark.django_db

@@ -44,7 +44,9 @@ def test_cooling_off_refund_after_first_service_is_refused():
 
 
 def test_small_balance_refund_returns_escrow_left_without_fee(django_capture_on_commit_callbacks):
-    product = builders.stored_value(builders.merchant(), price=90_000, face_value=100_000, unit_price=5_000, refund_fee_bps=1000)
+    product = builders.stored_value(
+        builders.merchant(), price=90_000, face_value=100_000, unit_price=5_000, refund_fee_bps=1000
+    )
     card = builders.paid_card(product)
     use(card, 96_000)  # balance 4,000 < unit price 5,000
     escrow = builders.fresh(card).escrow_account.balance
@@ -105,7 +107,9 @@ def test_a_consumer_cannot_ask_for_a_merchant_closure_refund():
 
 
 def test_merchant_closure_refund_returns_all_escrow_left_without_fee(django_capture_on_commit_callbacks):
-    card = builders.paid_card(builders.session_pack(builders.merchant(), price=100_000, sessions=4, refund_fee_bps=2000))
+    card = builders.paid_card(
+        builders.session_pack(builders.merchant(), price=100_000, sessions=4, refund_fee_bps=2000)
+    )
     use(card)
     with django_capture_on_commit_callbacks(execute=True):
         made = refund_for_closure(card_id=card.pk, actor_label="system:closure")

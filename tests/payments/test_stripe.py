@@ -8,12 +8,14 @@ attempt is rolled back as it would be in production. Capturing ``on_commit`` cal
 test's wrapping transaction would run the same code, but none of it would ever commit.
 """
 
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -26,8 +28,11 @@ from escrow.selectors import ledger_verify
 from merchants.registry import uscc_check_character
 from merchants.services import merchant_register, product_create
 from refunds.models import Refund
+from tests import stripe_fake as fake_stripe
 from tests.conftest import client_for
-from tests.stripe_fake import event_payload, sign_payload, stripe_fake  # noqa: F401 (the fixture)
+from tests.stripe_fake import event_payload, sign_payload
+
+stripe_fake = fake_stripe.stripe_fake  # the fixture, for pytest to find under its name
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.payments.urls")]
 
@@ -175,11 +180,51 @@ def test_the_same_event_delivered_twice_acts_once(shop, stripe_fake):
     assert_ledger_verifies()
 
 
-def test_payment_failed_webhook_cancels_the_card(shop, stripe_fake):
+@pytest.mark.postgres
+def test_the_same_event_delivered_concurrently_acts_once(shop, stripe_fake):
+    card = purchase(shop)
+    payload = event_payload("payment_intent.succeeded", stripe_fake.payment_succeed(intent_of(stripe_fake, card)["id"]))
+    start = threading.Barrier(4)
+    results: list[str] = []
+
+    def delivery() -> None:
+        try:
+            start.wait()
+            results.append(deliver(payload).json()["result"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=delivery) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == ["duplicate", "duplicate", "duplicate", "handled"]
+    assert JournalEntry.objects.filter(code="purchase").count() == 1
+    assert Card.objects.get(pk=card["id"]).escrow_account.balance == PRICE
+    assert_ledger_verifies()
+
+
+def test_payment_failed_webhook_leaves_the_card_payable_and_a_later_success_settles_it(shop, stripe_fake):
     card = purchase(shop)
     intent = stripe_fake.payment_fail(intent_of(stripe_fake, card)["id"])
 
     response = deliver(event_payload("payment_intent.payment_failed", intent))
+
+    assert response.json() == {"received": True, "result": "noted"}
+    assert Card.objects.get(pk=card["id"]).state == "pending_payment"
+    assert not JournalEntry.objects.exists()
+    succeeded = dict(intent_of(stripe_fake, card), status="succeeded")
+    assert deliver(event_payload("payment_intent.succeeded", succeeded)).json()["result"] == "handled"
+    assert Card.objects.get(pk=card["id"]).state == "cooling_off"
+
+
+def test_canceled_webhook_cancels_the_card(shop, stripe_fake):
+    card = purchase(shop)
+    canceled = dict(intent_of(stripe_fake, card), status="canceled")
+
+    response = deliver(event_payload("payment_intent.canceled", canceled))
 
     assert response.json() == {"received": True, "result": "handled"}
     assert Card.objects.get(pk=card["id"]).state == "cancelled"
@@ -187,11 +232,11 @@ def test_payment_failed_webhook_cancels_the_card(shop, stripe_fake):
     assert not JournalEntry.objects.exists()
 
 
-def test_a_failure_reported_after_the_payment_succeeded_changes_nothing(shop, stripe_fake):
+def test_a_cancellation_reported_after_the_payment_succeeded_changes_nothing(shop, stripe_fake):
     card = paid_card(shop, stripe_fake)
-    late = dict(intent_of(stripe_fake, card), status="requires_payment_method")
+    late = dict(intent_of(stripe_fake, card), status="canceled")
 
-    response = deliver(event_payload("payment_intent.payment_failed", late))
+    response = deliver(event_payload("payment_intent.canceled", late))
 
     assert response.json() == {"received": True, "result": "stale"}
     assert Card.objects.get(pk=card["id"]).state == "cooling_off"
