@@ -250,9 +250,8 @@ def main() -> int:
                 print(f"[flow] {kind} with {clients} clients for {args.seconds:.0f}s", flush=True)
                 rows.append(run(kind, clients, port, data, args.seconds))
         print()
-        print(
-            f"{'clients':>7} {'flows/s':>9} {'req p50':>8} {'req p99':>8} {'flow p99':>9} {'bare flows/s':>13} {'ratio':>6} {'errors':>6}"
-        )
+        header = ("clients", "flows/s", "req p50", "req p99", "flow p99", "bare flows/s", "ratio", "errors")
+        print("{:>7} {:>9} {:>8} {:>8} {:>9} {:>13} {:>6} {:>6}".format(*header))
         summary = []
         for clients in client_counts:
             ours = next(r for r in rows if r["kind"] == "flow" and r["clients"] == clients)
