@@ -13,15 +13,20 @@ What runs, in order:
 2. That database is copied (``CREATE DATABASE ... TEMPLATE``) to ``bench_ledger_<pid>_pgbench``.
    pgbench writes there: its entries carry placeholder hashes on chains 4000+, which would
    (rightly) fail the hash-chain check, so they must not share a journal with ours.
-3. For each client count: ours, then pgbench, each for ``--seconds``.
+3. ``--rounds`` times (default 3), for each client count: ours, then pgbench, each for ``--seconds``.
    Ours: that many worker *processes* (spawned, each with its own connection) call
    ``ledger_transfer(code="release", card escrow -> its merchant settlement, amount=1)`` with a
-   unique idempotency key on random cards; ops/s = releases committed / wall time.
+   unique idempotency key on random cards; ops/s = releases committed / wall time, counted after
+   a barrier releases all workers at once (each first does a few warm-up releases, untimed).
    pgbench: ``pgbench -n -M simple`` with the same client count (``-j`` = ``-c``) running the
    plain-SQL transaction (lock the card row, update two balances, insert the entry with its unique
    idempotency key, insert its two postings) on the copy; its tps excludes connection time.
-4. Ours again at the top client count with ``LEDGER_CHAIN_STRIPES=1`` (one global hash chain),
-   compared with the default stripes: the cost of the chain as a global lock.
+   At the top client count, ours runs a third time with ``LEDGER_CHAIN_STRIPES=1`` (one global
+   hash chain), to compare with the default stripes: the cost of the chain as a global lock.
+   The table reports the median of the rounds (the runs are short and the machine's disk and
+   neighbours are noisy); each run's figures are in the JSON.
+4. Alongside: CPU per operation (workers' own CPU time, their PostgreSQL backends' CPU time from
+   /proc, pgbench's client CPU time) and how busy the whole machine was, to show where time goes.
 5. ``ledger_verify()`` on our database must pass (exit 1 otherwise); on the pgbench copy the
    balance checks must pass too (its chains are fake by construction).
 6. Both databases are dropped, whatever happened. Results go to bench/out/ledger.json.
@@ -38,9 +43,11 @@ import multiprocessing
 import os
 import random
 import re
+import resource
 import secrets
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +66,7 @@ FUND = 10_000_000  # fen put on each card; releases take 1 fen each
 WARMUP_OPS = 20  # releases per worker before the clock starts (connection, caches)
 PGBENCH_CHAIN_BASE = 4000  # pgbench's entries use chains no service uses
 START_TIMEOUT = 300  # seconds to wait for the workers to be ready
+VERIFY_KEYS = ("balanced", "chain_ok", "custody_matches", "accounts_match")
 
 PGBENCH_SCRIPT = r"""
 \set card random(:card_lo, :card_hi)
@@ -101,6 +109,45 @@ def django_env(url: str, secret_key: str, stripes: int | None = None) -> dict[st
     if stripes is not None:
         env["LEDGER_CHAIN_STRIPES"] = str(stripes)
     return env
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def system_cpu() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat (Linux)."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / CLK_TCK, sum(fields) / CLK_TCK
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid``, from /proc (Linux)."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(after_name[11]) + int(after_name[12])) / CLK_TCK  # fields 14 and 15: utime, stime
+
+
+def busy_between(before: tuple[float, float] | None, after: tuple[float, float] | None) -> dict:
+    """The machine's CPU use between two ``system_cpu()`` readings: seconds busy and share of capacity."""
+    if before is None or after is None or after[1] <= before[1]:
+        return {"busy_cpu_s": None, "busy_share": None}
+    busy = after[0] - before[0]
+    capacity = after[1] - before[1]
+    return {"busy_cpu_s": round(busy, 3), "capacity_cpu_s": round(capacity, 3), "busy_share": round(busy / capacity, 3)}
+
+
+def unattributed_share(run: dict, attributed_cpu_s: float | None) -> float | None:
+    """The share of the machine busy with something other than the measured processes during a run:
+    PostgreSQL's background writers, the kernel, and any neighbour that skews the figures."""
+    if attributed_cpu_s is None or run.get("busy_cpu_s") is None:
+        return None
+    return round((run["busy_cpu_s"] - attributed_cpu_s) / run["capacity_cpu_s"], 3)
 
 
 def admin(server: str, sql: str) -> None:
@@ -179,9 +226,14 @@ def _release_worker(spec: dict, index: int, barrier, results) -> None:
     for _ in range(WARMUP_OPS):
         release(n)
         n += 1
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
     barrier.wait(timeout=START_TIMEOUT)
     ops = errors = 0
     error_kinds: dict[str, int] = {}
+    backend_cpu = process_cpu(backend_pid)
+    python_cpu = time.process_time()
     start = time.monotonic()
     deadline = start + spec["seconds"]
     while time.monotonic() < deadline:
@@ -193,6 +245,9 @@ def _release_worker(spec: dict, index: int, barrier, results) -> None:
             error_kinds[type(exc).__name__] = error_kinds.get(type(exc).__name__, 0) + 1
         n += 1
     end = time.monotonic()
+    python_cpu = time.process_time() - python_cpu
+    backend_after = process_cpu(backend_pid)
+    backend_cpu = None if backend_cpu is None or backend_after is None else backend_after - backend_cpu
     connections.close_all()
     results.put(
         {
@@ -203,6 +258,8 @@ def _release_worker(spec: dict, index: int, barrier, results) -> None:
             "start": start,
             "end": end,
             "stripes": settings.LEDGER_CHAIN_STRIPES,
+            "python_cpu_s": python_cpu,
+            "backend_cpu_s": backend_cpu,
         }
     )
 
@@ -217,7 +274,9 @@ def run_ours(*, label: str, clients: int, seconds: int, layout: dict, env: dict[
         worker.start()
     try:
         barrier.wait(timeout=START_TIMEOUT)
+        cpu_before = system_cpu()
         rows = [results.get(timeout=seconds + START_TIMEOUT) for _ in workers]
+        cpu_after = system_cpu()
         for worker in workers:
             worker.join(timeout=60)
     finally:
@@ -236,6 +295,10 @@ def run_ours(*, label: str, clients: int, seconds: int, layout: dict, env: dict[
         for kind, count in row["error_kinds"].items():
             kinds[kind] = kinds.get(kind, 0) + count
     stripes = sorted({row["stripes"] for row in rows})
+    python_cpu = sum(row["python_cpu_s"] for row in rows)
+    backends = [row["backend_cpu_s"] for row in rows]
+    backend_cpu = None if None in backends else sum(backends)
+    busy = busy_between(cpu_before, cpu_after)
     return {
         "clients": clients,
         "ops": ops,
@@ -245,6 +308,10 @@ def run_ours(*, label: str, clients: int, seconds: int, layout: dict, env: dict[
         "ops_per_s": ops / elapsed,
         "per_worker_ops": [row["ops"] for row in sorted(rows, key=lambda row: row["index"])],
         "stripes": stripes[0] if len(stripes) == 1 else stripes,
+        "python_cpu_us_per_op": 1e6 * python_cpu / ops if ops else None,
+        "backend_cpu_us_per_op": 1e6 * backend_cpu / ops if ops and backend_cpu is not None else None,
+        **busy,
+        "unattributed_share": unattributed_share(busy, None if backend_cpu is None else python_cpu + backend_cpu),
     }
 
 
@@ -269,22 +336,89 @@ def run_pgbench(*, server: str, dbname: str, script: Path, clients: int, seconds
     env = dict(os.environ)
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    output = done.stdout + done.stderr
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = system_cpu()
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            backend_rate = _pgbench_backend_cpu_rate(server, dbname, process, clients)
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        elapsed = time.monotonic() - started
+        out.seek(0)
+        output = out.read()
+    cpu_after = system_cpu()
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
     tps = _TPS.search(output)
-    if done.returncode != 0 or tps is None:
-        raise RuntimeError(f"pgbench failed (exit {done.returncode}):\n{output}")
+    if returncode != 0 or tps is None:
+        raise RuntimeError(f"pgbench failed (exit {returncode}):\n{output}")
     processed = _PROCESSED.search(output)
     failed = _FAILED.search(output)
     latency = _LATENCY.search(output)
+    transactions = int(processed.group(1)) if processed else None
+    rate = float(tps.group(1))
+    busy = busy_between(cpu_before, cpu_after)
+    attributed = None if backend_rate is None else client_cpu + backend_rate * elapsed
     return {
         "clients": clients,
-        "tps": float(tps.group(1)),
-        "transactions": int(processed.group(1)) if processed else None,
+        "tps": rate,
+        "transactions": transactions,
         "failed": int(failed.group(1)) if failed else None,
         "latency_ms": float(latency.group(1)) if latency else None,
+        "client_cpu_us_per_op": 1e6 * client_cpu / transactions if transactions else None,
+        "backend_cpu_us_per_op": None if backend_rate is None else 1e6 * backend_rate / rate,
+        **busy,
+        "unattributed_share": unattributed_share(busy, attributed),
         "command": shlex.join(["pgbench", *command[1:]]),
     }
+
+
+def _pgbench_backend_cpu_rate(server: str, dbname: str, process: subprocess.Popen, clients: int) -> float | None:
+    """CPU seconds per second that pgbench's PostgreSQL backends use, sampled from /proc while it runs.
+
+    The backends are found in pg_stat_activity once pgbench has connected; the window runs from
+    half a second later to the last sample before the first backend exits.
+    """
+    import psycopg2
+
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgbench'"
+    conn = psycopg2.connect(database_url(server, dbname))
+    conn.autocommit = True
+    try:
+        pids: list[int] = []
+        give_up = time.monotonic() + 30
+        while process.poll() is None and len(pids) < clients and time.monotonic() < give_up:
+            time.sleep(0.05)
+            with conn.cursor() as cursor:
+                cursor.execute(query)
+                pids = [row[0] for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    if len(pids) < clients:
+        return None
+    time.sleep(0.5)
+
+    def sample() -> tuple[float, float] | None:
+        values = [process_cpu(pid) for pid in pids]
+        return None if None in values else (time.monotonic(), sum(values))
+
+    first = last = sample()
+    while first is not None and process.poll() is None:
+        time.sleep(0.2)
+        now = sample()
+        if now is None:
+            break
+        last = now
+    if first is None or last is None or last[0] - first[0] < 1:
+        return None
+    return (last[1] - first[1]) / (last[0] - first[0])
 
 
 def verify_pgbench_copy(env: dict[str, str], results) -> None:
@@ -372,40 +506,97 @@ def statements_per_release(layout: dict) -> list[str]:
     return [" ".join(text.split()[:4]) for text in sql if text.strip().upper() not in ("BEGIN", "COMMIT")]
 
 
-def ratio_row(clients: int, ours: float, pgbench: float) -> dict:
-    ratio = ours / pgbench if pgbench else 0.0
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summarise(clients: int, ours: list[dict], pgbench: list[dict]) -> dict:
+    """One table row: the medians over the rounds and their ratio, judged against the target."""
+    ours_rate = median([run["ops_per_s"] for run in ours])
+    pgbench_rate = median([run["tps"] for run in pgbench])
+    ratio = ours_rate / pgbench_rate
     target = TARGETS.get(clients)
     verdict = "-" if target is None else ("PASS" if ratio >= target else "MISS")
-    return {"clients": clients, "ours": ours, "pgbench": pgbench, "ratio": ratio, "target": target, "verdict": verdict}
+
+    def middle(runs: list[dict], key: str) -> float | None:
+        values = [run[key] for run in runs if run.get(key) is not None]
+        return median(values) if values else None
+
+    return {
+        "clients": clients,
+        "ours": ours_rate,
+        "pgbench": pgbench_rate,
+        "ratio": ratio,
+        "target": target,
+        "verdict": verdict,
+        "ours_runs": [run["ops_per_s"] for run in ours],
+        "pgbench_runs": [run["tps"] for run in pgbench],
+        "round_ratios": [a["ops_per_s"] / b["tps"] for a, b in zip(ours, pgbench, strict=True)],
+        "ours_python_cpu_us_per_op": middle(ours, "python_cpu_us_per_op"),
+        "ours_backend_cpu_us_per_op": middle(ours, "backend_cpu_us_per_op"),
+        "ours_busy_share": middle(ours, "busy_share"),
+        "ours_unattributed_share": middle(ours, "unattributed_share"),
+        "pgbench_client_cpu_us_per_op": middle(pgbench, "client_cpu_us_per_op"),
+        "pgbench_backend_cpu_us_per_op": middle(pgbench, "backend_cpu_us_per_op"),
+        "pgbench_busy_share": middle(pgbench, "busy_share"),
+        "pgbench_unattributed_share": middle(pgbench, "unattributed_share"),
+    }
 
 
-def print_table(rows: list[dict]) -> None:
-    print(f"{'clients':>7}  {'ours ops/s':>10}  {'pgbench tps':>11}  {'ratio':>5}  {'target':>6}  result")
+def fmt(value: float | None, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
+
+
+def print_tables(rows: list[dict], rounds: int) -> None:
+    spread = "  runs (ours / pgbench)" if rounds > 1 else ""
+    print(f"{'clients':>7}  {'ours ops/s':>10}  {'pgbench tps':>11}  {'ratio':>5}  {'target':>6}  result{spread}")
     for row in rows:
         target = "-" if row["target"] is None else f">={row['target']:.2f}"
+        runs = ""
+        if rounds > 1:
+            ours = " ".join(f"{value:.0f}" for value in row["ours_runs"])
+            pgb = " ".join(f"{value:.0f}" for value in row["pgbench_runs"])
+            runs = f"  {ours} / {pgb}"
         print(
             f"{row['clients']:>7}  {row['ours']:>10.1f}  {row['pgbench']:>11.1f}  {row['ratio']:>5.2f}  "
-            f"{target:>6}  {row['verdict']}",
-            flush=True,
+            f"{target:>6}  {row['verdict']:<6}{runs}"
         )
+    print()
+    print("CPU per operation in microseconds (client process / its PostgreSQL backend), and the machine's")
+    print("busy share during the runs with the part not used by those processes (medians):")
+    print(
+        f"{'clients':>7}  {'ours client/backend':>19}  {'busy (other)':>12}  "
+        f"{'pgbench client/backend':>22}  busy (other)"
+    )
+    for row in rows:
+        ours = f"{fmt(row['ours_python_cpu_us_per_op'], '.0f')} / {fmt(row['ours_backend_cpu_us_per_op'], '.0f')}"
+        pgb = f"{fmt(row['pgbench_client_cpu_us_per_op'], '.0f')} / {fmt(row['pgbench_backend_cpu_us_per_op'], '.0f')}"
+        ours_busy = f"{fmt(row['ours_busy_share'], '.0%')} ({fmt(row['ours_unattributed_share'], '.0%')})"
+        pgb_busy = f"{fmt(row['pgbench_busy_share'], '.0%')} ({fmt(row['pgbench_unattributed_share'], '.0%')})"
+        print(f"{row['clients']:>7}  {ours:>19}  {ours_busy:>12}  {pgb:>22}  {pgb_busy:>12}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each run (default 10)")
     parser.add_argument("--clients", default="1,2,8", help="comma-separated client counts (default 1,2,8)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every run; medians are reported (default 3)")
     parser.add_argument("--cards", type=int, default=2000, help="card escrow accounts (default 2000)")
     parser.add_argument("--merchants", type=int, default=200, help="merchant settlement accounts (default 200)")
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"PostgreSQL server URL (default {DEFAULT_SERVER})")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per run")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one round of 3 s runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 3
-    args.client_counts = sorted({int(c) for c in args.clients.split(",") if c.strip()})
-    if not args.client_counts or min(args.client_counts) < 1 or args.seconds < 1:
-        parser.error("--clients needs positive counts and --seconds a positive length")
-    if args.cards < 1 or args.merchants < 1:
-        parser.error("--cards and --merchants must be positive")
+        args.rounds = 1
+    try:
+        args.client_counts = sorted({int(c) for c in args.clients.split(",") if c.strip()})
+    except ValueError:
+        parser.error("--clients takes comma-separated integers, e.g. 1,2,8")
+    if not args.client_counts or min(args.client_counts) < 1:
+        parser.error("--clients needs positive counts")
+    if args.seconds < 1 or args.rounds < 1 or args.cards < 1 or args.merchants < 1:
+        parser.error("--seconds, --rounds, --cards and --merchants must be positive")
     return args
 
 
@@ -470,57 +661,64 @@ def main(argv: list[str]) -> int:
         finally:
             conn.close()
 
-        rows: list[dict] = []
-        ours_runs: list[dict] = []
-        pgbench_runs: list[dict] = []
+        top = args.client_counts[-1]
+        ours_env = django_env(database_url(args.server, db), secret_key)
+        one_stripe_env = django_env(database_url(args.server, db), secret_key, stripes=1)
+        ours_runs: dict[int, list[dict]] = {clients: [] for clients in args.client_counts}
+        pgbench_runs: dict[int, list[dict]] = {clients: [] for clients in args.client_counts}
+        one_stripe_runs: list[dict] = []
         with tempfile.TemporaryDirectory(prefix="bench_ledger_") as tmp:
             script = Path(tmp) / "release.sql"
             script.write_text(PGBENCH_SCRIPT.replace("{chain_base}", str(PGBENCH_CHAIN_BASE)))
-            for clients in args.client_counts:
-                say(f"ours: {clients} worker process(es), {args.seconds} s, {default_stripes} chain stripes")
-                ours = run_ours(
-                    label=f"c{clients}",
-                    clients=clients,
-                    seconds=args.seconds,
-                    layout=layout,
-                    env=django_env(database_url(args.server, db), secret_key),
-                )
-                say(f"  {ours['ops']} releases in {ours['elapsed_s']} s = {ours['ops_per_s']:.1f} ops/s")
-                if ours["errors"]:
-                    say(f"  {ours['errors']} failed releases: {ours['error_kinds']}")
-                say(f"pgbench: {clients} client(s), {args.seconds} s")
-                pgb = run_pgbench(
-                    server=args.server,
-                    dbname=pgb_db,
-                    script=script,
-                    clients=clients,
-                    seconds=args.seconds,
-                    layout=layout,
-                )
-                say(f"  {pgb['transactions']} transactions, tps {pgb['tps']:.1f}")
-                ours_runs.append(ours)
-                pgbench_runs.append(pgb)
-                rows.append(ratio_row(clients, ours["ops_per_s"], pgb["tps"]))
+            for round_no in range(1, args.rounds + 1):
+                for clients in args.client_counts:
+                    tag = f"round {round_no}/{args.rounds}, {clients} client(s), {args.seconds} s"
+                    say(f"ours, {tag}, {default_stripes} chain stripes (load average {os.getloadavg()[0]:.2f})")
+                    ours = run_ours(
+                        label=f"r{round_no}c{clients}",
+                        clients=clients,
+                        seconds=args.seconds,
+                        layout=layout,
+                        env=ours_env,
+                    )
+                    say(f"  {ours['ops']} releases in {ours['elapsed_s']} s = {ours['ops_per_s']:.1f} ops/s")
+                    if ours["errors"]:
+                        say(f"  {ours['errors']} failed releases: {ours['error_kinds']}")
+                    ours_runs[clients].append(ours)
+                    say(f"pgbench, {tag} (load average {os.getloadavg()[0]:.2f})")
+                    pgb = run_pgbench(
+                        server=args.server,
+                        dbname=pgb_db,
+                        script=script,
+                        clients=clients,
+                        seconds=args.seconds,
+                        layout=layout,
+                    )
+                    say(f"  {pgb['transactions']} transactions, tps {pgb['tps']:.1f}")
+                    pgbench_runs[clients].append(pgb)
+                    if clients == top:
+                        say(f"ours, {tag}, 1 chain stripe: one global hash chain")
+                        single = run_ours(
+                            label=f"r{round_no}c{top}s1",
+                            clients=top,
+                            seconds=args.seconds,
+                            layout=layout,
+                            env=one_stripe_env,
+                        )
+                        say(f"  {single['ops']} releases in {single['elapsed_s']} s = {single['ops_per_s']:.1f} ops/s")
+                        one_stripe_runs.append(single)
             pgbench_script = script.read_text()
 
-        top = args.client_counts[-1]
-        say(f"ours: {top} worker process(es), {args.seconds} s, 1 chain stripe (one global hash chain)")
-        single = run_ours(
-            label=f"c{top}s1",
-            clients=top,
-            seconds=args.seconds,
-            layout=layout,
-            env=django_env(database_url(args.server, db), secret_key, stripes=1),
-        )
-        say(f"  {single['ops']} releases in {single['elapsed_s']} s = {single['ops_per_s']:.1f} ops/s")
-        striped = next(run for run in ours_runs if run["clients"] == top)
+        rows = [summarise(clients, ours_runs[clients], pgbench_runs[clients]) for clients in args.client_counts]
+        striped = median([run["ops_per_s"] for run in ours_runs[top]])
+        single_rate = median([run["ops_per_s"] for run in one_stripe_runs])
         stripe_effect = {
             "clients": top,
             "default_stripes": default_stripes,
-            "ops_per_s_default_stripes": striped["ops_per_s"],
-            "ops_per_s_one_stripe": single["ops_per_s"],
-            "one_over_default": single["ops_per_s"] / striped["ops_per_s"],
-            "run_one_stripe": single,
+            "ops_per_s_default_stripes": striped,
+            "ops_per_s_one_stripe": single_rate,
+            "one_over_default": single_rate / striped,
+            "one_stripe_runs": one_stripe_runs,
         }
 
         say("verifying our ledger (ledger_verify)")
@@ -532,24 +730,25 @@ def main(argv: list[str]) -> int:
         pgb_ok = pgb_check["balanced"] and pgb_check["accounts_match"] and pgb_check["custody_matches"]
 
         print()
-        print(f"Ledger release: our service layer vs pgbench (plain SQL, -M simple), {args.seconds} s per run")
+        print(
+            f"Ledger release: our service layer (worker processes) vs pgbench (plain SQL, -M simple); "
+            f"{args.seconds} s per run, median of {args.rounds} round(s)"
+        )
         print(f"command: {command}")
         print(f"machine: {host['nproc']} CPUs, {host['cpu']}; PostgreSQL {host['postgresql']}")
         print(f"date:    {started.strftime('%Y-%m-%d %H:%M UTC')}")
         print()
-        print_table(rows)
+        print_tables(rows, args.rounds)
         print()
         print(
-            f"hash chain at {top} clients: {default_stripes} stripes {striped['ops_per_s']:.1f} ops/s, "
-            f"1 stripe {single['ops_per_s']:.1f} ops/s (1 stripe / {default_stripes} = "
+            f"hash chain at {top} clients: {default_stripes} stripes {striped:.1f} ops/s, "
+            f"1 stripe {single_rate:.1f} ops/s (1 stripe / {default_stripes} stripes = "
             f"{stripe_effect['one_over_default']:.2f})"
         )
         print(f"statements per release: service {len(statements)} + BEGIN/COMMIT, pgbench 5 + BEGIN/END")
         print(
             "ledger_verify (ours): "
-            + ", ".join(
-                f"{key}={verification[key]}" for key in ("balanced", "chain_ok", "custody_matches", "accounts_match")
-            )
+            + ", ".join(f"{key}={verification[key]}" for key in VERIFY_KEYS)
             + f", entries={verification['entries']}"
         )
         for problem in verification["problems"][:10]:
@@ -559,8 +758,9 @@ def main(argv: list[str]) -> int:
             + ", ".join(f"{key}={pgb_check[key]}" for key in ("balanced", "custody_matches", "accounts_match"))
             + f", entries={pgb_check['entries']} (chain_ok={pgb_check['chain_ok']}: placeholder hashes, expected)"
         )
-        failed_ops = sum(run["errors"] for run in [*ours_runs, single])
-        failed_pgb = sum(run["failed"] or 0 for run in pgbench_runs)
+        all_ours = [run for runs in ours_runs.values() for run in runs] + one_stripe_runs
+        failed_ops = sum(run["errors"] for run in all_ours)
+        failed_pgb = sum(run["failed"] or 0 for runs in pgbench_runs.values() for run in runs)
         if failed_ops or failed_pgb:
             print(f"failed transactions: ours {failed_ops}, pgbench {failed_pgb}")
 
@@ -573,6 +773,7 @@ def main(argv: list[str]) -> int:
             "machine": host,
             "settings": {
                 "seconds": args.seconds,
+                "rounds": args.rounds,
                 "clients": args.client_counts,
                 "cards": args.cards,
                 "merchants": args.merchants,
@@ -583,12 +784,13 @@ def main(argv: list[str]) -> int:
             },
             "statements_per_release": statements,
             "rows": rows,
-            "ours": ours_runs,
-            "pgbench": pgbench_runs,
+            "ours": {str(clients): runs for clients, runs in ours_runs.items()},
+            "pgbench": {str(clients): runs for clients, runs in pgbench_runs.items()},
             "pgbench_script": pgbench_script,
             "hash_chain": stripe_effect,
             "ledger_verify": verification,
             "pgbench_copy_check": pgb_check,
+            "failed": {"ours": failed_ops, "pgbench": failed_pgb},
         }
         out = out_dir / "ledger.json"
         out.write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -597,9 +799,7 @@ def main(argv: list[str]) -> int:
             print("FAIL: our ledger no longer verifies", file=sys.stderr)
             return 1
         if not pgb_ok:
-            print(
-                "FAIL: the pgbench script left unbalanced books; it is not the equivalent transaction", file=sys.stderr
-            )
+            print("FAIL: the pgbench script left unbalanced books: not the equivalent transaction", file=sys.stderr)
             return 1
         return 0
     finally:

@@ -21,7 +21,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -61,18 +61,26 @@ def idempotency_purge(*, older_than: timedelta | None = None) -> int:
     return deleted
 
 
+def _reserve(*, caller: str, key: str, fingerprint: str, now) -> bool:
+    """Insert the reservation unless ``(caller, key)`` exists: one statement, in autocommit."""
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (caller, key, fingerprint, state, created_at, locked_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (caller, key) DO NOTHING RETURNING id",
+            [caller, key, fingerprint, IdempotencyRecord.State.STARTED,
+             connection.ops.adapt_datetimefield_value(now), connection.ops.adapt_datetimefield_value(now)],
+        )  # fmt: skip
+        row = cursor.fetchone()
+    return row is not None
+
+
 def idempotency_begin(*, caller: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
     """Reserve ``(caller, key)``. Returns the record and whether it holds a response to replay."""
     now = clock.now()
+    if _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
+        return IdempotencyRecord(caller=caller, key=key, fingerprint=fingerprint, created_at=now, locked_at=now), False
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    caller=caller, key=key, fingerprint=fingerprint, created_at=now, locked_at=now
-                )
-            return record, False
-        except IntegrityError:
-            pass
         record = IdempotencyRecord.objects.select_for_update().get(caller=caller, key=key)
         expired = record.created_at < now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
         if expired:
@@ -95,15 +103,18 @@ def idempotency_begin(*, caller: str, key: str, fingerprint: str) -> tuple[Idemp
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: Any) -> None:
-    record.state = IdempotencyRecord.State.COMPLETED
-    record.status_code = status_code
-    record.response_body = json.loads(json.dumps(body, cls=JSONEncoder))
-    record.save(update_fields=["state", "status_code", "response_body"])
+    IdempotencyRecord.objects.filter(caller=record.caller, key=record.key).update(
+        state=IdempotencyRecord.State.COMPLETED,
+        status_code=status_code,
+        response_body=json.loads(json.dumps(body, cls=JSONEncoder)),
+    )
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
     """Forget a reservation whose request failed with a server error, so a retry can run."""
-    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.STARTED).delete()
+    IdempotencyRecord.objects.filter(
+        caller=record.caller, key=record.key, state=IdempotencyRecord.State.STARTED
+    ).delete()
 
 
 def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
