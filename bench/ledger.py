@@ -88,6 +88,7 @@ INSERT INTO escrow_posting (entry_id, account_id, amount)
 SELECT id, :card, 1 FROM e UNION ALL SELECT id, :merchant, -1 FROM e;
 END;
 """
+PGBENCH_STATEMENTS = 4  # in the script above, between BEGIN and END: SELECT, UPDATE, UPDATE, WITH ... INSERT
 
 
 def say(message: str) -> None:
@@ -745,7 +746,10 @@ def main(argv: list[str]) -> int:
             f"1 stripe {single_rate:.1f} ops/s (1 stripe / {default_stripes} stripes = "
             f"{stripe_effect['one_over_default']:.2f})"
         )
-        print(f"statements per release: service {len(statements)} + BEGIN/COMMIT, pgbench 5 + BEGIN/END")
+        print(
+            f"statements per release: service {len(statements)} + BEGIN/COMMIT, "
+            f"pgbench {PGBENCH_STATEMENTS} + BEGIN/END"
+        )
         print(
             "ledger_verify (ours): "
             + ", ".join(f"{key}={verification[key]}" for key in VERIFY_KEYS)
@@ -783,6 +787,7 @@ def main(argv: list[str]) -> int:
                 "django_debug": False,
             },
             "statements_per_release": statements,
+            "pgbench_statements_per_transaction": PGBENCH_STATEMENTS,
             "rows": rows,
             "ours": {str(clients): runs for clients, runs in ours_runs.items()},
             "pgbench": {str(clients): runs for clients, runs in pgbench_runs.items()},

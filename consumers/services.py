@@ -160,7 +160,8 @@ def _payment_decide(*, card: Card, succeeded: bool) -> Card:
     payment.save(update_fields=["status", "decided_at"])
     journal_post(
         code=JournalEntry.Code.PURCHASE,
-        legs=[Leg(singleton_account(Account.Kind.CUSTODY).id, card.price), Leg(card.escrow_account_id, -card.price)],
+        # The card's leg first: it picks the hash chain, so a card's entries share one chain.
+        legs=[Leg(card.escrow_account_id, -card.price), Leg(singleton_account(Account.Kind.CUSTODY).id, card.price)],
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
         memo=f"payment {payment.external_id}",

@@ -41,7 +41,8 @@ twice) and a SHA-256 ``hash`` over its canonical content and the previous entry'
 Hash chains
 -----------
 The journal is striped over ``LEDGER_CHAIN_STRIPES`` independent hash chains. An entry joins the
-chain chosen by its first posting's account (so every entry of one card lies on one chain), takes
+chain chosen by its first posting's account; card services post the card's escrow leg first, so
+every entry of one card lies on one chain, takes
 the next ``seq`` of that chain, and links to the chain's previous hash. One global chain would make
 every posting in the city wait for the one before it; stripes keep unrelated cards independent
 while each chain is still a verifiable, gap-free sequence. ``ChainHead`` holds each chain's last
@@ -59,7 +60,7 @@ Invariants
 
 Where they are enforced: the services check 1 and 3 in Python before writing, under row locks
 taken in primary-key order. PostgreSQL is the backstop that makes a bug loud: triggers (migration
-0002) refuse UPDATE and DELETE of entries and postings and refuse, at commit, an entry whose
+0003) refuse UPDATE and DELETE of entries and postings and refuse, at commit, an entry whose
 postings do not balance; ``CheckConstraint`` refuses a negative balance; unique constraints refuse a
 second use of an idempotency key or of a chain position. ``escrow.selectors.ledger_verify`` checks
 all six from the stored rows.
@@ -80,7 +81,7 @@ class Account(models.Model):
         MERCHANT_SETTLEMENT = "merchant_settlement", _("merchant settlement")
         REFUND_PAYABLE = "refund_payable", _("refunds payable")
 
-    # Kinds of which there is exactly one account, created by migration 0003.
+    # Kinds of which there is exactly one account, created by migration 0002.
     SINGLETONS = (Kind.CUSTODY, Kind.REFUND_PAYABLE)
     # Kinds whose balance rises with a debit; all others rise with a credit.
     DEBIT_SIDE = (Kind.CUSTODY,)

@@ -14,7 +14,7 @@ from consumers.services import (
     redemptions_expire_due,
 )
 from core.errors import NotFound
-from escrow.models import Account
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.errors import MerchantFrozen
 from tests.cards import builders
@@ -194,3 +194,10 @@ def test_every_paid_card_keeps_price_equal_to_escrow_plus_released_plus_refunded
     for amount in (1, 999, 12_345, 50_000):
         use(card, amount)
         assert builders.invariant_holds(card)
+
+
+def test_all_entries_of_a_card_lie_on_its_own_hash_chain():
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    use(card)
+    chains = set(JournalEntry.objects.filter(postings__account_id=card.escrow_account_id).values_list("chain", flat=True))
+    assert len(chains) == 1
