@@ -49,35 +49,45 @@ class ConsumerCreateApi(APIView):
         return Response(self.OutputSerializer(consumer).data, status=status.HTTP_201_CREATED)
 
 
-class PaymentSerializer(serializers.ModelSerializer):
-    id = serializers.CharField()
-    client_secret = serializers.SerializerMethodField()
+# Plain serializers with declared fields: a ModelSerializer rebuilds its fields from the model on
+# every use, which is the largest Python cost of these hot responses.
 
-    class Meta:
-        model = Payment
-        fields = ["id", "gateway", "status", "client_secret"]
+
+class PaymentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    gateway = serializers.CharField()
+    status = serializers.CharField()
+    client_secret = serializers.SerializerMethodField()
 
     def get_client_secret(self, payment: Payment) -> str | None:
         return payment.client_secret or None
 
 
-class CardSerializer(serializers.ModelSerializer):
+class CardSerializer(serializers.Serializer):
     id = serializers.CharField()
     product = serializers.CharField(source="product_id")
     merchant = serializers.CharField(source="merchant_id")
     consumer = serializers.CharField(source="consumer_id")
+    kind = serializers.ChoiceField(choices=Card._meta.get_field("kind").choices)
+    state = serializers.ChoiceField(choices=Card.State.choices)
     currency = serializers.SerializerMethodField()
+    price = serializers.IntegerField()
     escrow_balance = serializers.IntegerField(source="escrow_account.balance")
+    released_total = serializers.IntegerField()
+    refunded_total = serializers.IntegerField()
+    balance = serializers.IntegerField(allow_null=True)
+    sessions_remaining = serializers.IntegerField(allow_null=True)
+    valid_from = serializers.DateTimeField(allow_null=True)
+    valid_until = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    cooling_off_ends_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    face_value = serializers.IntegerField(allow_null=True)
+    unit_price = serializers.IntegerField(allow_null=True)
+    sessions = serializers.IntegerField(allow_null=True)
+    days = serializers.IntegerField(allow_null=True)
+    refund_fee_bps = serializers.IntegerField()
     payment = PaymentSerializer()
-
-    class Meta:
-        model = Card
-        fields = [
-            "id", "product", "merchant", "consumer", "kind", "state", "currency", "price", "escrow_balance",
-            "released_total", "refunded_total", "balance", "sessions_remaining", "valid_from", "valid_until",
-            "paid_at", "cooling_off_ends_at", "created_at", "face_value", "unit_price", "sessions", "days",
-            "refund_fee_bps", "payment",
-        ]  # fmt: skip
 
     def get_currency(self, card: Card) -> str:
         return "cny"
@@ -157,25 +167,17 @@ class PaymentSimulateApi(APIView):
         return Response(CardSerializer(selectors.card_get(user=request.user, card_id=card.pk)).data)
 
 
-class RedemptionSerializer(serializers.ModelSerializer):
+class RedemptionSerializer(serializers.Serializer):
     id = serializers.CharField()
     card = serializers.CharField(source="card_id")
+    amount = serializers.IntegerField(allow_null=True)
+    sessions = serializers.IntegerField(allow_null=True)
+    released = serializers.IntegerField()
     currency = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Redemption
-        fields = [
-            "id",
-            "card",
-            "amount",
-            "sessions",
-            "released",
-            "currency",
-            "state",
-            "expires_at",
-            "decided_at",
-            "created_at",
-        ]
+    state = serializers.ChoiceField(choices=Redemption.State.choices)
+    expires_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
     def get_currency(self, redemption: Redemption) -> str:
         return "cny"

@@ -10,8 +10,9 @@ from core.errors import NotFound
 
 
 def consumer_of_user(*, user) -> Consumer:
+    """The user's consumer profile (already loaded with the user by token authentication)."""
     try:
-        return Consumer.objects.get(user=user)
+        return user.consumer
     except Consumer.DoesNotExist as exc:
         raise NotFound() from exc
 

@@ -7,6 +7,7 @@ brought along only so the state machine's conditions can read it.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, Product
 
 REDEEMABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE)
+_CARD_IDS = uuid.UUID("5b0d7c1e-3f0a-4e8e-9a43-7f2a1c9e6d10")  # namespace of card ids derived from purchase keys
 
 
 def consumer_register(*, username: str, password: str, display_name: str, phone: str) -> Consumer:
@@ -75,74 +77,108 @@ def _escrow_left(card: Card) -> int:
     return card.price - card.released_total - card.refunded_total
 
 
-def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> None:
-    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's transaction)."""
-    if amount <= 0:
-        return
-    journal_post(
-        code=JournalEntry.Code.RELEASE,
-        legs=[Leg(card.escrow_account_id, amount), Leg(card.merchant.settlement_account_id, -amount)],
-        idempotency_key=idempotency_key,
-        actor_id=actor_id,
-        memo=memo,
-    )
-    Card.objects.filter(pk=card.pk).update(released_total=F("released_total") + amount)
-    card.released_total += amount
+def card_release(
+    *, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "", changes: dict | None = None
+) -> None:
+    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's
+    transaction), applying the card's other ``changes`` in the same UPDATE."""
+    changes = dict(changes or {})
+    if amount > 0:
+        entry = journal_post(
+            code=JournalEntry.Code.RELEASE,
+            legs=[Leg(card.escrow_account_id, amount), Leg(card.merchant.settlement_account_id, -amount)],
+            idempotency_key=idempotency_key,
+            actor_id=actor_id,
+            memo=memo,
+        )
+        if entry.replayed:
+            return  # this release was made before: the card already shows it
+        card.escrow_account.balance = entry.balances[card.escrow_account_id]
+        changes["released_total"] = F("released_total") + amount
+        card.released_total += amount
+    if changes:
+        Card.objects.filter(pk=card.pk).update(**changes)
 
 
 # --- purchase and payment -------------------------------------------------------------------
 
 
 def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str | None = None) -> Card:
-    """Buy a card: it waits in ``pending_payment`` with a payment at the gateway."""
+    """Buy a card: it waits in ``pending_payment`` with a payment at the gateway.
+
+    The gateway is asked for the payment first (under a key derived from the new card's id), then
+    the card, its escrow account and its payment are written in one transaction: a gateway that
+    cannot be reached leaves nothing behind, and a retry under the same ``idempotency_key``
+    returns the card already bought.
+    """
     try:
         product = Product.objects.select_related("merchant").get(pk=product_id, on_sale=True)
     except Product.DoesNotExist as exc:
         raise InvalidInput(errors={"product": [_("No such product on sale.")]}) from exc
     if not product.merchant.selling:
         raise MerchantSalesFrozen()
-    if idempotency_key and (existing := Card.objects.filter(purchase_key=idempotency_key).first()):
-        card = existing
-    else:
-        try:
-            with transaction.atomic(durable=True):
-                account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
-                card = Card.objects.create(
-                    product=product,
-                    merchant=product.merchant,
-                    consumer=consumer,
-                    kind=product.kind,
-                    escrow_account=account,
-                    price=product.price,
-                    face_value=product.face_value,
-                    unit_price=product.unit_price,
-                    sessions=product.sessions,
-                    days=product.days,
-                    refund_fee_bps=product.refund_fee_bps,
-                    balance=product.face_value if product.kind == Product.Kind.STORED_VALUE else None,
-                    sessions_remaining=product.sessions if product.kind == Product.Kind.SESSION_PACK else None,
-                    purchase_key=idempotency_key,
-                    created_at=clock.now(),
-                )
-                Payment.objects.create(
-                    card=card, gateway=settings.PAYMENT_GATEWAY, amount=product.price, created_at=clock.now()
-                )
-        except IntegrityError:
-            card = Card.objects.get(purchase_key=idempotency_key)  # a racing request with the same key won
-    payment = card.payment
-    if not payment.external_id:
-        try:
-            intent = get_gateway(payment.gateway).payment_create(
-                card_id=str(card.pk), amount=card.price, idempotency_key=f"payment:{card.pk}"
+    # A retried purchase gets the same card id, so the gateway sees the same payment key and
+    # answers with the payment it already made instead of a second one.
+    card_id = uuid.uuid5(_CARD_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
+    gateway = settings.PAYMENT_GATEWAY
+    try:
+        intent = get_gateway(gateway).payment_create(
+            card_id=str(card_id), amount=product.price, idempotency_key=f"payment:{card_id}"
+        )
+    except GatewayError as exc:
+        raise GatewayUnavailable() from exc
+    now = clock.now()
+    try:
+        with transaction.atomic(durable=True):
+            account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
+            card = Card.objects.create(
+                id=card_id,
+                product=product,
+                merchant=product.merchant,
+                consumer=consumer,
+                kind=product.kind,
+                escrow_account=account,
+                price=product.price,
+                face_value=product.face_value,
+                unit_price=product.unit_price,
+                sessions=product.sessions,
+                days=product.days,
+                refund_fee_bps=product.refund_fee_bps,
+                balance=product.face_value if product.kind == Product.Kind.STORED_VALUE else None,
+                sessions_remaining=product.sessions if product.kind == Product.Kind.SESSION_PACK else None,
+                purchase_key=idempotency_key,
+                created_at=now,
             )
-        except GatewayError as exc:
-            raise GatewayUnavailable() from exc
-        Payment.objects.filter(pk=payment.pk).update(external_id=intent.external_id, client_secret=intent.client_secret)
-    return Card.objects.select_related("payment", "escrow_account").get(pk=card.pk)
+            Payment.objects.create(
+                card=card,
+                gateway=gateway,
+                amount=product.price,
+                external_id=intent.external_id,
+                client_secret=intent.client_secret,
+                created_at=now,
+            )
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # The same purchase was made before (or is being made right now): that card is the answer.
+        return Card.objects.select_related("payment", "escrow_account").get(purchase_key=idempotency_key)
+    return card
 
 
-def _payment_decide(*, card: Card, succeeded: bool) -> Card:
-    payment = Payment.objects.select_for_update().get(card=card)
+def _lock_payment(**lookup) -> Payment:
+    """Lock a payment and its card (one statement), with the card's escrow account loaded."""
+    try:
+        return (
+            Payment.objects.select_for_update(of=("self", "card"))
+            .select_related("card", "card__escrow_account")
+            .get(**lookup)
+        )
+    except (Payment.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc
+
+
+def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
+    card = payment.card
     wanted = Payment.Status.SUCCEEDED if succeeded else Payment.Status.FAILED
     if payment.status == wanted:
         return card  # the gateway told us twice
@@ -158,7 +194,7 @@ def _payment_decide(*, card: Card, succeeded: bool) -> Card:
         return card
     payment.succeed()
     payment.save(update_fields=["status", "decided_at"])
-    journal_post(
+    entry = journal_post(
         code=JournalEntry.Code.PURCHASE,
         # The card's leg first: it picks the hash chain, so a card's entries share one chain.
         legs=[Leg(card.escrow_account_id, -card.price), Leg(singleton_account(Account.Kind.CUSTODY).id, card.price)],
@@ -166,6 +202,8 @@ def _payment_decide(*, card: Card, succeeded: bool) -> Card:
         actor_label=f"gateway:{payment.gateway}",
         memo=f"payment {payment.external_id}",
     )
+    if not entry.replayed:
+        card.escrow_account.balance = entry.balances[card.escrow_account_id]
     card.pay()
     card.paid_at = now
     card.cooling_off_ends_at = rules.cooling_off_ends_at(now)
@@ -176,8 +214,7 @@ def _payment_decide(*, card: Card, succeeded: bool) -> Card:
 def payment_settle(*, payment_external_id: str, succeeded: bool) -> Card:
     """The gateway's verdict on a payment (Stripe webhook): the purchase entry, or a cancelled card."""
     with transaction.atomic(durable=True):
-        card = _lock_card(payment__external_id=payment_external_id)
-        return _payment_decide(card=card, succeeded=succeeded)
+        return _payment_decide(payment=_lock_payment(external_id=payment_external_id), succeeded=succeeded)
 
 
 def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Card:
@@ -187,10 +224,11 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
     if outcome not in ("succeeded", "failed"):
         raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
     with transaction.atomic(durable=True):
-        card = _lock_card(payment__id=payment_id, consumer=consumer)
-        card = _payment_decide(card=card, succeeded=outcome == "succeeded")
+        payment = _lock_payment(pk=payment_id, card__consumer=consumer)
+        card = _payment_decide(payment=payment, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
-            get_gateway("local").payment_received(payment_external_id=card.payment.external_id, amount=card.price)
+            get_gateway("local").payment_received(payment_external_id=payment.external_id, amount=card.price)
+        card.payment = payment
         return card
 
 
@@ -231,14 +269,16 @@ def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None =
 
 
 def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, Redemption]:
+    """Lock a consumer's redemption and its card in one statement, with the card's merchant."""
     try:
-        card_id = (
-            Redemption.objects.filter(pk=redemption_id, card__consumer=consumer).values_list("card_id", flat=True).get()
+        redemption = (
+            Redemption.objects.select_for_update(of=("self", "card"))
+            .select_related("card", "card__merchant", "card__escrow_account")
+            .get(pk=redemption_id, card__consumer=consumer)
         )
     except (Redemption.DoesNotExist, ValueError) as exc:
         raise NotFound() from exc
-    card = _lock_card(pk=card_id)
-    return card, Redemption.objects.select_for_update().get(pk=redemption_id)
+    return redemption.card, redemption
 
 
 def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
@@ -255,7 +295,7 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         card_apply_clock(card)
         if card.state not in REDEEMABLE:
             raise CardNotRedeemable()
-        if Merchant.objects.filter(pk=card.merchant_id, releases_frozen=True).exists():
+        if card.merchant.releases_frozen:
             raise MerchantFrozen()
 
         escrow = _escrow_left(card)
@@ -285,14 +325,13 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
             if card.valid_from is None:
                 _start_pass(card, clock.now())
                 changes.update(valid_from=card.valid_from, valid_until=card.valid_until)
-        if changes:
-            Card.objects.filter(pk=card.pk).update(**changes)
         card_release(
             card=card,
             amount=release,
             idempotency_key=f"redemption:{redemption.pk}",
             actor_id=consumer.user_id,
             memo=f"redemption {redemption.pk}",
+            changes=changes,
         )
 
         fields = []

@@ -112,6 +112,7 @@ def _existing_entry(*, entry_id: int, legs: Sequence[Leg]) -> JournalEntry:
     stored = sorted(Posting.objects.filter(entry_id=entry_id).values_list("account_id", "amount"))
     if stored != sorted((leg.account_id, leg.amount) for leg in legs):
         raise IdempotencyKeyReused()
+    entry.replayed = True
     return entry
 
 
@@ -127,7 +128,8 @@ def journal_post(
     """Post one balanced entry in the caller's transaction and return it.
 
     Posting under an ``idempotency_key`` that was already posted returns that entry and moves
-    nothing. Raises ``InsufficientFunds`` if any account would fall below zero.
+    nothing (its ``replayed`` is True). Raises ``InsufficientFunds`` if any account would fall
+    below zero. A newly posted entry carries ``balances``: each account's balance after it.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal_post must run inside transaction.atomic()")
@@ -145,10 +147,12 @@ def journal_post(
             return _existing_entry(entry_id=rows[0][3], legs=legs)
         if len(rows) != len(account_ids):
             raise UnknownAccount()
+        balances: dict[int, int] = {}
         for account_id, kind, balance, _ in rows:
             # Sign by side: a debit raises custody and lowers every credit-side account.
             delta[account_id] = delta[account_id] if kind in Account.DEBIT_SIDE else -delta[account_id]
-            if balance + delta[account_id] < 0:
+            balances[account_id] = balance + delta[account_id]
+            if balances[account_id] < 0:
                 raise InsufficientFunds()
 
         cases = " ".join(["WHEN %s THEN %s"] * len(account_ids))
@@ -212,6 +216,8 @@ def journal_post(
     )
     entry._state.adding = False
     entry._state.db = connection.alias
+    entry.balances = balances  # each account's balance after this entry, read under its lock
+    entry.replayed = False
     return entry
 
 

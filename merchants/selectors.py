@@ -9,8 +9,9 @@ from merchants.models import Merchant, Product
 
 
 def merchant_of_user(*, user) -> Merchant:
+    """The user's merchant profile (already loaded with the user by token authentication)."""
     try:
-        return Merchant.objects.get(user=user)
+        return user.merchant
     except Merchant.DoesNotExist as exc:
         raise NotFound() from exc
 

@@ -18,9 +18,16 @@ class LocalGateway:
 
     def payment_received(self, *, payment_external_id: str, amount: int) -> None:
         """The bank's record of a consumer's payment arriving (what ``simulate`` stands for)."""
-        BankTransaction.objects.get_or_create(
-            reference=f"charge:{payment_external_id}",
-            defaults={"kind": BankTransaction.Kind.CHARGE, "amount": amount, "created_at": clock.now()},
+        BankTransaction.objects.bulk_create(
+            [
+                BankTransaction(
+                    kind=BankTransaction.Kind.CHARGE,
+                    reference=f"charge:{payment_external_id}",
+                    amount=amount,
+                    created_at=clock.now(),
+                )
+            ],
+            ignore_conflicts=True,  # the bank records a payment once, however often it is told
         )
 
     def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str:

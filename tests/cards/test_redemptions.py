@@ -199,5 +199,7 @@ def test_every_paid_card_keeps_price_equal_to_escrow_plus_released_plus_refunded
 def test_all_entries_of_a_card_lie_on_its_own_hash_chain():
     card = builders.paid_card(builders.session_pack(builders.merchant()))
     use(card)
-    chains = set(JournalEntry.objects.filter(postings__account_id=card.escrow_account_id).values_list("chain", flat=True))
+    chains = set(
+        JournalEntry.objects.filter(postings__account_id=card.escrow_account_id).values_list("chain", flat=True)
+    )
     assert len(chains) == 1

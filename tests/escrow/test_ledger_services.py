@@ -158,3 +158,15 @@ def test_entries_of_one_card_share_a_chain_and_number_it_without_gaps():
 def test_singleton_accounts_cannot_be_opened_again():
     with pytest.raises(ValueError):
         account_open(kind=Account.Kind.CUSTODY, name="second custody")
+
+
+def test_a_replayed_post_says_so_and_a_new_one_reports_balances():
+    card, merchant = funded_card(1_000), merchant_account()
+    first = ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=300, idempotency_key="r"
+    )
+    again = ledger_transfer(
+        code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=300, idempotency_key="r"
+    )
+    assert (first.replayed, again.replayed) == (False, True)
+    assert first.balances == {card.id: 700, merchant.id: 300}
