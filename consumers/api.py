@@ -164,7 +164,7 @@ class PaymentSimulateApi(APIView):
         card = services.payment_simulate(
             consumer=consumer, payment_id=payment_id, outcome=data.validated_data["outcome"]
         )
-        return Response(CardSerializer(selectors.card_get(user=request.user, card_id=card.pk)).data)
+        return Response(CardSerializer(card).data)
 
 
 class RedemptionSerializer(serializers.Serializer):
