@@ -145,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     "cards-activate-due": {"task": "consumers.tasks.cards_activate_due_task", "schedule": 60.0},
     "redemptions-expire-due": {"task": "consumers.tasks.redemptions_expire_due_task", "schedule": 60.0},
     "period-pass-accrue": {"task": "consumers.tasks.period_pass_accrue_task", "schedule": crontab(hour=0, minute=5)},
+    "settlement-daily": {"task": "merchants.tasks.settlement_daily_task", "schedule": crontab(hour=2, minute=0)},
 }
 
 # --- Locale ---------------------------------------------------------------------------------

@@ -62,6 +62,34 @@ def outbox_enqueue(*, topic: str, payload: dict[str, Any], idempotency_key: str)
     return message
 
 
+def outbox_enqueue_many(*, topic: str, items: list[tuple[dict[str, Any], str]]) -> list[int]:
+    """Write many messages at once (``(payload, idempotency_key)`` pairs) in the caller's
+    transaction; a key already written is skipped. Returns the ids of all of them, new or not.
+    After commit one task delivers the whole batch."""
+    if topic not in TOPICS:
+        raise ValueError(f"no outbox handler for topic {topic!r}")
+    now = clock.now()
+    OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(topic=topic, payload=payload, idempotency_key=key, next_attempt_at=now, created_at=now)
+            for payload, key in items
+        ],
+        ignore_conflicts=True,
+    )
+    ids = list(OutboxMessage.objects.filter(idempotency_key__in=[key for _, key in items]).values_list("pk", flat=True))
+    transaction.on_commit(lambda: outbox_kick_many(message_ids=ids))
+    return ids
+
+
+def outbox_kick_many(*, message_ids: list[int]) -> None:
+    from core.tasks import outbox_deliver_many_task
+
+    try:
+        outbox_deliver_many_task.delay(message_ids)
+    except Exception:  # noqa: BLE001 (the messages are safe in the database; the sweep will find them)
+        log.warning("broker unavailable: %s outbox messages wait for the sweep", len(message_ids))
+
+
 def outbox_kick(*, message_id: int, countdown: float = 0) -> None:
     """Queue delivery; if the broker is down the periodic sweep delivers it later."""
     from core.tasks import outbox_deliver_task

@@ -22,6 +22,14 @@ def outbox_deliver_task(message_id: int) -> str:
     return outbox_deliver(message_id=message_id)
 
 
+@shared_task(acks_late=True)
+def outbox_deliver_many_task(message_ids: list[int]) -> int:
+    """Deliver a batch (a day's payouts, a chunk of refunds): one task per chunk, not per message."""
+    from core.outbox import outbox_deliver
+
+    return sum(outbox_deliver(message_id=message_id) == "sent" for message_id in message_ids)
+
+
 @shared_task
 def outbox_sweep_task() -> int:
     """Every minute: deliver messages whose first attempt never got queued or whose retry is due."""

@@ -99,3 +99,83 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SettlementRun(FSMModelMixin, models.Model):
+    """One day's settlement for every merchant: the ledger's releases and refund fees credited to
+    merchant settlement accounts in ``(since, cutoff]``.
+
+    A run never rewrites a posting: its window is a time range over the journal, and consecutive
+    runs' windows meet (``since`` is the previous run's ``cutoff``), so every release is settled
+    exactly once. Postings are committed within milliseconds; the job settles a day two hours after
+    it ends, so no release can commit into a window that was already settled.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+
+    date = models.DateField(unique=True)  # the Beijing day settled
+    since = models.DateTimeField()
+    cutoff = models.DateTimeField()
+    state = FSMField(default=State.RUNNING, choices=State.choices, protected=True)
+    merchants_total = models.PositiveIntegerField(default=0)
+    merchants_done = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    @transition(field=state, source=State.RUNNING, target=State.DONE)
+    def finish(self) -> None:
+        """Every merchant's settlement of the day exists."""
+
+
+class Settlement(FSMModelMixin, models.Model):
+    """A merchant's settlement of one day and its payout."""
+
+    class PayoutState(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PAID = "paid", _("paid")
+        HELD = "held", _("held")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, editable=False)  # derived from (run, merchant): reruns find it
+    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="settlements")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="settlements")
+    date = models.DateField()
+    since = models.DateTimeField()
+    cutoff = models.DateTimeField()
+    released = models.BigIntegerField()  # fen released by confirmed services (and pass accruals)
+    fees = models.BigIntegerField()  # fen of refund fees
+    releases_count = models.PositiveIntegerField(default=0)
+    refunds_count = models.PositiveIntegerField(default=0)
+    payout_amount = models.BigIntegerField()
+    payout_state = FSMField(default=PayoutState.PENDING, choices=PayoutState.choices, protected=True)
+    payout_reference = models.CharField(max_length=255, blank=True, default="")
+    held_reason = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "date"], name="settlement_merchant_date_unique"),
+            models.CheckConstraint(
+                condition=Q(released__gte=0, fees__gte=0, payout_amount__gte=0), name="settlement_amounts_non_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "-date"], name="settlement_merchant_date_idx")]
+
+    @transition(field=payout_state, source=PayoutState.PENDING, target=PayoutState.PAID)
+    def pay(self) -> None:
+        """The gateway paid the merchant."""
+
+    @transition(field=payout_state, source=PayoutState.PENDING, target=PayoutState.HELD)
+    def hold(self) -> None:
+        """The payout cannot be made yet (e.g. no connected account); the money stays owed."""
+
+    @transition(field=payout_state, source=PayoutState.HELD, target=PayoutState.PENDING)
+    def release_hold(self) -> None:
+        """The reason for holding is gone; pay it."""
+
+    @transition(field=payout_state, source=PayoutState.PENDING, target=PayoutState.FAILED)
+    def fail(self) -> None:
+        """The gateway refused every attempt; an operator must look."""

@@ -34,6 +34,8 @@ class Gateway(Protocol):
 
     def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str: ...
 
+    def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str: ...
+
 
 def get_gateway(name: str | None = None) -> Gateway:
     name = name or settings.PAYMENT_GATEWAY

@@ -36,3 +36,11 @@ class LocalGateway:
             defaults={"kind": BankTransaction.Kind.REFUND, "amount": -amount, "created_at": clock.now()},
         )
         return f"local_re_{transaction.pk}"
+
+    def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str:
+        """Pay a merchant's settlement from custody; the same key pays once."""
+        transaction, _ = BankTransaction.objects.get_or_create(
+            reference=f"payout:{idempotency_key}",
+            defaults={"kind": BankTransaction.Kind.PAYOUT, "amount": -amount, "created_at": clock.now()},
+        )
+        return f"local_po_{transaction.pk}"

@@ -1,0 +1,224 @@
+"""Daily settlement and payouts (see ``merchants.models.SettlementRun``).
+
+``settlement_run`` settles one Beijing day for every merchant:
+
+1. The run row fixes the window ``(since, cutoff]``: ``since`` is the previous run's cutoff, so a
+   missed day is caught up by the next run and nothing is settled twice.
+2. One aggregate query sums, per merchant, the releases and refund fees credited to its settlement
+   account in the window. No posting is read into Python or written.
+3. Settlements are written in chunks, each chunk in one transaction with its payouts' outbox
+   messages. A settlement's id is derived from (run, merchant) and its outbox key from the
+   settlement, so running again after a crash at any step finds what exists and writes the rest.
+4. Each payout is sent by the outbox: the gateway pays under the settlement's key, then one
+   transaction posts the payout entry (merchant settlement → custody) and marks it paid. A crash
+   between the two repeats the call under the same key, which the gateway answers with the first
+   payout; the ledger's own key refuses a second entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from core import clock
+from core.errors import DomainError
+from core.faults import fault_point
+from core.models import OutboxMessage
+from core.outbox import DeliveryFailed, outbox_deliver, outbox_enqueue_many
+from escrow.gateways import GatewayError, get_gateway
+from escrow.models import Account, JournalEntry, Posting
+from escrow.services import Leg, journal_post, singleton_account
+from merchants.models import Merchant, Settlement, SettlementRun
+from refunds.models import Refund
+
+PAYOUT_TOPIC = "payout.send"
+CHUNK = 1000
+EPOCH = datetime(2000, 1, 1, tzinfo=clock.BEIJING)
+_SETTLEMENT_IDS = uuid.UUID("1f0c6a52-93a8-4c1e-9d5b-2f7f3b1b8e44")
+
+
+class SettlementNotDue(DomainError):
+    status_code = 400
+    code = "settlement_not_due"
+
+
+def settlement_id(*, run_id: int, merchant_id) -> uuid.UUID:
+    return uuid.uuid5(_SETTLEMENT_IDS, f"{run_id}:{merchant_id}")
+
+
+def _run_open(*, day: date) -> SettlementRun:
+    cutoff = clock.local_midnight(day + timedelta(days=1))
+    if cutoff > clock.now():
+        raise SettlementNotDue(_("%(day)s has not ended yet in Beijing.") % {"day": day.isoformat()})
+    with transaction.atomic(durable=True):
+        run = SettlementRun.objects.select_for_update().filter(date=day).first()
+        if run is not None:
+            return run
+        last = SettlementRun.objects.order_by("-cutoff").first()
+        if last is not None and last.cutoff >= cutoff:
+            raise SettlementNotDue(
+                _("%(day)s was settled with %(later)s.") % {"day": day.isoformat(), "later": last.date.isoformat()}
+            )
+        return SettlementRun.objects.create(
+            date=day, since=last.cutoff if last else EPOCH, cutoff=cutoff, started_at=clock.now()
+        )
+
+
+def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple]:
+    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window."""
+    entry, posting, account = JournalEntry._meta.db_table, Posting._meta.db_table, Account._meta.db_table
+    merchant = Merchant._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.id, "
+            f"SUM(CASE WHEN e.code = %s THEN -p.amount ELSE 0 END), "
+            f"SUM(CASE WHEN e.code = %s THEN -p.amount ELSE 0 END), "
+            f"SUM(CASE WHEN e.code = %s THEN 1 ELSE 0 END) "
+            f"FROM {entry} e JOIN {posting} p ON p.entry_id = e.id "
+            f"JOIN {account} a ON a.id = p.account_id AND a.kind = %s "
+            f"JOIN {merchant} m ON m.settlement_account_id = a.id "
+            f"WHERE e.code IN (%s, %s) AND e.created_at > %s AND e.created_at <= %s "
+            f"GROUP BY m.id ORDER BY m.id",
+            [
+                JournalEntry.Code.RELEASE,
+                JournalEntry.Code.FEE,
+                JournalEntry.Code.RELEASE,
+                Account.Kind.MERCHANT_SETTLEMENT,
+                JournalEntry.Code.RELEASE,
+                JournalEntry.Code.FEE,
+                connection.ops.adapt_datetimefield_value(since),
+                connection.ops.adapt_datetimefield_value(cutoff),
+            ],
+        )
+        to_uuid = Merchant._meta.pk.to_python  # SQLite hands back the hex string
+        return [(to_uuid(row[0]), *row[1:]) for row in cursor.fetchall()]
+
+
+def _refund_counts(*, since: datetime, cutoff: datetime) -> dict:
+    from django.db.models import Count
+
+    rows = (
+        Refund.objects.filter(created_at__gt=since, created_at__lte=cutoff)
+        .values("card__merchant_id")
+        .annotate(n=Count("id"))
+        .values_list("card__merchant_id", "n")
+    )
+    return dict(rows)
+
+
+def settlement_run(
+    *, day: date, progress: Callable[[int, int], None] | None = None, deliver: bool = True
+) -> SettlementRun:
+    """Settle ``day`` (Beijing) for every merchant and make the payouts. Safe to run again, and
+    after a crash at any step: nothing is settled or paid twice and nothing is left behind."""
+    run = _run_open(day=day)
+    if run.state == SettlementRun.State.RUNNING:
+        totals = _merchant_totals(since=run.since, cutoff=run.cutoff)
+        refunds = _refund_counts(since=run.since, cutoff=run.cutoff)
+        SettlementRun.objects.filter(pk=run.pk).update(merchants_total=len(totals))
+        now = clock.now()
+        for start in range(0, len(totals), CHUNK):
+            chunk = totals[start : start + CHUNK]
+            with transaction.atomic(durable=True):
+                settlements = [
+                    Settlement(
+                        id=settlement_id(run_id=run.pk, merchant_id=merchant_id),
+                        run=run,
+                        merchant_id=merchant_id,
+                        date=day,
+                        since=run.since,
+                        cutoff=run.cutoff,
+                        released=released,
+                        fees=fees,
+                        releases_count=count,
+                        refunds_count=refunds.get(merchant_id, 0),
+                        payout_amount=released + fees,
+                        created_at=now,
+                    )
+                    for merchant_id, released, fees, count in chunk
+                ]
+                Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
+                outbox_enqueue_many(
+                    topic=PAYOUT_TOPIC,
+                    items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements],
+                )
+                SettlementRun.objects.filter(pk=run.pk).update(merchants_done=start + len(chunk))
+            fault_point("settlement.after_chunk")
+            if progress:
+                progress(start + len(chunk), len(totals))
+        with transaction.atomic(durable=True):
+            run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+            run.finish()
+            run.finished_at = clock.now()
+            run.save(update_fields=["state", "finished_at"])
+    if deliver:
+        payouts_deliver(run=run)
+    return run
+
+
+def payouts_deliver(*, run: SettlementRun) -> int:
+    """Send every pending payout of ``run`` now (what the daily job does after settling)."""
+    keys = [f"payout:{pk}" for pk in run.settlements.values_list("pk", flat=True)]
+    sent = 0
+    for start in range(0, len(keys), CHUNK):
+        ids = OutboxMessage.objects.filter(
+            idempotency_key__in=keys[start : start + CHUNK], state=OutboxMessage.State.PENDING
+        ).values_list("pk", flat=True)
+        for message_id in ids:
+            sent += outbox_deliver(message_id=message_id) == "sent"
+    return sent
+
+
+def payout_deliver(message: OutboxMessage) -> None:
+    """Outbox handler: pay one settlement through the gateway, then book it."""
+    settlement = (
+        Settlement.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .get(pk=message.payload["settlement_id"])
+    )
+    if settlement.payout_state != Settlement.PayoutState.PENDING:
+        return
+    gateway = get_gateway()
+    merchant = settlement.merchant
+    if gateway.name == "stripe" and not merchant.stripe_account_id:
+        settlement.hold()
+        settlement.held_reason = _("The merchant has no Stripe connected account to pay out to.")
+        settlement.save(update_fields=["payout_state", "held_reason"])
+        return
+    try:
+        reference = gateway.payout_send(
+            settlement_id=str(settlement.pk),
+            amount=settlement.payout_amount,
+            destination=merchant.stripe_account_id,
+            idempotency_key=message.idempotency_key,
+        )
+    except GatewayError as exc:
+        raise DeliveryFailed(str(exc), retryable=exc.retryable) from exc
+    fault_point("payout.after_gateway")
+    if settlement.payout_amount:
+        journal_post(
+            code=JournalEntry.Code.PAYOUT,
+            legs=[
+                Leg(merchant.settlement_account_id, settlement.payout_amount),
+                Leg(singleton_account(Account.Kind.CUSTODY).id, -settlement.payout_amount),
+            ],
+            idempotency_key=f"payout:{settlement.pk}",
+            actor_label=f"gateway:{gateway.name}",
+            memo=f"settlement {settlement.date.isoformat()} {reference}",
+        )
+    settlement.pay()
+    settlement.payout_reference = reference
+    settlement.paid_at = clock.now()
+    settlement.save(update_fields=["payout_state", "payout_reference", "paid_at"])
+
+
+def payout_delivery_dead(message: OutboxMessage) -> None:
+    settlement = Settlement.objects.select_for_update().get(pk=message.payload["settlement_id"])
+    if settlement.payout_state == Settlement.PayoutState.PENDING:
+        settlement.fail()
+        settlement.held_reason = message.last_error[:300]
+        settlement.save(update_fields=["payout_state", "held_reason"])

@@ -1,0 +1,13 @@
+from datetime import timedelta
+
+from celery import shared_task
+
+from core import clock
+from merchants.services.settlement import settlement_run
+
+
+@shared_task(acks_late=True)
+def settlement_daily_task() -> str:
+    """02:00 Beijing: settle yesterday; safe to repeat after a crash."""
+    run = settlement_run(day=clock.local_date() - timedelta(days=1))
+    return f"{run.date}: {run.merchants_total} merchants"
