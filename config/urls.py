@@ -10,6 +10,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("consumers.urls")),
     path("", include("escrow.urls")),
+    path("", include("merchants.urls")),
     path("", include("regulator.urls")),
 ]
 

@@ -115,3 +115,67 @@ class ProductListCreateApi(APIView):
         merchant = selectors.merchant_of_user(user=request.user)
         product = services.product_create(merchant=merchant, **data.validated_data)
         return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class MerchantBalanceApi(APIView):
+    permission_classes = [IsMerchant]
+
+    class OutputSerializer(serializers.Serializer):
+        escrow_outstanding = serializers.IntegerField(help_text="fen its customers still hold in escrow")
+        available = serializers.IntegerField(help_text="fen released and not yet paid out")
+        paid_out_total = serializers.IntegerField(help_text="fen paid out so far")
+        currency = serializers.CharField()
+
+    @extend_schema(operation_id="merchant_balance", responses={200: OutputSerializer})
+    def get(self, request):
+        balance = selectors.merchant_balance(merchant=selectors.merchant_of_user(user=request.user))
+        return Response(self.OutputSerializer(balance).data)
+
+
+class SettlementSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    date = serializers.DateField()
+    since = serializers.DateTimeField()
+    cutoff = serializers.DateTimeField()
+    released = serializers.IntegerField()
+    fees = serializers.IntegerField()
+    releases_count = serializers.IntegerField()
+    refunds_count = serializers.IntegerField()
+    payout_amount = serializers.IntegerField()
+    payout_state = serializers.CharField()
+    payout_reference = serializers.CharField()
+    held_reason = serializers.CharField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    currency = serializers.SerializerMethodField()
+
+    def get_currency(self, settlement) -> str:
+        return "cny"
+
+
+class MerchantSettlementListApi(APIView):
+    permission_classes = [IsMerchant]
+
+    @extend_schema(operation_id="merchant_settlement_list", responses={200: SettlementSerializer(many=True)})
+    def get(self, request):
+        settlements = selectors.merchant_settlements(merchant=selectors.merchant_of_user(user=request.user))
+        return paginated_response(view=self, request=request, queryset=settlements, serializer=SettlementSerializer)
+
+
+class MerchantSettlementStatementApi(APIView):
+    permission_classes = [IsMerchant]
+
+    @extend_schema(
+        operation_id="merchant_settlement_statement_pdf",
+        responses={(200, "application/pdf"): bytes, 404: OpenApiResponse(ErrorSerializer, description="not_found")},
+    )
+    def get(self, request, settlement_id):
+        from django.http import HttpResponse
+
+        settlement = selectors.merchant_settlement_get(
+            merchant=selectors.merchant_of_user(user=request.user), settlement_id=settlement_id
+        )
+        from merchants.statement import settlement_statement_pdf
+
+        response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
+        return response

@@ -26,3 +26,38 @@ def products_on_sale(*, merchant_id: str | None = None) -> QuerySet[Product]:
     if merchant_id is not None:
         products = products.filter(merchant_id=merchant_id)
     return products
+
+
+def merchant_balance(*, merchant: Merchant) -> dict:
+    """``escrow_outstanding`` (its customers' money still in escrow), ``available`` (released, not
+    yet paid out) and ``paid_out_total``, each one aggregate over indexed columns."""
+    from django.db.models import Sum
+
+    from consumers.models import Card
+    from escrow.models import Account
+    from merchants.models import Settlement
+
+    escrow = Card.objects.filter(merchant=merchant).aggregate(total=Sum("escrow_account__balance"))["total"] or 0
+    available = Account.objects.values_list("balance", flat=True).get(pk=merchant.settlement_account_id)
+    paid = (
+        Settlement.objects.filter(merchant=merchant, payout_state=Settlement.PayoutState.PAID).aggregate(
+            total=Sum("payout_amount")
+        )["total"]
+        or 0
+    )
+    return {"escrow_outstanding": escrow, "available": available, "paid_out_total": paid, "currency": "cny"}
+
+
+def merchant_settlements(*, merchant: Merchant):
+    from merchants.models import Settlement
+
+    return Settlement.objects.filter(merchant=merchant).order_by("-date")
+
+
+def merchant_settlement_get(*, merchant: Merchant, settlement_id: str):
+    from merchants.models import Settlement
+
+    try:
+        return Settlement.objects.select_related("merchant").get(pk=settlement_id, merchant=merchant)
+    except (Settlement.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc

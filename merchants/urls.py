@@ -1,0 +1,13 @@
+from django.urls import path
+
+from merchants import api
+
+urlpatterns = [
+    path("merchant/balance", api.MerchantBalanceApi.as_view(), name="merchant-balance"),
+    path("merchant/settlements", api.MerchantSettlementListApi.as_view(), name="merchant-settlements"),
+    path(
+        "merchant/settlements/<uuid:settlement_id>/statement.pdf",
+        api.MerchantSettlementStatementApi.as_view(),
+        name="merchant-settlement-statement",
+    ),
+]
