@@ -146,6 +146,8 @@ CELERY_BEAT_SCHEDULE = {
     "redemptions-expire-due": {"task": "consumers.tasks.redemptions_expire_due_task", "schedule": 60.0},
     "period-pass-accrue": {"task": "consumers.tasks.period_pass_accrue_task", "schedule": crontab(hour=0, minute=5)},
     "settlement-daily": {"task": "merchants.tasks.settlement_daily_task", "schedule": crontab(hour=2, minute=0)},
+    "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
+    "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
 }
 
 # --- Locale ---------------------------------------------------------------------------------
@@ -187,6 +189,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", doc="Django e-mail backend for notices."
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost", doc="SMTP host (with the SMTP backend).")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, doc="SMTP port.")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@prepaid-escrow.local", doc="Sender of notices.")
+
 # Bodies larger than this are refused before parsing (bytes).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 

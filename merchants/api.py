@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from core.api import ErrorSerializer, paginated_response
 from core.fields import MoneyField, StrictIntegerField
+from core.idempotency import idempotent
 from core.permissions import IsMerchant
 from merchants import selectors, services
 from merchants.models import Merchant, Product
@@ -179,3 +180,39 @@ class MerchantSettlementStatementApi(APIView):
         response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
         return response
+
+
+class MerchantClosureApi(APIView):
+    permission_classes = [IsMerchant]
+
+    class InputSerializer(serializers.Serializer):
+        closes_on = serializers.DateField()
+        reason = serializers.CharField(max_length=2000)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        status = serializers.CharField()
+        closes_on = serializers.DateField()
+        reason = serializers.CharField(source="closure_reason")
+        consumers_notified = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="merchant_closure",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid, notice_too_short"),
+            409: OpenApiResponse(ErrorSerializer, description="merchant_not_active"),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        from merchants.services.closure import merchant_closure_announce
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant, notified = merchant_closure_announce(
+            merchant=selectors.merchant_of_user(user=request.user), **data.validated_data
+        )
+        merchant.consumers_notified = notified
+        return Response(self.OutputSerializer(merchant).data, status=status.HTTP_201_CREATED)

@@ -39,11 +39,15 @@ class Merchant(FSMModelMixin, models.Model):
     risk_warning = models.TextField(null=True, blank=True)
     settlement_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="merchant")
     stripe_account_id = models.CharField(max_length=64, blank=True, default="")
+    closes_on = models.DateField(null=True, blank=True)  # announced closing day (Beijing)
+    closure_reason = models.TextField(blank=True, default="")
+    closure_announced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
         indexes = [
             models.Index(fields=["district", "category"], name="merchant_district_category_idx"),
+            models.Index(fields=["status", "closes_on"], name="merchant_status_closes_idx"),
         ]
 
     def __str__(self) -> str:

@@ -11,3 +11,11 @@ def settlement_daily_task() -> str:
     """02:00 Beijing: settle yesterday; safe to repeat after a crash."""
     run = settlement_run(day=clock.local_date() - timedelta(days=1))
     return f"{run.date}: {run.merchants_total} merchants"
+
+
+@shared_task
+def closures_due_task() -> int:
+    """Daily: refund the cards of merchants whose closing day has come; close the emptied ones."""
+    from merchants.services.closure import closures_due
+
+    return closures_due()

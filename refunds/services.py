@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils.translation import gettext as _
 
 from consumers import rules
@@ -11,13 +14,16 @@ from consumers.models import Card, Consumer
 from consumers.services import card_apply_clock
 from core import clock
 from core.errors import InvalidInput, NotFound
+from core.faults import fault_point
 from core.models import OutboxMessage
-from core.outbox import DeliveryFailed, outbox_enqueue
+from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
 from escrow.gateways import GatewayError, get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, journal_post, singleton_account
 from refunds.errors import BalanceNotSmall, CardNotRefundable, CoolingOffExpired
-from refunds.models import Refund
+from refunds.models import MassRefund, Refund
+
+log = logging.getLogger(__name__)
 
 CONSUMER_REASONS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refund.Reason.VOLUNTARY)
 REFUND_TOPIC = "refund.send"
@@ -53,8 +59,11 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     raise InvalidInput(errors={"reason": [_("Unknown refund reason.")]})
 
 
-def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: str = "") -> Refund:
-    """Book the refund of a locked card: empty its escrow, enqueue the payment to the consumer."""
+def _refund_book(
+    *, card: Card, reason: str, actor_id: int | None, actor_label: str = "", enqueue: bool = True
+) -> Refund:
+    """Book the refund of a locked card: empty its escrow and (unless the caller batches it)
+    enqueue the payment to the consumer."""
     amount, fee = refund_quote(card=card, reason=reason)
     refund = Refund(
         card=card, reason=reason, amount=amount, fee=fee, gateway=card.payment.gateway, created_at=clock.now()
@@ -84,7 +93,8 @@ def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: 
     card.refund()
     card.save(update_fields=["state"])
     refund.save()
-    outbox_enqueue(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
+    if enqueue:
+        outbox_enqueue(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
     return refund
 
 
@@ -174,3 +184,108 @@ def refund_delivery_dead(message: OutboxMessage) -> None:
         refund.fail()
         refund.failure_reason = message.last_error
         refund.save(update_fields=["state", "failure_reason"])
+
+
+# --- refunding every card of a merchant -----------------------------------------------------
+
+REFUNDABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+MASS_REFUND_CHUNK = 250
+
+
+def cards_holding_escrow(*, merchant_id) -> QuerySet[Card]:
+    """A merchant's paid cards that still hold escrow (the indexed (merchant, state) pair)."""
+    return Card.objects.filter(merchant_id=merchant_id, state__in=REFUNDABLE)
+
+
+def mass_refund_start(*, merchant_id, reason: str, actor_id: int | None = None) -> MassRefund:
+    """Start refunding every card of the merchant that holds escrow, in the background.
+    Starting again while one runs returns the running one."""
+    with transaction.atomic(durable=True):
+        running = (
+            MassRefund.objects.select_for_update()
+            .filter(merchant_id=merchant_id, state__in=[MassRefund.State.QUEUED, MassRefund.State.RUNNING])
+            .first()
+        )
+        if running is not None:
+            return running
+        now = clock.now()
+        job = MassRefund.objects.create(
+            merchant_id=merchant_id,
+            reason=reason,
+            actor_id=actor_id,
+            total=cards_holding_escrow(merchant_id=merchant_id).count(),
+            created_at=now,
+            updated_at=now,
+        )
+        transaction.on_commit(lambda: mass_refund_kick(job_id=job.pk))
+    return job
+
+
+def mass_refund_kick(*, job_id: int) -> None:
+    from refunds.tasks import mass_refund_step_task
+
+    try:
+        mass_refund_step_task.delay(job_id)
+    except Exception:  # noqa: BLE001 (the job is in the database; the sweep resumes it)
+        log.warning("broker unavailable: mass refund %s waits for the sweep", job_id)
+
+
+def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
+    """Refund the next ``chunk`` cards of the job in one transaction. Returns whether cards remain.
+
+    The chunk locks its cards in primary-key order and re-checks their state under the lock, so
+    two steps racing (a redelivered task beside a live one) never refund a card twice."""
+    job = MassRefund.objects.select_related("merchant").get(pk=job_id)
+    if job.state not in (MassRefund.State.QUEUED, MassRefund.State.RUNNING):
+        return False
+    actor_label = f"mass_refund:{job.pk}"
+    with transaction.atomic(durable=True):
+        ids = list(
+            cards_holding_escrow(merchant_id=job.merchant_id).order_by("pk").values_list("pk", flat=True)[:chunk]
+        )
+        cards = list(
+            Card.objects.select_for_update(of=("self",))
+            .select_related("merchant", "payment")
+            .filter(pk__in=ids, state__in=REFUNDABLE)
+            .order_by("pk")
+        )
+        refunds = []
+        for card in cards:
+            card_apply_clock(card)
+            if Refund.objects.filter(card=card).exists() or _escrow_left(card) <= 0:
+                continue
+            refunds.append(
+                _refund_book(
+                    card=card,
+                    reason=Refund.Reason.MERCHANT_CLOSURE,
+                    actor_id=job.actor_id,
+                    actor_label=actor_label,
+                    enqueue=False,
+                )
+            )
+        if refunds:
+            outbox_enqueue_many(
+                topic=REFUND_TOPIC, items=[({"refund_id": str(r.pk)}, f"refund:{r.pk}") for r in refunds]
+            )
+        job = MassRefund.objects.select_for_update().get(pk=job_id)
+        if job.state == MassRefund.State.QUEUED:
+            job.start()
+        job.done += len(refunds)
+        job.updated_at = clock.now()
+        more = bool(ids)
+        if not more:
+            job.finish()
+            job.finished_at = clock.now()
+        job.save(update_fields=["state", "done", "updated_at", "finished_at"])
+    fault_point("mass_refund.after_chunk")
+    return more
+
+
+def mass_refunds_resume() -> int:
+    """The sweep: kick every job that has not moved for two minutes (its worker died)."""
+    stale = MassRefund.objects.filter(
+        state__in=[MassRefund.State.QUEUED, MassRefund.State.RUNNING], updated_at__lt=clock.now() - timedelta(minutes=2)
+    ).values_list("pk", flat=True)
+    for job_id in stale:
+        mass_refund_kick(job_id=job_id)
+    return len(stale)

@@ -1,0 +1,105 @@
+"""Closing down lawfully (API.md, Closing down).
+
+A merchant gives at least 30 days' notice: sales stop at once and every consumer whose card still
+holds escrow is told, in the app and by e-mail. On the closing day a job refunds every such card
+in full (``merchant_closure``) through a mass refund, in chunks; when none is left the merchant is
+``closed``. Money already released reaches the merchant in the daily settlement as usual.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from consumers.models import Consumer, Notification
+from core import clock
+from core.errors import DomainError
+from merchants.models import Merchant
+from refunds.models import MassRefund
+from refunds.services import REFUNDABLE, cards_holding_escrow, mass_refund_start
+
+NOTICE_DAYS = 30
+
+
+class NoticeTooShort(DomainError):
+    status_code = 400
+    code = "notice_too_short"
+
+
+class MerchantNotActive(DomainError):
+    code = "merchant_not_active"
+
+
+def merchant_closure_announce(*, merchant: Merchant, closes_on: date, reason: str) -> tuple[Merchant, int]:
+    """Give notice of closing on ``closes_on``. Returns the merchant and how many consumers were told."""
+    earliest = clock.local_date() + timedelta(days=NOTICE_DAYS)
+    if closes_on < earliest:
+        message = _("Closing needs %(days)s days' notice: %(earliest)s at the earliest.") % {
+            "days": NOTICE_DAYS,
+            "earliest": earliest.isoformat(),
+        }
+        raise NoticeTooShort(message, errors={"closes_on": [message]})
+    with transaction.atomic(durable=True):
+        merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        if merchant.status != Merchant.Status.ACTIVE:
+            raise MerchantNotActive(_("This merchant has already announced its closure."))
+        merchant.announce_closure()
+        merchant.closes_on = closes_on
+        merchant.closure_reason = reason
+        merchant.closure_announced_at = clock.now()
+        merchant.save(update_fields=["status", "closes_on", "closure_reason", "closure_announced_at"])
+        consumers = list(
+            Consumer.objects.filter(cards__merchant=merchant, cards__state__in=REFUNDABLE)
+            .select_related("user")
+            .distinct()
+        )
+        title = _("%(merchant)s is closing") % {"merchant": merchant.name}
+        body = _(
+            "%(merchant)s will close on %(day)s. Your card's money is held in escrow: on that day "
+            "everything left on it is refunded to you in full, with no fee. You can still use it until then."
+        ) % {"merchant": merchant.name, "day": closes_on.isoformat()}
+        now = clock.now()
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    consumer=c,
+                    kind=Notification.Kind.MERCHANT_CLOSING,
+                    merchant=merchant,
+                    title=title,
+                    body=body,
+                    created_at=now,
+                )
+                for c in consumers
+            ],
+            ignore_conflicts=True,
+        )
+        emails = [(title, body, settings.DEFAULT_FROM_EMAIL, [c.user.email]) for c in consumers if c.user.email]
+        if emails:
+            transaction.on_commit(lambda: send_mass_mail(emails, fail_silently=True))
+    return merchant, len(consumers)
+
+
+def closures_due(*, today: date | None = None) -> int:
+    """Daily: start refunding the cards of every merchant whose closing day has come, and mark
+    closed those with none left. Returns how many merchants it acted on."""
+    today = today or clock.local_date()
+    acted = 0
+    due = Merchant.objects.filter(status=Merchant.Status.CLOSING, closes_on__lte=today).values_list("pk", flat=True)
+    for merchant_id in due:
+        acted += 1
+        if cards_holding_escrow(merchant_id=merchant_id).exists():
+            mass_refund_start(merchant_id=merchant_id, reason=MassRefund.Reason.MERCHANT_CLOSURE)
+            continue
+        with transaction.atomic(durable=True):
+            merchant = Merchant.objects.select_for_update().get(pk=merchant_id)
+            if (
+                merchant.status == Merchant.Status.CLOSING
+                and not cards_holding_escrow(merchant_id=merchant_id).exists()
+            ):
+                merchant.close()
+                merchant.save(update_fields=["status"])
+    return acted
