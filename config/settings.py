@@ -146,6 +146,7 @@ CELERY_BEAT_SCHEDULE = {
     "redemptions-expire-due": {"task": "consumers.tasks.redemptions_expire_due_task", "schedule": 60.0},
     "period-pass-accrue": {"task": "consumers.tasks.period_pass_accrue_task", "schedule": crontab(hour=0, minute=5)},
     "settlement-daily": {"task": "merchants.tasks.settlement_daily_task", "schedule": crontab(hour=2, minute=0)},
+    "reconciliation-daily": {"task": "escrow.tasks.reconciliation_daily_task", "schedule": crontab(hour=3, minute=0)},
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
 }

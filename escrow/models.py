@@ -191,3 +191,21 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+
+class Reconciliation(models.Model):
+    """One comparison of the ledger's custody account with the gateway's own record of the money
+    it holds. Every run is kept; a difference is what the regulator is shown."""
+
+    gateway = models.CharField(max_length=16)
+    ledger_custody = models.BigIntegerField()  # fen, the custody account
+    gateway_balance = models.BigIntegerField()  # fen, the gateway's record
+    difference = models.BigIntegerField()  # gateway - ledger
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="reconciliation_created_idx")]
+
+    @property
+    def matches(self) -> bool:
+        return self.difference == 0

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import logging
+
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
@@ -26,6 +28,8 @@ from core.fields import MAX_FEN
 from escrow.chain import GENESIS_HASH, entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
 from escrow.models import Account, ChainHead, JournalEntry, Posting
+
+log = logging.getLogger(__name__)
 
 _ACCOUNT = Account._meta.db_table
 _ENTRY = JournalEntry._meta.db_table
@@ -271,3 +275,26 @@ def ledger_transfer(
         actor_label=actor_label,
         memo=memo,
     )
+
+
+def reconciliation_run() -> "Reconciliation":
+    """Compare custody in the ledger with the gateway's own record, and keep the result."""
+    from escrow.gateways import get_gateway
+    from escrow.models import Reconciliation
+
+    gateway = get_gateway()
+    external = gateway.custody_balance()
+    custody = Account.objects.values_list("balance", flat=True).get(pk=singleton_account(Account.Kind.CUSTODY).pk)
+    reconciliation = Reconciliation.objects.create(
+        gateway=gateway.name,
+        ledger_custody=custody,
+        gateway_balance=external,
+        difference=external - custody,
+        created_at=clock.now(),
+    )
+    if reconciliation.difference:
+        log.error(
+            "reconciliation: %s holds %s fen, the ledger's custody %s (difference %s)",
+            gateway.name, external, custody, reconciliation.difference,
+        )  # fmt: skip
+    return reconciliation

@@ -36,6 +36,8 @@ class Gateway(Protocol):
 
     def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str: ...
 
+    def custody_balance(self) -> int: ...
+
 
 def get_gateway(name: str | None = None) -> Gateway:
     name = name or settings.PAYMENT_GATEWAY

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from django.db.models import Sum
+
 from core import clock
 from escrow.gateways import PaymentIntent
 from escrow.models import BankTransaction
@@ -44,3 +46,7 @@ class LocalGateway:
             defaults={"kind": BankTransaction.Kind.PAYOUT, "amount": -amount, "created_at": clock.now()},
         )
         return f"local_po_{transaction.pk}"
+
+    def custody_balance(self) -> int:
+        """Fen the sandbox bank holds by its own statement: everything received less everything paid."""
+        return BankTransaction.objects.aggregate(total=Sum("amount"))["total"] or 0
