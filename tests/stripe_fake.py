@@ -9,6 +9,11 @@ What it speaks of Stripe's protocol:
 - Form-encoded bodies as the library sends them (``metadata[card_id]=...``, ``list[0]=...``).
 - ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds`` (only of a
   succeeded PaymentIntent, at most what is left of it), ``GET /v1/refunds?payment_intent=``.
+- ``POST /v1/transfers`` (to a connected account ``acct_...``), ``GET /v1/balance_transactions``:
+  the account's statement, newest first, one balance transaction per charge (positive), refund and
+  transfer (negative), paged with ``limit``/``starting_after``/``ending_before`` and ``has_more``,
+  filtered by ``currency``, ``type`` or ``source``. A charge enters it when ``payment_succeed``
+  charges the card. (No fees: ``fee`` is 0 and ``net`` equals ``amount``.)
 - ``Idempotency-Key`` on POSTs: once the endpoint has run, its status and body are saved under the
   key and a repeat with the same parameters gets them back (header ``Idempotent-Replayed: true``);
   the same key with other parameters, or on another endpoint, is 400 ``idempotency_error``.
@@ -109,6 +114,8 @@ class StripeFake:
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance_transactions: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     requests: list[Request] = field(default_factory=list)
     _saved: dict[str, tuple[str, dict[str, Any], int, dict[str, Any]]] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
@@ -173,6 +180,7 @@ class StripeFake:
                 "created": int(time.time()),
             }
             self.charges[charge["id"]] = charge
+            self._balance_record("charge", charge)
             intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"])
             return json.loads(json.dumps(intent))
 
@@ -189,6 +197,16 @@ class StripeFake:
                 },
             )
             return json.loads(json.dumps(intent))
+
+    def transfers_made(self) -> list[dict[str, Any]]:
+        """The transfers created, oldest first (copies)."""
+        with self._lock:
+            return json.loads(json.dumps(list(self.transfers.values())))
+
+    def balance_total(self, currency: str = "cny") -> int:
+        """What the account holds by its statement: charges less refunds less transfers."""
+        with self._lock:
+            return sum(t["amount"] for t in self.balance_transactions if t["currency"] == currency)
 
     def charge_of(self, intent_id: str, *, with_refunds: bool = True) -> dict[str, Any]:
         """The PaymentIntent's charge as a ``charge.*`` event carries it (``refunds`` listed or not)."""
@@ -273,6 +291,10 @@ class StripeFake:
         if method == "GET" and path == "/v1/refunds":
             data = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
             return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
+        if method == "POST" and path == "/v1/transfers":
+            return 200, self._transfer_create(body)
+        if method == "GET" and path == "/v1/balance_transactions":
+            return 200, self._balance_transaction_list(query)
         raise ApiError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     @staticmethod
@@ -348,7 +370,80 @@ class StripeFake:
             "created": int(time.time()),
         }
         self.refunds[refund["id"]] = refund
+        self._balance_record("refund", refund)
         return refund
+
+    def _transfer_create(self, body: dict[str, Any]) -> dict[str, Any]:
+        amount = self._amount(body, required=True)
+        currency = body.get("currency")
+        if not currency:
+            raise ApiError(400, "invalid_request_error", "Missing required param: currency.", param="currency")
+        destination = body.get("destination")
+        if not destination:
+            raise ApiError(400, "invalid_request_error", "Missing required param: destination.", param="destination")
+        if not destination.startswith("acct_"):
+            raise _missing("destination", destination, "destination", status=400)
+        transfer = {
+            "id": _id("tr"),
+            "object": "transfer",
+            "amount": amount,
+            "amount_reversed": 0,
+            "currency": currency.lower(),
+            "destination": destination,
+            "transfer_group": body.get("transfer_group"),
+            "metadata": body.get("metadata", {}),
+            "reversed": False,
+            "livemode": False,
+            "created": int(time.time()),
+        }
+        self.transfers[transfer["id"]] = transfer
+        transfer["balance_transaction"] = self._balance_record("transfer", transfer)["id"]
+        return transfer
+
+    def _balance_record(self, type_: str, source: dict[str, Any]) -> dict[str, Any]:
+        """The statement line for money in (a charge) or out (a refund or a transfer)."""
+        amount = source["amount"] if type_ == "charge" else -source["amount"]
+        txn = {
+            "id": _id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "fee": 0,
+            "net": amount,
+            "currency": source["currency"],
+            "type": type_,
+            "reporting_category": type_,
+            "source": source["id"],
+            "status": "available",
+            "created": source["created"],
+            "available_on": source["created"],
+        }
+        self.balance_transactions.append(txn)
+        return txn
+
+    def _balance_transaction_list(self, query: dict[str, Any]) -> dict[str, Any]:
+        raw = query.get("limit", "10")
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise ApiError(400, "invalid_request_error", "This value must be between 1 and 100.", param="limit")
+        limit = int(raw)
+        rows = [
+            t
+            for t in reversed(self.balance_transactions)  # newest first, as Stripe lists
+            if all(query.get(name) in (None, t[name]) for name in ("currency", "type", "source"))
+        ]
+        ids = [t["id"] for t in rows]
+        after, before = query.get("starting_after"), query.get("ending_before")
+        for cursor, param in ((after, "starting_after"), (before, "ending_before")):
+            if cursor is not None and cursor not in ids:
+                raise _missing("balance_transaction", cursor, param, status=400)
+        if after is not None:
+            rest = rows[ids.index(after) + 1 :]
+            page, has_more = rest[:limit], len(rest) > limit
+        elif before is not None:
+            rest = rows[: ids.index(before)]
+            page, has_more = rest[-limit:], len(rest) > limit
+        else:
+            page, has_more = rows[:limit], len(rows) > limit
+        return {"object": "list", "data": page, "has_more": has_more, "url": "/v1/balance_transactions"}
 
 
 class _Handler(BaseHTTPRequestHandler):

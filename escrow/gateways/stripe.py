@@ -1,9 +1,10 @@
 """Stripe as the custody bank (PAYMENT_GATEWAY=stripe), through the official ``stripe`` library.
 
 A card's payment is a PaymentIntent in fen of CNY that the consumer's browser confirms with its
-client secret; Stripe tells us the outcome by webhook (``escrow.webhooks``). Refunds are sent by the
-outbox. Every call carries the caller's idempotency key, so a retry after a lost answer gets the
-first answer back instead of moving money twice.
+client secret; Stripe tells us the outcome by webhook (``escrow.webhooks``). Refunds, and payouts
+(Transfers to the merchant's connected account), are sent by the outbox. Every call carries the
+caller's idempotency key, so a retry after a lost answer gets the first answer back instead of
+moving money twice.
 
 The library never retries on its own (``max_network_retries=0``): retries belong to the outbox,
 which records each attempt and backs off, and a purchase that cannot reach Stripe answers 503 at
@@ -23,6 +24,9 @@ from escrow.models import CURRENCY
 # Seconds to wait for Stripe. A refund waits inside the outbox's transaction, holding its rows, so
 # it should not wait long; a timed-out call is safe to repeat under the same idempotency key.
 TIMEOUT_SECONDS = 30
+
+# Balance transactions asked for per page when reading Stripe's statement (Stripe's maximum).
+BALANCE_PAGE_SIZE = 100
 
 # Trying again can help: the network, Stripe's rate limiter, a 5xx (including 409 "a request with
 # this key is still running"). Anything else is a 4xx the same request will always get.
@@ -78,3 +82,29 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _gateway_error(exc) from exc
         return [refund.to_dict() for refund in page.data]
+
+    def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str:
+        """Pay a settlement to the merchant's connected account as a Transfer; the same key pays once."""
+        try:
+            transfer = self.client.v1.transfers.create(
+                {
+                    "amount": amount,
+                    "currency": CURRENCY,
+                    "destination": destination,
+                    "transfer_group": f"settlement_{settlement_id}",
+                    "metadata": {"settlement_id": settlement_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from exc
+        return transfer.id
+
+    def custody_balance(self) -> int:
+        """Fen held at Stripe by its own statement: the sum of every balance transaction in CNY
+        (charges in, refunds and transfers out), for reconciliation with the ledger's custody."""
+        try:
+            page = self.client.v1.balance_transactions.list({"currency": CURRENCY, "limit": BALANCE_PAGE_SIZE})
+            return sum(txn.amount for txn in page.auto_paging_iter() if txn.currency == CURRENCY)
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from exc
