@@ -14,6 +14,7 @@ from core.permissions import IsMerchant
 from merchants import selectors, services
 from merchants.models import Merchant, Product
 from merchants.registry import district_name
+from merchants.statement import settlement_statement_pdf
 
 
 class MerchantOutputSerializer(serializers.ModelSerializer):
@@ -175,8 +176,6 @@ class MerchantSettlementStatementApi(APIView):
         settlement = selectors.merchant_settlement_get(
             merchant=selectors.merchant_of_user(user=request.user), settlement_id=settlement_id
         )
-        from merchants.statement import settlement_statement_pdf
-
         response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
         return response

@@ -30,9 +30,14 @@ def test_settlements_list_the_merchants_days(day_of_business):  # noqa: F811
     body = client_for(gym.user).get("/api/v1/merchant/settlements").json()
     assert body["count"] == 1
     row = body["results"][0]
-    assert (row["date"], row["released"], row["fees"], row["refunds_count"], row["payout_amount"], row["payout_state"]) == (
-        "2026-03-02", 30_000, 9_000, 1, 39_000, "paid"
-    )
+    assert (
+        row["date"],
+        row["released"],
+        row["fees"],
+        row["refunds_count"],
+        row["payout_amount"],
+        row["payout_state"],
+    ) == ("2026-03-02", 30_000, 9_000, 1, 39_000, "paid")
     assert row["payout_reference"] and row["currency"] == "cny"
     assert client_for(builders.merchant().user).get("/api/v1/merchant/settlements").json()["count"] == 0
 
@@ -53,3 +58,12 @@ def test_another_merchants_statement_is_not_found(day_of_business):  # noqa: F81
     settlement = run.settlements.get()
     response = client_for(builders.merchant().user).get(f"/api/v1/merchant/settlements/{settlement.pk}/statement.pdf")
     assert response.status_code == 404
+
+
+def test_the_merchant_downloads_its_statement_pdf(day_of_business):  # noqa: F811
+    gym, _ = day_of_business
+    with time_machine.travel("2026-03-03 02:00 +0800", tick=False):
+        run = settlement_run(day=date(2026, 3, 2))
+    response = client_for(gym.user).get(f"/api/v1/merchant/settlements/{run.settlements.get().pk}/statement.pdf")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")

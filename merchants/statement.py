@@ -1,0 +1,373 @@
+"""A merchant's daily settlement statement as a PDF (商户资金结算对账单).
+
+The statement lists every journal line its settlement summed: each release (a confirmed service or
+a pass's daily accrual) and each refund's handling fee credited to the merchant's settlement account
+in the window ``(since, cutoff]``, then the refunds of the merchant's cards in the window, the
+totals and the payout. The totals printed are the settlement's stored figures; the lines are read
+again from the journal, and should their sums ever differ the statement says so in red.
+
+Like the purchase contract (``consumers.contract``) it is set in reportlab's CID font STSong-Light,
+money is integer fen formatted without floats and times are Beijing time. A statement can run to
+thousands of lines: the tables are ``LongTable`` with their header repeated on every page, and every
+page carries "第 n 页 / 共 N 页" in its footer.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+from django.db.models import F, OuterRef, Subquery
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, LongTable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from consumers.contract import FONT, beijing_time, yuan
+from consumers.models import Card
+from core import clock
+from escrow.models import JournalEntry, Posting
+from merchants.models import Settlement
+from merchants.registry import district_name
+from refunds.models import Refund
+
+TITLE = "商户资金结算对账单"
+AUTHOR = "单用途预付卡资金托管平台"
+
+CODE_NAMES = {JournalEntry.Code.RELEASE: "服务划付", JournalEntry.Code.FEE: "退款手续费"}
+REASON_NAMES = {
+    Refund.Reason.COOLING_OFF: "冷静期退款",
+    Refund.Reason.SMALL_BALANCE: "小额余额退款",
+    Refund.Reason.VOLUNTARY: "自愿退款",
+    Refund.Reason.MERCHANT_CLOSURE: "商户停业退款",
+}
+PAYOUT_STATE_NAMES = {
+    Settlement.PayoutState.PENDING: "待付款",
+    Settlement.PayoutState.PAID: "已付款",
+    Settlement.PayoutState.HELD: "暂缓付款",
+    Settlement.PayoutState.FAILED: "付款失败",
+}
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One journal line of a settlement: ``amount`` fen credited to the merchant by entry ``entry_id``
+    (``code`` release or fee) at ``created_at``, out of the escrow of card ``card_id``."""
+
+    entry_id: int
+    code: str
+    created_at: datetime
+    amount: int
+    card_id: uuid.UUID | None  # None if the entry's other leg is not a card's escrow
+
+
+def settlement_statement_lines(*, settlement: Settlement) -> list[StatementLine]:
+    """Selector: the releases and refund fees ``settlement`` summed, oldest first.
+
+    They are the postings on the merchant's settlement account whose entry has code release or fee
+    and ``since < created_at <= cutoff`` (the window and codes of ``settlement_run``). Each line's
+    card is the owner of the escrow account on the entry's other leg. One query: the merchant's
+    account is joined and the card is a correlated subquery, so nothing is read per line.
+    """
+    card_of_entry = Card.objects.filter(
+        escrow_account_id__in=Posting.objects.filter(entry_id=OuterRef(OuterRef("entry_id"))).values("account_id")
+    ).values("pk")[:1]
+    rows = (
+        Posting.objects.filter(
+            account__merchant__pk=settlement.merchant_id,
+            entry__code__in=(JournalEntry.Code.RELEASE, JournalEntry.Code.FEE),
+            entry__created_at__gt=settlement.since,
+            entry__created_at__lte=settlement.cutoff,
+        )
+        .annotate(code=F("entry__code"), created_at=F("entry__created_at"), card_id=Subquery(card_of_entry))
+        .order_by("entry__created_at", "entry_id")
+        .values_list("entry_id", "code", "created_at", "amount", "card_id")
+    )
+    return [
+        StatementLine(entry_id=entry_id, code=code, created_at=created_at, amount=-amount, card_id=card_id)
+        for entry_id, code, created_at, amount, card_id in rows
+    ]
+
+
+def settlement_statement_refunds(*, settlement: Settlement) -> list[Refund]:
+    """Selector: the refunds of the merchant's cards booked in the settlement's window, oldest first
+    (the ones ``settlement.refunds_count`` counts)."""
+    return list(
+        Refund.objects.filter(
+            card__merchant_id=settlement.merchant_id,
+            created_at__gt=settlement.since,
+            created_at__lte=settlement.cutoff,
+        )
+        .only("card_id", "reason", "amount", "fee", "created_at")
+        .order_by("created_at", "id")
+    )
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+_BODY = ParagraphStyle("stmt_body", fontName=FONT, fontSize=9.5, leading=14, wordWrap="CJK")
+_TITLE = ParagraphStyle("stmt_title", parent=_BODY, fontSize=18, leading=24, alignment=TA_CENTER)
+_SUBTITLE = ParagraphStyle(
+    "stmt_subtitle", parent=_BODY, fontSize=8, leading=11, alignment=TA_CENTER, textColor=colors.grey
+)
+_HEADING = ParagraphStyle(
+    "stmt_heading", parent=_BODY, fontSize=12, leading=17, spaceBefore=5 * mm, spaceAfter=2 * mm, keepWithNext=1
+)
+_NOTE = ParagraphStyle("stmt_note", parent=_BODY, fontSize=8, leading=11, textColor=colors.grey)
+_WARNING = ParagraphStyle("stmt_warning", parent=_BODY, textColor=colors.red)
+
+_MARGIN = 18 * mm
+_WIDTH = A4[0] - 2 * _MARGIN
+_HEADER_BG = colors.HexColor("#e8edf3")
+_TOTAL_BG = colors.HexColor("#f4f4f4")
+
+
+def _p(text: str, style: ParagraphStyle = _BODY) -> Paragraph:
+    return Paragraph(text, style)
+
+
+def _short(card_id) -> str:
+    return str(card_id)[:8] if card_id else "—"
+
+
+def _moment(moment: datetime | None) -> str:
+    """``"2026-03-02 11:00:05"`` in Beijing time: the compact form for table rows."""
+    return f"{clock.local(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
+
+
+def _pairs(pairs: list[tuple[str, str]], label_width: float = 34 * mm) -> Table:
+    """Label/value pairs two to a row; a pair alone on its row spans it. Values are escaped."""
+    rows, style = [], []
+    for start in range(0, len(pairs), 2):
+        cells = [cell for label, value in pairs[start : start + 2] for cell in (_p(label), _p(escape(value)))]
+        if len(cells) == 2:
+            cells += ["", ""]
+            style.append(("SPAN", (1, len(rows)), (3, len(rows))))
+        rows.append(cells)
+    value_width = (_WIDTH - 2 * label_width) / 2
+    table = Table(rows, colWidths=[label_width, value_width, label_width, value_width])
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
+                ("BACKGROUND", (2, 0), (2, -1), colors.whitesmoke),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+                *style,
+            ]
+        )
+    )
+    return table
+
+
+def _grid(header: list[str], rows: list[list[str]], widths: list[float], *, right: int, totals: int = 0) -> LongTable:
+    """A ruled table of plain-text cells whose header row repeats on every page; the columns from
+    ``right`` on are right-aligned and the last ``totals`` rows are shaded as totals. A page break
+    never leaves the header with fewer than two lines below it, nor the totals without a line above."""
+    table = LongTable([header, *rows], colWidths=widths, repeatRows=1)
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+        ("LEADING", (0, 0), (-1, -1), 11),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("LINEABOVE", (0, 0), (-1, 0), 0.8, colors.black),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+        ("LINEBELOW", (0, -1), (-1, -1), 0.8, colors.black),
+        ("BACKGROUND", (0, 0), (-1, 0), _HEADER_BG),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1 - totals), [colors.white, colors.HexColor("#fafafa")]),
+        ("ALIGN", (right, 0), (-1, -1), "RIGHT"),
+        ("NOSPLIT", (0, 0), (-1, min(2, len(rows)))),
+        ("NOSPLIT", (0, -1 - totals), (-1, -1)),
+    ]
+    if totals:
+        style += [
+            ("LINEABOVE", (0, -totals), (-1, -totals), 0.5, colors.black),
+            ("BACKGROUND", (0, -totals), (-1, -1), _TOTAL_BG),
+        ]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _summary(settlement: Settlement, releases: list[StatementLine], fees: list[StatementLine]) -> list[Flowable]:
+    rows = [
+        ["服务划付", f"{settlement.releases_count} 笔", yuan(settlement.released)],
+        ["退款手续费", f"{len(fees)} 笔", yuan(settlement.fees)],
+        ["应付商户合计", "", yuan(settlement.payout_amount)],
+    ]
+    table = _grid(["项目", "笔数", "金额"], rows, [_WIDTH - 80 * mm, 30 * mm, 50 * mm], right=1, totals=1)
+    story: list[Flowable] = [table]
+    mismatches = [
+        name
+        for name, stored, listed in (
+            ("服务划付", (settlement.releases_count, settlement.released), (len(releases), _sum(releases))),
+            ("退款手续费", settlement.fees, _sum(fees)),
+        )
+        if stored != listed
+    ]
+    if mismatches:
+        story += [
+            Spacer(0, 2 * mm),
+            _p(f"注意：{'、'.join(mismatches)}明细合计与结算金额不符，请联系平台核对。", _WARNING),
+        ]
+    return story
+
+
+def _sum(lines: list[StatementLine]) -> int:
+    return sum(line.amount for line in lines)
+
+
+def _lines_table(lines: list[StatementLine], *, total_label: str) -> Flowable:
+    widths = [16 * mm, 30 * mm, 46 * mm, 36 * mm, _WIDTH - 128 * mm]
+    rows = [
+        [str(number), _short(line.card_id), _moment(line.created_at), f"#{line.entry_id}", yuan(line.amount)]
+        for number, line in enumerate(lines, start=1)
+    ]
+    rows.append([total_label, "", "", f"{len(lines)} 笔", yuan(_sum(lines))])
+    return _grid(["序号", "卡号", "时间（北京时间）", "分录号", "金额"], rows, widths, right=3, totals=1)
+
+
+def _refunds_table(refunds: list[Refund]) -> Flowable:
+    widths = [12 * mm, 24 * mm, 28 * mm, 40 * mm, 35 * mm, _WIDTH - 139 * mm]
+    rows = [
+        [
+            str(number),
+            _short(refund.card_id),
+            REASON_NAMES.get(refund.reason, refund.reason),
+            _moment(refund.created_at),
+            yuan(refund.amount),
+            yuan(refund.fee),
+        ]
+        for number, refund in enumerate(refunds, start=1)
+    ]
+    rows.append(
+        [
+            "合计",
+            "",
+            f"{len(refunds)} 笔",
+            "",
+            yuan(sum(refund.amount for refund in refunds)),
+            yuan(sum(refund.fee for refund in refunds)),
+        ]
+    )
+    return _grid(
+        ["序号", "卡号", "退款原因", "退款时间（北京时间）", "退还消费者", "手续费"], rows, widths, right=4, totals=1
+    )
+
+
+def _payout(settlement: Settlement) -> Table:
+    pairs = [
+        ("付款状态", PAYOUT_STATE_NAMES.get(settlement.payout_state, settlement.payout_state)),
+        ("付款金额", yuan(settlement.payout_amount)),
+        ("付款参考号", settlement.payout_reference or "—"),
+        ("付款时间", beijing_time(settlement.paid_at) if settlement.paid_at else "—"),
+    ]
+    if settlement.payout_state in (Settlement.PayoutState.HELD, Settlement.PayoutState.FAILED):
+        pairs.append(("原因", settlement.held_reason or "—"))
+    return _pairs(pairs, label_width=24 * mm)
+
+
+def _page_canvas(footer: str) -> type[Canvas]:
+    """A canvas class that holds its pages back until the document is done, then stamps each
+    with ``footer`` and "第 n 页 / 共 N 页" (the page count is only known at the end)."""
+
+    class StatementCanvas(Canvas):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._held_pages: list[dict] = []
+
+        def showPage(self):
+            self._held_pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self):
+            total = len(self._held_pages)
+            for number, page in enumerate(self._held_pages, start=1):
+                self.__dict__.update(page)
+                self._stamp(number, total)
+                super().showPage()
+            super().save()
+
+        def _stamp(self, number: int, total: int) -> None:
+            width, _ = self._pagesize
+            self.saveState()
+            self.setStrokeColor(colors.lightgrey)
+            self.setLineWidth(0.5)
+            self.line(_MARGIN, 12 * mm, width - _MARGIN, 12 * mm)
+            self.setFont(FONT, 7.5)
+            self.setFillColor(colors.grey)
+            self.drawString(_MARGIN, 8.5 * mm, footer)
+            self.drawRightString(width - _MARGIN, 8.5 * mm, f"第 {number} 页 / 共 {total} 页")
+            self.restoreState()
+
+    return StatementCanvas
+
+
+def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
+    """The statement of ``settlement`` for its merchant: an A4 PDF."""
+    merchant = settlement.merchant
+    lines = settlement_statement_lines(settlement=settlement)
+    releases = [line for line in lines if line.code == JournalEntry.Code.RELEASE]
+    fees = [line for line in lines if line.code == JournalEntry.Code.FEE]
+    refunds = settlement_statement_refunds(settlement=settlement)
+    day = settlement.date
+    day_text = f"{day.year}年{day.month}月{day.day}日"
+
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=_MARGIN,
+        rightMargin=_MARGIN,
+        topMargin=16 * mm,
+        bottomMargin=18 * mm,
+        title=f"{TITLE} {day.isoformat()}",
+        author=AUTHOR,
+        subject=f"{merchant.name} {day.isoformat()}",
+    )
+    story: list[Flowable] = [
+        _p(TITLE, _TITLE),
+        _p(f"结算单号：{settlement.pk}", _SUBTITLE),
+        Spacer(0, 4 * mm),
+        _pairs(
+            [
+                ("商户名称", merchant.name),
+                ("统一社会信用代码", merchant.license_number),
+                ("结算日期", day_text),
+                ("所在区", district_name(merchant.district, "zh-hans")),
+                ("结算周期", f"{beijing_time(settlement.since)} 至 {beijing_time(settlement.cutoff)}"),
+            ]
+        ),
+        Spacer(0, 1.5 * mm),
+        _p(
+            "结算周期不含起始时刻、含截止时刻。本期结算金额为周期内记入商户结算账户的服务划付款项与退款手续费之和，"
+            f"经核对后支付至商户账户。本对账单生成于{beijing_time(clock.now())}。",
+            _NOTE,
+        ),
+        _p("一、结算汇总", _HEADING),
+        *_summary(settlement, releases, fees),
+        _p("二、付款信息", _HEADING),
+        _payout(settlement),
+        _p(f"三、服务划付明细（{len(releases)} 笔）", _HEADING),
+        _lines_table(releases, total_label="合计") if releases else _p("本期无服务划付。"),
+        _p(f"四、退款手续费明细（{len(fees)} 笔）", _HEADING),
+        _lines_table(fees, total_label="合计") if fees else _p("本期无退款手续费。"),
+        _p(f"五、本期退款记录（{len(refunds)} 笔）", _HEADING),
+        _refunds_table(refunds) if refunds else _p("本期无退款。"),
+        Spacer(0, 1.5 * mm),
+        _p("退款款项由托管账户直接退还消费者，不计入商户结算金额；其中手续费归商户所有，已列入第四项。", _NOTE),
+    ]
+    footer = f"{TITLE} · {merchant.name} · {day_text}"
+    document.build(story, canvasmaker=_page_canvas(footer))
+    return buffer.getvalue()
