@@ -67,7 +67,9 @@ def test_notice_too_short_over_http_is_400_with_code(gym_with_customers):
     assert "closes_on" in response.json()["errors"]
 
 
-def test_notice_stops_sales_and_tells_every_consumer_with_escrow(gym_with_customers, django_capture_on_commit_callbacks):
+def test_notice_stops_sales_and_tells_every_consumer_with_escrow(
+    gym_with_customers, django_capture_on_commit_callbacks
+):
     gym, cards = gym_with_customers
     with at("2026-03-10 12:00 +0800"), django_capture_on_commit_callbacks(execute=True):
         response = client_for(gym.user).post(
@@ -84,7 +86,9 @@ def test_notice_stops_sales_and_tells_every_consumer_with_escrow(gym_with_custom
         card_purchase(consumer=builders.consumer(), product_id=cards[0].product_id)
 
 
-def test_on_the_closing_day_every_card_with_escrow_is_refunded_in_full_once(gym_with_customers, django_capture_on_commit_callbacks):
+def test_on_the_closing_day_every_card_with_escrow_is_refunded_in_full_once(
+    gym_with_customers, django_capture_on_commit_callbacks
+):
     gym, cards = gym_with_customers
     with at("2026-03-10 12:00 +0800"):
         merchant_closure_announce(merchant=gym, closes_on=date(2026, 4, 15), reason="lease ends")
@@ -130,12 +134,19 @@ def test_a_mass_refund_killed_mid_way_resumes_and_refunds_each_card_once():
     # The job as mass_refund_start writes it, without queueing its first chunk on this process.
     now = clock.now()
     job = MassRefund.objects.create(merchant=gym, reason="merchant_closure", total=300, created_at=now, updated_at=now)
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_DEBUG": "1", "FAULT_KILL_AT": "mass_refund.after_chunk"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_DEBUG": "1",
+        "FAULT_KILL_AT": "mass_refund.after_chunk",
+    }
     script = f"from refunds.services import mass_refund_step\nmass_refund_step(job_id={job.pk}, chunk=120)\n"
     from django.db import connection
 
     connection.close()
-    crashed = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    crashed = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     assert MassRefund.objects.get(pk=job.pk).done == 120  # the first chunk committed, then the worker died
     while mass_refund_step(job_id=job.pk, chunk=120):

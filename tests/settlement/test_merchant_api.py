@@ -52,7 +52,6 @@ def test_merchant_views_are_for_merchants(role, status):
 
 
 def test_another_merchants_statement_is_not_found(day_of_business):  # noqa: F811
-    gym, _ = day_of_business
     with time_machine.travel("2026-03-03 02:00 +0800", tick=False):
         run = settlement_run(day=date(2026, 3, 2))
     settlement = run.settlements.get()

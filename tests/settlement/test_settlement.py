@@ -53,7 +53,6 @@ def test_a_day_is_settled_into_one_settlement_and_one_payout_per_merchant(day_of
 
 
 def test_settling_again_pays_nothing_twice(day_of_business):
-    gym, _ = day_of_business
     with at("2026-03-03 02:00 +0800"):
         settlement_run(day=date(2026, 3, 2))
         settlement_run(day=date(2026, 3, 2))
