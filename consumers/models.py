@@ -243,5 +243,7 @@ class Notification(models.Model):
     class Meta:
         indexes = [models.Index(fields=["consumer", "-created_at"], name="notification_consumer_idx")]
         constraints = [
-            models.UniqueConstraint(fields=["consumer", "kind", "merchant"], name="notification_once_per_merchant_event")
+            models.UniqueConstraint(
+                fields=["consumer", "kind", "merchant"], name="notification_once_per_merchant_event"
+            )
         ]

@@ -14,10 +14,9 @@ read-modify-write.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import logging
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -27,7 +26,8 @@ from core.errors import IdempotencyKeyReused
 from core.fields import MAX_FEN
 from escrow.chain import GENESIS_HASH, entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
-from escrow.models import Account, ChainHead, JournalEntry, Posting
+from escrow.gateways import get_gateway
+from escrow.models import Account, ChainHead, JournalEntry, Posting, Reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -277,11 +277,8 @@ def ledger_transfer(
     )
 
 
-def reconciliation_run() -> "Reconciliation":
+def reconciliation_run() -> Reconciliation:
     """Compare custody in the ledger with the gateway's own record, and keep the result."""
-    from escrow.gateways import get_gateway
-    from escrow.models import Reconciliation
-
     gateway = get_gateway()
     external = gateway.custody_balance()
     custody = Account.objects.values_list("balance", flat=True).get(pk=singleton_account(Account.Kind.CUSTODY).pk)

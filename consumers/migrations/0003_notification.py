@@ -5,28 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consumers', '0002_initial'),
-        ('merchants', '0003_merchant_closure'),
+        ("consumers", "0002_initial"),
+        ("merchants", "0003_merchant_closure"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('merchant_closing', 'merchant closing')], max_length=32)),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('created_at', models.DateTimeField()),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('consumer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='consumers.consumer')),
-                ('merchant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("merchant_closing", "merchant closing")], max_length=32)),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                ("created_at", models.DateTimeField()),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "consumer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to="consumers.consumer",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['consumer', '-created_at'], name='notification_consumer_idx')],
-                'constraints': [models.UniqueConstraint(fields=('consumer', 'kind', 'merchant'), name='notification_once_per_merchant_event')],
+                "indexes": [models.Index(fields=["consumer", "-created_at"], name="notification_consumer_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("consumer", "kind", "merchant"), name="notification_once_per_merchant_event"
+                    )
+                ],
             },
         ),
     ]
