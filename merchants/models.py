@@ -156,6 +156,9 @@ class Settlement(FSMModelMixin, models.Model):
     payout_state = FSMField(default=PayoutState.PENDING, choices=PayoutState.choices, protected=True)
     payout_reference = models.CharField(max_length=255, blank=True, default="")
     held_reason = models.CharField(max_length=300, blank=True, default="")
+    # Raised when an operator sends a refused payout again: the gateway answers a key it refused
+    # with the same refusal, so a new attempt needs a new key (the refused one paid nothing).
+    payout_attempt = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -167,6 +170,11 @@ class Settlement(FSMModelMixin, models.Model):
             ),
         ]
         indexes = [models.Index(fields=["merchant", "-date"], name="settlement_merchant_date_idx")]
+
+    @property
+    def payout_key(self) -> str:
+        """The idempotency key the gateway pays this settlement under."""
+        return f"payout:{self.pk}" if not self.payout_attempt else f"payout:{self.pk}:{self.payout_attempt}"
 
     @transition(field=payout_state, source=PayoutState.PENDING, target=PayoutState.PAID)
     def pay(self) -> None:
@@ -183,3 +191,7 @@ class Settlement(FSMModelMixin, models.Model):
     @transition(field=payout_state, source=PayoutState.PENDING, target=PayoutState.FAILED)
     def fail(self) -> None:
         """The gateway refused every attempt; an operator must look."""
+
+    @transition(field=payout_state, source=PayoutState.FAILED, target=PayoutState.PENDING)
+    def retry(self) -> None:
+        """An operator sends a failed payout again."""

@@ -189,15 +189,19 @@ def payout_deliver(message: OutboxMessage) -> None:
         settlement.held_reason = _("The merchant has no Stripe connected account to pay out to.")
         settlement.save(update_fields=["payout_state", "held_reason"])
         return
-    try:
-        reference = gateway.payout_send(
-            settlement_id=str(settlement.pk),
-            amount=settlement.payout_amount,
-            destination=merchant.stripe_account_id,
-            idempotency_key=message.idempotency_key,
-        )
-    except GatewayError as exc:
-        raise DeliveryFailed(str(exc), retryable=exc.retryable) from exc
+    reference = ""
+    if settlement.payout_amount:
+        try:
+            # The gateway's key is the settlement's (and its attempt's), whichever outbox message
+            # carries it: a payout sent again after a hold can never be paid a second time.
+            reference = gateway.payout_send(
+                settlement_id=str(settlement.pk),
+                amount=settlement.payout_amount,
+                destination=merchant.stripe_account_id,
+                idempotency_key=settlement.payout_key,
+            )
+        except GatewayError as exc:
+            raise DeliveryFailed(str(exc), retryable=exc.retryable) from exc
     fault_point("payout.after_gateway")
     if settlement.payout_amount:
         journal_post(
@@ -222,3 +226,23 @@ def payout_delivery_dead(message: OutboxMessage) -> None:
         settlement.fail()
         settlement.held_reason = message.last_error[:300]
         settlement.save(update_fields=["payout_state", "held_reason"])
+
+
+def settlement_payout_retry(*, settlement_id) -> Settlement:
+    """Send a held payout (the merchant now has a connected account) or a failed one again."""
+    with transaction.atomic(durable=True):
+        settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+        if settlement.payout_state == Settlement.PayoutState.HELD:
+            settlement.release_hold()
+        elif settlement.payout_state == Settlement.PayoutState.FAILED:
+            settlement.retry()
+            settlement.payout_attempt += 1  # the refused attempt paid nothing; its key stays refused
+        else:
+            return settlement
+        settlement.held_reason = ""
+        settlement.save(update_fields=["payout_state", "held_reason", "payout_attempt"])
+        attempt = OutboxMessage.objects.filter(idempotency_key__startswith=f"payout:{settlement.pk}").count()
+        outbox_enqueue_many(
+            topic=PAYOUT_TOPIC, items=[({"settlement_id": str(settlement.pk)}, f"payout:{settlement.pk}:{attempt}")]
+        )
+    return settlement

@@ -27,7 +27,7 @@ from escrow.gateways.stripe import StripeGateway
 from escrow.models import Account, BankTransaction, JournalEntry
 from escrow.selectors import ledger_verify
 from merchants.models import Merchant, Settlement
-from merchants.services.settlement import payouts_deliver, settlement_run
+from merchants.services.settlement import payouts_deliver, settlement_payout_retry, settlement_run
 from refunds.services import refund_request
 from tests import stripe_fake as fake_stripe
 from tests.cards import builders
@@ -265,6 +265,41 @@ def test_a_merchant_without_a_connected_account_is_held_and_gets_no_transfer(day
         f"payout:{settlement_of(paid.merchant).pk}"
     }
     assert JournalEntry.objects.filter(code="payout").count() == 1
+    assert_ledger_verifies()
+
+
+def test_a_held_payout_is_paid_once_the_merchant_has_a_connected_account(day_of_business, stripe_fake):
+    unconnected = gym_with_cards(stripe_fake, stripe_account_id="", cards=2)
+    with at(DURING_THE_DAY):
+        for card in unconnected.cards:
+            use(card)
+    settle()
+    held = settlement_of(unconnected.merchant)
+    assert held.payout_state == Settlement.PayoutState.HELD
+
+    Merchant.objects.filter(pk=unconnected.merchant.pk).update(stripe_account_id="acct_later")
+    settlement_payout_retry(settlement_id=held.pk)
+    settlement_payout_retry(settlement_id=held.pk)  # asking twice sends once
+
+    paid = settlement_of(unconnected.merchant)
+    assert paid.payout_state == Settlement.PayoutState.PAID
+    transfers = [t for t in stripe_fake.transfers_made() if t["destination"] == "acct_later"]
+    assert len(transfers) == 1 and transfers[0]["amount"] == 20_000
+    assert settlement_balance(unconnected.merchant) == 0
+    assert_ledger_verifies()
+
+
+def test_a_failed_payout_sent_again_by_an_operator_is_paid_once(day_of_business, stripe_fake):
+    gym = day_of_business
+    stripe_fake.fail_next(1, status=400, path="/v1/transfers")
+    settle()
+    assert settlement_of(gym.merchant).payout_state == Settlement.PayoutState.FAILED
+
+    settlement_payout_retry(settlement_id=settlement_of(gym.merchant).pk)
+
+    assert settlement_of(gym.merchant).payout_state == Settlement.PayoutState.PAID
+    assert len(stripe_fake.transfers_made()) == 1
+    assert settlement_balance(gym.merchant) == 0
     assert_ledger_verifies()
 
 
