@@ -16,8 +16,8 @@ from core import clock
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.models import OutboxMessage
-from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
-from escrow.gateways import GatewayError, get_gateway
+from core.outbox import outbox_enqueue, outbox_enqueue_many
+from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, journal_post, singleton_account
 from refunds.errors import BalanceNotSmall, CardNotRefundable, CoolingOffExpired
@@ -166,14 +166,11 @@ def refund_deliver(message: OutboxMessage) -> None:
     )
     if refund.state != Refund.State.PENDING:
         return
-    try:
-        external_id = get_gateway(refund.gateway).refund_send(
-            payment_external_id=refund.card.payment.external_id,
-            amount=refund.amount,
-            idempotency_key=message.idempotency_key,
-        )
-    except GatewayError as exc:
-        raise DeliveryFailed(str(exc), retryable=exc.retryable) from exc
+    external_id = get_gateway(refund.gateway).refund_send(  # a GatewayError fails this delivery
+        payment_external_id=refund.card.payment.external_id,
+        amount=refund.amount,
+        idempotency_key=message.idempotency_key,
+    )
     refund_mark_paid(refund=refund, external_id=external_id)
 
 

@@ -12,13 +12,12 @@ from typing import Protocol
 
 from django.conf import settings
 
+from core.outbox import DeliveryFailed
 
-class GatewayError(Exception):
-    """The gateway refused or could not be reached; ``retryable`` says whether to try again."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+class GatewayError(DeliveryFailed):
+    """The gateway refused or could not be reached; ``retryable`` says whether to try again.
+    Raised inside an outbox delivery it is that delivery's failure, retried or given up."""
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from core import clock
 from core.errors import DomainError
 from core.faults import fault_point
 from core.models import OutboxMessage
-from core.outbox import DeliveryFailed, outbox_deliver, outbox_enqueue_many
-from escrow.gateways import GatewayError, get_gateway
+from core.outbox import outbox_deliver, outbox_enqueue_many
+from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry, Posting
 from escrow.services import Leg, journal_post, singleton_account
 from merchants.models import Merchant, Settlement, SettlementRun
@@ -191,17 +191,15 @@ def payout_deliver(message: OutboxMessage) -> None:
         return
     reference = ""
     if settlement.payout_amount:
-        try:
-            # The gateway's key is the settlement's (and its attempt's), whichever outbox message
-            # carries it: a payout sent again after a hold can never be paid a second time.
-            reference = gateway.payout_send(
-                settlement_id=str(settlement.pk),
-                amount=settlement.payout_amount,
-                destination=merchant.stripe_account_id,
-                idempotency_key=settlement.payout_key,
-            )
-        except GatewayError as exc:
-            raise DeliveryFailed(str(exc), retryable=exc.retryable) from exc
+        # The gateway's key is the settlement's (and its attempt's), whichever outbox message
+        # carries it: a payout sent again after a hold can never be paid a second time. A
+        # GatewayError fails this delivery (retried, or given up).
+        reference = gateway.payout_send(
+            settlement_id=str(settlement.pk),
+            amount=settlement.payout_amount,
+            destination=merchant.stripe_account_id,
+            idempotency_key=settlement.payout_key,
+        )
     fault_point("payout.after_gateway")
     if settlement.payout_amount:
         journal_post(

@@ -111,5 +111,5 @@ def test_settle_command_fails_with_one_line_reason_for_a_day_not_over():
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
-    with at("2026-03-02 12:00 +0800"), pytest.raises(CommandError, match="has not ended"):
+    with at("2026-03-02 12:00 +0800"), pytest.raises(CommandError, match="2026-03-02"):
         call_command("settle", "--date", "2026-03-02")
