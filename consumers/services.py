@@ -48,9 +48,10 @@ def consumer_register(*, username: str, password: str, display_name: str, phone:
 # --- helpers on a locked card ---------------------------------------------------------------
 
 
-def _lock_card(**lookup) -> Card:
+def card_lock(**lookup) -> Card:
+    """Lock one card (``SELECT ... FOR UPDATE`` of the card row only), with its merchant and payment."""
     try:
-        return Card.objects.select_for_update(of=("self",)).select_related("merchant").get(**lookup)
+        return Card.objects.select_for_update(of=("self",)).select_related("merchant", "payment").get(**lookup)
     except (Card.DoesNotExist, ValueError) as exc:
         raise NotFound() from exc
 
@@ -238,7 +239,7 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
 def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None = None) -> Redemption:
     """The merchant asks the consumer to confirm a service on their card."""
     with transaction.atomic(durable=True):
-        card = _lock_card(pk=card_id, merchant=merchant)
+        card = card_lock(pk=card_id, merchant=merchant)
         card_apply_clock(card)
         if card.state not in REDEEMABLE:
             raise CardNotRedeemable()
@@ -386,7 +387,7 @@ def cards_activate_due() -> int:
             return done
         for card_id in ids:
             with transaction.atomic(durable=True):
-                card = _lock_card(pk=card_id)
+                card = card_lock(pk=card_id)
                 before = card.state
                 card_apply_clock(card)
                 done += card.state != before
@@ -429,7 +430,7 @@ def period_pass_accrue(*, day: date | None = None) -> int:
     )
     for card_id in candidates.iterator(chunk_size=CHUNK):
         with transaction.atomic(durable=True):
-            card = _lock_card(pk=card_id)
+            card = card_lock(pk=card_id)
             card_apply_clock(card)
             if card.state != Card.State.ACTIVE or card.valid_from is None:
                 continue

@@ -11,9 +11,9 @@ from django.utils.translation import gettext as _
 
 from consumers import rules
 from consumers.models import Card, Consumer
-from consumers.services import card_apply_clock
+from consumers.services import card_apply_clock, card_lock
 from core import clock
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.faults import fault_point
 from core.models import OutboxMessage
 from core.outbox import outbox_enqueue, outbox_enqueue_many
@@ -98,19 +98,12 @@ def _refund_book(
     return refund
 
 
-def _lock_card(**lookup) -> Card:
-    try:
-        return Card.objects.select_for_update(of=("self",)).select_related("merchant", "payment").get(**lookup)
-    except (Card.DoesNotExist, ValueError) as exc:
-        raise NotFound() from exc
-
-
 def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
     """A consumer asks for their money back. Asking again for the same reason returns the refund."""
     if reason not in CONSUMER_REASONS:
         raise InvalidInput(errors={"reason": [_("Choose cooling_off, small_balance or voluntary.")]})
     with transaction.atomic(durable=True):
-        card = _lock_card(pk=card_id, consumer=consumer)
+        card = card_lock(pk=card_id, consumer=consumer)
         existing = Refund.objects.filter(card=card).first()
         if existing is not None:
             if existing.reason == reason:
@@ -124,7 +117,7 @@ def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label
     """Refund a card in full because its merchant closed (or the regulator ordered it). Returns
     None when the card has nothing left to refund; refunding twice returns the first refund."""
     with transaction.atomic(durable=True):
-        card = _lock_card(pk=card_id)
+        card = card_lock(pk=card_id)
         existing = Refund.objects.filter(card=card).first()
         if existing is not None:
             return existing
