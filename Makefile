@@ -50,6 +50,7 @@ format: install
 # Benchmarks need PostgreSQL on 127.0.0.1:5432; each creates and drops its own database.
 bench: install
 	$(PY) bench/ledger.py $(BENCH_ARGS)
+	$(PY) bench/settlement.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var staticfiles .pytest_cache

@@ -9,6 +9,12 @@ the money moves once, whatever crashes. Failed attempts are retried with exponen
 (``OUTBOX_RETRY_SECONDS``, doubling) up to ``OUTBOX_MAX_ATTEMPTS``, then left ``dead`` for an
 operator, and the topic's ``on_dead`` hook records the failure on the business object.
 
+``outbox_deliver_batch`` delivers many messages of one topic the same way in one transaction, for
+handlers whose outside world is a row in the same database (the local gateway): the messages are
+locked, handled and marked sent together, so a crash leaves all of them pending. If the batch
+handler raises ``DeliveryFailed``, nothing of the batch is kept and each message goes through
+``outbox_deliver`` on its own, which records its retry or failure.
+
 Apps register their topics in ``AppConfig.ready`` with ``outbox_register``.
 """
 
@@ -22,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from core import clock
 from core.models import OutboxMessage
@@ -138,6 +145,32 @@ def outbox_deliver(*, message_id: int) -> str:
         message.sent_at = clock.now()
         message.save(update_fields=["attempts", "state", "sent_at"])
         return "sent"
+
+
+def outbox_deliver_batch(*, message_ids: list[int], deliver_many: Callable[[list[OutboxMessage]], None]) -> int:
+    """Deliver the pending, due messages among ``message_ids`` (all of one topic) in one transaction
+    with ``deliver_many``, which handles them all or raises. Returns how many were sent.
+
+    Messages being delivered elsewhere are skipped (``skip_locked``), as by ``outbox_deliver``. If
+    ``deliver_many`` raises ``DeliveryFailed`` the batch is rolled back and every message is
+    delivered on its own, so retries and failures are still recorded per message."""
+    try:
+        with transaction.atomic(durable=True):
+            messages = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=message_ids, state=OutboxMessage.State.PENDING, next_attempt_at__lte=clock.now())
+                .order_by("pk")
+            )
+            if not messages:
+                return 0
+            deliver_many(messages)
+            OutboxMessage.objects.filter(pk__in=[message.pk for message in messages]).update(
+                state=OutboxMessage.State.SENT, attempts=F("attempts") + 1, sent_at=clock.now()
+            )
+            return len(messages)
+    except DeliveryFailed as exc:
+        log.warning("outbox batch of %s messages failed (%s): delivering them one by one", len(message_ids), exc)
+    return sum(outbox_deliver(message_id=message_id) == "sent" for message_id in message_ids)
 
 
 def outbox_due_ids(*, limit: int = 500) -> list[int]:

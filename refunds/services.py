@@ -59,15 +59,17 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     raise InvalidInput(errors={"reason": [_("Unknown refund reason.")]})
 
 
-def _refund_book(
-    *, card: Card, reason: str, actor_id: int | None, actor_label: str = "", enqueue: bool = True
+def _refund_post(
+    *, card: Card, reason: str, actor_id: int | None, actor_label: str = "", refund_payable_id: int | None = None
 ) -> Refund:
-    """Book the refund of a locked card: empty its escrow and (unless the caller batches it)
-    enqueue the payment to the consumer."""
+    """Post the refund of a locked card in the ledger (its escrow emptied) and bring the card object
+    up to date (totals, ``refunded``) without writing it. Returns the refund, not yet saved."""
     amount, fee = refund_quote(card=card, reason=reason)
     refund = Refund(
         card=card, reason=reason, amount=amount, fee=fee, gateway=card.payment.gateway, created_at=clock.now()
     )
+    if refund_payable_id is None:
+        refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
     if fee:
         journal_post(
             code=JournalEntry.Code.FEE,
@@ -79,22 +81,28 @@ def _refund_book(
         )
     journal_post(
         code=JournalEntry.Code.REFUND,
-        legs=[Leg(card.escrow_account_id, amount), Leg(singleton_account(Account.Kind.REFUND_PAYABLE).id, -amount)],
+        legs=[Leg(card.escrow_account_id, amount), Leg(refund_payable_id, -amount)],
         idempotency_key=f"refund:{card.pk}",
         actor_id=actor_id,
         actor_label=actor_label,
         memo=f"{reason} refund",
     )
-    Card.objects.filter(pk=card.pk).update(
-        released_total=F("released_total") + fee, refunded_total=F("refunded_total") + amount
-    )
     card.released_total += fee
     card.refunded_total += amount
     card.refund()
+    return refund
+
+
+def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: str = "") -> Refund:
+    """Book the refund of a locked card: empty its escrow and enqueue the payment to the consumer.
+    (``mass_refund_step`` does the same for a chunk of cards, writing them together.)"""
+    refund = _refund_post(card=card, reason=reason, actor_id=actor_id, actor_label=actor_label)
+    Card.objects.filter(pk=card.pk).update(
+        released_total=F("released_total") + refund.fee, refunded_total=F("refunded_total") + refund.amount
+    )
     card.save(update_fields=["state"])
     refund.save()
-    if enqueue:
-        outbox_enqueue(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
+    outbox_enqueue(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
     return refund
 
 
@@ -224,36 +232,49 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
     """Refund the next ``chunk`` cards of the job in one transaction. Returns whether cards remain.
 
     The chunk locks its cards in primary-key order and re-checks their state under the lock, so
-    two steps racing (a redelivered task beside a live one) never refund a card twice."""
+    two steps racing (a redelivered task beside a live one) never refund a card twice. Each card
+    gets its own ledger entries, as ``refund_for_closure`` would post them; the chunk's cards,
+    refunds and outbox messages are then written with one statement each."""
     job = MassRefund.objects.select_related("merchant").get(pk=job_id)
     if job.state not in (MassRefund.State.QUEUED, MassRefund.State.RUNNING):
         return False
     actor_label = f"mass_refund:{job.pk}"
     with transaction.atomic(durable=True):
-        ids = list(
-            cards_holding_escrow(merchant_id=job.merchant_id).order_by("pk").values_list("pk", flat=True)[:chunk]
-        )
+        # Any ``chunk`` cards still holding escrow, found on the (merchant, state) index. Ordering
+        # them by pk here would make every step skip, in pk order, all the cards refunded before.
+        ids = list(cards_holding_escrow(merchant_id=job.merchant_id).values_list("pk", flat=True)[:chunk])
         cards = list(
             Card.objects.select_for_update(of=("self",))
             .select_related("merchant", "payment")
             .filter(pk__in=ids, state__in=REFUNDABLE)
             .order_by("pk")
         )
+        refunded = set(Refund.objects.filter(card__in=cards).values_list("card_id", flat=True))
+        refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
         refunds = []
         for card in cards:
             card_apply_clock(card)
-            if Refund.objects.filter(card=card).exists() or _escrow_left(card) <= 0:
+            if card.pk in refunded or _escrow_left(card) <= 0:
                 continue
             refunds.append(
-                _refund_book(
+                _refund_post(
                     card=card,
                     reason=Refund.Reason.MERCHANT_CLOSURE,
                     actor_id=job.actor_id,
                     actor_label=actor_label,
-                    enqueue=False,
+                    refund_payable_id=refund_payable_id,
                 )
             )
         if refunds:
+            # As _refund_book writes each card, one UPDATE per fee (merchant closure: none): the
+            # fee is released and the rest of the price refunded, which empties the escrow.
+            for fee in {r.fee for r in refunds}:
+                Card.objects.filter(pk__in=[r.card_id for r in refunds if r.fee == fee]).update(
+                    state=Card.State.REFUNDED,
+                    released_total=F("released_total") + fee,
+                    refunded_total=F("price") - F("released_total") - fee,
+                )
+            Refund.objects.bulk_create(refunds)
             outbox_enqueue_many(
                 topic=REFUND_TOPIC, items=[({"refund_id": str(r.pk)}, f"refund:{r.pk}") for r in refunds]
             )
