@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from consumers import selectors, services
 from consumers.models import Card, Consumer, Payment, Redemption
 from core.api import ErrorSerializer, paginated_response
-from core.fields import MoneyField
+from core.fields import CurrencyField, MoneyField
 from core.idempotency import idempotent
 from core.permissions import IsConsumer, IsMerchant
 from merchants.selectors import merchant_of_user
@@ -70,7 +70,7 @@ class CardSerializer(serializers.Serializer):
     consumer = serializers.CharField(source="consumer_id")
     kind = serializers.ChoiceField(choices=Card._meta.get_field("kind").choices)
     state = serializers.ChoiceField(choices=Card.State.choices)
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     price = serializers.IntegerField()
     escrow_balance = serializers.IntegerField(source="escrow_account.balance")
     released_total = serializers.IntegerField()
@@ -88,9 +88,6 @@ class CardSerializer(serializers.Serializer):
     days = serializers.IntegerField(allow_null=True)
     refund_fee_bps = serializers.IntegerField()
     payment = PaymentSerializer()
-
-    def get_currency(self, card: Card) -> str:
-        return "cny"
 
 
 class CardListCreateApi(APIView):
@@ -173,14 +170,11 @@ class RedemptionSerializer(serializers.Serializer):
     amount = serializers.IntegerField(allow_null=True)
     sessions = serializers.IntegerField(allow_null=True)
     released = serializers.IntegerField()
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     state = serializers.ChoiceField(choices=Redemption.State.choices)
     expires_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
-
-    def get_currency(self, redemption: Redemption) -> str:
-        return "cny"
 
 
 class RedemptionListCreateApi(APIView):

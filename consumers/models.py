@@ -53,7 +53,7 @@ def _cooling_off_over_or_served(card: "Card") -> bool:
 
 
 def _escrow_empty(card: "Card") -> bool:
-    return card.released_total + card.refunded_total == card.price
+    return card.escrow_left == 0
 
 
 class Card(FSMModelMixin, models.Model):
@@ -115,6 +115,11 @@ class Card(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"card {self.pk}"
+
+    @property
+    def escrow_left(self) -> int:
+        """Fen still in escrow, from the card's own totals (equal to its escrow account's balance)."""
+        return self.price - self.released_total - self.refunded_total
 
     @property
     def in_cooling_off_window(self) -> bool:

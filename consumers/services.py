@@ -74,10 +74,6 @@ def _start_pass(card: Card, moment) -> None:
     card.valid_until = start + timedelta(days=card.days)
 
 
-def _escrow_left(card: Card) -> int:
-    return card.price - card.released_total - card.refunded_total
-
-
 def card_release(
     *, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "", changes: dict | None = None
 ) -> None:
@@ -299,7 +295,7 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         if card.merchant.releases_frozen:
             raise MerchantFrozen()
 
-        escrow = _escrow_left(card)
+        escrow = card.escrow_left
         changes: dict = {}
         if card.kind == Product.Kind.STORED_VALUE:
             if redemption.amount > card.balance:
@@ -342,7 +338,7 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         if card.state == Card.State.COOLING_OFF:
             card.activate()  # the service was received: the cooling-off period ends now
             fields.append("state")
-        if _escrow_left(card) == 0 and card.state == Card.State.ACTIVE:
+        if card.escrow_left == 0 and card.state == Card.State.ACTIVE:
             card.exhaust()
             fields.append("state")
         if fields:
@@ -437,11 +433,11 @@ def period_pass_accrue(*, day: date | None = None) -> int:
             earned = rules.period_pass_earned(
                 price=card.price, days=card.days, valid_from=clock.local_date(card.valid_from), today=day
             )
-            due = min(earned - card.released_total, _escrow_left(card))
+            due = min(earned - card.released_total, card.escrow_left)
             if due <= 0:
                 continue
             card_release(card=card, amount=due, idempotency_key=f"accrual:{card.pk}:{day.isoformat()}", actor_id=None)
-            if _escrow_left(card) == 0:
+            if card.escrow_left == 0:
                 card.exhaust()
                 card.save(update_fields=["state"])
             released += 1

@@ -44,3 +44,16 @@ class MoneyField(StrictIntegerField):
     default_error_messages = {
         "invalid": _("Amounts are a whole number of fen (1 yuan = 100 fen), not a fraction or a string."),
     }
+
+
+class CurrencyField(serializers.Field):
+    """``"currency": "cny"`` beside every amount (API.md): money on this platform is always yuan."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def get_attribute(self, instance: Any) -> str:
+        return "cny"
+
+    def to_representation(self, value: str) -> str:
+        return value

@@ -38,3 +38,10 @@ class StrictIntegerFieldExtension(OpenApiSerializerFieldExtension):
         if field.__class__.__name__ == "MoneyField":
             schema["description"] = "fen (1 yuan = 100 fen)"
         return schema
+
+
+class CurrencyFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "core.fields.CurrencyField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": ["cny"], "readOnly": True}

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ErrorSerializer, paginated_response
-from core.fields import MoneyField, StrictIntegerField
+from core.fields import CurrencyField, MoneyField, StrictIntegerField
 from core.idempotency import idempotent
 from core.permissions import IsMerchant
 from merchants import selectors, services
@@ -61,7 +61,7 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField()
     merchant = serializers.CharField(source="merchant_id")
     merchant_name = serializers.CharField(source="merchant.name")
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     risk_warning = serializers.CharField(source="merchant.risk_warning", allow_null=True)
 
     class Meta:
@@ -70,9 +70,6 @@ class ProductOutputSerializer(serializers.ModelSerializer):
             "id", "merchant", "merchant_name", "name", "kind", "price", "currency", "face_value", "unit_price",
             "sessions", "days", "refund_fee_bps", "on_sale", "risk_warning", "created_at",
         ]  # fmt: skip
-
-    def get_currency(self, product: Product) -> str:
-        return "cny"
 
 
 class ProductListCreateApi(APIView):
@@ -148,10 +145,7 @@ class SettlementSerializer(serializers.Serializer):
     payout_reference = serializers.CharField()
     held_reason = serializers.CharField()
     paid_at = serializers.DateTimeField(allow_null=True)
-    currency = serializers.SerializerMethodField()
-
-    def get_currency(self, settlement) -> str:
-        return "cny"
+    currency = CurrencyField()
 
 
 class MerchantSettlementListApi(APIView):

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from consumers.selectors import consumer_of_user
 from core.api import ErrorSerializer
+from core.fields import CurrencyField
 from core.idempotency import idempotent
 from core.permissions import IsConsumer
 from refunds import services
@@ -16,14 +17,11 @@ from refunds.models import Refund
 class RefundSerializer(serializers.ModelSerializer):
     id = serializers.CharField()
     card = serializers.CharField(source="card_id")
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
 
     class Meta:
         model = Refund
         fields = ["id", "card", "reason", "amount", "fee", "currency", "state", "created_at", "paid_at"]
-
-    def get_currency(self, refund: Refund) -> str:
-        return "cny"
 
 
 class CardRefundCreateApi(APIView):

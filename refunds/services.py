@@ -29,14 +29,10 @@ CONSUMER_REASONS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refu
 REFUND_TOPIC = "refund.send"
 
 
-def _escrow_left(card: Card) -> int:
-    return card.price - card.released_total - card.refunded_total
-
-
 def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     """``(amount, fee)`` a refund for ``reason`` would pay now, or the domain error saying why not.
     Reads the clock; does not write (call on a locked, clock-applied card to act on it)."""
-    escrow = _escrow_left(card)
+    escrow = card.escrow_left
     if reason == Refund.Reason.COOLING_OFF:
         if card.state != Card.State.COOLING_OFF or card.first_service_at is not None or not card.in_cooling_off_window:
             raise CoolingOffExpired()
@@ -130,7 +126,7 @@ def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label
         if existing is not None:
             return existing
         card_apply_clock(card)
-        if _escrow_left(card) <= 0 or card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN):
+        if card.escrow_left <= 0 or card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN):
             return None
         return _refund_book(
             card=card, reason=Refund.Reason.MERCHANT_CLOSURE, actor_id=actor_id, actor_label=actor_label
@@ -254,7 +250,7 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
         refunds = []
         for card in cards:
             card_apply_clock(card)
-            if card.pk in refunded or _escrow_left(card) <= 0:
+            if card.pk in refunded or card.escrow_left <= 0:
                 continue
             refunds.append(
                 _refund_post(
