@@ -100,6 +100,7 @@ class Card(FSMModelMixin, models.Model):
             models.Index(fields=["consumer", "created_at"], name="card_consumer_created_idx"),
             models.Index(fields=["state", "cooling_off_ends_at"], name="card_state_cooling_off_idx"),
             models.Index(fields=["kind", "state"], name="card_kind_state_idx"),
+            models.Index(fields=["paid_at"], name="card_paid_at_idx"),  # the regulator's sales windows
         ]
         constraints = [
             models.CheckConstraint(

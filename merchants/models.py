@@ -37,6 +37,10 @@ class Merchant(FSMModelMixin, models.Model):
     releases_frozen = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
     risk_warning = models.TextField(null=True, blank=True)
+    # The newest regulator.RiskAssessment, copied here so the regulator's list filters and sorts on it.
+    risk_score = models.PositiveSmallIntegerField(default=0)
+    risk_level = models.CharField(max_length=8, default="low")
+    risk_computed_at = models.DateTimeField(null=True, blank=True)
     settlement_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="merchant")
     stripe_account_id = models.CharField(max_length=64, blank=True, default="")
     closes_on = models.DateField(null=True, blank=True)  # announced closing day (Beijing)
@@ -48,6 +52,7 @@ class Merchant(FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["district", "category"], name="merchant_district_category_idx"),
             models.Index(fields=["status", "closes_on"], name="merchant_status_closes_idx"),
+            models.Index(fields=["-risk_score"], name="merchant_risk_score_idx"),
         ]
 
     def __str__(self) -> str:

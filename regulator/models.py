@@ -1,1 +1,165 @@
-"""Risk, flags, actions and complaints for the market regulator."""
+"""Risk, flags, actions and complaints for the market regulator.
+
+``RiskAssessment``  one merchant's score at one time, with every signal behind it (the history the
+                    audit report draws; the newest is copied onto the merchant for listing).
+``RegulatorAction`` a regulator's flag, freeze or refund order against a merchant, followed by its
+                    state and, for ``order_refunds``, the mass refund's progress.
+``AuditEvent``      who did what, when, why and what changed: every regulator action and every
+                    decision on a complaint (money movements are the journal's own entries).
+``Complaint``       a consumer's or a hotline caller's work order against a merchant.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "low", _("low")
+    MEDIUM = "medium", _("medium")
+    HIGH = "high", _("high")
+
+
+class RiskAssessment(models.Model):
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="risk_assessments")
+    computed_at = models.DateTimeField()
+    score = models.PositiveSmallIntegerField()  # 0-100
+    level = models.CharField(max_length=8, choices=RiskLevel.choices)
+    # [{name, value, weight, contribution, explanation_zh, explanation_en}, ...]
+    signals = models.JSONField()
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-computed_at"], name="risk_merchant_computed_idx")]
+        constraints = [models.CheckConstraint(condition=Q(score__lte=100), name="risk_score_at_most_100")]
+
+
+class AuditEvent(models.Model):
+    """One line of the regulator's audit log. Written in the same transaction as the change."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=64, blank=True, default="")  # "system" for jobs
+    verb = models.CharField(max_length=32)  # flag, freeze_sales, complaint_close, risk_auto_flag, ...
+    merchant = models.ForeignKey(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    target = models.CharField(max_length=64, blank=True, default="")  # "complaint:<id>", "action:<id>"
+    reason = models.TextField(blank=True, default="")
+    changes = models.JSONField(default=dict)  # {"field": [before, after], ...}
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-created_at"], name="auditevent_created_idx"),
+            models.Index(fields=["merchant", "-created_at"], name="auditevent_merchant_idx"),
+        ]
+
+
+class RegulatorAction(FSMModelMixin, models.Model):
+    class Action(models.TextChoices):
+        FLAG = "flag", _("flag")
+        UNFLAG = "unflag", _("unflag")
+        FREEZE_SALES = "freeze_sales", _("freeze sales")
+        UNFREEZE_SALES = "unfreeze_sales", _("unfreeze sales")
+        FREEZE_RELEASES = "freeze_releases", _("freeze releases")
+        UNFREEZE_RELEASES = "unfreeze_releases", _("unfreeze releases")
+        ORDER_REFUNDS = "order_refunds", _("order refunds")
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="regulator_actions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    reason = models.TextField()
+    state = FSMField(default=State.QUEUED, choices=State.choices, protected=True)
+    mass_refund = models.OneToOneField(
+        "refunds.MassRefund", null=True, blank=True, on_delete=models.PROTECT, related_name="regulator_action"
+    )
+    detail = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="regaction_merchant_idx")]
+
+    @transition(field=state, source=State.QUEUED, target=State.RUNNING)
+    def start(self) -> None:
+        """The background work began."""
+
+    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.DONE)
+    def finish(self) -> None:
+        """The change is made (at once for flags and freezes; after the last refund for orders)."""
+
+    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.FAILED)
+    def fail(self) -> None:
+        """The background work stopped for a reason a retry will not fix; ``detail`` says which."""
+
+
+class Complaint(FSMModelMixin, models.Model):
+    class Source(models.TextChoices):
+        APP = "app", _("app")
+        HOTLINE = "hotline", _("12345 hotline")
+
+    class Category(models.TextChoices):
+        REFUND_REFUSED = "refund_refused", _("refund refused")
+        SERVICE_QUALITY = "service_quality", _("service quality")
+        SERVICE_UNAVAILABLE = "service_unavailable", _("service unavailable")
+        CLOSURE = "closure", _("closed or vanished")
+        MISLEADING_SALES = "misleading_sales", _("misleading sales")
+        CONTRACT_TERMS = "contract_terms", _("unfair contract terms")
+        OTHER = "other", _("other")
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        RESPONDED = "responded", _("responded")
+        OVERDUE = "overdue", _("overdue")
+        CLOSED = "closed", _("closed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="complaints")
+    card = models.ForeignKey("consumers.Card", null=True, blank=True, on_delete=models.PROTECT, related_name="complaints")
+    consumer = models.ForeignKey(
+        "consumers.Consumer", null=True, blank=True, on_delete=models.PROTECT, related_name="complaints"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    hotline_reference = models.CharField(max_length=64, null=True, blank=True, unique=True)  # 12345 work order no.
+    category = models.CharField(max_length=24, choices=Category.choices)
+    description = models.TextField()
+    urgent = models.BooleanField(default=False)
+    state = FSMField(default=State.OPEN, choices=State.choices, protected=True)
+    respond_by = models.DateTimeField()
+    overdue_at = models.DateTimeField(null=True, blank=True)  # when the overdue job marked it (kept after)
+    response = models.TextField(blank=True, default="")
+    responded_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True, default="")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["merchant", "created_at"], name="complaint_merchant_created_idx"),
+            models.Index(fields=["state", "respond_by"], name="complaint_state_respond_by_idx"),
+            models.Index(fields=["created_at"], name="complaint_created_idx"),
+        ]
+
+    @transition(field=state, source=[State.OPEN, State.OVERDUE], target=State.RESPONDED)
+    def respond(self) -> None:
+        """The merchant answered (late answers are still answers; ``overdue_at`` remembers)."""
+
+    @transition(field=state, source=State.OPEN, target=State.OVERDUE)
+    def mark_overdue(self) -> None:
+        """``respond_by`` passed without an answer."""
+
+    @transition(field=state, source=[State.OPEN, State.RESPONDED, State.OVERDUE], target=State.CLOSED)
+    def close(self) -> None:
+        """The regulator closed it with a resolution."""
