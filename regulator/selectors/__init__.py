@@ -1,0 +1,2 @@
+"""Reads for the regulator: ``risk`` (scores and signals), ``complaints`` (lists and statistics),
+``audit`` (the audit log)."""
