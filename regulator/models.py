@@ -40,7 +40,9 @@ class RiskAssessment(models.Model):
 class AuditEvent(models.Model):
     """One line of the regulator's audit log. Written in the same transaction as the change."""
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_label = models.CharField(max_length=64, blank=True, default="")  # "system" for jobs
     verb = models.CharField(max_length=32)  # flag, freeze_sales, complaint_close, risk_auto_flag, ...
     merchant = models.ForeignKey(
@@ -76,7 +78,9 @@ class RegulatorAction(FSMModelMixin, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="regulator_actions")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     action = models.CharField(max_length=20, choices=Action.choices)
     reason = models.TextField()
     state = FSMField(default=State.QUEUED, choices=State.choices, protected=True)
@@ -125,11 +129,15 @@ class Complaint(FSMModelMixin, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="complaints")
-    card = models.ForeignKey("consumers.Card", null=True, blank=True, on_delete=models.PROTECT, related_name="complaints")
+    card = models.ForeignKey(
+        "consumers.Card", null=True, blank=True, on_delete=models.PROTECT, related_name="complaints"
+    )
     consumer = models.ForeignKey(
         "consumers.Consumer", null=True, blank=True, on_delete=models.PROTECT, related_name="complaints"
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     source = models.CharField(max_length=8, choices=Source.choices)
     hotline_reference = models.CharField(max_length=64, null=True, blank=True, unique=True)  # 12345 work order no.
     category = models.CharField(max_length=24, choices=Category.choices)
@@ -142,7 +150,9 @@ class Complaint(FSMModelMixin, models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     resolution = models.TextField(blank=True, default="")
     closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField()
 
     class Meta:

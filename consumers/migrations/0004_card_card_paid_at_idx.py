@@ -4,16 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consumers', '0003_notification'),
-        ('escrow', '0006_reconciliation'),
-        ('merchants', '0004_settlement_retry'),
+        ("consumers", "0003_notification"),
+        ("escrow", "0006_reconciliation"),
+        ("merchants", "0004_settlement_retry"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='card',
-            index=models.Index(fields=['paid_at'], name='card_paid_at_idx'),
+            model_name="card",
+            index=models.Index(fields=["paid_at"], name="card_paid_at_idx"),
         ),
     ]

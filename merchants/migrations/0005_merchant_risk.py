@@ -5,31 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escrow', '0006_reconciliation'),
-        ('merchants', '0004_settlement_retry'),
+        ("escrow", "0006_reconciliation"),
+        ("merchants", "0004_settlement_retry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='merchant',
-            name='risk_computed_at',
+            model_name="merchant",
+            name="risk_computed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='risk_level',
-            field=models.CharField(default='low', max_length=8),
+            model_name="merchant",
+            name="risk_level",
+            field=models.CharField(default="low", max_length=8),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='risk_score',
+            model_name="merchant",
+            name="risk_score",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddIndex(
-            model_name='merchant',
-            index=models.Index(fields=['-risk_score'], name='merchant_risk_score_idx'),
+            model_name="merchant",
+            index=models.Index(fields=["-risk_score"], name="merchant_risk_score_idx"),
         ),
     ]

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consumers', '0004_card_card_paid_at_idx'),
-        ('merchants', '0005_merchant_risk_computed_at_merchant_risk_level_and_more'),
+        ('merchants', '0005_merchant_risk'),
         ('refunds', '0002_massrefund'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
