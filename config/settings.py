@@ -149,6 +149,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconciliation-daily": {"task": "escrow.tasks.reconciliation_daily_task", "schedule": crontab(hour=3, minute=0)},
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
+    "complaints-mark-overdue": {"task": "regulator.tasks.complaints_mark_overdue_task", "schedule": 300.0},
+    "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
 }
 
 # --- Locale ---------------------------------------------------------------------------------
@@ -218,7 +220,35 @@ CARD_LIMITS = {
     "education_max_sessions": env_int("EDUCATION_MAX_SESSIONS", 60, doc="Most sessions an education card may sell."),
     "education_max_days": env_int("EDUCATION_MAX_DAYS", 92, doc="Longest period an education pass may sell."),
 }
+# Merchant risk (regulator.services.risk): each signal is normalised to 0..1 and weighted; the
+# weights sum to 100, so the score is 0-100. The level is high at RISK_LEVEL_HIGH and above.
+RISK_WEIGHTS = {
+    "escrow_outstanding": 5,
+    "months_owed": 15,
+    "sales_surge": 20,
+    "redemption_drop": 15,
+    "discount_depth": 15,
+    "complaints_per_100_cards": 10,
+    "overdue_complaints": 5,
+    "refund_rate": 5,
+    "rejected_redemptions": 5,
+    "filing_threshold": 5,
+}
+RISK_LEVEL_MEDIUM = env_int("RISK_LEVEL_MEDIUM", 30, doc="Risk score from which a merchant is medium risk.")
+RISK_LEVEL_HIGH = env_int("RISK_LEVEL_HIGH", 60, doc="Risk score from which a merchant is high risk (auto-flagged).")
+RISK_FILING_THRESHOLD = env_int(
+    "RISK_FILING_THRESHOLD", 50_000_000, doc="Escrow in fen at which a merchant must file (Beijing: 500,000 yuan)."
+)
+RISK_AUTO_FLAG = env_bool("RISK_AUTO_FLAG", True, doc="Flag a merchant automatically when its risk turns high.")
 REDEMPTION_TTL_MINUTES = env_int("REDEMPTION_TTL_MINUTES", 15, doc="Minutes a consumer has to confirm a service.")
+# Complaints (regulator.services.complaints): hours a merchant has to answer, from when the
+# complaint was received (the hotline's call time for hotline work orders).
+COMPLAINT_RESPONSE_HOURS = env_int("COMPLAINT_RESPONSE_HOURS", 48, doc="Hours a merchant has to answer a complaint.")
+COMPLAINT_URGENT_RESPONSE_HOURS = env_int(
+    "COMPLAINT_URGENT_RESPONSE_HOURS", 2, doc="Hours a merchant has to answer an urgent complaint."
+)
+if COMPLAINT_RESPONSE_HOURS < 1 or COMPLAINT_URGENT_RESPONSE_HOURS < 1:
+    raise ImproperlyConfigured("COMPLAINT_RESPONSE_HOURS and COMPLAINT_URGENT_RESPONSE_HOURS must be at least 1")
 
 # Payments: "local" is the built-in sandbox of the custody bank; "stripe" uses Stripe.
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "local", doc="Payment gateway: local or stripe.")

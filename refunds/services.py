@@ -193,8 +193,9 @@ def cards_holding_escrow(*, merchant_id) -> QuerySet[Card]:
 
 def mass_refund_start(*, merchant_id, reason: str, actor_id: int | None = None) -> MassRefund:
     """Start refunding every card of the merchant that holds escrow, in the background.
-    Starting again while one runs returns the running one."""
-    with transaction.atomic(durable=True):
+    Starting again while one runs returns the running one. May run inside a caller's transaction
+    (the regulator's order commits with its job); the first chunk is queued once it commits."""
+    with transaction.atomic():
         running = (
             MassRefund.objects.select_for_update()
             .filter(merchant_id=merchant_id, state__in=[MassRefund.State.QUEUED, MassRefund.State.RUNNING])

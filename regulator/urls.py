@@ -1,8 +1,29 @@
 from django.urls import path
 
 from regulator.api import LedgerVerifyApi, ReconciliationListApi
+from regulator.api import merchants as merchant_views
+from regulator.api.reports import MerchantAuditReportApi
 
 urlpatterns = [
     path("regulator/ledger/verify", LedgerVerifyApi.as_view(), name="regulator-ledger-verify"),
     path("regulator/reconciliations", ReconciliationListApi.as_view(), name="regulator-reconciliations"),
+    path("regulator/merchants", merchant_views.RegulatorMerchantListApi.as_view(), name="regulator-merchants"),
+    path(
+        "regulator/merchants/<str:merchant_id>/risk",
+        merchant_views.MerchantRiskApi.as_view(),
+        name="regulator-merchant-risk",
+    ),
+    path(
+        "regulator/merchants/<str:merchant_id>/actions",
+        merchant_views.MerchantActionCreateApi.as_view(),
+        name="regulator-merchant-actions",
+    ),
+    path("regulator/actions/<str:action_id>", merchant_views.ActionDetailApi.as_view(), name="regulator-action"),
+    path(
+        "regulator/merchants/<str:merchant_id>/report.pdf",
+        MerchantAuditReportApi.as_view(),
+        name="regulator-merchant-report",
+    ),
+    path("regulator/audit-log", merchant_views.AuditLogApi.as_view(), name="regulator-audit-log"),
+    path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
 ]

@@ -1,0 +1,440 @@
+"""Every merchant's risk score, explainable signal by signal.
+
+Each signal is one SQL aggregate over all merchants at once (GROUP BY merchant on indexed columns);
+Python then only turns each merchant's handful of numbers into a score. A signal's ``value`` is what
+the regulator can check against the ledger and the complaints; ``normalised`` maps it to 0..1 by
+the rule in the table; ``contribution`` = normalised × weight (weights in ``settings.RISK_WEIGHTS``
+sum to 100), and the score is the rounded sum.
+
+======================== ===================================================== ========================
+signal                   value                                                 normalised to 0..1
+======================== ===================================================== ========================
+escrow_outstanding       fen still held for future services (cards holding      escrow ÷ filing line
+                         escrow)
+months_owed              escrow ÷ average monthly release of the last 90 days   3 months → 0, 12 → 1;
+                                                                                escrow, no release → 1
+sales_surge              card sales of the last 30 days ÷ the monthly average   1.5× → 0, 2.5× → 1;
+                         of the 90 days before                                  no earlier sales → 0
+redemption_drop          1 − (weekly releases of the last 14 days ÷ weekly      20 % → 0, 80 % → 1
+                         releases of the 8 weeks before)
+discount_depth           1 − price ÷ face value of stored-value cards sold in   10 % → 0, 50 % → 1
+                         the last 30 days
+complaints_per_100_cards complaints of 90 days per 100 cards holding escrow     10 → 1
+overdue_complaints       complaints past their deadline without an answer       3 → 1
+refund_rate              consumers' refunds ÷ cards sold, both of 90 days       30 % → 1
+rejected_redemptions     services the consumer rejected ÷ services decided,     30 % → 1
+                         90 days
+filing_threshold         escrow at or above the filing line (¥500,000)          yes → 1
+======================== ===================================================== ========================
+
+Levels: ``high`` from ``RISK_LEVEL_HIGH``, ``medium`` from ``RISK_LEVEL_MEDIUM``, else ``low``. A
+merchant that turns high is flagged automatically (``RISK_AUTO_FLAG``), with an audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from consumers.models import Card, Redemption
+from core import clock
+from escrow.models import JournalEntry, Posting
+from merchants.models import Merchant
+from refunds.models import Refund
+from regulator.models import Complaint, RiskAssessment, RiskLevel
+from regulator.services import audit_record
+
+HOLDING = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+CONSUMER_REFUNDS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refund.Reason.VOLUNTARY)
+DAYS_PER_MONTH = 30
+WRITE_BATCH = 2000
+
+
+@dataclass
+class RiskRun:
+    computed_at: datetime
+    merchants: int
+    high: int
+    flagged: int
+
+
+def _clamp(x: float) -> float:
+    return 0.0 if x <= 0 else 1.0 if x >= 1 else x
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return None if denominator <= 0 else numerator / denominator
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+# --- the signals, one query each -------------------------------------------------------------
+
+
+def _escrow(merchant_ids: list | None) -> dict:
+    """Escrow outstanding and cards holding it, per merchant (the (merchant, state) index)."""
+    rows = Card.objects.filter(state__in=HOLDING)
+    if merchant_ids is not None:
+        rows = rows.filter(merchant_id__in=merchant_ids)
+    rows = rows.values("merchant_id").annotate(
+        escrow=Sum(F("price") - F("released_total") - F("refunded_total")), cards=Count("pk")
+    )
+    return {r["merchant_id"]: (r["escrow"] or 0, r["cards"]) for r in rows}
+
+
+def _releases(at: datetime, merchant_ids: list | None) -> dict:
+    """Fen released to each merchant's settlement account: 90 days, last 14 days, the 56 before."""
+    rows = Posting.objects.filter(
+        entry__code=JournalEntry.Code.RELEASE,
+        entry__created_at__gte=at - timedelta(days=90),
+        entry__created_at__lt=at,
+        account__merchant__isnull=False,
+    )
+    if merchant_ids is not None:
+        rows = rows.filter(account__merchant__in=merchant_ids)
+    recent = Q(entry__created_at__gte=at - timedelta(days=14))
+    before = Q(entry__created_at__gte=at - timedelta(days=70), entry__created_at__lt=at - timedelta(days=14))
+    rows = rows.values("account__merchant").annotate(
+        d90=Sum(-F("amount")),
+        d14=Coalesce(Sum(-F("amount"), filter=recent), 0),
+        w8=Coalesce(Sum(-F("amount"), filter=before), 0),
+    )
+    return {r["account__merchant"]: (r["d90"], r["d14"], r["w8"]) for r in rows}
+
+
+def _sales(at: datetime, merchant_ids: list | None) -> dict:
+    """Card sales (price paid) of the last 30 days and the 90 before; stored-value face and price of
+    the last 30 days; cards sold in 90 days (the refund rate's base). The ``paid_at`` index."""
+    rows = Card.objects.filter(paid_at__gte=at - timedelta(days=120), paid_at__lt=at)
+    if merchant_ids is not None:
+        rows = rows.filter(merchant_id__in=merchant_ids)
+    last30 = Q(paid_at__gte=at - timedelta(days=30))
+    sv30 = last30 & Q(kind="stored_value")
+    rows = rows.values("merchant_id").annotate(
+        s30=Coalesce(Sum("price", filter=last30), 0),
+        s90before=Coalesce(Sum("price", filter=Q(paid_at__lt=at - timedelta(days=30))), 0),
+        face30=Coalesce(Sum("face_value", filter=sv30), 0),
+        price30=Coalesce(Sum("price", filter=sv30), 0),
+        sold90=Count("pk", filter=Q(paid_at__gte=at - timedelta(days=90))),
+    )
+    return {r["merchant_id"]: (r["s30"], r["s90before"], r["face30"], r["price30"], r["sold90"]) for r in rows}
+
+
+def _complaints(at: datetime, merchant_ids: list | None) -> dict:
+    """Complaints of 90 days, and those now past their deadline without an answer."""
+    rows = Complaint.objects.filter(
+        Q(created_at__gte=at - timedelta(days=90), created_at__lt=at)
+        | Q(state=Complaint.State.OVERDUE)
+        | Q(state=Complaint.State.OPEN, respond_by__lt=at)
+    )
+    if merchant_ids is not None:
+        rows = rows.filter(merchant_id__in=merchant_ids)
+    overdue = Q(state=Complaint.State.OVERDUE) | Q(state=Complaint.State.OPEN, respond_by__lt=at)
+    rows = rows.values("merchant_id").annotate(
+        c90=Count("pk", filter=Q(created_at__gte=at - timedelta(days=90), created_at__lt=at)),
+        overdue=Count("pk", filter=overdue),
+    )
+    return {r["merchant_id"]: (r["c90"], r["overdue"]) for r in rows}
+
+
+def _refunds(at: datetime, merchant_ids: list | None) -> dict:
+    """Refunds consumers asked for in 90 days (closures and orders are not the consumer's choice)."""
+    rows = Refund.objects.filter(
+        created_at__gte=at - timedelta(days=90), created_at__lt=at, reason__in=CONSUMER_REFUNDS
+    )
+    if merchant_ids is not None:
+        rows = rows.filter(card__merchant_id__in=merchant_ids)
+    rows = rows.values("card__merchant_id").annotate(n=Count("pk"))
+    return {r["card__merchant_id"]: r["n"] for r in rows}
+
+
+def _redemptions(at: datetime, merchant_ids: list | None) -> dict:
+    """Services decided in 90 days, and those the consumer rejected (the (merchant, created) index)."""
+    decided = (Redemption.State.CONFIRMED, Redemption.State.REJECTED)
+    rows = Redemption.objects.filter(created_at__gte=at - timedelta(days=90), created_at__lt=at, state__in=decided)
+    if merchant_ids is not None:
+        rows = rows.filter(merchant_id__in=merchant_ids)
+    rows = rows.values("merchant_id").annotate(
+        decided=Count("pk"), rejected=Count("pk", filter=Q(state=Redemption.State.REJECTED))
+    )
+    return {r["merchant_id"]: (r["decided"], r["rejected"]) for r in rows}
+
+
+# --- from numbers to a score -----------------------------------------------------------------
+
+
+def _explain(zh: str, en: str) -> dict[str, str]:
+    return {"zh-hans": zh, "en": en}
+
+
+def _signals(*, escrow, cards, releases, sales, complaints, refunds, redemptions) -> list[dict[str, Any]]:
+    """The ten signals of one merchant as ``(name, value, normalised, explanation)``."""
+    filing = settings.RISK_FILING_THRESHOLD
+    d90, d14, w8 = releases
+    s30, s90before, face30, price30, sold90 = sales
+    c90, overdue = complaints
+    decided, rejected = redemptions
+    out = []
+
+    out.append(
+        (
+            "escrow_outstanding",
+            escrow,
+            _clamp(escrow / filing),
+            _explain(
+                f"消费者预付、尚未消费的资金 {_yuan(escrow)}，存于 {cards} 张卡的托管账户中。",
+                f"{_yuan(escrow)} prepaid and not yet used is held in escrow on {cards} cards.",
+            ),
+        )
+    )
+
+    monthly = d90 * DAYS_PER_MONTH // 90
+    if escrow <= 0:
+        months, norm = 0.0, 0.0
+        zh, en = "没有待履行的预付资金。", "No prepaid service is owed."
+    elif monthly <= 0:
+        months, norm = None, 1.0
+        zh = f"近 90 天没有任何服务释放，托管余额 {_yuan(escrow)} 无法按当前履约速度消化。"
+        en = f"No service was released in 90 days, so the {_yuan(escrow)} owed is not being worked off."
+    else:
+        months = round(escrow / monthly, 1)
+        norm = _clamp((escrow / monthly - 3) / 9)
+        zh = f"按近 90 天平均每月释放 {_yuan(monthly)} 计算，托管余额相当于 {months} 个月的服务。"
+        en = (
+            f"At the last 90 days' average release of {_yuan(monthly)} a month,"
+            f" escrow covers {months} months of service."
+        )
+    out.append(("months_owed", months, norm, _explain(zh, en)))
+
+    base = s90before // 3
+    surge = _ratio(s30, base)
+    if surge is None:
+        value, norm = None, 0.0
+        zh = f"近 30 天售卡 {_yuan(s30)}；此前 90 天无销售，无法比较。"
+        en = f"Card sales of {_yuan(s30)} in the last 30 days; none in the 90 days before to compare with."
+    else:
+        value, norm = round(surge, 2), _clamp(surge - 1.5)
+        zh = f"近 30 天售卡 {_yuan(s30)}，是此前 90 天月均 {_yuan(base)} 的 {value} 倍。"
+        en = f"Card sales of {_yuan(s30)} in the last 30 days are {value}× the monthly average of {_yuan(base)} before."
+    out.append(("sales_surge", value, norm, _explain(zh, en)))
+
+    weekly_before = w8 / 8
+    if weekly_before <= 0:
+        value, norm = None, 0.0
+        zh, en = "此前 8 周没有服务释放，无法比较。", "No service was released in the 8 weeks before to compare with."
+    else:
+        drop = 1 - (d14 / 2) / weekly_before
+        value, norm = round(drop, 2), _clamp((drop - 0.2) / 0.6)
+        zh = f"近 14 天每周释放 {_yuan(d14 // 2)}，此前 8 周每周 {_yuan(w8 // 8)}，下降 {round(drop * 100)}%。"
+        en = (
+            f"Releases of {_yuan(d14 // 2)} a week in the last 14 days against {_yuan(w8 // 8)} a week in the"
+            f" 8 weeks before: a {round(drop * 100)}% drop."
+        )
+    out.append(("redemption_drop", value, norm, _explain(zh, en)))
+
+    if face30 <= 0:
+        value, norm = None, 0.0
+        zh, en = "近 30 天未售出储值卡。", "No stored-value card was sold in the last 30 days."
+    else:
+        depth = 1 - price30 / face30
+        value, norm = round(depth, 2), _clamp((depth - 0.1) / 0.4)
+        zh = f"近 30 天售出的储值卡面值 {_yuan(face30)}、实收 {_yuan(price30)}，折扣深度 {round(depth * 100)}%。"
+        en = (
+            f"Stored-value cards sold in the last 30 days: face value {_yuan(face30)} for {_yuan(price30)},"
+            f" a {round(depth * 100)}% discount."
+        )
+    out.append(("discount_depth", value, norm, _explain(zh, en)))
+
+    per100 = round(c90 * 100 / max(cards, 1), 2)
+    out.append(
+        (
+            "complaints_per_100_cards",
+            per100,
+            _clamp(per100 / 10),
+            _explain(
+                f"近 90 天投诉 {c90} 件，持有余额的卡 {cards} 张，每百张卡 {per100} 件。",
+                f"{c90} complaints in 90 days against {cards} cards holding escrow: {per100} per 100 cards.",
+            ),
+        )
+    )
+    out.append(
+        (
+            "overdue_complaints",
+            overdue,
+            _clamp(overdue / 3),
+            _explain(
+                f"{overdue} 件投诉已过答复期限仍未答复。",
+                f"{overdue} complaints are past their deadline without an answer.",
+            ),
+        )
+    )
+
+    rate = _ratio(refunds, sold90)
+    value = None if rate is None else round(rate, 2)
+    out.append(
+        (
+            "refund_rate",
+            value,
+            0.0 if rate is None else _clamp(rate / 0.3),
+            _explain(
+                f"近 90 天消费者退卡 {refunds} 张，售卡 {sold90} 张。",
+                f"Consumers refunded {refunds} cards in 90 days; {sold90} cards were sold.",
+            ),
+        )
+    )
+
+    rate = _ratio(rejected, decided)
+    value = None if rate is None else round(rate, 2)
+    out.append(
+        (
+            "rejected_redemptions",
+            value,
+            0.0 if rate is None else _clamp(rate / 0.3),
+            _explain(
+                f"近 90 天消费者拒绝确认 {rejected} 次服务（共 {decided} 次）。",
+                f"Consumers rejected {rejected} of {decided} services in 90 days.",
+            ),
+        )
+    )
+
+    over = escrow >= filing
+    out.append(
+        (
+            "filing_threshold",
+            over,
+            1.0 if over else 0.0,
+            _explain(
+                f"托管余额{'已达到' if over else '未达到'}北京市备案标准 {_yuan(filing)}。",
+                f"Escrow is {'at or above' if over else 'below'} Beijing's filing line of {_yuan(filing)}.",
+            ),
+        )
+    )
+    return out
+
+
+def risk_level(score: int) -> str:
+    if score >= settings.RISK_LEVEL_HIGH:
+        return RiskLevel.HIGH
+    if score >= settings.RISK_LEVEL_MEDIUM:
+        return RiskLevel.MEDIUM
+    return RiskLevel.LOW
+
+
+def _score(raw: list) -> tuple[int, list[dict[str, Any]]]:
+    weights = settings.RISK_WEIGHTS
+    signals = []
+    total = 0.0
+    for name, value, norm, explanation in raw:
+        weight = weights[name]
+        contribution = round(norm * weight, 1)
+        total += norm * weight
+        signals.append(
+            {"name": name, "value": value, "weight": weight, "contribution": contribution, "explanation": explanation}
+        )
+    return min(100, round(total)), signals
+
+
+def auto_warning() -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("The regulator rates this merchant's risk as high. Think carefully before buying a prepaid card.")
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def compute_risk(
+    *, at: datetime | None = None, merchant_ids: list | None = None, progress: Callable[[str], None] | None = None
+) -> RiskRun:
+    """Score every merchant (or those of ``merchant_ids``) as of ``at`` (default now), keep each
+    score in the history and on the merchant, and flag those that turned high. Safe to run again:
+    each run adds one assessment per merchant."""
+    at = at or clock.now()
+    say = progress or (lambda message: None)
+    queries = [
+        ("escrow", lambda: _escrow(merchant_ids)),
+        ("releases", lambda: _releases(at, merchant_ids)),
+        ("sales", lambda: _sales(at, merchant_ids)),
+        ("complaints", lambda: _complaints(at, merchant_ids)),
+        ("refunds", lambda: _refunds(at, merchant_ids)),
+        ("redemptions", lambda: _redemptions(at, merchant_ids)),
+    ]
+    data = {}
+    for n, (name, query) in enumerate(queries, 1):
+        data[name] = query()
+        say(f"signals {n}/{len(queries)}: {name} ({len(data[name])} merchants)")
+
+    merchants = Merchant.objects.all()
+    if merchant_ids is not None:
+        merchants = merchants.filter(pk__in=merchant_ids)
+    ids = list(merchants.order_by("pk").values_list("pk", flat=True))
+    high = flagged = 0
+    written = 0
+    for start in range(0, len(ids), WRITE_BATCH):
+        batch = ids[start : start + WRITE_BATCH]
+        assessments = []
+        for merchant_id in batch:
+            escrow, cards = data["escrow"].get(merchant_id, (0, 0))
+            score, signals = _score(
+                _signals(
+                    escrow=escrow,
+                    cards=cards,
+                    releases=data["releases"].get(merchant_id, (0, 0, 0)),
+                    sales=data["sales"].get(merchant_id, (0, 0, 0, 0, 0)),
+                    complaints=data["complaints"].get(merchant_id, (0, 0)),
+                    refunds=data["refunds"].get(merchant_id, 0),
+                    redemptions=data["redemptions"].get(merchant_id, (0, 0)),
+                )
+            )
+            level = risk_level(score)
+            high += level == RiskLevel.HIGH
+            assessments.append(
+                RiskAssessment(merchant_id=merchant_id, computed_at=at, score=score, level=level, signals=signals)
+            )
+        with transaction.atomic():
+            RiskAssessment.objects.bulk_create(assessments)
+            flagged += _apply(at=at, merchant_ids=batch)
+        written += len(batch)
+        say(f"scored {written}/{len(ids)} merchants")
+    return RiskRun(computed_at=at, merchants=len(ids), high=high, flagged=flagged)
+
+
+def _apply(*, at: datetime, merchant_ids: list) -> int:
+    """Copy the batch's new assessments onto the merchants (one UPDATE), then flag the merchants
+    that are high and not yet flagged, each with its audit event. Returns how many were flagged."""
+    mine = RiskAssessment.objects.filter(merchant_id=OuterRef("pk"), computed_at=at).order_by("-pk")
+    Merchant.objects.filter(pk__in=merchant_ids).update(
+        risk_score=Subquery(mine.values("score")[:1]),
+        risk_level=Subquery(mine.values("level")[:1]),
+        risk_computed_at=at,
+    )
+    if not settings.RISK_AUTO_FLAG:
+        return 0
+    to_flag = list(
+        Merchant.objects.select_for_update()
+        .filter(pk__in=merchant_ids, risk_level=RiskLevel.HIGH, flagged=False)
+        .order_by("pk")
+    )
+    warning = auto_warning()
+    for merchant in to_flag:
+        audit_record(
+            verb="risk_auto_flag",
+            actor_id=None,
+            merchant_id=merchant.pk,
+            target=f"merchant:{merchant.pk}",
+            reason=f"risk score {merchant.risk_score} ≥ {settings.RISK_LEVEL_HIGH}",
+            changes={"flagged": [False, True], "risk_warning": [merchant.risk_warning, warning]},
+        )
+    if to_flag:
+        Merchant.objects.filter(pk__in=[m.pk for m in to_flag]).update(flagged=True, risk_warning=warning)
+    return len(to_flag)
