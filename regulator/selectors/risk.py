@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -71,7 +72,7 @@ def regulator_merchants(
 def merchant_get(*, merchant_id) -> Merchant:
     try:
         return Merchant.objects.get(pk=merchant_id)
-    except (Merchant.DoesNotExist, ValueError, TypeError) as exc:
+    except (Merchant.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound() from exc
 
 
@@ -88,7 +89,7 @@ def risk_history(*, merchant: Merchant, limit: int = 365) -> list[tuple]:
 def action_get(*, action_id) -> RegulatorAction:
     try:
         return RegulatorAction.objects.select_related("mass_refund", "merchant").get(pk=action_id)
-    except (RegulatorAction.DoesNotExist, ValueError, TypeError) as exc:
+    except (RegulatorAction.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound() from exc
 
 

@@ -10,6 +10,7 @@ done``) through ``refunds.signals.mass_refund_changed`` and shows its progress.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -45,7 +46,7 @@ def default_warning() -> str:
 def _lock_merchant(merchant_id) -> Merchant:
     try:
         return Merchant.objects.select_for_update().get(pk=merchant_id)
-    except (Merchant.DoesNotExist, ValueError, TypeError) as exc:
+    except (Merchant.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound() from exc
 
 
