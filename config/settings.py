@@ -63,6 +63,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "core.User"
+LOGIN_URL = "web-login"
+LOGIN_REDIRECT_URL = "web-home"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
@@ -191,6 +193,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Merchants and complaints both have a "category": keep the merchants' enum name, name the other.
+    "ENUM_NAME_OVERRIDES": {
+        "CategoryEnum": "merchants.models.Merchant.Category",
+        "ComplaintCategoryEnum": "regulator.models.Complaint.Category",
+    },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.
 EMAIL_BACKEND = env_str(

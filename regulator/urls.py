@@ -1,6 +1,7 @@
 from django.urls import path
 
 from regulator.api import LedgerVerifyApi, ReconciliationListApi
+from regulator.api import complaints as complaint_views
 from regulator.api import merchants as merchant_views
 from regulator.api.reports import MerchantAuditReportApi
 
@@ -20,10 +21,19 @@ urlpatterns = [
     ),
     path("regulator/actions/<str:action_id>", merchant_views.ActionDetailApi.as_view(), name="regulator-action"),
     path(
-        "regulator/merchants/<str:merchant_id>/report.pdf",
+        "regulator/merchants/<uuid:merchant_id>/report.pdf",
         MerchantAuditReportApi.as_view(),
         name="regulator-merchant-report",
     ),
     path("regulator/audit-log", merchant_views.AuditLogApi.as_view(), name="regulator-audit-log"),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
+    path("complaints", complaint_views.ComplaintListCreateApi.as_view(), name="complaints"),
+    path("complaints/<uuid:complaint_id>", complaint_views.ComplaintDetailApi.as_view(), name="complaint-detail"),
+    path(
+        "complaints/<uuid:complaint_id>/respond",
+        complaint_views.ComplaintRespondApi.as_view(),
+        name="complaint-respond",
+    ),
+    path("complaints/<uuid:complaint_id>/close", complaint_views.ComplaintCloseApi.as_view(), name="complaint-close"),
+    path("regulator/complaints/stats", complaint_views.ComplaintStatsApi.as_view(), name="regulator-complaint-stats"),
 ]
