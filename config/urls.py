@@ -16,11 +16,17 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("core.web_urls")),
+    path("c/", include("consumers.web_urls")),
+    path("m/", include("merchants.web_urls")),
+    path("r/", include("regulator.web_urls")),
     path("livez", livez, name="livez"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]
 
 handler400 = "core.exceptions.json_bad_request"
+handler403 = "core.exceptions.page_forbidden"
 handler404 = "core.exceptions.json_not_found"
 handler500 = "core.exceptions.json_server_error"

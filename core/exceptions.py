@@ -91,9 +91,27 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return Response(_body(code, detail, errors), status=exc.status_code, headers=headers)
 
 
-def json_not_found(request, exception=None) -> JsonResponse:
-    """handler404: unknown URLs answer in the API's error shape."""
+def _is_page(request) -> bool:
+    """A request for a web page (not the API, the health checks or the admin) gets an HTML error."""
+    return not request.path.startswith(("/api/", "/healthz", "/livez", "/admin/"))
+
+
+def json_not_found(request, exception=None):
+    """handler404: unknown URLs answer in the API's error shape; pages get a page."""
+    if _is_page(request):
+        from django.shortcuts import render
+
+        return render(request, "404.html", status=404)
     return JsonResponse(_body("not_found", _("Not found.")), status=404)
+
+
+def page_forbidden(request, exception=None):
+    """handler403: a page another role may not see (the API answers 403 through DRF)."""
+    if _is_page(request):
+        from django.shortcuts import render
+
+        return render(request, "403.html", status=403)
+    return JsonResponse(_body("permission_denied", _("You do not have permission to perform this action.")), status=403)
 
 
 def json_server_error(request) -> JsonResponse:

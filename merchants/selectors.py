@@ -28,6 +28,11 @@ def products_on_sale(*, merchant_id: str | None = None) -> QuerySet[Product]:
     return products
 
 
+def merchant_products(*, merchant: Merchant) -> QuerySet[Product]:
+    """Every product the merchant has created, on sale or not, newest first (its own shop page)."""
+    return Product.objects.filter(merchant=merchant).order_by("-created_at", "id")
+
+
 def merchant_balance(*, merchant: Merchant) -> dict:
     """``escrow_outstanding`` (its customers' money still in escrow), ``available`` (released, not
     yet paid out) and ``paid_out_total``, each one aggregate over indexed columns."""

@@ -1,0 +1,25 @@
+"""The consumer's pages, mounted at ``/c/`` (config/urls.py)."""
+
+from django.urls import path
+from django.views.generic import RedirectView
+
+from consumers import web
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="web-consumer-cards"), name="web-consumer-home"),
+    path("merchants/", web.merchant_list, name="web-consumer-merchants"),
+    path("merchants/<uuid:merchant_id>/", web.merchant_detail, name="web-consumer-merchant"),
+    path("products/<uuid:product_id>/buy/", web.product_buy, name="web-consumer-buy"),
+    path("cards/", web.card_list, name="web-consumer-cards"),
+    path("cards/<uuid:card_id>/", web.card_detail, name="web-consumer-card"),
+    path("cards/<uuid:card_id>/pay/", web.card_pay, name="web-consumer-card-pay"),
+    path("cards/<uuid:card_id>/contract.pdf", web.card_contract, name="web-consumer-card-contract"),
+    path("cards/<uuid:card_id>/refund/", web.card_refund, name="web-consumer-card-refund"),
+    path("payments/<uuid:payment_id>/simulate/", web.payment_simulate, name="web-consumer-payment-simulate"),
+    path("redemptions/", web.redemptions, name="web-consumer-redemptions"),
+    path("redemptions/pending/", web.redemptions_pending, name="web-consumer-redemptions-pending"),
+    path("redemptions/<uuid:redemption_id>/confirm/", web.redemption_confirm, name="web-consumer-redemption-confirm"),
+    path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
+    path("complaints/", web.complaint_list_page, name="web-consumer-complaints"),
+    path("complaints/new/", web.complaint_new, name="web-consumer-complaint-new"),
+]

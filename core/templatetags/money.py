@@ -1,0 +1,14 @@
+"""``{{ fen|yuan }}`` → "¥1,234.56", from integer fen without floats."""
+
+from django import template
+
+from consumers.contract import yuan as _yuan
+
+register = template.Library()
+
+
+@register.filter
+def yuan(fen) -> str:
+    if fen is None or fen == "":
+        return "—"
+    return _yuan(int(fen))

@@ -1,0 +1,120 @@
+"""The pages' shared plumbing: log in and out, sign up, the role gate, and running a service from a
+form so that its domain error becomes a message on the page instead of an error page.
+
+Pages call the same services as the API; only the way an error reaches the person differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+from core.models import User
+
+HOME_OF_ROLE = {
+    User.Role.CONSUMER: "web-consumer-cards",
+    User.Role.MERCHANT: "web-merchant-home",
+    User.Role.REGULATOR: "web-regulator-dashboard",
+}
+
+
+def role_required(role: str) -> Callable:
+    """Only logged-in users of ``role`` reach the page: others are sent to log in, or get 403."""
+
+    def decorate(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args: Any, **kwargs: Any):
+            if request.user.role != role:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def attempt(request, call: Callable[[], Any], *, success: str | None = None, form: forms.Form | None = None):
+    """Run a service for a page. On a domain error the person sees its text (and the form its field
+    errors) and ``None`` is returned; on success the optional ``success`` message is shown."""
+    try:
+        result = call()
+    except DomainError as exc:
+        if form is not None and exc.errors:
+            for field, errors in exc.errors.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        messages.error(request, str(exc.detail))
+        return None
+    if success:
+        messages.success(request, success)
+    return result
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return redirect("web-login")
+    return redirect(HOME_OF_ROLE.get(request.user.role, "web-login"))
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "core/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = "web-login"
+
+
+class ConsumerSignupForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, min_length=8)
+    display_name = forms.CharField(label=_("Name"), max_length=100)
+    phone = forms.CharField(label=_("Mobile phone"), max_length=20)
+
+
+class MerchantSignupForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, min_length=8)
+    name = forms.CharField(label=_("Business name"), max_length=200)
+    license_number = forms.CharField(label=_("Unified social credit code"), max_length=18, min_length=18)
+    category = forms.ChoiceField(label=_("Category"))
+    district = forms.ChoiceField(label=_("District"))
+    address = forms.CharField(label=_("Address"), max_length=300)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.utils.translation import get_language
+
+        from merchants.models import Merchant
+        from merchants.registry import DISTRICTS, district_name
+
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = Merchant.Category.choices
+        language = get_language() or "zh-hans"
+        self.fields["district"].choices = [(code, district_name(code, language)) for code in DISTRICTS]
+
+
+def signup(request, role: str):
+    from consumers.services import consumer_register
+    from merchants.services import merchant_register
+
+    form_class = ConsumerSignupForm if role == "consumer" else MerchantSignupForm
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        register = consumer_register if role == "consumer" else merchant_register
+        created = attempt(request, lambda: register(**form.cleaned_data), form=form)
+        if created is not None:
+            login(request, created.user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("web-home")
+    return render(request, "core/signup.html", {"form": form, "role": role})

@@ -1,0 +1,348 @@
+"""The merchant's pages: its shop, redemptions, settlements, closure notice and complaints.
+
+Every page reads through the same selectors and writes through the same services as the API
+(``merchants.api``, ``consumers.api``, ``regulator.api.complaints``); the forms here only turn what a
+person types (yuan with up to two decimals, a pasted card id or QR text) into the services'
+arguments. Errors come back from the services as domain errors and are shown by ``core.web.attempt``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from consumers import selectors as consumer_selectors
+from consumers import services as consumer_services
+from consumers.contract import percent
+from consumers.models import Redemption
+from core import clock
+from core.errors import NotFound
+from core.fields import MAX_FEN
+from core.web import attempt, role_required
+from merchants import selectors, services
+from merchants.models import Merchant, Product
+from merchants.registry import district_name
+from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
+from merchants.statement import settlement_statement_pdf
+from regulator.models import Complaint
+from regulator.selectors.complaints import complaints_visible_to
+from regulator.services.complaints import complaint_respond
+
+merchant_only = role_required("merchant")
+
+PAGE_SIZE = 25
+RECENT_REDEMPTIONS = 20
+# A card id is a UUID; the contract's QR code carries it, alone or inside longer text.
+CARD_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
+# --- forms: typed input → service arguments ------------------------------------------------------
+
+
+class YuanField(forms.DecimalField):
+    """An amount typed in yuan (``12.50``) and returned as integer fen (``1250``), never a float."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", Decimal("0.01"))
+        kwargs.setdefault("max_value", Decimal(MAX_FEN) / 100)
+        super().__init__(max_digits=16, decimal_places=2, **kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "step": "0.01"})
+
+    def clean(self, value: Any) -> int | None:
+        amount = super().clean(value)
+        return None if amount is None else int(amount * 100)  # exact: at most two decimal places
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(label=_lazy("Name"), max_length=200)
+    kind = forms.ChoiceField(label=_lazy("Kind"), choices=Product.Kind.choices)
+    price = YuanField(label=_lazy("Price (yuan)"), help_text=_lazy("The money the consumer pays."))
+    face_value = YuanField(
+        label=_lazy("Face value (yuan)"),
+        required=False,
+        help_text=_lazy("Stored-value cards: the value of service the card holds, at least the price."),
+    )
+    unit_price = YuanField(
+        label=_lazy("Unit price (yuan)"),
+        required=False,
+        help_text=_lazy("Stored-value cards: the face value of the cheapest single service."),
+    )
+    sessions = forms.IntegerField(
+        label=_lazy("Sessions"), required=False, min_value=1, max_value=100_000, help_text=_lazy("Session packs.")
+    )
+    days = forms.IntegerField(
+        label=_lazy("Days"), required=False, min_value=1, max_value=36_600, help_text=_lazy("Period passes.")
+    )
+    refund_fee_bps = forms.IntegerField(
+        label=_lazy("Refund handling fee (basis points)"),
+        min_value=0,
+        max_value=2000,
+        initial=0,
+        help_text=_lazy("On a voluntary refund after cooling-off: 100 basis points = 1% of the escrow left."),
+    )
+
+
+class RedemptionStartForm(forms.Form):
+    card = forms.CharField(
+        label=_lazy("Card id or QR code text"),
+        max_length=500,
+        help_text=_lazy("The id the consumer shows, or the text of the QR code on their contract."),
+    )
+    amount = YuanField(
+        label=_lazy("Amount (yuan)"),
+        required=False,
+        help_text=_lazy("Stored-value cards only: the face value of the service."),
+    )
+
+    def clean_card(self) -> str:
+        found = CARD_ID.search(self.cleaned_data["card"])
+        if found is None:
+            raise forms.ValidationError(_("No card id in this text."))
+        return found.group(0).replace("-", "").lower()
+
+
+class ClosureForm(forms.Form):
+    closes_on = forms.DateField(
+        label=_lazy("Closing day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    reason = forms.CharField(label=_lazy("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["closes_on"].help_text = _("At least %(days)s days from today.") % {"days": NOTICE_DAYS}
+
+
+class ComplaintResponseForm(forms.Form):
+    text = forms.CharField(label=_lazy("Your answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _merchant(request) -> Merchant:
+    """The logged-in merchant's profile; a merchant user without one has no pages."""
+    try:
+        return selectors.merchant_of_user(user=request.user)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+def _page(request, items):
+    return Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def htmx_login_redirect(view):
+    """A polled fragment whose session ended tells htmx to load the login page instead of swapping it in."""
+
+    @wraps(view)
+    def wrapper(request, *args: Any, **kwargs: Any):
+        if request.headers.get("HX-Request") and not request.user.is_authenticated:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("web-login")
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- (1) the shop -------------------------------------------------------------------------------
+
+
+def _home(request, *, merchant: Merchant, product_form: ProductForm):
+    products = list(selectors.merchant_products(merchant=merchant))
+    for product in products:
+        product.fee_percent = percent(product.refund_fee_bps)
+    context = {
+        "merchant": merchant,
+        "district": district_name(merchant.district, get_language() or "zh-hans"),
+        "balance": selectors.merchant_balance(merchant=merchant),
+        "products": products,
+        "product_form": product_form,
+    }
+    return render(request, "merchants/home.html", context)
+
+
+@merchant_only
+def home(request):
+    return _home(request, merchant=_merchant(request), product_form=ProductForm())
+
+
+@require_POST
+@merchant_only
+def product_create(request):
+    merchant = _merchant(request)
+    form = ProductForm(request.POST)
+    if form.is_valid():
+        product = attempt(
+            request,
+            lambda: services.product_create(merchant=merchant, **form.cleaned_data),
+            success=_("Product added."),
+            form=form,
+        )
+        if product is not None:
+            return redirect("web-merchant-home")
+    return _home(request, merchant=merchant, product_form=form)
+
+
+# --- (2) redemptions ------------------------------------------------------------------------------
+
+
+def _live_context(request) -> dict:
+    mine = consumer_selectors.redemptions_visible_to(user=request.user).select_related("card__product")
+    now = clock.now()
+    pending = list(mine.filter(state=Redemption.State.AWAITING_CONFIRMATION))
+    for redemption in pending:
+        redemption.lapsed = redemption.expires_at <= now
+    recent = mine.exclude(state=Redemption.State.AWAITING_CONFIRMATION)[:RECENT_REDEMPTIONS]
+    return {"pending": pending, "recent": recent}
+
+
+def _redemptions(request, *, merchant: Merchant, form: RedemptionStartForm):
+    cards = _page(request, consumer_selectors.cards_visible_to(user=request.user).select_related("product"))
+    for card in cards:
+        card.redeemable = card.state in consumer_services.REDEEMABLE  # offer "start a service" where it can
+    context = {"merchant": merchant, "form": form, "cards": cards, **_live_context(request)}
+    return render(request, "merchants/redemptions.html", context)
+
+
+@merchant_only
+def redemptions(request):
+    initial = {"card": request.GET["card"]} if request.GET.get("card") else None
+    return _redemptions(request, merchant=_merchant(request), form=RedemptionStartForm(initial=initial))
+
+
+@require_POST
+@merchant_only
+def redemption_start(request):
+    merchant = _merchant(request)
+    form = RedemptionStartForm(request.POST)
+    if form.is_valid():
+
+        def start() -> Redemption:
+            try:
+                return consumer_services.redemption_request(
+                    merchant=merchant, card_id=form.cleaned_data["card"], amount=form.cleaned_data["amount"]
+                )
+            except NotFound as exc:  # "not found" alike for a missing card and another shop's card
+                message = _("None of the cards you sold has this id.")
+                raise NotFound(message, errors={"card": [message]}) from exc
+
+        started = attempt(request, start, success=_("Service started: waiting for the consumer to confirm."), form=form)
+        if started is not None:
+            return redirect("web-merchant-redemptions")
+    return _redemptions(request, merchant=merchant, form=form)
+
+
+@htmx_login_redirect
+@merchant_only
+def redemptions_live(request):
+    """The polled fragment: pending redemptions with their countdowns, and the recently decided."""
+    return render(request, "merchants/_redemptions_live.html", _live_context(request))
+
+
+# --- (3) settlements ------------------------------------------------------------------------------
+
+
+@merchant_only
+def settlements(request):
+    merchant = _merchant(request)
+    context = {
+        "merchant": merchant,
+        "balance": selectors.merchant_balance(merchant=merchant),
+        "settlements": _page(request, selectors.merchant_settlements(merchant=merchant)),
+    }
+    return render(request, "merchants/settlements.html", context)
+
+
+@merchant_only
+def settlement_statement(request, settlement_id):
+    """The same PDF as ``GET /api/v1/merchant/settlements/{id}/statement.pdf``, for the session login."""
+    try:
+        settlement = selectors.merchant_settlement_get(merchant=_merchant(request), settlement_id=settlement_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
+    return response
+
+
+# --- (4) closure notice ----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_only
+def closure(request):
+    merchant = _merchant(request)
+    form = ClosureForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        announced = attempt(
+            request,
+            lambda: merchant_closure_announce(merchant=merchant, **form.cleaned_data),
+            form=form,
+        )
+        if announced is not None:
+            notified = announced[1]
+            messages.success(
+                request,
+                _("Closure announced: sales have stopped and %(count)s consumer(s) were told.") % {"count": notified},
+            )
+            return redirect("web-merchant-closure")
+    return render(request, "merchants/closure.html", {"merchant": merchant, "form": form, "notice_days": NOTICE_DAYS})
+
+
+# --- (5) complaints ---------------------------------------------------------------------------------
+
+UNANSWERED = (Complaint.State.OPEN, Complaint.State.OVERDUE)
+
+
+def _complaints(request, *, merchant: Merchant, failed: Any = None, failed_form: ComplaintResponseForm | None = None):
+    mine = complaints_visible_to(user=request.user).select_related("card")
+    now = clock.now()
+    unanswered = list(mine.filter(state__in=UNANSWERED).order_by("respond_by", "pk"))
+    for complaint in unanswered:
+        complaint.late = complaint.state == Complaint.State.OVERDUE or complaint.respond_by <= now
+        if failed_form is not None and str(complaint.pk) == str(failed):
+            complaint.form = failed_form
+        else:
+            complaint.form = ComplaintResponseForm(auto_id=f"complaint-{complaint.pk}-%s")
+    context = {
+        "merchant": merchant,
+        "unanswered": unanswered,
+        "answered": _page(request, mine.exclude(state__in=UNANSWERED)),
+    }
+    return render(request, "merchants/complaints.html", context)
+
+
+@merchant_only
+def complaints(request):
+    return _complaints(request, merchant=_merchant(request))
+
+
+@require_POST
+@merchant_only
+def complaint_answer(request, complaint_id):
+    merchant = _merchant(request)
+    form = ComplaintResponseForm(request.POST, auto_id=f"complaint-{complaint_id}-%s")
+    if form.is_valid():
+        answered = attempt(
+            request,
+            lambda: complaint_respond(complaint_id=complaint_id, merchant=merchant, text=form.cleaned_data["text"]),
+            success=_("Your answer was sent."),
+            form=form,
+        )
+        if answered is not None:
+            return redirect("web-merchant-complaints")
+    return _complaints(request, merchant=merchant, failed=complaint_id, failed_form=form)

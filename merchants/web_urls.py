@@ -1,0 +1,22 @@
+"""The merchant's pages, mounted at ``/m/`` (config/urls.py)."""
+
+from django.urls import path
+
+from merchants import web
+
+urlpatterns = [
+    path("", web.home, name="web-merchant-home"),
+    path("products/", web.product_create, name="web-merchant-product-create"),
+    path("redemptions/", web.redemptions, name="web-merchant-redemptions"),
+    path("redemptions/start/", web.redemption_start, name="web-merchant-redemption-start"),
+    path("redemptions/live/", web.redemptions_live, name="web-merchant-redemptions-live"),
+    path("settlements/", web.settlements, name="web-merchant-settlements"),
+    path(
+        "settlements/<uuid:settlement_id>/statement.pdf",
+        web.settlement_statement,
+        name="web-merchant-settlement-statement",
+    ),
+    path("closure/", web.closure, name="web-merchant-closure"),
+    path("complaints/", web.complaints, name="web-merchant-complaints"),
+    path("complaints/<uuid:complaint_id>/respond/", web.complaint_answer, name="web-merchant-complaint-respond"),
+]

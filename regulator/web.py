@@ -1,0 +1,735 @@
+"""The market regulator's pages: the dashboard, the merchants under watch, a merchant's risk and the
+actions against it, the complaints queue and its statistics, the audit log and the ledger check.
+
+Every page reads through the selectors and writes through the services the API uses
+(``regulator.api``): ``regulator_merchants``, ``risk_latest``/``risk_history``, ``merchant_action_take``,
+``compute_risk``, ``complaint_list``/``complaint_file``/``complaint_close``/``complaint_stats``,
+``audit_log_keys``/``audit_log_rows``, ``ledger_verify`` and ``audit_report_pdf``. The forms here only
+turn what a person types into those functions' arguments; a service's refusal comes back as a
+message through ``core.web.attempt``. Charts are inline SVG from ``regulator.charts``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from consumers.contract import yuan
+from core import clock
+from core.errors import NotFound
+from core.web import attempt, role_required
+from escrow.models import JournalEntry
+from escrow.selectors import ledger_ok, ledger_verify
+from merchants.models import Merchant
+from merchants.registry import DISTRICTS, district_name
+from regulator import charts, tasks
+from regulator.models import Complaint, RegulatorAction, RiskLevel
+from regulator.report import audit_report_pdf
+from regulator.selectors import audit as audit_selectors
+from regulator.selectors import dashboard as dashboard_selectors
+from regulator.selectors import risk as risk_selectors
+from regulator.selectors.complaints import complaint_list, complaint_stats
+from regulator.services.actions import merchant_action_take
+from regulator.services.complaints import complaint_close, complaint_file
+from regulator.services.risk import compute_risk
+
+regulator_only = role_required("regulator")
+
+PAGE_SIZE = 25
+AUDIT_PAGE_SIZE = 50
+MERCHANT_COMPLAINTS = 10
+LEDGER_SESSION_KEY = "regulator_ledger_verification"
+LEDGER_PROBLEMS_KEPT = 100
+
+SIGNAL_NAMES = {
+    "escrow_outstanding": _lazy("Escrow outstanding"),
+    "months_owed": _lazy("Months of service owed"),
+    "sales_surge": _lazy("Sales surge"),
+    "redemption_drop": _lazy("Drop in services"),
+    "discount_depth": _lazy("Discount depth"),
+    "complaints_per_100_cards": _lazy("Complaints per 100 cards"),
+    "overdue_complaints": _lazy("Overdue complaints"),
+    "refund_rate": _lazy("Refund rate"),
+    "rejected_redemptions": _lazy("Rejected services"),
+    "filing_threshold": _lazy("At the filing threshold"),
+}
+RATIO_SIGNALS = ("redemption_drop", "discount_depth", "refund_rate", "rejected_redemptions")
+
+ORDERING_LABELS = {
+    "-risk_score": _lazy("Risk score, highest first"),
+    "risk_score": _lazy("Risk score, lowest first"),
+    "-escrow_outstanding": _lazy("Escrow outstanding, largest first"),
+    "escrow_outstanding": _lazy("Escrow outstanding, smallest first"),
+    "-complaints_90d": _lazy("Complaints (90 days), most first"),
+    "complaints_90d": _lazy("Complaints (90 days), fewest first"),
+    "name": _lazy("Name, A to Z"),
+    "-name": _lazy("Name, Z to A"),
+    "-created_at": _lazy("Newest first"),
+    "created_at": _lazy("Oldest first"),
+}
+
+OTHER_VERBS = {
+    "risk_auto_flag": _lazy("flagged automatically (high risk)"),
+    "complaint_create": _lazy("hotline complaint entered"),
+    "complaint_respond": _lazy("complaint answered"),
+    "complaint_close": _lazy("complaint closed"),
+}
+
+
+def _language() -> str:
+    return "en" if (get_language() or "").startswith("en") else "zh-hans"
+
+
+def _district_choices(blank: str | None) -> list[tuple[str, str]]:
+    language = _language()
+    choices = [(code, district_name(code, language)) for code in DISTRICTS]
+    return [("", blank), *choices] if blank is not None else choices
+
+
+def _with_blank(choices, blank: str) -> list[tuple[str, str]]:
+    return [("", blank), *choices]
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def _partial_or_page(request, page: str, partial: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """The whole page, or only the part an htmx request swaps in."""
+    response = render(request, partial if _is_htmx(request) else page, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _merchant_or_404(merchant_id) -> Merchant:
+    try:
+        return risk_selectors.merchant_get(merchant_id=merchant_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+def _verb_label(kind: str, verb: str) -> str:
+    if kind == "journal":
+        return str(JournalEntry.Code(verb).label) if verb in JournalEntry.Code.values else verb
+    if verb in RegulatorAction.Action.values:
+        return str(RegulatorAction.Action(verb).label)
+    return str(OTHER_VERBS.get(verb, verb))
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+# --- dashboard -------------------------------------------------------------------------------------
+
+
+def _bucket_label(low: int, high: int) -> str:
+    return f"{low}–{high}"
+
+
+@regulator_only
+@require_GET
+def dashboard(request):
+    language = _language()
+    escrow = dashboard_selectors.dashboard_escrow_total()
+    levels = dashboard_selectors.dashboard_risk_levels()
+    histogram = dashboard_selectors.dashboard_risk_histogram()
+    by_district = dashboard_selectors.dashboard_escrow_by_district()
+    trend = dashboard_selectors.dashboard_sales_and_releases()
+
+    district_rows = sorted(
+        (
+            {
+                "code": code,
+                "name": district_name(code, language),
+                "escrow": by_district.get(code, (0, 0))[0],
+                "cards": by_district.get(code, (0, 0))[1],
+            }
+            for code in DISTRICTS
+        ),
+        key=lambda row: (-row["escrow"], row["code"]),
+    )
+    months = [f"{row['month']:%Y-%m}" for row in trend]
+    context = {
+        "escrow": escrow,
+        "levels": levels,
+        "overdue_complaints": dashboard_selectors.dashboard_overdue_complaints(),
+        "flagged": dashboard_selectors.dashboard_flagged_merchants(),
+        "histogram": [
+            {"label": _bucket_label(low, high), "low": low, "high": high, "count": n} for low, high, n in histogram
+        ],
+        "district_rows": district_rows,
+        "trend": trend,
+        "risk_chart": charts.histogram(
+            [(_bucket_label(low, high), n) for low, high, n in histogram],
+            edges=[str(low) for low, _high, _n in histogram] + [str(histogram[-1][1])],
+            chart_id="chart-risk-histogram",
+            title=_("Merchants by risk score"),
+            desc=_("Number of merchants in each band of ten risk points."),
+        ),
+        "district_chart": charts.bar_chart(
+            [(row["name"], row["escrow"]) for row in district_rows if row["escrow"]],
+            chart_id="chart-escrow-by-district",
+            title=_("Escrow outstanding by district"),
+            value_format=yuan,
+        ),
+        "trend_chart": charts.line_chart(
+            months,
+            [
+                charts.Series(_("Card sales"), [row["sales"] for row in trend]),
+                charts.Series(_("Releases to merchants"), [row["released"] for row in trend]),
+            ],
+            chart_id="chart-sales-releases",
+            title=_("Card sales against releases, by month"),
+            value_format=yuan,
+            axis_format=charts.yuan_axis,
+        ),
+    }
+    return render(request, "regulator/dashboard.html", context)
+
+
+@regulator_only
+@require_POST
+def risk_compute_all(request):
+    """Score every merchant in the background (what ``POST /regulator/risk/compute`` does)."""
+    tasks.compute_risk_task.delay()
+    messages.success(request, _("Every merchant's risk is being recomputed in the background."))
+    return redirect("web-regulator-dashboard")
+
+
+# --- merchants -------------------------------------------------------------------------------------
+
+
+class MerchantFilterForm(forms.Form):
+    risk_level = forms.ChoiceField(label=_lazy("Risk level"), required=False)
+    district = forms.ChoiceField(label=_lazy("District"), required=False)
+    category = forms.ChoiceField(label=_lazy("Category"), required=False)
+    flagged = forms.ChoiceField(label=_lazy("Flag"), required=False)
+    ordering = forms.ChoiceField(label=_lazy("Sort by"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["risk_level"].choices = _with_blank(RiskLevel.choices, _("All levels"))
+        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["category"].choices = _with_blank(Merchant.Category.choices, _("All categories"))
+        self.fields["flagged"].choices = [("", _("Flagged or not")), ("yes", _("Flagged")), ("no", _("Not flagged"))]
+        self.fields["ordering"].choices = [
+            (key, label) for key, label in ORDERING_LABELS.items() if key in risk_selectors.ORDERINGS
+        ]
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"filter-{name}"
+
+
+@regulator_only
+@require_GET
+def merchant_list(request):
+    form = MerchantFilterForm(request.GET)
+    form.is_valid()  # an unknown value is dropped (and shown as the field's error); the rest apply
+    data = form.cleaned_data
+    ordering = data.get("ordering") or "-risk_score"
+    rows = risk_selectors.regulator_merchants(
+        risk_level=data.get("risk_level") or None,
+        district=data.get("district") or None,
+        category=data.get("category") or None,
+        flagged={"yes": True, "no": False}.get(data.get("flagged") or ""),
+        ordering=ordering,
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    language = _language()
+    for merchant in page.object_list:
+        merchant.district_label = district_name(merchant.district, language) if merchant.district in DISTRICTS else ""
+    context = {"form": form, "page": page, "ordering": ordering}
+    return _partial_or_page(request, "regulator/merchant_list.html", "regulator/_merchant_results.html", context)
+
+
+class ActionForm(forms.Form):
+    action = forms.ChoiceField(label=_lazy("Action"), choices=RegulatorAction.Action.choices)
+    reason = forms.CharField(
+        label=_lazy("Reason"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_lazy("Recorded in the audit log with your name."),
+    )
+    warning = forms.CharField(
+        label=_lazy("Public warning (flag only)"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_lazy("Shown to consumers with the merchant's products. Leave empty for the standard warning."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"action-{name}"
+
+
+def _signal_value(name: str, value: Any) -> str:
+    """A signal's value as the regulator reads it: money in yuan, ratios in percent."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if name == "escrow_outstanding" and isinstance(value, int):
+        return yuan(value)
+    if name in RATIO_SIGNALS:
+        return f"{round(value * 100)}%"
+    if name == "sales_surge":
+        return f"{value}×"
+    if name == "months_owed":
+        return _("%(months)s months") % {"months": value}
+    return str(value)
+
+
+def _signals(latest) -> list[dict[str, Any]]:
+    if latest is None:
+        return []
+    language = _language()
+    rows = []
+    for signal in latest.signals:
+        explanation = signal.get("explanation") or {}
+        if isinstance(explanation, dict):
+            explanation = explanation.get(language) or explanation.get("zh-hans") or ""
+        # Older assessments kept the two languages side by side.
+        explanation = explanation or signal.get("explanation_en" if language == "en" else "explanation_zh") or ""
+        rows.append(
+            {
+                "name": signal["name"],
+                "label": SIGNAL_NAMES.get(signal["name"], signal["name"]),
+                "value": _signal_value(signal["name"], signal.get("value")),
+                "weight": signal.get("weight"),
+                "contribution": signal.get("contribution"),
+                "explanation": explanation,
+            }
+        )
+    return rows
+
+
+def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | None = None, status: int = 200):
+    language = _language()
+    latest = risk_selectors.risk_latest(merchant=merchant)
+    history = risk_selectors.risk_history(merchant=merchant)
+    figures = risk_selectors.regulator_merchants().filter(pk=merchant.pk).first()
+    complaints = complaint_list(user=request.user, merchant_id=merchant.pk)
+    context = {
+        "merchant": merchant,
+        "district": district_name(merchant.district, language) if merchant.district in DISTRICTS else "",
+        "figures": figures,
+        "latest": latest,
+        "signals": _signals(latest),
+        "history": history,
+        "score_chart": charts.line_chart(
+            [f"{clock.local(at):%Y-%m-%d}" for at, _score, _level in history],
+            [charts.Series(_("Risk score"), [score for _at, score, _level in history])],
+            chart_id="chart-risk-history",
+            title=_("Risk score over time"),
+            y_max=100,
+            positions=[int(at.timestamp()) for at, _score, _level in history],
+        ),
+        "actions": dashboard_selectors.merchant_actions_recent(merchant=merchant),
+        "complaints": list(complaints[:MERCHANT_COMPLAINTS]),
+        "complaints_total": complaints.count(),
+        "action_form": action_form or ActionForm(),
+    }
+    return render(request, "regulator/merchant_detail.html", context, status=status)
+
+
+@regulator_only
+@require_GET
+def merchant_detail(request, merchant_id):
+    return _merchant_page(request, _merchant_or_404(merchant_id))
+
+
+@regulator_only
+@require_POST
+def merchant_action(request, merchant_id):
+    """The actions form: ``merchant_action_take``, then the action's own page to follow it."""
+    merchant = _merchant_or_404(merchant_id)
+    form = ActionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        taken = attempt(
+            request,
+            lambda: merchant_action_take(
+                merchant_id=merchant.pk,
+                actor_id=request.user.pk,
+                action=data["action"],
+                reason=data["reason"],
+                warning=data["warning"] or None,
+            ),
+            success=_("Action recorded: %(action)s.") % {"action": RegulatorAction.Action(data["action"]).label},
+            form=form,
+        )
+        if taken is not None:
+            return redirect("web-regulator-action", action_id=taken.pk)
+        if not form.errors:  # refused in the merchant's present state: the message says why
+            return redirect("web-regulator-merchant", merchant_id=merchant.pk)
+    return _merchant_page(request, merchant, action_form=form, status=400)
+
+
+@regulator_only
+@require_POST
+def merchant_risk_compute(request, merchant_id):
+    merchant = _merchant_or_404(merchant_id)
+    if attempt(request, lambda: compute_risk(merchant_ids=[merchant.pk])) is not None:
+        merchant.refresh_from_db()
+        level = RiskLevel(merchant.risk_level).label if merchant.risk_level in RiskLevel.values else ""
+        messages.success(
+            request, _("Risk recomputed: %(score)s (%(level)s).") % {"score": merchant.risk_score, "level": level}
+        )
+    return redirect("web-regulator-merchant", merchant_id=merchant.pk)
+
+
+@regulator_only
+@require_GET
+def merchant_report(request, merchant_id):
+    """The audit report PDF, for a logged-in regulator (the API's ``report.pdf`` by session)."""
+    try:
+        pdf = audit_report_pdf(merchant_id=merchant_id, generated_by=request.user)
+    except NotFound as exc:
+        raise Http404 from exc
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="audit-report-{merchant_id}.pdf"'
+    return response
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+def _action_context(action_id) -> dict[str, Any]:
+    try:
+        action = risk_selectors.action_get(action_id=action_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    progress = risk_selectors.action_progress(action)
+    finished = action.state in (RegulatorAction.State.DONE, RegulatorAction.State.FAILED)
+    return {
+        "action": action,
+        "progress": progress,
+        "finished": finished,
+        "refund_order": action.action == RegulatorAction.Action.ORDER_REFUNDS,
+        # <progress> needs max > 0: an order with no card to refund is complete at once.
+        "progress_max": progress["total"] or 1,
+        "progress_value": progress["done"] if progress["total"] else (1 if finished else 0),
+    }
+
+
+@regulator_only
+@require_GET
+def action_detail(request, action_id):
+    return render(request, "regulator/action_detail.html", _action_context(action_id))
+
+
+@regulator_only
+@require_GET
+def action_status(request, action_id):
+    """The action's state and progress alone: what the action page polls until it is finished."""
+    response = render(request, "regulator/_action_status.html", _action_context(action_id))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- complaints ------------------------------------------------------------------------------------
+
+
+class ComplaintFilterForm(forms.Form):
+    state = forms.ChoiceField(label=_lazy("State"), required=False)
+    district = forms.ChoiceField(label=_lazy("District"), required=False)
+    category = forms.ChoiceField(label=_lazy("Category"), required=False)
+    source = forms.ChoiceField(label=_lazy("Source"), required=False)
+    merchant = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = _with_blank(Complaint.State.choices, _("All states"))
+        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["category"].choices = _with_blank(Complaint.Category.choices, _("All categories"))
+        self.fields["source"].choices = _with_blank(Complaint.Source.choices, _("All sources"))
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"complaint-filter-{name}"
+
+
+class HotlineForm(forms.Form):
+    merchant = forms.CharField(
+        label=_lazy("Merchant"),
+        max_length=64,
+        help_text=_lazy("Its unified social credit code (licence number) or its id."),
+    )
+    category = forms.ChoiceField(label=_lazy("Category"), choices=Complaint.Category.choices)
+    description = forms.CharField(label=_lazy("What the caller says"), max_length=5000, widget=forms.Textarea)
+    urgent = forms.BooleanField(
+        label=_lazy("Urgent"), required=False, help_text=_lazy("The merchant must answer within 2 hours.")
+    )
+    hotline_reference = forms.CharField(label=_lazy("12345 work order number"), max_length=64, required=False)
+    received_at = forms.DateTimeField(
+        label=_lazy("Call received at (Beijing time)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_lazy("Leave empty for now. The deadline runs from the call."),
+    )
+    card = forms.UUIDField(label=_lazy("Card id (optional)"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"hotline-{name}"
+
+
+class CloseForm(forms.Form):
+    resolution = forms.CharField(label=_lazy("Resolution"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status: int = 200):
+    filters = ComplaintFilterForm(request.GET)
+    filters.is_valid()
+    data = filters.cleaned_data
+    merchant = None
+    if data.get("merchant"):
+        merchant = _merchant_or_404(data["merchant"])
+    rows = dashboard_selectors.complaint_queue(
+        user=request.user,
+        merchant_id=merchant.pk if merchant else None,
+        state=data.get("state") or None,
+        district=data.get("district") or None,
+        category=data.get("category") or None,
+        source=data.get("source") or None,
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    language = _language()
+    for complaint in page.object_list:
+        code = complaint.merchant.district
+        complaint.district_label = district_name(code, language) if code in DISTRICTS else ""
+    initial = {"merchant": merchant.license_number} if merchant else None
+    context = {
+        "filters": filters,
+        "merchant": merchant,
+        "page": page,
+        "hotline_form": hotline_form or HotlineForm(initial=initial),
+        "now": clock.now(),
+    }
+    return _partial_or_page(
+        request, "regulator/complaints.html", "regulator/_complaint_results.html", context, status=status
+    )
+
+
+@regulator_only
+@require_http_methods(["GET", "POST"])
+def complaints(request):
+    """The queue (GET) and a hotline call entered by staff (POST)."""
+    if request.method == "GET":
+        return _complaints_page(request)
+    form = HotlineForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        # A licence number is looked up; anything else goes to the service, which refuses unknown ids.
+        merchant_id = dashboard_selectors.merchant_id_by_reference(data["merchant"]) or data["merchant"]
+        complaint = attempt(
+            request,
+            lambda: complaint_file(
+                actor=request.user,
+                merchant_id=merchant_id,
+                card_id=data["card"],
+                category=data["category"],
+                description=data["description"],
+                source=Complaint.Source.HOTLINE,
+                urgent=data["urgent"],
+                hotline_reference=data["hotline_reference"] or None,
+                received_at=data["received_at"],
+            ),
+            success=_("The hotline call is entered. The merchant has been given its deadline."),
+            form=form,
+        )
+        if complaint is not None:
+            return redirect(f"{reverse('web-regulator-complaints')}#complaint-{complaint.pk}")
+    return _complaints_page(request, hotline_form=form, status=400)
+
+
+@regulator_only
+@require_POST
+def complaint_close_view(request, complaint_id):
+    form = CloseForm(request.POST)
+    back = _safe_next(request, reverse("web-regulator-complaints"))
+    if not form.is_valid():
+        messages.error(request, _("Write the resolution before closing the complaint."))
+        return redirect(back)
+    attempt(
+        request,
+        lambda: complaint_close(
+            complaint_id=complaint_id, regulator=request.user, resolution=form.cleaned_data["resolution"]
+        ),
+        success=_("The complaint is closed."),
+    )
+    return redirect(back)
+
+
+class StatsForm(forms.Form):
+    month = forms.CharField(
+        label=_lazy("Month"),
+        required=False,
+        widget=forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM", "pattern": r"\d{4}-\d{2}"}),
+    )
+    district = forms.ChoiceField(label=_lazy("District"), required=False)
+    category = forms.ChoiceField(label=_lazy("Category"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["category"].choices = _with_blank(Complaint.Category.choices, _("All categories"))
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"stats-{name}"
+
+    def clean_month(self) -> date | None:
+        value = (self.cleaned_data.get("month") or "").strip()
+        if not value:
+            return None
+        try:
+            first = datetime.strptime(value, "%Y-%m").date()  # noqa: DTZ007 - a calendar month, no time
+        except ValueError as exc:
+            raise forms.ValidationError(_("A month as YYYY-MM.")) from exc
+        if not 1970 <= first.year <= 9998:
+            raise forms.ValidationError(_("A month as YYYY-MM."))
+        return first
+
+
+@regulator_only
+@require_GET
+def complaint_statistics(request):
+    form = StatsForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    stats = complaint_stats(
+        month=data.get("month"), district=data.get("district") or None, category=data.get("category") or None
+    )
+    categories = dict(Complaint.Category.choices)
+    for row in stats["by_category"] + stats["top_categories"] + stats["top_pairs"]:
+        row["label"] = categories.get(row["category"], row["category"])
+    for row in stats["top_categories"]:
+        row["share_percent"] = f"{row['share'] * 100:.1f}%"  # a share of complaints, not money
+    context = {
+        "form": form,
+        "stats": stats,
+        "district_chart": charts.bar_chart(
+            [(row["district_name"], row["count"]) for row in stats["by_district"]],
+            chart_id="chart-complaints-by-district",
+            title=_("Complaints by district, last 12 months"),
+        ),
+        "category_chart": charts.bar_chart(
+            [(str(row["label"]), row["count"]) for row in stats["by_category"]],
+            chart_id="chart-complaints-by-category",
+            title=_("Complaints by category, last 12 months"),
+        ),
+        "month_chart": charts.line_chart(
+            [row["month"] for row in stats["by_month"]],
+            [
+                charts.Series(_("Complaints"), [row["count"] for row in stats["by_month"]]),
+                charts.Series(_("Went overdue"), [row["overdue"] for row in stats["by_month"]]),
+            ],
+            chart_id="chart-complaints-by-month",
+            title=_("Complaints by month"),
+        ),
+    }
+    return render(request, "regulator/complaint_stats.html", context)
+
+
+# --- audit log -------------------------------------------------------------------------------------
+
+
+class AuditFilterForm(forms.Form):
+    kind = forms.ChoiceField(label=_lazy("Kind"), required=False)
+    merchant = forms.CharField(
+        label=_lazy("Merchant"),
+        required=False,
+        max_length=64,
+        help_text=_lazy("Its licence number or id."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            ("", _("Actions and money")),
+            ("action", _("Regulator actions and decisions")),
+            ("journal", _("Money movements (journal)")),
+        ]
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"audit-{name}"
+
+
+@regulator_only
+@require_GET
+def audit_log(request):
+    form = AuditFilterForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    merchant = None
+    if data.get("merchant"):
+        merchant_id = dashboard_selectors.merchant_id_by_reference(data["merchant"])
+        if merchant_id is None:
+            form.add_error("merchant", _("No merchant has this id or licence number."))
+        else:
+            merchant = risk_selectors.merchant_get(merchant_id=merchant_id)
+    rows: list[dict[str, Any]] = []
+    page = None
+    if not form.errors:
+        keys = audit_selectors.audit_log_keys(kind=data.get("kind") or None, merchant=merchant)
+        page = Paginator(keys, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = audit_selectors.audit_log_rows(list(page.object_list))
+        names = dashboard_selectors.merchant_names([row["merchant"] for row in rows if row["merchant"]])
+        for row in rows:
+            row["verb_label"] = _verb_label(row["kind"], row["verb"])
+            row["merchant_name"] = names.get(row["merchant"] or "", "")
+            row["change_list"] = [
+                {"field": field, "before": pair[0], "after": pair[1]}
+                for field, pair in (row["changes"] or {}).items()
+                if isinstance(pair, list | tuple) and len(pair) == 2
+            ]
+    context = {"form": form, "page": page, "rows": rows, "merchant": merchant}
+    return _partial_or_page(request, "regulator/audit_log.html", "regulator/_audit_results.html", context)
+
+
+# --- ledger ----------------------------------------------------------------------------------------
+
+
+def _ledger_context(request) -> dict[str, Any]:
+    stored = request.session.get(LEDGER_SESSION_KEY)
+    result = verified_at = None
+    if stored:
+        result = stored["result"]
+        verified_at = datetime.fromisoformat(stored["verified_at"])
+    return {
+        "head": dashboard_selectors.ledger_head(),
+        "result": result,
+        "ok": ledger_ok(result) if result else None,
+        "verified_at": verified_at,
+    }
+
+
+@regulator_only
+@require_http_methods(["GET", "POST"])
+def ledger(request):
+    """GET: the head hash now and this session's last verification. POST ("verify now"): recompute
+    every chain and every invariant with ``ledger_verify`` (it reads the whole journal)."""
+    if request.method == "POST":
+        result = dict(ledger_verify())
+        # A broken ledger can list a problem per entry: the session keeps the first ones and the count.
+        result["problems_total"] = len(result["problems"])
+        result["problems"] = result["problems"][:LEDGER_PROBLEMS_KEPT]
+        request.session[LEDGER_SESSION_KEY] = {"result": result, "verified_at": clock.now().isoformat()}
+        if not _is_htmx(request):
+            return redirect("web-regulator-ledger")
+    return _partial_or_page(request, "regulator/ledger.html", "regulator/_ledger_result.html", _ledger_context(request))
