@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
 
@@ -122,10 +123,10 @@ class Complaint(FSMModelMixin, models.Model):
         OTHER = "other", _("other")
 
     class State(models.TextChoices):
-        OPEN = "open", _("open")
-        RESPONDED = "responded", _("responded")
-        OVERDUE = "overdue", _("overdue")
-        CLOSED = "closed", _("closed")
+        OPEN = "open", pgettext_lazy("complaint state", "open")
+        RESPONDED = "responded", pgettext_lazy("complaint state", "responded")
+        OVERDUE = "overdue", pgettext_lazy("complaint state", "overdue")
+        CLOSED = "closed", pgettext_lazy("complaint state", "closed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="complaints")

@@ -148,9 +148,9 @@ def test_the_command_exits_0_when_every_row_goes_in(shops, tmp_path):
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"reference,when,merchant\nWO-1,2026-03-08 09:30,x\n", "header"),
+        (b"reference,when,merchant\nWO-1,2026-03-08 09:30,x\n", "header|表头"),
         (b"hotline_reference,received_at,merchant_license,category,description,urgnet\n", "urgnet"),
-        (b"", "header"),
+        (b"", "header|表头"),
         (f"{HEADER}\nWO-1,2026-03-08 09:30,x,其他,坏,否,\n".encode("gbk"), "UTF-8"),
     ],
 )
