@@ -4,6 +4,7 @@ The embedded default needs no server: SQLite in ``var/`` and Celery on kombu's f
 Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` to run on PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -25,9 +26,35 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "", doc="Signing key; required unless 
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-local-development-key-not-for-production"
+    # Local runs only. Django's "django-insecure-" prefix makes `check --deploy` refuse this key.
+    SECRET_KEY = "django-insecure-local-development-key-not-for-production"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost", doc="Comma-separated host names served.")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "", doc="Comma-separated origins allowed to POST forms.")
+
+# --- HTTPS (README "Security") ----------------------------------------------------------------
+# Production defaults are the safe ones; DJANGO_DEBUG=1 (`make run`, plain http://127.0.0.1)
+# turns them off. TLS ends at a reverse proxy that sets X-Forwarded-Proto: https.
+SECURE_SSL_REDIRECT = env_bool(
+    "DJANGO_SECURE_SSL_REDIRECT", not DEBUG, doc="Redirect plain-HTTP requests to HTTPS (health checks exempt)."
+)
+# The container's own health probe calls http://127.0.0.1:8000/healthz, behind no proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
+if env_bool(
+    "DJANGO_SECURE_PROXY_SSL_HEADER",
+    not DEBUG,
+    doc="Trust the proxy's X-Forwarded-Proto header to tell HTTPS requests (only behind a proxy that sets it).",
+):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int(
+    "DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, doc="Strict-Transport-Security max-age (0: none)."
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG, doc="HSTS covers every subdomain too."
+)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG, doc="HSTS header asks for browser preloading.")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool(
+    "DJANGO_SECURE_COOKIES", not DEBUG, doc="Send the session and CSRF cookies over HTTPS only."
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +67,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "core",
     "escrow",
     "merchants",
@@ -58,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused by the lockout into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -83,6 +113,27 @@ TEMPLATES = [
     },
 ]
 
+# --- Login throttling (django-axes) ---------------------------------------------------------------
+# Every password check (the /login/ page, POST /api/v1/auth/token, the admin) goes through
+# authenticate(request, ...): the axes backend refuses it once a username has failed
+# AXES_FAILURE_LIMIT times from one IP address, until AXES_COOLOFF_MINUTES after the last failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, doc="Failed logins of one username from one IP before lockout.")
+AXES_COOLOFF_MINUTES = env_int(
+    "AXES_COOLOFF_MINUTES", 15, doc="Minutes a locked-out login stays refused after its last attempt."
+)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets that user's earlier failures from that address
+AXES_LOCKOUT_CALLABLE = "core.web.login_lockout_response"
+AXES_VERBOSE = False  # no banner on every manage.py command
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept (until they expire); successful logins are not
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -101,6 +152,11 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, doc="Seconds a database connection is reused.")
     )
 }
+# The API's hottest reads are prepared once per PostgreSQL session (core/rows.py); turn this off
+# behind a proxy that shares sessions between clients (PgBouncer in transaction mode).
+DB_PREPARED_STATEMENTS = env_bool(
+    "DB_PREPARED_STATEMENTS", True, doc="Prepare the hottest reads once per PostgreSQL session (0 behind PgBouncer)."
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: WAL lets readers run beside the one writer, and
     # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of deadlocking.
@@ -128,6 +184,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_done_dir),
+        "control_folder": str(VAR_DIR / "broker" / "control"),  # else "control/" in the working folder
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -149,6 +206,7 @@ CELERY_BEAT_SCHEDULE = {
     "period-pass-accrue": {"task": "consumers.tasks.period_pass_accrue_task", "schedule": crontab(hour=0, minute=5)},
     "settlement-daily": {"task": "merchants.tasks.settlement_daily_task", "schedule": crontab(hour=2, minute=0)},
     "reconciliation-daily": {"task": "escrow.tasks.reconciliation_daily_task", "schedule": crontab(hour=3, minute=0)},
+    "ledger-check-daily": {"task": "escrow.tasks.ledger_check_daily_task", "schedule": crontab(hour=3, minute=20)},
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
     "complaints-mark-overdue": {"task": "regulator.tasks.complaints_mark_overdue_task", "schedule": 300.0},
@@ -197,6 +255,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CategoryEnum": "merchants.models.Merchant.Category",
         "ComplaintCategoryEnum": "regulator.models.Complaint.Category",
+        # Products and cards share a "kind"; the audit log's rows have another.
+        "ProductKindEnum": "merchants.models.Product.Kind",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.

@@ -209,3 +209,26 @@ class Reconciliation(models.Model):
     @property
     def matches(self) -> bool:
         return self.difference == 0
+
+
+class LedgerCheck(models.Model):
+    """One full verification of the ledger (``escrow.selectors.ledger_verify``), kept: it reads the
+    whole journal, so reports print the newest check instead of running one per request."""
+
+    balanced = models.BooleanField()
+    chain_ok = models.BooleanField()
+    custody_matches = models.BooleanField()
+    accounts_match = models.BooleanField()
+    entries = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    problems = models.JSONField(default=list)  # the first LEDGER_CHECK_PROBLEMS_KEPT
+    problems_total = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField()  # how long the check took (a duration, not money)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="ledgercheck_created_idx")]
+
+    @property
+    def ok(self) -> bool:
+        return self.balanced and self.chain_ok and self.custody_matches and self.accounts_match

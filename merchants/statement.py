@@ -144,7 +144,7 @@ def _moment(moment: datetime | None) -> str:
     return f"{clock.local(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
 
 
-def _pairs(pairs: list[tuple[str, str]], label_width: float = 34 * mm) -> Table:
+def pairs_table(pairs: list[tuple[str, str]], label_width: float = 34 * mm) -> Table:
     """Label/value pairs two to a row; a pair alone on its row spans it. Values are escaped."""
     rows, style = [], []
     for start in range(0, len(pairs), 2):
@@ -171,7 +171,9 @@ def _pairs(pairs: list[tuple[str, str]], label_width: float = 34 * mm) -> Table:
     return table
 
 
-def _grid(header: list[str], rows: list[list[str]], widths: list[float], *, right: int, totals: int = 0) -> LongTable:
+def ruled_table(
+    header: list[str], rows: list[list[str]], widths: list[float], *, right: int, totals: int = 0
+) -> LongTable:
     """A ruled table of plain-text cells whose header row repeats on every page; the columns from
     ``right`` on are right-aligned and the last ``totals`` rows are shaded as totals. A page break
     never leaves the header with fewer than two lines below it, nor the totals without a line above."""
@@ -206,7 +208,7 @@ def _summary(settlement: Settlement, releases: list[StatementLine], fees: list[S
         ["退款手续费", f"{len(fees)} 笔", yuan(settlement.fees)],
         ["应付商户合计", "", yuan(settlement.payout_amount)],
     ]
-    table = _grid(["项目", "笔数", "金额"], rows, [_WIDTH - 80 * mm, 30 * mm, 50 * mm], right=1, totals=1)
+    table = ruled_table(["项目", "笔数", "金额"], rows, [_WIDTH - 80 * mm, 30 * mm, 50 * mm], right=1, totals=1)
     story: list[Flowable] = [table]
     mismatches = [
         name
@@ -235,7 +237,7 @@ def _lines_table(lines: list[StatementLine], *, total_label: str) -> Flowable:
         for number, line in enumerate(lines, start=1)
     ]
     rows.append([total_label, "", "", f"{len(lines)} 笔", yuan(_sum(lines))])
-    return _grid(["序号", "卡号", "时间（北京时间）", "分录号", "金额"], rows, widths, right=3, totals=1)
+    return ruled_table(["序号", "卡号", "时间（北京时间）", "分录号", "金额"], rows, widths, right=3, totals=1)
 
 
 def _refunds_table(refunds: list[Refund]) -> Flowable:
@@ -261,7 +263,7 @@ def _refunds_table(refunds: list[Refund]) -> Flowable:
             yuan(sum(refund.fee for refund in refunds)),
         ]
     )
-    return _grid(
+    return ruled_table(
         ["序号", "卡号", "退款原因", "退款时间（北京时间）", "退还消费者", "手续费"], rows, widths, right=4, totals=1
     )
 
@@ -275,10 +277,10 @@ def _payout(settlement: Settlement) -> Table:
     ]
     if settlement.payout_state in (Settlement.PayoutState.HELD, Settlement.PayoutState.FAILED):
         pairs.append(("原因", settlement.held_reason or "—"))
-    return _pairs(pairs, label_width=24 * mm)
+    return pairs_table(pairs, label_width=24 * mm)
 
 
-def _page_canvas(footer: str) -> type[Canvas]:
+def page_canvas(footer: str) -> type[Canvas]:
     """A canvas class that holds its pages back until the document is done, then stamps each
     with ``footer`` and "第 n 页 / 共 N 页" (the page count is only known at the end)."""
 
@@ -340,7 +342,7 @@ def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
         _p(TITLE, _TITLE),
         _p(f"结算单号：{settlement.pk}", _SUBTITLE),
         Spacer(0, 4 * mm),
-        _pairs(
+        pairs_table(
             [
                 ("商户名称", merchant.name),
                 ("统一社会信用代码", merchant.license_number),
@@ -369,5 +371,5 @@ def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
         _p("退款款项由托管账户直接退还消费者，不计入商户结算金额；其中手续费归商户所有，已列入第四项。", _NOTE),
     ]
     footer = f"{TITLE} · {merchant.name} · {day_text}"
-    document.build(story, canvasmaker=_page_canvas(footer))
+    document.build(story, canvasmaker=page_canvas(footer))
     return buffer.getvalue()

@@ -31,8 +31,8 @@ from consumers.contract import yuan
 from core import clock
 from core.errors import NotFound
 from core.web import attempt, role_required
-from escrow.models import JournalEntry
-from escrow.selectors import ledger_ok, ledger_verify
+from escrow.models import JournalEntry, LedgerCheck
+from escrow.services import ledger_check_run
 from merchants.models import Merchant
 from merchants.registry import DISTRICTS, district_name
 from regulator import charts, tasks
@@ -51,8 +51,6 @@ regulator_only = role_required("regulator")
 PAGE_SIZE = 25
 AUDIT_PAGE_SIZE = 50
 MERCHANT_COMPLAINTS = 10
-LEDGER_SESSION_KEY = "regulator_ledger_verification"
-LEDGER_PROBLEMS_KEPT = 100
 
 SIGNAL_NAMES = {
     "escrow_outstanding": _lazy("Escrow outstanding"),
@@ -706,30 +704,22 @@ def audit_log(request):
 
 
 def _ledger_context(request) -> dict[str, Any]:
-    stored = request.session.get(LEDGER_SESSION_KEY)
-    result = verified_at = None
-    if stored:
-        result = stored["result"]
-        verified_at = datetime.fromisoformat(stored["verified_at"])
+    check = LedgerCheck.objects.order_by("-created_at", "-pk").first()
     return {
         "head": dashboard_selectors.ledger_head(),
-        "result": result,
-        "ok": ledger_ok(result) if result else None,
-        "verified_at": verified_at,
+        "result": check,
+        "ok": check.ok if check else None,
+        "verified_at": check.created_at if check else None,
     }
 
 
 @regulator_only
 @require_http_methods(["GET", "POST"])
 def ledger(request):
-    """GET: the head hash now and this session's last verification. POST ("verify now"): recompute
-    every chain and every invariant with ``ledger_verify`` (it reads the whole journal)."""
+    """GET: the head hash now and the newest kept verification (nightly, or someone's "verify now").
+    POST ("verify now"): verify the whole journal now and keep the result (``ledger_check_run``)."""
     if request.method == "POST":
-        result = dict(ledger_verify())
-        # A broken ledger can list a problem per entry: the session keeps the first ones and the count.
-        result["problems_total"] = len(result["problems"])
-        result["problems"] = result["problems"][:LEDGER_PROBLEMS_KEPT]
-        request.session[LEDGER_SESSION_KEY] = {"result": result, "verified_at": clock.now().isoformat()}
+        ledger_check_run()
         if not _is_htmx(request):
             return redirect("web-regulator-ledger")
     return _partial_or_page(request, "regulator/ledger.html", "regulator/_ledger_result.html", _ledger_context(request))

@@ -1,0 +1,174 @@
+"""What the PostgreSQL benchmarks share: a throwaway database, Django's environment for it, the
+machine's description, and a fresh process whose peak memory is the measured work's own.
+
+Used by ``bench/settlement.py`` and ``bench/risk.py``; each imports it after putting the repository
+on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
+MiB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def database_url(server: str, name: str) -> str:
+    parts = urlsplit(server)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def django_env(url: str, secret_key: str, broker: str | None = None) -> dict[str, str]:
+    """Django as in production (DEBUG off, so no cursor logs its SQL) on database ``url``."""
+    env = {
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secret_key,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "PAYMENT_GATEWAY": "local",
+    }
+    if broker is not None:
+        env["CELERY_BROKER_URL"] = broker
+    return env
+
+
+def connect(url: str, *, autocommit: bool = False):
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    conn.autocommit = autocommit
+    return conn
+
+
+def admin(server: str, sql: str) -> None:
+    """Run one statement on the server's maintenance database, outside a transaction."""
+    conn = connect(database_url(server, "postgres"), autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def throwaway_database(server: str, name: str) -> Iterator[str]:
+    """Create database ``name`` on ``server``, yield its URL, and drop it at the end whatever happened."""
+    say(f"creating database {name}")
+    admin(server, f'CREATE DATABASE "{name}"')
+    try:
+        yield database_url(server, name)
+    finally:
+        if "django" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        try:
+            admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            say(f"dropped database {name}")
+        except Exception as exc:  # noqa: BLE001 - report, never mask the run's own error
+            print(f"could not drop database {name}: {exc}", file=sys.stderr)
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid``, from /proc (Linux)."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(after_name[11]) + int(after_name[12])) / CLK_TCK
+
+
+def rss_now() -> int:
+    """The current resident set size of this process in bytes (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def machine(server: str, broker: str | None = None) -> dict[str, object]:
+    """The CPUs, memory, PostgreSQL (version and the settings that matter here), Redis if a broker
+    is given, Python, and the load average at the start."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    conn = connect(database_url(server, "postgres"))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            pg_version = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT name, setting || COALESCE(unit, '') FROM pg_settings WHERE name IN "
+                "('shared_buffers', 'work_mem', 'max_wal_size', 'fsync', 'synchronous_commit', 'autovacuum', "
+                "'max_parallel_workers_per_gather', 'jit') ORDER BY name"
+            )
+            pg_settings = dict(cursor.fetchall())
+    finally:
+        conn.close()
+    host: dict[str, object] = {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "postgresql": pg_version,
+        "postgresql_settings": pg_settings,
+        "python": sys.version.split()[0],
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+        "loadavg_at_start": os.getloadavg()[0],
+    }
+    if broker is not None:
+        import redis
+
+        host["redis"] = redis.Redis.from_url(broker).info("server").get("redis_version", "unknown")
+    return host
+
+
+def run_in_fresh_process(
+    target: Callable, args: tuple, *, what: str, poll: Callable[[], None] | None = None, join_timeout: float = 120
+):
+    """Run ``target(*args, results)`` in a freshly spawned process and return what it put on
+    ``results``. A spawned process starts with nothing of the parent's memory, so its peak RSS is
+    the measured work's own. ``poll`` is called every 5 s while waiting (progress from outside)."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    child = ctx.Process(target=target, args=(*args, results))
+    child.start()
+    outcome = None
+    try:
+        while outcome is None:
+            try:
+                outcome = results.get(timeout=5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(f"the {what} died (exit code {child.exitcode})") from None
+                if poll is not None:
+                    poll()
+        child.join(timeout=join_timeout)
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"the {what} failed (exit code {child.exitcode})")
+    return outcome
