@@ -27,7 +27,7 @@ from core.fields import MAX_FEN
 from escrow.chain import GENESIS_HASH, entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
 from escrow.gateways import get_gateway
-from escrow.models import Account, ChainHead, JournalEntry, Posting, Reconciliation
+from escrow.models import Account, ChainHead, JournalEntry, LedgerCheck, Posting, Reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -295,3 +295,28 @@ def reconciliation_run() -> Reconciliation:
             gateway.name, external, custody, reconciliation.difference,
         )  # fmt: skip
     return reconciliation
+
+
+LEDGER_CHECK_PROBLEMS_KEPT = 100
+
+
+def ledger_check_run() -> LedgerCheck:
+    """Verify the whole ledger now and keep the result (the nightly job, and "verify now")."""
+    import time
+
+    from escrow.selectors import ledger_verify
+
+    started = time.monotonic()
+    result = ledger_verify()
+    return LedgerCheck.objects.create(
+        balanced=result["balanced"],
+        chain_ok=result["chain_ok"],
+        custody_matches=result["custody_matches"],
+        accounts_match=result["accounts_match"],
+        entries=result["entries"],
+        head_hash=result["head_hash"],
+        problems=result["problems"][:LEDGER_CHECK_PROBLEMS_KEPT],
+        problems_total=len(result["problems"]),
+        seconds=round(time.monotonic() - started, 3),
+        created_at=clock.now(),
+    )
