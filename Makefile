@@ -35,9 +35,10 @@ messages:
 migrate:
 	$(PY) manage.py migrate --noinput -v1
 
-# Loads the demo data once (the command is idempotent), when the project has one.
+# Loads the demo data into an empty database (once: run again, seed_demo finds it and does nothing)
+# and prints the demo logins of each role.
 seed:
-	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
+	@$(PY) manage.py seed_demo
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -51,6 +52,7 @@ format: install
 bench: install
 	$(PY) bench/ledger.py $(BENCH_ARGS)
 	$(PY) bench/settlement.py $(BENCH_ARGS)
+	$(PY) bench/risk.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var staticfiles .pytest_cache

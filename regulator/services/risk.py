@@ -14,7 +14,7 @@ escrow_outstanding       fen still held for future services (cards holding      
 months_owed              escrow ÷ average monthly release of the last 90 days   3 months → 0, 12 → 1;
                                                                                 escrow, no release → 1
 sales_surge              card sales of the last 30 days ÷ the monthly average   1.5× → 0, 2.5× → 1;
-                         of the 90 days before                                  no earlier sales → 0
+                         of the 90 days before (of the days it sold, if fewer)  under 30 days → 0
 redemption_drop          1 − (weekly releases of the last 14 days ÷ weekly      20 % → 0, 80 % → 1
                          releases of the 8 weeks before)
 discount_depth           1 − price ÷ face value of stored-value cards sold in   10 % → 0, 50 % → 1
@@ -40,7 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -127,8 +127,22 @@ def _sales(at: datetime, merchant_ids: list | None) -> dict:
         face30=Coalesce(Sum("face_value", filter=sv30), 0),
         price30=Coalesce(Sum("price", filter=sv30), 0),
         sold90=Count("pk", filter=Q(paid_at__gte=at - timedelta(days=90))),
+        first=Min("paid_at"),
     )
-    return {r["merchant_id"]: (r["s30"], r["s90before"], r["face30"], r["price30"], r["sold90"]) for r in rows}
+    # The base period is the 90 days before the last 30, or less for a merchant that began selling
+    # within them: its monthly average is taken over the days it was selling.
+    base_end = at - timedelta(days=30)
+    return {
+        r["merchant_id"]: (
+            r["s30"],
+            r["s90before"],
+            r["face30"],
+            r["price30"],
+            r["sold90"],
+            max(0, (base_end - max(r["first"], at - timedelta(days=120))).days),
+        )
+        for r in rows
+    }
 
 
 def _complaints(at: datetime, merchant_ids: list | None) -> dict:
@@ -182,7 +196,7 @@ def _signals(*, escrow, cards, releases, sales, complaints, refunds, redemptions
     """The ten signals of one merchant as ``(name, value, normalised, explanation)``."""
     filing = settings.RISK_FILING_THRESHOLD
     d90, d14, w8 = releases
-    s30, s90before, face30, price30, sold90 = sales
+    s30, s90before, face30, price30, sold90, base_days = sales
     c90, overdue = complaints
     decided, rejected = redemptions
     out = []
@@ -217,16 +231,19 @@ def _signals(*, escrow, cards, releases, sales, complaints, refunds, redemptions
         )
     out.append(("months_owed", months, norm, _explain(zh, en)))
 
-    base = s90before // 3
+    base = s90before * DAYS_PER_MONTH // base_days if base_days >= DAYS_PER_MONTH else 0
     surge = _ratio(s30, base)
     if surge is None:
         value, norm = None, 0.0
-        zh = f"近 30 天售卡 {_yuan(s30)}；此前 90 天无销售，无法比较。"
-        en = f"Card sales of {_yuan(s30)} in the last 30 days; none in the 90 days before to compare with."
+        zh = f"近 30 天售卡 {_yuan(s30)}；此前销售不足一个月，无法比较。"
+        en = f"Card sales of {_yuan(s30)} in the last 30 days; under a month of earlier sales to compare with."
     else:
         value, norm = round(surge, 2), _clamp(surge - 1.5)
-        zh = f"近 30 天售卡 {_yuan(s30)}，是此前 90 天月均 {_yuan(base)} 的 {value} 倍。"
-        en = f"Card sales of {_yuan(s30)} in the last 30 days are {value}× the monthly average of {_yuan(base)} before."
+        zh = f"近 30 天售卡 {_yuan(s30)}，是此前 {base_days} 天月均 {_yuan(base)} 的 {value} 倍。"
+        en = (
+            f"Card sales of {_yuan(s30)} in the last 30 days are {value}× the monthly average of"
+            f" {_yuan(base)} over the {base_days} days before."
+        )
     out.append(("sales_surge", value, norm, _explain(zh, en)))
 
     weekly_before = w8 / 8
@@ -390,7 +407,7 @@ def compute_risk(
                     escrow=escrow,
                     cards=cards,
                     releases=data["releases"].get(merchant_id, (0, 0, 0)),
-                    sales=data["sales"].get(merchant_id, (0, 0, 0, 0, 0)),
+                    sales=data["sales"].get(merchant_id, (0, 0, 0, 0, 0, 0)),
                     complaints=data["complaints"].get(merchant_id, (0, 0)),
                     refunds=data["refunds"].get(merchant_id, 0),
                     redemptions=data["redemptions"].get(merchant_id, (0, 0)),

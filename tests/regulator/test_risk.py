@@ -128,3 +128,24 @@ def test_compute_risk_command_scores_every_merchant_and_reports_progress(capsys)
     assert "scored 2 merchants" in out
     assert "signals 6/6" in err
     assert RiskAssessment.objects.count() == 2
+
+
+def test_a_young_merchant_with_steady_sales_shows_no_surge():
+    """Selling the same each month for 60 days: the base is its 30 selling days before the last 30,
+    not a 90-day window it was not open for."""
+    m = b.merchant()
+    pack = b.session_pack(m, price=30_000, sessions=3)
+    for day in range(0, 61, 3):  # 61, 58, ..., 1 days ago: 11 cards in the 31 base days, 10 in the last 30
+        b.paid_card(pack, at=h.AT - timedelta(days=61 - day))
+    compute_risk(at=h.AT)
+    surge = signals_of(m)["sales_surge"]
+    assert surge["value"] == pytest.approx(1.0, abs=0.15) and surge["contribution"] == 0
+
+
+def test_a_merchant_selling_for_under_a_month_has_no_surge_to_compare():
+    m = b.merchant()
+    pack = b.session_pack(m, price=30_000, sessions=3)
+    for day in range(5):
+        b.paid_card(pack, at=h.AT - timedelta(days=day + 1))
+    compute_risk(at=h.AT)
+    assert signals_of(m)["sales_surge"]["value"] is None

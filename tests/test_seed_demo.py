@@ -1,0 +1,127 @@
+"""``seed_demo`` loads a believable Beijing once, through the real services: the ledger it leaves
+verifies, the runaways it plays are the ones the regulator's risk score ranks high, its logins
+work, and running it again changes nothing.
+
+The demo is loaded once for the module (it takes tens of seconds) into the test database, outside
+any test transaction so that its services commit for real, and the database is flushed afterwards.
+"""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.test.utils import override_settings
+from rest_framework.authtoken.models import Token
+
+from consumers.models import Card, Consumer, Redemption
+from core import clock, demo
+from core.demo import city
+from core.demo.history import CARDS, CONSUMERS, HISTORY_DAYS
+from escrow.models import JournalEntry
+from escrow.selectors import ledger_ok, ledger_verify
+from merchants.models import Merchant, Product, Settlement
+from merchants.registry import DISTRICTS, uscc_is_valid
+from refunds.models import Refund
+from regulator.models import AuditEvent, Complaint, RiskAssessment
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """The command's output; the demo stays in the database for the module's tests. The demo
+    password is hashed with the suite's fast hasher, as every password of the suite is."""
+    out = io.StringIO()
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        call_command("seed_demo", stdout=out)
+        yield out.getvalue()
+        call_command("flush", interactive=False, verbosity=0)
+
+
+def _counts() -> dict[str, int]:
+    models = (Merchant, Product, Consumer, Card, Redemption, Refund, Complaint, Settlement, JournalEntry)
+    return {
+        **{model.__name__: model.objects.count() for model in (*models, RiskAssessment, AuditEvent)},
+        "paid payouts": Settlement.objects.filter(payout_state="paid").count(),
+    }
+
+
+def test_the_city_has_merchants_in_every_district_and_category_with_valid_licences(seeded):
+    merchants = Merchant.objects.all()
+    assert merchants.count() >= 40
+    assert set(merchants.values_list("district", flat=True)) == set(DISTRICTS)
+    assert set(merchants.values_list("category", flat=True)) == set(Merchant.Category.values)
+    assert all(uscc_is_valid(code) for code in merchants.values_list("license_number", flat=True))
+    assert all(name and address.startswith("北京市") for name, address in merchants.values_list("name", "address"))
+    assert set(Product.objects.values_list("kind", flat=True)) == set(Product.Kind.values)
+    assert not Product.objects.filter(price__gt=500_000).exists()
+    education = Product.objects.filter(merchant__category="education")
+    assert not education.filter(sessions__gt=60).exists() and not education.filter(days__gt=92).exists()
+
+
+def test_consumers_hold_2000_cards_bought_over_90_days_in_every_state(seeded):
+    assert Consumer.objects.count() == CONSUMERS
+    assert Card.objects.count() == CARDS
+    paid = sorted(Card.objects.exclude(paid_at=None).values_list("paid_at", flat=True))
+    assert (paid[-1] - paid[0]).days >= HISTORY_DAYS - 3
+    assert set(Card.objects.values_list("state", flat=True)) >= {
+        "pending_payment",
+        "cooling_off",
+        "active",
+        "exhausted",
+        "refunded",
+        "cancelled",
+    }
+    assert set(Redemption.objects.values_list("state", flat=True)) == set(Redemption.State.values)
+    assert set(Refund.objects.values_list("reason", flat=True)) >= {"cooling_off", "small_balance", "voluntary"}
+
+
+def test_complaints_come_from_the_hotline_and_the_app_in_every_state(seeded):
+    assert set(Complaint.objects.values_list("source", flat=True)) == {"app", "hotline"}
+    hotline = Complaint.objects.filter(source="hotline")
+    assert not hotline.filter(hotline_reference=None).exists()
+    assert not Complaint.objects.filter(source="app", consumer=None).exists()
+    assert set(Complaint.objects.values_list("state", flat=True)) == set(Complaint.State.values)
+
+
+def test_the_ledger_verifies_and_merchants_were_settled_and_paid(seeded):
+    result = ledger_verify()
+    assert ledger_ok(result), result["problems"]
+    demo_merchant = Merchant.objects.get(user__username=demo.DEMO_MERCHANT)
+    settlements = Settlement.objects.filter(merchant=demo_merchant)
+    assert settlements.count() >= 10
+    assert (clock.local_date() - settlements.latest("date").date).days <= 3  # settled daily lately
+    assert not Settlement.objects.exclude(payout_state="paid").exists()
+    assert not Refund.objects.exclude(state="paid").exists()
+
+
+def test_the_runaways_rank_first_high_and_flagged(seeded):
+    top = Merchant.objects.order_by("-risk_score")[: len(city.RUNAWAYS)]
+    assert {m.name.split("（")[0] for m in top} == set(city.RUNAWAYS)
+    assert all(m.risk_level == "high" and m.flagged for m in top)
+    assert Merchant.objects.filter(risk_level="high").count() == len(city.RUNAWAYS)
+    assert "Highest risk" in seeded and city.RUNAWAYS[0] in seeded
+
+
+def test_the_demo_logins_get_tokens_with_their_roles(seeded, api):
+    for login in demo.demo_logins():
+        response = api.post(
+            "/api/v1/auth/token", {"username": login.username, "password": demo.DEMO_PASSWORD}, format="json"
+        )
+        assert response.status_code == 200, (login.username, response.content)
+        assert Token.objects.get(key=response.json()["token"]).user.role == login.role
+        assert login.username in seeded
+    me = Consumer.objects.get(user__username=demo.DEMO_CONSUMER)
+    assert set(me.cards.values_list("state", flat=True)) == {"cooling_off", "active", "exhausted", "refunded"}
+    assert Redemption.objects.filter(card__consumer=me, state="awaiting_confirmation").exists()
+    shop = Merchant.objects.get(user__username=demo.DEMO_MERCHANT)
+    assert Complaint.objects.filter(merchant=shop, state="open").count() >= 2
+
+
+def test_a_second_run_changes_nothing(seeded):
+    before = _counts()
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "already loaded" in out.getvalue() and demo.DEMO_CONSUMER in out.getvalue()
+    assert _counts() == before
