@@ -43,12 +43,16 @@ class AuthTokenApi(APIView):
         responses={
             200: OutputSerializer,
             400: OpenApiResponse(ErrorSerializer, description="invalid, invalid_credentials"),
+            429: OpenApiResponse(
+                ErrorSerializer, description="too_many_login_attempts (AXES_FAILURE_LIMIT failures in a row)"
+            ),
         },
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token = services.auth_token_issue(**data.validated_data)
+        # Django's own request: the login throttle marks it, and its middleware reads the mark.
+        token = services.auth_token_issue(request=request._request, **data.validated_data)
         return Response(self.OutputSerializer({"token": token}).data, status=status.HTTP_200_OK)
 
 

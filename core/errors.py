@@ -56,3 +56,9 @@ class InvalidCredentials(DomainError):
     status_code = 400
     code = "invalid_credentials"
     default_detail = _("The username or password is wrong.")
+
+
+class TooManyLoginAttempts(DomainError):
+    status_code = 429
+    code = "too_many_login_attempts"
+    default_detail = _("Too many failed login attempts: this login is locked for a while. Try again later.")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from core import clock
-from core.errors import InvalidCredentials, InvalidInput
+from core.errors import InvalidCredentials, InvalidInput, TooManyLoginAttempts
 from core.models import User, WorkerHeartbeat
 
 
@@ -25,11 +27,19 @@ def user_create(*, username: str, password: str, role: str, email: str = "") -> 
         return User.objects.create_user(username=username, password=password, role=role, email=email)
 
 
-def auth_token_issue(*, username: str, password: str) -> str:
-    """The API token of the user with these credentials (created on first use)."""
-    user = authenticate(username=username, password=password)
+def auth_token_issue(*, request: HttpRequest, username: str, password: str) -> str:
+    """The API token of the user with these credentials (created on first use).
+
+    ``request`` lets the login throttle (django-axes) count the attempt against this username and
+    client address, and refuse it while they are locked out.
+    """
+    user = authenticate(request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise TooManyLoginAttempts()
     if user is None or not user.is_active:
         raise InvalidCredentials()
+    # A token is a login: last_login is kept, and the throttle forgets this user's earlier failures.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, _ = Token.objects.get_or_create(user=user)
     return token.key
 

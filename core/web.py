@@ -15,11 +15,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.errors import DomainError, TooManyLoginAttempts
 from core.models import User
 
 HOME_OF_ROLE = {
@@ -71,6 +73,25 @@ def home(request):
 class LoginView(auth_views.LoginView):
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+
+def login_lockout_response(request, original_response=None, credentials=None):
+    """What a login refused by the throttle answers (django-axes' ``AXES_LOCKOUT_CALLABLE``).
+
+    The API's token view has already answered 429 ``too_many_login_attempts`` through the error
+    handler (``core.services.auth_token_issue``), so that answer is kept; a page gets the login
+    form again, with the reason, and 429.
+    """
+    if request.path.startswith("/api/"):
+        if original_response is not None and original_response.status_code == TooManyLoginAttempts.status_code:
+            return original_response
+        error = TooManyLoginAttempts()
+        return JsonResponse({"code": error.code, "detail": str(error.detail)}, status=error.status_code)
+    messages.error(request, str(TooManyLoginAttempts.default_detail))
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    form = AuthenticationForm(request, initial={"username": username})
+    context = {"form": form, "next": request.POST.get("next", "")}
+    return render(request, LoginView.template_name, context, status=TooManyLoginAttempts.status_code)
 
 
 class LogoutView(auth_views.LogoutView):

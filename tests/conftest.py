@@ -30,6 +30,18 @@ def _tasks_run_inline_and_fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _login_throttling_off(settings):
+    """Tests log in many times, some with wrong passwords on purpose: django-axes would lock them
+    out. The throttle's own tests (tests/security) turn it back on with ``login_throttling``."""
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def login_throttling(settings, _login_throttling_off):
+    settings.AXES_ENABLED = True
+
+
 @pytest.fixture
 def api():
     return APIClient()

@@ -1,0 +1,266 @@
+"""Who may call what: every API endpoint against every role, in one table, over one city
+(tests/security/world.py). The URL patterns are read from Django's resolver, so an endpoint added
+without a row here fails ``test_every_api_route_has_a_row``.
+
+Statuses, in the order of ``ROLES`` — anonymous, consumer, other consumer, merchant, other
+merchant, regulator — where "consumer" owns A's side of the city (their card was bought from
+merchant A) and "other" is the other party:
+
+- 401: no credentials; 403: the wrong role for the operation (the role gate on the view);
+- 404: the right role but another party's object (ownership is checked in the selector, which
+  answers "not found" alike for "missing" and "not yours", so a 403 never reveals that it exists);
+- 200/201/202: the owner, with a valid body: the call really succeeds. Each such POST acts on an
+  object of its own (``card_to_refund``, ``redemption_to_confirm``...), so no row changes what a
+  later row sees. Where success would change the city for every later row, the body is one that
+  passes the gates and then fails validation (400), and the row says so.
+
+Within a row the roles expected to fail are called first, so a success never hides a refusal.
+The Stripe webhook authenticates by signature, not by user: it has its own test below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from tests.cards.builders import PASSWORD, license_number
+from tests.conftest import client_for
+from tests.security.world import ROLES, World
+
+pytestmark = pytest.mark.django_db
+
+Body = dict[str, Any] | Callable[[World, str], dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    route: str  # the pattern as Django's resolver spells it
+    objects: dict[str, str]  # URL parameter -> World.ids key
+    body: Body
+    expected: tuple[int, int, int, int, int, int]
+    why: str = ""
+
+
+def row(method, route, expected, *, objects=None, body=None, why=""):
+    return Row(method, route, objects or {}, body, expected, why)
+
+
+A = 401  # shorthand for the anonymous column, which is always 401 but for public endpoints
+
+#                                                          anon consumer other-c merchant other-m regulator
+TABLE = [
+    # --- accounts ------------------------------------------------------------------------------------------
+    row("POST", "/api/v1/auth/token", (200, 200, 200, 200, 200, 200),
+        body=lambda w, role: {"username": w.users["consumer"].username, "password": PASSWORD},
+        why="public; credentials in the body, any Authorization header is ignored"),
+    row("POST", "/api/v1/consumers", (201, 201, 201, 201, 201, 201),
+        body=lambda w, role: {"username": f"new-consumer-{role}", "password": PASSWORD,
+                              "display_name": "New", "phone": "13800001234"},
+        why="public sign-up; a new username per role"),
+    row("POST", "/api/v1/merchants", (201, 201, 201, 201, 201, 201),
+        body=lambda w, role: {"username": f"new-merchant-{role}", "password": PASSWORD, "name": "New shop",
+                              "license_number": license_number(900_000 + ROLES.index(role)),
+                              "category": "fitness", "district": "朝阳区", "address": "1 Road"},
+        why="public sign-up; a new licence per role"),
+    # --- products ------------------------------------------------------------------------------------------
+    row("GET", "/api/v1/products", (200, 200, 200, 200, 200, 200), why="public catalogue"),
+    row("POST", "/api/v1/products", (A, 403, 403, 201, 201, 403),
+        body={"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5},
+        why="any merchant, for itself"),
+    # --- cards ---------------------------------------------------------------------------------------------
+    row("GET", "/api/v1/cards", (A, 200, 200, 200, 200, 200), why="each sees its own (the list is filtered)"),
+    row("POST", "/api/v1/cards", (A, 201, 201, 403, 403, 403),
+        body=lambda w, role: {"product": w.ids["product"]}, why="any consumer buys"),
+    row("GET", "/api/v1/cards/<uuid:card_id>", (A, 200, 404, 200, 404, 200), objects={"card_id": "card"}),
+    row("GET", "/api/v1/cards/<uuid:card_id>/contract.pdf", (A, 200, 404, 200, 404, 200),
+        objects={"card_id": "card"}),
+    row("POST", "/api/v1/cards/<uuid:card_id>/refunds", (A, 201, 404, 403, 403, 403),
+        objects={"card_id": "card_to_refund"}, body={"reason": "cooling_off"},
+        why="the owner's cooling-off refund of a card kept for it"),
+    row("POST", "/api/v1/payments/<uuid:payment_id>/simulate", (A, 200, 404, 403, 403, 403),
+        objects={"payment_id": "unpaid_payment"}, body={"outcome": "succeeded"}),
+    # --- redemptions ---------------------------------------------------------------------------------------
+    row("GET", "/api/v1/redemptions", (A, 200, 200, 200, 200, 200), why="each sees its own"),
+    row("POST", "/api/v1/redemptions", (A, 403, 403, 201, 404, 403),
+        body=lambda w, role: {"card": w.ids["card"]}, why="only the card's merchant starts a service"),
+    row("POST", "/api/v1/redemptions/<uuid:redemption_id>/confirm", (A, 200, 404, 403, 403, 403),
+        objects={"redemption_id": "redemption_to_confirm"}),
+    row("POST", "/api/v1/redemptions/<uuid:redemption_id>/reject", (A, 200, 404, 403, 403, 403),
+        objects={"redemption_id": "redemption_to_reject"}),
+    # --- the merchant's own money --------------------------------------------------------------------------
+    row("GET", "/api/v1/merchant/balance", (A, 403, 403, 200, 200, 403), why="each merchant its own"),
+    row("POST", "/api/v1/merchant/closure", (A, 403, 403, 400, 400, 403),
+        body={"closes_on": "2026-03-11", "reason": "moving"},
+        why="400 notice_too_short: a real closure would stop merchant A's sales for every later row"),
+    row("GET", "/api/v1/merchant/settlements", (A, 403, 403, 200, 200, 403), why="each merchant its own"),
+    row("GET", "/api/v1/merchant/settlements/<uuid:settlement_id>/statement.pdf", (A, 403, 403, 200, 404, 403),
+        objects={"settlement_id": "settlement"}),
+    # --- complaints ----------------------------------------------------------------------------------------
+    row("GET", "/api/v1/complaints", (A, 200, 200, 200, 200, 200), why="each sees its own"),
+    row("POST", "/api/v1/complaints", (A, 201, 201, 403, 403, 400),
+        body=lambda w, role: {"merchant": w.ids["merchant"], "category": "refund_refused",
+                              "description": "No refund.", "source": "app"},
+        why="consumers file from the app; regulator staff may file, but only hotline calls: "
+            "400 complaint_source_not_allowed"),
+    row("GET", "/api/v1/complaints/<uuid:complaint_id>", (A, 200, 404, 200, 404, 200),
+        objects={"complaint_id": "complaint"}),
+    row("POST", "/api/v1/complaints/<uuid:complaint_id>/respond", (A, 403, 403, 200, 404, 403),
+        objects={"complaint_id": "complaint_to_respond"}, body={"text": "We will refund."}),
+    row("POST", "/api/v1/complaints/<uuid:complaint_id>/close", (A, 403, 403, 403, 403, 200),
+        objects={"complaint_id": "complaint_to_close"}, body={"resolution": "Refunded."}),
+    # --- the regulator (sees every merchant: no "other party") ----------------------------------------------
+    row("GET", "/api/v1/regulator/complaints/stats", (A, 403, 403, 403, 403, 200)),
+    row("GET", "/api/v1/regulator/ledger/verify", (A, 403, 403, 403, 403, 200)),
+    row("GET", "/api/v1/regulator/reconciliations", (A, 403, 403, 403, 403, 200)),
+    row("GET", "/api/v1/regulator/merchants", (A, 403, 403, 403, 403, 200)),
+    row("GET", "/api/v1/regulator/merchants/<str:merchant_id>/risk", (A, 403, 403, 403, 403, 200),
+        objects={"merchant_id": "merchant"}),
+    row("POST", "/api/v1/regulator/merchants/<str:merchant_id>/risk", (A, 403, 403, 403, 403, 200),
+        objects={"merchant_id": "merchant"}, why="recomputes one merchant's score"),
+    row("GET", "/api/v1/regulator/merchants/<str:merchant_id>/actions", (A, 403, 403, 403, 403, 200),
+        objects={"merchant_id": "merchant"}),
+    row("POST", "/api/v1/regulator/merchants/<str:merchant_id>/actions", (A, 403, 403, 403, 403, 202),
+        objects={"merchant_id": "merchant"}, body={"action": "flag", "reason": "matrix"},
+        why="a flag only adds a public warning: merchant A still sells and serves"),
+    row("GET", "/api/v1/regulator/actions/<str:action_id>", (A, 403, 403, 403, 403, 200),
+        objects={"action_id": "action"}),
+    row("GET", "/api/v1/regulator/merchants/<uuid:merchant_id>/report.pdf", (A, 403, 403, 403, 403, 200),
+        objects={"merchant_id": "merchant"}),
+    row("GET", "/api/v1/regulator/audit-log", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/risk/compute", (A, 403, 403, 403, 403, 202)),
+]  # fmt: skip
+
+# Not in the table: documentation, and the webhook (its own test below).
+UNGATED = {("GET", "/api/v1/schema/"), ("GET", "/api/v1/docs/")}
+WEBHOOK = ("POST", "/api/v1/webhooks/stripe")
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def api_routes() -> set[tuple[str, str]]:
+    """(method, route) of every API operation, from the URL resolver and each view's handlers."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and route.startswith("api/v1/"):
+                view = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
+                methods = [m.upper() for m in HTTP_METHODS if view is None or hasattr(view, m)]
+                found.update((method, "/" + route) for method in methods)
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def path_of(route: str, objects: dict[str, str], world: World) -> str:
+    def fill(match: re.Match) -> str:
+        return world.ids[objects[match[1]]]
+
+    return PARAMETER.sub(fill, route)
+
+
+def client_of(world: World, role: str) -> APIClient:
+    user = world.users[role]
+    return APIClient() if user is None else client_for(user)
+
+
+def call(world: World, role: str, entry: Row):
+    path = path_of(entry.route, entry.objects, world)
+    body = entry.body(world, role) if callable(entry.body) else entry.body
+    client = client_of(world, role)
+    if entry.method == "GET":
+        return client.get(path)
+    return getattr(client, entry.method.lower())(path, body, format="json")
+
+
+def mismatch(entry: Row, role: str, expected: int, response) -> str | None:
+    shown = f"{entry.method} {entry.route} as {role}"
+    if response.status_code != expected:
+        return f"{shown}: expected {expected}, got {response.status_code} {response.content[:200]!r}"
+    if expected >= 400 and not response.json().get("code"):
+        return f"{shown}: error without a code: {response.content[:200]!r}"
+    return None
+
+
+def test_every_api_route_has_a_row():
+    in_table = {(entry.method, entry.route) for entry in TABLE}
+    routes = api_routes()
+    assert WEBHOOK in routes and routes >= UNGATED
+    missing = routes - in_table - UNGATED - {WEBHOOK}
+    assert not missing, f"API routes without a row in the authorization matrix: {sorted(missing)}"
+    stale = in_table - routes
+    assert not stale, f"rows for routes that no longer exist: {sorted(stale)}"
+    assert len(in_table) == len(TABLE), "a route has two rows"
+    for entry in TABLE:
+        assert set(PARAMETER.findall(entry.route)) == set(entry.objects), entry.route
+
+
+def test_every_api_endpoint_answers_every_role_as_the_matrix_says(world):
+    failures = []
+    for entry in TABLE:
+        expected = dict(zip(ROLES, entry.expected, strict=True))
+        # Refusals first: a success (the only state change of a row) then cannot mask one.
+        for role in sorted(ROLES, key=lambda r: expected[r] < 300):
+            failure = mismatch(entry, role, expected[role], call(world, role, entry))
+            if failure:
+                failures.append(failure)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("gateway", ["stripe", "local"])
+def test_an_unsigned_stripe_webhook_is_refused_whoever_sends_it(world, settings, gateway):
+    """Under Stripe the signature is checked before anything is read (400 invalid_signature);
+    under the local gateway the endpoint does not exist (404). A user's token changes nothing."""
+    settings.PAYMENT_GATEWAY = gateway
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_matrix_only"
+    event = {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": {"object": {}}}
+    expected = {"stripe": (400, "invalid_signature"), "local": (404, "not_found")}[gateway]
+    for role in ROLES:
+        response = client_of(world, role).post(WEBHOOK[1], event, format="json")
+        assert (response.status_code, response.json()["code"]) == expected, role
+
+
+# --- the pages ---------------------------------------------------------------------------------------------
+LOGIN = "login"  # sent to the login page
+
+#                                                      anon    consumer other-c merchant other-m regulator
+PAGES = [
+    ("/c/", {}, (LOGIN, 200, 200, 403, 403, 403)),
+    ("/c/cards/{card}/", {"card": "card"}, (LOGIN, 200, 404, 403, 403, 403)),
+    ("/m/", {}, (LOGIN, 403, 403, 200, 200, 403)),
+    ("/m/settlements/{settlement}/statement.pdf", {"settlement": "settlement"}, (LOGIN, 403, 403, 200, 404, 403)),
+    ("/r/", {}, (LOGIN, 403, 403, 403, 403, 200)),
+    # A regulator sees every merchant: there is no other party's object to refuse.
+    ("/r/merchants/{merchant}/", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+]  # fmt: skip
+
+
+def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
+    failures = []
+    for template, objects, statuses in PAGES:
+        path = template.format(**{name: world.ids[key] for name, key in objects.items()})
+        for role, expected in zip(ROLES, statuses, strict=True):
+            client = Client()
+            if world.users[role] is not None:
+                client.force_login(world.users[role])
+            response = client.get(path, follow=True)  # /c/ itself redirects to the card list
+            if expected == LOGIN:
+                landed = response.redirect_chain[-1][0] if response.redirect_chain else path
+                got = LOGIN if landed.startswith("/login/?next=") else f"{response.status_code} at {landed}"
+            else:
+                got = response.status_code
+            if got != expected:
+                failures.append(f"GET {template} as {role}: expected {expected}, got {got}")
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,125 @@
+"""One small city for the security tests, built through the real services: two merchants (A and
+B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
+each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
+pending redemptions, complaints and a regulator action.
+
+The parties are named by the role they play towards A's side of the city: ``consumer`` (the
+owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
+
+Everything is built at fixed times; the tests then run frozen at ``NOW``, so nothing expires
+under them (a redemption waits REDEMPTION_TTL_MINUTES for its confirmation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import time_machine
+
+from consumers.models import Card, Redemption
+from consumers.services import card_purchase, redemption_confirm, redemption_request
+from core.models import User
+from merchants.models import Merchant, Product, Settlement
+from merchants.services.settlement import settlement_run
+from regulator.models import Complaint, RegulatorAction
+from regulator.services.actions import merchant_action_take
+from tests.cards import builders
+from tests.factories import UserFactory
+from tests.regulator.complaints_builders import app_complaint
+
+ROLES = ("anonymous", "consumer", "other_consumer", "merchant", "other_merchant", "regulator")
+NOW = "2026-03-10 10:00 +0800"
+BOUGHT = "2026-03-01 10:00 +0800"
+SERVED = "2026-03-02 11:00 +0800"
+SETTLED_DAY = date(2026, 3, 2)
+SETTLED = "2026-03-03 02:00 +0800"
+
+
+@dataclass
+class World:
+    users: dict[str, User | None]
+    merchant: Merchant
+    other_merchant: Merchant
+    product: Product
+    card: Card  # consumer's, bought from merchant A, served once: active
+    other_card: Card  # other consumer's, bought from merchant B
+    card_to_refund: Card  # consumer's, bought from A at NOW: in cooling-off
+    unpaid_card: Card  # consumer's, bought from A at NOW and not paid
+    redemption: Redemption  # pending on ``card``
+    redemption_to_confirm: Redemption
+    redemption_to_reject: Redemption
+    settlement: Settlement  # merchant A's
+    complaint: Complaint  # consumer's, against merchant A
+    complaint_to_respond: Complaint
+    complaint_to_close: Complaint
+    action: RegulatorAction  # the regulator's, on merchant B
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+def _serve(card: Card) -> None:
+    redemption = redemption_request(merchant=card.merchant, card_id=card.pk)
+    redemption_confirm(consumer=card.consumer, redemption_id=redemption.pk)
+
+
+def build_world() -> World:
+    """The city; call it frozen at ``NOW``."""
+    merchant, other_merchant = builders.merchant(), builders.merchant()
+    consumer, other_consumer = builders.consumer(), builders.consumer()
+    regulator = UserFactory(role="regulator")
+    product = builders.session_pack(merchant, price=100_000, sessions=10)
+    other_product = builders.session_pack(other_merchant, price=50_000, sessions=5)
+
+    with time_machine.travel(BOUGHT, tick=False):
+        card = builders.paid_card(product, consumer)
+        other_card = builders.paid_card(other_product, other_consumer)
+    with time_machine.travel(SERVED, tick=False):
+        _serve(card)
+        _serve(other_card)
+    with time_machine.travel(SETTLED, tick=False):
+        settlement_run(day=SETTLED_DAY)
+
+    # Now: frozen by the caller.
+    card_to_refund = builders.paid_card(product, consumer)
+    unpaid_card = card_purchase(consumer=consumer, product_id=product.pk)
+    pending = [redemption_request(merchant=merchant, card_id=card.pk) for _ in range(3)]
+    complaints = [app_complaint(consumer, merchant) for _ in range(3)]
+    action = merchant_action_take(
+        merchant_id=other_merchant.pk, actor_id=regulator.pk, action="flag", reason="many complaints"
+    )
+
+    world = World(
+        users={
+            "anonymous": None,
+            "consumer": consumer.user,
+            "other_consumer": other_consumer.user,
+            "merchant": merchant.user,
+            "other_merchant": other_merchant.user,
+            "regulator": regulator,
+        },
+        merchant=merchant,
+        other_merchant=other_merchant,
+        product=product,
+        card=builders.fresh(card),
+        other_card=builders.fresh(other_card),
+        card_to_refund=card_to_refund,
+        unpaid_card=unpaid_card,
+        redemption=pending[0],
+        redemption_to_confirm=pending[1],
+        redemption_to_reject=pending[2],
+        settlement=Settlement.objects.get(merchant=merchant),
+        complaint=complaints[0],
+        complaint_to_respond=complaints[1],
+        complaint_to_close=complaints[2],
+        action=action,
+    )
+    world.ids = {
+        name: str(getattr(world, name).pk)
+        for name in (
+            "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
+            "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
+            "complaint_to_respond", "complaint_to_close", "action",
+        )
+    }  # fmt: skip
+    world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
+    return world
