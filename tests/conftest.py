@@ -26,6 +26,11 @@ def _postgres_policy(request):
 @pytest.fixture(autouse=True)
 def _tasks_run_inline_and_fast_hashing(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Celery copies its configuration from the settings once, at first use: whatever ran first (a
+    # module-scoped fixture, a subprocess helper) must not leave the tasks going to the broker.
+    from config.celery import app
+
+    app.conf.task_always_eager = True
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
