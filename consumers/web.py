@@ -23,9 +23,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed
 
@@ -98,8 +97,8 @@ def _page(request, items, size: int = PAGE_SIZE):
 
 
 class MerchantFilterForm(forms.Form):
-    district = forms.ChoiceField(label=_lazy("District"), required=False)
-    category = forms.ChoiceField(label=_lazy("Category"), required=False)
+    district = forms.ChoiceField(label=gettext_lazy("District"), required=False)
+    category = forms.ChoiceField(label=gettext_lazy("Category"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -399,13 +398,13 @@ def redemption_reject(request, redemption_id):
 
 
 class ComplaintForm(forms.Form):
-    merchant = forms.ChoiceField(label=_lazy("Merchant"))
-    card = forms.ChoiceField(label=_lazy("Card (optional)"), required=False)
-    category = forms.ChoiceField(label=_lazy("What went wrong"), choices=Complaint.Category.choices)
+    merchant = forms.ChoiceField(label=gettext_lazy("Merchant"))
+    card = forms.ChoiceField(label=gettext_lazy("Card (optional)"), required=False)
+    category = forms.ChoiceField(label=gettext_lazy("What went wrong"), choices=Complaint.Category.choices)
     description = forms.CharField(
-        label=_lazy("Description"), widget=forms.Textarea(attrs={"rows": 5}), max_length=DESCRIPTION_MAX
+        label=gettext_lazy("Description"), widget=forms.Textarea(attrs={"rows": 5}), max_length=DESCRIPTION_MAX
     )
-    urgent = forms.BooleanField(label=_lazy("Urgent"), required=False)
+    urgent = forms.BooleanField(label=gettext_lazy("Urgent"), required=False)
 
     def __init__(self, *args: Any, merchants: list[Merchant], cards: list[Card], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -19,9 +19,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consumers import selectors as consumer_selectors
@@ -67,44 +66,52 @@ class YuanField(forms.DecimalField):
 
 
 class ProductForm(forms.Form):
-    name = forms.CharField(label=_lazy("Name"), max_length=200)
-    kind = forms.ChoiceField(label=_lazy("Kind"), choices=Product.Kind.choices)
-    price = YuanField(label=_lazy("Price (yuan)"), help_text=_lazy("The money the consumer pays."))
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Product.Kind.choices)
+    price = YuanField(label=gettext_lazy("Price (yuan)"), help_text=gettext_lazy("The money the consumer pays."))
     face_value = YuanField(
-        label=_lazy("Face value (yuan)"),
+        label=gettext_lazy("Face value (yuan)"),
         required=False,
-        help_text=_lazy("Stored-value cards: the value of service the card holds, at least the price."),
+        help_text=gettext_lazy("Stored-value cards: the value of service the card holds, at least the price."),
     )
     unit_price = YuanField(
-        label=_lazy("Unit price (yuan)"),
+        label=gettext_lazy("Unit price (yuan)"),
         required=False,
-        help_text=_lazy("Stored-value cards: the face value of the cheapest single service."),
+        help_text=gettext_lazy("Stored-value cards: the face value of the cheapest single service."),
     )
     sessions = forms.IntegerField(
-        label=_lazy("Sessions"), required=False, min_value=1, max_value=100_000, help_text=_lazy("Session packs.")
+        label=gettext_lazy("Sessions"),
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text=gettext_lazy("Session packs."),
     )
     days = forms.IntegerField(
-        label=_lazy("Days"), required=False, min_value=1, max_value=36_600, help_text=_lazy("Period passes.")
+        label=gettext_lazy("Days"),
+        required=False,
+        min_value=1,
+        max_value=36_600,
+        help_text=gettext_lazy("Period passes."),
     )
     refund_fee_bps = forms.IntegerField(
-        label=_lazy("Refund handling fee (basis points)"),
+        label=gettext_lazy("Refund handling fee (basis points)"),
         min_value=0,
         max_value=2000,
         initial=0,
-        help_text=_lazy("On a voluntary refund after cooling-off: 100 basis points = 1% of the escrow left."),
+        help_text=gettext_lazy("On a voluntary refund after cooling-off: 100 basis points are one hundredth of the escrow left."),
     )
 
 
 class RedemptionStartForm(forms.Form):
     card = forms.CharField(
-        label=_lazy("Card id or QR code text"),
+        label=gettext_lazy("Card id or QR code text"),
         max_length=500,
-        help_text=_lazy("The id the consumer shows, or the text of the QR code on their contract."),
+        help_text=gettext_lazy("The id the consumer shows, or the text of the QR code on their contract."),
     )
     amount = YuanField(
-        label=_lazy("Amount (yuan)"),
+        label=gettext_lazy("Amount (yuan)"),
         required=False,
-        help_text=_lazy("Stored-value cards only: the face value of the service."),
+        help_text=gettext_lazy("Stored-value cards only: the face value of the service."),
     )
 
     def clean_card(self) -> str:
@@ -116,9 +123,9 @@ class RedemptionStartForm(forms.Form):
 
 class ClosureForm(forms.Form):
     closes_on = forms.DateField(
-        label=_lazy("Closing day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=gettext_lazy("Closing day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    reason = forms.CharField(label=_lazy("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -126,7 +133,7 @@ class ClosureForm(forms.Form):
 
 
 class ComplaintResponseForm(forms.Form):
-    text = forms.CharField(label=_lazy("Your answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(label=gettext_lazy("Your answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -22,9 +22,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consumers.contract import yuan
@@ -53,37 +52,37 @@ AUDIT_PAGE_SIZE = 50
 MERCHANT_COMPLAINTS = 10
 
 SIGNAL_NAMES = {
-    "escrow_outstanding": _lazy("Escrow outstanding"),
-    "months_owed": _lazy("Months of service owed"),
-    "sales_surge": _lazy("Sales surge"),
-    "redemption_drop": _lazy("Drop in services"),
-    "discount_depth": _lazy("Discount depth"),
-    "complaints_per_100_cards": _lazy("Complaints per 100 cards"),
-    "overdue_complaints": _lazy("Overdue complaints"),
-    "refund_rate": _lazy("Refund rate"),
-    "rejected_redemptions": _lazy("Rejected services"),
-    "filing_threshold": _lazy("At the filing threshold"),
+    "escrow_outstanding": gettext_lazy("Escrow outstanding"),
+    "months_owed": gettext_lazy("Months of service owed"),
+    "sales_surge": gettext_lazy("Sales surge"),
+    "redemption_drop": gettext_lazy("Drop in services"),
+    "discount_depth": gettext_lazy("Discount depth"),
+    "complaints_per_100_cards": gettext_lazy("Complaints per 100 cards"),
+    "overdue_complaints": gettext_lazy("Overdue complaints"),
+    "refund_rate": gettext_lazy("Refund rate"),
+    "rejected_redemptions": gettext_lazy("Rejected services"),
+    "filing_threshold": gettext_lazy("At the filing threshold"),
 }
 RATIO_SIGNALS = ("redemption_drop", "discount_depth", "refund_rate", "rejected_redemptions")
 
 ORDERING_LABELS = {
-    "-risk_score": _lazy("Risk score, highest first"),
-    "risk_score": _lazy("Risk score, lowest first"),
-    "-escrow_outstanding": _lazy("Escrow outstanding, largest first"),
-    "escrow_outstanding": _lazy("Escrow outstanding, smallest first"),
-    "-complaints_90d": _lazy("Complaints (90 days), most first"),
-    "complaints_90d": _lazy("Complaints (90 days), fewest first"),
-    "name": _lazy("Name, A to Z"),
-    "-name": _lazy("Name, Z to A"),
-    "-created_at": _lazy("Newest first"),
-    "created_at": _lazy("Oldest first"),
+    "-risk_score": gettext_lazy("Risk score, highest first"),
+    "risk_score": gettext_lazy("Risk score, lowest first"),
+    "-escrow_outstanding": gettext_lazy("Escrow outstanding, largest first"),
+    "escrow_outstanding": gettext_lazy("Escrow outstanding, smallest first"),
+    "-complaints_90d": gettext_lazy("Complaints (90 days), most first"),
+    "complaints_90d": gettext_lazy("Complaints (90 days), fewest first"),
+    "name": gettext_lazy("Name, A to Z"),
+    "-name": gettext_lazy("Name, Z to A"),
+    "-created_at": gettext_lazy("Newest first"),
+    "created_at": gettext_lazy("Oldest first"),
 }
 
 OTHER_VERBS = {
-    "risk_auto_flag": _lazy("flagged automatically (high risk)"),
-    "complaint_create": _lazy("hotline complaint entered"),
-    "complaint_respond": _lazy("complaint answered"),
-    "complaint_close": _lazy("complaint closed"),
+    "risk_auto_flag": gettext_lazy("flagged automatically (high risk)"),
+    "complaint_create": gettext_lazy("hotline complaint entered"),
+    "complaint_respond": gettext_lazy("complaint answered"),
+    "complaint_close": gettext_lazy("complaint closed"),
 }
 
 
@@ -215,11 +214,11 @@ def risk_compute_all(request):
 
 
 class MerchantFilterForm(forms.Form):
-    risk_level = forms.ChoiceField(label=_lazy("Risk level"), required=False)
-    district = forms.ChoiceField(label=_lazy("District"), required=False)
-    category = forms.ChoiceField(label=_lazy("Category"), required=False)
-    flagged = forms.ChoiceField(label=_lazy("Flag"), required=False)
-    ordering = forms.ChoiceField(label=_lazy("Sort by"), required=False)
+    risk_level = forms.ChoiceField(label=gettext_lazy("Risk level"), required=False)
+    district = forms.ChoiceField(label=gettext_lazy("District"), required=False)
+    category = forms.ChoiceField(label=gettext_lazy("Category"), required=False)
+    flagged = forms.ChoiceField(label=gettext_lazy("Flag"), required=False)
+    ordering = forms.ChoiceField(label=gettext_lazy("Sort by"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -257,19 +256,21 @@ def merchant_list(request):
 
 
 class ActionForm(forms.Form):
-    action = forms.ChoiceField(label=_lazy("Action"), choices=RegulatorAction.Action.choices)
+    action = forms.ChoiceField(label=gettext_lazy("Action"), choices=RegulatorAction.Action.choices)
     reason = forms.CharField(
-        label=_lazy("Reason"),
+        label=gettext_lazy("Reason"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_lazy("Recorded in the audit log with your name."),
+        help_text=gettext_lazy("Recorded in the audit log with your name."),
     )
     warning = forms.CharField(
-        label=_lazy("Public warning (flag only)"),
+        label=gettext_lazy("Public warning (flag only)"),
         max_length=500,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_lazy("Shown to consumers with the merchant's products. Leave empty for the standard warning."),
+        help_text=gettext_lazy(
+            "Shown to consumers with the merchant's products. Leave empty for the standard warning."
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -447,10 +448,10 @@ def action_status(request, action_id):
 
 
 class ComplaintFilterForm(forms.Form):
-    state = forms.ChoiceField(label=_lazy("State"), required=False)
-    district = forms.ChoiceField(label=_lazy("District"), required=False)
-    category = forms.ChoiceField(label=_lazy("Category"), required=False)
-    source = forms.ChoiceField(label=_lazy("Source"), required=False)
+    state = forms.ChoiceField(label=gettext_lazy("State"), required=False)
+    district = forms.ChoiceField(label=gettext_lazy("District"), required=False)
+    category = forms.ChoiceField(label=gettext_lazy("Category"), required=False)
+    source = forms.ChoiceField(label=gettext_lazy("Source"), required=False)
     merchant = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -465,23 +466,23 @@ class ComplaintFilterForm(forms.Form):
 
 class HotlineForm(forms.Form):
     merchant = forms.CharField(
-        label=_lazy("Merchant"),
+        label=gettext_lazy("Merchant"),
         max_length=64,
-        help_text=_lazy("Its unified social credit code (licence number) or its id."),
+        help_text=gettext_lazy("Its unified social credit code (licence number) or its id."),
     )
-    category = forms.ChoiceField(label=_lazy("Category"), choices=Complaint.Category.choices)
-    description = forms.CharField(label=_lazy("What the caller says"), max_length=5000, widget=forms.Textarea)
+    category = forms.ChoiceField(label=gettext_lazy("Category"), choices=Complaint.Category.choices)
+    description = forms.CharField(label=gettext_lazy("What the caller says"), max_length=5000, widget=forms.Textarea)
     urgent = forms.BooleanField(
-        label=_lazy("Urgent"), required=False, help_text=_lazy("The merchant must answer within 2 hours.")
+        label=gettext_lazy("Urgent"), required=False, help_text=gettext_lazy("The merchant must answer within 2 hours.")
     )
-    hotline_reference = forms.CharField(label=_lazy("12345 work order number"), max_length=64, required=False)
+    hotline_reference = forms.CharField(label=gettext_lazy("12345 work order number"), max_length=64, required=False)
     received_at = forms.DateTimeField(
-        label=_lazy("Call received at (Beijing time)"),
+        label=gettext_lazy("Call received at (Beijing time)"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=_lazy("Leave empty for now. The deadline runs from the call."),
+        help_text=gettext_lazy("Leave empty for now. The deadline runs from the call."),
     )
-    card = forms.UUIDField(label=_lazy("Card id (optional)"), required=False)
+    card = forms.UUIDField(label=gettext_lazy("Card id (optional)"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -490,7 +491,9 @@ class HotlineForm(forms.Form):
 
 
 class CloseForm(forms.Form):
-    resolution = forms.CharField(label=_lazy("Resolution"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    resolution = forms.CharField(
+        label=gettext_lazy("Resolution"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status: int = 200):
@@ -578,12 +581,12 @@ def complaint_close_view(request, complaint_id):
 
 class StatsForm(forms.Form):
     month = forms.CharField(
-        label=_lazy("Month"),
+        label=gettext_lazy("Month"),
         required=False,
         widget=forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM", "pattern": r"\d{4}-\d{2}"}),
     )
-    district = forms.ChoiceField(label=_lazy("District"), required=False)
-    category = forms.ChoiceField(label=_lazy("Category"), required=False)
+    district = forms.ChoiceField(label=gettext_lazy("District"), required=False)
+    category = forms.ChoiceField(label=gettext_lazy("Category"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -649,12 +652,12 @@ def complaint_statistics(request):
 
 
 class AuditFilterForm(forms.Form):
-    kind = forms.ChoiceField(label=_lazy("Kind"), required=False)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), required=False)
     merchant = forms.CharField(
-        label=_lazy("Merchant"),
+        label=gettext_lazy("Merchant"),
         required=False,
         max_length=64,
-        help_text=_lazy("Its licence number or id."),
+        help_text=gettext_lazy("Its licence number or id."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
