@@ -11,6 +11,12 @@ In the same run, the same clients send the same number of requests per "flow" to
 Django view that touches no database: the framework's own ceiling on this machine. The ratio of
 the two says how much of that ceiling the card flow keeps.
 
+It also reports the CPU time the server spent per flow, read from ``/proc`` at the start and the
+end of each run: the gunicorn workers' (``app ms``) and the PostgreSQL backends' serving the
+benchmark's database (``db ms``, when PostgreSQL runs on this machine). Unlike flows per second,
+these hardly change when other work shares the machine, so they are the figures to compare
+between versions of the code.
+
 It creates its own PostgreSQL database, migrates it, starts gunicorn on a free port, and removes
 both at the end. Run: ``.venv/bin/python bench/flow.py`` (``--help`` for options).
 """
@@ -35,6 +41,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+WORKERS, WORKER_CLASS, THREADS = 3, "gthread", 4  # as docker-compose.yml serves the site
 
 
 def free_port() -> int:
@@ -170,14 +178,62 @@ def worker(index, kind, port, data, start_at, seconds, queue) -> None:
     queue.put({"requests": requests, "flows": flows, "errors": errors})
 
 
-def run(kind: str, clients: int, port: int, data: dict, seconds: float) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+class ServerCpu:
+    """CPU seconds of the gunicorn workers and of the PostgreSQL backends serving ``database``."""
+
+    def __init__(self, *, gunicorn_pid: int, server: str, database: str) -> None:
+        self.gunicorn_pid, self.server, self.database = gunicorn_pid, server, database
+
+    def _backends(self) -> list[int]:
+        found = subprocess.run(
+            ["psql", f"{self.server}/postgres", "-Atc",
+             f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.database}'"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return [int(line) for line in found.stdout.split()]
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        return {
+            "app": {pid: _cpu_seconds(pid) for pid in _children(self.gunicorn_pid)},
+            "db": {pid: _cpu_seconds(pid) for pid in self._backends()},
+        }
+
+    @staticmethod
+    def spent(before: dict, after: dict, side: str) -> float:
+        return sum(max(0.0, seconds - before[side].get(pid, 0.0)) for pid, seconds in after[side].items())
+
+
+def run(kind: str, clients: int, port: int, data: dict, seconds: float, cpu: ServerCpu) -> dict:
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     start_at = time.time() + 2.0
     procs = [ctx.Process(target=worker, args=(i, kind, port, data, start_at, seconds, queue)) for i in range(clients)]
     for proc in procs:
         proc.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    before = cpu.snapshot()
     results = [queue.get(timeout=seconds + 120) for _ in procs]
+    after = cpu.snapshot()
     for proc in procs:
         proc.join()
     requests = sorted(r for res in results for r in res["requests"])
@@ -186,10 +242,13 @@ def run(kind: str, clients: int, port: int, data: dict, seconds: float) -> dict:
     def pct(values, q):
         return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
+    per_flow = 1000 / max(1, len(flows))
     return {
         "kind": kind,
         "clients": clients,
         "flows": len(flows),
+        "app_cpu_ms_per_flow": ServerCpu.spent(before, after, "app") * per_flow,
+        "db_cpu_ms_per_flow": ServerCpu.spent(before, after, "db") * per_flow,
         "flows_per_s": len(flows) / seconds,
         "requests_per_s": len(requests) / seconds,
         "errors": sum(res["errors"] for res in results),
@@ -205,7 +264,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="8", help="comma-separated client counts (default 8)")
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=WORKERS, help=f"gunicorn worker processes (default {WORKERS})")
+    parser.add_argument(
+        "--worker-class", default=WORKER_CLASS, help=f"gunicorn worker class: sync or gthread (default {WORKER_CLASS})"
+    )
+    parser.add_argument("--threads", type=int, default=THREADS, help=f"threads per gthread worker (default {THREADS})")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
@@ -235,9 +298,12 @@ def main() -> int:
         port = free_port()
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(args.workers), "--log-level", "warning"],
+             "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
+             "--log-level", "warning"],
             cwd=REPO, env=env, start_new_session=True,
         )  # fmt: skip
+        cpu = ServerCpu(gunicorn_pid=gunicorn.pid, server=args.server, database=database)
+        load_before = os.getloadavg()[0]
         for _ in range(100):
             try:
                 Client(port).call("GET", "/livez", None)
@@ -248,10 +314,11 @@ def main() -> int:
         for clients in client_counts:
             for kind in ("flow", "bare"):
                 print(f"[flow] {kind} with {clients} clients for {args.seconds:.0f}s", flush=True)
-                rows.append(run(kind, clients, port, data, args.seconds))
+                rows.append(run(kind, clients, port, data, args.seconds, cpu))
+        load_after = os.getloadavg()[0]
         print()
         header = ("clients", "flows/s", "req p50", "req p99", "flow p99", "bare flows/s", "ratio", "errors")
-        print("{:>7} {:>9} {:>8} {:>8} {:>9} {:>13} {:>6} {:>6}".format(*header))
+        print("{:>7} {:>9} {:>8} {:>8} {:>9} {:>13} {:>6} {:>6}  app ms  db ms  (server CPU per flow)".format(*header))
         summary = []
         for clients in client_counts:
             ours = next(r for r in rows if r["kind"] == "flow" and r["clients"] == clients)
@@ -261,8 +328,15 @@ def main() -> int:
             print(
                 f"{clients:>7} {ours['flows_per_s']:>9.1f} {ours['request_p50_ms']:>7.1f}ms "
                 f"{ours['request_p99_ms']:>7.1f}ms {ours['flow_p99_ms']:>8.1f}ms {base['flows_per_s']:>13.1f} "
-                f"{ratio:>6.3f} {ours['errors']:>6}"
+                f"{ratio:>6.3f} {ours['errors']:>6}  "
+                f"{ours['app_cpu_ms_per_flow']:>6.1f} {ours['db_cpu_ms_per_flow']:>6.1f}"
             )
+            summary[-1].update(
+                app_cpu_ms_per_flow=ours["app_cpu_ms_per_flow"], db_cpu_ms_per_flow=ours["db_cpu_ms_per_flow"]
+            )
+        bare_app = statistics.fmean(r["app_cpu_ms_per_flow"] for r in rows if r["kind"] == "bare")
+        print(f"bare view: {bare_app:.1f} ms of gunicorn CPU per 4 requests")
+        print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}, on {os.cpu_count()} CPUs")
         eight = next((r for r in rows if r["kind"] == "flow" and r["clients"] == 8), None)
         if eight:
             verdict = eight["flows_per_s"] >= 80 and eight["request_p99_ms"] <= 150
@@ -274,7 +348,13 @@ def main() -> int:
             "benchmark": "card flow over HTTP",
             "command": f".venv/bin/python {command}",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"nproc": os.cpu_count(), "gunicorn_workers": args.workers},
+            "machine": {
+                "nproc": os.cpu_count(),
+                "gunicorn_workers": args.workers,
+                "gunicorn_worker_class": args.worker_class,
+                "gunicorn_threads": args.threads,
+                "load_average_1min": [load_before, load_after],
+            },
             "rows": rows,
             "summary": summary,
         }

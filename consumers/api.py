@@ -49,8 +49,24 @@ class ConsumerCreateApi(APIView):
         return Response(self.OutputSerializer(consumer).data, status=status.HTTP_201_CREATED)
 
 
-# Plain serializers with declared fields: a ModelSerializer rebuilds its fields from the model on
-# every use, which is the largest Python cost of these hot responses.
+# The response serializers declare their fields (for the schema and for reading), but write their
+# output in ``to_representation`` by hand: a serializer deep-copies its declared fields every time
+# it is used, which was the largest Python cost of these hot responses. The output is the one the
+# declared fields give (tests/cards/test_representations.py compares the two).
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value):
+    return _DATETIME.to_representation(value)  # ISO 8601 in the current time zone, None for None
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
 
 
 class PaymentSerializer(serializers.Serializer):
@@ -61,6 +77,18 @@ class PaymentSerializer(serializers.Serializer):
 
     def get_client_secret(self, payment: Payment) -> str | None:
         return payment.client_secret or None
+
+    def to_representation(self, payment: Payment) -> dict:
+        return _payment_representation(payment)
+
+
+def _payment_representation(payment: Payment) -> dict:
+    return {
+        "id": _text(payment.id),
+        "gateway": _text(payment.gateway),
+        "status": _text(payment.status),
+        "client_secret": payment.client_secret or None,
+    }
 
 
 class CardSerializer(serializers.Serializer):
@@ -88,6 +116,34 @@ class CardSerializer(serializers.Serializer):
     days = serializers.IntegerField(allow_null=True)
     refund_fee_bps = serializers.IntegerField()
     payment = PaymentSerializer()
+
+    def to_representation(self, card: Card) -> dict:
+        return {
+            "id": _text(card.id),
+            "product": _text(card.product_id),
+            "merchant": _text(card.merchant_id),
+            "consumer": _text(card.consumer_id),
+            "kind": _text(card.kind),
+            "state": _text(card.state),
+            "currency": "cny",
+            "price": _int(card.price),
+            "escrow_balance": _int(card.escrow_account.balance),
+            "released_total": _int(card.released_total),
+            "refunded_total": _int(card.refunded_total),
+            "balance": _int(card.balance),
+            "sessions_remaining": _int(card.sessions_remaining),
+            "valid_from": _datetime(card.valid_from),
+            "valid_until": _datetime(card.valid_until),
+            "paid_at": _datetime(card.paid_at),
+            "cooling_off_ends_at": _datetime(card.cooling_off_ends_at),
+            "created_at": _datetime(card.created_at),
+            "face_value": _int(card.face_value),
+            "unit_price": _int(card.unit_price),
+            "sessions": _int(card.sessions),
+            "days": _int(card.days),
+            "refund_fee_bps": _int(card.refund_fee_bps),
+            "payment": _payment_representation(card.payment),
+        }
 
 
 class CardListCreateApi(APIView):
@@ -175,6 +231,20 @@ class RedemptionSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def to_representation(self, redemption: Redemption) -> dict:
+        return {
+            "id": _text(redemption.id),
+            "card": _text(redemption.card_id),
+            "amount": _int(redemption.amount),
+            "sessions": _int(redemption.sessions),
+            "released": _int(redemption.released),
+            "currency": "cny",
+            "state": _text(redemption.state),
+            "expires_at": _datetime(redemption.expires_at),
+            "decided_at": _datetime(redemption.decided_at),
+            "created_at": _datetime(redemption.created_at),
+        }
 
 
 class RedemptionListCreateApi(APIView):

@@ -1,8 +1,15 @@
 """Writes for consumers and their cards: purchase, payment, redemptions, the clock's jobs.
 
 Lock order, everywhere: card → redemption/payment → ledger accounts (inside ``journal_post``) →
-hash chain. A card's totals change with ``F()`` updates on its locked row; the in-memory copy is
-brought along only so the state machine's conditions can read it.
+hash chain. A card's totals change with ``column = column + delta`` updates on its locked row
+(``F()`` in the ORM); the in-memory copy is brought along only so the state machine's conditions
+can read it.
+
+The statements of the request hot paths (purchase, payment, a redemption's request and
+confirmation) are written in plain SQL through ``core.rows``: compiling them with the ORM cost more
+Python than PostgreSQL spent running them (bench/flow.py). They read and write the same rows and
+columns the ORM would, lock the same rows in the same order, and the state fields still change
+only through the models' ``@transition`` methods, whose new value is then written.
 """
 
 from __future__ import annotations
@@ -11,8 +18,8 @@ import uuid
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from consumers import rules
@@ -25,13 +32,13 @@ from consumers.errors import (
     RedemptionNotPending,
 )
 from consumers.models import Card, Consumer, Payment, Redemption
-from core import clock
+from core import clock, rows
 from core.errors import InvalidInput, NotFound
 from core.models import User
 from core.services import user_create
 from escrow.gateways import GatewayError, get_gateway
 from escrow.models import Account, JournalEntry
-from escrow.services import Leg, account_open, journal_post, singleton_account
+from escrow.services import Leg, account_open, journal_post, singleton_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, Product
 
@@ -48,12 +55,45 @@ def consumer_register(*, username: str, password: str, display_name: str, phone:
 # --- helpers on a locked card ---------------------------------------------------------------
 
 
+def _for_update(*aliases: str) -> str:
+    """``FOR UPDATE OF`` these tables only (the ORM's ``select_for_update(of=...)``)."""
+    if connection.features.has_select_for_update_of:
+        return f" FOR UPDATE OF {', '.join(aliases)}"
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _fetch_one(model, sql: str, params: list):
+    """The one row ``sql`` finds; None if none; ``MultipleObjectsReturned`` like ``get()``."""
+    found = rows.fetch(sql, params, limit=2)
+    if len(found) > 1:
+        raise model.MultipleObjectsReturned()
+    return found[0] if found else None
+
+
 def card_lock(**lookup) -> Card:
-    """Lock one card (``SELECT ... FOR UPDATE`` of the card row only), with its merchant and payment."""
+    """Lock one card (``SELECT ... FOR UPDATE`` of the card row only), with its merchant and payment.
+    ``lookup`` is exact matches on the card's own fields (``pk=``, ``merchant=``, ``consumer=``)."""
     try:
-        return Card.objects.select_for_update(of=("self",)).select_related("merchant", "payment").get(**lookup)
-    except (Card.DoesNotExist, ValueError) as exc:
+        condition, params = rows.where(Card, "c", lookup)
+        row = _fetch_one(
+            Card,
+            f"SELECT {rows.columns(Card, 'c')}, {rows.columns(Merchant, 'm')}, {rows.columns(Payment, 'p')} "
+            f"FROM {rows.table(Card)} c JOIN {rows.table(Merchant)} m ON m.id = c.merchant_id "
+            f"LEFT JOIN {rows.table(Payment)} p ON p.card_id = c.id WHERE {condition}{_for_update('c')}",
+            params,
+        )
+    except ValueError as exc:
         raise NotFound() from exc
+    if row is None:
+        raise NotFound()
+    card = rows.build(Card, row)
+    start = rows.width(Card)
+    rows.set_cached(card, "merchant", rows.build(Merchant, row, start))
+    payment = rows.build(Payment, row, start + rows.width(Merchant))
+    rows.set_cached(card, "payment", payment)
+    if payment is not None:
+        rows.set_cached(payment, "card", card)
+    return card
 
 
 def card_apply_clock(card: Card) -> None:
@@ -65,7 +105,7 @@ def card_apply_clock(card: Card) -> None:
         if card.kind == Product.Kind.PERIOD_PASS and card.valid_from is None:
             _start_pass(card, card.cooling_off_ends_at)
             fields += ["valid_from", "valid_until"]
-        card.save(update_fields=fields)
+        rows.update(card, fields)
 
 
 def _start_pass(card: Card, moment) -> None:
@@ -74,30 +114,51 @@ def _start_pass(card: Card, moment) -> None:
     card.valid_until = start + timedelta(days=card.days)
 
 
-def card_release(
-    *, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "", changes: dict | None = None
-) -> None:
-    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's
-    transaction), applying the card's other ``changes`` in the same UPDATE."""
-    changes = dict(changes or {})
-    if amount > 0:
-        entry = journal_post(
-            code=JournalEntry.Code.RELEASE,
-            legs=[Leg(card.escrow_account_id, amount), Leg(card.merchant.settlement_account_id, -amount)],
-            idempotency_key=idempotency_key,
-            actor_id=actor_id,
-            memo=memo,
-        )
-        if entry.replayed:
-            return  # this release was made before: the card already shows it
-        card.escrow_account.balance = entry.balances[card.escrow_account_id]
-        changes["released_total"] = F("released_total") + amount
-        card.released_total += amount
-    if changes:
-        Card.objects.filter(pk=card.pk).update(**changes)
+def card_release_post(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> bool:
+    """Post the release of ``amount`` fen of a locked card's escrow to its merchant (in the
+    caller's transaction) and count it in the card in memory; the caller writes the card. False if
+    this release was made before (the card already shows it): then nothing of it is to be written."""
+    if amount <= 0:
+        return True
+    entry = journal_post(
+        code=JournalEntry.Code.RELEASE,
+        legs=[Leg(card.escrow_account_id, amount), Leg(card.merchant.settlement_account_id, -amount)],
+        idempotency_key=idempotency_key,
+        actor_id=actor_id,
+        memo=memo,
+    )
+    if entry.replayed:
+        return False
+    card.escrow_account.balance = entry.balances[card.escrow_account_id]
+    card.released_total += amount
+    return True
+
+
+def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> None:
+    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's transaction)."""
+    if amount > 0 and card_release_post(
+        card=card, amount=amount, idempotency_key=idempotency_key, actor_id=actor_id, memo=memo
+    ):
+        rows.update(card, add={"released_total": amount})
 
 
 # --- purchase and payment -------------------------------------------------------------------
+
+
+def _product_on_sale(product_id) -> Product | None:
+    """The product, with its merchant, if it is on sale (a malformed id raises what ``get()`` would)."""
+    condition, params = rows.where(Product, "p", {"pk": product_id, "on_sale": True})
+    row = _fetch_one(
+        Product,
+        f"SELECT {rows.columns(Product, 'p')}, {rows.columns(Merchant, 'm')} FROM {rows.table(Product)} p "
+        f"JOIN {rows.table(Merchant)} m ON m.id = p.merchant_id WHERE {condition}",
+        params,
+    )
+    if row is None:
+        return None
+    product = rows.build(Product, row)
+    rows.set_cached(product, "merchant", rows.build(Merchant, row, rows.width(Product)))
+    return product
 
 
 def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str | None = None) -> Card:
@@ -108,10 +169,9 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     cannot be reached leaves nothing behind, and a retry under the same ``idempotency_key``
     returns the card already bought.
     """
-    try:
-        product = Product.objects.select_related("merchant").get(pk=product_id, on_sale=True)
-    except Product.DoesNotExist as exc:
-        raise InvalidInput(errors={"product": [_("No such product on sale.")]}) from exc
+    product = _product_on_sale(product_id)
+    if product is None:
+        raise InvalidInput(errors={"product": [_("No such product on sale.")]})
     if not product.merchant.selling:
         raise MerchantSalesFrozen()
     # A retried purchase gets the same card id, so the gateway sees the same payment key and
@@ -128,7 +188,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     try:
         with transaction.atomic(durable=True):
             account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
-            card = Card.objects.create(
+            card = Card(
                 id=card_id,
                 product=product,
                 merchant=product.merchant,
@@ -146,7 +206,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
                 purchase_key=idempotency_key,
                 created_at=now,
             )
-            Payment.objects.create(
+            payment = Payment(
                 card=card,
                 gateway=gateway,
                 amount=product.price,
@@ -154,6 +214,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
                 client_secret=intent.client_secret,
                 created_at=now,
             )
+            rows.insert(card, payment)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -162,16 +223,33 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     return card
 
 
-def _lock_payment(**lookup) -> Payment:
-    """Lock a payment and its card (one statement), with the card's escrow account loaded."""
+def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> Payment:
+    """Lock a payment and its card (one statement), with the card's escrow account loaded.
+    ``lookup`` is exact matches on the payment's own fields; ``consumer`` must own the card."""
     try:
-        return (
-            Payment.objects.select_for_update(of=("self", "card"))
-            .select_related("card", "card__escrow_account")
-            .get(**lookup)
+        condition, params = rows.where(Payment, "p", lookup)
+        if consumer is not None:
+            condition += " AND c.consumer_id = %s"
+            params.append(rows.param(Card, "consumer", consumer))
+        row = _fetch_one(
+            Payment,
+            f"SELECT {rows.columns(Payment, 'p')}, {rows.columns(Card, 'c')}, {rows.columns(Account, 'a')} "
+            f"FROM {rows.table(Payment)} p JOIN {rows.table(Card)} c ON c.id = p.card_id "
+            f"JOIN {rows.table(Account)} a ON a.id = c.escrow_account_id WHERE {condition}{_for_update('p', 'c')}",
+            params,
         )
-    except (Payment.DoesNotExist, ValueError) as exc:
+    except ValueError as exc:
         raise NotFound() from exc
+    if row is None:
+        raise NotFound()
+    payment = rows.build(Payment, row)
+    card = rows.build(Card, row, rows.width(Payment))
+    account = rows.build(Account, row, rows.width(Payment) + rows.width(Card))
+    rows.set_cached(payment, "card", card)
+    rows.set_cached(card, "payment", payment)
+    rows.set_cached(card, "escrow_account", account)
+    rows.set_cached(account, "card", card)
+    return payment
 
 
 def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
@@ -185,16 +263,16 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
     payment.decided_at = now
     if not succeeded:
         payment.fail()
-        payment.save(update_fields=["status", "decided_at"])
         card.cancel()
-        card.save(update_fields=["state"])
+        rows.execute_all(
+            [rows.update_statement(payment, ["status", "decided_at"]), rows.update_statement(card, ["state"])]
+        )
         return card
     payment.succeed()
-    payment.save(update_fields=["status", "decided_at"])
     entry = journal_post(
         code=JournalEntry.Code.PURCHASE,
         # The card's leg first: it picks the hash chain, so a card's entries share one chain.
-        legs=[Leg(card.escrow_account_id, -card.price), Leg(singleton_account(Account.Kind.CUSTODY).id, card.price)],
+        legs=[Leg(card.escrow_account_id, -card.price), Leg(singleton_account_id(Account.Kind.CUSTODY), card.price)],
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
         memo=f"payment {payment.external_id}",
@@ -204,7 +282,12 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
     card.pay()
     card.paid_at = now
     card.cooling_off_ends_at = rules.cooling_off_ends_at(now)
-    card.save(update_fields=["state", "paid_at", "cooling_off_ends_at"])
+    rows.execute_all(
+        [
+            rows.update_statement(payment, ["status", "decided_at"]),
+            rows.update_statement(card, ["state", "paid_at", "cooling_off_ends_at"]),
+        ]
+    )  # both rows were locked by ``_lock_payment``: writing them together is one round trip
     return card
 
 
@@ -221,7 +304,7 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
     if outcome not in ("succeeded", "failed"):
         raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
     with transaction.atomic(durable=True):
-        payment = _lock_payment(pk=payment_id, card__consumer=consumer)
+        payment = _lock_payment(pk=payment_id, consumer=consumer)
         card = _payment_decide(payment=payment, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
             get_gateway("local").payment_received(payment_external_id=payment.external_id, amount=card.price)
@@ -255,7 +338,7 @@ def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None =
             elif card.valid_until is not None and clock.now() >= card.valid_until:
                 raise CardNotRedeemable(_("This pass has run out."))
         now = clock.now()
-        return Redemption.objects.create(
+        redemption = Redemption(
             card=card,
             merchant=merchant,
             amount=amount,
@@ -263,19 +346,39 @@ def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None =
             expires_at=now + timedelta(minutes=settings.REDEMPTION_TTL_MINUTES),
             created_at=now,
         )
+        rows.insert(redemption)
+        return redemption
 
 
 def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, Redemption]:
-    """Lock a consumer's redemption and its card in one statement, with the card's merchant."""
+    """Lock a consumer's redemption and its card in one statement, with the card's merchant and
+    escrow account."""
     try:
-        redemption = (
-            Redemption.objects.select_for_update(of=("self", "card"))
-            .select_related("card", "card__merchant", "card__escrow_account")
-            .get(pk=redemption_id, card__consumer=consumer)
+        params = [rows.param(Redemption, "pk", redemption_id), rows.param(Card, "consumer", consumer)]
+        row = _fetch_one(
+            Redemption,
+            f"SELECT {rows.columns(Redemption, 'r')}, {rows.columns(Card, 'c')}, {rows.columns(Merchant, 'm')}, "
+            f"{rows.columns(Account, 'a')} FROM {rows.table(Redemption)} r "
+            f"JOIN {rows.table(Card)} c ON c.id = r.card_id JOIN {rows.table(Merchant)} m ON m.id = c.merchant_id "
+            f"JOIN {rows.table(Account)} a ON a.id = c.escrow_account_id "
+            f"WHERE r.id = %s AND c.consumer_id = %s{_for_update('r', 'c')}",
+            params,
         )
-    except (Redemption.DoesNotExist, ValueError) as exc:
+    except ValueError as exc:
         raise NotFound() from exc
-    return redemption.card, redemption
+    if row is None:
+        raise NotFound()
+    redemption = rows.build(Redemption, row)
+    start = rows.width(Redemption)
+    card = rows.build(Card, row, start)
+    start += rows.width(Card)
+    merchant = rows.build(Merchant, row, start)
+    account = rows.build(Account, row, start + rows.width(Merchant))
+    rows.set_cached(redemption, "card", card)
+    rows.set_cached(card, "merchant", merchant)
+    rows.set_cached(card, "escrow_account", account)
+    rows.set_cached(account, "card", card)
+    return card, redemption
 
 
 def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
@@ -296,7 +399,8 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
             raise MerchantFrozen()
 
         escrow = card.escrow_left
-        changes: dict = {}
+        fields: list[str] = []
+        add: dict[str, int] = {}  # column = column + delta, on the locked row
         if card.kind == Product.Kind.STORED_VALUE:
             if redemption.amount > card.balance:
                 raise InsufficientBalance()
@@ -307,7 +411,7 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
                 face_value=card.face_value,
                 escrow=escrow,
             )
-            changes["balance"] = F("balance") - redemption.amount
+            add["balance"] = -redemption.amount
             card.balance -= redemption.amount
         elif card.kind == Product.Kind.SESSION_PACK:
             if not card.sessions_remaining:
@@ -315,23 +419,24 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
             release = rules.session_release(
                 price=card.price, sessions=card.sessions, sessions_remaining=card.sessions_remaining, escrow=escrow
             )
-            changes["sessions_remaining"] = F("sessions_remaining") - 1
+            add["sessions_remaining"] = -1
             card.sessions_remaining -= 1
         else:  # a pass's check-in releases nothing; the daily accrual does
             release = 0
             if card.valid_from is None:
                 _start_pass(card, clock.now())
-                changes.update(valid_from=card.valid_from, valid_until=card.valid_until)
-        card_release(
+                fields += ["valid_from", "valid_until"]
+        if not card_release_post(
             card=card,
             amount=release,
             idempotency_key=f"redemption:{redemption.pk}",
             actor_id=consumer.user_id,
             memo=f"redemption {redemption.pk}",
-            changes=changes,
-        )
+        ):
+            fields, add = [], {}  # this release was made before: the card already shows it
+        elif release > 0:
+            add["released_total"] = release
 
-        fields = []
         if card.first_service_at is None:
             card.first_service_at = clock.now()
             fields.append("first_service_at")
@@ -341,13 +446,15 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         if card.escrow_left == 0 and card.state == Card.State.ACTIVE:
             card.exhaust()
             fields.append("state")
-        if fields:
-            card.save(update_fields=sorted(set(fields)))
-
         redemption.confirm()
         redemption.released = release
         redemption.decided_at = clock.now()
-        redemption.save(update_fields=["state", "released", "decided_at"])
+        rows.execute_all(
+            [
+                rows.update_statement(card, sorted(set(fields)), add=add),  # the release's totals and new state
+                rows.update_statement(redemption, ["state", "released", "decided_at"]),
+            ]
+        )
         return redemption
 
 

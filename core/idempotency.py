@@ -103,11 +103,16 @@ def idempotency_begin(*, caller: str, key: str, fingerprint: str) -> tuple[Idemp
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: Any) -> None:
-    IdempotencyRecord.objects.filter(caller=record.caller, key=record.key).update(
-        state=IdempotencyRecord.State.COMPLETED,
-        status_code=status_code,
-        response_body=json.loads(json.dumps(body, cls=JSONEncoder)),
-    )
+    """Store the response: one plain UPDATE in autocommit (every idempotent request runs it, and
+    the ORM's compilation of it cost more than the statement). The body is stored as the JSON
+    text ``JSONField`` would write."""
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, status_code = %s, response_body = %s WHERE caller = %s AND key = %s",
+            [IdempotencyRecord.State.COMPLETED.value, status_code, json.dumps(body, cls=JSONEncoder),
+             record.caller, record.key],
+        )  # fmt: skip
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:

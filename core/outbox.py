@@ -15,7 +15,12 @@ locked, handled and marked sent together, so a crash leaves all of them pending.
 handler raises ``DeliveryFailed``, nothing of the batch is kept and each message goes through
 ``outbox_deliver`` on its own, which records its retry or failure.
 
-Apps register their topics in ``AppConfig.ready`` with ``outbox_register``.
+Apps register their topics in ``AppConfig.ready`` with ``outbox_register``. A topic that can be
+delivered in batches also registers ``deliver_many``, its ``batch_size`` and ``batch_if``, which
+says whether batching is allowed now (the gateway's calls are rows of this database, not calls to
+the outside world that a transaction must not stay open across). ``outbox_deliver_many`` (the task
+behind ``outbox_enqueue_many``, and the sweep) then delivers that topic's messages in batches, and
+every other message on its own.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from django.db import transaction
 from django.db.models import F
 
 from core import clock
+from core.bulk import rows_insert
 from core.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -44,17 +50,39 @@ class DeliveryFailed(Exception):
         self.retryable = retryable
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Topic:
     deliver: Callable[[OutboxMessage], None]
     on_dead: Callable[[OutboxMessage], None] | None = None
+    deliver_many: Callable[[list[OutboxMessage]], None] | None = None
+    batch_size: int = 100
+    batch_if: Callable[[], bool] = _never
+
+    @property
+    def batched(self) -> bool:
+        """Whether this topic's messages are delivered ``batch_size`` per transaction now."""
+        return self.deliver_many is not None and self.batch_if()
 
 
 TOPICS: dict[str, Topic] = {}
 
 
-def outbox_register(topic: str, *, deliver: Callable[[OutboxMessage], None], on_dead=None) -> None:
-    TOPICS[topic] = Topic(deliver=deliver, on_dead=on_dead)
+def outbox_register(
+    topic: str,
+    *,
+    deliver: Callable[[OutboxMessage], None],
+    on_dead=None,
+    deliver_many: Callable[[list[OutboxMessage]], None] | None = None,
+    batch_size: int = 100,
+    batch_if: Callable[[], bool] = _never,
+) -> None:
+    TOPICS[topic] = Topic(
+        deliver=deliver, on_dead=on_dead, deliver_many=deliver_many, batch_size=batch_size, batch_if=batch_if
+    )
 
 
 def outbox_enqueue(*, topic: str, payload: dict[str, Any], idempotency_key: str) -> OutboxMessage:
@@ -76,11 +104,11 @@ def outbox_enqueue_many(*, topic: str, items: list[tuple[dict[str, Any], str]]) 
     if topic not in TOPICS:
         raise ValueError(f"no outbox handler for topic {topic!r}")
     now = clock.now()
-    OutboxMessage.objects.bulk_create(
-        [
-            OutboxMessage(topic=topic, payload=payload, idempotency_key=key, next_attempt_at=now, created_at=now)
-            for payload, key in items
-        ],
+    rows_insert(
+        model=OutboxMessage,
+        fields=["payload", "idempotency_key"],
+        rows=items,
+        constants={"topic": topic, "next_attempt_at": now, "created_at": now},
         ignore_conflicts=True,
     )
     ids = list(OutboxMessage.objects.filter(idempotency_key__in=[key for _, key in items]).values_list("pk", flat=True))
@@ -171,6 +199,28 @@ def outbox_deliver_batch(*, message_ids: list[int], deliver_many: Callable[[list
     except DeliveryFailed as exc:
         log.warning("outbox batch of %s messages failed (%s): delivering them one by one", len(message_ids), exc)
     return sum(outbox_deliver(message_id=message_id) == "sent" for message_id in message_ids)
+
+
+def outbox_deliver_many(*, message_ids: list[int]) -> int:
+    """Deliver the messages among ``message_ids`` that are pending and due, and return how many
+    were sent: a batched topic's (``Topic.batched``) ``batch_size`` at a time with
+    ``outbox_deliver_batch``, every other message on its own with ``outbox_deliver``."""
+    topics = dict(OutboxMessage.objects.filter(pk__in=message_ids).values_list("pk", "topic"))
+    by_topic: dict[str, list[int]] = {}
+    for message_id in message_ids:
+        if message_id in topics:
+            by_topic.setdefault(topics[message_id], []).append(message_id)
+    sent = 0
+    for name, ids in by_topic.items():
+        topic = TOPICS[name]
+        if topic.batched:
+            for at in range(0, len(ids), topic.batch_size):
+                sent += outbox_deliver_batch(
+                    message_ids=ids[at : at + topic.batch_size], deliver_many=topic.deliver_many
+                )
+        else:
+            sent += sum(outbox_deliver(message_id=message_id) == "sent" for message_id in ids)
+    return sent
 
 
 def outbox_due_ids(*, limit: int = 500) -> list[int]:

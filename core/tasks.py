@@ -24,18 +24,18 @@ def outbox_deliver_task(message_id: int) -> str:
 
 @shared_task(acks_late=True)
 def outbox_deliver_many_task(message_ids: list[int]) -> int:
-    """Deliver a batch (a day's payouts, a chunk of refunds): one task per chunk, not per message."""
-    from core.outbox import outbox_deliver
+    """Deliver a batch (a day's payouts, a chunk of refunds): one task per chunk, not per message,
+    and one transaction per ``batch_size`` messages where the topic allows it."""
+    from core.outbox import outbox_deliver_many
 
-    return sum(outbox_deliver(message_id=message_id) == "sent" for message_id in message_ids)
+    return outbox_deliver_many(message_ids=message_ids)
 
 
 @shared_task
 def outbox_sweep_task() -> int:
     """Every minute: deliver messages whose first attempt never got queued or whose retry is due."""
-    from core.outbox import outbox_deliver, outbox_due_ids
+    from core.outbox import outbox_deliver_many, outbox_due_ids
 
     ids = outbox_due_ids()
-    for message_id in ids:
-        outbox_deliver(message_id=message_id)
+    outbox_deliver_many(message_ids=ids)
     return len(ids)

@@ -6,6 +6,20 @@ class MerchantsConfig(AppConfig):
 
     def ready(self) -> None:
         from core.outbox import outbox_register
-        from merchants.services.settlement import PAYOUT_TOPIC, payout_deliver, payout_delivery_dead
+        from escrow.gateways import gateway_in_database
+        from merchants.services.settlement import (
+            PAYOUT_BATCH,
+            PAYOUT_TOPIC,
+            payout_deliver,
+            payout_delivery_dead,
+            payouts_deliver_batch,
+        )
 
-        outbox_register(PAYOUT_TOPIC, deliver=payout_deliver, on_dead=payout_delivery_dead)
+        outbox_register(
+            PAYOUT_TOPIC,
+            deliver=payout_deliver,
+            on_dead=payout_delivery_dead,
+            deliver_many=payouts_deliver_batch,
+            batch_size=PAYOUT_BATCH,
+            batch_if=gateway_in_database,
+        )

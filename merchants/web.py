@@ -98,7 +98,9 @@ class ProductForm(forms.Form):
         min_value=0,
         max_value=2000,
         initial=0,
-        help_text=gettext_lazy("On a voluntary refund after cooling-off: 100 basis points are one hundredth of the escrow left."),
+        help_text=gettext_lazy(
+            "On a voluntary refund after cooling-off: 100 basis points are one hundredth of the escrow left."
+        ),
     )
 
 

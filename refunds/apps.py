@@ -6,6 +6,20 @@ class RefundsConfig(AppConfig):
 
     def ready(self) -> None:
         from core.outbox import outbox_register
-        from refunds.services import REFUND_TOPIC, refund_deliver, refund_delivery_dead
+        from escrow.gateways import gateway_in_database
+        from refunds.services import (
+            REFUND_BATCH,
+            REFUND_TOPIC,
+            refund_deliver,
+            refund_delivery_dead,
+            refunds_deliver_batch,
+        )
 
-        outbox_register(REFUND_TOPIC, deliver=refund_deliver, on_dead=refund_delivery_dead)
+        outbox_register(
+            REFUND_TOPIC,
+            deliver=refund_deliver,
+            on_dead=refund_delivery_dead,
+            deliver_many=refunds_deliver_batch,
+            batch_size=REFUND_BATCH,
+            batch_if=gateway_in_database,
+        )

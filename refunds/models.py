@@ -4,6 +4,10 @@ A refund is booked in one transaction with its ledger entries (card escrow → r
 any fee → merchant settlement) and an outbox message; the outbox sends it to the gateway with the
 refund's idempotency key and, once the gateway has paid, the ``refund_paid`` entry moves the money
 out of custody. A card has at most one refund (unique), and a refund empties the card.
+
+A mass refund books a chunk of cards in one transaction and, with the local gateway, its refunds
+are paid a chunk per transaction too (``refunds.services.refunds_deliver_batch``): still one
+``refund_paid`` entry per refund, under the refund's own key.
 """
 
 import uuid

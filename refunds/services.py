@@ -13,13 +13,14 @@ from consumers import rules
 from consumers.models import Card, Consumer
 from consumers.services import card_apply_clock, card_lock
 from core import clock
+from core.bulk import rows_insert, rows_update_each
 from core.errors import InvalidInput
 from core.faults import fault_point
 from core.models import OutboxMessage
-from core.outbox import outbox_enqueue, outbox_enqueue_many
+from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
 from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry
-from escrow.services import Leg, journal_post, singleton_account
+from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
 from refunds.errors import BalanceNotSmall, CardNotRefundable, CoolingOffExpired
 from refunds.models import MassRefund, Refund
 
@@ -55,44 +56,56 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     raise InvalidInput(errors={"reason": [_("Unknown refund reason.")]})
 
 
-def _refund_post(
-    *, card: Card, reason: str, actor_id: int | None, actor_label: str = "", refund_payable_id: int | None = None
-) -> Refund:
-    """Post the refund of a locked card in the ledger (its escrow emptied) and bring the card object
-    up to date (totals, ``refunded``) without writing it. Returns the refund, not yet saved."""
+def _refund_prepare(
+    *, card: Card, reason: str, gateway: str, actor_id: int | None, actor_label: str, refund_payable_id: int
+) -> tuple[Refund, list[NewEntry]]:
+    """The refund of a locked card and its ledger entries (any fee, then the refund, which empty
+    the card's escrow), neither written yet; the card object is brought up to date (totals,
+    ``refunded``) without being written."""
     amount, fee = refund_quote(card=card, reason=reason)
-    refund = Refund(
-        card=card, reason=reason, amount=amount, fee=fee, gateway=card.payment.gateway, created_at=clock.now()
-    )
-    if refund_payable_id is None:
-        refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
+    refund = Refund(card=card, reason=reason, amount=amount, fee=fee, gateway=gateway, created_at=clock.now())
+    entries = []
     if fee:
-        journal_post(
-            code=JournalEntry.Code.FEE,
-            legs=[Leg(card.escrow_account_id, fee), Leg(card.merchant.settlement_account_id, -fee)],
-            idempotency_key=f"refund-fee:{card.pk}",
+        entries.append(
+            NewEntry(
+                code=JournalEntry.Code.FEE,
+                legs=[Leg(card.escrow_account_id, fee), Leg(card.merchant.settlement_account_id, -fee)],
+                idempotency_key=f"refund-fee:{card.pk}",
+                actor_id=actor_id,
+                actor_label=actor_label,
+                memo=f"{reason} refund fee",
+            )
+        )
+    entries.append(
+        NewEntry(
+            code=JournalEntry.Code.REFUND,
+            legs=[Leg(card.escrow_account_id, amount), Leg(refund_payable_id, -amount)],
+            idempotency_key=f"refund:{card.pk}",
             actor_id=actor_id,
             actor_label=actor_label,
-            memo=f"{reason} refund fee",
+            memo=f"{reason} refund",
         )
-    journal_post(
-        code=JournalEntry.Code.REFUND,
-        legs=[Leg(card.escrow_account_id, amount), Leg(refund_payable_id, -amount)],
-        idempotency_key=f"refund:{card.pk}",
-        actor_id=actor_id,
-        actor_label=actor_label,
-        memo=f"{reason} refund",
     )
     card.released_total += fee
     card.refunded_total += amount
     card.refund()
-    return refund
+    return refund, entries
 
 
 def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: str = "") -> Refund:
     """Book the refund of a locked card: empty its escrow and enqueue the payment to the consumer.
     (``mass_refund_step`` does the same for a chunk of cards, writing them together.)"""
-    refund = _refund_post(card=card, reason=reason, actor_id=actor_id, actor_label=actor_label)
+    refund, entries = _refund_prepare(
+        card=card,
+        reason=reason,
+        gateway=card.payment.gateway,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
+    )
+    # Together, even with a fee: every account is locked before any hash chain, as in a chunk of
+    # a mass refund, so this refund cannot hold a chain while it waits for refunds payable.
+    journal_post_many(entries)
     Card.objects.filter(pk=card.pk).update(
         released_total=F("released_total") + refund.fee, refunded_total=F("refunded_total") + refund.amount
     )
@@ -133,20 +146,35 @@ def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label
         )
 
 
+def _refund_paid_entry(
+    *, refund_id, amount: int, gateway: str, external_id: str, refund_payable_id: int, custody_id: int
+) -> NewEntry:
+    """The entry of a refund the gateway has paid: refunds payable → custody."""
+    return NewEntry(
+        code=JournalEntry.Code.REFUND_PAID,
+        legs=[Leg(refund_payable_id, amount), Leg(custody_id, -amount)],
+        idempotency_key=f"refund-paid:{refund_id}",
+        actor_label=f"gateway:{gateway}",
+        memo=f"refund {external_id}",
+    )
+
+
 def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
     """The gateway paid the consumer: the money leaves custody (in the caller's transaction)."""
     if refund.state == Refund.State.PAID:
         return
     if refund.amount:
-        journal_post(
-            code=JournalEntry.Code.REFUND_PAID,
-            legs=[
-                Leg(singleton_account(Account.Kind.REFUND_PAYABLE).id, refund.amount),
-                Leg(singleton_account(Account.Kind.CUSTODY).id, -refund.amount),
-            ],
-            idempotency_key=f"refund-paid:{refund.pk}",
-            actor_label=f"gateway:{refund.gateway}",
-            memo=f"refund {external_id}",
+        journal_post_many(
+            [
+                _refund_paid_entry(
+                    refund_id=refund.pk,
+                    amount=refund.amount,
+                    gateway=refund.gateway,
+                    external_id=external_id,
+                    refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
+                    custody_id=singleton_account(Account.Kind.CUSTODY).id,
+                )
+            ]
         )
     refund.pay()
     refund.external_id = external_id
@@ -171,6 +199,60 @@ def refund_deliver(message: OutboxMessage) -> None:
     refund_mark_paid(refund=refund, external_id=external_id)
 
 
+def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
+    """Batch outbox handler (``outbox_deliver_batch``, for a gateway whose refunds are rows of this
+    database): what ``refund_deliver`` does for every message, in the caller's one transaction.
+
+    The pending refunds are locked in one statement and paid by the gateway in one call, under each
+    message's key; each gets its own ``refund_paid`` entry, all posted together (their accounts,
+    refunds payable and custody, locked once), and all are marked paid in one UPDATE. A refund no
+    longer pending is left alone. A crash before the commit leaves the whole batch pending, bank
+    rows included, and the next delivery pays it; a refund of another gateway sends the batch back
+    to delivery one message at a time."""
+    keys = {str(message.payload["refund_id"]): message.idempotency_key for message in messages}
+    refunds = list(
+        Refund.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(keys), state=Refund.State.PENDING)
+        .order_by("pk")
+        .values_list("pk", "amount", "gateway", "card__payment__external_id", named=True)
+    )
+    if not refunds:
+        return
+    names = {refund.gateway for refund in refunds}
+    gateway = get_gateway(names.pop())
+    if names or not gateway.in_database:
+        raise DeliveryFailed(f"refunds of the {gateway.name} gateway are sent one at a time")
+    external_ids = gateway.refunds_send_many(
+        refunds=[(r.card__payment__external_id, r.amount, keys[str(r.pk)]) for r in refunds]
+    )
+    fault_point("refund.after_gateway")
+    rows_update_each(
+        model=Refund,
+        column="external_id",
+        values={refund.pk: external_id for refund, external_id in zip(refunds, external_ids, strict=True)},
+        state=Refund.State.PAID,
+        paid_at=clock.now(),
+    )
+    # Posted last: refunds payable, which the booking of the next chunk also locks, stays locked
+    # only from here to the commit.
+    refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
+    custody_id = singleton_account(Account.Kind.CUSTODY).id
+    journal_post_many(
+        [
+            _refund_paid_entry(
+                refund_id=refund.pk,
+                amount=refund.amount,
+                gateway=refund.gateway,
+                external_id=external_id,
+                refund_payable_id=refund_payable_id,
+                custody_id=custody_id,
+            )
+            for refund, external_id in zip(refunds, external_ids, strict=True)
+            if refund.amount
+        ]
+    )
+
+
 def refund_delivery_dead(message: OutboxMessage) -> None:
     """Every attempt failed: the refund is ``failed`` and waits for an operator (money stays payable)."""
     refund = Refund.objects.select_for_update().get(pk=message.payload["refund_id"])
@@ -184,6 +266,8 @@ def refund_delivery_dead(message: OutboxMessage) -> None:
 
 REFUNDABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
 MASS_REFUND_CHUNK = 250
+# Refunds paid per transaction with the local gateway: a mass refund's chunk is paid in one.
+REFUND_BATCH = MASS_REFUND_CHUNK
 
 
 def cards_holding_escrow(*, merchant_id) -> QuerySet[Card]:
@@ -231,7 +315,9 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
     The chunk locks its cards in primary-key order and re-checks their state under the lock, so
     two steps racing (a redelivered task beside a live one) never refund a card twice. Each card
     gets its own ledger entries, as ``refund_for_closure`` would post them; the chunk's cards,
-    refunds and outbox messages are then written with one statement each."""
+    refunds and outbox messages are written with one statement each, and its entries are posted
+    together last, so the refunds payable account (which the payments of earlier chunks lock too)
+    stays locked only from there to the commit."""
     job = MassRefund.objects.select_related("merchant").get(pk=job_id)
     if job.state not in (MassRefund.State.QUEUED, MassRefund.State.RUNNING):
         return False
@@ -242,26 +328,28 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
         ids = list(cards_holding_escrow(merchant_id=job.merchant_id).values_list("pk", flat=True)[:chunk])
         cards = list(
             Card.objects.select_for_update(of=("self",))
-            .select_related("merchant", "payment")
+            .annotate(payment_gateway=F("payment__gateway"))
             .filter(pk__in=ids, state__in=REFUNDABLE)
             .order_by("pk")
         )
         refunded = set(Refund.objects.filter(card__in=cards).values_list("card_id", flat=True))
         refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
-        refunds = []
+        refunds, entries = [], []
         for card in cards:
+            card.merchant = job.merchant  # every card of the job is its merchant's
             card_apply_clock(card)
             if card.pk in refunded or card.escrow_left <= 0:
                 continue
-            refunds.append(
-                _refund_post(
-                    card=card,
-                    reason=Refund.Reason.MERCHANT_CLOSURE,
-                    actor_id=job.actor_id,
-                    actor_label=actor_label,
-                    refund_payable_id=refund_payable_id,
-                )
+            refund, card_entries = _refund_prepare(
+                card=card,
+                reason=Refund.Reason.MERCHANT_CLOSURE,
+                gateway=card.payment_gateway,
+                actor_id=job.actor_id,
+                actor_label=actor_label,
+                refund_payable_id=refund_payable_id,
             )
+            refunds.append(refund)
+            entries += card_entries
         if refunds:
             # As _refund_book writes each card, one UPDATE per fee (merchant closure: none): the
             # fee is released and the rest of the price refunded, which empties the escrow.
@@ -271,10 +359,15 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
                     released_total=F("released_total") + fee,
                     refunded_total=F("price") - F("released_total") - fee,
                 )
-            Refund.objects.bulk_create(refunds)
+            rows_insert(
+                model=Refund,
+                fields=["id", "card", "reason", "amount", "fee", "gateway", "created_at"],
+                rows=[(r.pk, r.card_id, r.reason, r.amount, r.fee, r.gateway, r.created_at) for r in refunds],
+            )
             outbox_enqueue_many(
                 topic=REFUND_TOPIC, items=[({"refund_id": str(r.pk)}, f"refund:{r.pk}") for r in refunds]
             )
+            journal_post_many(entries)
         job = MassRefund.objects.select_for_update().get(pk=job_id)
         if job.state == MassRefund.State.QUEUED:
             job.start()

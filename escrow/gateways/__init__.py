@@ -28,6 +28,10 @@ class PaymentIntent:
 
 class Gateway(Protocol):
     name: str
+    # True when the gateway's money movements are rows of this database (the sandbox bank): many
+    # of them may then share one transaction. Never for a gateway across the network, since a
+    # transaction must not stay open across calls to the outside world.
+    in_database: bool
 
     def payment_create(self, *, card_id: str, amount: int, idempotency_key: str) -> PaymentIntent: ...
 
@@ -49,3 +53,9 @@ def get_gateway(name: str | None = None) -> Gateway:
 
         return StripeGateway()
     raise ValueError(f"unknown payment gateway {name!r}")
+
+
+def gateway_in_database() -> bool:
+    """Whether the configured gateway's calls may share one transaction (``Gateway.in_database``):
+    the ``batch_if`` of the outbox topics that pay through it."""
+    return get_gateway().in_database

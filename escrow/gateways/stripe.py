@@ -41,6 +41,7 @@ def _gateway_error(exc: stripe.StripeError) -> GatewayError:
 
 class StripeGateway:
     name = "stripe"
+    in_database = False
 
     def __init__(self) -> None:
         self.client = stripe.StripeClient(

@@ -28,10 +28,11 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from core import clock
+from core.bulk import rows_update_each
 from core.errors import DomainError
 from core.faults import fault_point
 from core.models import OutboxMessage
-from core.outbox import outbox_deliver, outbox_deliver_batch, outbox_enqueue_many
+from core.outbox import outbox_deliver_many, outbox_enqueue_many
 from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry, Posting
 from escrow.services import Leg, journal_post, singleton_account
@@ -167,9 +168,9 @@ def settlement_run(
 def payouts_deliver(*, run: SettlementRun) -> int:
     """Send every pending payout of ``run`` now (what the daily job does after settling). With the
     local gateway ``PAYOUT_BATCH`` payouts share a transaction; with any other each has its own,
-    since a transaction must not stay open across calls to the outside world."""
+    since a transaction must not stay open across calls to the outside world (the topic's
+    registration in ``merchants.apps`` says so; ``outbox_deliver_many`` follows it)."""
     keys = [f"payout:{pk}" for pk in run.settlements.values_list("pk", flat=True)]
-    batched = get_gateway().name == "local"
     sent = 0
     for start in range(0, len(keys), CHUNK):
         ids = list(
@@ -179,14 +180,7 @@ def payouts_deliver(*, run: SettlementRun) -> int:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        if batched:
-            for at in range(0, len(ids), PAYOUT_BATCH):
-                sent += outbox_deliver_batch(
-                    message_ids=ids[at : at + PAYOUT_BATCH], deliver_many=payouts_deliver_batch
-                )
-        else:
-            for message_id in ids:
-                sent += outbox_deliver(message_id=message_id) == "sent"
+        sent += outbox_deliver_many(message_ids=ids)
     return sent
 
 
@@ -278,25 +272,14 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
 
 def _settlements_mark_paid(settlements: list[Settlement]) -> None:
     """One UPDATE for a paid batch: paid at one moment, each settlement with its own gateway
-    reference (in SQL: the ORM's CASE over a hundred rows costs more than the payouts it records)."""
-    pk = Settlement._meta.pk
-    ids = [pk.get_db_prep_value(s.pk, connection) for s in settlements]
-    cases = " ".join(["WHEN %s THEN %s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Settlement._meta.db_table} SET payout_state = %s, paid_at = %s, "
-            f"payout_reference = CASE id {cases} END WHERE id IN ({', '.join(['%s'] * len(ids))})",
-            [
-                Settlement.PayoutState.PAID,
-                connection.ops.adapt_datetimefield_value(clock.now()),
-                *(
-                    value
-                    for pk_value, s in zip(ids, settlements, strict=True)
-                    for value in (pk_value, s.payout_reference)
-                ),
-                *ids,
-            ],
-        )
+    reference."""
+    rows_update_each(
+        model=Settlement,
+        column="payout_reference",
+        values={s.pk: s.payout_reference for s in settlements},
+        payout_state=Settlement.PayoutState.PAID,
+        paid_at=clock.now(),
+    )
 
 
 def payout_delivery_dead(message: OutboxMessage) -> None:

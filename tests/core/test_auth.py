@@ -81,3 +81,39 @@ def test_createregulator_refuses_a_taken_username(monkeypatch):
     monkeypatch.setenv("REG_PASSWORD", "a-long-and-unusual-passphrase")
     with pytest.raises(CommandError, match="username"):
         call_command("createregulator", "inspector", "--password-from-env", "REG_PASSWORD")
+
+
+def _authenticate(key: str):
+    from core.authentication import TokenAuthentication
+
+    return TokenAuthentication().authenticate_credentials(key)
+
+
+@pytest.mark.parametrize(
+    ("role", "present", "absent"), [("consumer", "consumer", "merchant"), ("merchant", "merchant", "consumer")]
+)
+def test_a_token_brings_its_user_and_role_profile_in_one_query(role, present, absent, django_assert_num_queries):
+    from rest_framework.authtoken.models import Token
+
+    from tests.cards import builders
+
+    profile = builders.consumer() if role == "consumer" else builders.merchant()
+    token = Token.objects.create(user=profile.user)
+    with django_assert_num_queries(1):
+        user, auth = _authenticate(token.key)
+    with django_assert_num_queries(0):
+        assert (user, auth, auth.user, user.auth_token) == (profile.user, token, profile.user, token)
+        assert getattr(user, present) == profile and getattr(user, present).user is user
+        assert not hasattr(user, absent)  # known to be absent, without asking the database
+    assert user.role == role and user.password == profile.user.password
+
+
+def test_an_unknown_token_or_an_inactive_users_token_is_refused():
+    from rest_framework.authtoken.models import Token
+    from rest_framework.exceptions import AuthenticationFailed
+
+    token = Token.objects.create(user=UserFactory(is_active=False))
+    with pytest.raises(AuthenticationFailed):
+        _authenticate(token.key)
+    with pytest.raises(AuthenticationFailed):
+        _authenticate("0" * 40)

@@ -1,0 +1,238 @@
+"""Model rows read and written in plain SQL, for the API's hottest requests.
+
+On the card flow (bench/flow.py) the ORM spends more Python compiling each statement and turning
+its row into model instances than PostgreSQL spends running it. These helpers keep the model as
+the one description of its table: column lists, parameter adaptation and the backend's value
+converters all come from the model's fields, so a row read here is the same instance a queryset
+would return (``Model.from_db``), and a write issues the statement ``save(update_fields=...)`` or
+``create()`` would, without compiling it. No signals are sent; nothing in the project listens to
+``pre_save``/``post_save``. State fields are written only after the model's ``@transition`` has
+changed them in memory, as ``save`` would write them.
+
+Only exact lookups on a model's own columns are supported: anything richer belongs to the ORM.
+
+The reads that join several tables (``fetch``) are prepared statements on PostgreSQL: each
+connection prepares one the first time it runs it (``PREPARE``), then only executes it, so
+PostgreSQL plans it once per connection instead of on every request (planning was most of what
+these reads cost it). A prepared statement lives in the database session, so a proxy that hands
+one session's statements to another (PgBouncer in transaction mode) needs
+``DB_PREPARED_STATEMENTS=0``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def table(model: type[Model]) -> str:
+    return quote(model._meta.db_table)
+
+
+@cache
+def _columns(model: type[Model], alias: str, vendor: str) -> str:
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Every concrete column of ``model`` under the table alias ``alias``, in field order."""
+    return _columns(model, alias, connection.vendor)
+
+
+def width(model: type[Model]) -> int:
+    """How many columns ``columns(model, ...)`` selects."""
+    return len(model._meta.concrete_fields)
+
+
+@cache
+def _layout(model: type[Model], vendor: str) -> tuple[int, int, tuple]:
+    """How many columns, where the primary key is, and the backend's and the fields' converters as
+    the ORM's compiler applies them (PostgreSQL needs none for these models; SQLite hands back
+    text for dates and UUIDs)."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converters.append((index, tuple(functions), column))
+    pk_index = next(index for index, field in enumerate(fields) if field is model._meta.pk)
+    return len(fields), pk_index, tuple(converters)
+
+
+def build(model: type[M], row: Sequence[Any], start: int = 0) -> M | None:
+    """The instance held by ``row[start:start + width(model)]``, or None if its primary key is
+    NULL (the missing side of an outer join)."""
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each access through the proxy costs
+    count, pk_index, converters = _layout(model, db.vendor)
+    values = list(row[start : start + count])
+    for index, functions, column in converters:
+        value = values[index]
+        for function in functions:
+            value = function(value, column, db)
+        values[index] = value
+    if values[pk_index] is None:
+        return None
+    return model.from_db(db.alias, None, values)
+
+
+# Per database session (the driver's connection object): SQL text → name of its prepared statement.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_names = itertools.count(1)  # a failed PREPARE never leaves a name that a retry would reuse
+
+
+def _numbered(sql: str) -> str:
+    """``%s`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    numbers = itertools.count(1)
+    return re.sub(r"%s", lambda _: f"${next(numbers)}", sql)
+
+
+def fetch(sql: str, params: Sequence[Any], *, limit: int | None = None) -> list[tuple]:
+    """The rows of ``sql`` (at most ``limit``): a read that requests run over and over, prepared
+    once per session on PostgreSQL (see the module's docstring)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS:
+            names = _prepared.setdefault(db.connection, {})
+            name = names.get(sql)
+            if name is None:
+                name = f"rows_{next(_names)}"
+                cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")  # kept by the session even on rollback
+                names[sql] = name
+            arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
+            cursor.execute(f"EXECUTE {name}{arguments}", params)
+        else:
+            cursor.execute(sql, params)
+        return cursor.fetchmany(limit) if limit else cursor.fetchall()
+
+
+def param(model: type[Model], name: str, value: Any) -> Any:
+    """``value`` ready to compare with the column of field ``name`` (``"pk"`` for the primary key);
+    a model instance stands for its primary key. A malformed value raises what the ORM raises."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if isinstance(value, Model):
+        value = value.pk
+    return field.get_db_prep_value(value, connection, prepared=False)
+
+
+def where(model: type[Model], alias: str, lookup: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """``alias.column = %s AND ...`` for exact lookups on ``model``'s own fields."""
+    clauses, params = [], []
+    for name, value in lookup.items():
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        clauses.append(f"{alias}.{quote(field.column)} = %s")
+        params.append(param(model, name, value))
+    return " AND ".join(clauses), params
+
+
+def set_cached(instance: Model, name: str, related: Model | None) -> None:
+    """Attach ``related`` as the loaded value of relation ``name`` (forward or reverse), as
+    ``select_related`` does; None marks a reverse one-to-one as known to be absent."""
+    instance._meta.get_field(name).set_cached_value(instance, related)
+
+
+@cache
+def _update_sql(model: type[Model], fields: tuple[str, ...], added: tuple[str, ...], vendor: str) -> str:
+    meta = model._meta
+    assignments = [f"{quote(meta.get_field(name).column)} = %s" for name in fields]
+    for name in added:
+        column = quote(meta.get_field(name).column)
+        assignments.append(f"{column} = {column} + %s")
+    return f"UPDATE {table(model)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s"
+
+
+Statement = tuple[str, list[Any]]
+
+
+def update_statement(
+    instance: Model, fields: Iterable[str] = (), *, add: Mapping[str, int] | None = None
+) -> Statement | None:
+    """The UPDATE that writes ``instance``'s ``fields`` to its row and adds ``add[name]`` to each
+    column named there (``column = column + delta``, what ``F(name) + delta`` compiles to); None
+    if there is nothing to write."""
+    fields = tuple(fields)
+    add = add or {}
+    if not fields and not add:
+        return None
+    db = connections[DEFAULT_DB_ALIAS]
+    meta = instance._meta
+    params = []
+    for name in fields:
+        field = meta.get_field(name)
+        params.append(field.get_db_prep_save(getattr(instance, field.attname), db))
+    params.extend(add.values())
+    params.append(meta.pk.get_db_prep_value(instance.pk, db))
+    return _update_sql(type(instance), fields, tuple(add), db.vendor), params
+
+
+def execute_all(statements: Iterable[Statement | None]) -> None:
+    """Run writes whose results nobody reads, in order: in one round trip on PostgreSQL, which
+    takes several statements in one query (the first that fails raises, as it would alone, and
+    the rest do not run); one by one elsewhere. Nones are skipped."""
+    statements = [statement for statement in statements if statement is not None]
+    if not statements:
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql" and len(statements) > 1:
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+def update(instance: Model, fields: Iterable[str] = (), *, add: Mapping[str, int] | None = None) -> None:
+    """Write ``instance``'s ``fields`` to its row (see ``update_statement``)."""
+    execute_all([update_statement(instance, fields, add=add)])
+
+
+@cache
+def _insert_sql(model: type[Model], auto_pk: bool, vendor: str) -> tuple[tuple, str]:
+    meta = model._meta
+    fields = tuple(field for field in meta.local_concrete_fields if not (auto_pk and field is meta.auto_field))
+    sql = (
+        f"INSERT INTO {table(model)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if auto_pk and connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {quote(meta.pk.column)}"
+    return fields, sql
+
+
+def insert(*instances: Model) -> None:
+    """INSERT each of ``instances`` with every concrete field, in order. An auto primary key
+    comes back from the database (such an instance is inserted alone); the others go in one round
+    trip on PostgreSQL (``execute_all``). Raises ``IntegrityError`` as ``create()`` would."""
+    db = connections[DEFAULT_DB_ALIAS]
+    statements = []
+    for instance in instances:
+        meta = instance._meta
+        auto_pk = meta.auto_field is not None and instance.pk is None
+        fields, sql = _insert_sql(type(instance), auto_pk, db.vendor)
+        params = [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
+        if auto_pk:
+            execute_all(statements)
+            statements = []
+            with db.cursor() as cursor:
+                cursor.execute(sql, params)
+                instance.pk = cursor.fetchone()[0] if db.features.can_return_columns_from_insert else cursor.lastrowid
+        else:
+            statements.append((sql, params))
+    execute_all(statements)
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = db.alias

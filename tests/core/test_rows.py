@@ -1,0 +1,134 @@
+"""``core.rows``: rows read and written in plain SQL are the ones the ORM reads and writes."""
+
+import uuid
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from consumers.models import Card, Payment
+from core import clock, rows
+from escrow.models import Account
+from tests.cards import builders
+
+pytestmark = pytest.mark.django_db
+
+
+def _values(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def _read(sql: str, params: list) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def test_a_row_read_in_plain_sql_is_the_instance_the_orm_reads():
+    card = builders.paid_card(builders.stored_value(builders.merchant()))
+    row = _read(
+        f"SELECT {rows.columns(Card, 'c')} FROM {rows.table(Card)} c WHERE c.id = %s", [rows.param(Card, "pk", card.pk)]
+    )
+    built = rows.build(Card, row)
+    assert _values(built) == _values(Card.objects.get(pk=card.pk))
+    assert isinstance(built.id, uuid.UUID) and built.paid_at.tzinfo is not None
+    assert not built._state.adding and built._state.db == "default"
+
+
+def test_the_missing_side_of_an_outer_join_is_none_and_can_be_cached_as_absent(django_assert_num_queries):
+    account = Account.objects.create(kind=Account.Kind.CARD_ESCROW, name="loose", created_at=clock.now())
+    row = _read(
+        f"SELECT {rows.columns(Account, 'a')}, {rows.columns(Card, 'c')} FROM {rows.table(Account)} a "
+        f"LEFT JOIN {rows.table(Card)} c ON c.escrow_account_id = a.id WHERE a.id = %s",
+        [account.pk],
+    )
+    built = rows.build(Account, row)
+    assert rows.build(Card, row, rows.width(Account)) is None
+    rows.set_cached(built, "card", None)
+    with django_assert_num_queries(0), pytest.raises(Card.DoesNotExist):
+        built.card  # noqa: B018
+
+
+def test_insert_writes_what_create_writes_and_takes_the_new_auto_key():
+    account = Account(kind=Account.Kind.CARD_ESCROW, name="plain", created_at=clock.now())
+    with transaction.atomic():
+        rows.insert(account)
+    assert account.pk is not None and not account._state.adding
+    assert _values(Account.objects.get(pk=account.pk)) == _values(account)
+
+
+def test_update_writes_the_named_fields_and_adds_to_columns_on_the_row():
+    card = builders.paid_card(builders.session_pack(builders.merchant(), price=60_000, sessions=3))
+    before = Card.objects.get(pk=card.pk)
+    card.paid_at = None  # a field not named is not written
+    card.refund_fee_bps = 7
+    rows.update(card, ["refund_fee_bps"], add={"released_total": 20_000, "sessions_remaining": -1})
+    after = Card.objects.get(pk=card.pk)
+    assert (after.refund_fee_bps, after.released_total, after.sessions_remaining) == (7, 20_000, 2)
+    assert after.paid_at == before.paid_at
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", "12345"])
+def test_a_malformed_key_raises_what_the_orm_raises(value):
+    with pytest.raises(ValidationError):
+        rows.param(Payment, "pk", value)
+    with pytest.raises(ValidationError):
+        Payment.objects.filter(pk=value).first()
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_a_hot_read_is_prepared_once_per_session_and_survives_a_rollback():
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    sql = f"SELECT c.price FROM {rows.table(Card)} c WHERE c.id = %s AND c.kind = %s"
+    params = [rows.param(Card, "pk", card.pk), "session_pack"]
+    assert rows.fetch(sql, params) == [(card.price,)]
+    prepared = [statement for statement in _prepared_statements() if "c.kind = $2" in statement]
+    assert len(prepared) == 1
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        assert rows.fetch(sql, params) == [(card.price,)]
+        raise ZeroDivisionError  # the transaction rolls back; the session keeps the statement
+    assert rows.fetch(sql, params, limit=1) == [(card.price,)]
+    assert [statement for statement in _prepared_statements() if "c.kind = $2" in statement] == prepared
+
+
+@pytest.mark.postgres
+def test_prepared_statements_can_be_turned_off(settings):
+    settings.DB_PREPARED_STATEMENTS = False
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    sql = f"SELECT c.days, c.price FROM {rows.table(Card)} c WHERE c.id = %s"
+    assert rows.fetch(sql, [rows.param(Card, "pk", card.pk)]) == [(None, card.price)]
+    assert not [statement for statement in _prepared_statements() if "c.days, c.price" in statement]
+
+
+def test_writes_run_together_in_order_and_a_failing_one_raises_and_stops_the_rest():
+    from django.db import IntegrityError
+
+    card = builders.paid_card(builders.session_pack(builders.merchant(), price=60_000, sessions=3))
+    card.refund_fee_bps = 9
+    rows.execute_all([rows.update_statement(card, ["refund_fee_bps"]), None, rows.update_statement(card)])
+    assert Card.objects.get(pk=card.pk).refund_fee_bps == 9
+
+    card.refund_fee_bps = 11
+    overdrawn = rows.update_statement(card, add={"released_total": card.price + 1})  # breaks a check constraint
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.execute_all([overdrawn, rows.update_statement(card, ["refund_fee_bps"])])
+    assert Card.objects.get(pk=card.pk).refund_fee_bps == 9
+
+
+def test_rows_inserted_together_are_all_written_and_marked_saved():
+    account = Account(kind=Account.Kind.CARD_ESCROW, name="first", created_at=clock.now())
+    other = Account(kind=Account.Kind.CARD_ESCROW, name="second", created_at=clock.now())
+    with transaction.atomic():
+        rows.insert(account, other)
+    assert account.pk and other.pk and account.pk != other.pk
+    assert not account._state.adding and not other._state.adding
+    assert [a.name for a in Account.objects.filter(pk__in=[account.pk, other.pk]).order_by("pk")] == [
+        "first",
+        "second",
+    ]
