@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-WORKERS, WORKER_CLASS, THREADS = 3, "gthread", 4  # as docker-compose.yml serves the site
+WORKERS, WORKER_CLASS, THREADS = 4, "sync", 1
 
 
 def free_port() -> int:
@@ -281,6 +281,8 @@ def main() -> int:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
         "DJANGO_DEBUG": "0",
         "DJANGO_LOG_LEVEL": "WARNING",
+        # Plain HTTP on 127.0.0.1, as behind the TLS-terminating proxy of a deployment.
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
     }

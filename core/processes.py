@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 GRACE_SECONDS = 15
-WEB_THREADS = 4
 
 
 @dataclass
@@ -39,12 +38,6 @@ def platform_children(*, bind: str, web_workers: int) -> list[Child]:
                 bind,
                 "--workers",
                 str(web_workers),
-                # Threads keep a client's connection open between requests and let a worker serve
-                # another request while one waits for the database (bench/flow.py).
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(WEB_THREADS),
                 "--access-logfile",
                 "-",
             ],
