@@ -1,0 +1,167 @@
+"""A real Celery worker (``celery -A config worker``, prefork pool) SIGKILLed with its whole process
+group in the middle of the daily settlement and in the middle of a mass refund with its payments,
+then started again: everything completes and nothing happens twice.
+
+The tests in ``tests/settlement/test_settlement_crash.py``, ``tests/regulator/test_actions.py`` and
+``tests/settlement/test_mass_refund_payments.py`` kill a ``manage.py`` process at fault points;
+here the process killed is the worker itself, at whatever moment the work has reached, with its
+task messages on a real broker (a Redis of the test's own) that loses the task in hand."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db.models import F
+
+from core import clock
+from core.models import OutboxMessage
+from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.selectors import ledger_ok, ledger_verify
+from merchants.models import Settlement, SettlementRun
+from refunds.models import MassRefund, Refund
+from refunds.services import MASS_REFUND_CHUNK
+from tests.cards import builders
+from tests.cards.test_redemptions import use
+from tests.faults.support import PrivateRedis, send_task, service_env, start_worker, wait_until
+from tests.settlement.test_mass_refund_payments import assert_each_refund_paid_once
+from tests.settlement.test_settlement_crash import database_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+MERCHANTS = 160  # two payout batches (PAYOUT_BATCH = 100): the kill lands after the first
+CARDS = MASS_REFUND_CHUNK + 40  # two chunks: the kill lands after the first
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = PrivateRedis(workdir=tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def workers(redis, tmp_path):
+    """Start workers on the test database and the private broker; all are stopped at the end."""
+    started = []
+
+    def start(name: str):
+        env = service_env(database_url=database_url(), broker_url=redis.url)
+        worker = start_worker(env=env, log=tmp_path / f"{name}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def kill_when(worker, condition, *, what: str) -> None:
+    """SIGKILL the worker's process group the moment ``condition`` holds (polled every few ms)."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert worker.process.poll() is None, f"the worker died on its own:\n{worker.tail()}"
+        assert time.monotonic() < deadline, f"never reached {what}:\n{worker.tail()}"
+        time.sleep(0.005)
+    worker.kill()
+
+
+def test_settlement_whose_worker_is_killed_mid_way_pays_each_merchant_once_after_a_restart(redis, workers):
+    yesterday = clock.local_date() - timedelta(days=1)
+    with time_machine.travel(clock.local_midnight(yesterday) + timedelta(hours=10), tick=False):
+        merchants = []
+        for _ in range(MERCHANTS):
+            merchant = builders.merchant()
+            use(builders.paid_card(builders.session_pack(merchant, price=30_000, sessions=3)))
+            merchants.append(merchant)
+    settlements = Settlement.objects.filter(date=yesterday)
+    paid = settlements.filter(payout_state="paid")
+
+    first = workers("worker-1")
+    send_task(redis.url, "merchants.tasks.settlement_daily_task")  # what beat sends at 02:00
+    kill_when(first, lambda: paid.exists(), what="the first paid payout")
+
+    paid_at_kill = paid.count()
+    assert settlements.count() == MERCHANTS  # the settlements were written...
+    assert 0 < paid_at_kill < MERCHANTS, paid_at_kill  # ...and the worker died with payouts left to make
+    assert JournalEntry.objects.filter(code="payout").count() == paid_at_kill
+    assert BankTransaction.objects.filter(kind="payout").count() == paid_at_kill
+
+    second = workers("worker-2")
+    # The task in hand died with the worker. What comes next, in any order and more than once: the
+    # payout batches still queued, the outbox sweep (beat, every minute), and the daily task run
+    # again (the broker's redelivery of the unacknowledged message, or an operator).
+    send_task(redis.url, "core.tasks.outbox_sweep_task")
+    send_task(redis.url, "merchants.tasks.settlement_daily_task")
+    send_task(redis.url, "core.tasks.outbox_sweep_task")
+    wait_until(
+        lambda: paid.count() == MERCHANTS and redis.queued() == 0,
+        timeout=90,
+        message=lambda: f"{paid.count()} of {MERCHANTS} paid; worker:\n{second.tail()}",
+    )
+    time.sleep(0.5)  # the last task taken from the queue finishes
+    second.stop()
+
+    assert SettlementRun.objects.filter(date=yesterday, state="done").count() == 1
+    assert SettlementRun.objects.count() == 1
+    for merchant in merchants:
+        (settlement,) = settlements.filter(merchant=merchant)
+        assert (settlement.released, settlement.payout_amount, settlement.payout_state) == (10_000, 10_000, "paid")
+        assert Account.objects.get(pk=merchant.settlement_account_id).balance == 0
+    assert JournalEntry.objects.filter(code="payout").count() == MERCHANTS
+    assert BankTransaction.objects.filter(kind="payout").count() == MERCHANTS
+    assert set(OutboxMessage.objects.filter(topic="payout.send").values_list("state", flat=True)) == {"sent"}
+    assert ledger_ok(ledger_verify())
+
+
+def test_mass_refund_whose_worker_is_killed_mid_way_refunds_and_pays_each_card_once_after_a_restart(redis, workers):
+    gym = builders.merchant()
+    pack = builders.session_pack(gym, price=10_000, sessions=2)
+    cards = [builders.paid_card(pack) for _ in range(CARDS)]
+    now = clock.now()
+    job = MassRefund.objects.create(
+        merchant=gym, reason="merchant_closure", total=CARDS, created_at=now, updated_at=now
+    )
+    refunds = Refund.objects.filter(card__merchant=gym)
+
+    first = workers("worker-1")
+    send_task(redis.url, "refunds.tasks.mass_refund_step_task", job.pk)  # what mass_refund_start queues
+    kill_when(first, lambda: MassRefund.objects.filter(pk=job.pk, done__gt=0).exists(), what="the first chunk")
+
+    job.refresh_from_db()
+    assert 0 < job.done < CARDS and job.state == "running", (job.done, job.state)
+    assert refunds.count() == job.done
+    assert refunds.filter(state="paid").count() < CARDS
+
+    second = workers("worker-2")
+    # The sweeps of beat: a job idle for two minutes is resumed (the minutes are made to have passed
+    # by moving its last progress back) and due outbox messages are delivered. If the job's next
+    # chunk is still queued, the resumed step races it; each card must still be refunded once.
+    MassRefund.objects.filter(pk=job.pk).update(updated_at=F("updated_at") - timedelta(minutes=3))
+    send_task(redis.url, "refunds.tasks.mass_refunds_resume_task")
+    wait_until(
+        lambda: MassRefund.objects.filter(pk=job.pk, state="done").exists(),
+        timeout=90,
+        message=lambda: f"job {MassRefund.objects.values_list('state', 'done').get(pk=job.pk)}:\n{second.tail()}",
+    )
+    send_task(redis.url, "core.tasks.outbox_sweep_task")
+    wait_until(
+        lambda: refunds.filter(state="paid").count() == CARDS and redis.queued() == 0,
+        timeout=90,
+        message=lambda: f"{refunds.filter(state='paid').count()} of {CARDS} paid:\n{second.tail()}",
+    )
+    time.sleep(0.5)
+    second.stop()
+
+    job.refresh_from_db()
+    assert (job.state, job.done, job.total) == ("done", CARDS, CARDS)
+    assert JournalEntry.objects.filter(code="refund").count() == CARDS
+    for card in cards:
+        card = builders.fresh(card)
+        assert (card.state, card.refunded_total, card.escrow_account.balance) == ("refunded", 10_000, 0)
+        assert builders.invariant_holds(card)
+    assert_each_refund_paid_once(cards)  # one refund, one bank row, one refund_paid entry per card
+    assert ledger_ok(ledger_verify())
