@@ -93,7 +93,10 @@ class ProductListCreateApi(APIView):
     @extend_schema(
         operation_id="product_list",
         parameters=[OpenApiParameter("merchant", str, description="only this merchant's products")],
-        responses={200: ProductOutputSerializer(many=True)},
+        responses={
+            200: ProductOutputSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="invalid"),
+        },
     )
     def get(self, request):
         merchant_id = request.query_params.get("merchant")
