@@ -174,7 +174,7 @@ class CardListCreateApi(APIView):
             503: _errors("gateway_unavailable"),
         },
     )
-    @idempotent
+    @idempotent(atomic=True)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -209,7 +209,7 @@ class PaymentSimulateApi(APIView):
             409: _errors("payment_not_pending"),
         },
     )
-    @idempotent
+    @idempotent(atomic=True)
     def post(self, request, payment_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -274,7 +274,7 @@ class RedemptionListCreateApi(APIView):
             409: _errors("card_not_redeemable, merchant_frozen, insufficient_balance"),
         },
     )
-    @idempotent
+    @idempotent(atomic=True)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -300,7 +300,7 @@ class RedemptionConfirmApi(APIView):
             ),
         },
     )
-    @idempotent
+    @idempotent(atomic=True)
     def post(self, request, redemption_id):
         redemption = services.redemption_confirm(
             consumer=selectors.consumer_of_user(user=request.user), redemption_id=redemption_id
@@ -314,9 +314,13 @@ class RedemptionRejectApi(APIView):
     @extend_schema(
         operation_id="redemption_reject",
         request=None,
-        responses={200: RedemptionSerializer, 404: _errors("not_found"), 409: _errors("redemption_not_pending")},
+        responses={
+            200: RedemptionSerializer,
+            404: _errors("not_found"),
+            409: _errors("redemption_not_pending, redemption_expired"),
+        },
     )
-    @idempotent
+    @idempotent(atomic=True)
     def post(self, request, redemption_id):
         redemption = services.redemption_reject(
             consumer=selectors.consumer_of_user(user=request.user), redemption_id=redemption_id

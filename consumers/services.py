@@ -34,6 +34,7 @@ from consumers.errors import (
 from consumers.models import Card, Consumer, Payment, Redemption
 from core import clock, rows
 from core.errors import InvalidInput, NotFound
+from core.idempotency import service_atomic
 from core.models import User
 from core.services import user_create
 from escrow.gateways import GatewayError, get_gateway
@@ -186,7 +187,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
         raise GatewayUnavailable() from exc
     now = clock.now()
     try:
-        with transaction.atomic(durable=True):
+        with service_atomic():
             account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
             card = Card(
                 id=card_id,
@@ -303,7 +304,7 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
         raise NotFound()
     if outcome not in ("succeeded", "failed"):
         raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
-    with transaction.atomic(durable=True):
+    with service_atomic():
         payment = _lock_payment(pk=payment_id, consumer=consumer)
         card = _payment_decide(payment=payment, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
@@ -317,7 +318,7 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
 
 def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None = None) -> Redemption:
     """The merchant asks the consumer to confirm a service on their card."""
-    with transaction.atomic(durable=True):
+    with service_atomic():
         card = card_lock(pk=card_id, merchant=merchant)
         card_apply_clock(card)
         if card.state not in REDEEMABLE:
@@ -384,7 +385,7 @@ def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, R
 def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
     """The consumer confirms the service: exactly its share of escrow is released to the merchant.
     Confirming twice releases once."""
-    with transaction.atomic(durable=True):
+    with service_atomic():
         card, redemption = _lock_redemption(consumer=consumer, redemption_id=redemption_id)
         if redemption.state == Redemption.State.CONFIRMED:
             return redemption
@@ -460,12 +461,15 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
 
 def redemption_reject(*, consumer: Consumer, redemption_id: str) -> Redemption:
     """The consumer disputes the service: nothing moves."""
-    with transaction.atomic(durable=True):
+    with service_atomic():
         _, redemption = _lock_redemption(consumer=consumer, redemption_id=redemption_id)
         if redemption.state == Redemption.State.REJECTED:
             return redemption
         if redemption.state != Redemption.State.AWAITING_CONFIRMATION:
             raise RedemptionNotPending()
+        # Past its deadline the request is expired, whether or not the expiry job has run yet.
+        if clock.now() >= redemption.expires_at:
+            raise RedemptionExpired()
         redemption.reject()
         redemption.decided_at = clock.now()
         redemption.save(update_fields=["state", "decided_at"])
