@@ -289,3 +289,26 @@ def token_for(port: int, username: str, password: str) -> str:
     answer = call(port, "POST", "/api/v1/auth/token", body={"username": username, "password": password})
     assert answer.status == 200, answer
     return answer.body["token"]
+
+
+def card_bought_and_paid(port: int, *, consumer: str, product: str, key: str) -> list[Answer]:
+    """A consumer buys a card and pays it through the sandbox bank: the answers, in order."""
+    bought = call(port, "POST", "/api/v1/cards", token=consumer, body={"product": product}, key=f"buy-{key}")
+    if bought.status != 201:
+        return [bought]
+    paid = call(
+        port, "POST", f"/api/v1/payments/{bought.body['payment']['id']}/simulate", token=consumer,
+        body={"outcome": "succeeded"}, key=f"pay-{key}",
+    )  # fmt: skip
+    return [bought, paid]
+
+
+def service_confirmed(port: int, *, consumer: str, merchant: str, card: str, key: str) -> list[Answer]:
+    """The merchant starts a service on the card and the consumer confirms it: the answers."""
+    started = call(port, "POST", "/api/v1/redemptions", token=merchant, body={"card": card})
+    if started.status != 201:
+        return [started]
+    confirmed = call(
+        port, "POST", f"/api/v1/redemptions/{started.body['id']}/confirm", token=consumer, key=f"confirm-{key}"
+    )
+    return [started, confirmed]
