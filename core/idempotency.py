@@ -9,6 +9,18 @@ A reservation whose request died before storing a response is taken over after
 ``LOCK_TIMEOUT``; that is safe because services derive their own ledger idempotency keys from the
 request key (``service_key``), so a step that did commit is not repeated. For the same reason a key
 reused after the 24-hour replay window runs the view again but cannot move the same money twice.
+
+**One transaction per request.** A view declared ``@idempotent(atomic=True)`` runs with a fresh
+key inside one transaction that holds the reservation, the service's own writes and the stored
+response: they commit together or not at all, in one commit instead of three (the reservation and
+the response in autocommit around the service's transaction). The service joins it through
+``service_atomic()``, which is its own durable transaction everywhere else. A second request with
+the same key waits on the first one's reservation (the unique index) and then replays its
+response instead of being told it is in flight. A refusal (a domain error, a 4xx) rolls the
+whole request back and is stored afterwards on its own, to be replayed like any response.
+Anything unexpected also rolls it back, and the request then runs the classic way, reservation
+first: the rare paths (a key seen before, a service that meets a duplicate row) keep the
+behaviour above, and nothing of the rolled-back attempt remains.
 """
 
 from __future__ import annotations
@@ -21,13 +33,18 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
+from django.http import Http404
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from core import clock
-from core.errors import IdempotencyKeyReused, IdempotentRequestInProgress, InvalidIdempotencyKey
+from core.errors import DomainError, IdempotencyKeyReused, IdempotentRequestInProgress, InvalidIdempotencyKey
 from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -106,13 +123,7 @@ def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: A
     """Store the response: one plain UPDATE in autocommit (every idempotent request runs it, and
     the ORM's compilation of it cost more than the statement). The body is stored as the JSON
     text ``JSONField`` would write."""
-    table = IdempotencyRecord._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET state = %s, status_code = %s, response_body = %s WHERE caller = %s AND key = %s",
-            [IdempotencyRecord.State.COMPLETED.value, status_code, json.dumps(body, cls=JSONEncoder),
-             record.caller, record.key],
-        )  # fmt: skip
+    _store(caller=record.caller, key=record.key, status_code=status_code, body=body)
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
@@ -122,12 +133,81 @@ def idempotency_release(*, record: IdempotencyRecord) -> None:
     ).delete()
 
 
-def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
+def service_atomic() -> transaction.Atomic:
+    """A money-moving service's transaction: its own durable one, or, inside an idempotent
+    request's transaction (``@idempotent(atomic=True)``), that one, joined without a savepoint.
+    Either way the service's writes commit together with nothing but the request's own record."""
+    if getattr(connection, "idempotent_request_open", False) and connection.in_atomic_block:
+        return transaction.atomic(savepoint=False)
+    return transaction.atomic(durable=True)
+
+
+class _Unexpected(Exception):
+    """Raised out of the request's transaction to roll it back; the request then runs the classic way."""
+
+
+# What a view raises when it refuses a request: the exception handler answers these with a 4xx.
+_REFUSALS = (DomainError, APIException, ObjectDoesNotExist, Http404, DjangoPermissionDenied, DjangoValidationError)
+
+
+def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str, key: str, fingerprint: str):
+    """Run the view with a fresh key inside one transaction with its record (see the module's
+    docstring). None when the key was seen before or the attempt met something unexpected: the
+    caller then runs the classic way."""
+    now = clock.now()
+    refusal = None
+    try:
+        with transaction.atomic():
+            if not _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
+                return None  # seen before (or just completed by a concurrent request): read it the classic way
+            request.idempotency_key = service_key(caller=caller, key=key)
+            connection.idempotent_request_open = True
+            try:
+                response = view_method(view, request, *args, **kwargs)
+            except _REFUSALS as exc:
+                refusal = exc
+            except Exception as exc:
+                raise _Unexpected() from exc
+            finally:
+                connection.idempotent_request_open = False
+            if refusal is None and response.status_code < 400:
+                _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+                return response
+            transaction.set_rollback(True)
+    except _Unexpected:
+        return None
+    response = view.handle_exception(refusal) if refusal is not None else response
+    if response.status_code < 500:
+        _record_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
+    return response
+
+
+def _store(*, caller: str, key: str, status_code: int, body: Any) -> None:
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, status_code = %s, response_body = %s WHERE caller = %s AND key = %s",
+            [IdempotencyRecord.State.COMPLETED.value, status_code, json.dumps(body, cls=JSONEncoder), caller, key],
+        )
+
+
+def _record_refusal(*, caller: str, key: str, fingerprint: str, now, response: Response) -> None:
+    """Keep a refusal to replay, after its transaction rolled back. A request with the same key
+    that got in first keeps its own record."""
+    if _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
+        _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+
+
+def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bool = False):
     """Decorate a DRF view's ``post``: honour the ``Idempotency-Key`` header.
 
     The view receives the key as ``request.idempotency_key`` (None without the header) to hand
-    to its service.
+    to its service. With ``atomic=True`` the request, its service and its stored response are one
+    transaction (the service must open its transaction with ``service_atomic()`` and move no
+    money outside it).
     """
+    if view_method is None:
+        return lambda method: idempotent(method, atomic=atomic)
 
     @wraps(view_method)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -138,6 +218,12 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
         key = idempotency_key_validate(key)
         fingerprint = request_fingerprint(method=request.method, path=request.path, data=request.data)
         caller = caller_of(request.user)
+        if atomic:
+            response = _in_one_transaction(
+                view_method, view, request, args, kwargs, caller=caller, key=key, fingerprint=fingerprint
+            )
+            if response is not None:
+                return response
         record, replay = idempotency_begin(caller=caller, key=key, fingerprint=fingerprint)
         if replay:
             response = Response(record.response_body, status=record.status_code)

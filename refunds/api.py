@@ -42,7 +42,7 @@ class CardRefundCreateApi(APIView):
             ),
         },
     )
-    @idempotent
+    @idempotent(atomic=True)
     def post(self, request, card_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

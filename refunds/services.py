@@ -16,6 +16,7 @@ from core import clock
 from core.bulk import rows_insert, rows_update_each
 from core.errors import InvalidInput
 from core.faults import fault_point
+from core.idempotency import service_atomic
 from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
 from escrow.gateways import get_gateway
@@ -119,7 +120,7 @@ def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
     """A consumer asks for their money back. Asking again for the same reason returns the refund."""
     if reason not in CONSUMER_REASONS:
         raise InvalidInput(errors={"reason": [_("Choose cooling_off, small_balance or voluntary.")]})
-    with transaction.atomic(durable=True):
+    with service_atomic():
         card = card_lock(pk=card_id, consumer=consumer)
         existing = Refund.objects.filter(card=card).first()
         if existing is not None:
