@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from escrow.chain import GENESIS_HASH, entry_hash, heads_hash
@@ -127,7 +127,22 @@ def _verify_chains(problems: list[str]) -> tuple[bool, int]:
 
 
 def ledger_verify() -> LedgerVerification:
-    """Check the ledger's invariants (``escrow.models``) from the stored rows."""
+    """Check the ledger's invariants (``escrow.models``) from the stored rows.
+
+    The checks read one snapshot of the ledger (a REPEATABLE READ, read-only transaction on
+    PostgreSQL): on a live platform an entry posted while they run is seen by all of them or by
+    none, so a sound ledger never reads as broken (a chain head ahead of its entries, an entry
+    without its postings)."""
+    if connection.in_atomic_block:  # the caller's transaction decides what is seen
+        return _ledger_verify()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return _ledger_verify()
+
+
+def _ledger_verify() -> LedgerVerification:
     problems: list[str] = []
     unbalanced = _unbalanced_entries()
     if unbalanced:
