@@ -48,11 +48,22 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Benchmarks need PostgreSQL on 127.0.0.1:5432; each creates and drops its own database.
+# Benchmarks need PostgreSQL on 127.0.0.1:5432; each creates and drops its own database. Every one
+# runs even if another fails; then bench/report.py writes bench/results.json and the table of
+# bench/README.md (a result older than this run is marked stale), and the target fails if any did.
+# BENCH_ARGS="--quick" makes a smoke run: flow.py has no --quick, it gets FLOW_ARGS (3 s runs).
+BENCHMARKS := ledger settlement risk flow $(if $(wildcard bench/workload.py),workload)
+QUICK := $(findstring --quick,$(BENCH_ARGS))
+FLOW_ARGS ?= $(if $(QUICK),--clients 8 --seconds 3,$(filter-out --quick,$(BENCH_ARGS)))
 bench: install
-	$(PY) bench/ledger.py $(BENCH_ARGS)
-	$(PY) bench/settlement.py $(BENCH_ARGS)
-	$(PY) bench/risk.py $(BENCH_ARGS)
+	@started=$$(date +%s); failed=""; \
+	for name in $(BENCHMARKS); do \
+	  args='$(BENCH_ARGS)'; [ "$$name" = flow ] && args='$(FLOW_ARGS)'; \
+	  echo "== $(PY) bench/$$name.py $$args"; \
+	  $(PY) bench/$$name.py $$args || failed="$$failed $$name"; \
+	done; \
+	$(PY) bench/report.py --since $$started || failed="$$failed report"; \
+	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf var staticfiles .pytest_cache

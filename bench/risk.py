@@ -60,7 +60,7 @@ import shlex
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +82,17 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
 )
 
 TARGET_S = 60.0
+# The baseline: the release postings of the last 90 days summed per merchant in plain SQL, the
+# journal's biggest slice and the largest of the signals' reads (as bench/settlement.py's floor).
+FLOOR_SQL = """
+SELECT m.id, SUM(-p.amount)
+FROM escrow_posting p
+JOIN escrow_journalentry e ON e.id = p.entry_id
+JOIN merchants_merchant m ON m.settlement_account_id = p.account_id
+WHERE e.code = 'release' AND e.created_at >= %(since)s AND e.created_at < %(at)s
+GROUP BY m.id
+"""
+FLOOR_RUNS = 3
 TARGET_PEAK_MB = 300.0  # megabytes of 10^6 bytes; RSS is shown in MiB
 CONSUMERS = 50_000  # card j belongs to consumer j % CONSUMERS
 CHAINS = {"purchase": 3000, "release": 3001, "fee": 3002, "refund": 3003, "refund_paid": 3004}
@@ -988,6 +999,25 @@ def risk_checks(conn, *, computed_at: str, merchants: int, first_high: int) -> d
     }
 
 
+def run_floor(conn, *, at: datetime) -> dict:
+    """The plain-SQL baseline: the 90 days of releases the model reads, summed per merchant."""
+    window = {"since": at - timedelta(days=90), "at": at}
+    runs, rows = [], []
+    for attempt in range(FLOOR_RUNS):
+        with conn, conn.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(FLOOR_SQL, window)
+            rows = cursor.fetchall()
+            runs.append(time.perf_counter() - started)
+        say(f"  floor run {attempt + 1}/{FLOOR_RUNS}: {runs[-1]:.3f} s, {len(rows)} merchants")
+    return {
+        "sql": " ".join(FLOOR_SQL.split()),
+        "runs_s": [round(value, 4) for value in runs],
+        "median_s": statistics.median(runs),
+        "merchants": len(rows),
+    }
+
+
 # --- Report ---------------------------------------------------------------------------------------
 
 
@@ -1020,6 +1050,8 @@ def print_report(report: dict) -> None:
             report["memory_verdict"],
         ),
         ("  of which Django loaded and connected", f"{runs[0]['rss_ready_bytes'] / MiB:.0f} MiB", "", ""),
+        ("floor: plain SUM of 90 days' releases", f"{report['floor']['median_s']:.3f} s", "", ""),
+        ("ratio slowest run / floor", f"{report['ratio_to_floor']:.1f}", "recorded", ""),
     ]
     print(f"{'':40}  {'measured':>12}  {'target':>10}  result")
     for label, value, target, result in rows:
@@ -1154,6 +1186,8 @@ def main(argv: list[str]) -> int:
                 f"data ready in {load_s:.0f} s: {data['postings']:,} postings, {data['entries']:,} entries, "
                 f"{data['redemptions']:,} redemptions, {data['complaints']:,} complaints; books ok={data['books_ok']}"
             )
+            say("floor: plain SUM ... GROUP BY merchant over the last 90 days' releases")
+            floor = run_floor(conn, at=at)
             runs = []
             for number in range(1, args.runs + 1):
                 say(
@@ -1204,6 +1238,8 @@ def main(argv: list[str]) -> int:
         "runs": runs,
         "median_s": median_s,
         "slowest_s": slowest_s,
+        "floor": floor,
+        "ratio_to_floor": slowest_s / floor["median_s"],
         "time_verdict": verdict(slowest_s <= TARGET_S),
         "memory_verdict": verdict(peak <= TARGET_PEAK_MB * 1e6),
         "checks": checks,
