@@ -1,20 +1,34 @@
 """The one exception handler of the API: every error becomes ``{"code", "detail"}`` (plus
-``errors`` on a 400), in the request's language, and nothing a client sends becomes a 500."""
+``errors`` on a 400), in the request's language, and nothing a client sends becomes a 500.
+
+An outage of the database or the broker (a dropped connection, a server restarting) is not a bug:
+it answers 503 ``service_unavailable`` with ``Retry-After``, so a client retries the request (with
+its ``Idempotency-Key``) instead of taking a 500 for a defect."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerOperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+# The database or the broker did not answer: the request may succeed when retried.
+OUTAGES = (OperationalError, InterfaceError, BrokerOperationalError)
+RETRY_AFTER_SECONDS = 2
 
 # DRF's own default codes mapped to the API's stable codes.
 _CODES = {
@@ -54,7 +68,20 @@ def _body(code: str, detail: Any, errors: dict[str, list[str]] | None = None) ->
     return body
 
 
+def _unavailable(exc: BaseException) -> dict[str, Any]:
+    log.warning("service unavailable (%s): %s", type(exc).__name__, exc)
+    return _body("service_unavailable", _("The service is briefly unavailable; please try again in a moment."))
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OUTAGES):
+        set_rollback()
+        return Response(
+            _unavailable(exc),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
     if isinstance(exc, DomainError):
         errors = None
         if exc.status_code == status.HTTP_400_BAD_REQUEST:
@@ -115,7 +142,13 @@ def page_forbidden(request, exception=None):
 
 
 def json_server_error(request) -> JsonResponse:
-    """handler500: even a bug answers in the API's shape, never an HTML page."""
+    """handler500: even a bug answers in the API's shape, never an HTML page; an outage met outside
+    the API's views (a middleware reading the session) is a 503, as in them."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OUTAGES):
+        response = JsonResponse(_unavailable(exc), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     return JsonResponse(_body("server_error", _("An internal error occurred; it has been logged.")), status=500)
 
 
