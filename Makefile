@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= 1
 BIND ?= 127.0.0.1:8000
 
-.PHONY: run test setup install migrate seed messages lint format bench clean
+.PHONY: run test setup install migrate seed messages lint format bench chaos clean
 
 run: setup seed
 	@echo "Serving http://$(BIND)  (API docs: http://$(BIND)/api/v1/docs/, health: http://$(BIND)/healthz)"
@@ -64,6 +64,12 @@ bench: install
 	done; \
 	$(PY) bench/report.py --since $$started || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
+
+# The chaos "bank test" run long (tests/chaos/; `make test` runs it for 45 s). Needs PostgreSQL:
+# DATABASE_URL=postgres://... make chaos [CHAOS_SECONDS=600] [CHAOS_SEED=...]
+CHAOS_SECONDS ?= 600
+chaos: setup
+	CHAOS_SECONDS=$(CHAOS_SECONDS) REQUIRE_POSTGRES=1 $(PY) -m pytest tests/chaos/test_chaos.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf var staticfiles .pytest_cache

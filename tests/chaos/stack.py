@@ -1,0 +1,152 @@
+"""The platform as deployed, for the chaos test and ``bench/workload.py``: gunicorn and a Celery
+worker, each a subprocess, on a given database and broker.
+
+Both send their tasks to a queue of this run's own (the command lines have no option for it, so
+each starts from a few lines of Python that set ``task_default_queue`` first): no other worker on
+the same broker (``make run``, another test) takes them, and nothing left in the default queue
+reaches this one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GUNICORN_MAIN = """
+import sys
+from config.celery import app
+app.conf.task_default_queue = sys.argv[1]
+from gunicorn.app.wsgiapp import run
+sys.argv = ["gunicorn", "config.wsgi:application", *sys.argv[2:]]
+run()
+"""
+
+WORKER_MAIN = """
+import sys
+from config.celery import app
+queue = sys.argv[1]
+app.conf.task_default_queue = queue
+app.worker_main([
+    "worker", "-P", "solo", "--concurrency", "1", "-Q", queue,
+    "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING",
+])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """Django as in production (debug off) on ``database_url``, plain HTTP on 127.0.0.1 as behind
+    the TLS-terminating proxy; the broker is the environment's (``CELERY_BROKER_URL``)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "PAYMENT_GATEWAY": "local",
+        **extra,
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
+class Stack:
+    """``with Stack(env=..., logs=dir) as stack:`` serves ``stack.base_url`` until the block ends."""
+
+    def __init__(self, *, env: dict[str, str], logs: Path, gunicorn_workers: int = 3, worker: bool = True) -> None:
+        self.env, self.logs, self.gunicorn_workers, self.with_worker = env, logs, gunicorn_workers, worker
+        self.queue = f"chaos-{os.getpid()}-{secrets.token_hex(3)}"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.gunicorn: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+
+    def _start(self, name: str, command: list[str]) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("wb") as out:
+            return subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def __enter__(self) -> Stack:
+        try:
+            self.gunicorn = self._start(
+                "gunicorn",
+                [sys.executable, "-c", GUNICORN_MAIN, self.queue, "--bind", f"127.0.0.1:{self.port}",
+                 "--workers", str(self.gunicorn_workers), "--timeout", "120", "--log-level", "warning"],
+            )  # fmt: skip
+            if self.with_worker:
+                self.worker = self._start("worker", [sys.executable, "-c", WORKER_MAIN, self.queue])
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wait_until_up(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.gunicorn.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.gunicorn.returncode}):\n{self.tail('gunicorn')}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/livez")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer /livez in {timeout}s:\n{self.tail('gunicorn')}")
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def alive(self) -> bool:
+        return all(p is None or p.poll() is None for p in (self.gunicorn, self.worker))
+
+    def stop(self) -> None:
+        """SIGTERM to each process group (gunicorn's workers, the Celery worker), SIGKILL if it lingers."""
+        for process in (self.gunicorn, self.worker):
+            if process is None or process.poll() is not None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in (self.gunicorn, self.worker):
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+    def queue_delete(self) -> None:
+        """Remove this run's queue and its binding from the broker (Django set up in this process)."""
+        from kombu import Queue
+
+        from config.celery import app
+
+        with app.connection_for_write() as broker:
+            bound = Queue(self.queue).bind(broker.default_channel)
+            bound.declare()  # makes the binding known to this channel, so that delete removes it too
+            bound.delete()
