@@ -20,6 +20,7 @@ from escrow.selectors import ledger_ok, ledger_verify
 from refunds.models import Refund
 from refunds.services import REFUND_TOPIC
 from tests.cards import builders
+from tests.factories import UserFactory
 from tests.faults.support import (
     PrivateRedis,
     Proc,
@@ -130,6 +131,12 @@ def test_with_the_broker_down_requests_succeed_and_the_outbox_drains_once_it_is_
         assert seconds < 2 * REQUEST_SECONDS, seconds
         cards.append(bought[0].body["id"])
         refunds.append(refund(consumer, bought[0].body["id"], "cooling_off"))
+
+    # Work with no outbox row to wait in cannot be accepted: a clean 503, not a 500 and not a hang.
+    regulator = token(UserFactory(role="regulator"))
+    answer, seconds = timed(lambda: call(port, "POST", "/api/v1/regulator/risk/compute", token=regulator))
+    assert (answer.status, answer.code()) == (503, "service_unavailable"), answer
+    assert seconds < REQUEST_SECONDS, seconds
 
     # Everything is booked; the payments wait in the outbox for the broker.
     waiting = OutboxMessage.objects.filter(topic=REFUND_TOPIC, payload__refund_id__in=refunds)
