@@ -61,7 +61,8 @@ def say(text: str = "") -> None:
 def history(world: World) -> list[date]:
     """Before the run: each consumer bought a card of every kind ten days ago (so they are past
     cooling-off), used some on each of the last three days (releases to settle while the clients
-    run) and has a service request from an hour ago, expired, waiting for its confirmation."""
+    run; the stored value left with a small balance) and has a service request from an hour ago,
+    expired, waiting for its confirmation."""
     today = clock.local_date()
     days = [today - timedelta(days=n) for n in (3, 2, 1)]
     merchants = {str(m.pk): m for m in Merchant.objects.filter(pk__in=[m["id"] for m in world.merchants])}
@@ -77,8 +78,8 @@ def history(world: World) -> list[date]:
                 for card in cards:
                     if card.kind == "session_pack":
                         use(card)
-                    elif card.kind == "stored_value" and day == days[0]:
-                        use(card, 3_000)
+                    elif card.kind == "stored_value" and day != days[-1]:
+                        use(card, 3_000 if day == days[0] else 5_000)  # 2,000 left: a small balance
         with time_machine.travel(clock.now() - timedelta(hours=1), tick=False):
             redemption_request(merchant=merchants[merchant["id"]], card_id=cards[0].pk)
     return days

@@ -70,7 +70,7 @@ WEIGHTS = {
     "list_cards": 2,
     "list_redemptions": 2,
     "merchant_balance": 2,
-    "regulator_toggle": 2,
+    "regulator_toggle": 3,
     "order_refunds": 0.3,
     "action_status": 1,
     "ledger_verify": 0.3,
@@ -438,8 +438,7 @@ class Client:
         merchant = self.rng.choice(self.world.merchants)
         # Freezes are undone more often than made, so that most of the run sells and releases.
         action = self.rng.choice(
-            ["flag", "unflag", "freeze_sales", "unfreeze_sales", "unfreeze_sales", "freeze_releases"]
-            + ["unfreeze_releases"] * 2
+            ["flag", "unflag", "freeze_sales", "freeze_releases"] + ["unfreeze_sales", "unfreeze_releases"] * 3
         )
         status, body = self.call(
             f"regulator:{action}",
@@ -710,6 +709,7 @@ def workload_run(
 
     def drive(client: Client) -> None:
         try:
+            client._op_list_cards()  # what the consumer already holds
             while time.monotonic() < deadline:
                 client.step()
         except Exception as exc:  # noqa: BLE001 - a bug in the driver must fail the run, not vanish
