@@ -199,3 +199,21 @@ def test_a_hotline_call_received_more_than_a_year_ago_is_refused(fuzz_world):
     response = case.call_and_validate(headers={"Authorization": f"Token {tokens['regulator']}"}, checks=CHECKS)
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["received_at"]
+
+
+def test_a_name_that_differs_only_in_unicode_form_is_taken_not_a_server_error(fuzz_world):
+    """The fuzz registered a consumer whose name holds "µ" (micro sign) after one with "μ" (Greek
+    mu): Django stores names NFKC-normalized, so the second was checked as new and then broke the
+    unique constraint: a 500."""
+    operation = schema["/api/v1/consumers"]["POST"]
+    body = {"password": "a long enough password 7", "display_name": "Wang", "phone": "13800000000"}
+    first = operation.Case(body={**body, "username": "\u03bc-consumer"}, media_type="application/json")
+    assert first.call_and_validate(checks=CHECKS).status_code == 201
+    second = operation.Case(body={**body, "username": "\u00b5-consumer"}, media_type="application/json")
+    response = second.call_and_validate(checks=CHECKS)
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["username"]
+
+    login = schema["/api/v1/auth/token"]["POST"].Case(
+        body={"username": "\u00b5-consumer", "password": body["password"]}, media_type="application/json"
+    )
+    assert login.call_and_validate(checks=CHECKS).status_code == 200
