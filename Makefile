@@ -51,18 +51,20 @@ format: install
 # Benchmarks need PostgreSQL on 127.0.0.1:5432; each creates and drops its own database. Every one
 # runs even if another fails; then bench/report.py writes bench/results.json and the table of
 # bench/README.md (a result older than this run is marked stale), and the target fails if any did.
-# BENCH_ARGS="--quick" makes a smoke run: flow.py has no --quick, it gets FLOW_ARGS (3 s runs).
+# BENCH_ARGS="--quick" makes a smoke run: flow.py and workload.py have no --quick, they get
+# FLOW_ARGS and WORKLOAD_ARGS instead (short runs).
 BENCHMARKS := ledger settlement risk flow $(if $(wildcard bench/workload.py),workload)
 QUICK := $(findstring --quick,$(BENCH_ARGS))
-FLOW_ARGS ?= $(if $(QUICK),--clients 8 --seconds 3,$(filter-out --quick,$(BENCH_ARGS)))
+FLOW_ARGS ?= $(if $(QUICK),--clients 8 --seconds 3)
+WORKLOAD_ARGS ?= $(if $(QUICK),--seconds 5)
 bench: install
 	@started=$$(date +%s); failed=""; \
 	for name in $(BENCHMARKS); do \
-	  args='$(BENCH_ARGS)'; [ "$$name" = flow ] && args='$(FLOW_ARGS)'; \
+	  case $$name in flow) args='$(FLOW_ARGS)';; workload) args='$(WORKLOAD_ARGS)';; *) args='$(BENCH_ARGS)';; esac; \
 	  echo "== $(PY) bench/$$name.py $$args"; \
 	  $(PY) bench/$$name.py $$args || failed="$$failed $$name"; \
 	done; \
-	$(PY) bench/report.py --since $$started || failed="$$failed report"; \
+	$(PY) bench/report.py --since $$started $(if $(QUICK),--quick) || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
 
 # The chaos "bank test" run long (tests/chaos/; `make test` runs it for 45 s). Needs PostgreSQL:

@@ -25,17 +25,21 @@ risk       ``slowest_s``: ``compute_risk()``, slowest   ``floor.median_s``: plai
            ``runs[].peak_rss_bytes`` (largest)          ``runs[0].rss_ready_bytes``
 flow       ``rows[kind=flow].flows_per_s`` per client   ``rows[kind=bare].flows_per_s``: the bare
            count, and request p99 at 8 clients          Django view ``/livez``, 4 requests a flow
-workload   its ``headline`` list (below)                as the list states
+workload   ``operations_per_s``: the chaos workload's   ``livez_per_s``: ``/livez`` with the same
+           requests, valid and invalid                  clients
+           ``failures`` (count)                         none
 ========== ============================================ ==========================================
 
 Targets come from the JSON where the benchmark records them (``rows[].target`` of the ledger,
 ``targets`` of settlement and risk), else from the targets the script prints (flow: 80 flows/s and
-request p99 150 ms at 8 clients). The verdict is recomputed here from the figure and its target.
+request p99 150 ms at 8 clients; workload: no failure, and no target for its rate). The verdict is
+recomputed here from the figure and its target. ``--quick`` (``make bench BENCH_ARGS=--quick``)
+marks every result as a smoke run; a benchmark run with ``--quick`` is marked so anyway.
 
 Any benchmark may instead state its figures itself, as a top-level ``headline`` list of
 ``{"figure", "value", "unit", "baseline", "baseline_value", "target": {"on": "value"|"ratio",
 "op": ">="|"<=", "limit"}}`` (``baseline*`` and ``target`` optional). That list is used when
-present, for any benchmark; ``bench/workload.py`` is read only that way.
+present, for any benchmark.
 """
 
 from __future__ import annotations
@@ -190,6 +194,24 @@ def flow_figures(data: dict) -> list[dict]:
     return out
 
 
+def workload_figures(data: dict) -> list[dict]:
+    return [
+        figure(
+            f"chaos workload operations/s, {data['clients']} clients",
+            data["operations_per_s"],
+            "ops/s",
+            baseline="bare Django view /livez, the same clients (requests/s)",
+            baseline_value=data["livez_per_s"],
+        ),
+        figure(
+            "failures (5xx, unexpected status, broken invariant)",
+            len(data["failures"]),
+            "",
+            target=at_most(0),
+        ),
+    ]
+
+
 def headline_figures(data: dict) -> list[dict]:
     return [
         figure(
@@ -204,7 +226,13 @@ def headline_figures(data: dict) -> list[dict]:
     ]
 
 
-EXTRACTORS = {"ledger": ledger_figures, "settlement": settlement_figures, "risk": risk_figures, "flow": flow_figures}
+EXTRACTORS = {
+    "ledger": ledger_figures,
+    "settlement": settlement_figures,
+    "risk": risk_figures,
+    "flow": flow_figures,
+    "workload": workload_figures,
+}
 
 
 def is_quick(data: dict) -> bool:
@@ -212,7 +240,7 @@ def is_quick(data: dict) -> bool:
     return bool(settings.get("quick")) or "--quick" in str(data.get("command", ""))
 
 
-def benchmark_result(name: str, path: Path, since: float | None) -> dict:
+def benchmark_result(name: str, path: Path, since: float | None, quick: bool = False) -> dict:
     """What one benchmark's JSON says, or why there is nothing to say."""
     if not path.exists():
         return {"name": name, "status": "not run", "command": COMMANDS[name], "figures": []}
@@ -231,7 +259,7 @@ def benchmark_result(name: str, path: Path, since: float | None) -> dict:
         "status": "stale: from an earlier run" if stale else "ok",
         "command": data.get("command", COMMANDS[name]),
         "date": data.get("date") or data.get("date_utc"),
-        "quick": is_quick(data),
+        "quick": quick or is_quick(data),
         "figures": extract(data),
     }
 
@@ -282,13 +310,19 @@ def machine_of(raw: dict[str, dict], server: str | None = None) -> dict:
     return machine
 
 
-def build(out_dir: Path, since: float | None = None, now: datetime | None = None, server: str | None = None) -> dict:
+def build(
+    out_dir: Path,
+    since: float | None = None,
+    now: datetime | None = None,
+    server: str | None = None,
+    quick: bool = False,
+) -> dict:
     raw = {}
     benchmarks = []
     for name in BENCHMARKS:
         path = out_dir / f"{name}.json"
         raw[name] = json.loads(path.read_text()) if path.exists() else None
-        benchmarks.append(benchmark_result(name, path, since))
+        benchmarks.append(benchmark_result(name, path, since, quick))
     return {
         "date": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "make bench",
@@ -368,8 +402,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--server", default=DEFAULT_SERVER, help="PostgreSQL asked for its version if no result states it"
     )
+    parser.add_argument("--quick", action="store_true", help="the benchmarks ran as a smoke run")
     args = parser.parse_args(argv)
-    results = build(args.out_dir, since=args.since, server=args.server)
+    results = build(args.out_dir, since=args.since, server=args.server, quick=args.quick)
     args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     rendered = table(results)
     args.readme.write_text(with_table(args.readme.read_text(), rendered))
