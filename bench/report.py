@@ -325,7 +325,7 @@ def build(
         benchmarks.append(benchmark_result(name, path, since, quick))
     return {
         "date": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "make bench",
+        "command": 'make bench BENCH_ARGS="--quick"' if quick else "make bench",
         "machine": machine_of(raw, server),
         "benchmarks": benchmarks,
     }
@@ -334,6 +334,8 @@ def build(
 def fmt(value: float | None) -> str:
     if value is None:
         return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
@@ -348,7 +350,7 @@ def fmt_target(item: dict) -> str:
     op = "≥" if target["op"] == ">=" else "≤"
     if target["on"] == "ratio":
         return f"ratio {op} {fmt(target['limit'])}"
-    return f"{op} {fmt(target['limit'])} {item['unit']}"
+    return f"{op} {fmt(target['limit'])} {item['unit']}".rstrip()
 
 
 def table(results: dict) -> str:
@@ -372,10 +374,17 @@ def table(results: dict) -> str:
             baseline = "-"
             if item["baseline"]:
                 baseline = f"{item['baseline']}: {fmt(item['baseline_value'])} {item['unit']}"
+            measured = f"{fmt(item['value'])} {item['unit']}".rstrip()
             lines.append(
-                f"| {bench['name']}{note} | {item['figure']} | {fmt(item['value'])} {item['unit']} | {baseline} "
+                f"| {bench['name']}{note} | {item['figure']} | {measured} | {baseline} "
                 f"| {fmt(item['ratio'])} | {fmt_target(item)} | {item['verdict']} |"
             )
+    if any(bench.get("quick") for bench in results["benchmarks"]):
+        lines += [
+            "",
+            "A quick run is a smoke run on reduced data or short runs: its verdicts hold it against targets "
+            "set for full runs, and say nothing.",
+        ]
     lines += ["", "Commands (each reproduces its rows):", ""]
     for bench in results["benchmarks"]:
         when = f" ({bench['date']})" if bench.get("date") else ""
