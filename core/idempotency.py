@@ -36,14 +36,14 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from core import clock
+from core import clock, rows
 from core.errors import DomainError, IdempotencyKeyReused, IdempotentRequestInProgress, InvalidIdempotencyKey
 from core.models import IdempotencyRecord
 
@@ -157,9 +157,11 @@ def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str
     now = clock.now()
     refusal = None
     try:
-        with transaction.atomic():
-            if not _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
-                return None  # seen before (or just completed by a concurrent request): read it the classic way
+        with transaction.atomic(), rows.writes_ahead():
+            # A plain INSERT: a key seen before (or held by a concurrent request, once that one
+            # commits) fails it, which rolls this attempt back to the classic way, which replays.
+            # It waits for the view's first statement and shares its round trip (rows.writes_ahead).
+            rows.execute_all([_reservation(caller=caller, key=key, fingerprint=fingerprint, now=now)])
             request.idempotency_key = service_key(caller=caller, key=key)
             connection.idempotent_request_open = True
             try:
@@ -171,15 +173,29 @@ def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str
             finally:
                 connection.idempotent_request_open = False
             if refusal is None and response.status_code < 400:
-                _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+                try:
+                    _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+                except DatabaseError as exc:  # a write waiting in front of it failed
+                    raise _Unexpected() from exc
                 return response
             transaction.set_rollback(True)
-    except _Unexpected:
+    except (_Unexpected, DatabaseError):
+        # Rolled back (a DatabaseError here is the commit's: a deferred constraint, or the
+        # connection lost, when the classic way finds out whether it committed).
         return None
     response = view.handle_exception(refusal) if refusal is not None else response
     if response.status_code < 500:
         _record_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
     return response
+
+
+def _reservation(*, caller: str, key: str, fingerprint: str, now) -> rows.Statement:
+    table = IdempotencyRecord._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    return (
+        f"INSERT INTO {table} (caller, key, fingerprint, state, created_at, locked_at) VALUES (%s, %s, %s, %s, %s, %s)",
+        [caller, key, fingerprint, IdempotencyRecord.State.STARTED.value, adapt(now), adapt(now)],
+    )
 
 
 def _store(*, caller: str, key: str, status_code: int, body: Any) -> None:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import itertools
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
@@ -182,17 +183,63 @@ def update_statement(
 def execute_all(statements: Iterable[Statement | None]) -> None:
     """Run writes whose results nobody reads, in order: in one round trip on PostgreSQL, which
     takes several statements in one query (the first that fails raises, as it would alone, and
-    the rest do not run); one by one elsewhere. Nones are skipped."""
+    the rest do not run); one by one elsewhere. Nones are skipped. Inside ``writes_ahead()`` they
+    wait and go with the connection's next statement instead."""
     statements = [statement for statement in statements if statement is not None]
     if not statements:
         return
     db = connections[DEFAULT_DB_ALIAS]
+    pending = getattr(db, "writes_ahead", None)
+    if pending is not None:
+        pending.extend(statements)
+        return
+    _send(db, statements)
+
+
+def _send(db, statements: list[Statement]) -> None:
     with db.cursor() as cursor:
         if db.vendor == "postgresql" and len(statements) > 1:
             cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
         else:
             for sql, params in statements:
                 cursor.execute(sql, params)
+
+
+@contextmanager
+def writes_ahead() -> Iterator[None]:
+    """Within this block (inside a transaction, on PostgreSQL), writes given to ``execute_all``
+    wait and travel in front of the connection's next statement, in the same round trip; what is
+    still waiting when the block ends is sent then. Every statement on the connection goes through
+    Django's cursor, whose wrapper puts them in front, so any read sees them and the order of
+    the writes is kept. A failing write raises at that next statement instead of at its own, so
+    the caller treats any error in the block as the whole transaction's: it is rolled back
+    (``core.idempotency`` then runs the request again the ordinary way). Elsewhere (SQLite) this
+    changes nothing."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or getattr(db, "writes_ahead", None) is not None:
+        yield
+        return
+
+    def in_front(execute, sql, params, many, context):
+        pending = db.writes_ahead
+        if pending:
+            db.writes_ahead = []
+            if many or not isinstance(params, (list, tuple)):
+                _send(db, pending)  # executemany, or a statement without parameters: its own round trip
+            else:
+                sql = "; ".join([statement for statement, _ in pending] + [sql])
+                params = [p for _, values in pending for p in values] + list(params)
+        return execute(sql, params, many, context)
+
+    db.writes_ahead = []
+    try:
+        with db.execute_wrapper(in_front):
+            yield
+            if db.writes_ahead:
+                pending, db.writes_ahead = db.writes_ahead, []
+                _send(db, pending)
+    finally:
+        db.writes_ahead = None
 
 
 def update(instance: Model, fields: Iterable[str] = (), *, add: Mapping[str, int] | None = None) -> None:

@@ -132,3 +132,38 @@ def test_rows_inserted_together_are_all_written_and_marked_saved():
         "first",
         "second",
     ]
+
+
+@pytest.mark.postgres
+def test_writes_ahead_wait_for_the_next_statement_and_travel_in_its_round_trip():
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    sent = []
+
+    def record(execute, sql, params, many, context):  # inside writes_ahead's wrapper: sees what is sent
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    card.refund_fee_bps = 7
+    with transaction.atomic(), rows.writes_ahead(), connection.execute_wrapper(record):
+        rows.execute_all([rows.update_statement(card, ["refund_fee_bps"])])
+        assert sent == []  # nothing sent yet
+        seen = _read(f"SELECT refund_fee_bps FROM {rows.table(Card)} WHERE id = %s", [rows.param(Card, "pk", card.pk)])
+    assert seen == (7,)  # the read saw the write that went in front of it
+    assert len(sent) == 1 and sent[0].startswith("UPDATE") and "; SELECT refund_fee_bps" in sent[0]
+
+
+@pytest.mark.postgres
+def test_a_write_left_waiting_is_sent_when_the_block_ends_and_a_failing_one_raises_at_the_next_statement():
+    from django.db import IntegrityError
+
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    card.refund_fee_bps = 5
+    with transaction.atomic(), rows.writes_ahead():
+        rows.execute_all([rows.update_statement(card, ["refund_fee_bps"])])
+    assert Card.objects.get(pk=card.pk).refund_fee_bps == 5
+
+    overdrawn = rows.update_statement(card, add={"released_total": card.price + 1})  # breaks a check constraint
+    with pytest.raises(IntegrityError), transaction.atomic(), rows.writes_ahead():
+        rows.execute_all([overdrawn])
+        _read("SELECT 1", [])
+    assert Card.objects.get(pk=card.pk).released_total == card.released_total
