@@ -199,12 +199,16 @@ def _reservation(*, caller: str, key: str, fingerprint: str, now) -> rows.Statem
 
 
 def _store(*, caller: str, key: str, status_code: int, body: Any) -> None:
+    """Store the response (inside ``rows.writes_ahead()`` it goes with the request's last writes)."""
     table = IdempotencyRecord._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET state = %s, status_code = %s, response_body = %s WHERE caller = %s AND key = %s",
-            [IdempotencyRecord.State.COMPLETED.value, status_code, json.dumps(body, cls=JSONEncoder), caller, key],
-        )
+    rows.execute_all(
+        [
+            (
+                f"UPDATE {table} SET state = %s, status_code = %s, response_body = %s WHERE caller = %s AND key = %s",
+                [IdempotencyRecord.State.COMPLETED.value, status_code, json.dumps(body, cls=JSONEncoder), caller, key],
+            )
+        ]
+    )
 
 
 def _record_refusal(*, caller: str, key: str, fingerprint: str, now, response: Response) -> None:

@@ -102,22 +102,49 @@ def _numbered(sql: str) -> str:
     return re.sub(r"%s", lambda _: f"${next(numbers)}", sql)
 
 
+def _prepared_names(db) -> dict[str, str] | None:
+    """This session's prepared statements (SQL text → name), or None where they are not used."""
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        return None
+    return _prepared.setdefault(db.connection, {})
+
+
+def _on_the_wire(names: dict[str, str] | None, statements: Sequence[Statement]) -> tuple[str, list, list[str]]:
+    """One query text for ``statements``, its parameters, and the SQL of the statements it prepares.
+
+    With prepared statements each becomes ``EXECUTE name(...)``, preceded the first time by its
+    ``PREPARE`` in the same round trip; the new names are remembered at once and forgotten again
+    (``_forget``) if the round trip fails, since a PREPARE behind a failing statement never ran."""
+    if names is None:
+        return "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params], []
+    pieces, new = [], []
+    for sql, params in statements:
+        name = names.get(sql)
+        if name is None:
+            name = names[sql] = f"rows_{next(_names)}"
+            pieces.append(f"PREPARE {name} AS {_numbered(sql)}")
+            new.append(sql)
+        pieces.append(f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}")
+    return "; ".join(pieces), [p for _, params in statements for p in params], new
+
+
+def _forget(names: dict[str, str] | None, new: list[str]) -> None:
+    for sql in new:
+        names.pop(sql, None)  # a fresh name next time: one that did get prepared is never reused
+
+
 def fetch(sql: str, params: Sequence[Any], *, limit: int | None = None) -> list[tuple]:
     """The rows of ``sql`` (at most ``limit``): a read that requests run over and over, prepared
     once per session on PostgreSQL (see the module's docstring)."""
     db = connections[DEFAULT_DB_ALIAS]
+    names = _prepared_names(db)
     with db.cursor() as cursor:
-        if db.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS:
-            names = _prepared.setdefault(db.connection, {})
-            name = names.get(sql)
-            if name is None:
-                name = f"rows_{next(_names)}"
-                cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")  # kept by the session even on rollback
-                names[sql] = name
-            arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
-            cursor.execute(f"EXECUTE {name}{arguments}", params)
-        else:
-            cursor.execute(sql, params)
+        if names is not None and sql not in names:
+            name = f"rows_{next(_names)}"
+            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")  # kept by the session even on rollback
+            names[sql] = name
+        text, values, _ = _on_the_wire(names, [(sql, list(params))])
+        cursor.execute(text, values)
         return cursor.fetchmany(limit) if limit else cursor.fetchall()
 
 
@@ -197,12 +224,18 @@ def execute_all(statements: Iterable[Statement | None]) -> None:
 
 
 def _send(db, statements: list[Statement]) -> None:
+    names = _prepared_names(db)
     with db.cursor() as cursor:
-        if db.vendor == "postgresql" and len(statements) > 1:
-            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-        else:
+        if db.vendor != "postgresql":
             for sql, params in statements:
                 cursor.execute(sql, params)
+            return
+        text, values, new = _on_the_wire(names, statements)
+        try:
+            cursor.execute(text, values)
+        except Exception:
+            _forget(names, new)
+            raise
 
 
 @contextmanager
@@ -222,14 +255,19 @@ def writes_ahead() -> Iterator[None]:
 
     def in_front(execute, sql, params, many, context):
         pending = db.writes_ahead
-        if pending:
-            db.writes_ahead = []
-            if many or not isinstance(params, (list, tuple)):
-                _send(db, pending)  # executemany, or a statement without parameters: its own round trip
-            else:
-                sql = "; ".join([statement for statement, _ in pending] + [sql])
-                params = [p for _, values in pending for p in values] + list(params)
-        return execute(sql, params, many, context)
+        if not pending:
+            return execute(sql, params, many, context)
+        db.writes_ahead = []
+        if many or not isinstance(params, (list, tuple)):
+            _send(db, pending)  # executemany, or a statement without parameters: its own round trip
+            return execute(sql, params, many, context)
+        names = _prepared_names(db)
+        text, values, new = _on_the_wire(names, pending)
+        try:
+            return execute(f"{text}; {sql}", values + list(params), many, context)
+        except Exception:
+            _forget(names, new)
+            raise
 
     db.writes_ahead = []
     try:

@@ -149,7 +149,7 @@ def test_writes_ahead_wait_for_the_next_statement_and_travel_in_its_round_trip()
         assert sent == []  # nothing sent yet
         seen = _read(f"SELECT refund_fee_bps FROM {rows.table(Card)} WHERE id = %s", [rows.param(Card, "pk", card.pk)])
     assert seen == (7,)  # the read saw the write that went in front of it
-    assert len(sent) == 1 and sent[0].startswith("UPDATE") and "; SELECT refund_fee_bps" in sent[0]
+    assert len(sent) == 1 and sent[0].endswith('; SELECT refund_fee_bps FROM "consumers_card" WHERE id = %s')
 
 
 @pytest.mark.postgres
@@ -167,3 +167,32 @@ def test_a_write_left_waiting_is_sent_when_the_block_ends_and_a_failing_one_rais
         rows.execute_all([overdrawn])
         _read("SELECT 1", [])
     assert Card.objects.get(pk=card.pk).released_total == card.released_total
+
+
+@pytest.mark.postgres
+def test_writes_are_prepared_once_per_session_and_a_failed_round_trip_prepares_afresh():
+    from django.db import IntegrityError
+
+    def session_statements() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_prepared_statements")
+            return {name for (name,) in cursor.fetchall()}
+
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    card.refund_fee_bps = 3
+    update_fee = rows.update_statement(card, ["refund_fee_bps"])
+    rows.execute_all([update_fee])
+    name = rows._prepared[connection.connection][update_fee[0]]
+    rows.execute_all([update_fee])
+    assert rows._prepared[connection.connection][update_fee[0]] == name and name in session_statements()
+
+    # A PREPARE that travels behind a failing statement never runs: the session must not
+    # believe it has that statement afterwards.
+    card.days = 30
+    update_days = rows.update_statement(card, ["days"])
+    overdrawn = rows.update_statement(card, add={"released_total": card.price + 1})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.execute_all([overdrawn, update_days])
+    assert update_days[0] not in rows._prepared[connection.connection]
+    rows.execute_all([update_days])
+    assert Card.objects.get(pk=card.pk).days == 30
