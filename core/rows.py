@@ -106,6 +106,7 @@ def _prepared_names(db) -> dict[str, str] | None:
     """This session's prepared statements (SQL text → name), or None where they are not used."""
     if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         return None
+    db.ensure_connection()  # the session the statements live in (a request's first query opens it)
     return _prepared.setdefault(db.connection, {})
 
 

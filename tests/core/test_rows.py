@@ -196,3 +196,16 @@ def test_writes_are_prepared_once_per_session_and_a_failed_round_trip_prepares_a
     assert update_days[0] not in rows._prepared[connection.connection]
     rows.execute_all([update_days])
     assert Card.objects.get(pk=card.pk).days == 30
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_connection_prepares_its_first_statement():
+    card = builders.paid_card(builders.session_pack(builders.merchant()))
+    connection.close()  # as in a new worker process: the first read opens the session
+    sql = f"SELECT c.price FROM {rows.table(Card)} c WHERE c.id = %s"
+    assert rows.fetch(sql, [rows.param(Card, "pk", card.pk)]) == [(card.price,)]
+    connection.close()
+    card.refund_fee_bps = 4
+    rows.execute_all([rows.update_statement(card, ["refund_fee_bps"])])
+    assert Card.objects.get(pk=card.pk).refund_fee_bps == 4
