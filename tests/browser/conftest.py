@@ -24,6 +24,7 @@ from django.db import connections
 from playwright.sync_api import Error, sync_playwright
 
 from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOT_DIR, Browser, Worker, unavailable
+from tests.celery_worker import WORKER_MAIN
 
 
 @pytest.fixture
@@ -65,21 +66,6 @@ def database_url() -> str:
     from tests.settlement.test_settlement_crash import database_url as test_database_url
 
     return test_database_url()
-
-
-# ``celery -A config worker -P solo --concurrency 1 -Q <queue> ...``, with <queue> also the queue the
-# worker sends its own tasks to (a mass refund's next chunk, the refunds' payments): the command
-# line has no option for that.
-WORKER_MAIN = """
-import sys
-from config.celery import app
-queue = sys.argv[1]
-app.conf.task_default_queue = queue
-app.worker_main([
-    "worker", "-P", "solo", "--concurrency", "1", "-Q", queue,
-    "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING",
-])
-"""
 
 
 @pytest.fixture

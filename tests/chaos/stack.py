@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.celery_worker import WORKER_MAIN
+
 ROOT = Path(__file__).resolve().parents[2]
 
 GUNICORN_MAIN = """
@@ -28,17 +30,6 @@ app.conf.task_default_queue = sys.argv[1]
 from gunicorn.app.wsgiapp import run
 sys.argv = ["gunicorn", "config.wsgi:application", *sys.argv[2:]]
 run()
-"""
-
-WORKER_MAIN = """
-import sys
-from config.celery import app
-queue = sys.argv[1]
-app.conf.task_default_queue = queue
-app.worker_main([
-    "worker", "-P", "solo", "--concurrency", "1", "-Q", queue,
-    "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING",
-])
 """
 
 
