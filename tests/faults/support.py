@@ -149,7 +149,9 @@ def send_task(broker_url: str, name: str, *args: Any) -> None:
     """Put a task on ``broker_url``'s default queue, as beat or a service's ``.delay`` would."""
     # An explicit connection: Celery prefers the environment's CELERY_BROKER_URL (the shared broker
     # the test run was given) to the app's own ``broker``.
-    producer = Celery("fault-tests")
+    # Not the current app: tasks the test process itself queues afterwards must still go through
+    # config.celery's app (eager under the tests), not this producer.
+    producer = Celery("fault-tests", set_as_current=False)
     try:
         with Connection(broker_url) as connection:
             producer.send_task(name, args=list(args), connection=connection)
