@@ -42,24 +42,35 @@ class LocalGateway:
         """Pay many refunds back, each ``(payment_external_id, amount, idempotency_key)`` as
         ``refund_send`` takes them, in the caller's transaction; returns their references in
         order. The same key pays once: a key paid before gets its first reference back."""
-        references = [f"refund:{key}" for _, _, key in refunds]
-        rows_insert(
-            model=BankTransaction,
-            fields=["reference", "amount"],
-            rows=[(reference, -amount) for reference, (_, amount, _) in zip(references, refunds, strict=True)],
-            constants={"kind": BankTransaction.Kind.REFUND, "created_at": clock.now()},
-            ignore_conflicts=True,  # the bank pays a key once, however often it is asked
+        return self._pay_out_many(
+            kind=BankTransaction.Kind.REFUND, prefix="refund", mark="local_re", items=[(a, k) for _, a, k in refunds]
         )
-        ids = dict(BankTransaction.objects.filter(reference__in=references).values_list("reference", "pk"))
-        return [f"local_re_{ids[reference]}" for reference in references]
 
     def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str:
         """Pay a merchant's settlement from custody; the same key pays once."""
-        transaction, _ = BankTransaction.objects.get_or_create(
-            reference=f"payout:{idempotency_key}",
-            defaults={"kind": BankTransaction.Kind.PAYOUT, "amount": -amount, "created_at": clock.now()},
+        return self.payouts_send_many(payouts=[(settlement_id, amount, destination, idempotency_key)])[0]
+
+    def payouts_send_many(self, *, payouts: Sequence[tuple[str, int, str, str]]) -> list[str]:
+        """Pay many settlements, each ``(settlement_id, amount, destination, idempotency_key)`` as
+        ``payout_send`` takes them, in the caller's transaction; returns their references in order.
+        The same key pays once."""
+        return self._pay_out_many(
+            kind=BankTransaction.Kind.PAYOUT, prefix="payout", mark="local_po", items=[(a, k) for _, a, _, k in payouts]
         )
-        return f"local_po_{transaction.pk}"
+
+    def _pay_out_many(self, *, kind: str, prefix: str, mark: str, items: Sequence[tuple[int, str]]) -> list[str]:
+        """One INSERT of the bank's rows for ``(amount, idempotency_key)`` pairs (a key paid before
+        keeps its first row), then their references, in order."""
+        references = [f"{prefix}:{key}" for _, key in items]
+        rows_insert(
+            model=BankTransaction,
+            fields=["reference", "amount"],
+            rows=[(reference, -amount) for reference, (amount, _) in zip(references, items, strict=True)],
+            constants={"kind": kind, "created_at": clock.now()},
+            ignore_conflicts=True,  # the bank pays a key once, however often it is asked
+        )
+        ids = dict(BankTransaction.objects.filter(reference__in=references).values_list("reference", "pk"))
+        return [f"{mark}_{ids[reference]}" for reference in references]
 
     def custody_balance(self) -> int:
         """Fen the sandbox bank holds by its own statement: everything received less everything paid."""

@@ -35,7 +35,7 @@ from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_enqueue_many
 from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry, Posting
-from escrow.services import Leg, journal_post, singleton_account
+from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
 from merchants.models import Merchant, Settlement, SettlementRun
 from refunds.models import Refund
 
@@ -193,6 +193,20 @@ def _payout_held(settlement: Settlement, gateway) -> bool:
     return False
 
 
+def _payout_entry(settlement: Settlement, *, custody_id: int, gateway, reference: str) -> NewEntry:
+    """The payout's entry: the merchant's settlement account → custody."""
+    return NewEntry(
+        code=JournalEntry.Code.PAYOUT,
+        legs=[
+            Leg(settlement.merchant.settlement_account_id, settlement.payout_amount),
+            Leg(custody_id, -settlement.payout_amount),
+        ],
+        idempotency_key=f"payout:{settlement.pk}",
+        actor_label=f"gateway:{gateway.name}",
+        memo=f"settlement {settlement.date.isoformat()} {reference}",
+    )
+
+
 def _payout_pay(settlement: Settlement, *, gateway, custody_id: int) -> None:
     """Pay a locked, pending settlement through the gateway and book it, in the caller's
     transaction; the caller sets ``paid_at`` and saves the settlement."""
@@ -210,16 +224,7 @@ def _payout_pay(settlement: Settlement, *, gateway, custody_id: int) -> None:
         )
     fault_point("payout.after_gateway")
     if settlement.payout_amount:
-        journal_post(
-            code=JournalEntry.Code.PAYOUT,
-            legs=[
-                Leg(merchant.settlement_account_id, settlement.payout_amount),
-                Leg(custody_id, -settlement.payout_amount),
-            ],
-            idempotency_key=f"payout:{settlement.pk}",
-            actor_label=f"gateway:{gateway.name}",
-            memo=f"settlement {settlement.date.isoformat()} {reference}",
-        )
+        journal_post_many([_payout_entry(settlement, custody_id=custody_id, gateway=gateway, reference=reference)])
     settlement.pay()
     settlement.payout_reference = reference
 
@@ -243,12 +248,14 @@ def payout_deliver(message: OutboxMessage) -> None:
 
 
 def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
-    """Batch outbox handler (``outbox_deliver_batch``): what ``payout_deliver`` does, for every
-    message, in the caller's one transaction.
+    """Batch outbox handler (``outbox_deliver_batch``, for a gateway whose payouts are rows of this
+    database): what ``payout_deliver`` does, for every message, in the caller's one transaction.
 
-    Every account the batch posts to is locked first, in primary-key order, as a single posting
-    locks its own: the entries' chain heads are only taken once all accounts are held, so the batch
-    cannot deadlock with a posting that holds an account and waits for a chain head."""
+    The settlements are locked in one statement, the gateway pays the batch in one call (each
+    under its settlement's key), and the payout entries are posted together by
+    ``journal_post_many``, which locks every account of the batch in primary-key order before any
+    chain head, as a single posting does. A crash before the commit leaves the whole batch
+    pending, bank rows included, and the next delivery pays it once."""
     settlements = list(
         Settlement.objects.select_for_update(of=("self",))
         .select_related("merchant")
@@ -260,10 +267,25 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
     pending = [s for s in settlements if s.payout_state == Settlement.PayoutState.PENDING]
     held = [s for s in pending if _payout_held(s, gateway)]
     paying = [s for s in pending if s.payout_state == Settlement.PayoutState.PENDING]
-    accounts = {custody_id, *(s.merchant.settlement_account_id for s in paying if s.payout_amount)}
-    list(Account.objects.select_for_update().filter(pk__in=accounts).order_by("pk").values_list("pk", flat=True))
+    with_money = [s for s in paying if s.payout_amount]
+    references = (
+        gateway.payouts_send_many(
+            payouts=[(str(s.pk), s.payout_amount, s.merchant.stripe_account_id, s.payout_key) for s in with_money]
+        )
+        if with_money
+        else []
+    )
+    fault_point("payout.after_gateway")
+    journal_post_many(
+        [
+            _payout_entry(settlement, custody_id=custody_id, gateway=gateway, reference=reference)
+            for settlement, reference in zip(with_money, references, strict=True)
+        ]
+    )
+    paid = dict(zip((s.pk for s in with_money), references, strict=True))
     for settlement in paying:
-        _payout_pay(settlement, gateway=gateway, custody_id=custody_id)
+        settlement.pay()
+        settlement.payout_reference = paid.get(settlement.pk, "")
     if held:
         Settlement.objects.bulk_update(held, ["payout_state", "held_reason"])
     if paying:
