@@ -80,14 +80,9 @@ def idempotency_purge(*, older_than: timedelta | None = None) -> int:
 
 def _reserve(*, caller: str, key: str, fingerprint: str, now) -> bool:
     """Insert the reservation unless ``(caller, key)`` exists: one statement, in autocommit."""
-    table = IdempotencyRecord._meta.db_table
+    sql, params = _reservation(caller=caller, key=key, fingerprint=fingerprint, now=now)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (caller, key, fingerprint, state, created_at, locked_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (caller, key) DO NOTHING RETURNING id",
-            [caller, key, fingerprint, IdempotencyRecord.State.STARTED,
-             connection.ops.adapt_datetimefield_value(now), connection.ops.adapt_datetimefield_value(now)],
-        )  # fmt: skip
+        cursor.execute(f"{sql} ON CONFLICT (caller, key) DO NOTHING RETURNING id", params)
         row = cursor.fetchone()
     return row is not None
 
@@ -173,15 +168,13 @@ def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str
             finally:
                 connection.idempotent_request_open = False
             if refusal is None and response.status_code < 400:
-                try:
-                    _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
-                except DatabaseError as exc:  # a write waiting in front of it failed
-                    raise _Unexpected() from exc
+                _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
                 return response
             transaction.set_rollback(True)
     except (_Unexpected, DatabaseError):
-        # Rolled back (a DatabaseError here is the commit's: a deferred constraint, or the
-        # connection lost, when the classic way finds out whether it committed).
+        # Rolled back. A DatabaseError here is a write that waited in front of the last
+        # statements, or the commit's (a deferred constraint, or the connection lost, when the
+        # classic way finds out whether it committed).
         return None
     response = view.handle_exception(refusal) if refusal is not None else response
     if response.status_code < 500:

@@ -521,6 +521,17 @@ def _create_hotline_complaints(drafts: list[_Draft], *, actor_id: int | None, ac
         _record_hotline_entry(complaint=complaint, actor_id=actor_id, actor_label=actor_label)
 
 
+def _create_chunk(drafts: list[_Draft], *, actor_id: int | None, actor_label: str) -> bool:
+    """Create a chunk's complaints in one transaction; False (nothing created) if one of its work
+    orders is already on file."""
+    try:
+        with transaction.atomic():
+            _create_hotline_complaints(drafts, actor_id=actor_id, actor_label=actor_label)
+    except IntegrityError:
+        return False
+    return True
+
+
 def complaints_import_csv(
     *, source: str | os.PathLike | IO, actor: User | None = None, chunk_size: int = IMPORT_CHUNK
 ) -> ComplaintImportReport:
@@ -552,13 +563,10 @@ def complaints_import_csv(
     actor_id = actor.pk if actor else None
     actor_label = "" if actor else "import_complaints"
     for chunk in _chunks(_validate_rows(rows, report), chunk_size):
-        try:
-            with transaction.atomic():
-                _create_hotline_complaints(chunk, actor_id=actor_id, actor_label=actor_label)
+        if _create_chunk(chunk, actor_id=actor_id, actor_label=actor_label):
             report.imported += len(chunk)
             continue
-        except IntegrityError:
-            pass  # another import took some of these work orders meanwhile: row by row
+        # Another import took some of these work orders meanwhile: row by row.
         for draft in chunk:
             try:
                 with transaction.atomic():
