@@ -2,6 +2,9 @@
 they are skipped, and under ``REQUIRE_POSTGRES=1`` (CI) they fail instead."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -10,6 +13,7 @@ from rest_framework.test import APIClient
 from tests.factories import UserFactory
 
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +78,15 @@ def consumer(db):
 @pytest.fixture
 def merchant_user(db):
     return UserFactory(role="merchant")
+
+
+@pytest.fixture
+def embedded_env(tmp_path):
+    """The environment of `make run`'s embedded default (SQLite and the filesystem broker under a
+    fresh VAR_DIR), migrated: for tests that start the platform's processes themselves."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REQUIRE_POSTGRES"}}
+    env.update(
+        {"DJANGO_DEBUG": "1", "VAR_DIR": str(tmp_path / "var"), "HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    return env

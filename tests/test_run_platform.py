@@ -1,33 +1,16 @@
 """`make run` serves the platform: web, a Celery worker and Celery beat on the embedded broker,
 all three really running, and one Ctrl-C stops them all."""
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import pytest
+from tests.net import free_port, get_json
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get_json(url: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.loads(response.read())
-    except OSError:
-        return None
 
 
 def _children_of(pid: int) -> list[int]:
@@ -44,18 +27,8 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
-@pytest.fixture
-def embedded_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REQUIRE_POSTGRES"}}
-    env.update(
-        {"DJANGO_DEBUG": "1", "VAR_DIR": str(tmp_path / "var"), "HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
-    return env
-
-
 def test_run_serves_health_with_worker_and_beat_running_and_ctrl_c_stops_all(embedded_env, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "platform.log").open("w")
     platform = subprocess.Popen(
         [sys.executable, "manage.py", "runplatform", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
@@ -69,7 +42,7 @@ def test_run_serves_health_with_worker_and_beat_running_and_ctrl_c_stops_all(emb
         deadline = time.monotonic() + 90
         health = None
         while time.monotonic() < deadline:
-            health = _get_json(f"http://127.0.0.1:{port}/healthz")
+            health = get_json(f"http://127.0.0.1:{port}/healthz")
             # worker_last_seen is written by the worker running a task that beat scheduled.
             if health and health.get("worker_last_seen"):
                 break
@@ -85,7 +58,7 @@ def test_run_serves_health_with_worker_and_beat_running_and_ctrl_c_stops_all(emb
         assert platform.wait(timeout=30) == 0
         time.sleep(0.5)
         assert not [pid for pid in children if _alive(pid)]
-        assert _get_json(f"http://127.0.0.1:{port}/healthz") is None
+        assert get_json(f"http://127.0.0.1:{port}/healthz") is None
     finally:
         if platform.poll() is None:
             platform.kill()

@@ -13,13 +13,13 @@ import http.client
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.celery_worker import WORKER_MAIN
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +31,6 @@ from gunicorn.app.wsgiapp import run
 sys.argv = ["gunicorn", "config.wsgi:application", *sys.argv[2:]]
 run()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -24,13 +24,9 @@ from typing import Any
 from celery import Celery
 from kombu import Connection
 
+from tests.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float, message: Callable[[], str], interval: float = 0.1):
