@@ -6,6 +6,7 @@ Pages call the same services as the API; only the way an error reaches the perso
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -22,6 +23,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, TooManyLoginAttempts
+from core.idempotency import caller_of, service_key
 from core.models import User
 
 HOME_OF_ROLE = {
@@ -45,6 +47,24 @@ def role_required(role: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def form_idempotency_key(request, *, form: str, token: str | None) -> str | None:
+    """The service's idempotency key for one rendering of a page's form (``token``, hidden in it):
+    a form sent twice, by a double click or a resent page, is acted on once."""
+    return service_key(caller=caller_of(request.user), key=f"web-{form}:{token}") if token else None
+
+
+class OnceForm(forms.Form):
+    """A form whose service is run once however often the same rendering is sent: each rendering
+    carries a fresh hidden ``submission`` token, which ``idempotency_key`` turns into the service's key."""
+
+    submission = forms.RegexField(
+        regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex
+    )
+
+    def idempotency_key(self, request, *, form: str) -> str | None:
+        return form_idempotency_key(request, form=form, token=self.cleaned_data.get("submission"))
 
 
 def attempt(request, call: Callable[[], Any], *, success: str | None = None, form: forms.Form | None = None):
