@@ -324,7 +324,11 @@ def test_a_refund_is_sent_to_stripe_once_through_the_outbox_and_paid(shop, strip
 
     (call,) = stripe_fake.requests_to("POST", "/v1/refunds")
     assert call.idempotency_key == f"refund:{refund.pk}"
-    assert call.params == {"payment_intent": intent["id"], "amount": str(PRICE)}
+    assert call.params == {
+        "payment_intent": intent["id"],
+        "amount": str(PRICE),
+        "metadata": {"idempotency_key": f"refund:{refund.pk}"},
+    }
     (stripe_refund,) = stripe_fake.refunds.values()
     refund.refresh_from_db()
     assert refund.state == "paid"
@@ -375,6 +379,28 @@ def test_a_refund_whose_answer_was_lost_is_replayed_not_sent_twice(shop, stripe_
     (stripe_refund,) = stripe_fake.refunds.values()
     refund.refresh_from_db()
     assert (refund.state, refund.external_id) == ("paid", stripe_refund["id"])
+    assert_ledger_verifies()
+
+
+def test_a_refund_retried_after_stripe_forgot_its_key_is_found_not_sent_twice(shop, stripe_fake):
+    card = paid_card(shop, stripe_fake)
+    stripe_fake.drop_next(1)
+    refund = request_refund(shop, card)
+    message = message_of(refund)
+    stripe_fake.forget_keys()
+
+    # Within a day the key alone guards the retry; a day later the retry asks Stripe first.
+    with time_machine.travel(message.created_at + timedelta(hours=25)):
+        assert outbox_deliver(message_id=message.pk) == "sent"
+
+    assert len(stripe_fake.requests_to("POST", "/v1/refunds")) == 1
+    assert [c.params for c in stripe_fake.requests_to("GET", "/v1/refunds")] == [
+        {"payment_intent": intent_of(stripe_fake, card)["id"], "limit": "100"}
+    ]
+    (stripe_refund,) = stripe_fake.refunds.values()
+    refund.refresh_from_db()
+    assert (refund.state, refund.external_id) == ("paid", stripe_refund["id"])
+    assert JournalEntry.objects.filter(code="refund_paid").count() == 1
     assert_ledger_verifies()
 
 
