@@ -64,5 +64,6 @@ def get_gateway(name: str | None = None) -> Gateway:
 
 def gateway_in_database() -> bool:
     """Whether the configured gateway's calls may share one transaction (``Gateway.in_database``):
-    the ``batch_if`` of the outbox topics that pay through it."""
+    the ``batch_if`` of the outbox topics that pay through it, and whether a purchase request is
+    one transaction."""
     return get_gateway().in_database

@@ -23,6 +23,7 @@ from consumers.models import Card, Payment
 from consumers.services import consumer_register
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
+from escrow.gateways.stripe import StripeGateway
 from escrow.models import Account, JournalEntry, StripeEvent
 from escrow.selectors import ledger_verify
 from merchants.registry import uscc_check_character
@@ -108,6 +109,24 @@ def after_backoff(message: OutboxMessage):
 
 
 # --- payments ------------------------------------------------------------------------------------
+
+
+def test_a_keyed_purchase_holds_no_transaction_open_while_it_asks_stripe(shop, stripe_fake, monkeypatch):
+    open_while_asking = []
+    create = StripeGateway.payment_create
+
+    def watched(self, **kwargs):
+        open_while_asking.append(connection.in_atomic_block)
+        return create(self, **kwargs)
+
+    monkeypatch.setattr(StripeGateway, "payment_create", watched)
+    buy = {"product": str(shop.product.pk)}
+    first = shop.client.post("/api/v1/cards", buy, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert first.status_code == 201 and open_while_asking == [False]
+
+    again = shop.client.post("/api/v1/cards", buy, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert again.json()["id"] == first.json()["id"] and again["Idempotent-Replayed"] == "true"
+    assert len(stripe_fake.requests_to("POST", "/v1/payment_intents")) == 1
 
 
 def test_purchase_creates_one_payment_intent_in_fen_for_the_card(shop, stripe_fake):
