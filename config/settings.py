@@ -131,6 +131,16 @@ AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True  # a successful login forgets that user's earlier failures from that address
 AXES_LOCKOUT_CALLABLE = "core.web.login_lockout_response"
+# Behind reverse proxies the connection's address is the nearest proxy's: the throttle then reads
+# the client's from X-Forwarded-For, as far as the trusted proxies wrote it (core.web.client_ip).
+TRUSTED_PROXY_COUNT = env_int(
+    "TRUSTED_PROXY_COUNT",
+    0,
+    doc="Reverse proxies in front of web that each append the address they were reached from to X-Forwarded-For.",
+)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+AXES_CLIENT_IP_CALLABLE = "core.web.client_ip"
 AXES_VERBOSE = False  # no banner on every manage.py command
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (until they expire); successful logins are not
 

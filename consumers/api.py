@@ -13,6 +13,7 @@ from core.api import ErrorSerializer, paginated_response
 from core.fields import CurrencyField, MoneyField
 from core.idempotency import idempotent
 from core.permissions import IsConsumer, IsMerchant
+from escrow.gateways import gateway_in_database
 from merchants.selectors import merchant_of_user
 
 
@@ -174,7 +175,8 @@ class CardListCreateApi(APIView):
             503: _errors("gateway_unavailable"),
         },
     )
-    @idempotent(atomic=True)
+    # The purchase asks the gateway for a payment: one transaction only when that is a row here.
+    @idempotent(atomic=gateway_in_database)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -45,6 +45,7 @@ from merchants.models import Merchant, Product
 
 REDEEMABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE)
 _CARD_IDS = uuid.UUID("5b0d7c1e-3f0a-4e8e-9a43-7f2a1c9e6d10")  # namespace of card ids derived from purchase keys
+_REDEMPTION_IDS = uuid.UUID("0c6f2a8e-51d4-4b7a-9e3c-2d8b7f41a5c3")  # ... of redemption ids derived from request keys
 
 
 def consumer_register(*, username: str, password: str, display_name: str, phone: str) -> Consumer:
@@ -316,10 +317,21 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
 # --- redemptions ----------------------------------------------------------------------------
 
 
-def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None = None) -> Redemption:
-    """The merchant asks the consumer to confirm a service on their card."""
+def redemption_request(
+    *, merchant: Merchant, card_id: str, amount: int | None = None, idempotency_key: str | None = None
+) -> Redemption:
+    """The merchant asks the consumer to confirm a service on their card.
+
+    Under an ``idempotency_key`` (a page's form sent twice) a repeat returns the request the first
+    one made instead of a second one: its id derives from the key, and the card's lock orders the two.
+    """
+    redemption_id = uuid.uuid5(_REDEMPTION_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
     with service_atomic():
         card = card_lock(pk=card_id, merchant=merchant)
+        if idempotency_key:
+            made = Redemption.objects.filter(pk=redemption_id, merchant=merchant).first()
+            if made is not None:
+                return made
         card_apply_clock(card)
         if card.state not in REDEEMABLE:
             raise CardNotRedeemable()
@@ -340,6 +352,7 @@ def redemption_request(*, merchant: Merchant, card_id: str, amount: int | None =
                 raise CardNotRedeemable(_("This pass has run out."))
         now = clock.now()
         redemption = Redemption(
+            id=redemption_id,
             card=card,
             merchant=merchant,
             amount=amount,

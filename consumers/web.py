@@ -33,8 +33,7 @@ from consumers.contract import card_contract_pdf, percent, yuan
 from consumers.models import Card, Consumer, Notification, Redemption
 from core import clock
 from core.errors import DomainError, NotFound
-from core.idempotency import caller_of, service_key
-from core.web import attempt, role_required
+from core.web import OnceForm, attempt, form_idempotency_key, role_required
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import products_on_sale
@@ -163,7 +162,7 @@ def product_buy(request, product_id):
     consumer = _consumer(request)
     form = PurchaseForm(request.POST)
     key = form.cleaned_data["purchase_key"] if form.is_valid() else ""
-    idempotency_key = service_key(caller=caller_of(request.user), key=f"web-purchase:{key}") if key else None
+    idempotency_key = form_idempotency_key(request, form="purchase", token=key)
     card = attempt(
         request,
         lambda: services.card_purchase(consumer=consumer, product_id=product_id, idempotency_key=idempotency_key),
@@ -397,7 +396,7 @@ def redemption_reject(request, redemption_id):
 # --- complaints ---------------------------------------------------------------------------------
 
 
-class ComplaintForm(forms.Form):
+class ComplaintForm(OnceForm):
     merchant = forms.ChoiceField(label=gettext_lazy("Merchant"))
     card = forms.ChoiceField(label=gettext_lazy("Card (optional)"), required=False)
     category = forms.ChoiceField(label=gettext_lazy("What went wrong"), choices=Complaint.Category.choices)
@@ -476,6 +475,7 @@ def complaint_new(request):
                 description=data["description"],
                 source=Complaint.Source.APP,
                 urgent=data["urgent"],
+                idempotency_key=form.idempotency_key(request, form="complaint"),
             ),
             form=form,
         )

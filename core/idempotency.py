@@ -211,13 +211,15 @@ def _record_refusal(*, caller: str, key: str, fingerprint: str, now, response: R
         _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
 
 
-def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bool = False):
+def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bool | Callable[[], bool] = False):
     """Decorate a DRF view's ``post``: honour the ``Idempotency-Key`` header.
 
     The view receives the key as ``request.idempotency_key`` (None without the header) to hand
     to its service. With ``atomic=True`` the request, its service and its stored response are one
     transaction (the service must open its transaction with ``service_atomic()`` and move no
-    money outside it).
+    money outside it). ``atomic`` may be a function, asked on each request: a view whose service
+    calls the outside world under some configurations (the Stripe gateway) runs the classic way
+    under those, so that no transaction stays open across the call.
     """
     if view_method is None:
         return lambda method: idempotent(method, atomic=atomic)
@@ -231,7 +233,7 @@ def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bo
         key = idempotency_key_validate(key)
         fingerprint = request_fingerprint(method=request.method, path=request.path, data=request.data)
         caller = caller_of(request.user)
-        if atomic:
+        if atomic is True or (callable(atomic) and atomic()):
             response = _in_one_transaction(
                 view_method, view, request, args, kwargs, caller=caller, key=key, fingerprint=fingerprint
             )

@@ -6,11 +6,14 @@ Pages call the same services as the API; only the way an error reaches the perso
 
 from __future__ import annotations
 
+import ipaddress
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -22,6 +25,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, TooManyLoginAttempts
+from core.idempotency import caller_of, service_key
 from core.models import User
 
 HOME_OF_ROLE = {
@@ -45,6 +49,24 @@ def role_required(role: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def form_idempotency_key(request, *, form: str, token: str | None) -> str | None:
+    """The service's idempotency key for one rendering of a page's form (``token``, hidden in it):
+    a form sent twice, by a double click or a resent page, is acted on once."""
+    return service_key(caller=caller_of(request.user), key=f"web-{form}:{token}") if token else None
+
+
+class OnceForm(forms.Form):
+    """A form whose service is run once however often the same rendering is sent: each rendering
+    carries a fresh hidden ``submission`` token, which ``idempotency_key`` turns into the service's key."""
+
+    submission = forms.RegexField(
+        regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex
+    )
+
+    def idempotency_key(self, request, *, form: str) -> str | None:
+        return form_idempotency_key(request, form=form, token=self.cleaned_data.get("submission"))
 
 
 def attempt(request, call: Callable[[], Any], *, success: str | None = None, form: forms.Form | None = None):
@@ -73,6 +95,29 @@ def home(request):
 class LoginView(auth_views.LoginView):
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+
+def client_ip(request) -> str | None:
+    """The client's address, as the login throttle counts it (``AXES_CLIENT_IP_CALLABLE``).
+
+    With no trusted proxy (``TRUSTED_PROXY_COUNT=0``) it is the connection's. Behind ``n`` proxies,
+    each appending the address it was reached from to ``X-Forwarded-For``, it is the ``n``-th
+    address from the right: the one the outermost proxy saw. Whatever a client wrote to the left
+    of it is ignored. A request with fewer addresses than proxies did not come through them all,
+    and is counted by its connection's address, as is one whose address does not parse.
+    """
+    remote = request.META.get("REMOTE_ADDR")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < hops:
+        return remote
+    try:
+        return str(ipaddress.ip_address(forwarded[-hops]))
+    except ValueError:
+        return remote
 
 
 def login_lockout_response(request, original_response=None, credentials=None):

@@ -30,7 +30,7 @@ from consumers.models import Redemption
 from core import clock
 from core.errors import NotFound
 from core.fields import MAX_FEN
-from core.web import attempt, role_required
+from core.web import OnceForm, attempt, role_required
 from merchants import selectors, services
 from merchants.models import Merchant, Product
 from merchants.registry import district_name
@@ -104,7 +104,7 @@ class ProductForm(forms.Form):
     )
 
 
-class RedemptionStartForm(forms.Form):
+class RedemptionStartForm(OnceForm):
     card = forms.CharField(
         label=gettext_lazy("Card id or QR code text"),
         max_length=500,
@@ -243,7 +243,10 @@ def redemption_start(request):
         def start() -> Redemption:
             try:
                 return consumer_services.redemption_request(
-                    merchant=merchant, card_id=form.cleaned_data["card"], amount=form.cleaned_data["amount"]
+                    merchant=merchant,
+                    card_id=form.cleaned_data["card"],
+                    amount=form.cleaned_data["amount"],
+                    idempotency_key=form.idempotency_key(request, form="redemption"),
                 )
             except NotFound as exc:  # "not found" alike for a missing card and another shop's card
                 message = _("None of the cards you sold has this id.")

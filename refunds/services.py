@@ -196,6 +196,7 @@ def refund_deliver(message: OutboxMessage) -> None:
         payment_external_id=refund.card.payment.external_id,
         amount=refund.amount,
         idempotency_key=message.idempotency_key,
+        first_sent_at=message.created_at,
     )
     refund_mark_paid(refund=refund, external_id=external_id)
 

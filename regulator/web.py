@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consumers.contract import yuan
 from core import clock
 from core.errors import NotFound
-from core.web import attempt, role_required
+from core.web import OnceForm, attempt, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Merchant
@@ -464,7 +464,7 @@ class ComplaintFilterForm(forms.Form):
             field.widget.attrs["id"] = f"complaint-filter-{name}"
 
 
-class HotlineForm(forms.Form):
+class HotlineForm(OnceForm):
     merchant = forms.CharField(
         label=gettext_lazy("Merchant"),
         max_length=64,
@@ -552,6 +552,7 @@ def complaints(request):
                 urgent=data["urgent"],
                 hotline_reference=data["hotline_reference"] or None,
                 received_at=data["received_at"],
+                idempotency_key=form.idempotency_key(request, form="hotline"),
             ),
             success=_("The hotline call is entered. The merchant has been given its deadline."),
             form=form,

@@ -9,7 +9,8 @@ What it speaks of Stripe's protocol:
 - Form-encoded bodies as the library sends them (``metadata[card_id]=...``, ``list[0]=...``).
 - ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds`` (only of a
   succeeded PaymentIntent, at most what is left of it), ``GET /v1/refunds?payment_intent=``.
-- ``POST /v1/transfers`` (to a connected account ``acct_...``), ``GET /v1/balance_transactions``:
+- ``POST /v1/transfers`` (to a connected account ``acct_...``), ``GET /v1/transfers?transfer_group=``,
+  ``GET /v1/balance_transactions``:
   the account's statement, newest first, one balance transaction per charge (positive), refund and
   transfer (negative), paged with ``limit``/``starting_after``/``ending_before`` and ``has_more``,
   filtered by ``currency``, ``type`` or ``source``. A charge enters it when ``payment_succeed``
@@ -18,12 +19,14 @@ What it speaks of Stripe's protocol:
   key and a repeat with the same parameters gets them back (header ``Idempotent-Replayed: true``);
   the same key with other parameters, or on another endpoint, is 400 ``idempotency_error``.
   Requests refused before the endpoint runs (authentication, invalid parameters) save nothing.
+  Stripe forgets a key after 24 hours; ``forget_keys`` does it at once.
 
-Failures for retry tests: ``fail_next`` answers the next calls with a 500 ``api_error`` (an outage
-in front of the API: nothing runs, nothing is saved, so a retry under the same key can succeed) or
-a 400 ``invalid_request_error`` (the endpoint refused it: saved, so a retry gets the same 400, as on
-Stripe); ``drop_next`` runs the call, saves its result, and closes the connection without an answer
-(a lost answer: the retry under the same key gets the saved result).
+Failures for retry tests, of POSTs (the calls that do something): ``fail_next`` answers the next
+ones with a 500 ``api_error`` (an outage in front of the API: nothing runs, nothing is saved, so a
+retry under the same key can succeed) or a 400 ``invalid_request_error`` (the endpoint refused it:
+saved, so a retry gets the same 400, as on Stripe); ``drop_next`` runs the call, saves its result,
+and closes the connection without an answer (a lost answer: the retry under the same key gets the
+saved result).
 
 Stripe's own behaviour, for reference: https://docs.stripe.com/api/idempotent_requests and
 https://docs.stripe.com/webhooks/signature (the scheme ``sign_payload`` implements).
@@ -149,15 +152,20 @@ class StripeFake:
     # --- what tests steer and read --------------------------------------------------------------
 
     def fail_next(self, count: int = 1, *, status: int = 500, path: str | None = None) -> None:
-        """Answer the next ``count`` calls (to ``path`` only, if given) with a 500 or a 400."""
+        """Answer the next ``count`` POSTs (to ``path`` only, if given) with a 500 or a 400."""
         assert status in (400, 500)
         with self._lock:
             self._failures.extend(_Failure(status, path) for _ in range(count))
 
     def drop_next(self, count: int = 1) -> None:
-        """Run the next ``count`` calls but close the connection instead of answering."""
+        """Run the next ``count`` POSTs but close the connection instead of answering."""
         with self._lock:
             self._drops += count
+
+    def forget_keys(self) -> None:
+        """Forget every idempotency key, as Stripe does 24 hours after a key's first request."""
+        with self._lock:
+            self._saved.clear()
 
     def requests_to(self, method: str, path: str) -> list[Request]:
         with self._lock:
@@ -239,7 +247,8 @@ class StripeFake:
             shown = f"{given[:8]}****{given[-4:]}" if given else "(none)"
             error = ApiError(401, "invalid_request_error", f"Invalid API Key provided: {shown}")
             return error.status, error.body, extra, False
-        failure = next((f for f in self._failures if f.path is None or f.path == path), None)
+        posted = method == "POST"  # failures and drops are of the calls that do something
+        failure = next((f for f in self._failures if posted and f.path in (None, path)), None)
         if failure is not None and failure.status == 500:  # an outage before the API: nothing is saved
             self._failures.remove(failure)
             return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}, extra, False
@@ -256,7 +265,7 @@ class StripeFake:
                 return error.status, error.body, extra, False
         if key is not None:
             self._saved[key] = (path, body, status, answer)
-        drop = self._drops > 0
+        drop = posted and self._drops > 0
         self._drops -= drop
         return status, answer, extra, drop
 
@@ -293,6 +302,10 @@ class StripeFake:
             return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
         if method == "POST" and path == "/v1/transfers":
             return 200, self._transfer_create(body)
+        if method == "GET" and path == "/v1/transfers":
+            group = query.get("transfer_group")
+            data = [t for t in reversed(self.transfers.values()) if group is None or t["transfer_group"] == group]
+            return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/transfers"}
         if method == "GET" and path == "/v1/balance_transactions":
             return 200, self._balance_transaction_list(query)
         raise ApiError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")

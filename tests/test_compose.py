@@ -458,3 +458,9 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
     for required in (".venv", "var", ".git", "staticfiles", "bench/out"):
         assert required in patterns, f"{required} is sent to the Docker build"
     assert patterns & {"__pycache__", "**/__pycache__"}
+
+
+def test_every_setting_read_from_the_environment_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    undocumented = sorted(name for name in settings_read() if f"`{name}`" not in readme)
+    assert not undocumented, f"README.md does not document {undocumented}"

@@ -8,6 +8,7 @@ key, so a retry after a crash never moves it twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
@@ -35,7 +36,13 @@ class Gateway(Protocol):
 
     def payment_create(self, *, card_id: str, amount: int, idempotency_key: str) -> PaymentIntent: ...
 
-    def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str: ...
+    def refund_send(
+        self, *, payment_external_id: str, amount: int, idempotency_key: str, first_sent_at: datetime | None = None
+    ) -> str:
+        """Pay a refund back once under ``idempotency_key``. ``first_sent_at`` is the earliest an
+        attempt under that key may have reached the gateway (a gateway that forgets keys after a
+        while checks for an earlier refund when that is long ago)."""
+        ...
 
     def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str: ...
 
@@ -57,5 +64,6 @@ def get_gateway(name: str | None = None) -> Gateway:
 
 def gateway_in_database() -> bool:
     """Whether the configured gateway's calls may share one transaction (``Gateway.in_database``):
-    the ``batch_if`` of the outbox topics that pay through it."""
+    the ``batch_if`` of the outbox topics that pay through it, and whether a purchase request is
+    one transaction."""
     return get_gateway().in_database

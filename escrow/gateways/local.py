@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Sum
@@ -35,7 +36,10 @@ class LocalGateway:
                  connection.ops.adapt_datetimefield_value(clock.now())],
             )  # fmt: skip
 
-    def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str:
+    def refund_send(
+        self, *, payment_external_id: str, amount: int, idempotency_key: str, first_sent_at: datetime | None = None
+    ) -> str:
+        # The bank's rows keep their keys for ever (a unique column): ``first_sent_at`` changes nothing.
         return self.refunds_send_many(refunds=[(payment_external_id, amount, idempotency_key)])[0]
 
     def refunds_send_many(self, *, refunds: Sequence[tuple[str, int, str]]) -> list[str]:

@@ -6,6 +6,11 @@ client secret; Stripe tells us the outcome by webhook (``escrow.webhooks``). Ref
 caller's idempotency key, so a retry after a lost answer gets the first answer back instead of
 moving money twice.
 
+Stripe keeps an idempotency key for 24 hours. A retry later than that (a message an operator
+sends again days after its answer was lost) would move the money a second time under the same key,
+so such a retry first asks Stripe what it already holds: a refund carrying the key in its metadata,
+or a transfer in the settlement's transfer group (looked up before every payout, one a merchant a day).
+
 The library never retries on its own (``max_network_retries=0``): retries belong to the outbox,
 which records each attempt and backs off, and a purchase that cannot reach Stripe answers 503 at
 once. Errors are sorted only by whether trying again can help.
@@ -13,11 +18,13 @@ once. Errors are sorted only by whether trying again can help.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
 from django.conf import settings
 
+from core import clock
 from escrow.gateways import GatewayError, PaymentIntent
 from escrow.models import CURRENCY
 
@@ -31,6 +38,9 @@ BALANCE_PAGE_SIZE = 100
 # Trying again can help: the network, Stripe's rate limiter, a 5xx (including 409 "a request with
 # this key is still running"). Anything else is a 4xx the same request will always get.
 _RETRYABLE = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+
+# Stripe prunes an idempotency key "after it's at least 24 hours old"; trust one for less, to be safe.
+KEY_TRUSTED_FOR = timedelta(hours=23)
 
 
 def _gateway_error(exc: stripe.StripeError) -> GatewayError:
@@ -66,10 +76,21 @@ class StripeGateway:
             raise _gateway_error(exc) from exc
         return PaymentIntent(external_id=intent.id, client_secret=intent.client_secret or "")
 
-    def refund_send(self, *, payment_external_id: str, amount: int, idempotency_key: str) -> str:
+    def refund_send(
+        self, *, payment_external_id: str, amount: int, idempotency_key: str, first_sent_at: datetime | None = None
+    ) -> str:
+        if first_sent_at is not None and first_sent_at < clock.now() - KEY_TRUSTED_FOR:
+            for earlier in self.refund_list(payment_external_id=payment_external_id):
+                made_here = (earlier.get("metadata") or {}).get("idempotency_key") == idempotency_key
+                if made_here and earlier.get("status") not in ("failed", "canceled"):
+                    return earlier["id"]
         try:
             refund = self.client.v1.refunds.create(
-                {"payment_intent": payment_external_id, "amount": amount},
+                {
+                    "payment_intent": payment_external_id,
+                    "amount": amount,
+                    "metadata": {"idempotency_key": idempotency_key},
+                },
                 {"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as exc:
@@ -85,14 +106,23 @@ class StripeGateway:
         return [refund.to_dict() for refund in page.data]
 
     def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str:
-        """Pay a settlement to the merchant's connected account as a Transfer; the same key pays once."""
+        """Pay a settlement to the merchant's connected account as a Transfer, unless its transfer
+        group already holds one that was not reversed; the same key pays once."""
+        group = f"settlement_{settlement_id}"
+        try:
+            made = self.client.v1.transfers.list({"transfer_group": group, "limit": 10})
+        except stripe.StripeError as exc:
+            raise _gateway_error(exc) from exc
+        for earlier in made.data:
+            if earlier.amount_reversed < earlier.amount:
+                return earlier.id
         try:
             transfer = self.client.v1.transfers.create(
                 {
                     "amount": amount,
                     "currency": CURRENCY,
                     "destination": destination,
-                    "transfer_group": f"settlement_{settlement_id}",
+                    "transfer_group": group,
                     "metadata": {"settlement_id": settlement_id},
                 },
                 {"idempotency_key": idempotency_key},

@@ -53,6 +53,7 @@ from regulator.services import audit_record
 OVERDUE_CHUNK = 500
 IMPORT_CHUNK = 500
 REFERENCE_MAX = Complaint._meta.get_field("hotline_reference").max_length
+_COMPLAINT_IDS = uuid.UUID("9a3e5b17-6c2d-4f80-b1e4-7d5c3a2f9e68")  # namespace of ids derived from form keys
 # A hotline call is typed in or imported within days or weeks of being taken: a moment older than
 # this is a typing error. (Found by the schema fuzz: a call "received" in 1269 was accepted, and its
 # times came out with Beijing's pre-1901 local mean time offset, +08:05:43, which is no ISO 8601.)
@@ -116,11 +117,14 @@ def complaint_file(
     urgent: bool = False,
     hotline_reference: str | None = None,
     received_at: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> Complaint:
     """File a complaint: a consumer's from the app, or a hotline call entered by regulator staff.
 
     ``received_at`` (hotline only) is when the hotline took the call; the deadline runs from then.
     A hotline caller is not linked to a consumer account: the call does not prove who they are.
+    Under an ``idempotency_key`` (a page's form sent twice) a repeat returns the complaint the first
+    one filed: its id derives from the key.
     """
     errors: dict[str, list[str]] = {}
     description = (description or "").strip()
@@ -152,8 +156,12 @@ def complaint_file(
     merchant_id = _merchant_id_of(merchant_id)
     if card_id is not None:
         card_id = _card_checked(card_id=card_id, merchant_id=merchant_id, consumer_id=consumer_id).pk
+    complaint_id = uuid.uuid5(_COMPLAINT_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
+    if idempotency_key and (filed := _filed(complaint_id=complaint_id, actor=actor)) is not None:
+        return filed
     received = received_at or now
     complaint = Complaint(
+        id=complaint_id,
         merchant_id=merchant_id,
         card_id=card_id,
         consumer_id=consumer_id,
@@ -174,12 +182,18 @@ def complaint_file(
             if source == Complaint.Source.HOTLINE:
                 _record_hotline_entry(complaint=complaint, actor_id=actor.pk, actor_label="")
     except IntegrityError as exc:  # the same work order entered at the same moment by someone else
+        if idempotency_key and (filed := _filed(complaint_id=complaint_id, actor=actor)) is not None:
+            return filed  # ... or the same form sent twice at once
         if _reference_taken(hotline_reference):
             raise DuplicateHotlineReference(
                 errors={"hotline_reference": [str(DuplicateHotlineReference.default_detail)]}
             ) from exc
         raise
     return complaint
+
+
+def _filed(*, complaint_id: uuid.UUID, actor: User) -> Complaint | None:
+    return Complaint.objects.filter(pk=complaint_id, created_by=actor).first()
 
 
 def _reference_taken(reference: str | None) -> bool:

@@ -104,3 +104,12 @@ def test_a_decided_redemption_refuses_a_late_confirmation():
     redemption_reject(consumer=card.consumer, redemption_id=redemption.pk)
     with pytest.raises(RedemptionNotPending):
         redemption_confirm(consumer=card.consumer, redemption_id=redemption.pk)
+
+
+def test_racing_repeats_of_one_keyed_service_request_make_one_redemption():
+    card = builders.paid_card(builders.session_pack(builders.merchant(), price=100_000, sessions=10))
+    outcomes, errors = race(
+        6, lambda _: redemption_request(merchant=card.merchant, card_id=card.pk, idempotency_key="till-1")
+    )
+    assert not errors and len({r.pk for r in outcomes}) == 1
+    assert Redemption.objects.filter(card=card).count() == 1

@@ -136,6 +136,15 @@ def test_another_merchant_cannot_start_a_redemption_on_the_card():
         redemption_request(merchant=builders.merchant(), card_id=card.pk)
 
 
+def test_a_repeated_keyed_service_request_returns_the_first_and_a_new_key_makes_another():
+    card = builders.paid_card(builders.session_pack(builders.merchant(), price=100_000, sessions=10))
+    first = redemption_request(merchant=card.merchant, card_id=card.pk, idempotency_key="form-1")
+    again = redemption_request(merchant=card.merchant, card_id=card.pk, idempotency_key="form-1")
+    assert again.pk == first.pk and Redemption.objects.filter(card=card).count() == 1
+    other = redemption_request(merchant=card.merchant, card_id=card.pk, idempotency_key="form-2")
+    assert other.pk != first.pk and Redemption.objects.filter(card=card).count() == 2
+
+
 def test_confirming_twice_releases_once():
     card = builders.paid_card(builders.session_pack(builders.merchant(), price=100_000, sessions=10))
     redemption = redemption_request(merchant=card.merchant, card_id=card.pk)

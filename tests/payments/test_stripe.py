@@ -23,6 +23,7 @@ from consumers.models import Card, Payment
 from consumers.services import consumer_register
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
+from escrow.gateways.stripe import StripeGateway
 from escrow.models import Account, JournalEntry, StripeEvent
 from escrow.selectors import ledger_verify
 from merchants.registry import uscc_check_character
@@ -108,6 +109,24 @@ def after_backoff(message: OutboxMessage):
 
 
 # --- payments ------------------------------------------------------------------------------------
+
+
+def test_a_keyed_purchase_holds_no_transaction_open_while_it_asks_stripe(shop, stripe_fake, monkeypatch):
+    open_while_asking = []
+    create = StripeGateway.payment_create
+
+    def watched(self, **kwargs):
+        open_while_asking.append(connection.in_atomic_block)
+        return create(self, **kwargs)
+
+    monkeypatch.setattr(StripeGateway, "payment_create", watched)
+    buy = {"product": str(shop.product.pk)}
+    first = shop.client.post("/api/v1/cards", buy, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert first.status_code == 201 and open_while_asking == [False]
+
+    again = shop.client.post("/api/v1/cards", buy, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert again.json()["id"] == first.json()["id"] and again["Idempotent-Replayed"] == "true"
+    assert len(stripe_fake.requests_to("POST", "/v1/payment_intents")) == 1
 
 
 def test_purchase_creates_one_payment_intent_in_fen_for_the_card(shop, stripe_fake):
@@ -324,7 +343,11 @@ def test_a_refund_is_sent_to_stripe_once_through_the_outbox_and_paid(shop, strip
 
     (call,) = stripe_fake.requests_to("POST", "/v1/refunds")
     assert call.idempotency_key == f"refund:{refund.pk}"
-    assert call.params == {"payment_intent": intent["id"], "amount": str(PRICE)}
+    assert call.params == {
+        "payment_intent": intent["id"],
+        "amount": str(PRICE),
+        "metadata": {"idempotency_key": f"refund:{refund.pk}"},
+    }
     (stripe_refund,) = stripe_fake.refunds.values()
     refund.refresh_from_db()
     assert refund.state == "paid"
@@ -375,6 +398,28 @@ def test_a_refund_whose_answer_was_lost_is_replayed_not_sent_twice(shop, stripe_
     (stripe_refund,) = stripe_fake.refunds.values()
     refund.refresh_from_db()
     assert (refund.state, refund.external_id) == ("paid", stripe_refund["id"])
+    assert_ledger_verifies()
+
+
+def test_a_refund_retried_after_stripe_forgot_its_key_is_found_not_sent_twice(shop, stripe_fake):
+    card = paid_card(shop, stripe_fake)
+    stripe_fake.drop_next(1)
+    refund = request_refund(shop, card)
+    message = message_of(refund)
+    stripe_fake.forget_keys()
+
+    # Within a day the key alone guards the retry; a day later the retry asks Stripe first.
+    with time_machine.travel(message.created_at + timedelta(hours=25)):
+        assert outbox_deliver(message_id=message.pk) == "sent"
+
+    assert len(stripe_fake.requests_to("POST", "/v1/refunds")) == 1
+    assert [c.params for c in stripe_fake.requests_to("GET", "/v1/refunds")] == [
+        {"payment_intent": intent_of(stripe_fake, card)["id"], "limit": "100"}
+    ]
+    (stripe_refund,) = stripe_fake.refunds.values()
+    refund.refresh_from_db()
+    assert (refund.state, refund.external_id) == ("paid", stripe_refund["id"])
+    assert JournalEntry.objects.filter(code="refund_paid").count() == 1
     assert_ledger_verifies()
 
 

@@ -145,3 +145,49 @@ def test_a_successful_login_forgets_earlier_failures(clock):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert token_login(user.username, WRONG).status_code == 400
     assert token_login(user.username, PASSWORD).status_code == 200
+
+
+# --- behind reverse proxies ---------------------------------------------------------------------
+
+PROXY = "10.9.9.9"  # the nearest proxy: every request's connection comes from it
+
+
+def proxied_token_login(username: str, password: str, *, forwarded: str):
+    return APIClient().post(
+        TOKEN,
+        {"username": username, "password": password},
+        format="json",
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+
+
+def test_without_trusted_proxies_every_client_behind_a_proxy_shares_its_lockout(clock):
+    user = UserFactory()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        proxied_token_login(user.username, WRONG, forwarded="203.0.113.7")
+    assert_locked_out_json(proxied_token_login(user.username, PASSWORD, forwarded="198.51.100.1"))
+
+
+def test_behind_one_trusted_proxy_a_lockout_holds_only_the_address_the_proxy_saw(clock, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    user = UserFactory()
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        # The attacker writes a new address of its own each time; the proxy appends the real one.
+        proxied_token_login(user.username, WRONG, forwarded=f"192.0.2.{attempt}, 203.0.113.7")
+    assert_locked_out_json(proxied_token_login(user.username, PASSWORD, forwarded="203.0.113.7"))
+    assert proxied_token_login(user.username, PASSWORD, forwarded="198.51.100.1").status_code == 200
+
+
+def test_behind_two_trusted_proxies_the_client_is_the_second_address_from_the_right(rf, settings):
+    from core.web import client_ip
+
+    settings.TRUSTED_PROXY_COUNT = 2
+    request = rf.get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.7 , 10.0.0.5")
+    assert client_ip(request) == "203.0.113.7"
+    # Fewer addresses than proxies (it came round them) or an address that does not parse: the
+    # connection's address counts.
+    assert client_ip(rf.get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.7")) == PROXY
+    assert client_ip(rf.get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="junk, 10.0.0.5")) == PROXY
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request) == PROXY

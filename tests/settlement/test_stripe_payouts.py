@@ -204,7 +204,7 @@ def test_a_transfer_that_meets_server_errors_is_retried_by_the_outbox_and_made_o
     assert_ledger_verifies()
 
 
-def test_a_transfer_whose_answer_was_lost_is_replayed_not_made_twice(day_of_business, stripe_fake):
+def test_a_transfer_whose_answer_was_lost_is_found_not_made_twice(day_of_business, stripe_fake):
     gym = day_of_business
     stripe_fake.drop_next(1)
 
@@ -216,8 +216,29 @@ def test_a_transfer_whose_answer_was_lost_is_replayed_not_made_twice(day_of_busi
     with after_backoff(message):
         assert outbox_deliver(message_id=message.pk) == "sent"
 
+    # The retry looks in the settlement's transfer group first and finds the transfer made.
     calls = stripe_fake.requests_to("POST", "/v1/transfers")
-    assert [(c.dropped, c.replayed) for c in calls] == [(True, False), (False, True)]
+    assert [(c.dropped, c.replayed) for c in calls] == [(True, False)]
+    lookups = stripe_fake.requests_to("GET", "/v1/transfers")
+    assert [c.params["transfer_group"] for c in lookups] == [f"settlement_{settlement.pk}"] * 2
+    (transfer,) = stripe_fake.transfers_made()
+    settlement.refresh_from_db()
+    assert (settlement.payout_state, settlement.payout_reference) == ("paid", transfer["id"])
+    assert JournalEntry.objects.filter(code="payout").count() == 1
+    assert_ledger_verifies()
+
+
+def test_a_payout_retried_after_stripe_forgot_its_key_is_not_paid_twice(day_of_business, stripe_fake):
+    gym = day_of_business
+    stripe_fake.drop_next(1)
+    settle()
+    settlement = settlement_of(gym.merchant)
+    stripe_fake.forget_keys()  # the retry comes after Stripe pruned the key (24 hours)
+
+    message = payout_message(settlement)
+    with after_backoff(message):
+        assert outbox_deliver(message_id=message.pk) == "sent"
+
     (transfer,) = stripe_fake.transfers_made()
     settlement.refresh_from_db()
     assert (settlement.payout_state, settlement.payout_reference) == ("paid", transfer["id"])

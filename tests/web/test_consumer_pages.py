@@ -20,6 +20,7 @@ from regulator.services.complaints import complaint_respond
 from tests import stripe_fake as fake_stripe
 from tests.cards import builders
 from tests.factories import UserFactory
+from tests.web.pages import submission_of
 
 pytestmark = pytest.mark.django_db
 
@@ -535,6 +536,15 @@ def test_filing_a_complaint_about_a_card_shows_it_in_the_list_with_its_deadline(
     listed = alice_web.get(reverse("web-consumer-complaints"))
     assert by_testid(listed, "complaint-response")
     assert "Sorry, he was ill." in listed.content.decode()
+
+
+def test_a_complaint_form_sent_twice_files_one_complaint(alice_web, shop):
+    merchant, _product = shop
+    token = submission_of(alice_web.get(reverse("web-consumer-complaint-new")).content.decode())
+    fields = {"merchant": str(merchant.pk), "category": "other", "description": "Closed.", "submission": token}
+    for _ in range(2):
+        assert alice_web.post(reverse("web-consumer-complaint-new"), fields).status_code == 302
+    assert Complaint.objects.count() == 1
 
 
 def test_a_complaint_about_a_merchant_without_a_card_can_be_filed_from_its_page(alice_web, shop):

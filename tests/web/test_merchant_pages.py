@@ -17,6 +17,7 @@ from tests.cards import builders
 from tests.factories import UserFactory
 from tests.regulator.complaints_builders import app_complaint
 from tests.settlement.test_settlement import day_of_business  # noqa: F401 (fixture)
+from tests.web.pages import submission_of
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +166,19 @@ def test_starting_a_redemption_by_card_id_shows_it_pending_in_the_polled_fragmen
     fragment = live(shop)
     assert f'data-redemption-id="{redemption.pk}" data-state="awaiting_confirmation"' in fragment
     assert "data-countdown=" in fragment
+
+
+def test_a_start_form_sent_twice_starts_one_service_and_the_next_rendering_another(gym, shop):
+    card = builders.paid_card(builders.session_pack(gym))
+    token = submission_of(shop.get(reverse("web-merchant-redemptions")).content.decode())
+    for _ in range(2):  # a double click, or the page sent again
+        response = shop.post(reverse("web-merchant-redemption-start"), {"card": str(card.pk), "submission": token})
+        assert response.status_code == 302
+    assert Redemption.objects.filter(card=card).count() == 1
+    fresh = submission_of(shop.get(reverse("web-merchant-redemptions")).content.decode())
+    assert fresh != token
+    shop.post(reverse("web-merchant-redemption-start"), {"card": str(card.pk), "submission": fresh})
+    assert Redemption.objects.filter(card=card).count() == 2
 
 
 def test_a_redemption_can_be_started_from_the_contracts_qr_text_with_an_amount(gym, shop):

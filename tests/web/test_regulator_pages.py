@@ -23,6 +23,7 @@ from tests.cards import builders
 from tests.cards.test_redemptions import use
 from tests.factories import UserFactory
 from tests.regulator import complaints_builders
+from tests.web.pages import submission_of
 
 pytestmark = pytest.mark.django_db
 
@@ -402,6 +403,14 @@ def test_closing_a_complaint_needs_a_resolution_and_closes_it(staff, regulator, 
     again = staff.post(url, {"resolution": "twice", "next": "https://evil.example/"}, follow=True)
     assert again.redirect_chain[0][0] == reverse("web-regulator-complaints")  # no open redirect
     assert "already closed" in again.content.decode()
+
+
+def test_a_hotline_call_without_a_reference_sent_twice_is_entered_once(staff, city):
+    token = submission_of(staff.get(reverse("web-regulator-complaints")).content.decode())
+    fields = {"merchant": str(city["gym"].pk), "category": "other", "description": "Shut", "submission": token}
+    for _ in range(2):
+        assert staff.post(reverse("web-regulator-complaints"), fields).status_code == 302
+    assert Complaint.objects.filter(description="Shut").count() == 1
 
 
 def test_staff_enter_a_hotline_call_by_licence_number(staff, regulator, city):
