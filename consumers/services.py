@@ -128,6 +128,7 @@ def card_release_post(*, card: Card, amount: int, idempotency_key: str, actor_id
         idempotency_key=idempotency_key,
         actor_id=actor_id,
         memo=memo,
+        need_id=False,  # the card is locked: no other post of this key can race this one
     )
     if entry.replayed:
         return False
@@ -278,6 +279,7 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
         memo=f"payment {payment.external_id}",
+        need_id=False,  # the payment and its card are locked
     )
     if not entry.replayed:
         card.escrow_account.balance = entry.balances[card.escrow_account_id]

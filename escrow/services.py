@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from core import clock
+from core import rows as sql_rows
 from core.errors import IdempotencyKeyReused
 from core.fields import MAX_FEN
 from core.rows import insert as row_insert
@@ -128,12 +129,11 @@ def _lock_accounts(cursor, account_ids: list[int], idempotency_key: str) -> list
     """
     placeholders = ", ".join(["%s"] * len(account_ids))
     lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
-    cursor.execute(
+    return sql_rows.fetch(
         f"SELECT a.id, a.kind, a.balance, (SELECT e.id FROM {_ENTRY} e WHERE e.idempotency_key = %s) "
         f"FROM {_ACCOUNT} a WHERE a.id IN ({placeholders}) ORDER BY a.id{lock}",
         [idempotency_key, *account_ids],
     )
-    return cursor.fetchall()
 
 
 def _lock_chain_head(cursor, chain: int) -> tuple[int, str]:
@@ -169,12 +169,21 @@ def journal_post(
     actor_id: int | None = None,
     actor_label: str = "",
     memo: str = "",
+    need_id: bool = True,
 ) -> JournalEntry:
     """Post one balanced entry in the caller's transaction and return it.
 
     Posting under an ``idempotency_key`` that was already posted returns that entry and moves
     nothing (its ``replayed`` is True). Raises ``InsufficientFunds`` if any account would fall
     below zero. A newly posted entry carries ``balances``: each account's balance after it.
+
+    On PostgreSQL the post takes three round trips, each statement prepared once per session
+    (``core.rows``): lock the accounts (and look up the key), add the balances and lock the chain
+    head, then move the head and write the entry with its postings. A caller that does not need
+    the new entry's ``id`` (``need_id=False``; the entry's ``id`` is then None) lets that last
+    write wait and travel with its transaction's next statement (``core.rows.writes_ahead``); a
+    failure of it (the key posted by a racing transaction) then surfaces there, so such a caller
+    must hold a lock that keeps the same key from being posted concurrently.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal_post must run inside transaction.atomic()")
@@ -182,7 +191,8 @@ def journal_post(
     account_ids = sorted(leg.account_id for leg in legs)
     delta = {leg.account_id: leg.amount for leg in legs}
 
-    with connection.cursor() as cursor:
+    one_trip = connection.vendor == "postgresql"  # it takes several statements in one query
+    with connection.cursor() as cursor, sql_rows.writes_ahead():
         rows = _lock_accounts(cursor, account_ids, idempotency_key)
         if rows and rows[0][3] is not None:
             return _existing_entry(entry_id=rows[0][3], legs=legs)
@@ -197,7 +207,6 @@ def journal_post(
                 raise InsufficientFunds()
 
         chain = legs[0].account_id % settings.LEDGER_CHAIN_STRIPES
-        one_trip = connection.vendor == "postgresql"  # it takes several statements in one query
         if one_trip:
             prev_seq, prev_hash = _balances_add_and_lock_chain_head(cursor, delta, chain)
         else:
@@ -237,13 +246,19 @@ def journal_post(
         if one_trip:
             # The chain head, the entry and its postings in one round trip: the postings take the
             # new entry's id from the INSERT before them (a data-modifying WITH).
-            cursor.execute(
-                f"{move_head[0]}; WITH e AS ({insert_entry}), p AS (INSERT INTO {_POSTING} (entry_id, account_id, "
-                f"amount) SELECT e.id, v.account_id, v.amount FROM e, (VALUES "
-                f"{', '.join(['(%s, %s)'] * len(legs))}) AS v (account_id, amount)) SELECT id FROM e",
-                move_head[1] + entry_values + [value for leg in legs for value in (leg.account_id, leg.amount)],
+            values = ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))  # typed when prepared
+            write_entry = (
+                f"WITH e AS ({insert_entry}), p AS (INSERT INTO {_POSTING} (entry_id, account_id, amount) "
+                f"SELECT e.id, v.account_id, v.amount FROM e, (VALUES {values}) AS v (account_id, amount)) "
+                "SELECT id FROM e",
+                entry_values + [value for leg in legs for value in (leg.account_id, leg.amount)],
             )
-            entry_id = cursor.fetchone()[0]
+            if need_id:
+                sql_rows.execute_all([move_head])  # goes in front of the entry's INSERT
+                entry_id = sql_rows.fetch(*write_entry)[0][0]
+            else:
+                sql_rows.execute_all([move_head, write_entry])
+                entry_id = None
         else:
             cursor.execute(insert_entry, entry_values)
             entry_id = cursor.fetchone()[0]
@@ -273,7 +288,7 @@ def journal_post(
 
 def _balances_add_sql(delta: dict[int, int]) -> tuple[str, list[int]]:
     account_ids = sorted(delta)
-    cases = " ".join(["WHEN %s THEN %s"] * len(account_ids))
+    cases = " ".join(["WHEN %s THEN CAST(%s AS bigint)"] * len(account_ids))  # typed when prepared
     ids = ", ".join(["%s"] * len(account_ids))
     return (
         f"UPDATE {_ACCOUNT} SET balance = balance + CASE id {cases} END WHERE id IN ({ids})",
@@ -287,11 +302,11 @@ def _balances_add(cursor, delta: dict[int, int]) -> None:
 
 
 def _balances_add_and_lock_chain_head(cursor, delta: dict[int, int], chain: int) -> tuple[int, str]:
-    """``_balances_add`` then ``_lock_chain_head``, in that order, in one round trip (PostgreSQL)."""
-    update, params = _balances_add_sql(delta)
-    cursor.execute(f"{update}; SELECT seq, hash FROM {_HEAD} WHERE chain = %s FOR UPDATE", [*params, chain])
-    row = cursor.fetchone()
-    return (row[0], row[1]) if row is not None else _lock_chain_head(cursor, chain)  # a chain's first entry
+    """``_balances_add`` then ``_lock_chain_head``, in that order, in one round trip (PostgreSQL,
+    inside ``core.rows.writes_ahead``: the UPDATE goes in front of the SELECT)."""
+    sql_rows.execute_all([_balances_add_sql(delta)])
+    found = sql_rows.fetch(f"SELECT seq, hash FROM {_HEAD} WHERE chain = %s FOR UPDATE", [chain])
+    return found[0] if found else _lock_chain_head(cursor, chain)  # a chain's first entry
 
 
 def _posted(**fields) -> JournalEntry:

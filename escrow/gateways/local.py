@@ -10,7 +10,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Sum
 
-from core import clock
+from core import clock, rows
 from core.bulk import rows_insert
 from escrow.gateways import PaymentIntent
 from escrow.models import BankTransaction
@@ -26,15 +26,19 @@ class LocalGateway:
     def payment_received(self, *, payment_external_id: str, amount: int) -> None:
         """The bank's record of a consumer's payment arriving (what ``simulate`` stands for).
 
-        One plain INSERT (every sandbox payment makes it; bench/flow.py): the bank records a
-        payment once, however often it is told."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {BankTransaction._meta.db_table} (kind, reference, amount, created_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING",
-                [BankTransaction.Kind.CHARGE.value, f"charge:{payment_external_id}", amount,
-                 connection.ops.adapt_datetimefield_value(clock.now())],
-            )  # fmt: skip
+        One plain INSERT (every sandbox payment makes it; bench/flow.py), which nobody reads
+        back: inside a request's transaction it travels with the next statement
+        (``core.rows.execute_all``). The bank records a payment once, however often it is told."""
+        rows.execute_all(
+            [
+                (
+                    f"INSERT INTO {BankTransaction._meta.db_table} (kind, reference, amount, created_at) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING",
+                    [BankTransaction.Kind.CHARGE.value, f"charge:{payment_external_id}", amount,
+                     connection.ops.adapt_datetimefield_value(clock.now())],
+                )
+            ]
+        )  # fmt: skip
 
     def refund_send(
         self, *, payment_external_id: str, amount: int, idempotency_key: str, first_sent_at: datetime | None = None

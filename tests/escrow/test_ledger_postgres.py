@@ -5,11 +5,13 @@ import threading
 import pytest
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
+from core import rows
 from escrow.errors import InsufficientFunds
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
-from escrow.services import ledger_transfer
+from escrow.services import Leg, journal_post, ledger_transfer
 from tests.escrow.ledger_helpers import balance, funded_card, key, merchant_account
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -222,3 +224,38 @@ def test_with_a_single_chain_every_release_waits_for_the_held_chain(settings):
     settings.LEDGER_CHAIN_STRIPES = 1
     card_a, card_b, merchant = funded_card(100), funded_card(100), merchant_account()
     assert not _release_while_chain_is_held(held_card=card_a, card=card_b, merchant=merchant, wait_seconds=1.5)
+
+
+def test_a_post_without_its_id_is_written_in_front_of_the_transactions_next_statement():
+    card, merchant = funded_card(1_000), merchant_account()
+    legs = [Leg(card.id, 10), Leg(merchant.id, -10)]
+    with transaction.atomic():
+        journal_post(code="release", legs=legs, idempotency_key=key())  # prepares this session's statements
+    posted = key()
+    with transaction.atomic(), rows.writes_ahead():
+        with CaptureQueriesContext(connection) as sent:
+            entry = journal_post(code="release", legs=legs, idempotency_key=posted, need_id=False)
+        assert entry.id is None and entry.balances[card.id] == 980
+        assert len(sent) == 2  # the accounts' lock, then the balances with the chain head's lock
+        stored = JournalEntry.objects.get(idempotency_key=posted)  # this statement carries the entry
+        assert stored.hash == entry.hash and stored.seq == entry.seq
+    assert balance(card) == 980 and balance(merchant) == 20
+    assert ledger_ok(ledger_verify())
+
+
+def test_a_deferred_post_the_database_refuses_fails_the_next_statement_and_nothing_of_it_is_kept():
+    card, merchant = funded_card(1_000), merchant_account()
+    refused = key()
+    with pytest.raises(DatabaseError, match="too long"), transaction.atomic(), rows.writes_ahead():
+        entry = journal_post(
+            code="release",
+            legs=[Leg(card.id, 5), Leg(merchant.id, -5)],
+            idempotency_key=refused,
+            memo="x" * 201,  # longer than the column: the entry's INSERT fails where it is sent
+            need_id=False,
+        )
+        assert entry.id is None
+        JournalEntry.objects.filter(idempotency_key=refused).exists()  # the next statement
+    assert balance(card) == 1_000 and balance(merchant) == 0
+    assert not JournalEntry.objects.filter(idempotency_key=refused).exists()
+    assert ledger_ok(ledger_verify())
