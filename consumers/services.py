@@ -227,19 +227,21 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
 
 
 def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> Payment:
-    """Lock a payment and its card (one statement), with the card's escrow account loaded.
+    """Lock a payment and its card (one statement), with the card's escrow account loaded, and
+    the custody account's id (``payment.custody_id``; None before the ledger has one) read with it.
     ``lookup`` is exact matches on the payment's own fields; ``consumer`` must own the card."""
     try:
         condition, params = rows.where(Payment, "p", lookup)
         if consumer is not None:
             condition += " AND c.consumer_id = %s"
             params.append(rows.param(Card, "consumer", consumer))
+        custody = f"(SELECT x.id FROM {rows.table(Account)} x WHERE x.kind = %s)"
         row = _fetch_one(
             Payment,
-            f"SELECT {rows.columns(Payment, 'p')}, {rows.columns(Card, 'c')}, {rows.columns(Account, 'a')} "
-            f"FROM {rows.table(Payment)} p JOIN {rows.table(Card)} c ON c.id = p.card_id "
+            f"SELECT {rows.columns(Payment, 'p')}, {rows.columns(Card, 'c')}, {rows.columns(Account, 'a')}, "
+            f"{custody} FROM {rows.table(Payment)} p JOIN {rows.table(Card)} c ON c.id = p.card_id "
             f"JOIN {rows.table(Account)} a ON a.id = c.escrow_account_id WHERE {condition}{_for_update('p', 'c')}",
-            params,
+            [Account.Kind.CUSTODY.value, *params],
         )
     except ValueError as exc:
         raise NotFound() from exc
@@ -252,6 +254,7 @@ def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> Payment:
     rows.set_cached(card, "payment", payment)
     rows.set_cached(card, "escrow_account", account)
     rows.set_cached(account, "card", card)
+    payment.custody_id = row[-1]
     return payment
 
 
@@ -275,7 +278,10 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
     entry = journal_post(
         code=JournalEntry.Code.PURCHASE,
         # The card's leg first: it picks the hash chain, so a card's entries share one chain.
-        legs=[Leg(card.escrow_account_id, -card.price), Leg(singleton_account_id(Account.Kind.CUSTODY), card.price)],
+        legs=[
+            Leg(card.escrow_account_id, -card.price),
+            Leg(payment.custody_id or singleton_account_id(Account.Kind.CUSTODY), card.price),
+        ],
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
         memo=f"payment {payment.external_id}",
