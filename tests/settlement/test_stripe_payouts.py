@@ -111,6 +111,15 @@ def after_backoff(message: OutboxMessage):
     return time_machine.travel(message.next_attempt_at + timedelta(seconds=1), tick=False)
 
 
+def assert_paid_by_one_transfer(settlement: Settlement, fake) -> None:
+    """Stripe made one transfer, the settlement is paid with its id, the payout booked once."""
+    (transfer,) = fake.transfers_made()
+    settlement.refresh_from_db()
+    assert (settlement.payout_state, settlement.payout_reference) == ("paid", transfer["id"])
+    assert JournalEntry.objects.filter(code="payout").count() == 1
+    assert_ledger_verifies()
+
+
 def settlement_balance(merchant) -> int:
     return Account.objects.get(pk=merchant.settlement_account_id).balance
 
@@ -195,13 +204,9 @@ def test_a_transfer_that_meets_server_errors_is_retried_by_the_outbox_and_made_o
     calls = stripe_fake.requests_to("POST", "/v1/transfers")
     assert [c.status for c in calls] == [500, 500, 200]
     assert {c.idempotency_key for c in calls} == {f"payout:{settlement.pk}"}
-    (transfer,) = stripe_fake.transfers_made()
-    settlement.refresh_from_db()
-    assert (settlement.payout_state, settlement.payout_reference) == ("paid", transfer["id"])
+    assert_paid_by_one_transfer(settlement, stripe_fake)
     assert payout_message(settlement).state == "sent"
-    assert JournalEntry.objects.filter(code="payout").count() == 1
     assert settlement_balance(gym.merchant) == 0
-    assert_ledger_verifies()
 
 
 def test_a_transfer_whose_answer_was_lost_is_found_not_made_twice(day_of_business, stripe_fake):
@@ -221,11 +226,7 @@ def test_a_transfer_whose_answer_was_lost_is_found_not_made_twice(day_of_busines
     assert [(c.dropped, c.replayed) for c in calls] == [(True, False)]
     lookups = stripe_fake.requests_to("GET", "/v1/transfers")
     assert [c.params["transfer_group"] for c in lookups] == [f"settlement_{settlement.pk}"] * 2
-    (transfer,) = stripe_fake.transfers_made()
-    settlement.refresh_from_db()
-    assert (settlement.payout_state, settlement.payout_reference) == ("paid", transfer["id"])
-    assert JournalEntry.objects.filter(code="payout").count() == 1
-    assert_ledger_verifies()
+    assert_paid_by_one_transfer(settlement, stripe_fake)
 
 
 def test_a_payout_retried_after_stripe_forgot_its_key_is_not_paid_twice(day_of_business, stripe_fake):
@@ -239,11 +240,7 @@ def test_a_payout_retried_after_stripe_forgot_its_key_is_not_paid_twice(day_of_b
     with after_backoff(message):
         assert outbox_deliver(message_id=message.pk) == "sent"
 
-    (transfer,) = stripe_fake.transfers_made()
-    settlement.refresh_from_db()
-    assert (settlement.payout_state, settlement.payout_reference) == ("paid", transfer["id"])
-    assert JournalEntry.objects.filter(code="payout").count() == 1
-    assert_ledger_verifies()
+    assert_paid_by_one_transfer(settlement, stripe_fake)
 
 
 def test_a_transfer_stripe_refuses_fails_the_settlement_and_the_money_stays_with_the_merchant(
