@@ -2,7 +2,13 @@
 
 import json
 import socket
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -18,3 +24,15 @@ def get_json(url: str) -> dict | None:
             return json.loads(response.read())
     except OSError:
         return None
+
+
+def platform_start(*, env: dict[str, str], port: int, log: IO) -> subprocess.Popen:
+    """What `make run` serves (``manage.py runplatform``: web with one worker, Celery worker and
+    beat) on ``port``, its output to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runplatform", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )

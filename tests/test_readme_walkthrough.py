@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.net import free_port, get_json
+from tests.net import free_port, get_json, platform_start
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## A card's life with curl"
@@ -48,13 +48,7 @@ def test_the_readme_curl_walkthrough_buys_uses_and_refunds_a_card_against_make_r
     subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=embedded_env, check=True, timeout=300)
     log_path = tmp_path / "platform.log"
     with log_path.open("w") as log:
-        platform = subprocess.Popen(
-            [sys.executable, "manage.py", "runplatform", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-            cwd=ROOT,
-            env=embedded_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        platform = platform_start(env=embedded_env, port=port, log=log)
         try:
             deadline = time.monotonic() + 90
             while get_json(f"http://127.0.0.1:{port}/healthz") is None:

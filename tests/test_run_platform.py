@@ -4,11 +4,10 @@ all three really running, and one Ctrl-C stops them all."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.net import free_port, get_json
+from tests.net import free_port, get_json, platform_start
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,13 +29,7 @@ def _alive(pid: int) -> bool:
 def test_run_serves_health_with_worker_and_beat_running_and_ctrl_c_stops_all(embedded_env, tmp_path):
     port = free_port()
     log = (tmp_path / "platform.log").open("w")
-    platform = subprocess.Popen(
-        [sys.executable, "manage.py", "runplatform", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-        cwd=ROOT,
-        env=embedded_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    platform = platform_start(env=embedded_env, port=port, log=log)
     children: list[int] = []
     try:
         deadline = time.monotonic() + 90
