@@ -65,7 +65,7 @@ class YuanField(forms.DecimalField):
         return None if amount is None else int(amount * 100)  # exact: at most two decimal places
 
 
-class ProductForm(forms.Form):
+class ProductForm(OnceForm):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Product.Kind.choices)
     price = YuanField(label=gettext_lazy("Price (yuan)"), help_text=gettext_lazy("The money the consumer pays."))
@@ -195,9 +195,11 @@ def product_create(request):
     merchant = _merchant(request)
     form = ProductForm(request.POST)
     if form.is_valid():
+        terms = {name: value for name, value in form.cleaned_data.items() if name != "submission"}
+        key = form.idempotency_key(request, form="product")
         product = attempt(
             request,
-            lambda: services.product_create(merchant=merchant, **form.cleaned_data),
+            lambda: services.product_create(merchant=merchant, idempotency_key=key, **terms),
             success=_("Product added."),
             form=form,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from core import clock
@@ -15,6 +17,8 @@ from escrow.services import account_open
 from merchants.errors import CardLimitExceeded, InvalidLicenseNumber
 from merchants.models import Merchant, Product
 from merchants.registry import district_code, uscc_is_valid
+
+_PRODUCT_IDS = uuid.UUID("3f1c9b2e-8d47-4a61-b0e5-6c2a9d8f7e14")  # namespace of product ids derived from form keys
 
 
 def merchant_register(
@@ -84,8 +88,12 @@ def product_create(
     days: int | None = None,
     unit_price: int | None = None,
     refund_fee_bps: int = 0,
+    idempotency_key: str | None = None,
 ) -> Product:
-    """Put a card plan on sale, checking the terms its kind needs and the legal limits."""
+    """Put a card plan on sale, checking the terms its kind needs and the legal limits.
+
+    Under an ``idempotency_key`` (a page's form sent twice) a repeat returns the product the first
+    one made: its id derives from the key."""
     errors: dict[str, list[str]] = {}
     required = {
         Product.Kind.STORED_VALUE: {"face_value": face_value, "unit_price": unit_price},
@@ -110,16 +118,26 @@ def product_create(
         raise InvalidInput(errors=errors)
     _check_limits(merchant=merchant, kind=kind, price=price, sessions=sessions, days=days)
     keep = required[kind]
-    with transaction.atomic(durable=True):
-        return Product.objects.create(
-            merchant=merchant,
-            name=name,
-            kind=kind,
-            price=price,
-            face_value=keep.get("face_value"),
-            unit_price=keep.get("unit_price"),
-            sessions=keep.get("sessions"),
-            days=keep.get("days"),
-            refund_fee_bps=refund_fee_bps,
-            created_at=clock.now(),
-        )
+    product_id = uuid.uuid5(_PRODUCT_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
+    if idempotency_key and (made := Product.objects.filter(pk=product_id, merchant=merchant).first()):
+        return made
+    try:
+        with transaction.atomic(durable=True):
+            return Product.objects.create(
+                id=product_id,
+                merchant=merchant,
+                name=name,
+                kind=kind,
+                price=price,
+                face_value=keep.get("face_value"),
+                unit_price=keep.get("unit_price"),
+                sessions=keep.get("sessions"),
+                days=keep.get("days"),
+                refund_fee_bps=refund_fee_bps,
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        # The same form sent twice at once: the other request made it.
+        if idempotency_key and (made := Product.objects.filter(pk=product_id, merchant=merchant).first()):
+            return made
+        raise

@@ -118,6 +118,15 @@ def test_adding_a_product_puts_it_on_sale_with_prices_in_fen(gym, shop):
     assert f'data-product-id="{product.pk}"' in body and "Gold card" in body and "5%" in body
 
 
+def test_a_product_form_sent_twice_puts_one_product_on_sale(gym, shop):
+    token = submission_of(shop.get(reverse("web-merchant-home")).content.decode())
+    fields = {"name": "10 sessions", "kind": "session_pack", "price": "500", "sessions": "10", "refund_fee_bps": "0"}
+    fields["submission"] = token
+    for _ in range(2):
+        assert shop.post(reverse("web-merchant-product-create"), fields).status_code == 302
+    assert Product.objects.filter(merchant=gym).count() == 1
+
+
 def test_a_product_missing_the_terms_of_its_kind_shows_the_field_error(gym, shop):
     response = shop.post(
         reverse("web-merchant-product-create"),
