@@ -69,6 +69,7 @@ if str(REPO) not in sys.path:
 
 from bench.common import (  # noqa: E402 - needs the repository on the path
     DEFAULT_SERVER,
+    SEQUENCES_FROM_DATA,
     MiB,
     connect,
     django_env,
@@ -78,6 +79,7 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
     run_in_fresh_process,
     say,
     throwaway_database,
+    vacuum_and_checkpoint,
     verdict,
 )
 
@@ -715,20 +717,10 @@ def load(conn, p: dict) -> dict:
             "SELECT account_id, SUM(amount) AS total FROM escrow_posting GROUP BY account_id",
             "UPDATE escrow_account a SET balance = CASE WHEN a.kind = 'custody' THEN t.total ELSE -t.total END "
             "FROM bench_totals t WHERE t.account_id = a.id",
-            "SELECT setval(pg_get_serial_sequence('core_user', 'id'), (SELECT MAX(id) FROM core_user))",
-            "SELECT setval(pg_get_serial_sequence('escrow_account', 'id'), (SELECT MAX(id) FROM escrow_account))",
-            "SELECT setval(pg_get_serial_sequence('escrow_journalentry', 'id'), "
-            "(SELECT MAX(id) FROM escrow_journalentry))",
+            *SEQUENCES_FROM_DATA,
         ],
     )
-    started = time.monotonic()
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("CHECKPOINT")
-    conn.autocommit = False
-    timings["vacuum analyze + checkpoint"] = round(time.monotonic() - started, 2)
-    say(f"  VACUUM ANALYZE and CHECKPOINT: {timings['vacuum analyze + checkpoint']:.1f} s")
+    vacuum_and_checkpoint(conn, timings)
     return {"timings_s": timings, "usage_period_days": round(p["period"], 2), **data_checks(conn)}
 
 

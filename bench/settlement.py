@@ -68,6 +68,7 @@ if str(REPO) not in sys.path:
 
 from bench.common import (  # noqa: E402 - needs the repository on the path
     DEFAULT_SERVER,
+    SEQUENCES_FROM_DATA,
     MiB,
     admin,
     connect,
@@ -78,6 +79,7 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
     rss_now,
     run_in_fresh_process,
     say,
+    vacuum_and_checkpoint,
     verdict,
 )
 
@@ -307,20 +309,10 @@ def load(conn, layout: dict) -> dict:
             "sessions_remaining = c.sessions - (t.n - 1) "
             "FROM escrow_account a JOIN bench_totals t ON t.account_id = a.id "
             "WHERE a.id = c.escrow_account_id AND t.n > 1",
-            "SELECT setval(pg_get_serial_sequence('core_user', 'id'), (SELECT MAX(id) FROM core_user))",
-            "SELECT setval(pg_get_serial_sequence('escrow_account', 'id'), (SELECT MAX(id) FROM escrow_account))",
-            "SELECT setval(pg_get_serial_sequence('escrow_journalentry', 'id'), "
-            "(SELECT MAX(id) FROM escrow_journalentry))",
+            *SEQUENCES_FROM_DATA,
         ],
     )
-    started = time.monotonic()
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("CHECKPOINT")
-    conn.autocommit = False
-    timings["vacuum analyze + checkpoint"] = round(time.monotonic() - started, 2)
-    say(f"  VACUUM ANALYZE and CHECKPOINT: {timings['vacuum analyze + checkpoint']:.1f} s")
+    vacuum_and_checkpoint(conn, timings)
     with conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT COALESCE(SUM(-p.amount), 0) FROM escrow_posting p JOIN escrow_journalentry e ON e.id = p.entry_id "
