@@ -6,7 +6,9 @@ Pages call the same services as the API; only the way an error reaches the perso
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -58,15 +60,22 @@ def form_idempotency_key(request, *, form: str, token: str | None) -> str | None
 
 
 class OnceForm(forms.Form):
-    """A form whose service is run once however often the same rendering is sent: each rendering
-    carries a fresh hidden ``submission`` token, which ``idempotency_key`` turns into the service's key."""
+    """A form whose service is run once however often the same rendering is sent with the same
+    content: each rendering carries a fresh hidden ``submission`` token, which ``idempotency_key``
+    turns, with the content, into the service's key. (Sent again after going back and changing a
+    field, it is another request, and acts.)"""
 
     submission = forms.RegexField(
         regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex
     )
 
     def idempotency_key(self, request, *, form: str) -> str | None:
-        return form_idempotency_key(request, form=form, token=self.cleaned_data.get("submission"))
+        token = self.cleaned_data.get("submission")
+        if not token:
+            return None
+        content = {name: value for name, value in self.cleaned_data.items() if name != "submission"}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+        return form_idempotency_key(request, form=form, token=f"{token}:{digest}")
 
 
 def attempt(request, call: Callable[[], Any], *, success: str | None = None, form: forms.Form | None = None):

@@ -125,6 +125,9 @@ def test_a_product_form_sent_twice_puts_one_product_on_sale(gym, shop):
     for _ in range(2):
         assert shop.post(reverse("web-merchant-product-create"), fields).status_code == 302
     assert Product.objects.filter(merchant=gym).count() == 1
+    # Back, a field changed, sent again: that is another product.
+    assert shop.post(reverse("web-merchant-product-create"), {**fields, "name": "20 sessions"}).status_code == 302
+    assert sorted(Product.objects.filter(merchant=gym).values_list("name", flat=True)) == ["10 sessions", "20 sessions"]
 
 
 def test_a_product_missing_the_terms_of_its_kind_shows_the_field_error(gym, shop):
