@@ -223,7 +223,7 @@ class LedgerCheck(models.Model):
     head_hash = models.CharField(max_length=64)
     problems = models.JSONField(default=list)  # the first LEDGER_CHECK_PROBLEMS_KEPT
     problems_total = models.PositiveIntegerField(default=0)
-    seconds = models.FloatField()  # how long the check took (a duration, not money)
+    milliseconds = models.PositiveIntegerField()  # how long the check took
     created_at = models.DateTimeField()
 
     class Meta:

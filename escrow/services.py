@@ -596,6 +596,6 @@ def ledger_check_run() -> LedgerCheck:
         head_hash=result["head_hash"],
         problems=result["problems"][:LEDGER_CHECK_PROBLEMS_KEPT],
         problems_total=len(result["problems"]),
-        seconds=round(time.monotonic() - started, 3),
+        milliseconds=round((time.monotonic() - started) * 1000),
         created_at=clock.now(),
     )
