@@ -34,7 +34,7 @@ from consumers.errors import (
 from consumers.models import Card, Consumer, Payment, Redemption
 from core import clock, rows
 from core.errors import InvalidInput, NotFound
-from core.idempotency import service_atomic
+from core.idempotency import keyed_id, service_atomic
 from core.models import User
 from core.services import user_create
 from escrow.gateways import GatewayError, get_gateway
@@ -179,7 +179,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
         raise MerchantSalesFrozen()
     # A retried purchase gets the same card id, so the gateway sees the same payment key and
     # answers with the payment it already made instead of a second one.
-    card_id = uuid.uuid5(_CARD_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
+    card_id = keyed_id(_CARD_IDS, idempotency_key)
     gateway = settings.PAYMENT_GATEWAY
     try:
         intent = get_gateway(gateway).payment_create(
@@ -333,7 +333,7 @@ def redemption_request(
     Under an ``idempotency_key`` (a page's form sent twice) a repeat returns the request the first
     one made instead of a second one: its id derives from the key, and the card's lock orders the two.
     """
-    redemption_id = uuid.uuid5(_REDEMPTION_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
+    redemption_id = keyed_id(_REDEMPTION_IDS, idempotency_key)
     with service_atomic():
         card = card_lock(pk=card_id, merchant=merchant)
         if idempotency_key:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -69,6 +70,13 @@ def caller_of(user: Any) -> str:
 def service_key(*, caller: str, key: str) -> str:
     """The key a service posts under for this request: fixed-length, and distinct per caller."""
     return "req:" + hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()
+
+
+def keyed_id(namespace: uuid.UUID, key: str | None) -> uuid.UUID:
+    """The id of the row a keyed service creates: the same key always gives the same id, so a
+    repeat meets the row the first one made (its primary key) instead of making a second; without
+    a key, a fresh id."""
+    return uuid.uuid5(namespace, key) if key else uuid.uuid4()
 
 
 def idempotency_purge(*, older_than: timedelta | None = None) -> int:
@@ -233,7 +241,7 @@ def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bo
         key = idempotency_key_validate(key)
         fingerprint = request_fingerprint(method=request.method, path=request.path, data=request.data)
         caller = caller_of(request.user)
-        if atomic is True or (callable(atomic) and atomic()):
+        if atomic() if callable(atomic) else atomic:
             response = _in_one_transaction(
                 view_method, view, request, args, kwargs, caller=caller, key=key, fingerprint=fingerprint
             )

@@ -69,12 +69,16 @@ class OnceForm(forms.Form):
         regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex
     )
 
+    @property
+    def content(self) -> dict[str, Any]:
+        """The cleaned fields the person filled in (without the token)."""
+        return {name: value for name, value in self.cleaned_data.items() if name != "submission"}
+
     def idempotency_key(self, request, *, form: str) -> str | None:
         token = self.cleaned_data.get("submission")
         if not token:
             return None
-        content = {name: value for name, value in self.cleaned_data.items() if name != "submission"}
-        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(self.content, sort_keys=True, default=str).encode()).hexdigest()
         return form_idempotency_key(request, form=form, token=f"{token}:{digest}")
 
 

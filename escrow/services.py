@@ -120,7 +120,7 @@ def _check_legs(legs: Sequence[Leg]) -> None:
         raise UnbalancedEntry("postings must sum to zero")
 
 
-def _lock_accounts(cursor, account_ids: list[int], idempotency_key: str) -> list[tuple[int, str, int, int | None]]:
+def _lock_accounts(account_ids: list[int], idempotency_key: str) -> list[tuple[int, str, int, int | None]]:
     """Lock the accounts in primary-key order; also report an entry already posted under the key.
 
     One round trip. The key lookup reads the statement's snapshot, so a racing post of the same
@@ -193,7 +193,7 @@ def journal_post(
 
     one_trip = connection.vendor == "postgresql"  # it takes several statements in one query
     with connection.cursor() as cursor, sql_rows.writes_ahead():
-        rows = _lock_accounts(cursor, account_ids, idempotency_key)
+        rows = _lock_accounts(account_ids, idempotency_key)
         if rows and rows[0][3] is not None:
             return _existing_entry(entry_id=rows[0][3], legs=legs)
         if len(rows) != len(account_ids):

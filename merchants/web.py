@@ -195,11 +195,10 @@ def product_create(request):
     merchant = _merchant(request)
     form = ProductForm(request.POST)
     if form.is_valid():
-        terms = {name: value for name, value in form.cleaned_data.items() if name != "submission"}
         key = form.idempotency_key(request, form="product")
         product = attempt(
             request,
-            lambda: services.product_create(merchant=merchant, idempotency_key=key, **terms),
+            lambda: services.product_create(merchant=merchant, idempotency_key=key, **form.content),
             success=_("Product added."),
             form=form,
         )

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from core import clock
 from core.errors import InvalidInput
+from core.idempotency import keyed_id
 from core.models import User
 from core.services import user_create
 from escrow.models import Account
@@ -118,9 +119,7 @@ def product_create(
         raise InvalidInput(errors=errors)
     _check_limits(merchant=merchant, kind=kind, price=price, sessions=sessions, days=days)
     keep = required[kind]
-    product_id = uuid.uuid5(_PRODUCT_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
-    if idempotency_key and (made := Product.objects.filter(pk=product_id, merchant=merchant).first()):
-        return made
+    product_id = keyed_id(_PRODUCT_IDS, idempotency_key)
     try:
         with transaction.atomic(durable=True):
             return Product.objects.create(
@@ -137,7 +136,7 @@ def product_create(
                 created_at=clock.now(),
             )
     except IntegrityError:
-        # The same form sent twice at once: the other request made it.
+        # The same form sent again (or twice at once): the first request made it.
         if idempotency_key and (made := Product.objects.filter(pk=product_id, merchant=merchant).first()):
             return made
         raise

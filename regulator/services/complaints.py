@@ -37,6 +37,7 @@ from consumers.models import Card
 from consumers.selectors import consumer_of_user
 from core import clock
 from core.errors import InvalidInput, NotFound
+from core.idempotency import keyed_id
 from core.models import User
 from merchants.models import Merchant
 from regulator.errors import (
@@ -156,7 +157,7 @@ def complaint_file(
     merchant_id = _merchant_id_of(merchant_id)
     if card_id is not None:
         card_id = _card_checked(card_id=card_id, merchant_id=merchant_id, consumer_id=consumer_id).pk
-    complaint_id = uuid.uuid5(_COMPLAINT_IDS, idempotency_key) if idempotency_key else uuid.uuid4()
+    complaint_id = keyed_id(_COMPLAINT_IDS, idempotency_key)
     if idempotency_key and (filed := _filed(complaint_id=complaint_id, actor=actor)) is not None:
         return filed
     received = received_at or now

@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from config import env as config_env
+from core.web import client_ip
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("login_throttling")]
@@ -180,8 +181,6 @@ def test_behind_one_trusted_proxy_a_lockout_holds_only_the_address_the_proxy_saw
 
 
 def test_behind_two_trusted_proxies_the_client_is_the_second_address_from_the_right(rf, settings):
-    from core.web import client_ip
-
     settings.TRUSTED_PROXY_COUNT = 2
     request = rf.get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.7 , 10.0.0.5")
     assert client_ip(request) == "203.0.113.7"
