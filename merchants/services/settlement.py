@@ -184,8 +184,25 @@ def payouts_deliver(*, run: SettlementRun) -> int:
     return sent
 
 
+def _lock_merchants(merchant_ids) -> dict:
+    """Lock the merchants of settlements about to be paid (``FOR NO KEY UPDATE``, primary-key
+    order), before the settlements themselves: a regulator's freeze or unfreeze (which locks the
+    merchant, then its held settlements) waits for the payout to commit or runs before it, so a
+    payout never goes out after a freeze committed and a hold never lands after its unfreeze."""
+    merchants = Merchant.objects.select_for_update(no_key=True).filter(pk__in=set(merchant_ids)).order_by("pk")
+    return {merchant.pk: merchant for merchant in merchants}
+
+
 def _payout_held(settlement: Settlement, gateway) -> bool:
-    """Hold a payout that cannot be made (no Stripe connected account); True if it was held."""
+    """Hold a payout that must not or cannot be made now; True if it was held. While the
+    regulator has frozen the merchant's releases the money stays in custody; a Stripe payout
+    needs the merchant's connected account."""
+    if settlement.merchant.releases_frozen:
+        settlement.hold()
+        settlement.held_reason = _(
+            "The market regulator froze this merchant's releases: the payout stays in custody until the freeze is lifted."
+        )
+        return True
     if gateway.name == "stripe" and not settlement.merchant.stripe_account_id:
         settlement.hold()
         settlement.held_reason = _("The merchant has no Stripe connected account to pay out to.")
@@ -231,11 +248,11 @@ def _payout_pay(settlement: Settlement, *, gateway, custody_id: int) -> None:
 
 def payout_deliver(message: OutboxMessage) -> None:
     """Outbox handler: pay one settlement through the gateway, then book it."""
-    settlement = (
-        Settlement.objects.select_for_update(of=("self",))
-        .select_related("merchant")
-        .get(pk=message.payload["settlement_id"])
-    )
+    settlement_id = message.payload["settlement_id"]
+    merchant_id = Settlement.objects.values_list("merchant_id", flat=True).get(pk=settlement_id)
+    merchants = _lock_merchants([merchant_id])
+    settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+    settlement.merchant = merchants[merchant_id]
     if settlement.payout_state != Settlement.PayoutState.PENDING:
         return
     gateway = get_gateway()
@@ -256,12 +273,11 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
     ``journal_post_many``, which locks every account of the batch in primary-key order before any
     chain head, as a single posting does. A crash before the commit leaves the whole batch
     pending, bank rows included, and the next delivery pays it once."""
-    settlements = list(
-        Settlement.objects.select_for_update(of=("self",))
-        .select_related("merchant")
-        .filter(pk__in=[message.payload["settlement_id"] for message in messages])
-        .order_by("pk")
-    )
+    ids = [message.payload["settlement_id"] for message in messages]
+    merchants = _lock_merchants(Settlement.objects.filter(pk__in=ids).values_list("merchant_id", flat=True))
+    settlements = list(Settlement.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    for settlement in settlements:
+        settlement.merchant = merchants[settlement.merchant_id]
     gateway = get_gateway()
     custody_id = singleton_account(Account.Kind.CUSTODY).id
     pending = [s for s in settlements if s.payout_state == Settlement.PayoutState.PENDING]
@@ -312,21 +328,42 @@ def payout_delivery_dead(message: OutboxMessage) -> None:
         settlement.save(update_fields=["payout_state", "held_reason"])
 
 
+def _payout_send_again(settlement: Settlement) -> None:
+    """Send a locked held or failed payout again, in the caller's transaction, under a new outbox
+    message; the gateway's key stays the settlement's (a held payout was never sent), so it is paid
+    at most once whichever message carries it."""
+    if settlement.payout_state == Settlement.PayoutState.HELD:
+        settlement.release_hold()
+    else:
+        settlement.retry()
+        settlement.payout_attempt += 1  # the refused attempt paid nothing; its key stays refused
+    settlement.held_reason = ""
+    settlement.save(update_fields=["payout_state", "held_reason", "payout_attempt"])
+    attempt = OutboxMessage.objects.filter(idempotency_key__startswith=f"payout:{settlement.pk}").count()
+    outbox_enqueue_many(
+        topic=PAYOUT_TOPIC, items=[({"settlement_id": str(settlement.pk)}, f"payout:{settlement.pk}:{attempt}")]
+    )
+
+
 def settlement_payout_retry(*, settlement_id) -> Settlement:
     """Send a held payout (the merchant now has a connected account) or a failed one again."""
     with transaction.atomic(durable=True):
         settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
-        if settlement.payout_state == Settlement.PayoutState.HELD:
-            settlement.release_hold()
-        elif settlement.payout_state == Settlement.PayoutState.FAILED:
-            settlement.retry()
-            settlement.payout_attempt += 1  # the refused attempt paid nothing; its key stays refused
-        else:
-            return settlement
-        settlement.held_reason = ""
-        settlement.save(update_fields=["payout_state", "held_reason", "payout_attempt"])
-        attempt = OutboxMessage.objects.filter(idempotency_key__startswith=f"payout:{settlement.pk}").count()
-        outbox_enqueue_many(
-            topic=PAYOUT_TOPIC, items=[({"settlement_id": str(settlement.pk)}, f"payout:{settlement.pk}:{attempt}")]
-        )
+        if settlement.payout_state in (Settlement.PayoutState.HELD, Settlement.PayoutState.FAILED):
+            _payout_send_again(settlement)
     return settlement
+
+
+def settlements_release_held(*, merchant_id) -> int:
+    """The regulator lifted the freeze on the merchant's releases: send every payout held since,
+    once. Runs in the caller's transaction, which holds the merchant locked (the unfreeze); returns
+    how many were sent again. A payout held for another reason is held again by its delivery."""
+    with transaction.atomic():
+        held = list(
+            Settlement.objects.select_for_update()
+            .filter(merchant_id=merchant_id, payout_state=Settlement.PayoutState.HELD)
+            .order_by("pk")
+        )
+        for settlement in held:
+            _payout_send_again(settlement)
+    return len(held)

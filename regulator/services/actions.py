@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from core import clock
 from core.errors import NotFound
 from merchants.models import Merchant
+from merchants.services.settlement import settlements_release_held
 from refunds.models import MassRefund
 from refunds.services import mass_refund_start
 from regulator.errors import ActionNotAllowed
@@ -92,6 +93,9 @@ def _toggle(*, merchant: Merchant, action: str, warning: str | None) -> dict:
         merchant.risk_warning = new_warning
         fields.append("risk_warning")
     merchant.save(update_fields=fields)
+    if action == Action.UNFREEZE_RELEASES:
+        # The payouts held while the releases were frozen go out now, once each.
+        changes["payouts_released"] = [0, settlements_release_held(merchant_id=merchant.pk)]
     return changes
 
 

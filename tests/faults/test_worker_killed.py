@@ -9,6 +9,8 @@ task messages on a real broker (a Redis of the test's own) that loses the task i
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -20,11 +22,13 @@ from core import clock
 from core.models import OutboxMessage
 from escrow.models import Account, BankTransaction, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
-from merchants.models import Settlement, SettlementRun
+from merchants.models import Merchant, Settlement, SettlementRun
 from refunds.models import MassRefund, Refund
 from refunds.services import MASS_REFUND_CHUNK
 from tests.cards import builders
 from tests.cards.test_redemptions import use
+from tests.conftest import ROOT
+from tests.factories import UserFactory
 from tests.faults.support import PrivateRedis, send_task, service_env, start_worker, wait_until
 from tests.settlement.test_mass_refund_payments import assert_each_refund_paid_once
 from tests.settlement.test_settlement_crash import database_url
@@ -164,4 +168,78 @@ def test_mass_refund_whose_worker_is_killed_mid_way_refunds_and_pays_each_card_o
         assert (card.state, card.refunded_total, card.escrow_account.balance) == ("refunded", 10_000, 0)
         assert builders.invariant_holds(card)
     assert_each_refund_paid_once(cards)  # one refund, one bank row, one refund_paid entry per card
+    assert ledger_ok(ledger_verify())
+
+
+def test_payouts_held_while_releases_are_frozen_are_paid_once_after_the_unfreeze_whatever_worker_dies(
+    redis, workers
+):
+    """The regulator froze every merchant's releases: the worker settles the day and holds each
+    payout, and is killed after the first hold; the unfreeze (a regulator in another process)
+    sends the held payouts again, and that worker is killed after the first of them is paid. In
+    the end each merchant is paid its settlement once, and not a fen earlier than the unfreeze."""
+    yesterday = clock.local_date() - timedelta(days=1)
+    with time_machine.travel(clock.local_midnight(yesterday) + timedelta(hours=10), tick=False):
+        merchants = []
+        for _ in range(MERCHANTS):
+            merchant = builders.merchant()
+            use(builders.paid_card(builders.session_pack(merchant, price=30_000, sessions=3)))
+            merchants.append(merchant)
+    regulator = UserFactory(role="regulator")
+    Merchant.objects.filter(pk__in=[m.pk for m in merchants]).update(releases_frozen=True)
+    settlements = Settlement.objects.filter(date=yesterday)
+    held, paid = settlements.filter(payout_state="held"), settlements.filter(payout_state="paid")
+
+    first = workers("worker-1")
+    send_task(redis.url, "merchants.tasks.settlement_daily_task")
+    kill_when(first, lambda: held.exists(), what="the first held payout")
+    assert 0 < held.count() < MERCHANTS, held.count()
+
+    second = workers("worker-2")
+    send_task(redis.url, "core.tasks.outbox_sweep_task")
+    send_task(redis.url, "merchants.tasks.settlement_daily_task")
+    wait_until(
+        lambda: held.count() == MERCHANTS and redis.queued() == 0,
+        timeout=90,
+        message=lambda: f"{held.count()} of {MERCHANTS} held; worker:\n{second.tail()}",
+    )
+    assert not paid.exists()
+    assert not JournalEntry.objects.filter(code="payout").exists()
+    assert not BankTransaction.objects.filter(kind="payout").exists()
+
+    # The regulator unfreezes every merchant from another process (as the web server would): each
+    # unfreeze queues its held payout on the broker, and the worker is killed mid-way through them.
+    unfreeze = (
+        "from merchants.models import Merchant\n"
+        "from regulator.services.actions import merchant_action_take\n"
+        f"for pk in Merchant.objects.filter(releases_frozen=True).order_by('pk').values_list('pk', flat=True):\n"
+        f"    merchant_action_take(merchant_id=pk, actor_id={regulator.pk}, action='unfreeze_releases', reason='cleared')\n"
+    )
+    env = service_env(database_url=database_url(), broker_url=redis.url)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", unfreeze],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    kill_when(second, lambda: paid.exists(), what="the first payout after the unfreeze")
+    assert paid.count() < MERCHANTS
+
+    third = workers("worker-3")
+    send_task(redis.url, "core.tasks.outbox_sweep_task")
+    send_task(redis.url, "merchants.tasks.settlement_daily_task")
+    send_task(redis.url, "core.tasks.outbox_sweep_task")
+    wait_until(
+        lambda: paid.count() == MERCHANTS and redis.queued() == 0,
+        timeout=90,
+        message=lambda: f"{paid.count()} of {MERCHANTS} paid; worker:\n{third.tail()}",
+    )
+    time.sleep(0.5)
+    third.stop()
+
+    for merchant in merchants:
+        (settlement,) = settlements.filter(merchant=merchant)
+        assert (settlement.payout_amount, settlement.payout_state, settlement.held_reason) == (10_000, "paid", "")
+        assert Account.objects.get(pk=merchant.settlement_account_id).balance == 0
+    assert JournalEntry.objects.filter(code="payout").count() == MERCHANTS
+    assert BankTransaction.objects.filter(kind="payout").count() == MERCHANTS
     assert ledger_ok(ledger_verify())
