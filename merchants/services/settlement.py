@@ -200,7 +200,8 @@ def _payout_held(settlement: Settlement, gateway) -> bool:
     if settlement.merchant.releases_frozen:
         settlement.hold()
         settlement.held_reason = _(
-            "The market regulator froze this merchant's releases: the payout stays in custody until the freeze is lifted."
+            "The market regulator froze this merchant's releases: the payout stays in custody "
+            "until the freeze is lifted."
         )
         return True
     if gateway.name == "stripe" and not settlement.merchant.stripe_account_id:

@@ -171,9 +171,7 @@ def test_mass_refund_whose_worker_is_killed_mid_way_refunds_and_pays_each_card_o
     assert ledger_ok(ledger_verify())
 
 
-def test_payouts_held_while_releases_are_frozen_are_paid_once_after_the_unfreeze_whatever_worker_dies(
-    redis, workers
-):
+def test_payouts_held_while_releases_are_frozen_are_paid_once_after_the_unfreeze_whatever_worker_dies(redis, workers):
     """The regulator froze every merchant's releases: the worker settles the day and holds each
     payout, and is killed after the first hold; the unfreeze (a regulator in another process)
     sends the held payouts again, and that worker is killed after the first of them is paid. In
@@ -213,12 +211,17 @@ def test_payouts_held_while_releases_are_frozen_are_paid_once_after_the_unfreeze
         "from merchants.models import Merchant\n"
         "from regulator.services.actions import merchant_action_take\n"
         f"for pk in Merchant.objects.filter(releases_frozen=True).order_by('pk').values_list('pk', flat=True):\n"
-        f"    merchant_action_take(merchant_id=pk, actor_id={regulator.pk}, action='unfreeze_releases', reason='cleared')\n"
+        f"    merchant_action_take(merchant_id=pk, actor_id={regulator.pk}, action='unfreeze_releases',\n"
+        "                         reason='cleared')\n"
     )
     env = service_env(database_url=database_url(), broker_url=redis.url)
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", unfreeze],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     kill_when(second, lambda: paid.exists(), what="the first payout after the unfreeze")
