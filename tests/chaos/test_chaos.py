@@ -29,6 +29,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, Sum
 
 from consumers.models import Card, Consumer, Redemption
@@ -41,6 +42,7 @@ from merchants.models import Merchant, Product, Settlement
 from merchants.services.settlement import settlement_run
 from refunds.models import MassRefund, Refund
 from regulator.models import RegulatorAction
+from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 from tests.chaos.stack import ROOT, Stack, server_env
@@ -304,6 +306,14 @@ def test_many_clients_doing_anything_leave_the_books_exact(tmp_path):
         finally:
             stack.stop()
             stack.queue_delete()
+    # Payouts held while a merchant's releases were frozen stay in custody until the regulator
+    # lifts the freeze: it does so now for every merchant still frozen, so that the invariants
+    # below see each held payout sent by the unfreeze, once.
+    regulator = get_user_model().objects.filter(role="regulator").order_by("pk").first()
+    for merchant_id in Merchant.objects.filter(releases_frozen=True).values_list("pk", flat=True):
+        merchant_action_take(
+            merchant_id=merchant_id, actor_id=regulator.pk, action="unfreeze_releases", reason="chaos: the end"
+        )
     # The last settlement: today's releases and fees, the clock moved to 01:00 tomorrow (Beijing).
     today = clock.local_date()
     with time_machine.travel(clock.local_midnight(today + timedelta(days=1)) + timedelta(hours=1), tick=False):
