@@ -18,8 +18,15 @@ run: setup seed
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-setup: install messages migrate
+setup: install var/local.env messages migrate
 	@$(PY) manage.py collectstatic --noinput -v0
+
+# This checkout's own debug switch and secret key, so that README's `manage.py` commands run as
+# written (config/env.py reads it under the environment; images never have it). Written once.
+var/local.env:
+	@mkdir -p var
+	@$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=1\nDJANGO_SECRET_KEY=django-insecure-" + secrets.token_urlsafe(40))' > $@
+	@echo "wrote $@ (this checkout's debug mode and secret key; never used in production)"
 
 install: $(VENV)/.installed
 

@@ -8,10 +8,43 @@ with this registry, so a setting can never be configured in one place and ignore
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 READ: dict[str, str] = {}
+
+# Names a checkout's own ``var/local.env`` may set: what a newcomer's ``manage.py`` needs to run
+# as README shows it after ``make run``. Nothing else is taken from that file.
+LOCAL_NAMES = frozenset({"DJANGO_DEBUG", "DJANGO_SECRET_KEY"})
+
+
+def local_env_path() -> Path:
+    """``var/local.env`` of this checkout (or of ``VAR_DIR``), written once by ``make setup``."""
+    base = Path(__file__).resolve().parent.parent / "var"
+    return Path(os.environ.get("VAR_DIR") or base) / "local.env"
+
+
+def _read_local_env() -> dict[str, str]:
+    """The checkout's local settings: ``NAME=value`` lines of ``LOCAL_NAMES``, read only when the
+    environment says nothing of debug mode (a deployment sets ``DJANGO_DEBUG=0``, ``make`` sets 1)
+    and never over a variable the environment sets. An image has no such file (the Dockerfile
+    empties ``var/``); it exists so that ``manage.py`` works in a developer's clone."""
+    if "DJANGO_DEBUG" in os.environ:
+        return {}
+    try:
+        lines = local_env_path().read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in LOCAL_NAMES:
+            found[name.strip()] = value.strip()
+    return found
+
+
+LOCAL = _read_local_env()
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -19,7 +52,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 def env_str(name: str, default: str | None = None, *, doc: str = "") -> str:
     READ[name] = doc
-    value = os.environ.get(name)
+    value = os.environ.get(name, LOCAL.get(name))
     if value is None:
         if default is None:
             raise ImproperlyConfigured(f"environment variable {name} is required")

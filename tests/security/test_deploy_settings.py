@@ -143,3 +143,27 @@ def test_the_scan_would_see_a_secret():
     assert ("SECRET_KEY", "abc") in list(_string_assignments(tree))
     assert ("STRIPE_API_KEY", "sk_live_abcdefgh1234") in list(_env_defaults(tree))
     assert CREDENTIAL.findall(leaked) == ["sk_live_abcdefgh1234"]
+
+
+def write_local_env(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var" / "local.env").write_text(
+        f"DJANGO_DEBUG=1\nDJANGO_SECRET_KEY={INSECURE_PREFIX}{secrets.token_urlsafe(20)}\nSTRIPE_API_KEY=ignored\n"
+    )
+
+
+def test_a_checkouts_local_env_lets_manage_py_run_as_readme_shows_it(tmp_path):
+    # After `make run` a newcomer types `.venv/bin/python manage.py verify_ledger` in a plain shell.
+    assert "DJANGO_SECRET_KEY is required" in manage("check", env={}, tmp_path=tmp_path).stderr
+    write_local_env(tmp_path)
+    result = manage("shell", "-c", SHOW_SETTINGS, env={}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["DEBUG"] is True
+
+
+def test_the_environment_wins_over_a_local_env_file(tmp_path):
+    write_local_env(tmp_path)
+    result = manage("check", env={"DJANGO_DEBUG": "0"}, tmp_path=tmp_path)
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY is required" in result.stderr
+    shown = manage("shell", "-c", SHOW_SETTINGS, env=production_env(), tmp_path=tmp_path)
+    assert json.loads(shown.stdout.strip().splitlines()[-1])["DEBUG"] is False
