@@ -126,3 +126,18 @@ def test_errors_are_in_chinese_by_default_and_english_on_request(client):
     assert chinese["detail"] != english["detail"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese["detail"])
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese["errors"]["amount"][0])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/elsewhere", "/api/v1/cards/not-an-id/nothing"])
+def test_unknown_api_url_gets_json_404_in_debug_mode_too(client, settings, path):
+    settings.DEBUG = True  # Django would render its HTML "Page not found" here
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "not_found"
+
+
+def test_an_unknown_page_in_debug_mode_stays_a_page(client, settings):
+    settings.DEBUG = True
+    response = client.get("/c/no-such-page/")
+    assert response.status_code == 404 and not response["Content-Type"].startswith("application/json")
