@@ -307,12 +307,13 @@ RISK_WEIGHTS = {
     "months_owed": 15,
     "sales_surge": 20,
     "redemption_drop": 15,
-    "discount_depth": 15,
+    "discount_depth": 10,
     "complaints_per_100_cards": 10,
     "overdue_complaints": 5,
     "refund_rate": 5,
     "rejected_redemptions": 5,
     "filing_threshold": 5,
+    "refunds_late": 5,
 }
 RISK_LEVEL_MEDIUM = env_int("RISK_LEVEL_MEDIUM", 30, doc="Risk score from which a merchant is medium risk.")
 RISK_LEVEL_HIGH = env_int("RISK_LEVEL_HIGH", 60, doc="Risk score from which a merchant is high risk (auto-flagged).")

@@ -62,6 +62,7 @@ SIGNAL_NAMES = {
     "refund_rate": gettext_lazy("Refund rate"),
     "rejected_redemptions": gettext_lazy("Rejected services"),
     "filing_threshold": gettext_lazy("At the filing threshold"),
+    "refunds_late": gettext_lazy("Refunds late or failed"),
 }
 RATIO_SIGNALS = ("redemption_drop", "discount_depth", "refund_rate", "rejected_redemptions")
 

@@ -234,7 +234,7 @@ def test_merchant_page_shows_each_signal_and_the_score_over_time(staff, regulato
     html = staff.get(reverse("web-regulator-merchant", args=[gym.pk])).content.decode()
     signals = re.findall(r'data-testid="risk-signal" data-signal="([a-z_0-9]+)"', html)
     latest = RiskAssessment.objects.filter(merchant=gym).order_by("-computed_at").first()
-    assert signals == [s["name"] for s in latest.signals] and len(signals) == 10
+    assert signals == [s["name"] for s in latest.signals] and len(signals) == 11
     escrow = next(s for s in latest.signals if s["name"] == "escrow_outstanding")
     assert escrow["explanation"]["en"] in html.replace("&#x27;", "'")
     assert "Escrow outstanding" in html and "¥1,500.00" in html
