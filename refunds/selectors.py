@@ -11,10 +11,13 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from consumers.models import Card
 from core import clock
 from core.errors import InvalidInput
 from merchants.models import Merchant
 from refunds.models import Refund, RefundEntitlement
+
+HOLDING = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)  # cards that hold escrow
 
 # Why a holder may take a ``merchant_default`` refund, most serious first. (A relocation notice
 # joins this list when relocations exist: add it here and nowhere else.)
@@ -27,12 +30,15 @@ DEFAULT_REASONS = {
 }
 
 
-def merchant_default_reasons(*, merchant: Merchant, card_id: Any = None) -> list[str]:
+def merchant_default_reasons(*, merchant: Merchant, card_id: Any = None, entitled: bool | None = None) -> list[str]:
     """Why ``merchant`` is in default towards the holder of ``card_id`` (keys of ``DEFAULT_REASONS``,
     in its order); empty when it is in good standing. ``merchant`` must be read fresh (locked, in a
-    refund) by the caller."""
+    refund) by the caller. ``entitled`` (whether the card has a ``RefundEntitlement``) may be given
+    when already known (``cards_entitled`` for a page of cards), else it is looked up."""
     reasons = []
-    if card_id is not None and RefundEntitlement.objects.filter(card_id=card_id).exists():
+    if entitled is None:
+        entitled = card_id is not None and RefundEntitlement.objects.filter(card_id=card_id).exists()
+    if entitled:
         reasons.append("complaint_upheld")
     if merchant.status == Merchant.Status.CLOSING:
         reasons.append("closing")
@@ -66,6 +72,28 @@ def merchant_default_explained(*, merchant: Merchant, reasons: list[str]) -> lis
         else:
             texts.append(str(DEFAULT_REASONS[reason]))
     return texts
+
+
+def cards_entitled(*, card_ids: list[Any]) -> set[Any]:
+    """The cards among ``card_ids`` whose holder is entitled to a ``merchant_default`` refund by an
+    upheld complaint (one query for a page of cards)."""
+    return set(RefundEntitlement.objects.filter(card_id__in=card_ids).values_list("card_id", flat=True))
+
+
+def cards_refundable_for_default(*, card_ids: list[Any]) -> set[Any]:
+    """The cards among ``card_ids`` that a ``merchant_default`` refund would refund now: holding
+    escrow, not refunded, their merchant in default towards them (three queries for a page)."""
+    cards = list(Card.objects.select_related("merchant").filter(pk__in=card_ids, state__in=HOLDING))
+    ids = [card.pk for card in cards]
+    refunded = set(Refund.objects.filter(card_id__in=ids).values_list("card_id", flat=True))
+    entitled = cards_entitled(card_ids=ids)
+    return {
+        card.pk
+        for card in cards
+        if card.escrow_left > 0
+        and card.pk not in refunded
+        and merchant_default_reasons(merchant=card.merchant, card_id=card.pk, entitled=card.pk in entitled)
+    }
 
 
 # --- refunds an operator watches -----------------------------------------------------------------
