@@ -268,6 +268,11 @@ SPECTACULAR_SETTINGS = {
         "ComplaintCategoryEnum": "regulator.models.Complaint.Category",
         # Products and cards share a "kind"; the audit log's rows have another.
         "ProductKindEnum": "merchants.models.Product.Kind",
+        # A refund's reason and state, and the reasons a consumer or the regulator may ask for.
+        "RefundReasonEnum": "refunds.models.Refund.Reason",
+        "RefundStateEnum": "refunds.models.Refund.State",
+        "ConsumerRefundReasonEnum": "refunds.services.CONSUMER_REASONS",
+        "RegulatorRefundReasonEnum": "regulator.api.refunds.REGULATOR_REASONS",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.

@@ -18,6 +18,7 @@ from refunds.selectors import REGULATOR_ORDERINGS, refunds_for_regulator
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 
 NOTE_MAX = 2000
+REGULATOR_REASONS = [Refund.Reason.MERCHANT_DEFAULT.value]  # the reasons the regulator refunds one card for
 
 
 def _errors(description: str) -> OpenApiResponse:
@@ -28,7 +29,7 @@ class RegulatorCardRefundApi(APIView):
     permission_classes = [IsRegulator]
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.ChoiceField(choices=[Refund.Reason.MERCHANT_DEFAULT.value])
+        reason = serializers.ChoiceField(choices=REGULATOR_REASONS)
         note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True, default="")
 
     @extend_schema(

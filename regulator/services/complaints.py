@@ -259,7 +259,8 @@ def complaint_close(*, complaint_id: Any, regulator: User, resolution: str, uphe
             merchant_id=complaint.merchant_id,
             target=_target(complaint),
             reason=resolution,
-            changes={"state": [before, complaint.state], "resolution": ["", resolution], "upheld": [None, upheld]},
+            changes={"state": [before, complaint.state], "resolution": ["", resolution]}
+            | ({"upheld": [None, True]} if upheld else {}),
         )
     return complaint
 
