@@ -2,8 +2,8 @@
 deadlines (``due_by``, the overdue job) and an operator's retry of a failed refund.
 
 Where a refund's life changes, for whoever must be told (notifications, once they exist):
-- it becomes ``paid`` in ``refund_mark_paid`` (one refund) and in ``refunds_deliver_batch`` (a batch
-  of the local gateway, ``_refunds_paid``);
+- it becomes ``paid`` in ``refund_mark_paid`` (one refund; the Stripe webhook calls it too) and in
+  ``refunds_deliver_batch`` (a batch of the local gateway: the one UPDATE that marks them paid);
 - it becomes overdue in ``refunds_mark_overdue``;
 - it becomes ``failed`` in ``refund_delivery_dead``.
 """
@@ -11,7 +11,7 @@ Where a refund's life changes, for whoever must be told (notifications, once the
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -88,7 +88,7 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     raise InvalidInput(errors={"reason": [_("Unknown refund reason.")]})
 
 
-def refund_due_by(created_at):
+def refund_due_by(created_at: datetime) -> datetime:
     """When a refund asked for at ``created_at`` must be paid by (``REFUND_DUE_DAYS`` later)."""
     return created_at + timedelta(days=settings.REFUND_DUE_DAYS)
 
@@ -112,7 +112,7 @@ def _refund_prepare(
     refund = Refund(
         card=card, reason=reason, amount=amount, fee=fee, gateway=gateway, created_at=now, due_by=refund_due_by(now)
     )
-    memo = f"{reason} refund: {note}"[:255] if note else f"{reason} refund"
+    memo = f"{reason} refund: {note}"[:200] if note else f"{reason} refund"  # the memo column holds 200
     entries = []
     if fee:
         entries.append(
