@@ -611,11 +611,12 @@ def load(conn, p: dict) -> dict:
         [
             """
             INSERT INTO refunds_refund (id, reason, amount, fee, state, gateway, external_id, failure_reason,
-                                        created_at, paid_at, card_id)
+                                        created_at, due_by, paid_at, attempts, last_error, card_id)
             SELECT md5('bench-refund-' || j)::uuid, refund_reason, refund_amount, fee,
                    CASE WHEN refund_paid THEN 'paid' ELSE 'pending' END, 'local',
                    CASE WHEN refund_paid THEN 'local_re_' || j ELSE '' END, '', refund_at,
-                   CASE WHEN refund_paid THEN refund_at + interval '2 hours' END, md5('bench-card-' || j)::uuid
+                   refund_at + interval '5 days', CASE WHEN refund_paid THEN refund_at + interval '2 hours' END,
+                   CASE WHEN refund_paid THEN 1 ELSE 0 END, '', md5('bench-card-' || j)::uuid
             FROM bench_card WHERE refund_reason IS NOT NULL
             """,
             """

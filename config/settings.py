@@ -220,6 +220,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-check-daily": {"task": "escrow.tasks.ledger_check_daily_task", "schedule": crontab(hour=3, minute=20)},
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
+    "refunds-mark-overdue": {"task": "refunds.tasks.refunds_mark_overdue_task", "schedule": 300.0},
     "complaints-mark-overdue": {"task": "regulator.tasks.complaints_mark_overdue_task", "schedule": 300.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
 }
@@ -268,6 +269,11 @@ SPECTACULAR_SETTINGS = {
         "ComplaintCategoryEnum": "regulator.models.Complaint.Category",
         # Products and cards share a "kind"; the audit log's rows have another.
         "ProductKindEnum": "merchants.models.Product.Kind",
+        # A refund's reason and state, and the reasons a consumer or the regulator may ask for.
+        "RefundReasonEnum": "refunds.models.Refund.Reason",
+        "RefundStateEnum": "refunds.models.Refund.State",
+        "ConsumerRefundReasonEnum": "refunds.services.CONSUMER_REASONS",
+        "RegulatorRefundReasonEnum": "regulator.api.refunds.REGULATOR_REASONS",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.
@@ -292,6 +298,8 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 # The statutory cooling-off period: the purchase day is not counted; it ends at 24:00 Beijing time
 # on the COOLING_OFF_DAYS-th day after it.
 COOLING_OFF_DAYS = env_int("COOLING_OFF_DAYS", 7, doc="Days of the statutory cooling-off period.")
+# A refund must reach the consumer within REFUND_DUE_DAYS of the request (its ``due_by``).
+REFUND_DUE_DAYS = env_int("REFUND_DUE_DAYS", 5, doc="Days a refund may take to be paid before it is overdue.")
 # Card limits, as data. Breaking one is 400 card_limit_exceeded naming the rule.
 CARD_LIMITS = {
     "max_price": env_int("CARD_MAX_PRICE", 500_000, doc="Highest card price in fen (the national cap)."),
@@ -305,12 +313,13 @@ RISK_WEIGHTS = {
     "months_owed": 15,
     "sales_surge": 20,
     "redemption_drop": 15,
-    "discount_depth": 15,
+    "discount_depth": 10,
     "complaints_per_100_cards": 10,
     "overdue_complaints": 5,
     "refund_rate": 5,
     "rejected_redemptions": 5,
     "filing_threshold": 5,
+    "refunds_late": 5,
 }
 RISK_LEVEL_MEDIUM = env_int("RISK_LEVEL_MEDIUM", 30, doc="Risk score from which a merchant is medium risk.")
 RISK_LEVEL_HIGH = env_int("RISK_LEVEL_HIGH", 60, doc="Risk score from which a merchant is high risk (auto-flagged).")
@@ -340,6 +349,10 @@ STRIPE_API_BASE = env_str(
 STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300, doc="Seconds a signed webhook stays acceptable.")
 if PAYMENT_GATEWAY == "stripe" and not (STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET):
     raise ImproperlyConfigured("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+# The sandbox bank refuses every refund while this is on (to rehearse failed refunds and retries).
+SANDBOX_REFUSE_REFUNDS = env_bool(
+    "SANDBOX_REFUSE_REFUNDS", False, doc="The local sandbox bank refuses refunds (rehearsals and tests)."
+)
 # Outbox: attempts before a message is left for an operator, and the first retry delay (doubling).
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6, doc="Attempts to send a gateway call before giving up.")
 OUTBOX_RETRY_SECONDS = env_int(

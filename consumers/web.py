@@ -38,7 +38,8 @@ from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import products_on_sale
 from refunds.models import Refund
-from refunds.services import CONSUMER_REASONS, refund_quote, refund_request
+from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
+from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
 from regulator.models import Complaint
 from regulator.selectors.complaints import complaint_list
 from regulator.services.complaints import complaint_file
@@ -244,6 +245,15 @@ def _refund_options(card: Card) -> dict[str, RefundOption]:
     return options
 
 
+def _default_reasons(card: Card, *, entitled: bool | None = None) -> list[str]:
+    """Why this card can be refunded in full without a fee (its merchant is in default), in words;
+    empty when it cannot (good standing, nothing left in escrow, or refunded already)."""
+    if card.state not in REFUNDABLE or card.escrow_left <= 0:
+        return []
+    reasons = merchant_default_reasons(merchant=card.merchant, card_id=card.pk, entitled=entitled)
+    return merchant_default_explained(merchant=card.merchant, reasons=reasons)
+
+
 def _pending_redemptions(request):
     """Services the merchant started that wait for this consumer's answer and can still be confirmed."""
     return (
@@ -260,6 +270,9 @@ def card_list(request):
     cards = selectors.cards_visible_to(user=request.user).select_related("merchant", "product")
     page = _page(request, cards)
     page.object_list = [_card_by_the_clock(card) for card in page.object_list]
+    entitled = cards_entitled(card_ids=[card.pk for card in page.object_list])
+    for card in page.object_list:
+        card.default_reasons = _default_reasons(card, entitled=card.pk in entitled)
     notifications = (
         Notification.objects.filter(consumer=consumer).select_related("merchant").order_by("-created_at", "-pk")
     )[:RECENT_NOTIFICATIONS]
@@ -288,6 +301,7 @@ def card_detail(request, card_id):
             "redemptions": redemptions,
             "refund": refund,
             "refund_options": list(_refund_options(card).values()) if refund is None else [],
+            "default_reasons": _default_reasons(card) if refund is None else [],
             "fee_percent": percent(card.refund_fee_bps),
             "now": clock.now(),
         },

@@ -76,9 +76,17 @@ def rows_insert(
             )
 
 
-def rows_update_each(*, model: type[models.Model], column: str, values: Mapping[Any, Any], **common: Any) -> int:
-    """Set ``column`` to ``values[pk]`` on each row whose primary key is in ``values``, and every
-    field of ``common`` to its one value, in one UPDATE. Returns how many rows it changed."""
+def rows_update_each(
+    *,
+    model: type[models.Model],
+    column: str,
+    values: Mapping[Any, Any],
+    increments: Mapping[str, int] | None = None,
+    **common: Any,
+) -> int:
+    """Set ``column`` to ``values[pk]`` on each row whose primary key is in ``values``, every
+    field of ``common`` to its one value, and add each of ``increments`` to its integer field, in
+    one UPDATE. Returns how many rows it changed."""
     if not values:
         return 0
     meta = model._meta
@@ -96,6 +104,10 @@ def rows_update_each(*, model: type[models.Model], column: str, values: Mapping[
         field = meta.get_field(name)
         assignments.append(f"{_quote(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
+    for name, step in (increments or {}).items():
+        column_name = _quote(meta.get_field(name).column)
+        assignments.append(f"{column_name} = {column_name} + %s")
+        params.append(int(step))
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_quote(meta.db_table)} SET {', '.join(assignments)} "

@@ -7,7 +7,9 @@ holds the message row locked. A crash before commit leaves the message pending a
 attempt repeats the call under the same key, which the gateway answers with the first result; so
 the money moves once, whatever crashes. Failed attempts are retried with exponential backoff
 (``OUTBOX_RETRY_SECONDS``, doubling) up to ``OUTBOX_MAX_ATTEMPTS``, then left ``dead`` for an
-operator, and the topic's ``on_dead`` hook records the failure on the business object.
+operator, and the topic's ``on_dead`` hook records the failure on the business object; its
+``on_failure`` hook, if any, sees every failed attempt (retried or not) in the same transaction.
+``outbox_resend`` sends a dead message again under its own key, inside the caller's transaction.
 
 ``outbox_deliver_batch`` delivers many messages of one topic the same way in one transaction, for
 handlers whose outside world is a row in the same database (the local gateway): the messages are
@@ -58,6 +60,7 @@ def _never() -> bool:
 class Topic:
     deliver: Callable[[OutboxMessage], None]
     on_dead: Callable[[OutboxMessage], None] | None = None
+    on_failure: Callable[[OutboxMessage], None] | None = None
     deliver_many: Callable[[list[OutboxMessage]], None] | None = None
     batch_size: int = 100
     batch_if: Callable[[], bool] = _never
@@ -76,12 +79,18 @@ def outbox_register(
     *,
     deliver: Callable[[OutboxMessage], None],
     on_dead=None,
+    on_failure: Callable[[OutboxMessage], None] | None = None,
     deliver_many: Callable[[list[OutboxMessage]], None] | None = None,
     batch_size: int = 100,
     batch_if: Callable[[], bool] = _never,
 ) -> None:
     TOPICS[topic] = Topic(
-        deliver=deliver, on_dead=on_dead, deliver_many=deliver_many, batch_size=batch_size, batch_if=batch_if
+        deliver=deliver,
+        on_dead=on_dead,
+        on_failure=on_failure,
+        deliver_many=deliver_many,
+        batch_size=batch_size,
+        batch_if=batch_if,
     )
 
 
@@ -157,6 +166,8 @@ def outbox_deliver(*, message_id: int) -> str:
                 topic.deliver(message)
         except DeliveryFailed as exc:
             message.last_error = str(exc)[:2000]
+            if topic.on_failure:
+                topic.on_failure(message)
             if exc.retryable and message.attempts < settings.OUTBOX_MAX_ATTEMPTS:
                 message.next_attempt_at = clock.now() + _backoff(message.attempts)
                 message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
@@ -229,6 +240,24 @@ def outbox_due_ids(*, limit: int = 500) -> list[int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def outbox_resend(*, topic: str, payload: dict[str, Any], idempotency_key: str) -> OutboxMessage:
+    """Send again, in the caller's transaction, the message under ``idempotency_key``: a dead one is
+    revived (its attempts start again), a pending one is left to its delivery, and a missing one is
+    written anew under the same key, so the outside world still sees one call."""
+    message = OutboxMessage.objects.select_for_update().filter(idempotency_key=idempotency_key).first()
+    if message is None:
+        return outbox_enqueue(topic=topic, payload=payload, idempotency_key=idempotency_key)
+    if message.state == OutboxMessage.State.DEAD:
+        message.revive()
+        message.attempts = 0
+        message.next_attempt_at = clock.now()
+        message.save(update_fields=["state", "attempts", "next_attempt_at"])
+    if message.state == OutboxMessage.State.PENDING:
+        message_id = message.pk
+        transaction.on_commit(lambda: outbox_kick(message_id=message_id))
+    return message
 
 
 def outbox_revive(*, message_id: int) -> OutboxMessage:

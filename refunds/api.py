@@ -15,13 +15,33 @@ from refunds.models import Refund
 
 
 class RefundSerializer(serializers.ModelSerializer):
+    """A refund as everyone sees it (the consumer's request, the regulator's refund of one card)."""
+
     id = serializers.CharField()
     card = serializers.CharField(source="card_id")
     currency = CurrencyField()
+    due_by = serializers.DateTimeField(help_text="When it must be paid by (REFUND_DUE_DAYS after the request).")
+    overdue = serializers.BooleanField(read_only=True, help_text="Still unpaid past due_by, or paid late.")
+    attempts = serializers.IntegerField(help_text="Times it was sent to the gateway.")
+    last_error = serializers.CharField(help_text="The gateway's last refusal (empty if none).")
 
     class Meta:
         model = Refund
-        fields = ["id", "card", "reason", "amount", "fee", "currency", "state", "created_at", "paid_at"]
+        fields = [
+            "id",
+            "card",
+            "reason",
+            "amount",
+            "fee",
+            "currency",
+            "state",
+            "created_at",
+            "due_by",
+            "paid_at",
+            "overdue",
+            "attempts",
+            "last_error",
+        ]
 
 
 class CardRefundCreateApi(APIView):
@@ -38,7 +58,8 @@ class CardRefundCreateApi(APIView):
             400: OpenApiResponse(ErrorSerializer, description="invalid"),
             404: OpenApiResponse(ErrorSerializer, description="not_found"),
             409: OpenApiResponse(
-                ErrorSerializer, description="cooling_off_expired, balance_not_small, card_not_refundable"
+                ErrorSerializer,
+                description="cooling_off_expired, balance_not_small, card_not_refundable, merchant_not_in_default",
             ),
         },
     )

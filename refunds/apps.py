@@ -12,6 +12,7 @@ class RefundsConfig(AppConfig):
             REFUND_TOPIC,
             refund_deliver,
             refund_delivery_dead,
+            refund_delivery_failed,
             refunds_deliver_batch,
         )
 
@@ -19,6 +20,7 @@ class RefundsConfig(AppConfig):
             REFUND_TOPIC,
             deliver=refund_deliver,
             on_dead=refund_delivery_dead,
+            on_failure=refund_delivery_failed,
             deliver_many=refunds_deliver_batch,
             batch_size=REFUND_BATCH,
             batch_if=gateway_in_database,

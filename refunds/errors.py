@@ -16,3 +16,16 @@ class BalanceNotSmall(DomainError):
 class CardNotRefundable(DomainError):
     code = "card_not_refundable"
     default_detail = _("This card cannot be refunded for this reason in its present state.")
+
+
+class MerchantNotInDefault(DomainError):
+    code = "merchant_not_in_default"
+    default_detail = _(
+        "The merchant is in good standing: it has not given notice of closing, is neither flagged nor frozen,"
+        " and no complaint about this card was upheld."
+    )
+
+
+class RefundNotFailed(DomainError):
+    code = "refund_not_failed"
+    default_detail = _("Only a failed refund can be sent again.")

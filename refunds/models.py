@@ -1,4 +1,4 @@
-"""Refunds of cards: the four reasons of API.md and the payment back through the gateway.
+"""Refunds of cards: the reasons of API.md and the payment back through the gateway.
 
 A refund is booked in one transaction with its ledger entries (card escrow → refunds payable, and
 any fee → merchant settlement) and an outbox message; the outbox sends it to the gateway with the
@@ -8,6 +8,14 @@ out of custody. A card has at most one refund (unique), and a refund empties the
 A mass refund books a chunk of cards in one transaction and, with the local gateway, its refunds
 are paid a chunk per transaction too (``refunds.services.refunds_deliver_batch``): still one
 ``refund_paid`` entry per refund, under the refund's own key.
+
+Every refund must be paid by ``due_by`` (the request's time + ``REFUND_DUE_DAYS``). ``attempts`` and
+``last_error`` follow its deliveries to the gateway; ``overdue_at`` is set once by the periodic job
+(``refunds_mark_overdue``) when it is still unpaid at ``due_by``, and stays, so a late payment is
+still seen as late. A ``failed`` refund waits for an operator's ``retry``.
+
+``RefundEntitlement`` is a fact the refunds app keeps for the apps above it: this card may be
+refunded in full as ``merchant_default`` (the regulator upheld a complaint about it).
 """
 
 import uuid
@@ -18,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from consumers.models import Card
+from core import clock
 
 
 class Refund(FSMModelMixin, models.Model):
@@ -26,6 +35,7 @@ class Refund(FSMModelMixin, models.Model):
         SMALL_BALANCE = "small_balance", _("small balance")
         VOLUNTARY = "voluntary", _("voluntary")
         MERCHANT_CLOSURE = "merchant_closure", _("merchant closure")
+        MERCHANT_DEFAULT = "merchant_default", _("merchant in default")
 
     class State(models.TextChoices):
         PENDING = "pending", _("pending")
@@ -42,13 +52,29 @@ class Refund(FSMModelMixin, models.Model):
     external_id = models.CharField(max_length=255, blank=True, default="")
     failure_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
+    due_by = models.DateTimeField()  # created_at + REFUND_DUE_DAYS
     paid_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # sends to the gateway so far
+    last_error = models.TextField(blank=True, default="")  # the gateway's last refusal
+    overdue_at = models.DateTimeField(null=True, blank=True)  # when the job found it unpaid past due_by
 
     class Meta:
-        indexes = [models.Index(fields=["state", "created_at"], name="refund_state_created_idx")]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="refund_state_created_idx"),
+            # the overdue job and the regulator's list: unpaid refunds by deadline
+            models.Index(fields=["state", "due_by"], name="refund_state_due_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0, fee__gte=0), name="refund_amounts_non_negative")
         ]
+
+    @property
+    def overdue(self) -> bool:
+        """Marked overdue by the job, or unpaid past ``due_by`` by the clock (every reader checks the
+        clock itself, so nothing depends on when the job ran)."""
+        if self.overdue_at is not None:
+            return True
+        return self.state != self.State.PAID and self.due_by is not None and clock.now() > self.due_by
 
     @transition(field=state, source=State.PENDING, target=State.PAID)
     def pay(self) -> None:
@@ -61,6 +87,24 @@ class Refund(FSMModelMixin, models.Model):
     @transition(field=state, source=State.FAILED, target=State.PENDING)
     def retry(self) -> None:
         """An operator sends it again."""
+
+
+class RefundEntitlement(models.Model):
+    """A card its holder may have refunded in full as ``merchant_default`` whatever its merchant's
+    standing: the regulator upheld a complaint about it (``source``: "complaint:<id>"). Written by
+    ``refund_entitlement_record``, which the complaint's close calls (complaints live above refunds)."""
+
+    class Reason(models.TextChoices):
+        COMPLAINT_UPHELD = "complaint_upheld", _("complaint upheld")
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="refund_entitlements")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(max_length=64)
+    actor = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["card", "source"], name="refund_entitlement_once")]
 
 
 class MassRefund(FSMModelMixin, models.Model):

@@ -1,10 +1,21 @@
-"""Refunds: eligibility and amounts of API.md, booking in the ledger, payment through the outbox."""
+"""Refunds: eligibility and amounts of API.md, booking in the ledger, payment through the outbox,
+deadlines (``due_by``, the overdue job) and an operator's retry of a failed refund.
+
+Where a refund's life changes, for whoever must be told (notifications, once they exist):
+- it becomes ``paid`` in ``refund_mark_paid`` (one refund; the Stripe webhook calls it too) and in
+  ``refunds_deliver_batch`` (a batch of the local gateway: the one UPDATE that marks them paid);
+- it becomes overdue in ``refunds_mark_overdue``;
+- it becomes ``failed`` in ``refund_delivery_dead``.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils.translation import gettext as _
@@ -14,20 +25,34 @@ from consumers.models import Card, Consumer
 from consumers.services import card_apply_clock, card_lock
 from core import clock
 from core.bulk import rows_insert, rows_update_each
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.idempotency import service_atomic
 from core.models import OutboxMessage
-from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
+from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
 from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
-from refunds.errors import BalanceNotSmall, CardNotRefundable, CoolingOffExpired
-from refunds.models import MassRefund, Refund
+from refunds.errors import (
+    BalanceNotSmall,
+    CardNotRefundable,
+    CoolingOffExpired,
+    MerchantNotInDefault,
+    RefundNotFailed,
+)
+from refunds.models import MassRefund, Refund, RefundEntitlement
+from refunds.selectors import merchant_default_reasons
 
 log = logging.getLogger(__name__)
 
-CONSUMER_REASONS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refund.Reason.VOLUNTARY)
+# The reasons a consumer may ask for, the fee-free ones of a merchant in default first.
+CONSUMER_REASONS = (
+    Refund.Reason.MERCHANT_DEFAULT,
+    Refund.Reason.COOLING_OFF,
+    Refund.Reason.SMALL_BALANCE,
+    Refund.Reason.VOLUNTARY,
+)
+OVERDUE_CHUNK = 500
 REFUND_TOPIC = "refund.send"
 
 
@@ -54,17 +79,40 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
         if card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN) or escrow <= 0:
             raise CardNotRefundable()
         return escrow, 0
+    if reason == Refund.Reason.MERCHANT_DEFAULT:
+        if card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN) or escrow <= 0:
+            raise CardNotRefundable()
+        if not merchant_default_reasons(merchant=card.merchant, card_id=card.pk):
+            raise MerchantNotInDefault()
+        return escrow, 0
     raise InvalidInput(errors={"reason": [_("Unknown refund reason.")]})
 
 
+def refund_due_by(created_at: datetime) -> datetime:
+    """When a refund asked for at ``created_at`` must be paid by (``REFUND_DUE_DAYS`` later)."""
+    return created_at + timedelta(days=settings.REFUND_DUE_DAYS)
+
+
 def _refund_prepare(
-    *, card: Card, reason: str, gateway: str, actor_id: int | None, actor_label: str, refund_payable_id: int
+    *,
+    card: Card,
+    reason: str,
+    gateway: str,
+    actor_id: int | None,
+    actor_label: str,
+    refund_payable_id: int,
+    note: str = "",
 ) -> tuple[Refund, list[NewEntry]]:
     """The refund of a locked card and its ledger entries (any fee, then the refund, which empty
     the card's escrow), neither written yet; the card object is brought up to date (totals,
-    ``refunded``) without being written."""
+    ``refunded``) without being written. ``note`` is added to the entries' memo (the audit log
+    shows it as the entry's reason)."""
     amount, fee = refund_quote(card=card, reason=reason)
-    refund = Refund(card=card, reason=reason, amount=amount, fee=fee, gateway=gateway, created_at=clock.now())
+    now = clock.now()
+    refund = Refund(
+        card=card, reason=reason, amount=amount, fee=fee, gateway=gateway, created_at=now, due_by=refund_due_by(now)
+    )
+    memo = f"{reason} refund: {note}"[:200] if note else f"{reason} refund"  # the memo column holds 200
     entries = []
     if fee:
         entries.append(
@@ -84,7 +132,7 @@ def _refund_prepare(
             idempotency_key=f"refund:{card.pk}",
             actor_id=actor_id,
             actor_label=actor_label,
-            memo=f"{reason} refund",
+            memo=memo,
         )
     )
     card.released_total += fee
@@ -93,7 +141,7 @@ def _refund_prepare(
     return refund, entries
 
 
-def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: str = "") -> Refund:
+def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: str = "", note: str = "") -> Refund:
     """Book the refund of a locked card: empty its escrow and enqueue the payment to the consumer.
     (``mass_refund_step`` does the same for a chunk of cards, writing them together.)"""
     refund, entries = _refund_prepare(
@@ -103,6 +151,7 @@ def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: 
         actor_id=actor_id,
         actor_label=actor_label,
         refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
+        note=note,
     )
     # Together, even with a fee: every account is locked before any hash chain, as in a chunk of
     # a mass refund, so this refund cannot hold a chain while it waits for refunds payable.
@@ -119,7 +168,7 @@ def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: 
 def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
     """A consumer asks for their money back. Asking again for the same reason returns the refund."""
     if reason not in CONSUMER_REASONS:
-        raise InvalidInput(errors={"reason": [_("Choose cooling_off, small_balance or voluntary.")]})
+        raise InvalidInput(errors={"reason": [_("Choose merchant_default, cooling_off, small_balance or voluntary.")]})
     with service_atomic():
         card = card_lock(pk=card_id, consumer=consumer)
         existing = Refund.objects.filter(card=card).first()
@@ -128,7 +177,58 @@ def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
                 return existing
             raise CardNotRefundable()
         card_apply_clock(card)
-        return _refund_book(card=card, reason=reason, actor_id=consumer.user_id)
+        note = ""
+        if reason == Refund.Reason.MERCHANT_DEFAULT:
+            # The reasons (the merchant as read with the card's lock) go into the journal entry's
+            # memo, which the regulator's audit log shows with the actor.
+            note = _default_note(card=card)
+        return _refund_book(card=card, reason=reason, actor_id=consumer.user_id, note=note)
+
+
+def _default_note(*, card: Card, note: str = "") -> str:
+    reasons = merchant_default_reasons(merchant=card.merchant, card_id=card.pk)
+    text = "merchant in default: " + ", ".join(reasons) if reasons else ""
+    return f"{text}; {note}" if note else text
+
+
+def refund_for_default(*, card_id: Any, actor_id: int | None, note: str = "") -> tuple[Refund, bool]:
+    """Refund one card in full because its merchant is in default, for the regulator (API.md:
+    ``POST /regulator/cards/{id}/refund``): ``(refund, whether it was booked now)``. Runs in the
+    caller's transaction if there is one (the regulator's audit line commits with it). Asking again
+    returns the first ``merchant_default`` refund; a card refunded for another reason is
+    ``card_not_refundable``."""
+    with transaction.atomic():
+        card = card_lock(pk=card_id)
+        existing = Refund.objects.filter(card=card).first()
+        if existing is not None:
+            if existing.reason == Refund.Reason.MERCHANT_DEFAULT:
+                return existing, False
+            raise CardNotRefundable()
+        card_apply_clock(card)
+        refund = _refund_book(
+            card=card,
+            reason=Refund.Reason.MERCHANT_DEFAULT,
+            actor_id=actor_id,
+            note=_default_note(card=card, note=note),
+        )
+        return refund, True
+
+
+def refund_entitlement_record(*, card_id: Any, source: str, actor_id: int | None = None) -> RefundEntitlement:
+    """Record that the card's holder may take a ``merchant_default`` refund whatever the merchant's
+    standing (the regulator upheld a complaint about it: ``source`` "complaint:<id>"). In the
+    caller's transaction; recording the same source twice keeps the first."""
+    with transaction.atomic():
+        entitlement, _created = RefundEntitlement.objects.get_or_create(
+            card_id=card_id,
+            source=source,
+            defaults={
+                "reason": RefundEntitlement.Reason.COMPLAINT_UPHELD,
+                "actor_id": actor_id,
+                "created_at": clock.now(),
+            },
+        )
+    return entitlement
 
 
 def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label: str = "") -> Refund | None:
@@ -161,7 +261,8 @@ def _refund_paid_entry(
 
 
 def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
-    """The gateway paid the consumer: the money leaves custody (in the caller's transaction)."""
+    """The gateway paid the consumer: the money leaves custody (in the caller's transaction).
+    One of the two places a refund becomes paid (the other: ``refunds_deliver_batch``)."""
     if refund.state == Refund.State.PAID:
         return
     if refund.amount:
@@ -180,7 +281,7 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
     refund.pay()
     refund.external_id = external_id
     refund.paid_at = clock.now()
-    refund.save(update_fields=["state", "external_id", "paid_at"])
+    refund.save(update_fields=["state", "external_id", "paid_at", "attempts"])
 
 
 def refund_deliver(message: OutboxMessage) -> None:
@@ -198,6 +299,8 @@ def refund_deliver(message: OutboxMessage) -> None:
         idempotency_key=message.idempotency_key,
         first_sent_at=message.created_at,
     )
+    fault_point("refund.after_gateway")
+    refund.attempts += 1  # the row is locked above
     refund_mark_paid(refund=refund, external_id=external_id)
 
 
@@ -232,9 +335,10 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         model=Refund,
         column="external_id",
         values={refund.pk: external_id for refund, external_id in zip(refunds, external_ids, strict=True)},
+        increments={"attempts": 1},
         state=Refund.State.PAID,
         paid_at=clock.now(),
-    )
+    )  # the batch's refunds become paid here
     # Posted last: refunds payable, which the booking of the next chunk also locks, stays locked
     # only from here to the commit.
     refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
@@ -255,13 +359,59 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
     )
 
 
+def refund_delivery_failed(message: OutboxMessage) -> None:
+    """Outbox hook on every refused attempt (retried or not): the refund counts it and keeps the error."""
+    Refund.objects.filter(pk=message.payload["refund_id"], state=Refund.State.PENDING).update(
+        attempts=F("attempts") + 1, last_error=message.last_error
+    )
+
+
 def refund_delivery_dead(message: OutboxMessage) -> None:
     """Every attempt failed: the refund is ``failed`` and waits for an operator (money stays payable)."""
     refund = Refund.objects.select_for_update().get(pk=message.payload["refund_id"])
     if refund.state == Refund.State.PENDING:
         refund.fail()
         refund.failure_reason = message.last_error
-        refund.save(update_fields=["state", "failure_reason"])
+        refund.last_error = message.last_error
+        refund.save(update_fields=["state", "failure_reason", "last_error"])
+
+
+def refund_retry(*, refund_id: Any) -> Refund:
+    """Send a ``failed`` refund to the gateway again (an operator's decision), under the same
+    idempotency key as every earlier attempt, so the consumer is paid once whatever crashed before.
+    Runs in the caller's transaction if there is one. Not failed: ``refund_not_failed``."""
+    with transaction.atomic():
+        try:
+            refund = Refund.objects.select_for_update().get(pk=refund_id)
+        except (Refund.DoesNotExist, ValueError, DjangoValidationError) as exc:
+            raise NotFound() from exc
+        if refund.state != Refund.State.FAILED:
+            raise RefundNotFailed()
+        refund.retry()
+        refund.save(update_fields=["state"])
+        outbox_resend(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
+    return refund
+
+
+def refunds_mark_overdue(*, chunk_size: int = OVERDUE_CHUNK) -> int:
+    """Mark every refund still unpaid at its ``due_by`` overdue (``overdue_at``, kept once set).
+    The one place a refund becomes overdue. Works through the ``(state, due_by)`` index a chunk per
+    transaction; a refund being paid right now (row locked) is skipped and, if still unpaid, taken
+    next run. Safe to run any number of times. Returns how many were marked."""
+    now = clock.now()
+    marked = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Refund.objects.select_for_update(skip_locked=True)
+                .filter(state__in=[Refund.State.PENDING, Refund.State.FAILED], due_by__lt=now, overdue_at__isnull=True)
+                .order_by("due_by", "pk")
+                .values_list("pk", flat=True)[:chunk_size]
+            )
+            if not due:
+                return marked
+            Refund.objects.filter(pk__in=due).update(overdue_at=now)  # these refunds become overdue
+            marked += len(due)
 
 
 # --- refunding every card of a merchant -----------------------------------------------------
@@ -363,8 +513,8 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
                 )
             rows_insert(
                 model=Refund,
-                fields=["id", "card", "reason", "amount", "fee", "gateway", "created_at"],
-                rows=[(r.pk, r.card_id, r.reason, r.amount, r.fee, r.gateway, r.created_at) for r in refunds],
+                fields=["id", "card", "reason", "amount", "fee", "gateway", "created_at", "due_by"],
+                rows=[(r.pk, r.card_id, r.reason, r.amount, r.fee, r.gateway, r.created_at, r.due_by) for r in refunds],
             )
             outbox_enqueue_many(
                 topic=REFUND_TOPIC, items=[({"refund_id": str(r.pk)}, f"refund:{r.pk}") for r in refunds]

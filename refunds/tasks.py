@@ -15,3 +15,8 @@ def mass_refund_step_task(job_id: int) -> bool:
 @shared_task
 def mass_refunds_resume_task() -> int:
     return services.mass_refunds_resume()
+
+
+@shared_task
+def refunds_mark_overdue_task() -> int:
+    return services.refunds_mark_overdue()

@@ -3,6 +3,7 @@ from django.urls import path
 from regulator.api import LedgerVerifyApi, ReconciliationListApi
 from regulator.api import complaints as complaint_views
 from regulator.api import merchants as merchant_views
+from regulator.api import refunds as refund_views
 from regulator.api.reports import MerchantAuditReportApi
 
 urlpatterns = [
@@ -26,6 +27,17 @@ urlpatterns = [
         name="regulator-merchant-report",
     ),
     path("regulator/audit-log", merchant_views.AuditLogApi.as_view(), name="regulator-audit-log"),
+    path(
+        "regulator/cards/<uuid:card_id>/refund",
+        refund_views.RegulatorCardRefundApi.as_view(),
+        name="regulator-card-refund",
+    ),
+    path("regulator/refunds", refund_views.RegulatorRefundListApi.as_view(), name="regulator-refunds"),
+    path(
+        "regulator/refunds/<uuid:refund_id>/retry",
+        refund_views.RegulatorRefundRetryApi.as_view(),
+        name="regulator-refund-retry",
+    ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
     path("complaints", complaint_views.ComplaintListCreateApi.as_view(), name="complaints"),
     path("complaints/<uuid:complaint_id>", complaint_views.ComplaintDetailApi.as_view(), name="complaint-detail"),

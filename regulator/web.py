@@ -34,6 +34,7 @@ from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Merchant
 from merchants.registry import DISTRICTS, district_name
+from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks
 from regulator.models import Complaint, RegulatorAction, RiskLevel
 from regulator.report import audit_report_pdf
@@ -43,6 +44,7 @@ from regulator.selectors import risk as risk_selectors
 from regulator.selectors.complaints import complaint_list, complaint_stats
 from regulator.services.actions import merchant_action_take
 from regulator.services.complaints import complaint_close, complaint_file
+from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
 
 regulator_only = role_required("regulator")
@@ -62,6 +64,7 @@ SIGNAL_NAMES = {
     "refund_rate": gettext_lazy("Refund rate"),
     "rejected_redemptions": gettext_lazy("Rejected services"),
     "filing_threshold": gettext_lazy("At the filing threshold"),
+    "refunds_late": gettext_lazy("Refunds late or failed"),
 }
 RATIO_SIGNALS = ("redemption_drop", "discount_depth", "refund_rate", "rejected_redemptions")
 
@@ -83,6 +86,8 @@ OTHER_VERBS = {
     "complaint_create": gettext_lazy("hotline complaint entered"),
     "complaint_respond": gettext_lazy("complaint answered"),
     "complaint_close": gettext_lazy("complaint closed"),
+    "refund_merchant_default": gettext_lazy("card refunded (merchant in default)"),
+    "refund_retry": gettext_lazy("failed refund sent again"),
 }
 
 
@@ -494,6 +499,13 @@ class CloseForm(forms.Form):
     resolution = forms.CharField(
         label=gettext_lazy("Resolution"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
+    upheld = forms.BooleanField(required=False)
+
+
+class CardRefundForm(OnceForm):
+    """The regulator refunds one card of a merchant in default (``regulator_card_refund``)."""
+
+    note = forms.CharField(max_length=2000, required=False)
 
 
 def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status: int = 200):
@@ -516,12 +528,18 @@ def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status
     for complaint in page.object_list:
         code = complaint.merchant.district
         complaint.district_label = district_name(code, language) if code in DISTRICTS else ""
+    refundable = cards_refundable_for_default(
+        card_ids=[complaint.card_id for complaint in page.object_list if complaint.card_id]
+    )
+    for complaint in page.object_list:
+        complaint.card_refundable = complaint.card_id in refundable
     initial = {"merchant": merchant.license_number} if merchant else None
     context = {
         "filters": filters,
         "merchant": merchant,
         "page": page,
         "hotline_form": hotline_form or HotlineForm(initial=initial),
+        "refund_form": CardRefundForm(),
         "now": clock.now(),
     }
     return _partial_or_page(
@@ -573,11 +591,56 @@ def complaint_close_view(request, complaint_id):
     attempt(
         request,
         lambda: complaint_close(
-            complaint_id=complaint_id, regulator=request.user, resolution=form.cleaned_data["resolution"]
+            complaint_id=complaint_id,
+            regulator=request.user,
+            resolution=form.cleaned_data["resolution"],
+            upheld=form.cleaned_data["upheld"],
         ),
         success=_("The complaint is closed."),
     )
     return redirect(back)
+
+
+@regulator_only
+@require_POST
+def card_refund_view(request, card_id):
+    """Refund one card in full because its merchant is in default (the complaint page's button)."""
+    form = CardRefundForm(request.POST)
+    back = _safe_next(request, reverse("web-regulator-complaints"))
+    if not form.is_valid():
+        messages.error(request, _("The note is too long."))
+        return redirect(back)
+    attempt(
+        request,
+        lambda: regulator_card_refund(regulator=request.user, card_id=card_id, note=form.cleaned_data["note"]),
+        success=_("The card is refunded in full, without a fee. The money is on its way to its holder."),
+    )
+    return redirect(back)
+
+
+# --- refunds late or failed ------------------------------------------------------------------------
+
+
+@regulator_only
+@require_GET
+def refunds_attention(request):
+    """Failed refunds and refunds unpaid past their deadline, oldest deadline first, to send again."""
+    page = Paginator(refunds_needing_attention(), PAGE_SIZE).get_page(request.GET.get("page"))
+    now = clock.now()
+    for refund in page.object_list:
+        refund.age = now - refund.created_at
+    return render(request, "regulator/refunds.html", {"page": page, "now": now})
+
+
+@regulator_only
+@require_POST
+def refund_retry_view(request, refund_id):
+    attempt(
+        request,
+        lambda: regulator_refund_retry(refund_id=refund_id, actor_id=request.user.pk),
+        success=_("The refund is sent to the bank again, under its first key: it is paid once."),
+    )
+    return redirect(_safe_next(request, reverse("web-regulator-refunds")))
 
 
 class StatsForm(forms.Form):

@@ -17,6 +17,9 @@ urlpatterns = [
     path("complaints/", web.complaints, name="web-regulator-complaints"),
     path("complaints/stats/", web.complaint_statistics, name="web-regulator-complaint-stats"),
     path("complaints/<uuid:complaint_id>/close/", web.complaint_close_view, name="web-regulator-complaint-close"),
+    path("cards/<uuid:card_id>/refund/", web.card_refund_view, name="web-regulator-card-refund"),
+    path("refunds/", web.refunds_attention, name="web-regulator-refunds"),
+    path("refunds/<uuid:refund_id>/retry/", web.refund_retry_view, name="web-regulator-refund-retry"),
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
 ]

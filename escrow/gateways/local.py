@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
 from core import clock, rows
 from core.bulk import rows_insert
-from escrow.gateways import PaymentIntent
+from escrow.gateways import GatewayError, PaymentIntent
 from escrow.models import BankTransaction
 
 
@@ -49,7 +50,10 @@ class LocalGateway:
     def refunds_send_many(self, *, refunds: Sequence[tuple[str, int, str]]) -> list[str]:
         """Pay many refunds back, each ``(payment_external_id, amount, idempotency_key)`` as
         ``refund_send`` takes them, in the caller's transaction; returns their references in
-        order. The same key pays once: a key paid before gets its first reference back."""
+        order. The same key pays once: a key paid before gets its first reference back.
+        With ``SANDBOX_REFUSE_REFUNDS`` on, the bank refuses them all (retryable, as a bank that is down)."""
+        if settings.SANDBOX_REFUSE_REFUNDS:
+            raise GatewayError("the sandbox bank refuses refunds (SANDBOX_REFUSE_REFUNDS is on)")
         return self._pay_out_many(
             kind=BankTransaction.Kind.REFUND, prefix="refund", mark="local_re", items=[(a, k) for _, a, k in refunds]
         )

@@ -178,6 +178,11 @@ class ComplaintCloseApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         resolution = serializers.CharField(max_length=DESCRIPTION_MAX)
+        upheld = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="The regulator finds for the complainant: the card's holder may take a merchant_default refund.",
+        )
 
     @extend_schema(
         operation_id="complaint_close",
@@ -193,7 +198,10 @@ class ComplaintCloseApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         complaint = services.complaint_close(
-            complaint_id=complaint_id, regulator=request.user, resolution=data.validated_data["resolution"]
+            complaint_id=complaint_id,
+            regulator=request.user,
+            resolution=data.validated_data["resolution"],
+            upheld=data.validated_data["upheld"],
         )
         return Response(ComplaintSerializer(complaint).data)
 

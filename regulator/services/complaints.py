@@ -40,6 +40,7 @@ from core.errors import InvalidInput, NotFound
 from core.idempotency import keyed_id
 from core.models import User
 from merchants.models import Merchant
+from refunds.services import refund_entitlement_record
 from regulator.errors import (
     ComplaintCardMismatch,
     ComplaintImportFailed,
@@ -233,8 +234,10 @@ def complaint_respond(*, complaint_id: Any, merchant: Merchant, text: str) -> Co
     return complaint
 
 
-def complaint_close(*, complaint_id: Any, regulator: User, resolution: str) -> Complaint:
-    """The regulator closes a complaint with its resolution, answered or not."""
+def complaint_close(*, complaint_id: Any, regulator: User, resolution: str, upheld: bool = False) -> Complaint:
+    """The regulator closes a complaint with its resolution, answered or not. ``upheld``: the
+    regulator finds for the complainant; a complaint about a card then entitles its holder to a
+    fee-free ``merchant_default`` refund (recorded below, by the refunds app)."""
     resolution = (resolution or "").strip()
     if not resolution:
         raise InvalidInput(errors={"resolution": [_("The resolution may not be empty.")]})
@@ -248,13 +251,16 @@ def complaint_close(*, complaint_id: Any, regulator: User, resolution: str) -> C
         complaint.closed_at = clock.now()
         complaint.closed_by = regulator
         complaint.save(update_fields=["state", "resolution", "closed_at", "closed_by"])
+        if upheld and complaint.card_id is not None:
+            refund_entitlement_record(card_id=complaint.card_id, source=_target(complaint), actor_id=regulator.pk)
         audit_record(
             verb="complaint_close",
             actor_id=regulator.pk,
             merchant_id=complaint.merchant_id,
             target=_target(complaint),
             reason=resolution,
-            changes={"state": [before, complaint.state], "resolution": ["", resolution]},
+            changes={"state": [before, complaint.state], "resolution": ["", resolution]}
+            | ({"upheld": [None, True]} if upheld else {}),
         )
     return complaint
 

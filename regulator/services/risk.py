@@ -25,6 +25,8 @@ refund_rate              consumers' refunds ÷ cards sold, both of 90 days      
 rejected_redemptions     services the consumer rejected ÷ services decided,     30 % → 1
                          90 days
 filing_threshold         escrow at or above the filing line (¥500,000)          yes → 1
+refunds_late             refunds of its cards unpaid past ``due_by``, or        3 → 1
+                         ``failed`` at the gateway, now
 ======================== ===================================================== ========================
 
 Levels: ``high`` from ``RISK_LEVEL_HIGH``, ``medium`` from ``RISK_LEVEL_MEDIUM``, else ``low``. A
@@ -173,6 +175,20 @@ def _refunds(at: datetime, merchant_ids: list | None) -> dict:
     return {r["card__merchant_id"]: r["n"] for r in rows}
 
 
+def _late_refunds(at: datetime, merchant_ids: list | None) -> dict:
+    """Refunds not paid: ``failed`` at the gateway, or pending past their deadline (the (state,
+    due_by) index). The merchant's customers wait for money it owes them."""
+    rows = Refund.objects.filter(
+        Q(state=Refund.State.FAILED) | Q(state=Refund.State.PENDING, due_by__lt=at), created_at__lt=at
+    )
+    if merchant_ids is not None:
+        rows = rows.filter(card__merchant_id__in=merchant_ids)
+    rows = rows.values("card__merchant_id").annotate(
+        late=Count("pk", filter=Q(state=Refund.State.PENDING)), failed=Count("pk", filter=Q(state=Refund.State.FAILED))
+    )
+    return {r["card__merchant_id"]: (r["late"], r["failed"]) for r in rows}
+
+
 def _redemptions(at: datetime, merchant_ids: list | None) -> dict:
     """Services decided in 90 days, and those the consumer rejected (the (merchant, created) index)."""
     decided = (Redemption.State.CONFIRMED, Redemption.State.REJECTED)
@@ -192,8 +208,10 @@ def _explain(zh: str, en: str) -> dict[str, str]:
     return {"zh-hans": zh, "en": en}
 
 
-def _signals(*, escrow, cards, releases, sales, complaints, refunds, redemptions) -> list[dict[str, Any]]:
-    """The ten signals of one merchant as ``(name, value, normalised, explanation)``."""
+def _signals(
+    *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0)
+) -> list[dict[str, Any]]:
+    """The eleven signals of one merchant as ``(name, value, normalised, explanation)``."""
     filing = settings.RISK_FILING_THRESHOLD
     d90, d14, w8 = releases
     s30, s90before, face30, price30, sold90, base_days = sales
@@ -337,6 +355,20 @@ def _signals(*, escrow, cards, releases, sales, complaints, refunds, redemptions
             ),
         )
     )
+
+    late, failed = late_refunds
+    out.append(
+        (
+            "refunds_late",
+            late + failed,
+            _clamp((late + failed) / 3),
+            _explain(
+                f"{late} 笔退款已超过付款期限仍未到账，{failed} 笔退款被银行拒付、等待处理。",
+                f"{late} refunds to its customers are past their deadline unpaid and {failed} were refused"
+                " by the bank and wait for an operator.",
+            ),
+        )
+    )
     return out
 
 
@@ -385,6 +417,7 @@ def compute_risk(
         ("complaints", lambda: _complaints(at, merchant_ids)),
         ("refunds", lambda: _refunds(at, merchant_ids)),
         ("redemptions", lambda: _redemptions(at, merchant_ids)),
+        ("late_refunds", lambda: _late_refunds(at, merchant_ids)),
     ]
     data = {}
     for n, (name, query) in enumerate(queries, 1):
@@ -411,6 +444,7 @@ def compute_risk(
                     complaints=data["complaints"].get(merchant_id, (0, 0)),
                     refunds=data["refunds"].get(merchant_id, 0),
                     redemptions=data["redemptions"].get(merchant_id, (0, 0)),
+                    late_refunds=data["late_refunds"].get(merchant_id, (0, 0)),
                 )
             )
             level = risk_level(score)

@@ -60,7 +60,7 @@ def test_risk_breakdown_explains_each_signal_in_the_requests_language(regulator,
     zh = staff.get(f"/api/v1/regulator/merchants/{gym.pk}/risk").json()
     en = staff.get(f"/api/v1/regulator/merchants/{gym.pk}/risk", HTTP_ACCEPT_LANGUAGE="en").json()
     assert zh["risk_level"] in ("low", "medium", "high") and 0 <= zh["risk_score"] <= 100
-    assert len(zh["signals"]) == 10
+    assert len(zh["signals"]) == 11
     escrow = next(s for s in zh["signals"] if s["name"] == "escrow_outstanding")
     assert escrow["value"] == 80_000 and "托管" in escrow["explanation"]
     assert "escrow" in next(s for s in en["signals"] if s["name"] == "escrow_outstanding")["explanation"]

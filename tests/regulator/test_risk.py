@@ -126,7 +126,7 @@ def test_compute_risk_command_scores_every_merchant_and_reports_progress(capsys)
     call_command("compute_risk")
     out, err = capsys.readouterr()
     assert "scored 2 merchants" in out
-    assert "signals 6/6" in err
+    assert "signals 7/7" in err
     assert RiskAssessment.objects.count() == 2
 
 
@@ -149,3 +149,20 @@ def test_a_merchant_selling_for_under_a_month_has_no_surge_to_compare():
         b.paid_card(pack, at=h.AT - timedelta(days=day + 1))
     compute_risk(at=h.AT)
     assert signals_of(m)["sales_surge"]["value"] is None
+
+
+def test_refunds_late_or_failed_count_against_the_merchant_and_are_explained():
+    from refunds.services import refund_request
+
+    m = b.merchant()
+    pack = b.session_pack(m, price=10_000, sessions=10)
+    cards = [b.paid_card(pack) for _ in range(4)]
+    # In this test's transaction nothing commits, so the outbox never sends them: they stay pending.
+    refunds = [refund_request(consumer=c.consumer, card_id=c.pk, reason="cooling_off") for c in cards]
+    compute_risk()
+    signal = signals_of(m)["refunds_late"]
+    assert signal["value"] == 0 and signal["contribution"] == 0  # pending, within their deadline
+    compute_risk(at=refunds[0].due_by + timedelta(hours=1))
+    signal = signals_of(m)["refunds_late"]
+    assert signal["value"] == 4 and signal["contribution"] == signal["weight"] == 5
+    assert "4 refunds" in signal["explanation"]["en"] and "4 笔退款" in signal["explanation"]["zh-hans"]

@@ -135,6 +135,13 @@ TABLE = [
     row("GET", "/api/v1/regulator/merchants/<uuid:merchant_id>/report.pdf", (A, 403, 403, 403, 403, 200),
         objects={"merchant_id": "merchant"}),
     row("GET", "/api/v1/regulator/audit-log", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/cards/<uuid:card_id>/refund", (A, 403, 403, 403, 403, 201),
+        objects={"card_id": "card_in_default"}, body={"reason": "merchant_default", "note": "matrix"},
+        why="a card of merchant B, which is flagged (in default), kept for this row"),
+    row("GET", "/api/v1/regulator/refunds", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/refunds/<uuid:refund_id>/retry", (A, 403, 403, 403, 403, 409),
+        objects={"refund_id": "refund"},
+        why="409 refund_not_failed: the world's refund is pending or paid, never failed"),
     row("POST", "/api/v1/regulator/risk/compute", (A, 403, 403, 403, 403, 202)),
 ]  # fmt: skip
 

@@ -22,6 +22,8 @@ from consumers.services import card_purchase, redemption_confirm, redemption_req
 from core.models import User
 from merchants.models import Merchant, Product, Settlement
 from merchants.services.settlement import settlement_run
+from refunds.models import Refund
+from refunds.services import refund_request
 from regulator.models import Complaint, RegulatorAction
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
@@ -54,6 +56,8 @@ class World:
     complaint_to_respond: Complaint
     complaint_to_close: Complaint
     action: RegulatorAction  # the regulator's, on merchant B
+    card_in_default: Card  # other consumer's, bought from B (flagged: in default), for the regulator to refund
+    refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -87,6 +91,10 @@ def build_world() -> World:
     action = merchant_action_take(
         merchant_id=other_merchant.pk, actor_id=regulator.pk, action="flag", reason="many complaints"
     )
+    card_in_default = builders.paid_card(other_product, other_consumer)
+    refund = refund_request(
+        consumer=consumer, card_id=builders.paid_card(product, consumer).pk, reason=Refund.Reason.COOLING_OFF
+    )
 
     world = World(
         users={
@@ -112,13 +120,15 @@ def build_world() -> World:
         complaint_to_respond=complaints[1],
         complaint_to_close=complaints[2],
         action=action,
+        card_in_default=card_in_default,
+        refund=refund,
     )
     world.ids = {
         name: str(getattr(world, name).pk)
         for name in (
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
-            "complaint_to_respond", "complaint_to_close", "action",
+            "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)

@@ -427,6 +427,56 @@ def test_a_refund_that_does_not_apply_is_refused_with_the_services_reason(alice_
     assert 'class="error"' in response.content.decode()
 
 
+def test_a_merchant_in_default_puts_the_fee_free_refund_first_and_says_why(alice_web, shop, alice):
+    merchant, product = shop
+    card = builders.paid_card(product, alice)
+    redemption = redemption_request(merchant=merchant, card_id=card.pk)
+    alice_web.post(reverse("web-consumer-redemption-confirm", args=[redemption.pk]))
+    closes_on = clock.local_date() + timedelta(days=45)
+    merchant_closure_announce(merchant=merchant, closes_on=closes_on, reason="moving")
+    merchant_action_take(merchant_id=merchant.pk, actor_id=UserFactory(role="regulator").pk, action="flag", reason="r")
+    page = alice_web.get(reverse("web-consumer-card", args=[card.pk]))
+    options = by_testid(page, "refund-option")
+    assert [(o["data-reason"], o["data-amount"], o["data-fee"]) for o in options] == [
+        ("merchant_default", "90000", "0"),
+        ("voluntary", "85500", "4500"),
+    ]
+    html = page.content.decode()
+    assert by_testid(page, "default-reasons")
+    assert "The regulator has flagged the merchant." in html
+    assert f"notice of closing on {closes_on:%b}. {closes_on.day}, {closes_on.year}" in html
+    listing = alice_web.get(reverse("web-consumer-cards"))
+    assert by_testid(listing, "default-refund") and "flagged" in listing.content.decode()
+    response = alice_web.post(
+        reverse("web-consumer-card-refund", args=[card.pk]),
+        {"reason": "merchant_default", "amount_merchant_default": "90000"},
+    )
+    assert response.status_code == 302
+    refund = Refund.objects.get(card=card)
+    assert (refund.reason, refund.amount, refund.fee) == ("merchant_default", 90_000, 0)
+
+
+def test_the_default_reasons_are_shown_in_chinese_with_the_beijing_date(shop, alice):
+    merchant, product = shop
+    card = builders.paid_card(product, alice)
+    closes_on = clock.local_date() + timedelta(days=45)
+    merchant_closure_announce(merchant=merchant, closes_on=closes_on, reason="moving")
+    client = Client(headers={"accept-language": "zh-hans"})
+    client.force_login(alice.user)
+    html = client.get(reverse("web-consumer-card", args=[card.pk])).content.decode()
+    assert f"商户已公告停业，将于 {closes_on.year}年{closes_on.month}月{closes_on.day}日 停业" in html
+    listing = client.get(reverse("web-consumer-cards")).content.decode()
+    assert "商户已公告停业" in listing
+
+
+def test_a_merchant_in_good_standing_offers_no_default_refund(alice_web, shop, alice):
+    _merchant, product = shop
+    card = builders.paid_card(product, alice)
+    page = alice_web.get(reverse("web-consumer-card", args=[card.pk]))
+    assert not by_testid(page, "default-reasons")
+    assert "merchant_default" not in [o["data-reason"] for o in by_testid(page, "refund-option")]
+
+
 # --- services to confirm ------------------------------------------------------------------------
 
 

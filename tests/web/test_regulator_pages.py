@@ -69,6 +69,7 @@ def pages(city) -> list[str]:
         reverse("web-regulator-complaint-stats"),
         reverse("web-regulator-audit-log"),
         reverse("web-regulator-ledger"),
+        reverse("web-regulator-refunds"),
     ]
 
 
@@ -234,7 +235,7 @@ def test_merchant_page_shows_each_signal_and_the_score_over_time(staff, regulato
     html = staff.get(reverse("web-regulator-merchant", args=[gym.pk])).content.decode()
     signals = re.findall(r'data-testid="risk-signal" data-signal="([a-z_0-9]+)"', html)
     latest = RiskAssessment.objects.filter(merchant=gym).order_by("-computed_at").first()
-    assert signals == [s["name"] for s in latest.signals] and len(signals) == 10
+    assert signals == [s["name"] for s in latest.signals] and len(signals) == 11
     escrow = next(s for s in latest.signals if s["name"] == "escrow_outstanding")
     assert escrow["explanation"]["en"] in html.replace("&#x27;", "'")
     assert "Escrow outstanding" in html and "¥1,500.00" in html
@@ -520,3 +521,67 @@ def test_the_ledger_page_shows_the_head_hash_and_verifies_on_demand(staff, city)
     assert 'data-ok="true"' in after and element_text(after, "ledger-chain-ok") == "yes"
     partial = staff.post(url, HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith('<section class="panel" id="ledger-result"') and "<html" not in partial
+
+
+# --- refunds of a merchant in default, refunds late or failed -----------------------------------------
+
+
+def _card_complaint(card):
+    from regulator.services.complaints import complaint_file
+
+    return complaint_file(
+        actor=card.consumer.user, merchant_id=card.merchant_id, card_id=card.pk, category="refund_refused",
+        description="No refund.", source="app",
+    )  # fmt: skip
+
+
+def test_an_upheld_complaint_offers_refund_this_card_and_the_button_refunds_it_once(staff, regulator, city):
+    card = city["gym_cards"][0]
+    complaint = _card_complaint(card)
+    close = reverse("web-regulator-complaint-close", args=[complaint.pk])
+    staff.post(close, {"resolution": "The gym must refund.", "upheld": "on"})
+    page = staff.get(reverse("web-regulator-complaints")).content.decode()
+    assert 'data-testid="card-refund-form"' in page
+    token = re.search(r'data-testid="card-refund-form".*?name="submission" value="([0-9a-f]{32})"', page, re.S)[1]
+    url = reverse("web-regulator-card-refund", args=[card.pk])
+    for _ in range(2):  # the same form sent twice refunds once
+        response = staff.post(url, {"submission": token, "note": "complaint"})
+        assert response.status_code == 302
+    refund = Refund.objects.get(card=card)
+    assert (refund.reason, refund.amount, refund.fee) == ("merchant_default", 70_000, 0)
+    assert AuditEvent.objects.filter(verb="refund_merchant_default", actor=regulator).count() == 1
+    assert 'data-testid="card-refund-form"' not in staff.get(reverse("web-regulator-complaints")).content.decode()
+
+
+def test_a_complaint_not_upheld_offers_no_card_refund(staff, city):
+    complaint = _card_complaint(city["gym_cards"][1])
+    staff.post(reverse("web-regulator-complaint-close", args=[complaint.pk]), {"resolution": "Not founded."})
+    assert 'data-testid="card-refund-form"' not in staff.get(reverse("web-regulator-complaints")).content.decode()
+
+
+def test_refunds_page_lists_failed_refunds_with_attempts_and_error_and_sends_them_again(
+    staff, city, settings, django_capture_on_commit_callbacks
+):
+    from refunds.services import refund_request
+
+    card = city["gym_cards"][1]
+    settings.SANDBOX_REFUSE_REFUNDS = True
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        refund = refund_request(consumer=card.consumer, card_id=card.pk, reason="cooling_off")
+    settings.SANDBOX_REFUSE_REFUNDS = False
+    response = staff.get(reverse("web-regulator-refunds"))
+    html = response.content.decode()
+    assert f'data-refund-id="{refund.pk}" data-state="failed"' in html
+    assert 'data-testid="refund-attempts">1<' in html and "refuses refunds" in html
+    assert reverse("web-regulator-refunds") in staff.get(reverse("web-regulator-dashboard")).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        staff.post(reverse("web-regulator-refund-retry", args=[refund.pk]))
+    refund.refresh_from_db()
+    assert refund.state == "paid"
+    assert 'data-testid="no-refunds"' in staff.get(reverse("web-regulator-refunds")).content.decode()
+
+
+def test_refunds_page_is_for_regulators_only(city):
+    consumer = browser(city["gym_cards"][0].consumer.user)
+    assert consumer.get(reverse("web-regulator-refunds")).status_code in (302, 403)
