@@ -4,11 +4,11 @@ from notifications import services
 
 
 @shared_task(acks_late=True)
-def fanout_step_task(job_id: int) -> bool:
+def fanout_step_task(job_id: int, chunk: int = services.FANOUT_CHUNK) -> bool:
     """One chunk of a fan-out; queues the next chunk while people remain."""
-    more = services.fanout_step(job_id=job_id)
+    more = services.fanout_step(job_id=job_id, chunk=chunk)
     if more:
-        fanout_step_task.delay(job_id)
+        fanout_step_task.delay(job_id, chunk)
     return more
 
 
