@@ -31,6 +31,7 @@ OBJECTS = {
     "complaint_id": ["complaint"],
     "settlement_id": ["settlement"],
     "action_id": ["action"],
+    "notification_id": ["notification"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 
