@@ -28,6 +28,8 @@ flow       ``rows[kind=flow].flows_per_s`` per client   ``rows[kind=bare].flows_
 workload   ``operations_per_s``: the chaos workload's   ``livez_per_s``: ``/livez`` with the same
            requests, valid and invalid                  clients
            ``failures`` (count)                         none
+notify     ``headline``: notices recorded per second,   none
+           a fan-out to 100,000 holders
 ========== ============================================ ==========================================
 
 Targets come from the JSON where the benchmark records them (``rows[].target`` of the ledger,
@@ -53,7 +55,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("ledger", "settlement", "risk", "flow", "workload")
+BENCHMARKS = ("ledger", "settlement", "risk", "flow", "workload", "notify")
 COMMANDS = {name: f".venv/bin/python bench/{name}.py" for name in BENCHMARKS}
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 FLOW_TARGET_FLOWS_PER_S = 80.0  # as bench/flow.py prints them, at 8 clients

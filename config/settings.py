@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "core",
+    "notifications",
     "escrow",
     "merchants",
     "consumers",
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.bell",
             ],
         },
     },
@@ -222,6 +224,9 @@ CELERY_BEAT_SCHEDULE = {
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
     "refunds-mark-overdue": {"task": "refunds.tasks.refunds_mark_overdue_task", "schedule": 300.0},
     "complaints-mark-overdue": {"task": "regulator.tasks.complaints_mark_overdue_task", "schedule": 300.0},
+    "fanouts-resume": {"task": "notifications.tasks.fanouts_resume_task", "schedule": 60.0},
+    "cooling-off-ending": {"task": "consumers.tasks.cooling_off_ending_notify_task", "schedule": crontab(minute=5)},
+    "complaints-due-remind": {"task": "regulator.tasks.complaints_due_remind_task", "schedule": 600.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
 }
 
@@ -283,6 +288,34 @@ EMAIL_BACKEND = env_str(
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost", doc="SMTP host (with the SMTP backend).")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, doc="SMTP port.")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@prepaid-escrow.local", doc="Sender of notices.")
+
+# SMS (notifications.sms): "console" writes each message to the log; "aliyun" sends it through
+# Alibaba Cloud's SMS service (Dysmsapi SendSms) with pre-approved templates.
+SMS_BACKEND = env_str("SMS_BACKEND", "console", doc="SMS backend: console or aliyun.")
+if SMS_BACKEND not in ("console", "aliyun"):
+    raise ImproperlyConfigured("SMS_BACKEND must be 'console' or 'aliyun'")
+SMS_ALIYUN_ACCESS_KEY_ID = env_str(
+    "SMS_ALIYUN_ACCESS_KEY_ID", "", doc="Alibaba Cloud AccessKey ID (SMS_BACKEND=aliyun)."
+)
+SMS_ALIYUN_ACCESS_KEY_SECRET = env_str(
+    "SMS_ALIYUN_ACCESS_KEY_SECRET", "", doc="Alibaba Cloud AccessKey secret (SMS_BACKEND=aliyun)."
+)
+SMS_ALIYUN_ENDPOINT = env_str("SMS_ALIYUN_ENDPOINT", "dysmsapi.aliyuncs.com", doc="Dysmsapi endpoint host.")
+SMS_ALIYUN_PROTOCOL = env_str("SMS_ALIYUN_PROTOCOL", "https", doc="Protocol to the endpoint (https; http for tests).")
+SMS_ALIYUN_SIGN_NAME = env_str("SMS_ALIYUN_SIGN_NAME", "", doc="Approved SMS signature (签名).")
+SMS_ALIYUN_TEMPLATE_CODE = env_str("SMS_ALIYUN_TEMPLATE_CODE", "", doc="Default approved template code (SMS_...).")
+SMS_ALIYUN_TEMPLATES = dict(
+    item.split("=", 1)
+    for item in env_list("SMS_ALIYUN_TEMPLATES", "", doc="Per-kind template codes: kind=SMS_...,kind=SMS_...")
+    if "=" in item
+)
+if SMS_BACKEND == "aliyun" and not (
+    SMS_ALIYUN_ACCESS_KEY_ID and SMS_ALIYUN_ACCESS_KEY_SECRET and SMS_ALIYUN_SIGN_NAME and SMS_ALIYUN_TEMPLATE_CODE
+):
+    raise ImproperlyConfigured(
+        "SMS_BACKEND=aliyun needs SMS_ALIYUN_ACCESS_KEY_ID, SMS_ALIYUN_ACCESS_KEY_SECRET, "
+        "SMS_ALIYUN_SIGN_NAME and SMS_ALIYUN_TEMPLATE_CODE"
+    )
 
 # Bodies larger than this are refused before parsing (bytes).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("escrow.urls")),
     path("", include("merchants.urls")),
     path("", include("regulator.urls")),
+    path("", include("notifications.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("c/", include("consumers.web_urls")),
     path("m/", include("merchants.web_urls")),
     path("r/", include("regulator.web_urls")),
+    path("n/", include("notifications.web_urls")),
     path("livez", livez, name="livez"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

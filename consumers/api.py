@@ -29,6 +29,7 @@ class ConsumerCreateApi(APIView):
         password = serializers.CharField(max_length=256, trim_whitespace=False)
         display_name = serializers.CharField(max_length=100)
         phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,18}$", max_length=20)
+        email = serializers.EmailField(max_length=254, required=False, default="")
 
     class OutputSerializer(serializers.ModelSerializer):
         id = serializers.CharField()

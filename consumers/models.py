@@ -230,26 +230,3 @@ class Redemption(FSMModelMixin, models.Model):
     )
     def expire(self) -> None:
         """Nobody confirmed within the time allowed."""
-
-
-class Notification(models.Model):
-    """A message to a consumer in the app (and by e-mail when they gave an address)."""
-
-    class Kind(models.TextChoices):
-        MERCHANT_CLOSING = "merchant_closing", _("merchant closing")
-
-    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="notifications")
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    merchant = models.ForeignKey(Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    title = models.CharField(max_length=200)
-    body = models.TextField()
-    created_at = models.DateTimeField()
-    read_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["consumer", "-created_at"], name="notification_consumer_idx")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["consumer", "kind", "merchant"], name="notification_once_per_merchant_event"
-            )
-        ]

@@ -41,3 +41,29 @@ def redemptions_visible_to(*, user) -> QuerySet[Redemption]:
     if user.role == "merchant":
         return redemptions.filter(merchant__user=user)
     return redemptions.filter(card__consumer__user=user)
+
+
+# --- audiences of notifications (registered in ConsumersConfig.ready) ---------------------------
+
+# A card in these states still holds the consumer's money in escrow.
+HOLDING_ESCROW = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+
+
+def _holders(merchant_id: str) -> QuerySet[Consumer]:
+    return Consumer.objects.filter(cards__merchant_id=merchant_id, cards__state__in=HOLDING_ESCROW)
+
+
+def card_holders_after(merchant_id: str, after: int, limit: int) -> list[int]:
+    """Up to ``limit`` user ids (ascending, greater than ``after``) of consumers whose card at the
+    merchant still holds escrow: the audience ``card_holders`` of notifications' fan-outs."""
+    return list(
+        _holders(merchant_id)
+        .filter(user_id__gt=after)
+        .values_list("user_id", flat=True)
+        .distinct()
+        .order_by("user_id")[:limit]
+    )
+
+
+def card_holders_count(merchant_id: str) -> int:
+    return _holders(merchant_id).values("user_id").distinct().count()

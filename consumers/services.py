@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from consumers import rules
@@ -42,15 +43,19 @@ from escrow.models import Account, JournalEntry
 from escrow.services import Leg, account_open, journal_post, singleton_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, Product
+from notifications.models import Kind
+from notifications.services import notification_send, notification_settings_set
 
 REDEEMABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE)
 _CARD_IDS = uuid.UUID("5b0d7c1e-3f0a-4e8e-9a43-7f2a1c9e6d10")  # namespace of card ids derived from purchase keys
 _REDEMPTION_IDS = uuid.UUID("0c6f2a8e-51d4-4b7a-9e3c-2d8b7f41a5c3")  # ... of redemption ids derived from request keys
 
 
-def consumer_register(*, username: str, password: str, display_name: str, phone: str) -> Consumer:
+def consumer_register(*, username: str, password: str, display_name: str, phone: str, email: str = "") -> Consumer:
+    """Sign up a consumer; the phone (and any e-mail address) is where their notices go too."""
     with transaction.atomic(durable=True):
         user = user_create(username=username, password=password, role=User.Role.CONSUMER)
+        notification_settings_set(user=user, email=email, phone=phone)
         return Consumer.objects.create(user=user, display_name=display_name, phone=phone, created_at=clock.now())
 
 
@@ -369,7 +374,28 @@ def redemption_request(
             created_at=now,
         )
         rows.insert(redemption)
+        _service_requested_notify(card=card, redemption=redemption)
         return redemption
+
+
+def _service_requested_notify(*, card: Card, redemption: Redemption) -> None:
+    """Tell the card's consumer a service waits for their confirmation (in the same transaction)."""
+    params = {
+        "merchant": card.merchant.name,
+        "expires_at": redemption.expires_at.isoformat(),
+        "url": reverse("web-consumer-card", args=[card.pk]),
+    }
+    if redemption.amount is not None:
+        params["amount_fen"] = redemption.amount
+    notification_send(
+        user_id=Consumer.objects.filter(pk=card.consumer_id).values_list("user_id", flat=True).get(),
+        kind=Kind.SERVICE_REQUESTED,
+        event_key=f"service_requested:{redemption.pk}",
+        params=params,
+        card_id=card.pk,
+        merchant_id=card.merchant_id,
+        about_money=True,
+    )
 
 
 def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, Redemption]:
@@ -574,3 +600,32 @@ def period_pass_accrue(*, day: date | None = None) -> int:
                 card.save(update_fields=["state"])
             released += 1
     return released
+
+
+def cooling_off_ending_notify() -> int:
+    """Hourly (beat): tell each consumer whose card's cooling-off period ends within a day that it
+    still can be returned in full; each card once. Returns how many were told now."""
+    now = clock.now()
+    cards = (
+        Card.objects.filter(
+            state=Card.State.COOLING_OFF,
+            cooling_off_ends_at__gt=now,
+            cooling_off_ends_at__lte=now + timedelta(days=1),
+        )
+        .values_list("pk", "price", "cooling_off_ends_at", "merchant_id", "merchant__name", "consumer__user_id")
+        .order_by("cooling_off_ends_at")
+    )
+    told = 0
+    for card_id, price, ends_at, merchant_id, merchant_name, user_id in cards.iterator():
+        with transaction.atomic():
+            sent = notification_send(
+                user_id=user_id,
+                kind=Kind.COOLING_OFF_ENDING,
+                event_key=f"cooling_off_ending:{card_id}",
+                params={"merchant": merchant_name, "price_fen": price, "ends_at": ends_at.isoformat()},
+                card_id=card_id,
+                merchant_id=merchant_id,
+                about_money=False,
+            )
+        told += sent is not None
+    return told

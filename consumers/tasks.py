@@ -16,3 +16,8 @@ def redemptions_expire_due_task() -> int:
 @shared_task
 def period_pass_accrue_task() -> int:
     return services.period_pass_accrue()
+
+
+@shared_task
+def cooling_off_ending_notify_task() -> int:
+    return services.cooling_off_ending_notify()

@@ -4,8 +4,9 @@ ask for refunds, file and follow complaints.
 Every page reads through the same selectors and writes through the same services as the API
 (``consumers.api``, ``refunds.api``, ``regulator.api.complaints``); the forms here only carry what a
 person picks into the services' arguments, and ``core.web.attempt`` shows the services' domain errors.
-The few reads no API has (the merchant directory, a consumer's notices) are plain filters on the
-models, with no rule in them.
+The few reads no API has (the merchant directory) are plain filters on the models, with no rule in
+them; the unread notices shown above the cards come from ``notifications.selectors`` (the notices
+page itself is the notifications app's).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from django_fsm import can_proceed
 
 from consumers import selectors, services
 from consumers.contract import card_contract_pdf, percent, yuan
-from consumers.models import Card, Consumer, Notification, Redemption
+from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import DomainError, NotFound
 from core.web import OnceForm, attempt, form_idempotency_key, role_required
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import products_on_sale
+from notifications.selectors import notifications_of_user
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
 from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
@@ -266,16 +268,14 @@ def _pending_redemptions(request):
 @consumer_only
 def card_list(request):
     """Every card of the consumer, the merchants' notices to them, and services waiting for confirmation."""
-    consumer = _consumer(request)
+    _consumer(request)
     cards = selectors.cards_visible_to(user=request.user).select_related("merchant", "product")
     page = _page(request, cards)
     page.object_list = [_card_by_the_clock(card) for card in page.object_list]
     entitled = cards_entitled(card_ids=[card.pk for card in page.object_list])
     for card in page.object_list:
         card.default_reasons = _default_reasons(card, entitled=card.pk in entitled)
-    notifications = (
-        Notification.objects.filter(consumer=consumer).select_related("merchant").order_by("-created_at", "-pk")
-    )[:RECENT_NOTIFICATIONS]
+    notifications = notifications_of_user(user=request.user).filter(read_at__isnull=True)[:RECENT_NOTIFICATIONS]
     return render(
         request,
         "consumers/card_list.html",

@@ -41,6 +41,7 @@ class MerchantCreateApi(APIView):
         category = serializers.ChoiceField(choices=Merchant.Category.choices)
         district = serializers.CharField(max_length=32, help_text="District code (110105), name (朝阳区) or pinyin.")
         address = serializers.CharField(max_length=300)
+        email = serializers.EmailField(max_length=254, required=False, default="")
 
     @extend_schema(
         operation_id="merchant_create",

@@ -15,3 +15,11 @@ def complaints_mark_overdue_task() -> int:
     from regulator.services.complaints import complaints_mark_overdue
 
     return complaints_mark_overdue()
+
+
+@shared_task
+def complaints_due_remind_task() -> int:
+    """Every 10 minutes (beat): merchants are told of unanswered complaints due within 6 hours."""
+    from regulator.services.reminders import complaints_due_remind
+
+    return complaints_due_remind()

@@ -34,6 +34,7 @@ from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Merchant
 from merchants.registry import DISTRICTS, district_name
+from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks
 from regulator.models import Complaint, RegulatorAction, RiskLevel
@@ -42,7 +43,7 @@ from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors
 from regulator.selectors.complaints import complaint_list, complaint_stats
-from regulator.services.actions import merchant_action_take
+from regulator.services.actions import action_notify_key, merchant_action_take
 from regulator.services.complaints import complaint_close, complaint_file
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
@@ -422,7 +423,10 @@ def _action_context(action_id) -> dict[str, Any]:
     except NotFound as exc:
         raise Http404 from exc
     progress = risk_selectors.action_progress(action)
-    finished = action.state in (RegulatorAction.State.DONE, RegulatorAction.State.FAILED)
+    notify_key = action_notify_key(action)
+    notices = fanout_for_event(event_key=notify_key) if notify_key else None
+    notices_finished = notices is None or notices.state in ("done", "failed")
+    finished = action.state in (RegulatorAction.State.DONE, RegulatorAction.State.FAILED) and notices_finished
     return {
         "action": action,
         "progress": progress,
@@ -431,6 +435,9 @@ def _action_context(action_id) -> dict[str, Any]:
         # <progress> needs max > 0: an order with no card to refund is complete at once.
         "progress_max": progress["total"] or 1,
         "progress_value": progress["done"] if progress["total"] else (1 if finished else 0),
+        "notices": notices,
+        "notices_max": (notices.total or 1) if notices else 1,
+        "notices_value": (notices.done if notices.total else int(notices_finished)) if notices else 0,
     }
 
 

@@ -76,6 +76,18 @@ HEADLINE = {
         }
     ],
 }
+NOTIFY = {
+    "command": ".venv/bin/python bench/notify.py",
+    "settings": {"holders": 100_000, "quick": False},
+    "headline": [
+        {
+            "figure": "fan-out to 100,000 holders: notices recorded (in-app + SMS outbox)",
+            "value": 5000.0,
+            "unit": "notices/s",
+            "target": {"on": "value", "op": ">=", "limit": 2000},
+        }
+    ],
+}
 
 
 def write(directory, **results):
@@ -92,7 +104,9 @@ def figures(results, name):
 
 @pytest.fixture
 def out(tmp_path):
-    return write(tmp_path / "out", ledger=LEDGER, settlement=SETTLEMENT, risk=RISK, flow=FLOW, workload=WORKLOAD)
+    return write(
+        tmp_path / "out", ledger=LEDGER, settlement=SETTLEMENT, risk=RISK, flow=FLOW, workload=WORKLOAD, notify=NOTIFY
+    )
 
 
 def test_ratios_and_verdicts_are_computed_from_each_figure_and_its_baseline(out):
@@ -126,6 +140,9 @@ def test_ratios_and_verdicts_are_computed_from_each_figure_and_its_baseline(out)
     assert flow["card flows/s, 8 clients"]["verdict"] == "MISS"  # 72 < 80
     assert flow["request p99, 8 clients"]["verdict"] == "PASS"  # 45 ms <= 150
 
+    notify = figures(results, "notify")
+    assert notify["fan-out to 100,000 holders: notices recorded (in-app + SMS outbox)"]["verdict"] == "PASS"
+
     workload = figures(results, "workload")
     rate = workload["chaos workload operations/s, 6 clients"]
     assert (rate["ratio"], rate["verdict"]) == (0.25, "-")
@@ -144,7 +161,9 @@ def test_the_summary_names_the_machine_and_each_command(out):
     commands = {b["name"]: b["command"] for b in results["benchmarks"]}
     assert commands["settlement"] == ".venv/bin/python bench/settlement.py --quick"
     quick = {b["name"]: b["quick"] for b in results["benchmarks"]}
-    assert quick == {"ledger": False, "settlement": True, "risk": False, "flow": False, "workload": False}
+    assert quick == {
+        "ledger": False, "settlement": True, "risk": False, "flow": False, "workload": False, "notify": False,
+    }  # fmt: skip
     assert all(b["quick"] for b in report.build(out, quick=True)["benchmarks"])
 
 
@@ -160,6 +179,7 @@ def test_a_benchmark_without_results_or_from_an_earlier_run_is_marked(tmp_path):
         "risk": "not run",
         "flow": "stale: from an earlier run",
         "workload": "not run",
+        "notify": "not run",
     }
 
 

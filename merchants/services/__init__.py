@@ -18,14 +18,23 @@ from escrow.services import account_open
 from merchants.errors import CardLimitExceeded, InvalidLicenseNumber
 from merchants.models import Merchant, Product
 from merchants.registry import district_code, uscc_is_valid
+from notifications.services import notification_settings_set
 
 _PRODUCT_IDS = uuid.UUID("3f1c9b2e-8d47-4a61-b0e5-6c2a9d8f7e14")  # namespace of product ids derived from form keys
 
 
 def merchant_register(
-    *, username: str, password: str, name: str, license_number: str, category: str, district: str, address: str
+    *,
+    username: str,
+    password: str,
+    name: str,
+    license_number: str,
+    category: str,
+    district: str,
+    address: str,
+    email: str = "",
 ) -> Merchant:
-    """Sign up a merchant with its user and its settlement account."""
+    """Sign up a merchant with its user and its settlement account (``email``: where its notices go)."""
     license_number = license_number.strip().upper()
     if not uscc_is_valid(license_number):
         raise InvalidLicenseNumber(errors={"license_number": [str(InvalidLicenseNumber.default_detail)]})
@@ -38,6 +47,7 @@ def merchant_register(
         raise InvalidInput(errors={"license_number": [_("A merchant with this licence number is registered.")]})
     with transaction.atomic(durable=True):
         user = user_create(username=username, password=password, role=User.Role.MERCHANT)
+        notification_settings_set(user=user, email=email)
         account = account_open(kind=Account.Kind.MERCHANT_SETTLEMENT, name=f"settlement: {name}")
         return Merchant.objects.create(
             user=user,

@@ -1,26 +1,27 @@
 """Closing down lawfully (API.md, Closing down).
 
 A merchant gives at least 30 days' notice: sales stop at once and every consumer whose card still
-holds escrow is told, in the app and by e-mail. On the closing day a job refunds every such card
-in full (``merchant_closure``) through a mass refund, in chunks; when none is left the merchant is
-``closed``. Money already released reaches the merchant in the daily settlement as usual.
+holds escrow is told (``merchant_closing``, a fan-out of the notifications app over the audience
+``card_holders``, in the background, in the app and on their SMS and e-mail). On the closing day
+a job refunds every such card in full (``merchant_closure``) through a mass refund, in chunks;
+when none is left the merchant is ``closed``. Money already released reaches the merchant in the
+daily settlement as usual.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from consumers.models import Consumer, Notification
 from core import clock
 from core.errors import DomainError
 from merchants.models import Merchant
+from notifications.models import Kind
+from notifications.services import fanout_start
 from refunds.models import MassRefund
-from refunds.services import REFUNDABLE, cards_holding_escrow, mass_refund_start
+from refunds.services import cards_holding_escrow, mass_refund_start
 
 NOTICE_DAYS = 30
 
@@ -35,7 +36,7 @@ class MerchantNotActive(DomainError):
 
 
 def merchant_closure_announce(*, merchant: Merchant, closes_on: date, reason: str) -> tuple[Merchant, int]:
-    """Give notice of closing on ``closes_on``. Returns the merchant and how many consumers were told."""
+    """Give notice of closing on ``closes_on``. Returns the merchant and how many consumers are being told."""
     earliest = clock.local_date() + timedelta(days=NOTICE_DAYS)
     if closes_on < earliest:
         message = _("Closing needs %(days)s days' notice: %(earliest)s at the earliest.") % {
@@ -52,35 +53,16 @@ def merchant_closure_announce(*, merchant: Merchant, closes_on: date, reason: st
         merchant.closure_reason = reason
         merchant.closure_announced_at = clock.now()
         merchant.save(update_fields=["status", "closes_on", "closure_reason", "closure_announced_at"])
-        consumers = list(
-            Consumer.objects.filter(cards__merchant=merchant, cards__state__in=REFUNDABLE)
-            .select_related("user")
-            .distinct()
+        job = fanout_start(
+            kind=Kind.MERCHANT_CLOSING,
+            event_key=f"merchant_closing:{merchant.pk}",
+            params={"merchant": merchant.name, "closes_on": closes_on.isoformat()},
+            audience="card_holders",
+            audience_arg=str(merchant.pk),
+            merchant_id=merchant.pk,
+            about_money=True,
         )
-        title = _("%(merchant)s is closing") % {"merchant": merchant.name}
-        body = _(
-            "%(merchant)s will close on %(day)s. Your card's money is held in escrow: on that day "
-            "everything left on it is refunded to you in full, with no fee. You can still use it until then."
-        ) % {"merchant": merchant.name, "day": closes_on.isoformat()}
-        now = clock.now()
-        Notification.objects.bulk_create(
-            [
-                Notification(
-                    consumer=c,
-                    kind=Notification.Kind.MERCHANT_CLOSING,
-                    merchant=merchant,
-                    title=title,
-                    body=body,
-                    created_at=now,
-                )
-                for c in consumers
-            ],
-            ignore_conflicts=True,
-        )
-        emails = [(title, body, settings.DEFAULT_FROM_EMAIL, [c.user.email]) for c in consumers if c.user.email]
-        if emails:
-            transaction.on_commit(lambda: send_mass_mail(emails, fail_silently=True))
-    return merchant, len(consumers)
+    return merchant, job.total
 
 
 def closures_due(*, today: date | None = None) -> int:

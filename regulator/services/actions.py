@@ -2,9 +2,13 @@
 
 Each action is one transaction: the merchant row is locked, the action's precondition checked, the
 change made, and a ``RegulatorAction`` plus an ``AuditEvent`` (who, when, why, what changed) written
-with it. Flags and freezes are ``done`` at once. ``order_refunds`` stops sales and starts a mass
-refund in the same transaction; the action then follows the mass refund (``queued → running →
-done``) through ``refunds.signals.mass_refund_changed`` and shows its progress.
+with it. Flags and freezes are ``done`` at once; a flag or a freeze also starts, in the same
+transaction, a fan-out telling every consumer whose card there still holds escrow
+(``merchant_flagged`` / ``merchant_frozen``, event key ``<kind>:<action id>``, see
+``action_notify_key``), which runs in the background with its own progress.
+``order_refunds`` stops sales and starts a mass refund in the same transaction; the action then
+follows the mass refund (``queued → running → done``) through
+``refunds.signals.mass_refund_changed`` and shows its progress.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from core import clock
 from core.errors import NotFound
 from merchants.models import Merchant
 from merchants.services.settlement import settlements_release_held
+from notifications.models import Kind
+from notifications.services import fanout_start
 from refunds.models import MassRefund
 from refunds.services import mass_refund_start
 from regulator.errors import ActionNotAllowed
@@ -36,6 +42,18 @@ _TOGGLES = {
     Action.FREEZE_RELEASES: ("releases_frozen", True),
     Action.UNFREEZE_RELEASES: ("releases_frozen", False),
 }
+# actions that tell the merchant's card holders, and what
+_NOTIFY = {
+    Action.FLAG: Kind.MERCHANT_FLAGGED,
+    Action.FREEZE_SALES: Kind.MERCHANT_FROZEN,
+    Action.FREEZE_RELEASES: Kind.MERCHANT_FROZEN,
+}
+
+
+def action_notify_key(action: RegulatorAction) -> str | None:
+    """The event key of the fan-out an action started (None: it tells nobody)."""
+    kind = _NOTIFY.get(action.action)
+    return f"{kind}:{action.pk}" if kind else None
 
 
 def default_warning() -> str:
@@ -61,7 +79,7 @@ def merchant_action_take(
         now = clock.now()
         record = RegulatorAction(merchant=merchant, actor_id=actor_id, action=action, reason=reason, created_at=now)
         if action in _TOGGLES:
-            changes = _toggle(merchant=merchant, action=action, warning=warning)
+            changes = _toggle(merchant=merchant, action=action, warning=warning, record=record)
             record.finish()
             record.finished_at = now
             record.save()
@@ -80,7 +98,7 @@ def merchant_action_take(
     return record
 
 
-def _toggle(*, merchant: Merchant, action: str, warning: str | None) -> dict:
+def _toggle(*, merchant: Merchant, action: str, warning: str | None, record: RegulatorAction) -> dict:
     field, value = _TOGGLES[action]
     if getattr(merchant, field) == value:
         raise ActionNotAllowed(_("The merchant is already in the state this action would put it in."))
@@ -96,6 +114,16 @@ def _toggle(*, merchant: Merchant, action: str, warning: str | None) -> dict:
     if action == Action.UNFREEZE_RELEASES:
         # The payouts held while the releases were frozen go out now, once each.
         changes["payouts_released"] = [0, settlements_release_held(merchant_id=merchant.pk)]
+    if action in _NOTIFY:
+        fanout_start(
+            kind=_NOTIFY[action],
+            event_key=action_notify_key(record),
+            params={"merchant": merchant.name},
+            audience="card_holders",
+            audience_arg=str(merchant.pk),
+            merchant_id=merchant.pk,
+            about_money=True,
+        )
     return changes
 
 

@@ -143,6 +143,13 @@ TABLE = [
         objects={"refund_id": "refund"},
         why="409 refund_not_failed: the world's refund is pending or paid, never failed"),
     row("POST", "/api/v1/regulator/risk/compute", (A, 403, 403, 403, 403, 202)),
+    # --- notifications and preferences (consumers and merchants, each their own) --------------------------
+    row("GET", "/api/v1/notifications", (A, 200, 200, 200, 200, 403), why="each sees their own"),
+    row("POST", "/api/v1/notifications/<int:notification_id>/read", (A, 200, 404, 404, 404, 403),
+        objects={"notification_id": "notification"}, why="the consumer's notice of a service to confirm"),
+    row("GET", "/api/v1/me", (A, 200, 200, 200, 200, 403)),
+    row("PATCH", "/api/v1/me", (A, 200, 200, 200, 200, 403), body={"notify_email": True},
+        why="each changes their own switches"),
 ]  # fmt: skip
 
 # Not in the table: documentation, and the webhook (its own test below).

@@ -32,6 +32,7 @@ OBJECTS = {
     "settlement_id": ["settlement"],
     "action_id": ["action"],
     "refund_id": ["refund"],
+    "notification_id": ["notification"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

@@ -22,6 +22,7 @@ from consumers.services import card_purchase, redemption_confirm, redemption_req
 from core.models import User
 from merchants.models import Merchant, Product, Settlement
 from merchants.services.settlement import settlement_run
+from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
 from regulator.models import Complaint, RegulatorAction
@@ -132,4 +133,8 @@ def build_world() -> World:
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
+    # the consumer's notice of the service waiting for them (notifications.Notification)
+    world.ids["notification"] = str(
+        Notification.objects.filter(user=consumer.user, event_key=f"service_requested:{pending[0].pk}").get().pk
+    )
     return world

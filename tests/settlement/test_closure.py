@@ -10,13 +10,14 @@ import pytest
 import time_machine
 from django.core import mail
 
-from consumers.models import Card, Notification
+from consumers.models import Card
 from core import clock
 from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.errors import MerchantSalesFrozen
 from merchants.models import Merchant
 from merchants.services.closure import NoticeTooShort, closures_due, merchant_closure_announce
+from notifications.models import Notification
 from refunds.models import MassRefund, Refund
 from refunds.services import mass_refund_start, mass_refund_step
 from tests.cards import builders
@@ -77,8 +78,8 @@ def test_notice_stops_sales_and_tells_every_consumer_with_escrow(
         )
     assert response.status_code == 201
     assert response.json()["status"] == "closing" and response.json()["consumers_notified"] == 3
-    told = set(Notification.objects.values_list("consumer_id", flat=True))
-    assert told == {cards[0].consumer_id, cards[2].consumer_id, cards[3].consumer_id}  # not the exhausted card's
+    told = set(Notification.objects.filter(kind="merchant_closing").values_list("user_id", flat=True))
+    assert told == {cards[0].consumer.user_id, cards[2].consumer.user_id, cards[3].consumer.user_id}  # not exhausted
     assert [m.to for m in mail.outbox] == [[cards[0].consumer.user.email]]
     from consumers.services import card_purchase
 

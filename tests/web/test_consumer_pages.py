@@ -360,10 +360,13 @@ def test_every_kind_and_state_of_card_is_shown_with_what_it_has_left(alice_web, 
         assert alice_web.get(reverse("web-consumer-card", args=[card.pk])).status_code == 200
 
 
-def test_a_closing_merchants_notice_is_shown_on_the_cards_page(alice_web, shop, alice):
+def test_a_closing_merchants_notice_is_shown_on_the_cards_page(
+    alice_web, shop, alice, django_capture_on_commit_callbacks
+):
     merchant, product = shop
     builders.paid_card(product, alice)
-    merchant_closure_announce(merchant=merchant, closes_on=clock.local_date() + timedelta(days=31), reason="moving")
+    with django_capture_on_commit_callbacks(execute=True):  # the holders are told in the background
+        merchant_closure_announce(merchant=merchant, closes_on=clock.local_date() + timedelta(days=31), reason="moving")
     response = alice_web.get(reverse("web-consumer-cards"))
     (notice,) = by_testid(response, "notification")
     assert notice["data-kind"] == "merchant_closing"

@@ -1,0 +1,127 @@
+"""What each kind of notification says, in the person's language.
+
+``render(kind=..., params=..., language=...)`` returns ``(title, body)``. Params are plain JSON
+values written by the caller, formatted here for people: a key ending in ``_fen`` is money (written
+in yuan), ``_at`` an ISO 8601 instant (written in Beijing time), ``_on`` an ISO date. Texts never
+show internal keys or ids; a link (``url``) is a path of the site.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from core import clock
+from notifications.models import Kind
+
+
+def yuan(fen: int) -> str:
+    """``123456`` fen → ``"¥1,234.56"``: integer arithmetic, no float."""
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def _moment(value: str) -> str:
+    local = clock.local(datetime.fromisoformat(value))
+    if translation.get_language() == "en":
+        return f"{local:%Y-%m-%d %H:%M} (Beijing time)"
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）"
+
+
+def _day(value: str) -> str:
+    day = date.fromisoformat(value)
+    if translation.get_language() == "en":
+        return day.isoformat()
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _formatted(params: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if key.endswith("_fen"):
+            out[key[: -len("_fen")]] = yuan(int(value))
+        elif key.endswith("_at"):
+            out[key] = _moment(value)
+        elif key.endswith("_on"):
+            out[key] = _day(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
+    if kind == Kind.SERVICE_REQUESTED:
+        title = _("%(merchant)s asks you to confirm a service") % p
+        if "amount" in p:
+            body = (
+                _(
+                    "%(merchant)s has started a service of %(amount)s on your card. Confirm it only if you "
+                    "received it: confirming pays its share of your money to the merchant. Confirm or reject "
+                    "it before %(expires_at)s: %(url)s"
+                )
+                % p
+            )
+        else:
+            body = (
+                _(
+                    "%(merchant)s has started a service on your card. Confirm it only if you received it: "
+                    "confirming pays its share of your money to the merchant. Confirm or reject it before "
+                    "%(expires_at)s: %(url)s"
+                )
+                % p
+            )
+        return title, body
+    if kind == Kind.COOLING_OFF_ENDING:
+        return _("Your cooling-off period ends soon"), _(
+            "Your card from %(merchant)s can still be returned for a full refund of %(price)s until "
+            "%(ends_at)s, if you have had no service. After that, refunds follow the contract's terms."
+        ) % p
+    if kind == Kind.REFUND_PAID:
+        return _("Your refund has been paid"), _(
+            "%(amount)s from your card at %(merchant)s has been paid back to you."
+        ) % p
+    if kind == Kind.REFUND_LATE:
+        return _("Your refund is late"), _(
+            "Your refund of %(amount)s from your card at %(merchant)s was due by %(due_by_at)s and has not "
+            "been paid yet. The platform keeps trying and the market regulator has been told."
+        ) % p
+    if kind == Kind.MERCHANT_FLAGGED:
+        return _("The regulator has flagged %(merchant)s") % p, _(
+            "The market regulator has flagged %(merchant)s, where your card still holds money. That money "
+            "is safe in escrow, and you may ask for a full refund of what is left, with no fee."
+        ) % p
+    if kind == Kind.MERCHANT_FROZEN:
+        return _("The regulator has frozen %(merchant)s") % p, _(
+            "The market regulator has frozen %(merchant)s: the money left on your card stays in escrow "
+            "and is not paid to the merchant. You may ask for a full refund of what is left, with no fee."
+        ) % p
+    if kind == Kind.MERCHANT_CLOSING:
+        return _("%(merchant)s is closing") % p, _(
+            "%(merchant)s will close on %(closes_on)s. Your card's money is held in escrow: on that day "
+            "everything left on it is refunded to you in full, with no fee. You can still use it until then."
+        ) % p
+    if kind == Kind.MERCHANT_RELOCATING:
+        return _("%(merchant)s is moving") % p, _(
+            "%(merchant)s will move to %(address)s on %(moves_on)s. If that no longer suits you, you may "
+            "ask for a full refund of what is left on your card, with no fee."
+        ) % p
+    if kind == Kind.CARD_TRANSFER_OFFERED:
+        return _("A card is offered to you"), _(
+            "%(sender)s offers you their card from %(merchant)s. Accept or decline it in the app before %(expires_at)s."
+        ) % p
+    if kind == Kind.COMPLAINT_DUE:
+        return _("A complaint must be answered by %(respond_by_at)s") % p, _(
+            "A consumer's complaint about your shop must be answered by %(respond_by_at)s. A complaint "
+            "left unanswered becomes overdue, and the regulator sees it."
+        ) % p
+    raise ValueError(f"unknown notification kind {kind!r}")
+
+
+def render(*, kind: str, params: dict[str, Any], language: str) -> tuple[str, str]:
+    """``(title, body)`` of a notification of ``kind`` in ``language``; a missing param raises KeyError."""
+    with translation.override(language):
+        title, body = _texts(kind, _formatted(params))
+    return title[:200], body
