@@ -33,6 +33,8 @@ from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, out
 from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
+from notifications.models import Kind
+from notifications.services import Notice, notifications_send_many
 from refunds.errors import (
     BalanceNotSmall,
     CardNotRefundable,
@@ -282,6 +284,29 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
     refund.external_id = external_id
     refund.paid_at = clock.now()
     refund.save(update_fields=["state", "external_id", "paid_at", "attempts"])
+    _refunds_notify(kind=Kind.REFUND_PAID, refund_ids=[refund.pk])
+
+
+def _refunds_notify(*, kind: str, refund_ids: list) -> None:
+    """Tell each refund's consumer that it was paid (``refund_paid``) or is late (``refund_late``),
+    once per refund, in the caller's transaction (a notice about their money: every channel)."""
+    rows = Refund.objects.filter(pk__in=refund_ids).values_list(
+        "pk", "amount", "due_by", "card_id", "card__merchant_id", "card__merchant__name", "card__consumer__user_id"
+    )
+    notifications_send_many(
+        kind=kind,
+        notices=[
+            Notice(
+                user_id=user_id,
+                event_key=f"{kind}:{pk}",
+                params={"amount_fen": amount, "merchant": merchant, "due_by_at": due_by.isoformat()},
+                card_id=card_id,
+                merchant_id=merchant_id,
+            )
+            for pk, amount, due_by, card_id, merchant_id, merchant, user_id in rows
+        ],
+        about_money=True,
+    )
 
 
 def refund_deliver(message: OutboxMessage) -> None:
@@ -339,6 +364,7 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         state=Refund.State.PAID,
         paid_at=clock.now(),
     )  # the batch's refunds become paid here
+    _refunds_notify(kind=Kind.REFUND_PAID, refund_ids=[refund.pk for refund in refunds])
     # Posted last: refunds payable, which the booking of the next chunk also locks, stays locked
     # only from here to the commit.
     refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
@@ -411,6 +437,7 @@ def refunds_mark_overdue(*, chunk_size: int = OVERDUE_CHUNK) -> int:
             if not due:
                 return marked
             Refund.objects.filter(pk__in=due).update(overdue_at=now)  # these refunds become overdue
+            _refunds_notify(kind=Kind.REFUND_LATE, refund_ids=due)
             marked += len(due)
 
 

@@ -124,7 +124,7 @@ def test_asking_twice_for_the_same_refund_returns_it_and_pays_once(django_captur
     second = refund(card, "cooling_off", django_capture_on_commit_callbacks)
     assert first.pk == second.pk
     assert BankTransaction.objects.filter(kind="refund").count() == 1
-    assert OutboxMessage.objects.count() == 1
+    assert OutboxMessage.objects.filter(topic="refund.send").count() == 1
 
 
 def test_another_consumer_cannot_refund_the_card():
