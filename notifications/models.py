@@ -19,7 +19,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import FSMField, FSMModelMixin, transition
+
+from core.jobs import Job
 
 
 class Kind(models.TextChoices):
@@ -74,13 +75,7 @@ class NotificationSettings(models.Model):
     language = models.CharField(max_length=8, default=settings.LANGUAGE_CODE)
 
 
-class FanOut(FSMModelMixin, models.Model):
-    class State(models.TextChoices):
-        QUEUED = "queued", _("queued")
-        RUNNING = "running", _("running")
-        DONE = "done", _("done")
-        FAILED = "failed", _("failed")
-
+class FanOut(Job):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     event_key = models.CharField(max_length=200, unique=True)
     params = models.JSONField(default=dict)
@@ -89,25 +84,6 @@ class FanOut(FSMModelMixin, models.Model):
     audience = models.CharField(max_length=64)
     audience_arg = models.CharField(max_length=200, blank=True, default="")
     cursor = models.BigIntegerField(default=0)  # the last user id done
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
-    state = FSMField(default=State.QUEUED, choices=State.choices, protected=True)
-    detail = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state", "updated_at"], name="fanout_state_updated_idx")]
-
-    @transition(field=state, source=State.QUEUED, target=State.RUNNING)
-    def start(self) -> None:
-        """A worker took the first chunk."""
-
-    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.DONE)
-    def finish(self) -> None:
-        """The audience is exhausted."""
-
-    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.FAILED)
-    def fail(self) -> None:
-        """A chunk failed for a reason a retry will not fix; ``detail`` says which."""

@@ -41,7 +41,6 @@ import logging
 import re
 import smtplib
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +54,7 @@ from core import clock
 from core.bulk import rows_insert
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
+from core.jobs import jobs_stale
 from core.models import OutboxMessage, User
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
 from notifications.audiences import audience_get
@@ -446,11 +446,7 @@ def _record_many(*, kind: str, about_money: bool, rows: list[_Row], contacts: di
 
 def fanouts_resume() -> int:
     """The sweep: kick every job that has not moved for two minutes (its worker died)."""
-    stale = list(
-        FanOut.objects.filter(
-            state__in=[FanOut.State.QUEUED, FanOut.State.RUNNING], updated_at__lt=clock.now() - timedelta(minutes=2)
-        ).values_list("pk", flat=True)
-    )
+    stale = jobs_stale(FanOut)
     for job_id in stale:
         fanout_kick(job_id=job_id)
     return len(stale)

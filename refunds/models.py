@@ -27,6 +27,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from consumers.models import Card
 from core import clock
+from core.jobs import Job
 
 
 class Refund(FSMModelMixin, models.Model):
@@ -107,7 +108,7 @@ class RefundEntitlement(models.Model):
         constraints = [models.UniqueConstraint(fields=["card", "source"], name="refund_entitlement_once")]
 
 
-class MassRefund(FSMModelMixin, models.Model):
+class MassRefund(Job):
     """Refunding every card of a merchant that still holds escrow (the merchant closed, or the
     regulator ordered it). Runs in the background a chunk at a time; ``done`` of ``total`` is its
     progress. A chunk takes the next cards that still hold escrow, so a crashed chunk is simply
@@ -117,34 +118,9 @@ class MassRefund(FSMModelMixin, models.Model):
         MERCHANT_CLOSURE = "merchant_closure", _("merchant closure")
         REGULATOR_ORDER = "regulator_order", _("regulator order")
 
-    class State(models.TextChoices):
-        QUEUED = "queued", _("queued")
-        RUNNING = "running", _("running")
-        DONE = "done", _("done")
-        FAILED = "failed", _("failed")
-
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="mass_refunds")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     actor = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    state = FSMField(default=State.QUEUED, choices=State.choices, protected=True)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    detail = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state", "updated_at"], name="massrefund_state_updated_idx")]
-
-    @transition(field=state, source=State.QUEUED, target=State.RUNNING)
-    def start(self) -> None:
-        """A worker took the first chunk."""
-
-    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.DONE)
-    def finish(self) -> None:
-        """No card of the merchant holds escrow any more."""
-
-    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.FAILED)
-    def fail(self) -> None:
-        """A chunk failed for a reason a retry will not fix; ``detail`` says which."""

@@ -28,6 +28,7 @@ from core.bulk import rows_insert, rows_update_each
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.idempotency import service_atomic
+from core.jobs import jobs_stale
 from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
 from escrow.gateways import get_gateway
@@ -563,9 +564,7 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
 
 def mass_refunds_resume() -> int:
     """The sweep: kick every job that has not moved for two minutes (its worker died)."""
-    stale = MassRefund.objects.filter(
-        state__in=[MassRefund.State.QUEUED, MassRefund.State.RUNNING], updated_at__lt=clock.now() - timedelta(minutes=2)
-    ).values_list("pk", flat=True)
+    stale = jobs_stale(MassRefund)
     for job_id in stale:
         mass_refund_kick(job_id=job_id)
     return len(stale)
