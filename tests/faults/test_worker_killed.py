@@ -73,14 +73,20 @@ def kill_when(worker, condition, *, what: str) -> None:
     worker.kill()
 
 
-def test_settlement_whose_worker_is_killed_mid_way_pays_each_merchant_once_after_a_restart(redis, workers):
-    yesterday = clock.local_date() - timedelta(days=1)
-    with time_machine.travel(clock.local_midnight(yesterday) + timedelta(hours=10), tick=False):
+def merchants_with_releases_on(day) -> list:
+    """``MERCHANTS`` merchants, each released 10,000 fen on ``day`` by a confirmed service."""
+    with time_machine.travel(clock.local_midnight(day) + timedelta(hours=10), tick=False):
         merchants = []
         for _ in range(MERCHANTS):
             merchant = builders.merchant()
             use(builders.paid_card(builders.session_pack(merchant, price=30_000, sessions=3)))
             merchants.append(merchant)
+    return merchants
+
+
+def test_settlement_whose_worker_is_killed_mid_way_pays_each_merchant_once_after_a_restart(redis, workers):
+    yesterday = clock.local_date() - timedelta(days=1)
+    merchants = merchants_with_releases_on(yesterday)
     settlements = Settlement.objects.filter(date=yesterday)
     paid = settlements.filter(payout_state="paid")
 
@@ -177,12 +183,7 @@ def test_payouts_held_while_releases_are_frozen_are_paid_once_after_the_unfreeze
     sends the held payouts again, and that worker is killed after the first of them is paid. In
     the end each merchant is paid its settlement once, and not a fen earlier than the unfreeze."""
     yesterday = clock.local_date() - timedelta(days=1)
-    with time_machine.travel(clock.local_midnight(yesterday) + timedelta(hours=10), tick=False):
-        merchants = []
-        for _ in range(MERCHANTS):
-            merchant = builders.merchant()
-            use(builders.paid_card(builders.session_pack(merchant, price=30_000, sessions=3)))
-            merchants.append(merchant)
+    merchants = merchants_with_releases_on(yesterday)
     regulator = UserFactory(role="regulator")
     Merchant.objects.filter(pk__in=[m.pk for m in merchants]).update(releases_frozen=True)
     settlements = Settlement.objects.filter(date=yesterday)
