@@ -8,7 +8,7 @@ Times are shown in Beijing time. The refund rules follow API.md, Refunds.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import timedelta
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -25,6 +25,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 
 from consumers.models import Card
 from core import clock
+from core.formatting import beijing_time, percent, yuan
 from merchants.models import Product
 from merchants.registry import district_name
 
@@ -51,24 +52,6 @@ _GRID = [
     ("TOPPADDING", (0, 0), (-1, -1), 2),
     ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
 ]
-
-
-def yuan(fen: int) -> str:
-    """``123456`` fen → ``"¥1,234.56"``."""
-    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
-    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
-
-
-def percent(bps: int) -> str:
-    """Basis points as a percentage: ``150`` → ``"1.5%"``, ``200`` → ``"2%"``, ``125`` → ``"1.25%"``."""
-    whole, hundredths = divmod(bps, 100)
-    return f"{whole}.{hundredths:02d}".rstrip("0").rstrip(".") + "%"
-
-
-def beijing_time(moment: datetime) -> str:
-    """``"2026年3月10日 00:00（北京时间）"``."""
-    local = clock.local(moment)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）"
 
 
 def mask_phone(phone: str) -> str:

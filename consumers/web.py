@@ -30,10 +30,11 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed
 
 from consumers import selectors, services
-from consumers.contract import card_contract_pdf, percent, yuan
+from consumers.contract import card_contract_pdf
 from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import DomainError, NotFound
+from core.formatting import percent, yuan
 from core.web import OnceForm, attempt, form_idempotency_key, role_required
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name

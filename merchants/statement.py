@@ -29,9 +29,10 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, LongTable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from consumers.contract import FONT, beijing_time, yuan
+from consumers.contract import FONT
 from consumers.models import Card
 from core import clock
+from core.formatting import beijing_time, yuan
 from escrow.models import JournalEntry, Posting
 from merchants.models import Settlement
 from merchants.registry import district_name

@@ -25,11 +25,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consumers import selectors as consumer_selectors
 from consumers import services as consumer_services
-from consumers.contract import percent
 from consumers.models import Redemption
 from core import clock
 from core.errors import NotFound
 from core.fields import MAX_FEN
+from core.formatting import percent
 from core.web import OnceForm, attempt, role_required
 from merchants import selectors, services
 from merchants.models import Merchant, Product

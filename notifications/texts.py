@@ -15,13 +15,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core import clock
+from core.formatting import yuan
 from notifications.models import Kind
-
-
-def yuan(fen: int) -> str:
-    """``123456`` fen → ``"¥1,234.56"``: integer arithmetic, no float."""
-    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
-    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
 
 
 def _moment(value: str) -> str:

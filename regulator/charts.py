@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from consumers.contract import yuan
+from core.formatting import yuan
 
 PALETTE = ("#0b5cad", "#1d7a3a", "#a35b00", "#b3261e", "#6b3fa0")
 AXIS = "#5d6675"

@@ -49,9 +49,10 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
-from consumers.contract import FONT, beijing_time, yuan
+from consumers.contract import FONT
 from consumers.models import Card
 from core import clock
+from core.formatting import beijing_time, yuan
 from escrow.models import Account, ChainHead, JournalEntry, LedgerCheck, Posting
 from escrow.selectors import heads_hash
 from merchants.models import Merchant

@@ -26,9 +26,9 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consumers.contract import yuan
 from core import clock
 from core.errors import NotFound
+from core.formatting import yuan
 from core.web import OnceForm, attempt, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run

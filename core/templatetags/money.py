@@ -2,7 +2,7 @@
 
 from django import template
 
-from consumers.contract import yuan as _yuan
+from core.formatting import yuan as _yuan
 
 register = template.Library()
 

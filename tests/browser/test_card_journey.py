@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from consumers.contract import yuan
 from consumers.models import Card
+from core.formatting import yuan
 from merchants.services import product_create
 from refunds.models import Refund
 from tests.browser.support import PHONE, assert_accessible

@@ -5,8 +5,8 @@ take everything back without the contract's fee, offers that refund first, and s
 import pytest
 from playwright.sync_api import expect
 
-from consumers.contract import yuan
 from consumers.models import Card
+from core.formatting import yuan
 from merchants.services import product_create
 from refunds.models import Refund
 from regulator.services.actions import merchant_action_take

@@ -9,9 +9,10 @@ import pytest
 from reportlab.graphics.barcode.qr import QrCodeWidget
 
 import consumers.contract
-from consumers.contract import card_contract_pdf, mask_phone, percent, qr_drawing, yuan
+from consumers.contract import card_contract_pdf, mask_phone, qr_drawing
 from consumers.models import Card, Consumer
 from core import clock
+from core.formatting import percent, yuan
 from core.models import User
 from escrow.services import account_open
 from merchants.models import Merchant, Product

@@ -12,8 +12,8 @@ from reportlab.graphics import renderPDF
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.lineplots import LinePlot
 
-from consumers.contract import yuan
 from core import clock
+from core.formatting import yuan
 from escrow.selectors import ledger_verify
 from escrow.services import ledger_check_run
 from refunds.services import refund_request

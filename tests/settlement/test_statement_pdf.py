@@ -8,8 +8,8 @@ import pypdf
 import pytest
 import time_machine
 
-from consumers.contract import yuan
 from core import clock
+from core.formatting import yuan
 from merchants.models import Settlement
 from merchants.services.settlement import settlement_run
 from merchants.statement import settlement_statement_lines, settlement_statement_pdf

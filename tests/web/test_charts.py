@@ -59,7 +59,7 @@ def test_bar_chart_escapes_labels_and_scales_bars_in_integers():
 
 
 def test_money_bars_are_labelled_in_yuan_without_floats():
-    from consumers.contract import yuan
+    from core.formatting import yuan
 
     fen = 123_456_789_01  # beyond a float's exact cents if anyone divided by 100.0
     svg = bar_chart([("A", fen), ("B", 1)], chart_id="money", title="t", value_format=yuan)

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from consumers.contract import yuan
 from core import clock
+from core.formatting import yuan
 from escrow.selectors import ledger_verify
 from merchants.models import Merchant
 from refunds.models import Refund

@@ -1,0 +1,26 @@
+"""Formatting for people: money in yuan, fees as a percentage, moments in Beijing time. Integer
+arithmetic only (money is integer fen)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core import clock
+
+
+def yuan(fen: int) -> str:
+    """``123456`` fen → ``"¥1,234.56"``."""
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def percent(bps: int) -> str:
+    """Basis points as a percentage: ``150`` → ``"1.5%"``, ``200`` → ``"2%"``, ``125`` → ``"1.25%"``."""
+    whole, hundredths = divmod(bps, 100)
+    return f"{whole}.{hundredths:02d}".rstrip("0").rstrip(".") + "%"
+
+
+def beijing_time(moment: datetime) -> str:
+    """``"2026年3月10日 00:00（北京时间）"``."""
+    local = clock.local(moment)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）"
