@@ -6,7 +6,7 @@ hash chain. A card's totals change with ``column = column + delta`` updates on i
 can read it.
 
 The statements of the request hot paths (purchase, payment, a redemption's request and
-confirmation) are written in plain SQL through ``core.rows``: compiling them with the ORM cost more
+confirmation) are written in plain SQL through ``core.sql``: compiling them with the ORM cost more
 Python than PostgreSQL spent running them (bench/flow.py). They read and write the same rows and
 columns the ORM would, lock the same rows in the same order, and the state fields still change
 only through the models' ``@transition`` methods, whose new value is then written.
@@ -33,7 +33,7 @@ from consumers.errors import (
     RedemptionNotPending,
 )
 from consumers.models import Card, Consumer, Payment, Redemption
-from core import clock, rows
+from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.idempotency import keyed_id, service_atomic
 from core.models import User
@@ -69,9 +69,9 @@ def _for_update(*aliases: str) -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
-def _fetch_one(model, sql: str, params: list):
-    """The one row ``sql`` finds; None if none; ``MultipleObjectsReturned`` like ``get()``."""
-    found = rows.fetch(sql, params, limit=2)
+def _fetch_one(model, text: str, params: list):
+    """The one row ``text`` finds; None if none; ``MultipleObjectsReturned`` like ``get()``."""
+    found = sql.fetch(text, params, limit=2)
     if len(found) > 1:
         raise model.MultipleObjectsReturned()
     return found[0] if found else None
@@ -81,25 +81,25 @@ def card_lock(**lookup) -> Card:
     """Lock one card (``SELECT ... FOR UPDATE`` of the card row only), with its merchant and payment.
     ``lookup`` is exact matches on the card's own fields (``pk=``, ``merchant=``, ``consumer=``)."""
     try:
-        condition, params = rows.where(Card, "c", lookup)
+        condition, params = sql.where(Card, "c", lookup)
         row = _fetch_one(
             Card,
-            f"SELECT {rows.columns(Card, 'c')}, {rows.columns(Merchant, 'm')}, {rows.columns(Payment, 'p')} "
-            f"FROM {rows.table(Card)} c JOIN {rows.table(Merchant)} m ON m.id = c.merchant_id "
-            f"LEFT JOIN {rows.table(Payment)} p ON p.card_id = c.id WHERE {condition}{_for_update('c')}",
+            f"SELECT {sql.columns(Card, 'c')}, {sql.columns(Merchant, 'm')}, {sql.columns(Payment, 'p')} "
+            f"FROM {sql.table(Card)} c JOIN {sql.table(Merchant)} m ON m.id = c.merchant_id "
+            f"LEFT JOIN {sql.table(Payment)} p ON p.card_id = c.id WHERE {condition}{_for_update('c')}",
             params,
         )
     except ValueError as exc:
         raise NotFound() from exc
     if row is None:
         raise NotFound()
-    card = rows.build(Card, row)
-    start = rows.width(Card)
-    rows.set_cached(card, "merchant", rows.build(Merchant, row, start))
-    payment = rows.build(Payment, row, start + rows.width(Merchant))
-    rows.set_cached(card, "payment", payment)
+    card = sql.build(Card, row)
+    start = sql.width(Card)
+    sql.set_cached(card, "merchant", sql.build(Merchant, row, start))
+    payment = sql.build(Payment, row, start + sql.width(Merchant))
+    sql.set_cached(card, "payment", payment)
     if payment is not None:
-        rows.set_cached(payment, "card", card)
+        sql.set_cached(payment, "card", card)
     return card
 
 
@@ -112,7 +112,7 @@ def card_apply_clock(card: Card) -> None:
         if card.kind == Product.Kind.PERIOD_PASS and card.valid_from is None:
             _start_pass(card, card.cooling_off_ends_at)
             fields += ["valid_from", "valid_until"]
-        rows.update(card, fields)
+        sql.update(card, fields)
 
 
 def _start_pass(card: Card, moment) -> None:
@@ -147,7 +147,7 @@ def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int
     if amount > 0 and card_release_post(
         card=card, amount=amount, idempotency_key=idempotency_key, actor_id=actor_id, memo=memo
     ):
-        rows.update(card, add={"released_total": amount})
+        sql.update(card, add={"released_total": amount})
 
 
 # --- purchase and payment -------------------------------------------------------------------
@@ -155,17 +155,17 @@ def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int
 
 def _product_on_sale(product_id) -> Product | None:
     """The product, with its merchant, if it is on sale (a malformed id raises what ``get()`` would)."""
-    condition, params = rows.where(Product, "p", {"pk": product_id, "on_sale": True})
+    condition, params = sql.where(Product, "p", {"pk": product_id, "on_sale": True})
     row = _fetch_one(
         Product,
-        f"SELECT {rows.columns(Product, 'p')}, {rows.columns(Merchant, 'm')} FROM {rows.table(Product)} p "
-        f"JOIN {rows.table(Merchant)} m ON m.id = p.merchant_id WHERE {condition}",
+        f"SELECT {sql.columns(Product, 'p')}, {sql.columns(Merchant, 'm')} FROM {sql.table(Product)} p "
+        f"JOIN {sql.table(Merchant)} m ON m.id = p.merchant_id WHERE {condition}",
         params,
     )
     if row is None:
         return None
-    product = rows.build(Product, row)
-    rows.set_cached(product, "merchant", rows.build(Merchant, row, rows.width(Product)))
+    product = sql.build(Product, row)
+    sql.set_cached(product, "merchant", sql.build(Merchant, row, sql.width(Product)))
     return product
 
 
@@ -222,7 +222,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
                 client_secret=intent.client_secret,
                 created_at=now,
             )
-            rows.insert(card, payment)
+            sql.insert(card, payment)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -236,29 +236,29 @@ def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> Payment:
     the custody account's id (``payment.custody_id``; None before the ledger has one) read with it.
     ``lookup`` is exact matches on the payment's own fields; ``consumer`` must own the card."""
     try:
-        condition, params = rows.where(Payment, "p", lookup)
+        condition, params = sql.where(Payment, "p", lookup)
         if consumer is not None:
             condition += " AND c.consumer_id = %s"
-            params.append(rows.param(Card, "consumer", consumer))
-        custody = f"(SELECT x.id FROM {rows.table(Account)} x WHERE x.kind = %s)"
+            params.append(sql.param(Card, "consumer", consumer))
+        custody = f"(SELECT x.id FROM {sql.table(Account)} x WHERE x.kind = %s)"
         row = _fetch_one(
             Payment,
-            f"SELECT {rows.columns(Payment, 'p')}, {rows.columns(Card, 'c')}, {rows.columns(Account, 'a')}, "
-            f"{custody} FROM {rows.table(Payment)} p JOIN {rows.table(Card)} c ON c.id = p.card_id "
-            f"JOIN {rows.table(Account)} a ON a.id = c.escrow_account_id WHERE {condition}{_for_update('p', 'c')}",
+            f"SELECT {sql.columns(Payment, 'p')}, {sql.columns(Card, 'c')}, {sql.columns(Account, 'a')}, "
+            f"{custody} FROM {sql.table(Payment)} p JOIN {sql.table(Card)} c ON c.id = p.card_id "
+            f"JOIN {sql.table(Account)} a ON a.id = c.escrow_account_id WHERE {condition}{_for_update('p', 'c')}",
             [Account.Kind.CUSTODY.value, *params],
         )
     except ValueError as exc:
         raise NotFound() from exc
     if row is None:
         raise NotFound()
-    payment = rows.build(Payment, row)
-    card = rows.build(Card, row, rows.width(Payment))
-    account = rows.build(Account, row, rows.width(Payment) + rows.width(Card))
-    rows.set_cached(payment, "card", card)
-    rows.set_cached(card, "payment", payment)
-    rows.set_cached(card, "escrow_account", account)
-    rows.set_cached(account, "card", card)
+    payment = sql.build(Payment, row)
+    card = sql.build(Card, row, sql.width(Payment))
+    account = sql.build(Account, row, sql.width(Payment) + sql.width(Card))
+    sql.set_cached(payment, "card", card)
+    sql.set_cached(card, "payment", payment)
+    sql.set_cached(card, "escrow_account", account)
+    sql.set_cached(account, "card", card)
     payment.custody_id = row[-1]
     return payment
 
@@ -275,8 +275,8 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
     if not succeeded:
         payment.fail()
         card.cancel()
-        rows.execute_all(
-            [rows.update_statement(payment, ["status", "decided_at"]), rows.update_statement(card, ["state"])]
+        sql.execute_all(
+            [sql.update_statement(payment, ["status", "decided_at"]), sql.update_statement(card, ["state"])]
         )
         return card
     payment.succeed()
@@ -297,10 +297,10 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
     card.pay()
     card.paid_at = now
     card.cooling_off_ends_at = rules.cooling_off_ends_at(now)
-    rows.execute_all(
+    sql.execute_all(
         [
-            rows.update_statement(payment, ["status", "decided_at"]),
-            rows.update_statement(card, ["state", "paid_at", "cooling_off_ends_at"]),
+            sql.update_statement(payment, ["status", "decided_at"]),
+            sql.update_statement(card, ["state", "paid_at", "cooling_off_ends_at"]),
         ]
     )  # both rows were locked by ``_lock_payment``: writing them together is one round trip
     return card
@@ -373,7 +373,7 @@ def redemption_request(
             expires_at=now + timedelta(minutes=settings.REDEMPTION_TTL_MINUTES),
             created_at=now,
         )
-        rows.insert(redemption)
+        sql.insert(redemption)
         _service_requested_notify(card=card, redemption=redemption)
         return redemption
 
@@ -402,13 +402,13 @@ def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, R
     """Lock a consumer's redemption and its card in one statement, with the card's merchant and
     escrow account."""
     try:
-        params = [rows.param(Redemption, "pk", redemption_id), rows.param(Card, "consumer", consumer)]
+        params = [sql.param(Redemption, "pk", redemption_id), sql.param(Card, "consumer", consumer)]
         row = _fetch_one(
             Redemption,
-            f"SELECT {rows.columns(Redemption, 'r')}, {rows.columns(Card, 'c')}, {rows.columns(Merchant, 'm')}, "
-            f"{rows.columns(Account, 'a')} FROM {rows.table(Redemption)} r "
-            f"JOIN {rows.table(Card)} c ON c.id = r.card_id JOIN {rows.table(Merchant)} m ON m.id = c.merchant_id "
-            f"JOIN {rows.table(Account)} a ON a.id = c.escrow_account_id "
+            f"SELECT {sql.columns(Redemption, 'r')}, {sql.columns(Card, 'c')}, {sql.columns(Merchant, 'm')}, "
+            f"{sql.columns(Account, 'a')} FROM {sql.table(Redemption)} r "
+            f"JOIN {sql.table(Card)} c ON c.id = r.card_id JOIN {sql.table(Merchant)} m ON m.id = c.merchant_id "
+            f"JOIN {sql.table(Account)} a ON a.id = c.escrow_account_id "
             f"WHERE r.id = %s AND c.consumer_id = %s{_for_update('r', 'c')}",
             params,
         )
@@ -416,16 +416,16 @@ def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, R
         raise NotFound() from exc
     if row is None:
         raise NotFound()
-    redemption = rows.build(Redemption, row)
-    start = rows.width(Redemption)
-    card = rows.build(Card, row, start)
-    start += rows.width(Card)
-    merchant = rows.build(Merchant, row, start)
-    account = rows.build(Account, row, start + rows.width(Merchant))
-    rows.set_cached(redemption, "card", card)
-    rows.set_cached(card, "merchant", merchant)
-    rows.set_cached(card, "escrow_account", account)
-    rows.set_cached(account, "card", card)
+    redemption = sql.build(Redemption, row)
+    start = sql.width(Redemption)
+    card = sql.build(Card, row, start)
+    start += sql.width(Card)
+    merchant = sql.build(Merchant, row, start)
+    account = sql.build(Account, row, start + sql.width(Merchant))
+    sql.set_cached(redemption, "card", card)
+    sql.set_cached(card, "merchant", merchant)
+    sql.set_cached(card, "escrow_account", account)
+    sql.set_cached(account, "card", card)
     return card, redemption
 
 
@@ -497,10 +497,10 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         redemption.confirm()
         redemption.released = release
         redemption.decided_at = clock.now()
-        rows.execute_all(
+        sql.execute_all(
             [
-                rows.update_statement(card, sorted(set(fields)), add=add),  # the release's totals and new state
-                rows.update_statement(redemption, ["state", "released", "decided_at"]),
+                sql.update_statement(card, sorted(set(fields)), add=add),  # the release's totals and new state
+                sql.update_statement(redemption, ["state", "released", "decided_at"]),
             ]
         )
         return redemption

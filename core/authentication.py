@@ -6,7 +6,7 @@ from django.db import connection
 from rest_framework.authentication import TokenAuthentication as DrfTokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from core import rows
+from core import sql
 from core.models import User
 
 PROFILES = ("consumer", "merchant")  # the reverse one-to-one role profiles of a user
@@ -16,18 +16,18 @@ PROFILES = ("consumer", "merchant")  # the reverse one-to-one role profiles of a
 def _token_sql(token_model, vendor: str) -> str:
     profiles = [User._meta.get_field(name).related_model for name in PROFILES]
     selected = ", ".join(
-        [rows.columns(token_model, "t"), rows.columns(User, "u")]
-        + [rows.columns(model, f"p{i}") for i, model in enumerate(profiles)]
+        [sql.columns(token_model, "t"), sql.columns(User, "u")]
+        + [sql.columns(model, f"p{i}") for i, model in enumerate(profiles)]
     )
-    user_pk = "u." + rows.quote(User._meta.pk.column)
+    user_pk = "u." + sql.quote(User._meta.pk.column)
     joins = " ".join(
-        f"LEFT JOIN {rows.table(model)} p{i} ON p{i}.{rows.quote(model._meta.get_field('user').column)} = {user_pk}"
+        f"LEFT JOIN {sql.table(model)} p{i} ON p{i}.{sql.quote(model._meta.get_field('user').column)} = {user_pk}"
         for i, model in enumerate(profiles)
     )
-    user_id = rows.quote(token_model._meta.get_field("user").column)
-    key = rows.quote(token_model._meta.pk.column)
+    user_id = sql.quote(token_model._meta.get_field("user").column)
+    key = sql.quote(token_model._meta.pk.column)
     return (
-        f"SELECT {selected} FROM {rows.table(token_model)} t JOIN {rows.table(User)} u ON {user_pk} = t.{user_id} "
+        f"SELECT {selected} FROM {sql.table(token_model)} t JOIN {sql.table(User)} u ON {user_pk} = t.{user_id} "
         f"{joins} WHERE t.{key} = %s"
     )
 
@@ -42,25 +42,25 @@ class TokenAuthentication(DrfTokenAuthentication):
 
     def authenticate_credentials(self, key):
         model = self.get_model()
-        found = rows.fetch(_token_sql(model, connection.vendor), [key])
+        found = sql.fetch(_token_sql(model, connection.vendor), [key])
         if not found:
             raise AuthenticationFailed()
         row = found[0]
-        token = rows.build(model, row)
-        start = rows.width(model)
-        user = rows.build(User, row, start)
-        start += rows.width(User)
-        rows.set_cached(token, "user", user)
+        token = sql.build(model, row)
+        start = sql.width(model)
+        user = sql.build(User, row, start)
+        start += sql.width(User)
+        sql.set_cached(token, "user", user)
         token_user = model._meta.get_field("user")
         if token_user.one_to_one:
             token_user.remote_field.set_cached_value(user, token)  # user.auth_token, as select_related sets it
         for name in PROFILES:
             profile_model = User._meta.get_field(name).related_model
-            profile = rows.build(profile_model, row, start)
-            start += rows.width(profile_model)
-            rows.set_cached(user, name, profile)
+            profile = sql.build(profile_model, row, start)
+            start += sql.width(profile_model)
+            sql.set_cached(user, name, profile)
             if profile is not None:
-                rows.set_cached(profile, "user", user)
+                sql.set_cached(profile, "user", user)
         if not user.is_active:
             raise AuthenticationFailed()
         return user, token

@@ -29,6 +29,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import wraps
 from typing import Any
@@ -44,11 +45,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from core import clock, rows
+from core import clock, sql
 from core.errors import DomainError, IdempotencyKeyReused, IdempotentRequestInProgress, InvalidIdempotencyKey
 from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+
+# Whether an ``@idempotent(atomic=True)`` request's transaction is open (``service_atomic`` joins
+# it): request state, in a context variable rather than on the connection object.
+_request_open: ContextVar[bool] = ContextVar("idempotent_request_open", default=False)
 LOCK_TIMEOUT = timedelta(seconds=60)
 
 
@@ -88,11 +93,7 @@ def idempotency_purge(*, older_than: timedelta | None = None) -> int:
 
 def _reserve(*, caller: str, key: str, fingerprint: str, now) -> bool:
     """Insert the reservation unless ``(caller, key)`` exists: one statement, in autocommit."""
-    sql, params = _reservation(caller=caller, key=key, fingerprint=fingerprint, now=now)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} ON CONFLICT (caller, key) DO NOTHING RETURNING id", params)
-        row = cursor.fetchone()
-    return row is not None
+    return sql.insert_new(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))
 
 
 def idempotency_begin(*, caller: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
@@ -140,7 +141,7 @@ def service_atomic() -> transaction.Atomic:
     """A money-moving service's transaction: its own durable one, or, inside an idempotent
     request's transaction (``@idempotent(atomic=True)``), that one, joined without a savepoint.
     Either way the service's writes commit together with nothing but the request's own record."""
-    if getattr(connection, "idempotent_request_open", False) and connection.in_atomic_block:
+    if _request_open.get() and connection.in_atomic_block:
         return transaction.atomic(savepoint=False)
     return transaction.atomic(durable=True)
 
@@ -160,13 +161,13 @@ def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str
     now = clock.now()
     refusal = None
     try:
-        with transaction.atomic(), rows.writes_ahead():
+        with transaction.atomic(), sql.writes_ahead():
             # A plain INSERT: a key seen before (or held by a concurrent request, once that one
             # commits) fails it, which rolls this attempt back to the classic way, which replays.
-            # It waits for the view's first statement and shares its round trip (rows.writes_ahead).
-            rows.execute_all([_reservation(caller=caller, key=key, fingerprint=fingerprint, now=now)])
+            # It waits for the view's first statement and shares its round trip (sql.writes_ahead).
+            sql.execute_all([sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))])
             request.idempotency_key = service_key(caller=caller, key=key)
-            connection.idempotent_request_open = True
+            opened = _request_open.set(True)
             try:
                 response = view_method(view, request, *args, **kwargs)
             except _REFUSALS as exc:
@@ -174,7 +175,7 @@ def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str
             except Exception as exc:
                 raise _Unexpected() from exc
             finally:
-                connection.idempotent_request_open = False
+                _request_open.reset(opened)
             if refusal is None and response.status_code < 400:
                 _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
                 return response
@@ -190,26 +191,23 @@ def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str
     return response
 
 
-def _reservation(*, caller: str, key: str, fingerprint: str, now) -> rows.Statement:
-    table = IdempotencyRecord._meta.db_table
-    adapt = connection.ops.adapt_datetimefield_value
-    return (
-        f"INSERT INTO {table} (caller, key, fingerprint, state, created_at, locked_at) VALUES (%s, %s, %s, %s, %s, %s)",
-        [caller, key, fingerprint, IdempotencyRecord.State.STARTED.value, adapt(now), adapt(now)],
+def _record(*, caller: str, key: str, fingerprint: str, now) -> IdempotencyRecord:
+    """A new reservation of ``(caller, key)``."""
+    state = IdempotencyRecord.State.STARTED
+    return IdempotencyRecord(
+        caller=caller, key=key, fingerprint=fingerprint, state=state, created_at=now, locked_at=now
     )
 
 
 def _store(*, caller: str, key: str, status_code: int, body: Any) -> None:
-    """Store the response (inside ``rows.writes_ahead()`` it goes with the request's last writes)."""
-    table = IdempotencyRecord._meta.db_table
-    rows.execute_all(
-        [
-            (
-                f"UPDATE {table} SET state = %s, status_code = %s, response_body = %s WHERE caller = %s AND key = %s",
-                [IdempotencyRecord.State.COMPLETED.value, status_code, json.dumps(body, cls=JSONEncoder), caller, key],
-            )
-        ]
-    )
+    """Store the response (inside ``sql.writes_ahead()`` it goes with the request's last writes).
+    The body is stored as the JSON text of DRF's encoder."""
+    values = {
+        "state": IdempotencyRecord.State.COMPLETED.value,
+        "status_code": status_code,
+        "response_body": sql.Prepared(json.dumps(body, cls=JSONEncoder)),
+    }
+    sql.execute_all([sql.update_where_statement(IdempotencyRecord, values, {"caller": caller, "key": key})])
 
 
 def _record_refusal(*, caller: str, key: str, fingerprint: str, now, response: Response) -> None:

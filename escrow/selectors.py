@@ -7,12 +7,9 @@ from typing import TypedDict
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from escrow import statements
 from escrow.chain import GENESIS_HASH, entry_hash, heads_hash
 from escrow.models import Account, ChainHead, JournalEntry, Posting
-
-_ACCOUNT = Account._meta.db_table
-_ENTRY = JournalEntry._meta.db_table
-_POSTING = Posting._meta.db_table
 
 # What the custody bank must hold: everything the platform owes.
 LIABILITY_KINDS = (Account.Kind.CARD_ESCROW, Account.Kind.MERCHANT_SETTLEMENT, Account.Kind.REFUND_PAYABLE)
@@ -26,28 +23,6 @@ class LedgerVerification(TypedDict):
     entries: int
     head_hash: str
     problems: list[str]
-
-
-def _unbalanced_entries() -> int:
-    """Entries with fewer than two postings or postings that do not sum to zero."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM (SELECT e.id FROM {_ENTRY} e LEFT JOIN {_POSTING} p ON p.entry_id = e.id "
-            "GROUP BY e.id HAVING COUNT(p.id) < 2 OR COALESCE(SUM(p.amount), 0) <> 0) bad"
-        )
-        return cursor.fetchone()[0]
-
-
-def _accounts_off_their_postings() -> int:
-    """Accounts whose stored balance differs from the signed sum of their postings."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM {_ACCOUNT} a LEFT JOIN "
-            f"(SELECT account_id, SUM(amount) AS total FROM {_POSTING} GROUP BY account_id) p ON p.account_id = a.id "
-            "WHERE a.balance <> CASE WHEN a.kind = %s THEN COALESCE(p.total, 0) ELSE -COALESCE(p.total, 0) END",
-            [Account.Kind.CUSTODY],
-        )
-        return cursor.fetchone()[0]
 
 
 def _custody_matches() -> bool:
@@ -144,10 +119,10 @@ def ledger_verify() -> LedgerVerification:
 
 def _ledger_verify() -> LedgerVerification:
     problems: list[str] = []
-    unbalanced = _unbalanced_entries()
+    unbalanced = statements.unbalanced_entries_count()
     if unbalanced:
         problems.append(f"{unbalanced} entries do not balance")
-    off = _accounts_off_their_postings()
+    off = statements.accounts_off_their_postings_count()
     if off:
         problems.append(f"{off} account balances differ from their postings")
     custody_matches = _custody_matches()

@@ -5,11 +5,8 @@ a card service can lock its card, post, and change the card's state in one commi
 and ``ledger_transfer`` wrap it in their own durable transaction for callers that only move money.
 
 The posting path is written in plain SQL on purpose: it is the platform's hottest transaction
-(every confirmed service runs it) and the ORM would spend more time compiling its six statements
-than PostgreSQL spends running them (bench/ledger.py measures it). The statements are the ones the
-ORM would issue: rows locked with ``SELECT ... FOR UPDATE`` in primary-key order, balances changed
-with ``balance = balance + delta`` (what ``F("balance") + delta`` compiles to), never
-read-modify-write.
+(every confirmed service runs it). Its statements live in ``escrow.statements``; both posting
+functions run one planner (``_post``).
 
 ``journal_post_many`` posts many entries at once (a chunk of a mass refund, a batch of refund
 payments): the same entries, keys, chains and hashes as as many ``journal_post`` calls, with the
@@ -25,22 +22,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from core import clock
-from core import rows as sql_rows
+from core import clock, sql
 from core.errors import IdempotencyKeyReused
 from core.fields import MAX_FEN
-from core.rows import insert as row_insert
-from escrow.chain import GENESIS_HASH, entry_hash
+from escrow import statements
+from escrow.chain import entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
 from escrow.gateways import get_gateway
-from escrow.models import Account, ChainHead, JournalEntry, LedgerCheck, Posting, Reconciliation
+from escrow.models import Account, JournalEntry, LedgerCheck, Reconciliation
 
 log = logging.getLogger(__name__)
-
-_ACCOUNT = Account._meta.db_table
-_ENTRY = JournalEntry._meta.db_table
-_POSTING = Posting._meta.db_table
-_HEAD = ChainHead._meta.db_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +59,7 @@ def account_open(*, kind: str, name: str) -> Account:
     if kind in Account.SINGLETONS:
         raise ValueError(f"{kind} is a singleton account, created by migration")
     account = Account(kind=kind, name=name[:200], created_at=clock.now())
-    row_insert(account)  # every purchase opens one: the plain INSERT of ``create()``
+    sql.insert(account)  # every purchase opens one: the plain INSERT of ``create()``
     return account
 
 
@@ -91,10 +82,8 @@ def singleton_account_id(kind: str) -> int:
 
     Not cached in the process: looked up by its kind each time, so a test database that was
     flushed and given new singleton accounts is always seen as it is."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {_ACCOUNT} WHERE kind = %s", [kind])
-        row = cursor.fetchone()
-    return row[0] if row is not None else singleton_account(kind).id
+    found = statements.account_id_of_kind(kind)
+    return found if found is not None else singleton_account(kind).id
 
 
 _CODES = frozenset(JournalEntry.Code.values)
@@ -120,45 +109,133 @@ def _check_legs(legs: Sequence[Leg]) -> None:
         raise UnbalancedEntry("postings must sum to zero")
 
 
-def _lock_accounts(account_ids: list[int], idempotency_key: str) -> list[tuple[int, str, int, int | None]]:
-    """Lock the accounts in primary-key order; also report an entry already posted under the key.
+def _existing_entries(entries: Sequence[NewEntry], existing: dict[str, int]) -> dict[str, JournalEntry]:
+    """The entries already posted under keys of ``entries``, checked to carry the same postings
+    (the same key with other postings is a conflict)."""
+    stored = statements.postings_of(list(existing.values()))
+    for new in entries:
+        entry_id = existing.get(new.idempotency_key)
+        if entry_id is not None and sorted(stored.get(entry_id, [])) != sorted(
+            (leg.account_id, leg.amount) for leg in new.legs
+        ):
+            raise IdempotencyKeyReused()
+    replayed = {entry.idempotency_key: entry for entry in JournalEntry.objects.filter(pk__in=existing.values())}
+    for entry in replayed.values():
+        entry.replayed = True
+    return replayed
 
-    One round trip. The key lookup reads the statement's snapshot, so a racing post of the same
-    key that commits while we wait for the lock is caught by the unique index instead, and
-    ``ledger_post`` retries once.
-    """
-    placeholders = ", ".join(["%s"] * len(account_ids))
-    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
-    return sql_rows.fetch(
-        f"SELECT a.id, a.kind, a.balance, (SELECT e.id FROM {_ENTRY} e WHERE e.idempotency_key = %s) "
-        f"FROM {_ACCOUNT} a WHERE a.id IN ({placeholders}) ORDER BY a.id{lock}",
-        [idempotency_key, *account_ids],
-    )
+
+# The sign of a posting on each kind of account, from ``Account.side``: a debit raises a
+# debit-side account (custody) and lowers every credit-side one.
+_SIDE = {kind: Account(kind=kind).side for kind in Account.Kind.values}
 
 
-def _lock_chain_head(cursor, chain: int) -> tuple[int, str]:
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    select = f"SELECT seq, hash FROM {_HEAD} WHERE chain = %s{lock}"
-    cursor.execute(select, [chain])
-    row = cursor.fetchone()
-    if row is None:  # first entry on this chain
-        cursor.execute(
-            f"INSERT INTO {_HEAD} (chain, seq, hash) VALUES (%s, 0, %s) ON CONFLICT (chain) DO NOTHING",
-            [chain, GENESIS_HASH],
+def _post(entries: Sequence[NewEntry], *, need_id: bool = True) -> list[JournalEntry]:
+    """The one planner of ``journal_post`` and ``journal_post_many``: check, lock the accounts in
+    primary-key order, find the keys already posted, sign by side and check each balance in
+    order, add the balances, lock the chain heads in chain order, hash and write the entries,
+    move the heads. On PostgreSQL inside ``core.sql.writes_ahead``: writes travel in front of
+    the next read."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("posting to the journal must run inside transaction.atomic()")
+    for new in entries:
+        _check_entry(new.code, new.idempotency_key, new.legs)
+    keys = [new.idempotency_key for new in entries]
+    if len(set(keys)) != len(keys):
+        raise UnbalancedEntry("an idempotency key appears twice in one batch")
+    account_ids = sorted({leg.account_id for new in entries for leg in new.legs})
+    one = len(entries) == 1
+    with sql.writes_ahead():
+        if one:  # the key looked up in the lock's own round trip
+            locked = statements.accounts_lock(account_ids, idempotency_key=keys[0])
+            existing = {keys[0]: locked[0][3]} if locked and locked[0][3] is not None else {}
+            if existing:
+                return [_existing_entries(entries, existing)[keys[0]]]
+        else:
+            locked = statements.accounts_lock(account_ids)
+        if len(locked) != len(account_ids):
+            raise UnknownAccount()
+        if not one:
+            # Read after the lock: an entry of one of these keys committed while we waited is seen here.
+            existing = statements.entry_ids_by_key(keys)
+        replayed = _existing_entries(entries, existing) if existing else {}
+        fresh = [new for new in entries if new.idempotency_key not in existing]
+
+        side = {account_id: _SIDE[kind] for account_id, kind, _, _ in locked}
+        balance = {account_id: amount for account_id, _, amount, _ in locked}
+        delta = dict.fromkeys(account_ids, 0)
+        after: list[dict[int, int]] = []
+        for new in fresh:
+            balances = {}
+            for leg in new.legs:
+                signed = leg.amount * side[leg.account_id]
+                balance[leg.account_id] += signed
+                delta[leg.account_id] += signed
+                if balance[leg.account_id] < 0:
+                    raise InsufficientFunds()
+                balances[leg.account_id] = balance[leg.account_id]
+            after.append(balances)
+        delta = {account_id: amount for account_id, amount in delta.items() if amount}
+        if delta:
+            sql.execute_all([statements.balances_add(delta)])
+        posted = _entries_write(fresh, need_id=need_id) if fresh else []
+
+    for entry, balances in zip(posted, after, strict=True):
+        entry.balances = balances  # each account's balance after this entry, read under its lock
+    by_key = {entry.idempotency_key: entry for entry in posted} | replayed
+    return [by_key[key] for key in keys]
+
+
+def _entries_write(entries: Sequence[NewEntry], *, need_id: bool) -> list[JournalEntry]:
+    """Write new entries on their chains (a card's entries share the chain of its first leg)."""
+    stripes = settings.LEDGER_CHAIN_STRIPES
+    heads = statements.chain_heads_lock(sorted({new.legs[0].account_id % stripes for new in entries}))
+    created_at = clock.now()
+    posted: list[JournalEntry] = []
+    for new in entries:
+        chain = new.legs[0].account_id % stripes
+        prev_seq, prev_hash = heads[chain]
+        postings = [(leg.account_id, leg.amount) for leg in new.legs]
+        link = entry_hash(
+            chain=chain,
+            seq=prev_seq + 1,
+            prev_hash=prev_hash,
+            code=new.code,
+            idempotency_key=new.idempotency_key,
+            actor_id=new.actor_id,
+            actor_label=new.actor_label,
+            memo=new.memo,
+            created_at=created_at,
+            postings=postings,
         )
-        cursor.execute(select, [chain])
-        row = cursor.fetchone()
-    return row[0], row[1]
-
-
-def _existing_entry(*, entry_id: int, legs: Sequence[Leg]) -> JournalEntry:
-    """The entry already posted under this key; the same key with other postings is a conflict."""
-    entry = JournalEntry.objects.get(pk=entry_id)
-    stored = sorted(Posting.objects.filter(entry_id=entry_id).values_list("account_id", "amount"))
-    if stored != sorted((leg.account_id, leg.amount) for leg in legs):
-        raise IdempotencyKeyReused()
-    entry.replayed = True
-    return entry
+        heads[chain] = (prev_seq + 1, link)
+        posted.append(
+            _posted(
+                code=new.code,
+                idempotency_key=new.idempotency_key,
+                actor_id=new.actor_id,
+                actor_label=new.actor_label,
+                memo=new.memo,
+                created_at=created_at,
+                chain=chain,
+                seq=prev_seq + 1,
+                prev_hash=prev_hash,
+                hash=link,
+            )
+        )
+    move_heads = statements.chain_heads_move(heads)
+    if len(posted) == 1 and connection.vendor == "postgresql":
+        # The chain head, the entry and its postings in one round trip.
+        write = statements.entry_write(posted[0], [(leg.account_id, leg.amount) for leg in entries[0].legs])
+        if need_id:
+            sql.execute_all([move_heads])  # goes in front of the entry's INSERT
+            posted[0].id = sql.fetch(*write)[0][0]
+        else:
+            sql.execute_all([move_heads, write])
+        return posted
+    statements.entries_insert(posted, [[(leg.account_id, leg.amount) for leg in new.legs] for new in entries])
+    sql.execute_all([move_heads])
+    return posted
 
 
 def journal_post(
@@ -178,149 +255,26 @@ def journal_post(
     below zero. A newly posted entry carries ``balances``: each account's balance after it.
 
     On PostgreSQL the post takes three round trips, each statement prepared once per session
-    (``core.rows``): lock the accounts (and look up the key), add the balances and lock the chain
+    (``core.sql``): lock the accounts (and look up the key), add the balances and lock the chain
     head, then move the head and write the entry with its postings. A caller that does not need
     the new entry's ``id`` (``need_id=False``; the entry's ``id`` is then None) lets that last
-    write wait and travel with its transaction's next statement (``core.rows.writes_ahead``); a
+    write wait and travel with its transaction's next statement (``core.sql.writes_ahead``); a
     failure of it (the key posted by a racing transaction) then surfaces there, so such a caller
     must hold a lock that keeps the same key from being posted concurrently.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal_post must run inside transaction.atomic()")
-    _check_entry(code, idempotency_key, legs)
-    account_ids = sorted(leg.account_id for leg in legs)
-    delta = {leg.account_id: leg.amount for leg in legs}
-
-    one_trip = connection.vendor == "postgresql"  # it takes several statements in one query
-    with connection.cursor() as cursor, sql_rows.writes_ahead():
-        rows = _lock_accounts(account_ids, idempotency_key)
-        if rows and rows[0][3] is not None:
-            return _existing_entry(entry_id=rows[0][3], legs=legs)
-        if len(rows) != len(account_ids):
-            raise UnknownAccount()
-        balances: dict[int, int] = {}
-        for account_id, kind, balance, _ in rows:
-            # Sign by side: a debit raises custody and lowers every credit-side account.
-            delta[account_id] = delta[account_id] if kind in Account.DEBIT_SIDE else -delta[account_id]
-            balances[account_id] = balance + delta[account_id]
-            if balances[account_id] < 0:
-                raise InsufficientFunds()
-
-        chain = legs[0].account_id % settings.LEDGER_CHAIN_STRIPES
-        if one_trip:
-            prev_seq, prev_hash = _balances_add_and_lock_chain_head(cursor, delta, chain)
-        else:
-            _balances_add(cursor, delta)
-            prev_seq, prev_hash = _lock_chain_head(cursor, chain)
-        seq = prev_seq + 1
-        created_at = clock.now()
-        link = entry_hash(
-            chain=chain,
-            seq=seq,
-            prev_hash=prev_hash,
-            code=code,
-            idempotency_key=idempotency_key,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            memo=memo,
-            created_at=created_at,
-            postings=[(leg.account_id, leg.amount) for leg in legs],
-        )
-        insert_entry = (
-            f"INSERT INTO {_ENTRY} (code, idempotency_key, actor_id, actor_label, memo, created_at, "
-            "chain, seq, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-        )
-        entry_values = [
-            code,
-            idempotency_key,
-            actor_id,
-            actor_label,
-            memo,
-            connection.ops.adapt_datetimefield_value(created_at),
-            chain,
-            seq,
-            prev_hash,
-            link,
-        ]
-        move_head = (f"UPDATE {_HEAD} SET seq = %s, hash = %s WHERE chain = %s", [seq, link, chain])
-        if one_trip:
-            # The chain head, the entry and its postings in one round trip: the postings take the
-            # new entry's id from the INSERT before them (a data-modifying WITH).
-            values = ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))  # typed when prepared
-            write_entry = (
-                f"WITH e AS ({insert_entry}), p AS (INSERT INTO {_POSTING} (entry_id, account_id, amount) "
-                f"SELECT e.id, v.account_id, v.amount FROM e, (VALUES {values}) AS v (account_id, amount)) "
-                "SELECT id FROM e",
-                entry_values + [value for leg in legs for value in (leg.account_id, leg.amount)],
-            )
-            if need_id:
-                sql_rows.execute_all([move_head])  # goes in front of the entry's INSERT
-                entry_id = sql_rows.fetch(*write_entry)[0][0]
-            else:
-                sql_rows.execute_all([move_head, write_entry])
-                entry_id = None
-        else:
-            cursor.execute(insert_entry, entry_values)
-            entry_id = cursor.fetchone()[0]
-            cursor.execute(
-                f"INSERT INTO {_POSTING} (entry_id, account_id, amount) "
-                f"VALUES {', '.join(['(%s, %s, %s)'] * len(legs))}",
-                [value for leg in legs for value in (entry_id, leg.account_id, leg.amount)],
-            )
-            cursor.execute(*move_head)
-
-    entry = _posted(
-        id=entry_id,
-        code=code,
-        idempotency_key=idempotency_key,
-        actor_id=actor_id,
-        actor_label=actor_label,
-        memo=memo,
-        created_at=created_at,
-        chain=chain,
-        seq=seq,
-        prev_hash=prev_hash,
-        hash=link,
-    )
-    entry.balances = balances  # each account's balance after this entry, read under its lock
-    return entry
-
-
-def _balances_add_sql(delta: dict[int, int]) -> tuple[str, list[int]]:
-    account_ids = sorted(delta)
-    cases = " ".join(["WHEN %s THEN CAST(%s AS bigint)"] * len(account_ids))  # typed when prepared
-    ids = ", ".join(["%s"] * len(account_ids))
-    return (
-        f"UPDATE {_ACCOUNT} SET balance = balance + CASE id {cases} END WHERE id IN ({ids})",
-        [value for account_id in account_ids for value in (account_id, delta[account_id])] + account_ids,
-    )
-
-
-def _balances_add(cursor, delta: dict[int, int]) -> None:
-    """Add each signed ``delta`` to its (locked) account's balance, in one statement."""
-    cursor.execute(*_balances_add_sql(delta))
-
-
-def _balances_add_and_lock_chain_head(cursor, delta: dict[int, int], chain: int) -> tuple[int, str]:
-    """``_balances_add`` then ``_lock_chain_head``, in that order, in one round trip (PostgreSQL,
-    inside ``core.rows.writes_ahead``: the UPDATE goes in front of the SELECT)."""
-    sql_rows.execute_all([_balances_add_sql(delta)])
-    found = sql_rows.fetch(f"SELECT seq, hash FROM {_HEAD} WHERE chain = %s FOR UPDATE", [chain])
-    return found[0] if found else _lock_chain_head(cursor, chain)  # a chain's first entry
+    new = NewEntry(code, legs, idempotency_key, actor_id, actor_label, memo)
+    return _post([new], need_id=need_id)[0]
 
 
 def _posted(**fields) -> JournalEntry:
-    """The ``JournalEntry`` object of a row just written in plain SQL."""
+    """The ``JournalEntry`` object of a row written in plain SQL (its ``id`` set once known)."""
     entry = JournalEntry(**fields)
     entry._state.adding = False
     entry._state.db = connection.alias
     entry.replayed = False
     return entry
-
-
-def _rows_per_statement(columns: int) -> int:
-    """Rows of ``columns`` parameters one multi-row INSERT may carry on this database."""
-    return max(1, (connection.features.max_query_params or 65_535) // columns)
 
 
 def journal_post_many(entries: Sequence[NewEntry]) -> list[JournalEntry]:
@@ -336,172 +290,7 @@ def journal_post_many(entries: Sequence[NewEntry]) -> list[JournalEntry]:
         raise RuntimeError("journal_post_many must run inside transaction.atomic()")
     if not entries:
         return []
-    for new in entries:
-        _check_entry(new.code, new.idempotency_key, new.legs)
-    keys = [new.idempotency_key for new in entries]
-    if len(set(keys)) != len(keys):
-        raise UnbalancedEntry("an idempotency key appears twice in one batch")
-    account_ids = sorted({leg.account_id for new in entries for leg in new.legs})
-
-    with connection.cursor() as cursor:
-        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        cursor.execute(
-            f"SELECT id, kind, balance FROM {_ACCOUNT} WHERE id IN ({', '.join(['%s'] * len(account_ids))}) "
-            f"ORDER BY id{lock}",
-            account_ids,
-        )
-        accounts = {account_id: (kind, balance) for account_id, kind, balance in cursor.fetchall()}
-        if len(accounts) != len(account_ids):
-            raise UnknownAccount()
-        # Read after the lock: an entry of one of these keys committed while we waited is seen here.
-        cursor.execute(
-            f"SELECT idempotency_key, id FROM {_ENTRY} WHERE idempotency_key IN ({', '.join(['%s'] * len(keys))})",
-            keys,
-        )
-        existing = dict(cursor.fetchall())
-        replayed = _replayed_entries(cursor, entries, existing) if existing else {}
-        fresh = [new for new in entries if new.idempotency_key not in existing]
-
-        balance = {account_id: accounts[account_id][1] for account_id in account_ids}
-        delta = dict.fromkeys(account_ids, 0)
-        after: list[dict[int, int]] = []
-        for new in fresh:
-            balances = {}
-            for leg in new.legs:
-                # Sign by side, as in journal_post: a debit raises custody and lowers the others.
-                signed = leg.amount if accounts[leg.account_id][0] in Account.DEBIT_SIDE else -leg.amount
-                balance[leg.account_id] += signed
-                delta[leg.account_id] += signed
-                if balance[leg.account_id] < 0:
-                    raise InsufficientFunds()
-                balances[leg.account_id] = balance[leg.account_id]
-            after.append(balances)
-        delta = {account_id: amount for account_id, amount in delta.items() if amount}
-        if delta:
-            _balances_add(cursor, delta)
-        posted = _entries_insert(cursor, fresh) if fresh else []
-
-    for entry, balances in zip(posted, after, strict=True):
-        entry.balances = balances
-    by_key = {entry.idempotency_key: entry for entry in posted} | replayed
-    return [by_key[key] for key in keys]
-
-
-def _replayed_entries(cursor, entries: Sequence[NewEntry], existing: dict[str, int]) -> dict[str, JournalEntry]:
-    """The entries already posted under keys of the batch, checked to carry the same postings."""
-    cursor.execute(
-        f"SELECT entry_id, account_id, amount FROM {_POSTING} WHERE entry_id IN ({', '.join(['%s'] * len(existing))})",
-        list(existing.values()),
-    )
-    stored: dict[int, list[tuple[int, int]]] = {}
-    for entry_id, account_id, amount in cursor.fetchall():
-        stored.setdefault(entry_id, []).append((account_id, amount))
-    for new in entries:
-        entry_id = existing.get(new.idempotency_key)
-        if entry_id is not None and sorted(stored.get(entry_id, [])) != sorted(
-            (leg.account_id, leg.amount) for leg in new.legs
-        ):
-            raise IdempotencyKeyReused()
-    replayed = {entry.idempotency_key: entry for entry in JournalEntry.objects.filter(pk__in=existing.values())}
-    for entry in replayed.values():
-        entry.replayed = True
-    return replayed
-
-
-def _entries_insert(cursor, entries: Sequence[NewEntry]) -> list[JournalEntry]:
-    """Write new entries on their chains (heads locked in chain order) with their postings."""
-    stripes = settings.LEDGER_CHAIN_STRIPES
-    chains = sorted({new.legs[0].account_id % stripes for new in entries})
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    select = f"SELECT chain, seq, hash FROM {_HEAD} WHERE chain IN ({{}}) ORDER BY chain{lock}"
-    cursor.execute(select.format(", ".join(["%s"] * len(chains))), chains)
-    heads = {chain: (seq, link) for chain, seq, link in cursor.fetchall()}
-    missing = [chain for chain in chains if chain not in heads]
-    if missing:  # first entries on these chains
-        cursor.execute(
-            f"INSERT INTO {_HEAD} (chain, seq, hash) VALUES {', '.join(['(%s, 0, %s)'] * len(missing))} "
-            "ON CONFLICT (chain) DO NOTHING",
-            [value for chain in missing for value in (chain, GENESIS_HASH)],
-        )
-        cursor.execute(select.format(", ".join(["%s"] * len(missing))), missing)
-        heads.update({chain: (seq, link) for chain, seq, link in cursor.fetchall()})
-
-    created_at = clock.now()
-    at = connection.ops.adapt_datetimefield_value(created_at)
-    posted: list[JournalEntry] = []
-    for new in entries:
-        chain = new.legs[0].account_id % stripes
-        prev_seq, prev_hash = heads[chain]
-        seq = prev_seq + 1
-        link = entry_hash(
-            chain=chain,
-            seq=seq,
-            prev_hash=prev_hash,
-            code=new.code,
-            idempotency_key=new.idempotency_key,
-            actor_id=new.actor_id,
-            actor_label=new.actor_label,
-            memo=new.memo,
-            created_at=created_at,
-            postings=[(leg.account_id, leg.amount) for leg in new.legs],
-        )
-        heads[chain] = (seq, link)
-        posted.append(
-            _posted(
-                code=new.code,
-                idempotency_key=new.idempotency_key,
-                actor_id=new.actor_id,
-                actor_label=new.actor_label,
-                memo=new.memo,
-                created_at=created_at,
-                chain=chain,
-                seq=seq,
-                prev_hash=prev_hash,
-                hash=link,
-            )
-        )
-
-    columns = "code, idempotency_key, actor_id, actor_label, memo, created_at, chain, seq, prev_hash, hash"
-    values = [
-        (e.code, e.idempotency_key, e.actor_id, e.actor_label, e.memo, at, e.chain, e.seq, e.prev_hash, e.hash)
-        for e in posted
-    ]
-    row_params = f"({', '.join(['%s'] * 10)})"
-    ids: dict[str, int] = {}
-    step = _rows_per_statement(10)
-    for start in range(0, len(values), step):
-        rows = values[start : start + step]
-        cursor.execute(
-            f"INSERT INTO {_ENTRY} ({columns}) VALUES {', '.join([row_params] * len(rows))} "
-            "RETURNING idempotency_key, id",
-            [value for row in rows for value in row],
-        )
-        ids.update(cursor.fetchall())
-    for entry in posted:
-        entry.id = ids[entry.idempotency_key]
-
-    postings = [
-        (entry.id, leg.account_id, leg.amount) for entry, new in zip(posted, entries, strict=True) for leg in new.legs
-    ]
-    step = _rows_per_statement(3)
-    for start in range(0, len(postings), step):
-        rows = postings[start : start + step]
-        cursor.execute(
-            f"INSERT INTO {_POSTING} (entry_id, account_id, amount) VALUES {', '.join(['(%s, %s, %s)'] * len(rows))}",
-            [value for row in rows for value in row],
-        )
-
-    cases = " ".join(["WHEN %s THEN %s"] * len(chains))
-    cursor.execute(
-        f"UPDATE {_HEAD} SET seq = CASE chain {cases} END, hash = CASE chain {cases} END "
-        f"WHERE chain IN ({', '.join(['%s'] * len(chains))})",
-        [
-            *(value for chain in chains for value in (chain, heads[chain][0])),
-            *(value for chain in chains for value in (chain, heads[chain][1])),
-            *chains,
-        ],
-    )
-    return posted
+    return _post(entries)
 
 
 def ledger_post(

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core import rows
+from core import sql
 from escrow.errors import InsufficientFunds
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
@@ -232,7 +232,7 @@ def test_a_post_without_its_id_is_written_in_front_of_the_transactions_next_stat
     with transaction.atomic():
         journal_post(code="release", legs=legs, idempotency_key=key())  # prepares this session's statements
     posted = key()
-    with transaction.atomic(), rows.writes_ahead():
+    with transaction.atomic(), sql.writes_ahead():
         with CaptureQueriesContext(connection) as sent:
             entry = journal_post(code="release", legs=legs, idempotency_key=posted, need_id=False)
         assert entry.id is None and entry.balances[card.id] == 980
@@ -246,7 +246,7 @@ def test_a_post_without_its_id_is_written_in_front_of_the_transactions_next_stat
 def test_a_deferred_post_the_database_refuses_fails_the_next_statement_and_nothing_of_it_is_kept():
     card, merchant = funded_card(1_000), merchant_account()
     refused = key()
-    with pytest.raises(DatabaseError, match="too long"), transaction.atomic(), rows.writes_ahead():
+    with pytest.raises(DatabaseError, match="too long"), transaction.atomic(), sql.writes_ahead():
         entry = journal_post(
             code="release",
             legs=[Leg(card.id, 5), Leg(merchant.id, -5)],

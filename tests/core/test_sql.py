@@ -1,4 +1,4 @@
-"""``core.rows``: rows read and written in plain SQL are the ones the ORM reads and writes."""
+"""``core.sql``: rows read and written in plain SQL are the ones the ORM reads and writes."""
 
 import uuid
 
@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from consumers.models import Card, Payment
-from core import clock, rows
+from core import clock
+from core import sql as rows
 from escrow.models import Account
 from tests.cards import builders
 

@@ -1,0 +1,493 @@
+"""The one place outside the ledger (``escrow.statements``) where SQL is written by hand.
+
+Model rows read and written in plain SQL, for the API's hottest requests, and statements for a
+batch of rows (a chunk of a mass refund, a batch of payments marked paid). Callers ask for
+instances (``select``, ``get``), or hand instances and field names (``insert``, ``update``,
+``rows_insert``, ``rows_update_each``); they never write table, column or JOIN text themselves.
+
+On the card flow (bench/flow.py) the ORM spends more Python compiling each statement and turning
+its row into model instances than PostgreSQL spends running it. These helpers keep the model as
+the one description of its table: column lists, parameter adaptation and the backend's value
+converters all come from the model's fields, so a row read here is the same instance a queryset
+would return (``Model.from_db``), and a write issues the statement ``save(update_fields=...)`` or
+``create()`` would, without compiling it. No signals are sent; nothing in the project listens to
+``pre_save``/``post_save``. State fields are written only after the model's ``@transition`` has
+changed them in memory, as ``save`` would write them.
+
+Only exact lookups on a model's columns (and those of the relations ``select`` joins) are supported:
+anything richer belongs to the ORM.
+
+Batch statements (``rows_insert``, ``rows_update_each``): over a few hundred rows the ORM spends
+more Python preparing and compiling them than the database spends running them. Their columns and
+values still come from the model's fields, so what is written is what ``bulk_create`` or
+``update`` would write.
+
+The reads that join several tables (``fetch``) are prepared statements on PostgreSQL: each
+connection prepares one the first time it runs it (``PREPARE``), then only executes it, so
+PostgreSQL plans it once per connection instead of on every request (planning was most of what
+these reads cost it). A prepared statement lives in the database session, so a proxy that hands
+one session's statements to another (PgBouncer in transaction mode) needs
+``DB_PREPARED_STATEMENTS=0``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def table(model: type[Model]) -> str:
+    return quote(model._meta.db_table)
+
+
+def rows_per_statement(columns: int) -> int:
+    """Rows of ``columns`` parameters one multi-row statement may carry on this database."""
+    return max(1, (connection.features.max_query_params or 65_535) // columns)
+
+
+@cache
+def _columns(model: type[Model], alias: str, vendor: str) -> str:
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Every concrete column of ``model`` under the table alias ``alias``, in field order."""
+    return _columns(model, alias, connection.vendor)
+
+
+def width(model: type[Model]) -> int:
+    """How many columns ``columns(model, ...)`` selects."""
+    return len(model._meta.concrete_fields)
+
+
+@cache
+def _layout(model: type[Model], vendor: str) -> tuple[int, int, tuple]:
+    """How many columns, where the primary key is, and the backend's and the fields' converters as
+    the ORM's compiler applies them (PostgreSQL needs none for these models; SQLite hands back
+    text for dates and UUIDs)."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converters.append((index, tuple(functions), column))
+    pk_index = next(index for index, field in enumerate(fields) if field is model._meta.pk)
+    return len(fields), pk_index, tuple(converters)
+
+
+def build(model: type[M], row: Sequence[Any], start: int = 0) -> M | None:
+    """The instance held by ``row[start:start + width(model)]``, or None if its primary key is
+    NULL (the missing side of an outer join)."""
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each access through the proxy costs
+    count, pk_index, converters = _layout(model, db.vendor)
+    values = list(row[start : start + count])
+    for index, functions, column in converters:
+        value = values[index]
+        for function in functions:
+            value = function(value, column, db)
+        values[index] = value
+    if values[pk_index] is None:
+        return None
+    return model.from_db(db.alias, None, values)
+
+
+# Per database session (the driver's connection object): SQL text → name of its prepared statement.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_names = itertools.count(1)  # a failed PREPARE never leaves a name that a retry would reuse
+
+
+def _numbered(sql: str) -> str:
+    """``%s`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    numbers = itertools.count(1)
+    return re.sub(r"%s", lambda _: f"${next(numbers)}", sql)
+
+
+def _prepared_names(db) -> dict[str, str] | None:
+    """This session's prepared statements (SQL text → name), or None where they are not used."""
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        return None
+    db.ensure_connection()  # the session the statements live in (a request's first query opens it)
+    return _prepared.setdefault(db.connection, {})
+
+
+def _on_the_wire(names: dict[str, str] | None, statements: Sequence[Statement]) -> tuple[str, list, list[str]]:
+    """One query text for ``statements``, its parameters, and the SQL of the statements it prepares.
+
+    With prepared statements each becomes ``EXECUTE name(...)``, preceded the first time by its
+    ``PREPARE`` in the same round trip; the new names are remembered at once and forgotten again
+    (``_forget``) if the round trip fails, since a PREPARE behind a failing statement never ran."""
+    if names is None:
+        return "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params], []
+    pieces, new = [], []
+    for sql, params in statements:
+        name = names.get(sql)
+        if name is None:
+            name = names[sql] = f"rows_{next(_names)}"
+            pieces.append(f"PREPARE {name} AS {_numbered(sql)}")
+            new.append(sql)
+        pieces.append(f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}")
+    return "; ".join(pieces), [p for _, params in statements for p in params], new
+
+
+def _forget(names: dict[str, str] | None, new: list[str]) -> None:
+    for sql in new:
+        names.pop(sql, None)  # a fresh name next time: one that did get prepared is never reused
+
+
+def fetch(sql: str, params: Sequence[Any], *, limit: int | None = None) -> list[tuple]:
+    """The rows of ``sql`` (at most ``limit``): a read that requests run over and over, prepared
+    once per session on PostgreSQL (see the module's docstring)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    names = _prepared_names(db)
+    with db.cursor() as cursor:
+        if names is not None and sql not in names:
+            name = f"rows_{next(_names)}"
+            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")  # kept by the session even on rollback
+            names[sql] = name
+        text, values, _ = _on_the_wire(names, [(sql, list(params))])
+        cursor.execute(text, values)
+        return cursor.fetchmany(limit) if limit else cursor.fetchall()
+
+
+def param(model: type[Model], name: str, value: Any) -> Any:
+    """``value`` ready to compare with the column of field ``name`` (``"pk"`` for the primary key);
+    a model instance stands for its primary key. A malformed value raises what the ORM raises."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if isinstance(value, Model):
+        value = value.pk
+    return field.get_db_prep_value(value, connection, prepared=False)
+
+
+def where(model: type[Model], alias: str, lookup: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """``alias.column = %s AND ...`` for exact lookups on ``model``'s own fields."""
+    clauses, params = [], []
+    for name, value in lookup.items():
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        clauses.append(f"{alias}.{quote(field.column)} = %s")
+        params.append(param(model, name, value))
+    return " AND ".join(clauses), params
+
+
+def set_cached(instance: Model, name: str, related: Model | None) -> None:
+    """Attach ``related`` as the loaded value of relation ``name`` (forward or reverse), as
+    ``select_related`` does; None marks a reverse one-to-one as known to be absent."""
+    instance._meta.get_field(name).set_cached_value(instance, related)
+
+
+@cache
+def _update_sql(model: type[Model], fields: tuple[str, ...], added: tuple[str, ...], vendor: str) -> str:
+    meta = model._meta
+    assignments = [f"{quote(meta.get_field(name).column)} = %s" for name in fields]
+    for name in added:
+        column = quote(meta.get_field(name).column)
+        assignments.append(f"{column} = {column} + %s")
+    return f"UPDATE {table(model)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s"
+
+
+Statement = tuple[str, list[Any]]
+
+
+def update_statement(
+    instance: Model, fields: Iterable[str] = (), *, add: Mapping[str, int] | None = None
+) -> Statement | None:
+    """The UPDATE that writes ``instance``'s ``fields`` to its row and adds ``add[name]`` to each
+    column named there (``column = column + delta``, what ``F(name) + delta`` compiles to); None
+    if there is nothing to write."""
+    fields = tuple(fields)
+    add = add or {}
+    if not fields and not add:
+        return None
+    db = connections[DEFAULT_DB_ALIAS]
+    meta = instance._meta
+    params = []
+    for name in fields:
+        field = meta.get_field(name)
+        params.append(field.get_db_prep_save(getattr(instance, field.attname), db))
+    params.extend(add.values())
+    params.append(meta.pk.get_db_prep_value(instance.pk, db))
+    return _update_sql(type(instance), fields, tuple(add), db.vendor), params
+
+
+def execute_all(statements: Iterable[Statement | None]) -> None:
+    """Run writes whose results nobody reads, in order: in one round trip on PostgreSQL, which
+    takes several statements in one query (the first that fails raises, as it would alone, and
+    the rest do not run); one by one elsewhere. Nones are skipped. Inside ``writes_ahead()`` they
+    wait and go with the connection's next statement instead."""
+    statements = [statement for statement in statements if statement is not None]
+    if not statements:
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    pending = _writes_ahead.get()
+    if pending is not None:
+        pending.extend(statements)
+        return
+    _send(db, statements)
+
+
+def _send(db, statements: list[Statement]) -> None:
+    names = _prepared_names(db)
+    with db.cursor() as cursor:
+        if db.vendor != "postgresql":
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        text, values, new = _on_the_wire(names, statements)
+        try:
+            cursor.execute(text, values)
+        except Exception:
+            _forget(names, new)
+            raise
+
+
+# The writes waiting inside ``writes_ahead()`` (None outside it): request state, kept in a context
+# variable rather than on the connection object (each thread has its own, as it has its own
+# connection).
+_writes_ahead: ContextVar[list[Statement] | None] = ContextVar("sql_writes_ahead", default=None)
+
+
+@contextmanager
+def writes_ahead() -> Iterator[None]:
+    """Within this block (inside a transaction, on PostgreSQL), writes given to ``execute_all``
+    wait and travel in front of the connection's next statement, in the same round trip; what is
+    still waiting when the block ends is sent then. Every statement on the connection goes through
+    Django's cursor, whose wrapper puts them in front, so any read sees them and the order of
+    the writes is kept. A failing write raises at that next statement instead of at its own, so
+    the caller treats any error in the block as the whole transaction's: it is rolled back
+    (``core.idempotency`` then runs the request again the ordinary way). Elsewhere (SQLite) this
+    changes nothing."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or _writes_ahead.get() is not None:
+        yield
+        return
+
+    def in_front(execute, sql, params, many, context):
+        pending = _writes_ahead.get()
+        if not pending:
+            return execute(sql, params, many, context)
+        _writes_ahead.set([])
+        if many or not isinstance(params, (list, tuple)):
+            _send(db, pending)  # executemany, or a statement without parameters: its own round trip
+            return execute(sql, params, many, context)
+        names = _prepared_names(db)
+        text, values, new = _on_the_wire(names, pending)
+        try:
+            return execute(f"{text}; {sql}", values + list(params), many, context)
+        except Exception:
+            _forget(names, new)
+            raise
+
+    token = _writes_ahead.set([])
+    try:
+        with db.execute_wrapper(in_front):
+            yield
+            pending = _writes_ahead.get()
+            if pending:
+                _writes_ahead.set([])
+                _send(db, pending)
+    finally:
+        _writes_ahead.reset(token)
+
+
+def update(instance: Model, fields: Iterable[str] = (), *, add: Mapping[str, int] | None = None) -> None:
+    """Write ``instance``'s ``fields`` to its row (see ``update_statement``)."""
+    execute_all([update_statement(instance, fields, add=add)])
+
+
+class Prepared:
+    """A value already in the form the database takes (``update_where_statement`` passes it as is)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@cache
+def _update_where_sql(model: type[Model], fields: tuple[str, ...], keys: tuple[str, ...], vendor: str) -> str:
+    meta = model._meta
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
+    return f"UPDATE {table(model)} SET {assignments} WHERE {where(model, table(model), dict.fromkeys(keys))[0]}"
+
+
+def update_where_statement(model: type[Model], values: Mapping[str, Any], lookup: Mapping[str, Any]) -> Statement:
+    """The UPDATE that sets ``values`` (field → value; a ``Prepared`` one goes as it is) on the rows
+    of ``model`` matching the exact ``lookup``: ``filter(**lookup).update(**values)``."""
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [
+        value.value if isinstance(value, Prepared) else model._meta.get_field(name).get_db_prep_save(value, db)
+        for name, value in values.items()
+    ]
+    params += [param(model, name, value) for name, value in lookup.items()]
+    return _update_where_sql(model, tuple(values), tuple(lookup), db.vendor), params
+
+
+@cache
+def _insert_sql(model: type[Model], auto_pk: bool, vendor: str, returning: bool = True, skip: bool = False) -> tuple:
+    meta = model._meta
+    fields = tuple(field for field in meta.local_concrete_fields if not (auto_pk and field is meta.auto_field))
+    sql = (
+        f"INSERT INTO {table(model)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if skip:
+        sql += " ON CONFLICT DO NOTHING"
+    if auto_pk and returning and connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {quote(meta.pk.column)}"
+    return fields, sql
+
+
+def insert_statement(instance: Model, *, returning: bool = False, skip_conflicts: bool = False) -> Statement:
+    """The INSERT of ``instance`` with every concrete field (an auto primary key left to the
+    database; with ``returning`` it comes back). With ``skip_conflicts`` a row that would break a
+    unique constraint is not written (``ON CONFLICT DO NOTHING``: PostgreSQL and SQLite)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    meta = instance._meta
+    auto_pk = meta.auto_field is not None and instance.pk is None
+    fields, sql = _insert_sql(type(instance), auto_pk, db.vendor, returning, skip_conflicts)
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
+
+
+def insert_new(instance: Model) -> bool:
+    """INSERT ``instance`` unless a row with one of its unique values exists (one statement);
+    whether it was written."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        cursor.execute(*insert_statement(instance, returning=True, skip_conflicts=True))
+        return cursor.fetchone() is not None
+
+
+def insert(*instances: Model) -> None:
+    """INSERT each of ``instances`` with every concrete field, in order. An auto primary key
+    comes back from the database (such an instance is inserted alone); the others go in one round
+    trip on PostgreSQL (``execute_all``). Raises ``IntegrityError`` as ``create()`` would."""
+    db = connections[DEFAULT_DB_ALIAS]
+    statements = []
+    for instance in instances:
+        meta = instance._meta
+        auto_pk = meta.auto_field is not None and instance.pk is None
+        sql, params = insert_statement(instance, returning=auto_pk)
+        if auto_pk:
+            execute_all(statements)
+            statements = []
+            with db.cursor() as cursor:
+                cursor.execute(sql, params)
+                instance.pk = cursor.fetchone()[0] if db.features.can_return_columns_from_insert else cursor.lastrowid
+        else:
+            statements.append((sql, params))
+    execute_all(statements)
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = db.alias
+
+
+# --- a batch of rows in one statement -------------------------------------------------------------
+
+
+def rows_insert(
+    *,
+    model: type[Model],
+    fields: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT one row per item of ``rows`` (values of ``fields``, in order), every row with the
+    same value of each field of ``constants``; any other field takes its default, as in
+    ``bulk_create`` (a callable default is called for each row; ``auto_now`` is not applied). With
+    ``ignore_conflicts`` a row that would break a unique constraint is skipped, as
+    ``bulk_create(ignore_conflicts=True)`` skips it."""
+    meta = model._meta
+    constants = dict(constants or {})
+    given = {*fields, *constants}
+    defaulted = [
+        field
+        for field in meta.concrete_fields
+        if field.name not in given and field.attname not in given and field is not meta.auto_field
+    ]
+    per_row = [field for field in defaulted if field.has_default() and callable(field.default)]
+    constants |= {field.name: field.get_default() for field in defaulted if field not in per_row}
+    if per_row:
+        rows = ((*row, *(field.get_default() for field in per_row)) for row in rows)
+    varying = [*(meta.get_field(name) for name in fields), *per_row]
+    fixed = [(meta.get_field(name), value) for name, value in constants.items()]
+    fixed_params = [field.get_db_prep_save(value, connection) for field, value in fixed]
+    columns = ", ".join(quote(field.column) for field in [*varying, *(field for field, _ in fixed)])
+    count_columns = len(varying) + len(fixed)
+    row_sql = f"({', '.join(['%s'] * count_columns)})"
+    per_statement = rows_per_statement(count_columns)
+    suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    params: list[Any] = []
+    count = 0
+    with connection.cursor() as cursor:
+        for row in rows:
+            params += [field.get_db_prep_save(value, connection) for field, value in zip(varying, row, strict=True)]
+            params += fixed_params
+            count += 1
+            if count == per_statement:
+                cursor.execute(
+                    f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * count)}{suffix}",
+                    params,
+                )
+                params, count = [], 0
+        if count:
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * count)}{suffix}", params
+            )
+
+
+def rows_update_each(
+    *,
+    model: type[Model],
+    column: str,
+    values: Mapping[Any, Any],
+    increments: Mapping[str, int] | None = None,
+    **common: Any,
+) -> int:
+    """Set ``column`` to ``values[pk]`` on each row whose primary key is in ``values``, every
+    field of ``common`` to its one value, and add each of ``increments`` to its integer field, in
+    one UPDATE. Returns how many rows it changed."""
+    if not values:
+        return 0
+    meta = model._meta
+    pk = meta.pk
+    target = meta.get_field(column)
+    keys = [pk.get_db_prep_value(key, connection) for key in values]
+    cases = " ".join(["WHEN %s THEN %s"] * len(keys))
+    assignments = [f"{quote(target.column)} = CASE {quote(pk.column)} {cases} END"]
+    params: list[Any] = [
+        item
+        for key, value in zip(keys, values.values(), strict=True)
+        for item in (key, target.get_db_prep_save(value, connection))
+    ]
+    for name, value in common.items():
+        field = meta.get_field(name)
+        assignments.append(f"{quote(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    for name, step in (increments or {}).items():
+        column_name = quote(meta.get_field(name).column)
+        assignments.append(f"{column_name} = {column_name} + %s")
+        params.append(int(step))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
+            f"WHERE {quote(pk.column)} IN ({', '.join(['%s'] * len(keys))})",
+            [*params, *keys],
+        )
+        return cursor.rowcount

@@ -1,0 +1,206 @@
+"""The ledger's own statements: the one place in ``escrow`` where SQL is written by hand.
+
+The posting path (``escrow.services.journal_post`` and ``journal_post_many``) is the platform's
+hottest transaction, and the ORM would spend more time compiling its statements than PostgreSQL
+spends running them (bench/ledger.py measures it). These are the statements the ORM would issue:
+rows locked with ``SELECT ... FOR UPDATE`` in primary-key order, balances changed with
+``balance = balance + delta`` (what ``F("balance") + delta`` compiles to), never
+read-modify-write. Table and column names come from the models; the reads that repeat are
+prepared once per session (``core.sql.fetch``). The verification's two aggregates live here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+
+from core import sql
+from escrow.chain import GENESIS_HASH
+from escrow.models import Account, ChainHead, JournalEntry, Posting
+
+_ACCOUNT = sql.table(Account)
+_ENTRY = sql.table(JournalEntry)
+_POSTING = sql.table(Posting)
+_HEAD = sql.table(ChainHead)
+ENTRY_COLUMNS = ("code", "idempotency_key", "actor_id", "actor_label", "memo", "created_at", "chain", "seq")
+ENTRY_COLUMNS += ("prev_hash", "hash")
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _lock(of: str = "") -> str:
+    if of and connection.features.has_select_for_update_of:
+        return f" FOR UPDATE OF {of}"
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def account_id_of_kind(kind: str) -> int | None:
+    """The id of the (singleton) account of ``kind``: one indexed read."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {_ACCOUNT} WHERE kind = %s", [kind])
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
+
+
+def accounts_lock(account_ids: Sequence[int], *, idempotency_key: str | None = None) -> list[tuple]:
+    """Lock the accounts in primary-key order: ``(id, kind, balance, entry id)`` per account, the
+    last the id of an entry already posted under ``idempotency_key`` (None without one).
+
+    One round trip. The key lookup reads the statement's snapshot, so a racing post of the same
+    key that commits while we wait for the lock is caught by the unique index instead."""
+    key = f"(SELECT e.id FROM {_ENTRY} e WHERE e.idempotency_key = %s)" if idempotency_key else "NULL"
+    params = [idempotency_key] if idempotency_key else []
+    return sql.fetch(
+        f"SELECT a.id, a.kind, a.balance, {key} FROM {_ACCOUNT} a WHERE a.id IN ({_placeholders(len(account_ids))}) "
+        f"ORDER BY a.id{_lock('a')}",
+        [*params, *account_ids],
+    )
+
+
+def entry_ids_by_key(keys: Sequence[str]) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT idempotency_key, id FROM {_ENTRY} WHERE idempotency_key IN ({_placeholders(len(keys))})", keys
+        )
+        return dict(cursor.fetchall())
+
+
+def postings_of(entry_ids: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+    """``(account_id, amount)`` of each entry's postings."""
+    stored: dict[int, list[tuple[int, int]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT entry_id, account_id, amount FROM {_POSTING} WHERE entry_id IN ({_placeholders(len(entry_ids))})",
+            list(entry_ids),
+        )
+        for entry_id, account_id, amount in cursor.fetchall():
+            stored.setdefault(entry_id, []).append((account_id, amount))
+    return stored
+
+
+def balances_add(delta: dict[int, int]) -> sql.Statement:
+    """Add each signed ``delta`` to its (locked) account's balance, in one statement."""
+    account_ids = sorted(delta)
+    cases = " ".join(["WHEN %s THEN CAST(%s AS bigint)"] * len(account_ids))  # typed when prepared
+    return (
+        f"UPDATE {_ACCOUNT} SET balance = balance + CASE id {cases} END "
+        f"WHERE id IN ({_placeholders(len(account_ids))})",
+        [value for account_id in account_ids for value in (account_id, delta[account_id])] + account_ids,
+    )
+
+
+def chain_heads_lock(chains: Sequence[int]) -> dict[int, tuple[int, str]]:
+    """Lock the heads of ``chains`` in chain order: ``chain → (seq, hash)``; a chain's first
+    entry opens its head at the genesis hash. Inside ``core.sql.writes_ahead`` the writes waiting
+    go in front of the lock, in its round trip."""
+    select = f"SELECT chain, seq, hash FROM {_HEAD} WHERE chain IN ({{}}) ORDER BY chain{_lock()}"
+    heads = {chain: (seq, link) for chain, seq, link in sql.fetch(select.format(_placeholders(len(chains))), chains)}
+    missing = [chain for chain in chains if chain not in heads]
+    if missing:  # first entries on these chains
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_HEAD} (chain, seq, hash) VALUES {', '.join(['(%s, 0, %s)'] * len(missing))} "
+                "ON CONFLICT (chain) DO NOTHING",
+                [value for chain in missing for value in (chain, GENESIS_HASH)],
+            )
+            cursor.execute(select.format(_placeholders(len(missing))), missing)
+            heads.update({chain: (seq, link) for chain, seq, link in cursor.fetchall()})
+    return heads
+
+
+def chain_heads_move(heads: dict[int, tuple[int, str]]) -> sql.Statement:
+    """Move each chain's head to its new ``(seq, hash)``."""
+    chains = sorted(heads)
+    if len(chains) == 1:
+        chain = chains[0]
+        return f"UPDATE {_HEAD} SET seq = %s, hash = %s WHERE chain = %s", [*heads[chain], chain]
+    seqs = " ".join(["WHEN %s THEN CAST(%s AS bigint)"] * len(chains))  # typed when prepared
+    hashes = " ".join(["WHEN %s THEN CAST(%s AS text)"] * len(chains))
+    return (
+        f"UPDATE {_HEAD} SET seq = CASE chain {seqs} END, hash = CASE chain {hashes} END "
+        f"WHERE chain IN ({_placeholders(len(chains))})",
+        [
+            *(value for chain in chains for value in (chain, heads[chain][0])),
+            *(value for chain in chains for value in (chain, heads[chain][1])),
+            *chains,
+        ],
+    )
+
+
+def _entries_insert_sql(count: int) -> str:
+    row = f"({_placeholders(len(ENTRY_COLUMNS))})"
+    return f"INSERT INTO {_ENTRY} ({', '.join(ENTRY_COLUMNS)}) VALUES {', '.join([row] * count)}"
+
+
+def entry_values(entry: JournalEntry) -> list:
+    """The values of ``ENTRY_COLUMNS`` for a new entry."""
+    values = [getattr(entry, column) for column in ENTRY_COLUMNS]
+    values[ENTRY_COLUMNS.index("created_at")] = connection.ops.adapt_datetimefield_value(entry.created_at)
+    return values
+
+
+def entry_write(entry: JournalEntry, legs: Sequence[tuple[int, int]]) -> sql.Statement:
+    """One entry and its postings ``(account_id, amount)`` in one statement (PostgreSQL): the
+    postings take the new entry's id from the INSERT before them (a data-modifying WITH); the
+    statement returns that id."""
+    values = ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))  # typed when prepared
+    return (
+        f"WITH e AS ({_entries_insert_sql(1)} RETURNING id), "
+        f"p AS (INSERT INTO {_POSTING} (entry_id, account_id, amount) "
+        f"SELECT e.id, v.account_id, v.amount FROM e, (VALUES {values}) AS v (account_id, amount)) "
+        "SELECT id FROM e",
+        entry_values(entry) + [value for leg in legs for value in leg],
+    )
+
+
+def entries_insert(entries: Sequence[JournalEntry], postings: Sequence[Sequence[tuple[int, int]]]) -> None:
+    """Write new entries with their postings (``(account_id, amount)`` per entry, in order) in
+    multi-row INSERTs; each entry's ``id`` is set from the database."""
+    ids: dict[str, int] = {}
+    step = sql.rows_per_statement(len(ENTRY_COLUMNS))
+    with connection.cursor() as cursor:
+        for start in range(0, len(entries), step):
+            chunk = entries[start : start + step]
+            cursor.execute(
+                f"{_entries_insert_sql(len(chunk))} RETURNING idempotency_key, id",
+                [value for entry in chunk for value in entry_values(entry)],
+            )
+            ids.update(cursor.fetchall())
+        for entry in entries:
+            entry.id = ids[entry.idempotency_key]
+        rows = [(entry.id, *leg) for entry, legs in zip(entries, postings, strict=True) for leg in legs]
+        step = sql.rows_per_statement(3)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            cursor.execute(
+                f"INSERT INTO {_POSTING} (entry_id, account_id, amount) "
+                f"VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
+
+
+def unbalanced_entries_count() -> int:
+    """Entries with fewer than two postings or postings that do not sum to zero."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT e.id FROM {_ENTRY} e LEFT JOIN {_POSTING} p ON p.entry_id = e.id "
+            "GROUP BY e.id HAVING COUNT(p.id) < 2 OR COALESCE(SUM(p.amount), 0) <> 0) bad"
+        )
+        return cursor.fetchone()[0]
+
+
+def accounts_off_their_postings_count() -> int:
+    """Accounts whose stored balance differs from the signed sum of their postings (sign by side:
+    ``Account.DEBIT_SIDE``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {_ACCOUNT} a LEFT JOIN "
+            f"(SELECT account_id, SUM(amount) AS total FROM {_POSTING} GROUP BY account_id) p ON p.account_id = a.id "
+            f"WHERE a.balance <> CASE WHEN a.kind IN ({_placeholders(len(Account.DEBIT_SIDE))}) "
+            "THEN COALESCE(p.total, 0) ELSE -COALESCE(p.total, 0) END",
+            list(Account.DEBIT_SIDE),
+        )
+        return cursor.fetchone()[0]
