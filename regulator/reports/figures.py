@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce
 
 from consumers.models import Card
-from core import clock
 from escrow.models import Account, JournalEntry, Posting
 from merchants.models import Merchant
 from refunds.models import Refund
 from regulator.models import AuditEvent, Complaint
 from regulator.reports.names import AUDIT_LINES, LATEST_COMPLAINTS, LEDGER_LINES, MONTHS
+from regulator.selectors.dashboard import dashboard_sales_and_releases
 from regulator.services.risk import HOLDING
 
 
@@ -41,49 +41,10 @@ class ExtractLine:
     hash: str
 
 
-def _month_start(day: date, back: int) -> date:
-    """The first day of the month ``back`` months before ``day``'s."""
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def report_monthly_figures(*, merchant: Merchant, months: int = MONTHS) -> list[MonthFigures]:
     """Selector: card sales and releases of the last ``months`` Beijing months (this one included),
-    oldest first. Two ``GROUP BY`` month queries: cards by ``paid_at`` (its index), and the release
-    postings on the merchant's settlement account by their entry's time (the (account, entry) index)."""
-    today = clock.local_date()
-    since = clock.local_midnight(_month_start(today, months - 1))
-    sales = (
-        Card.objects.filter(merchant=merchant, paid_at__gte=since)
-        .annotate(month=TruncMonth("paid_at", tzinfo=clock.BEIJING))
-        .values("month")
-        .annotate(cards=Count("pk"), sales=Sum("price"))
-        .values_list("month", "cards", "sales")
-    )
-    releases = (
-        Posting.objects.filter(
-            account_id=merchant.settlement_account_id,
-            entry__code=JournalEntry.Code.RELEASE,
-            entry__created_at__gte=since,
-        )
-        .annotate(month=TruncMonth("entry__created_at", tzinfo=clock.BEIJING))
-        .values("month")
-        .annotate(released=Sum(-F("amount")))
-        .values_list("month", "released")
-    )
-
-    def key(month: datetime | date) -> date:
-        local = clock.local(month) if isinstance(month, datetime) else month
-        return date(local.year, local.month, 1)
-
-    sold = {key(month): (cards, total) for month, cards, total in sales}
-    released = {key(month): total for month, total in releases}
-    rows = []
-    for back in range(months - 1, -1, -1):
-        month = _month_start(today, back)
-        cards, total = sold.get(month, (0, 0))
-        rows.append(MonthFigures(month=month, cards=cards, sales=total or 0, released=released.get(month) or 0))
-    return rows
+    oldest first: the dashboard's trend, of this merchant's cards and settlement account."""
+    return [MonthFigures(**row) for row in dashboard_sales_and_releases(months=months, merchant=merchant)]
 
 
 def report_escrow_figures(*, merchant: Merchant) -> dict[str, int]:
