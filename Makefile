@@ -47,9 +47,11 @@ migrate:
 seed:
 	@$(PY) manage.py seed_demo
 
+# ruff everywhere; mypy (with django-stubs) on the services and selectors, as pyproject.toml lists.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

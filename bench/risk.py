@@ -44,7 +44,7 @@ What runs, in order:
    over the filing line; the merchants that turned high in the first run were flagged, each with
    one audit event.
 5. With ``--audit-report`` (a diagnostic): the riskiest merchant's audit report PDF
-   (``regulator.report``), timed in a fresh process, with the ledger verification it runs timed
+   (``regulator.reports.audit``), timed in a fresh process, with the ledger verification it runs timed
    apart.
 6. The database is dropped, whatever happened. Results go to bench/out/risk.json.
 """
@@ -854,7 +854,7 @@ def _risk_child(env: dict[str, str], results) -> None:
 
 
 def _report_child(env: dict[str, str], merchant_id: str, results) -> None:
-    """Diagnostic: one merchant's audit report PDF (``regulator.report``), timed, with the ledger
+    """Diagnostic: one merchant's audit report PDF (``regulator.reports.audit``), timed, with the ledger
     verification it runs timed apart."""
     os.environ.update(env)
     import django
@@ -862,7 +862,7 @@ def _report_child(env: dict[str, str], merchant_id: str, results) -> None:
     django.setup()
     from django.db import connection
 
-    import regulator.report as report
+    import regulator.reports.audit as report
 
     verify = report.ledger_verify
     timings: dict[str, float] = {}

@@ -393,10 +393,17 @@ OUTBOX_RETRY_SECONDS = env_int(
 )
 
 # --- Logging --------------------------------------------------------------------------------
+# A 403 or 404 logs one line ("Forbidden: /path", "Not Found: /path"), never a traceback.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"client_errors": {"()": "core.logging.ClientErrorWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        # Django's own console handler would print each of its lines a second time beside the root's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["client_errors"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO", doc="Root log level.")},
 }
 

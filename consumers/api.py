@@ -13,6 +13,7 @@ from core.api import ErrorSerializer, paginated_response
 from core.fields import CurrencyField, MoneyField
 from core.idempotency import idempotent
 from core.permissions import IsConsumer, IsMerchant
+from core.representation import DeclaredSerializer
 from escrow.gateways import gateway_in_database
 from merchants.selectors import merchant_of_user
 
@@ -51,27 +52,11 @@ class ConsumerCreateApi(APIView):
         return Response(self.OutputSerializer(consumer).data, status=status.HTTP_201_CREATED)
 
 
-# The response serializers declare their fields (for the schema and for reading), but write their
-# output in ``to_representation`` by hand: a serializer deep-copies its declared fields every time
-# it is used, which was the largest Python cost of these hot responses. The output is the one the
-# declared fields give (tests/cards/test_representations.py compares the two).
-
-_DATETIME = serializers.DateTimeField()
+# The response serializers are ``DeclaredSerializer``s: their declared fields are the one
+# declaration, and the hot responses are built from a plan derived from them (core/representation.py).
 
 
-def _datetime(value):
-    return _DATETIME.to_representation(value)  # ISO 8601 in the current time zone, None for None
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def _int(value) -> int | None:
-    return None if value is None else int(value)
-
-
-class PaymentSerializer(serializers.Serializer):
+class PaymentSerializer(DeclaredSerializer):
     id = serializers.CharField()
     gateway = serializers.CharField()
     status = serializers.CharField()
@@ -80,20 +65,8 @@ class PaymentSerializer(serializers.Serializer):
     def get_client_secret(self, payment: Payment) -> str | None:
         return payment.client_secret or None
 
-    def to_representation(self, payment: Payment) -> dict:
-        return _payment_representation(payment)
 
-
-def _payment_representation(payment: Payment) -> dict:
-    return {
-        "id": _text(payment.id),
-        "gateway": _text(payment.gateway),
-        "status": _text(payment.status),
-        "client_secret": payment.client_secret or None,
-    }
-
-
-class CardSerializer(serializers.Serializer):
+class CardSerializer(DeclaredSerializer):
     id = serializers.CharField()
     product = serializers.CharField(source="product_id")
     merchant = serializers.CharField(source="merchant_id")
@@ -118,34 +91,6 @@ class CardSerializer(serializers.Serializer):
     days = serializers.IntegerField(allow_null=True)
     refund_fee_bps = serializers.IntegerField()
     payment = PaymentSerializer()
-
-    def to_representation(self, card: Card) -> dict:
-        return {
-            "id": _text(card.id),
-            "product": _text(card.product_id),
-            "merchant": _text(card.merchant_id),
-            "consumer": _text(card.consumer_id),
-            "kind": _text(card.kind),
-            "state": _text(card.state),
-            "currency": "cny",
-            "price": _int(card.price),
-            "escrow_balance": _int(card.escrow_account.balance),
-            "released_total": _int(card.released_total),
-            "refunded_total": _int(card.refunded_total),
-            "balance": _int(card.balance),
-            "sessions_remaining": _int(card.sessions_remaining),
-            "valid_from": _datetime(card.valid_from),
-            "valid_until": _datetime(card.valid_until),
-            "paid_at": _datetime(card.paid_at),
-            "cooling_off_ends_at": _datetime(card.cooling_off_ends_at),
-            "created_at": _datetime(card.created_at),
-            "face_value": _int(card.face_value),
-            "unit_price": _int(card.unit_price),
-            "sessions": _int(card.sessions),
-            "days": _int(card.days),
-            "refund_fee_bps": _int(card.refund_fee_bps),
-            "payment": _payment_representation(card.payment),
-        }
 
 
 class CardListCreateApi(APIView):
@@ -223,7 +168,7 @@ class PaymentSimulateApi(APIView):
         return Response(CardSerializer(card).data)
 
 
-class RedemptionSerializer(serializers.Serializer):
+class RedemptionSerializer(DeclaredSerializer):
     id = serializers.CharField()
     card = serializers.CharField(source="card_id")
     amount = serializers.IntegerField(allow_null=True)
@@ -234,20 +179,6 @@ class RedemptionSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
-
-    def to_representation(self, redemption: Redemption) -> dict:
-        return {
-            "id": _text(redemption.id),
-            "card": _text(redemption.card_id),
-            "amount": _int(redemption.amount),
-            "sessions": _int(redemption.sessions),
-            "released": _int(redemption.released),
-            "currency": "cny",
-            "state": _text(redemption.state),
-            "expires_at": _datetime(redemption.expires_at),
-            "decided_at": _datetime(redemption.decided_at),
-            "created_at": _datetime(redemption.created_at),
-        }
 
 
 class RedemptionListCreateApi(APIView):

@@ -1,8 +1,9 @@
 """A card's purchase contract and receipt as a PDF (API.md, Cards: ``contract.pdf``).
 
-The document is in Chinese, set in reportlab's built-in CID font STSong-Light, which PDF readers
-provide themselves, so no font file is embedded. Money is integer fen and is formatted without floats.
-Times are shown in Beijing time. The refund rules follow API.md, Refunds.
+The document is in Chinese, on the PDF foundation (``core.pdf``: reportlab's built-in CID font
+STSong-Light, which PDF readers provide themselves, so no font file is embedded; the A4 template).
+Money is integer fen and is formatted without floats. Times are shown in Beijing time.
+The refund rules follow API.md, Refunds.
 """
 
 from __future__ import annotations
@@ -16,21 +17,16 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
 from consumers.models import Card
 from core import clock
 from core.formatting import beijing_time, percent, yuan
+from core.pdf import FONT, document
 from merchants.models import Product
 from merchants.registry import district_name
-
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 TITLE = "单用途预付卡购卡合同及收据"
 KIND_NAMES = {
@@ -212,17 +208,7 @@ def _escrow_statement(card: Card) -> Paragraph:
 def card_contract_pdf(*, card: Card) -> bytes:
     """The purchase contract and receipt of ``card``: an A4 PDF."""
     buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=TITLE,
-        author="单用途预付卡资金托管平台",
-        subject=f"卡号 {card.pk}",
-    )
+    doc = document(buffer, title=TITLE, subject=f"卡号 {card.pk}", bottom_margin=16 * mm)
     story: list[Flowable] = [
         _header(card),
         _p("一、合同双方", _HEADING),
@@ -238,5 +224,5 @@ def card_contract_pdf(*, card: Card) -> bytes:
         Spacer(0, 4 * mm),
         _p(f"本文件生成时间：{beijing_time(clock.now())}", _SMALL),
     ]
-    document.build(story)
+    doc.build(story)
     return buffer.getvalue()

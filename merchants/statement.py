@@ -6,8 +6,9 @@ in the window ``(since, cutoff]``, then the refunds of the merchant's cards in t
 totals and the payout. The totals printed are the settlement's stored figures; the lines are read
 again from the journal, and should their sums ever differ the statement says so in red.
 
-Like the purchase contract (``consumers.contract``) it is set in reportlab's CID font STSong-Light,
-money is integer fen formatted without floats and times are Beijing time. A statement can run to
+It is built on the PDF foundation (``core.pdf``: the CID font STSong-Light, the A4 template, the
+shared tables and the page footer); money is integer fen formatted without floats and times are
+Beijing time. A statement can run to
 thousands of lines: the tables are ``LongTable`` with their header repeated on every page, and every
 page carries "第 n 页 / 共 N 页" in its footer.
 """
@@ -18,28 +19,22 @@ import io
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from xml.sax.saxutils import escape
 
 from django.db.models import F, OuterRef, Subquery
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, LongTable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Spacer, Table
 
-from consumers.contract import FONT
 from consumers.models import Card
 from core import clock
 from core.formatting import beijing_time, yuan
+from core.pdf import HEADING, NOTE, SUBTITLE, WARNING, WIDTH, document, p, page_canvas, pairs_table, ruled_table
+from core.pdf import TITLE as TITLE_STYLE
 from escrow.models import JournalEntry, Posting
 from merchants.models import Settlement
 from merchants.registry import district_name
 from refunds.models import Refund
 
 TITLE = "商户资金结算对账单"
-AUTHOR = "单用途预付卡资金托管平台"
 
 CODE_NAMES = {JournalEntry.Code.RELEASE: "服务划付", JournalEntry.Code.FEE: "退款手续费"}
 REASON_NAMES = {
@@ -115,26 +110,6 @@ def settlement_statement_refunds(*, settlement: Settlement) -> list[Refund]:
 
 # --- layout ----------------------------------------------------------------------------------
 
-_BODY = ParagraphStyle("stmt_body", fontName=FONT, fontSize=9.5, leading=14, wordWrap="CJK")
-_TITLE = ParagraphStyle("stmt_title", parent=_BODY, fontSize=18, leading=24, alignment=TA_CENTER)
-_SUBTITLE = ParagraphStyle(
-    "stmt_subtitle", parent=_BODY, fontSize=8, leading=11, alignment=TA_CENTER, textColor=colors.grey
-)
-_HEADING = ParagraphStyle(
-    "stmt_heading", parent=_BODY, fontSize=12, leading=17, spaceBefore=5 * mm, spaceAfter=2 * mm, keepWithNext=1
-)
-_NOTE = ParagraphStyle("stmt_note", parent=_BODY, fontSize=8, leading=11, textColor=colors.grey)
-_WARNING = ParagraphStyle("stmt_warning", parent=_BODY, textColor=colors.red)
-
-_MARGIN = 18 * mm
-_WIDTH = A4[0] - 2 * _MARGIN
-_HEADER_BG = colors.HexColor("#e8edf3")
-_TOTAL_BG = colors.HexColor("#f4f4f4")
-
-
-def _p(text: str, style: ParagraphStyle = _BODY) -> Paragraph:
-    return Paragraph(text, style)
-
 
 def _short(card_id) -> str:
     return str(card_id)[:8] if card_id else "—"
@@ -145,71 +120,13 @@ def _moment(moment: datetime | None) -> str:
     return f"{clock.local(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
 
 
-def pairs_table(pairs: list[tuple[str, str]], label_width: float = 34 * mm) -> Table:
-    """Label/value pairs two to a row; a pair alone on its row spans it. Values are escaped."""
-    rows, style = [], []
-    for start in range(0, len(pairs), 2):
-        cells = [cell for label, value in pairs[start : start + 2] for cell in (_p(label), _p(escape(value)))]
-        if len(cells) == 2:
-            cells += ["", ""]
-            style.append(("SPAN", (1, len(rows)), (3, len(rows))))
-        rows.append(cells)
-    value_width = (_WIDTH - 2 * label_width) / 2
-    table = Table(rows, colWidths=[label_width, value_width, label_width, value_width])
-    table.setStyle(
-        TableStyle(
-            [
-                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
-                ("BACKGROUND", (2, 0), (2, -1), colors.whitesmoke),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-                *style,
-            ]
-        )
-    )
-    return table
-
-
-def ruled_table(
-    header: list[str], rows: list[list[str]], widths: list[float], *, right: int, totals: int = 0
-) -> LongTable:
-    """A ruled table of plain-text cells whose header row repeats on every page; the columns from
-    ``right`` on are right-aligned and the last ``totals`` rows are shaded as totals. A page break
-    never leaves the header with fewer than two lines below it, nor the totals without a line above."""
-    table = LongTable([header, *rows], colWidths=widths, repeatRows=1)
-    style = [
-        ("FONTNAME", (0, 0), (-1, -1), FONT),
-        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
-        ("LEADING", (0, 0), (-1, -1), 11),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-        ("LINEABOVE", (0, 0), (-1, 0), 0.8, colors.black),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
-        ("LINEBELOW", (0, -1), (-1, -1), 0.8, colors.black),
-        ("BACKGROUND", (0, 0), (-1, 0), _HEADER_BG),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1 - totals), [colors.white, colors.HexColor("#fafafa")]),
-        ("ALIGN", (right, 0), (-1, -1), "RIGHT"),
-        ("NOSPLIT", (0, 0), (-1, min(2, len(rows)))),
-        ("NOSPLIT", (0, -1 - totals), (-1, -1)),
-    ]
-    if totals:
-        style += [
-            ("LINEABOVE", (0, -totals), (-1, -totals), 0.5, colors.black),
-            ("BACKGROUND", (0, -totals), (-1, -1), _TOTAL_BG),
-        ]
-    table.setStyle(TableStyle(style))
-    return table
-
-
 def _summary(settlement: Settlement, releases: list[StatementLine], fees: list[StatementLine]) -> list[Flowable]:
     rows = [
         ["服务划付", f"{settlement.releases_count} 笔", yuan(settlement.released)],
         ["退款手续费", f"{len(fees)} 笔", yuan(settlement.fees)],
         ["应付商户合计", "", yuan(settlement.payout_amount)],
     ]
-    table = ruled_table(["项目", "笔数", "金额"], rows, [_WIDTH - 80 * mm, 30 * mm, 50 * mm], right=1, totals=1)
+    table = ruled_table(["项目", "笔数", "金额"], rows, [WIDTH - 80 * mm, 30 * mm, 50 * mm], right=1, totals=1)
     story: list[Flowable] = [table]
     mismatches = [
         name
@@ -222,7 +139,7 @@ def _summary(settlement: Settlement, releases: list[StatementLine], fees: list[S
     if mismatches:
         story += [
             Spacer(0, 2 * mm),
-            _p(f"注意：{'、'.join(mismatches)}明细合计与结算金额不符，请联系平台核对。", _WARNING),
+            p(f"注意：{'、'.join(mismatches)}明细合计与结算金额不符，请联系平台核对。", WARNING),
         ]
     return story
 
@@ -232,7 +149,7 @@ def _sum(lines: list[StatementLine]) -> int:
 
 
 def _lines_table(lines: list[StatementLine], *, total_label: str) -> Flowable:
-    widths = [16 * mm, 30 * mm, 46 * mm, 36 * mm, _WIDTH - 128 * mm]
+    widths = [16 * mm, 30 * mm, 46 * mm, 36 * mm, WIDTH - 128 * mm]
     rows = [
         [str(number), _short(line.card_id), _moment(line.created_at), f"#{line.entry_id}", yuan(line.amount)]
         for number, line in enumerate(lines, start=1)
@@ -242,7 +159,7 @@ def _lines_table(lines: list[StatementLine], *, total_label: str) -> Flowable:
 
 
 def _refunds_table(refunds: list[Refund]) -> Flowable:
-    widths = [12 * mm, 24 * mm, 28 * mm, 40 * mm, 35 * mm, _WIDTH - 139 * mm]
+    widths = [12 * mm, 24 * mm, 28 * mm, 40 * mm, 35 * mm, WIDTH - 139 * mm]
     rows = [
         [
             str(number),
@@ -281,42 +198,6 @@ def _payout(settlement: Settlement) -> Table:
     return pairs_table(pairs, label_width=24 * mm)
 
 
-def page_canvas(footer: str) -> type[Canvas]:
-    """A canvas class that holds its pages back until the document is done, then stamps each
-    with ``footer`` and "第 n 页 / 共 N 页" (the page count is only known at the end)."""
-
-    class StatementCanvas(Canvas):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._held_pages: list[dict] = []
-
-        def showPage(self):
-            self._held_pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self):
-            total = len(self._held_pages)
-            for number, page in enumerate(self._held_pages, start=1):
-                self.__dict__.update(page)
-                self._stamp(number, total)
-                super().showPage()
-            super().save()
-
-        def _stamp(self, number: int, total: int) -> None:
-            width, _ = self._pagesize
-            self.saveState()
-            self.setStrokeColor(colors.lightgrey)
-            self.setLineWidth(0.5)
-            self.line(_MARGIN, 12 * mm, width - _MARGIN, 12 * mm)
-            self.setFont(FONT, 7.5)
-            self.setFillColor(colors.grey)
-            self.drawString(_MARGIN, 8.5 * mm, footer)
-            self.drawRightString(width - _MARGIN, 8.5 * mm, f"第 {number} 页 / 共 {total} 页")
-            self.restoreState()
-
-    return StatementCanvas
-
-
 def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
     """The statement of ``settlement`` for its merchant: an A4 PDF."""
     merchant = settlement.merchant
@@ -328,20 +209,10 @@ def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
     day_text = f"{day.year}年{day.month}月{day.day}日"
 
     buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=_MARGIN,
-        rightMargin=_MARGIN,
-        topMargin=16 * mm,
-        bottomMargin=18 * mm,
-        title=f"{TITLE} {day.isoformat()}",
-        author=AUTHOR,
-        subject=f"{merchant.name} {day.isoformat()}",
-    )
+    doc = document(buffer, title=f"{TITLE} {day.isoformat()}", subject=f"{merchant.name} {day.isoformat()}")
     story: list[Flowable] = [
-        _p(TITLE, _TITLE),
-        _p(f"结算单号：{settlement.pk}", _SUBTITLE),
+        p(TITLE, TITLE_STYLE),
+        p(f"结算单号：{settlement.pk}", SUBTITLE),
         Spacer(0, 4 * mm),
         pairs_table(
             [
@@ -353,24 +224,24 @@ def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
             ]
         ),
         Spacer(0, 1.5 * mm),
-        _p(
+        p(
             "结算周期不含起始时刻、含截止时刻。本期结算金额为周期内记入商户结算账户的服务划付款项与退款手续费之和，"
             f"经核对后支付至商户账户。本对账单生成于{beijing_time(clock.now())}。",
-            _NOTE,
+            NOTE,
         ),
-        _p("一、结算汇总", _HEADING),
+        p("一、结算汇总", HEADING),
         *_summary(settlement, releases, fees),
-        _p("二、付款信息", _HEADING),
+        p("二、付款信息", HEADING),
         _payout(settlement),
-        _p(f"三、服务划付明细（{len(releases)} 笔）", _HEADING),
-        _lines_table(releases, total_label="合计") if releases else _p("本期无服务划付。"),
-        _p(f"四、退款手续费明细（{len(fees)} 笔）", _HEADING),
-        _lines_table(fees, total_label="合计") if fees else _p("本期无退款手续费。"),
-        _p(f"五、本期退款记录（{len(refunds)} 笔）", _HEADING),
-        _refunds_table(refunds) if refunds else _p("本期无退款。"),
+        p(f"三、服务划付明细（{len(releases)} 笔）", HEADING),
+        _lines_table(releases, total_label="合计") if releases else p("本期无服务划付。"),
+        p(f"四、退款手续费明细（{len(fees)} 笔）", HEADING),
+        _lines_table(fees, total_label="合计") if fees else p("本期无退款手续费。"),
+        p(f"五、本期退款记录（{len(refunds)} 笔）", HEADING),
+        _refunds_table(refunds) if refunds else p("本期无退款。"),
         Spacer(0, 1.5 * mm),
-        _p("退款款项由托管账户直接退还消费者，不计入商户结算金额；其中手续费归商户所有，已列入第四项。", _NOTE),
+        p("退款款项由托管账户直接退还消费者，不计入商户结算金额；其中手续费归商户所有，已列入第四项。", NOTE),
     ]
     footer = f"{TITLE} · {merchant.name} · {day_text}"
-    document.build(story, canvasmaker=page_canvas(footer))
+    doc.build(story, canvasmaker=page_canvas(footer))
     return buffer.getvalue()

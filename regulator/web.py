@@ -38,7 +38,7 @@ from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks
 from regulator.models import Complaint, RegulatorAction, RiskLevel
-from regulator.report import audit_report_pdf
+from regulator.reports.audit import audit_report_pdf
 from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors

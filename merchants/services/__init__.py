@@ -71,7 +71,7 @@ def _check_limits(*, merchant: Merchant, kind: str, price: int, sessions: int | 
         )
     if merchant.category != Merchant.Category.EDUCATION:
         return
-    if kind == Product.Kind.SESSION_PACK and sessions > limits["education_max_sessions"]:
+    if kind == Product.Kind.SESSION_PACK and sessions is not None and sessions > limits["education_max_sessions"]:
         raise CardLimitExceeded(
             _("Off-campus training may sell at most %(max)s class hours at once.")
             % {"max": limits["education_max_sessions"]},
@@ -81,7 +81,7 @@ def _check_limits(*, merchant: Merchant, kind: str, price: int, sessions: int | 
                 ]
             },
         )
-    if kind == Product.Kind.PERIOD_PASS and days > limits["education_max_days"]:
+    if kind == Product.Kind.PERIOD_PASS and days is not None and days > limits["education_max_days"]:
         raise CardLimitExceeded(
             _("Off-campus training may sell at most %(max)s days at once.") % {"max": limits["education_max_days"]},
             errors={"days": [_("rule education_max_days: at most %(max)s") % {"max": limits["education_max_days"]}]},
@@ -106,7 +106,7 @@ def product_create(
     Under an ``idempotency_key`` (a page's form sent twice) a repeat returns the product the first
     one made: its id derives from the key."""
     errors: dict[str, list[str]] = {}
-    required = {
+    required: dict[str, dict[str, int | None]] = {
         Product.Kind.STORED_VALUE: {"face_value": face_value, "unit_price": unit_price},
         Product.Kind.SESSION_PACK: {"sessions": sessions},
         Product.Kind.PERIOD_PASS: {"days": days},
@@ -116,7 +116,7 @@ def product_create(
     for field, value in required[kind].items():
         if value is None:
             errors[field] = [_("Required for this kind of card.")]
-    if kind == Product.Kind.STORED_VALUE and not errors:
+    if kind == Product.Kind.STORED_VALUE and face_value is not None and unit_price is not None:
         if face_value < price:
             errors["face_value"] = [_("The face value may not be below the price.")]
         if not 0 < unit_price <= face_value:

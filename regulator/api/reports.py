@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from core.api import ErrorSerializer
 from core.permissions import IsRegulator
-from regulator.report import audit_report_pdf
+from regulator.reports.audit import audit_report_pdf
 
 
 class MerchantAuditReportApi(APIView):

@@ -83,27 +83,31 @@ def _month_key(month: datetime | date) -> date:
     return date(local.year, local.month, 1)
 
 
-def dashboard_sales_and_releases(*, months: int = TREND_MONTHS) -> list[dict[str, Any]]:
+def dashboard_sales_and_releases(
+    *, months: int = TREND_MONTHS, merchant: Merchant | None = None
+) -> list[dict[str, Any]]:
     """``[{month, sales, cards, released}]`` for the last ``months`` Beijing months (this one
     included), oldest first: card sales (``paid_at``, ``price``) and the releases credited to
-    merchants' settlement accounts (``release`` entries' postings), each one ``GROUP BY`` month."""
+    merchants' settlement accounts (``release`` entries' postings), each one ``GROUP BY`` month.
+    With ``merchant``, that merchant's alone (its cards, its settlement account: the audit report)."""
     today = clock.local_date()
     since = clock.local_midnight(_month_start(today, months - 1))
+    paid = Card.objects.filter(paid_at__gte=since)
+    postings = Posting.objects.filter(entry__code=JournalEntry.Code.RELEASE, entry__created_at__gte=since)
+    if merchant is None:
+        postings = postings.filter(account__kind=Account.Kind.MERCHANT_SETTLEMENT)
+    else:
+        paid = paid.filter(merchant=merchant)
+        postings = postings.filter(account_id=merchant.settlement_account_id)
     sales = (
-        Card.objects.filter(paid_at__gte=since)
-        .annotate(month=TruncMonth("paid_at", tzinfo=clock.BEIJING))
+        paid.annotate(month=TruncMonth("paid_at", tzinfo=clock.BEIJING))
         .values("month")
         .annotate(cards=Count("pk"), sales=Sum("price"))
         .values_list("month", "cards", "sales")
     )
     # A release credits the settlement account: its posting there is negative.
     releases = (
-        Posting.objects.filter(
-            account__kind=Account.Kind.MERCHANT_SETTLEMENT,
-            entry__code=JournalEntry.Code.RELEASE,
-            entry__created_at__gte=since,
-        )
-        .annotate(month=TruncMonth("entry__created_at", tzinfo=clock.BEIJING))
+        postings.annotate(month=TruncMonth("entry__created_at", tzinfo=clock.BEIJING))
         .values("month")
         .annotate(released=Sum(-F("amount")))
         .values_list("month", "released")

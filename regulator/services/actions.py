@@ -13,6 +13,8 @@ follows the mass refund (``queued → running → done``) through
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,7 +36,7 @@ from regulator.services import audit_record
 Action = RegulatorAction.Action
 
 # action → (merchant field, value it sets); the precondition is that the field does not hold it yet.
-_TOGGLES = {
+_TOGGLES: dict[str, tuple[str, bool]] = {
     Action.FLAG: ("flagged", True),
     Action.UNFLAG: ("flagged", False),
     Action.FREEZE_SALES: ("sales_frozen", True),
@@ -43,7 +45,7 @@ _TOGGLES = {
     Action.UNFREEZE_RELEASES: ("releases_frozen", False),
 }
 # actions that tell the merchant's card holders, and what
-_NOTIFY = {
+_NOTIFY: dict[str, str] = {
     Action.FLAG: Kind.MERCHANT_FLAGGED,
     Action.FREEZE_SALES: Kind.MERCHANT_FROZEN,
     Action.FREEZE_RELEASES: Kind.MERCHANT_FROZEN,
@@ -102,7 +104,7 @@ def _toggle(*, merchant: Merchant, action: str, warning: str | None, record: Reg
     field, value = _TOGGLES[action]
     if getattr(merchant, field) == value:
         raise ActionNotAllowed(_("The merchant is already in the state this action would put it in."))
-    changes = {field: [not value, value]}
+    changes: dict[str, list[Any]] = {field: [not value, value]}
     setattr(merchant, field, value)
     fields = [field]
     if field == "flagged":
@@ -114,10 +116,10 @@ def _toggle(*, merchant: Merchant, action: str, warning: str | None, record: Reg
     if action == Action.UNFREEZE_RELEASES:
         # The payouts held while the releases were frozen go out now, once each.
         changes["payouts_released"] = [0, settlements_release_held(merchant_id=merchant.pk)]
-    if action in _NOTIFY:
+    if (event_key := action_notify_key(record)) is not None:
         fanout_start(
             kind=_NOTIFY[action],
-            event_key=action_notify_key(record),
+            event_key=event_key,
             params={"merchant": merchant.name},
             audience="card_holders",
             audience_arg=str(merchant.pk),
@@ -134,7 +136,7 @@ def _order_refunds(*, merchant: Merchant, record: RegulatorAction, actor_id: int
         state__in=[RegulatorAction.State.QUEUED, RegulatorAction.State.RUNNING],
     ).exists():
         raise ActionNotAllowed(_("Refunds of this merchant's cards are already under way."))
-    changes = {}
+    changes: dict[str, list[Any]] = {}
     if not merchant.sales_frozen:
         merchant.sales_frozen = True
         merchant.save(update_fields=["sales_frozen"])

@@ -86,10 +86,10 @@ def _yuan(fen: int) -> str:
 
 def _escrow(merchant_ids: list | None) -> dict:
     """Escrow outstanding and cards holding it, per merchant (the (merchant, state) index)."""
-    rows = Card.objects.filter(state__in=HOLDING)
+    scope = Card.objects.filter(state__in=HOLDING)
     if merchant_ids is not None:
-        rows = rows.filter(merchant_id__in=merchant_ids)
-    rows = rows.values("merchant_id").annotate(
+        scope = scope.filter(merchant_id__in=merchant_ids)
+    rows = scope.values("merchant_id").annotate(
         escrow=Sum(F("price") - F("released_total") - F("refunded_total")), cards=Count("pk")
     )
     return {r["merchant_id"]: (r["escrow"] or 0, r["cards"]) for r in rows}
@@ -97,17 +97,17 @@ def _escrow(merchant_ids: list | None) -> dict:
 
 def _releases(at: datetime, merchant_ids: list | None) -> dict:
     """Fen released to each merchant's settlement account: 90 days, last 14 days, the 56 before."""
-    rows = Posting.objects.filter(
+    scope = Posting.objects.filter(
         entry__code=JournalEntry.Code.RELEASE,
         entry__created_at__gte=at - timedelta(days=90),
         entry__created_at__lt=at,
         account__merchant__isnull=False,
     )
     if merchant_ids is not None:
-        rows = rows.filter(account__merchant__in=merchant_ids)
+        scope = scope.filter(account__merchant__in=merchant_ids)
     recent = Q(entry__created_at__gte=at - timedelta(days=14))
     before = Q(entry__created_at__gte=at - timedelta(days=70), entry__created_at__lt=at - timedelta(days=14))
-    rows = rows.values("account__merchant").annotate(
+    rows = scope.values("account__merchant").annotate(
         d90=Sum(-F("amount")),
         d14=Coalesce(Sum(-F("amount"), filter=recent), 0),
         w8=Coalesce(Sum(-F("amount"), filter=before), 0),
@@ -118,12 +118,12 @@ def _releases(at: datetime, merchant_ids: list | None) -> dict:
 def _sales(at: datetime, merchant_ids: list | None) -> dict:
     """Card sales (price paid) of the last 30 days and the 90 before; stored-value face and price of
     the last 30 days; cards sold in 90 days (the refund rate's base). The ``paid_at`` index."""
-    rows = Card.objects.filter(paid_at__gte=at - timedelta(days=120), paid_at__lt=at)
+    scope = Card.objects.filter(paid_at__gte=at - timedelta(days=120), paid_at__lt=at)
     if merchant_ids is not None:
-        rows = rows.filter(merchant_id__in=merchant_ids)
+        scope = scope.filter(merchant_id__in=merchant_ids)
     last30 = Q(paid_at__gte=at - timedelta(days=30))
     sv30 = last30 & Q(kind="stored_value")
-    rows = rows.values("merchant_id").annotate(
+    rows = scope.values("merchant_id").annotate(
         s30=Coalesce(Sum("price", filter=last30), 0),
         s90before=Coalesce(Sum("price", filter=Q(paid_at__lt=at - timedelta(days=30))), 0),
         face30=Coalesce(Sum("face_value", filter=sv30), 0),
@@ -149,15 +149,15 @@ def _sales(at: datetime, merchant_ids: list | None) -> dict:
 
 def _complaints(at: datetime, merchant_ids: list | None) -> dict:
     """Complaints of 90 days, and those now past their deadline without an answer."""
-    rows = Complaint.objects.filter(
+    scope = Complaint.objects.filter(
         Q(created_at__gte=at - timedelta(days=90), created_at__lt=at)
         | Q(state=Complaint.State.OVERDUE)
         | Q(state=Complaint.State.OPEN, respond_by__lt=at)
     )
     if merchant_ids is not None:
-        rows = rows.filter(merchant_id__in=merchant_ids)
+        scope = scope.filter(merchant_id__in=merchant_ids)
     overdue = Q(state=Complaint.State.OVERDUE) | Q(state=Complaint.State.OPEN, respond_by__lt=at)
-    rows = rows.values("merchant_id").annotate(
+    rows = scope.values("merchant_id").annotate(
         c90=Count("pk", filter=Q(created_at__gte=at - timedelta(days=90), created_at__lt=at)),
         overdue=Count("pk", filter=overdue),
     )
@@ -166,24 +166,24 @@ def _complaints(at: datetime, merchant_ids: list | None) -> dict:
 
 def _refunds(at: datetime, merchant_ids: list | None) -> dict:
     """Refunds consumers asked for in 90 days (closures and orders are not the consumer's choice)."""
-    rows = Refund.objects.filter(
+    scope = Refund.objects.filter(
         created_at__gte=at - timedelta(days=90), created_at__lt=at, reason__in=CONSUMER_REFUNDS
     )
     if merchant_ids is not None:
-        rows = rows.filter(card__merchant_id__in=merchant_ids)
-    rows = rows.values("card__merchant_id").annotate(n=Count("pk"))
+        scope = scope.filter(card__merchant_id__in=merchant_ids)
+    rows = scope.values("card__merchant_id").annotate(n=Count("pk"))
     return {r["card__merchant_id"]: r["n"] for r in rows}
 
 
 def _late_refunds(at: datetime, merchant_ids: list | None) -> dict:
     """Refunds not paid: ``failed`` at the gateway, or pending past their deadline (the (state,
     due_by) index). The merchant's customers wait for money it owes them."""
-    rows = Refund.objects.filter(
+    scope = Refund.objects.filter(
         Q(state=Refund.State.FAILED) | Q(state=Refund.State.PENDING, due_by__lt=at), created_at__lt=at
     )
     if merchant_ids is not None:
-        rows = rows.filter(card__merchant_id__in=merchant_ids)
-    rows = rows.values("card__merchant_id").annotate(
+        scope = scope.filter(card__merchant_id__in=merchant_ids)
+    rows = scope.values("card__merchant_id").annotate(
         late=Count("pk", filter=Q(state=Refund.State.PENDING)), failed=Count("pk", filter=Q(state=Refund.State.FAILED))
     )
     return {r["card__merchant_id"]: (r["late"], r["failed"]) for r in rows}
@@ -192,10 +192,10 @@ def _late_refunds(at: datetime, merchant_ids: list | None) -> dict:
 def _redemptions(at: datetime, merchant_ids: list | None) -> dict:
     """Services decided in 90 days, and those the consumer rejected (the (merchant, created) index)."""
     decided = (Redemption.State.CONFIRMED, Redemption.State.REJECTED)
-    rows = Redemption.objects.filter(created_at__gte=at - timedelta(days=90), created_at__lt=at, state__in=decided)
+    scope = Redemption.objects.filter(created_at__gte=at - timedelta(days=90), created_at__lt=at, state__in=decided)
     if merchant_ids is not None:
-        rows = rows.filter(merchant_id__in=merchant_ids)
-    rows = rows.values("merchant_id").annotate(
+        scope = scope.filter(merchant_id__in=merchant_ids)
+    rows = scope.values("merchant_id").annotate(
         decided=Count("pk"), rejected=Count("pk", filter=Q(state=Redemption.State.REJECTED))
     )
     return {r["merchant_id"]: (r["decided"], r["rejected"]) for r in rows}
@@ -210,7 +210,7 @@ def _explain(zh: str, en: str) -> dict[str, str]:
 
 def _signals(
     *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0)
-) -> list[dict[str, Any]]:
+) -> list[tuple[str, Any, float, dict[str, str]]]:
     """The eleven signals of one merchant as ``(name, value, normalised, explanation)``."""
     filing = settings.RISK_FILING_THRESHOLD
     d90, d14, w8 = releases

@@ -1,4 +1,4 @@
-"""The regulator's audit report of one merchant (regulator.report)."""
+"""The regulator's audit report of one merchant (regulator.reports)."""
 
 import io
 import re
@@ -18,15 +18,10 @@ from escrow.selectors import ledger_verify
 from escrow.services import ledger_check_run
 from refunds.services import refund_request
 from regulator.models import Complaint, RiskAssessment
-from regulator.report import (
-    SIGNAL_NAMES,
-    audit_report_pdf,
-    monthly_chart,
-    report_escrow_figures,
-    report_ledger_extract,
-    report_monthly_figures,
-    risk_score_chart,
-)
+from regulator.reports.audit import audit_report_pdf
+from regulator.reports.charts import monthly_chart, risk_score_chart
+from regulator.reports.figures import report_escrow_figures, report_ledger_extract, report_monthly_figures
+from regulator.reports.names import SIGNAL_NAMES
 from regulator.selectors.risk import risk_history
 from regulator.services import audit_record
 from tests.cards import builders
