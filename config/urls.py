@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from complaints.web_urls import consumer_urlpatterns as consumer_complaint_pages
+from complaints.web_urls import merchant_urlpatterns as merchant_complaint_pages
 from core.api import AuthTokenApi, healthz, livez
 
 api_v1 = [
@@ -12,6 +14,7 @@ api_v1 = [
     path("", include("escrow.urls")),
     path("", include("merchants.urls")),
     path("", include("regulator.urls")),
+    path("", include("complaints.urls")),
     path("", include("notifications.urls")),
 ]
 
@@ -20,7 +23,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("core.web_urls")),
     path("c/", include("consumers.web_urls")),
+    path("c/", include(consumer_complaint_pages)),
     path("m/", include("merchants.web_urls")),
+    path("m/", include(merchant_complaint_pages)),
     path("r/", include("regulator.web_urls")),
     path("n/", include("notifications.web_urls")),
     path("livez", livez, name="livez"),

@@ -1,4 +1,4 @@
-"""The consumer's pages, mounted at ``/c/`` (config/urls.py)."""
+"""The consumer's pages, mounted at ``/c/`` (config/urls.py; the complaint pages there are ``complaints.web_urls``')."""
 
 from django.urls import path
 from django.views.generic import RedirectView
@@ -20,6 +20,4 @@ urlpatterns = [
     path("redemptions/pending/", web.redemptions_pending, name="web-consumer-redemptions-pending"),
     path("redemptions/<uuid:redemption_id>/confirm/", web.redemption_confirm, name="web-consumer-redemption-confirm"),
     path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
-    path("complaints/", web.complaint_list_page, name="web-consumer-complaints"),
-    path("complaints/new/", web.complaint_new, name="web-consumer-complaint-new"),
 ]

@@ -1,4 +1,4 @@
-"""The merchant's pages, mounted at ``/m/`` (config/urls.py)."""
+"""The merchant's pages, mounted at ``/m/`` (config/urls.py; the complaint pages there are ``complaints.web_urls``')."""
 
 from django.urls import path
 
@@ -17,6 +17,4 @@ urlpatterns = [
         name="web-merchant-settlement-statement",
     ),
     path("closure/", web.closure, name="web-merchant-closure"),
-    path("complaints/", web.complaints, name="web-merchant-complaints"),
-    path("complaints/<uuid:complaint_id>/respond/", web.complaint_answer, name="web-merchant-complaint-respond"),
 ]

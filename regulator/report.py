@@ -49,6 +49,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
+from complaints.models import Complaint
 from consumers.contract import FONT
 from consumers.models import Card
 from core import clock
@@ -59,7 +60,7 @@ from merchants.models import Merchant
 from merchants.registry import district_name
 from merchants.statement import page_canvas, pairs_table, ruled_table
 from refunds.models import Refund
-from regulator.models import AuditEvent, Complaint, RiskAssessment
+from regulator.models import AuditEvent, RiskAssessment
 from regulator.selectors.risk import merchant_get, risk_history, risk_latest
 from regulator.services.risk import HOLDING
 

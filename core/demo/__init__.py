@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from complaints.models import Complaint
 from consumers.models import Card, Consumer
 from core.demo.city import SHOPS
 from core.demo.history import (
@@ -30,7 +31,7 @@ from core.demo.history import (
 from core.models import User
 from escrow.models import JournalEntry
 from merchants.models import Merchant, SettlementRun
-from regulator.models import Complaint, RiskAssessment
+from regulator.models import RiskAssessment
 
 EMPTY, LOADED, UNFINISHED, OCCUPIED = "empty", "loaded", "unfinished", "occupied"
 

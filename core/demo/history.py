@@ -35,6 +35,12 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test.utils import override_settings
 
+from complaints.services import (
+    complaint_close,
+    complaint_file,
+    complaint_respond,
+    complaints_mark_overdue,
+)
 from consumers import rules
 from consumers.models import Consumer
 from consumers.services import (
@@ -58,12 +64,6 @@ from merchants.services import merchant_register, product_create
 from merchants.services.closure import merchant_closure_announce
 from merchants.services.settlement import settlement_run
 from refunds.services import refund_request
-from regulator.services.complaints import (
-    complaint_close,
-    complaint_file,
-    complaint_respond,
-    complaints_mark_overdue,
-)
 from regulator.services.risk import compute_risk
 
 HISTORY_DAYS = 90

@@ -3,12 +3,13 @@ the regulator with an audit event; and the rules on what may be filed."""
 
 import pytest
 
-from regulator.models import AuditEvent, Complaint
-from regulator.services.complaints import complaints_mark_overdue
+from complaints.models import Complaint
+from complaints.services import complaints_mark_overdue
+from regulator.models import AuditEvent
 from tests.cards import builders
+from tests.complaints.complaints_builders import app_complaint, at
 from tests.conftest import client_for
 from tests.factories import UserFactory
-from tests.regulator.complaints_builders import app_complaint, at
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,9 @@ complained about, another merchant and a regulator. Another's complaint is "not 
 import pytest
 
 from tests.cards import builders
+from tests.complaints.complaints_builders import app_complaint
 from tests.conftest import client_for
 from tests.factories import UserFactory
-from tests.regulator.complaints_builders import app_complaint
 
 pytestmark = pytest.mark.django_db
 

@@ -3,11 +3,11 @@ month's top problems against the month before, and overdue counts; a fixed numbe
 
 import pytest
 
-from regulator.services.complaints import complaint_respond, complaints_mark_overdue
+from complaints.services import complaint_respond, complaints_mark_overdue
 from tests.cards import builders
+from tests.complaints.complaints_builders import at, hotline_call
 from tests.conftest import client_for
 from tests.factories import UserFactory
-from tests.regulator.complaints_builders import at, hotline_call
 
 pytestmark = pytest.mark.django_db
 

@@ -33,6 +33,16 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from complaints.audit import audit_record
+from complaints.errors import (
+    ComplaintCardMismatch,
+    ComplaintImportFailed,
+    ComplaintNotOpen,
+    ComplaintSourceNotAllowed,
+    DuplicateHotlineReference,
+    UnknownMerchant,
+)
+from complaints.models import Complaint
 from consumers.models import Card
 from consumers.selectors import consumer_of_user
 from core import clock
@@ -41,16 +51,6 @@ from core.idempotency import keyed_id
 from core.models import User
 from merchants.models import Merchant
 from refunds.services import refund_entitlement_record
-from regulator.errors import (
-    ComplaintCardMismatch,
-    ComplaintImportFailed,
-    ComplaintNotOpen,
-    ComplaintSourceNotAllowed,
-    DuplicateHotlineReference,
-    UnknownMerchant,
-)
-from regulator.models import Complaint
-from regulator.services import audit_record
 
 OVERDUE_CHUNK = 500
 IMPORT_CHUNK = 500

@@ -11,14 +11,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from complaints import selectors, services
+from complaints.models import Complaint
 from core.api import ErrorSerializer, paginated_response
 from core.idempotency import idempotent
 from core.permissions import IsConsumer, IsMerchant, IsRegulator
 from merchants.registry import district_code
 from merchants.selectors import merchant_of_user
-from regulator.models import Complaint
-from regulator.selectors import complaints as selectors
-from regulator.services import complaints as services
 
 DESCRIPTION_MAX = 5000
 

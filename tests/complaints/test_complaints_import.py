@@ -12,11 +12,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from regulator.errors import ComplaintImportFailed
-from regulator.models import AuditEvent, Complaint
-from regulator.services.complaints import complaints_import_csv
+from complaints.errors import ComplaintImportFailed
+from complaints.models import Complaint
+from complaints.services import complaints_import_csv
+from regulator.models import AuditEvent
 from tests.cards import builders
-from tests.regulator.complaints_builders import at
+from tests.complaints.complaints_builders import at
 from tests.settlement.test_settlement_crash import ROOT, database_url
 
 HEADER = "hotline_reference,received_at,merchant_license,category,description,urgent,card"

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from django.db import transaction
 
+from complaints.models import Complaint
 from core import clock
 from notifications.models import Kind
 from notifications.services import notification_send
-from regulator.models import Complaint
 
 COMPLAINT_DUE_REMIND_HOURS = 6
 

@@ -5,11 +5,11 @@ from datetime import datetime
 
 import time_machine
 
+from complaints.models import Complaint
+from complaints.services import complaint_file
 from consumers.models import Consumer
 from core.models import User
 from merchants.models import Merchant
-from regulator.models import Complaint
-from regulator.services.complaints import complaint_file
 
 _n = itertools.count(1)
 

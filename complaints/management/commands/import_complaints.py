@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from regulator.errors import ComplaintImportFailed
-from regulator.services.complaints import complaints_import_csv
+from complaints.errors import ComplaintImportFailed
+from complaints.services import complaints_import_csv
 
 
 class Command(BaseCommand):

@@ -15,10 +15,10 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils.translation import get_language
 
+from complaints.models import Complaint
 from core import clock
 from core.errors import NotFound
 from merchants.registry import district_name
-from regulator.models import Complaint
 
 STATS_MONTHS = 12
 TOP_PAIRS = 10

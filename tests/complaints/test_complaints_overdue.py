@@ -7,12 +7,12 @@ from django.conf import settings
 from django.core import mail
 from django.db import transaction
 
-from regulator.models import Complaint
-from regulator.services.complaints import complaint_respond, complaints_mark_overdue
-from regulator.tasks import complaints_mark_overdue_task
+from complaints.models import Complaint
+from complaints.services import complaint_respond, complaints_mark_overdue
+from complaints.tasks import complaints_mark_overdue_task
 from tests.cards import builders
+from tests.complaints.complaints_builders import app_complaint, at, hotline_call
 from tests.factories import UserFactory
-from tests.regulator.complaints_builders import app_complaint, at, hotline_call
 
 pytestmark = pytest.mark.django_db
 
