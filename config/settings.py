@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "refunds",
     "complaints",
     "regulator",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from complaints.web_urls import consumer_urlpatterns as consumer_complaint_pages
 from complaints.web_urls import merchant_urlpatterns as merchant_complaint_pages
+from consumers.web_urls import signup_urlpatterns as consumer_signup
 from core.api import AuthTokenApi, healthz, livez
+from merchants.web_urls import signup_urlpatterns as merchant_signup
 
 api_v1 = [
     path("auth/token", AuthTokenApi.as_view(), name="auth-token"),
@@ -22,6 +24,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("core.web_urls")),
+    path("", include(consumer_signup)),
+    path("", include(merchant_signup)),
     path("c/", include("consumers.web_urls")),
     path("c/", include(consumer_complaint_pages)),
     path("m/", include("merchants.web_urls")),

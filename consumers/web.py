@@ -35,7 +35,7 @@ from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import DomainError, NotFound
 from core.formatting import percent, yuan
-from core.web import attempt, form_idempotency_key, role_required
+from core.web import attempt, form_idempotency_key, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import products_on_sale
@@ -405,3 +405,18 @@ def redemption_confirm(request, redemption_id):
 @require_POST
 def redemption_reject(request, redemption_id):
     return _redemption_answer(request, redemption_id, confirm=False)
+
+
+# --- sign-up (mounted at /signup/consumer/) -----------------------------------------------------
+
+
+class ConsumerSignupForm(forms.Form):
+    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
+    password = forms.CharField(label=gettext_lazy("Password"), widget=forms.PasswordInput, min_length=8)
+    display_name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    phone = forms.CharField(label=gettext_lazy("Mobile phone"), max_length=20)
+
+
+def signup(request):
+    """A new consumer signs up (``consumer_register``) and is logged in."""
+    return signup_page(request, role="consumer", form_class=ConsumerSignupForm, register=services.consumer_register)

@@ -21,3 +21,8 @@ urlpatterns = [
     path("redemptions/<uuid:redemption_id>/confirm/", web.redemption_confirm, name="web-consumer-redemption-confirm"),
     path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
 ]
+
+# Mounted at the site's root (config/urls.py), beside the log-in page.
+signup_urlpatterns = [
+    path("signup/consumer/", web.signup, name="web-signup-consumer"),
+]

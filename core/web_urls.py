@@ -6,6 +6,4 @@ urlpatterns = [
     path("", web.home, name="web-home"),
     path("login/", web.LoginView.as_view(), name="web-login"),
     path("logout/", web.LogoutView.as_view(), name="web-logout"),
-    path("signup/consumer/", web.signup, {"role": "consumer"}, name="web-signup-consumer"),
-    path("signup/merchant/", web.signup, {"role": "merchant"}, name="web-signup-merchant"),
 ]

@@ -31,10 +31,10 @@ from core import clock
 from core.errors import NotFound
 from core.fields import MAX_FEN
 from core.formatting import percent
-from core.web import OnceForm, attempt, role_required
+from core.web import OnceForm, attempt, role_required, signup_page
 from merchants import selectors, services
 from merchants.models import Merchant, Product
-from merchants.registry import district_name
+from merchants.registry import DISTRICTS, district_name
 from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
 from merchants.statement import settlement_statement_pdf
 
@@ -308,3 +308,27 @@ def closure(request):
             )
             return redirect("web-merchant-closure")
     return render(request, "merchants/closure.html", {"merchant": merchant, "form": form, "notice_days": NOTICE_DAYS})
+
+
+# --- sign-up (mounted at /signup/merchant/) -----------------------------------------------------
+
+
+class MerchantSignupForm(forms.Form):
+    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
+    password = forms.CharField(label=gettext_lazy("Password"), widget=forms.PasswordInput, min_length=8)
+    name = forms.CharField(label=gettext_lazy("Business name"), max_length=200)
+    license_number = forms.CharField(label=gettext_lazy("Unified social credit code"), max_length=18, min_length=18)
+    category = forms.ChoiceField(label=gettext_lazy("Category"))
+    district = forms.ChoiceField(label=gettext_lazy("District"))
+    address = forms.CharField(label=gettext_lazy("Address"), max_length=300)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = Merchant.Category.choices
+        language = get_language() or "zh-hans"
+        self.fields["district"].choices = [(code, district_name(code, language)) for code in DISTRICTS]
+
+
+def signup(request):
+    """A new merchant signs up (``merchant_register``) and is logged in."""
+    return signup_page(request, role="merchant", form_class=MerchantSignupForm, register=services.merchant_register)

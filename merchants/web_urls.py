@@ -18,3 +18,8 @@ urlpatterns = [
     ),
     path("closure/", web.closure, name="web-merchant-closure"),
 ]
+
+# Mounted at the site's root (config/urls.py), beside the log-in page.
+signup_urlpatterns = [
+    path("signup/merchant/", web.signup, name="web-signup-merchant"),
+]

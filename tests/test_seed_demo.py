@@ -15,9 +15,10 @@ from rest_framework.authtoken.models import Token
 
 from complaints.models import Complaint
 from consumers.models import Card, Consumer, Redemption
-from core import clock, demo
-from core.demo import city
-from core.demo.history import CARDS, CONSUMERS, HISTORY_DAYS
+from core import clock
+from demo import city
+from demo import seed as demo
+from demo.history import CARDS, CONSUMERS, HISTORY_DAYS
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.models import Merchant, Product, Settlement

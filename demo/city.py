@@ -1,7 +1,7 @@
 """The demo city's fixed cast: merchants with their districts and addresses, the card plans each
 trade sells, the names consumers are drawn from and the words of complaints and answers.
 
-Everything here is invented. Licence numbers are made in ``core.demo.history`` with the real
+Everything here is invented. Licence numbers are made in ``demo.history`` with the real
 check character (GB 32100-2015), so the merchants register through the same validation as anyone.
 """
 

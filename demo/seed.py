@@ -2,7 +2,7 @@
 
 ``demo_state`` says whether the database is empty, holds the demo, holds an unfinished demo or
 holds data of its own; ``demo_load`` loads the demo into an empty database
-(``core.demo.history`` plays the history through the real services); ``demo_logins`` and
+(``demo.history`` plays the history through the real services); ``demo_logins`` and
 ``demo_risk_top`` are what the command prints afterwards.
 
 Loading needs an empty database because the history is written in the past: its journal entries
@@ -18,8 +18,9 @@ from django.conf import settings
 
 from complaints.models import Complaint
 from consumers.models import Card, Consumer
-from core.demo.city import SHOPS
-from core.demo.history import (
+from core.models import User
+from demo.city import SHOPS
+from demo.history import (
     CONSUMERS,
     DEMO_CONSUMER,
     DEMO_MERCHANT,
@@ -28,7 +29,6 @@ from core.demo.history import (
     Loaded,
     history_load,
 )
-from core.models import User
 from escrow.models import JournalEntry
 from merchants.models import Merchant, SettlementRun
 from regulator.models import RiskAssessment

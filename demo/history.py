@@ -55,9 +55,9 @@ from consumers.services import (
     redemptions_expire_due,
 )
 from core import clock
-from core.demo import city
 from core.models import User
 from core.services import user_create
+from demo import city
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, uscc_check_character
 from merchants.services import merchant_register, product_create
