@@ -1,7 +1,7 @@
-"""The complaint pages, mounted beside the pages of those who use them (config/urls.py): the
-consumer's at ``/c/complaints/``, the merchant's at ``/m/complaints/``."""
+"""The complaint pages, beside the pages of those who use them (mounted at the root by config/urls.py):
+the consumer's at ``/c/complaints/``, the merchant's at ``/m/complaints/``."""
 
-from django.urls import path
+from django.urls import include, path
 
 from complaints import web
 
@@ -17,4 +17,9 @@ merchant_urlpatterns = [
         web.merchant_complaint_answer,
         name="web-merchant-complaint-respond",
     ),
+]
+
+urlpatterns = [
+    path("c/", include(consumer_urlpatterns)),
+    path("m/", include(merchant_urlpatterns)),
 ]

@@ -13,7 +13,7 @@ from core.api import ErrorSerializer, paginated_response
 from core.fields import CurrencyField, MoneyField
 from core.idempotency import idempotent
 from core.permissions import IsConsumer, IsMerchant
-from escrow.gateways import gateway_in_database
+from escrow.gateways.base import gateway_in_database
 from merchants.selectors import merchant_of_user
 
 

@@ -38,7 +38,7 @@ from core.errors import InvalidInput, NotFound
 from core.idempotency import keyed_id, service_atomic
 from core.models import User
 from core.services import user_create
-from escrow.gateways import GatewayError, get_gateway
+from escrow.gateways.base import GatewayError, get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, account_open, journal_post, singleton_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen

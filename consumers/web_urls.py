@@ -1,11 +1,12 @@
-"""The consumer's pages, mounted at ``/c/`` (config/urls.py; the complaint pages there are ``complaints.web_urls``')."""
+"""The consumer's pages under ``/c/`` and the sign-up page, mounted at the site's root (config/urls.py).
+The complaint pages under ``/c/complaints/`` are ``complaints.web_urls``'."""
 
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from consumers import web
 
-urlpatterns = [
+pages = [
     path("", RedirectView.as_view(pattern_name="web-consumer-cards"), name="web-consumer-home"),
     path("merchants/", web.merchant_list, name="web-consumer-merchants"),
     path("merchants/<uuid:merchant_id>/", web.merchant_detail, name="web-consumer-merchant"),
@@ -22,7 +23,7 @@ urlpatterns = [
     path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
 ]
 
-# Mounted at the site's root (config/urls.py), beside the log-in page.
-signup_urlpatterns = [
+urlpatterns = [
     path("signup/consumer/", web.signup, name="web-signup-consumer"),
+    path("c/", include(pages)),
 ]

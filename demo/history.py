@@ -60,8 +60,8 @@ from core.services import user_create
 from demo import city
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, uscc_check_character
-from merchants.services import merchant_register, product_create
 from merchants.services.closure import merchant_closure_announce
+from merchants.services.merchants import merchant_register, product_create
 from merchants.services.settlement import settlement_run
 from refunds.services import refund_request
 from regulator.services.risk import compute_risk

@@ -32,7 +32,7 @@ from core.fields import MAX_FEN
 from core.rows import insert as row_insert
 from escrow.chain import GENESIS_HASH, entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
-from escrow.gateways import get_gateway
+from escrow.gateways.base import get_gateway
 from escrow.models import Account, ChainHead, JournalEntry, LedgerCheck, Posting, Reconciliation
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from consumers.errors import PaymentNotPending
 from consumers.services import payment_settle
 from core import clock
 from core.errors import NotFound
-from escrow.gateways import GatewayError
+from escrow.gateways.base import GatewayError
 from escrow.gateways.stripe import StripeGateway
 from escrow.models import StripeEvent
 from escrow.webhook_errors import InvalidSignature, StripeUnreachable

@@ -6,7 +6,7 @@ class MerchantsConfig(AppConfig):
 
     def ready(self) -> None:
         from core.outbox import outbox_register
-        from escrow.gateways import gateway_in_database
+        from escrow.gateways.base import gateway_in_database
         from merchants.services.settlement import (
             PAYOUT_BATCH,
             PAYOUT_TOPIC,

@@ -32,9 +32,10 @@ from core.errors import NotFound
 from core.fields import MAX_FEN
 from core.formatting import percent
 from core.web import OnceForm, attempt, role_required, signup_page
-from merchants import selectors, services
+from merchants import selectors
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
+from merchants.services import merchants as services
 from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
 from merchants.statement import settlement_statement_pdf
 

@@ -6,7 +6,7 @@ class RefundsConfig(AppConfig):
 
     def ready(self) -> None:
         from core.outbox import outbox_register
-        from escrow.gateways import gateway_in_database
+        from escrow.gateways.base import gateway_in_database
         from refunds.services import (
             REFUND_BATCH,
             REFUND_TOPIC,

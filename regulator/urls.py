@@ -1,8 +1,8 @@
 from django.urls import path
 
-from regulator.api import LedgerVerifyApi, ReconciliationListApi
 from regulator.api import merchants as merchant_views
 from regulator.api import refunds as refund_views
+from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
 from regulator.api.reports import MerchantAuditReportApi
 
 urlpatterns = [

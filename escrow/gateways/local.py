@@ -13,7 +13,7 @@ from django.db.models import Sum
 
 from core import clock, rows
 from core.bulk import rows_insert
-from escrow.gateways import GatewayError, PaymentIntent
+from escrow.gateways.base import GatewayError, PaymentIntent
 from escrow.models import BankTransaction
 
 

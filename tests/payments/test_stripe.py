@@ -27,7 +27,7 @@ from escrow.gateways.stripe import StripeGateway
 from escrow.models import Account, JournalEntry, StripeEvent
 from escrow.selectors import ledger_verify
 from merchants.registry import uscc_check_character
-from merchants.services import merchant_register, product_create
+from merchants.services.merchants import merchant_register, product_create
 from refunds.models import Refund
 from tests import stripe_fake as fake_stripe
 from tests.conftest import client_for

@@ -21,8 +21,8 @@ from consumers.services import redemption_confirm, redemption_request
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
 from core.tasks import outbox_sweep_task
-from escrow.gateways import get_gateway
 from escrow.gateways import stripe as stripe_gateway
+from escrow.gateways.base import get_gateway
 from escrow.gateways.stripe import StripeGateway
 from escrow.models import Account, BankTransaction, JournalEntry
 from escrow.selectors import ledger_verify
