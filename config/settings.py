@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "core",
     "notifications",
     "escrow",
+    "payments",
     "merchants",
     "consumers",
     "refunds",

@@ -6,7 +6,7 @@ from django.urls import include, path
 api_v1 = [
     path("", include("core.urls")),
     path("", include("consumers.urls")),
-    path("", include("escrow.urls")),
+    path("", include("payments.urls")),
     path("", include("merchants.urls")),
     path("", include("regulator.urls")),
     path("", include("complaints.urls")),

@@ -181,18 +181,6 @@ class BankTransaction(models.Model):
     created_at = models.DateTimeField()
 
 
-class StripeEvent(models.Model):
-    """A Stripe webhook event already handled. Stripe delivers each event at least once, so its id
-    is recorded with (or right after) the handling and a second delivery is not acted on again."""
-
-    id = models.CharField(max_length=255, primary_key=True)  # Stripe's event id, "evt_..."
-    type = models.CharField(max_length=100)
-    received_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.id}"
-
-
 class Reconciliation(models.Model):
     """One comparison of the ledger's custody account with the gateway's own record of the money
     it holds. Every run is kept; a difference is what the regulator is shown."""

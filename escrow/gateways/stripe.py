@@ -1,7 +1,7 @@
 """Stripe as the custody bank (PAYMENT_GATEWAY=stripe), through the official ``stripe`` library.
 
 A card's payment is a PaymentIntent in fen of CNY that the consumer's browser confirms with its
-client secret; Stripe tells us the outcome by webhook (``escrow.webhooks``). Refunds, and payouts
+client secret; Stripe tells us the outcome by webhook (``payments.webhooks``). Refunds, and payouts
 (Transfers to the merchant's connected account), are sent by the outbox. Every call carries the
 caller's idempotency key, so a retry after a lost answer gets the first answer back instead of
 moving money twice.

@@ -24,10 +24,11 @@ from consumers.services import consumer_register
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
 from escrow.gateways.stripe import StripeGateway
-from escrow.models import Account, JournalEntry, StripeEvent
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_verify
 from merchants.registry import uscc_check_character
 from merchants.services.merchants import merchant_register, product_create
+from payments.models import StripeEvent
 from refunds.models import Refund
 from tests import stripe_fake as fake_stripe
 from tests.conftest import client_for

@@ -1,3 +1,5 @@
+"""Payments' error codes: a webhook that does not verify, a gateway that cannot be reached."""
+
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError

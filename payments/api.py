@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ErrorSerializer
-from escrow.webhooks import stripe_webhook_handle
+from payments.webhooks import stripe_webhook_handle
 
 
 class StripeWebhookApi(APIView):

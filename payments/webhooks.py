@@ -31,16 +31,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from consumers.errors import PaymentNotPending
-from consumers.services import payment_settle
 from core import clock
 from core.errors import NotFound
 from escrow.gateways.base import GatewayError
 from escrow.gateways.stripe import StripeGateway
-from escrow.models import StripeEvent
-from escrow.webhook_errors import InvalidSignature, StripeUnreachable
-from refunds.models import Refund
-from refunds.services import refund_mark_paid
+from payments import handlers
+from payments.errors import InvalidSignature, StripeUnreachable
+from payments.models import StripeEvent
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +102,16 @@ def _payment_outcome(*, event_id: str, event_type: str, intent: dict[str, Any], 
     if not (intent.get("metadata") or {}).get("card_id"):
         # Not a card's PaymentIntent (another integration on the same Stripe account).
         return "ignored" if _event_record(event_id=event_id, event_type=event_type) else "duplicate"
-    # ``payment_settle`` is its own durable transaction, so it cannot share one with the event row.
+    # The registered handler (consumers' ``payment_settle``) is its own durable transaction, so it
+    # cannot share one with the event row.
     # It runs first and the event is recorded after: it is idempotent (a payment told its outcome
     # twice does nothing), so a crash between the two, or two deliveries racing past the check
     # above, only repeats a no-op. Recording first would be wrong: a crash after the record would
     # make Stripe's redelivery a "duplicate" and the payment would never be settled.
+    decided = handlers.payment_decided()  # the consumers' ``payment_settle``
     try:
-        payment_settle(payment_external_id=intent["id"], succeeded=succeeded)
-    except PaymentNotPending:
+        decided.handler(payment_external_id=intent["id"], succeeded=succeeded)
+    except decided.already_decided:
         if succeeded:
             # Money arrived for a card already cancelled: answer 409 so Stripe keeps the event
             # failing and visible; an operator refunds the payment.
@@ -146,16 +145,5 @@ def _charge_refunded(*, event_id: str, event_type: str, charge: dict[str, Any]) 
     with transaction.atomic(durable=True):
         if not _event_record(event_id=event_id, event_type=event_type):
             return "duplicate"
-        # A pending refund has no Stripe id yet (it is stored when marked paid), so it is found by
-        # its card's PaymentIntent: one payment per card, at most one refund per card.
-        refund = (
-            Refund.objects.select_for_update(of=("self",))
-            .filter(card__payment__external_id=intent_id, gateway="stripe")
-            .first()
-        )
-        if refund is None or refund.state != Refund.State.PENDING:
-            return "handled"
-        match = next((r for r in paid_at_stripe if r.get("amount") == refund.amount), None)
-        if match is not None:
-            refund_mark_paid(refund=refund, external_id=match["id"])
+        handlers.refund_reported()(payment_external_id=intent_id, paid=paid_at_stripe)  # the refunds app's
         return "handled"
