@@ -29,10 +29,10 @@ from core import clock
 from core import rows as sql_rows
 from core.errors import IdempotencyKeyReused
 from core.fields import MAX_FEN
+from core.gateways import get_gateway
 from core.rows import insert as row_insert
 from escrow.chain import GENESIS_HASH, entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
-from escrow.gateways.base import get_gateway
 from escrow.models import Account, ChainHead, JournalEntry, LedgerCheck, Posting, Reconciliation
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,29 @@
-"""Payments' own records: the Stripe webhook events already acted on.
+"""Payments' own records: the sandbox bank's statement and the Stripe webhook events already acted on.
 
-``StripeEvent`` keeps the table it was created with (``escrow_stripeevent``): it moved here from
-``escrow`` with a state-only migration (``payments/migrations/0001_initial.py``).
+Both keep the tables they were created with (``escrow_banktransaction``, ``escrow_stripeevent``):
+they moved here from ``escrow`` with state-only migrations (``payments/migrations``).
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class BankTransaction(models.Model):
+    """The local sandbox bank's own statement (PAYMENT_GATEWAY=local): money in is positive, money
+    out negative. It is the outside record that reconciliation compares with custody."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", _("charge")
+        REFUND = "refund", _("refund")
+        PAYOUT = "payout", _("payout")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reference = models.CharField(max_length=255, unique=True)
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "escrow_banktransaction"  # the table it was created with, when gateways were escrow's
 
 
 class StripeEvent(models.Model):

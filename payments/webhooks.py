@@ -33,10 +33,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core import clock
 from core.errors import NotFound
-from escrow.gateways.base import GatewayError
-from escrow.gateways.stripe import StripeGateway
+from core.gateways import GatewayError
 from payments import handlers
 from payments.errors import InvalidSignature, StripeUnreachable
+from payments.gateways.stripe import StripeGateway
 from payments.models import StripeEvent
 
 log = logging.getLogger(__name__)

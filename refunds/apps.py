@@ -5,8 +5,8 @@ class RefundsConfig(AppConfig):
     name = "refunds"
 
     def ready(self) -> None:
+        from core.gateways import gateway_in_database
         from core.outbox import outbox_register
-        from escrow.gateways.base import gateway_in_database
         from payments.handlers import refund_reported_register
         from refunds.payment_events import refund_reported_handle
         from refunds.services import (

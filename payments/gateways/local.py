@@ -13,8 +13,8 @@ from django.db.models import Sum
 
 from core import clock, rows
 from core.bulk import rows_insert
-from escrow.gateways.base import GatewayError, PaymentIntent
-from escrow.models import BankTransaction
+from core.gateways import GatewayError, PaymentIntent
+from payments.models import BankTransaction
 
 
 class LocalGateway:

@@ -1,5 +1,9 @@
 """The custody bank behind one interface: ``local`` (a sandbox) or ``stripe``.
 
+The interface is here, below the ledger, because the ledger's reconciliation asks the bank for its
+balance; the banks themselves are the payments app's (``payments.gateways``), which registers them
+by name in its ``AppConfig.ready``.
+
 The platform never holds card money itself; a gateway collects it into custody, sends refunds
 back to consumers and payouts to merchants. Every call that moves money carries an idempotency
 key, so a retry after a crash never moves it twice.
@@ -12,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from core.outbox import DeliveryFailed
 
@@ -49,17 +54,19 @@ class Gateway(Protocol):
     def custody_balance(self) -> int: ...
 
 
+_GATEWAYS: dict[str, str] = {}  # name -> dotted path of the class, registered by the payments app
+
+
+def gateway_register(name: str, path: str) -> None:
+    """Make the gateway class at ``path`` (imported at first use) the one called ``name``."""
+    _GATEWAYS[name] = path
+
+
 def get_gateway(name: str | None = None) -> Gateway:
     name = name or settings.PAYMENT_GATEWAY
-    if name == "local":
-        from escrow.gateways.local import LocalGateway
-
-        return LocalGateway()
-    if name == "stripe":
-        from escrow.gateways.stripe import StripeGateway
-
-        return StripeGateway()
-    raise ValueError(f"unknown payment gateway {name!r}")
+    if name not in _GATEWAYS:
+        raise ValueError(f"unknown payment gateway {name!r}")
+    return import_string(_GATEWAYS[name])()
 
 
 def gateway_in_database() -> bool:

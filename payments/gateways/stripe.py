@@ -25,7 +25,7 @@ import stripe
 from django.conf import settings
 
 from core import clock
-from escrow.gateways.base import GatewayError, PaymentIntent
+from core.gateways import GatewayError, PaymentIntent
 from escrow.models import CURRENCY
 
 # Seconds to wait for Stripe. A refund waits inside the outbox's transaction, holding its rows, so

@@ -1,1 +1,0 @@
-"""The custody bank behind one interface (``base``): ``local`` (a sandbox) or ``stripe``."""
