@@ -63,7 +63,7 @@ def setup_data(clients: int) -> dict:
 
     from consumers.services import consumer_register
     from merchants.registry import uscc_check_character
-    from merchants.services import merchant_register, product_create
+    from merchants.services.merchants import merchant_register, product_create
 
     first17 = "91110105BENCH0001"
     merchant = merchant_register(

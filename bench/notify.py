@@ -73,7 +73,7 @@ def load(holders: int) -> str:
     from core.bulk import rows_insert
     from core.models import User
     from escrow.models import Account
-    from merchants.services import merchant_register, product_create
+    from merchants.services.merchants import merchant_register, product_create
     from notifications.models import NotificationSettings
 
     merchant = merchant_register(

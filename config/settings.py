@@ -71,10 +71,13 @@ INSTALLED_APPS = [
     "core",
     "notifications",
     "escrow",
+    "payments",
     "merchants",
     "consumers",
     "refunds",
+    "complaints",
     "regulator",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -223,10 +226,10 @@ CELERY_BEAT_SCHEDULE = {
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
     "refunds-mark-overdue": {"task": "refunds.tasks.refunds_mark_overdue_task", "schedule": 300.0},
-    "complaints-mark-overdue": {"task": "regulator.tasks.complaints_mark_overdue_task", "schedule": 300.0},
+    "complaints-mark-overdue": {"task": "complaints.tasks.complaints_mark_overdue_task", "schedule": 300.0},
     "fanouts-resume": {"task": "notifications.tasks.fanouts_resume_task", "schedule": 60.0},
     "cooling-off-ending": {"task": "consumers.tasks.cooling_off_ending_notify_task", "schedule": crontab(minute=5)},
-    "complaints-due-remind": {"task": "regulator.tasks.complaints_due_remind_task", "schedule": 600.0},
+    "complaints-due-remind": {"task": "complaints.tasks.complaints_due_remind_task", "schedule": 600.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
 }
 
@@ -271,7 +274,7 @@ SPECTACULAR_SETTINGS = {
     # Merchants and complaints both have a "category": keep the merchants' enum name, name the other.
     "ENUM_NAME_OVERRIDES": {
         "CategoryEnum": "merchants.models.Merchant.Category",
-        "ComplaintCategoryEnum": "regulator.models.Complaint.Category",
+        "ComplaintCategoryEnum": "complaints.models.Complaint.Category",
         # Products and cards share a "kind"; the audit log's rows have another.
         "ProductKindEnum": "merchants.models.Product.Kind",
         # A refund's reason and state, and the reasons a consumer or the regulator may ask for.
@@ -361,7 +364,7 @@ RISK_FILING_THRESHOLD = env_int(
 )
 RISK_AUTO_FLAG = env_bool("RISK_AUTO_FLAG", True, doc="Flag a merchant automatically when its risk turns high.")
 REDEMPTION_TTL_MINUTES = env_int("REDEMPTION_TTL_MINUTES", 15, doc="Minutes a consumer has to confirm a service.")
-# Complaints (regulator.services.complaints): hours a merchant has to answer, from when the
+# Complaints (complaints.services): hours a merchant has to answer, from when the
 # complaint was received (the hotline's call time for hotline work orders).
 COMPLAINT_RESPONSE_HOURS = env_int("COMPLAINT_RESPONSE_HOURS", 48, doc="Hours a merchant has to answer a complaint.")
 COMPLAINT_URGENT_RESPONSE_HOURS = env_int(

@@ -1,29 +1,25 @@
+"""The site: every app's API under ``/api/v1/`` and its pages; each app owns its URL modules."""
+
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-
-from core.api import AuthTokenApi, healthz, livez
 
 api_v1 = [
-    path("auth/token", AuthTokenApi.as_view(), name="auth-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("core.urls")),
     path("", include("consumers.urls")),
-    path("", include("escrow.urls")),
+    path("", include("payments.urls")),
     path("", include("merchants.urls")),
     path("", include("regulator.urls")),
+    path("", include("complaints.urls")),
     path("", include("notifications.urls")),
 ]
 
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("core.web_urls")),
-    path("c/", include("consumers.web_urls")),
-    path("m/", include("merchants.web_urls")),
+    path("", include("consumers.web_urls")),
+    path("", include("merchants.web_urls")),
+    path("", include("complaints.web_urls")),
     path("r/", include("regulator.web_urls")),
     path("n/", include("notifications.web_urls")),
-    path("livez", livez, name="livez"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

@@ -11,10 +11,10 @@ from consumers import selectors, services
 from consumers.models import Card, Consumer, Payment, Redemption
 from core.api import ErrorSerializer, paginated_response
 from core.fields import CurrencyField, MoneyField
+from core.gateways import gateway_in_database
 from core.idempotency import idempotent
 from core.permissions import IsConsumer, IsMerchant
 from core.representation import DeclaredSerializer
-from escrow.gateways import gateway_in_database
 from merchants.selectors import merchant_of_user
 
 

@@ -5,8 +5,13 @@ class ConsumersConfig(AppConfig):
     name = "consumers"
 
     def ready(self) -> None:
+        from consumers.errors import PaymentNotPending
         from consumers.selectors import card_holders_after, card_holders_count
+        from consumers.services import payment_settle
         from notifications.audiences import audience_register
+        from payments.handlers import payment_decided_register
 
         # Every consumer whose card at merchant X still holds escrow (X: the fan-out's audience_arg).
         audience_register("card_holders", page=card_holders_after, count=card_holders_count)
+        # A payment the gateway reports succeeded or abandoned (Stripe's webhook) settles the card.
+        payment_decided_register(payment_settle, already_decided=PaymentNotPending)

@@ -35,10 +35,10 @@ from consumers.errors import (
 from consumers.models import Card, Consumer, Payment, Redemption
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
+from core.gateways import GatewayError, get_gateway
 from core.idempotency import keyed_id, service_atomic
 from core.models import User
 from core.services import user_create
-from escrow.gateways import GatewayError, get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, account_open, journal_post, singleton_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen

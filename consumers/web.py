@@ -1,8 +1,8 @@
 """The consumer's pages: browse merchants, buy and pay a card, follow one's cards, confirm services,
-ask for refunds, file and follow complaints.
+ask for refunds (the complaint pages are ``complaints.web``'s; a card's page lists its complaints).
 
 Every page reads through the same selectors and writes through the same services as the API
-(``consumers.api``, ``refunds.api``, ``regulator.api.complaints``); the forms here only carry what a
+(``consumers.api``, ``refunds.api``); the forms here only carry what a
 person picks into the services' arguments, and ``core.web.attempt`` shows the services' domain errors.
 The few reads no API has (the merchant directory) are plain filters on the models, with no rule in
 them; the unread notices shown above the cards come from ``notifications.selectors`` (the notices
@@ -35,7 +35,7 @@ from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import DomainError, NotFound
 from core.formatting import percent, yuan
-from core.web import OnceForm, attempt, form_idempotency_key, role_required
+from core.web import attempt, form_idempotency_key, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import products_on_sale
@@ -43,16 +43,12 @@ from notifications.selectors import notifications_of_user
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
 from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
-from regulator.models import Complaint
-from regulator.selectors.complaints import complaint_list
-from regulator.services.complaints import complaint_file
 
 consumer_only = role_required("consumer")
 
 PAGE_SIZE = 30
 RECENT_NOTIFICATIONS = 10
 RECENT_REDEMPTIONS = 30
-DESCRIPTION_MAX = 5000  # as the API's complaint input
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -297,7 +293,10 @@ def card_detail(request, card_id):
         "consumers/card_detail.html",
         {
             "card": card,
-            "complaints": complaint_list(user=request.user).filter(card=card),
+            # Read through the relation, not complaints' selectors (an app above): the holder's own.
+            "complaints": card.complaints.filter(consumer__user=request.user)
+            .select_related("merchant")
+            .order_by("-created_at", "pk"),
             "payment": card.payment,
             "redemptions": redemptions,
             "refund": refund,
@@ -408,100 +407,16 @@ def redemption_reject(request, redemption_id):
     return _redemption_answer(request, redemption_id, confirm=False)
 
 
-# --- complaints ---------------------------------------------------------------------------------
+# --- sign-up (mounted at /signup/consumer/) -----------------------------------------------------
 
 
-class ComplaintForm(OnceForm):
-    merchant = forms.ChoiceField(label=gettext_lazy("Merchant"))
-    card = forms.ChoiceField(label=gettext_lazy("Card (optional)"), required=False)
-    category = forms.ChoiceField(label=gettext_lazy("What went wrong"), choices=Complaint.Category.choices)
-    description = forms.CharField(
-        label=gettext_lazy("Description"), widget=forms.Textarea(attrs={"rows": 5}), max_length=DESCRIPTION_MAX
-    )
-    urgent = forms.BooleanField(label=gettext_lazy("Urgent"), required=False)
-
-    def __init__(self, *args: Any, merchants: list[Merchant], cards: list[Card], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["merchant"].choices = [("", "—")] + [(str(m.pk), m.name) for m in merchants]
-        self.fields["card"].choices = [("", _("No particular card"))] + [
-            (
-                str(card.pk),
-                f"{card.merchant.name} · {card.product.name} · {clock.local(card.created_at):%Y-%m-%d}",
-            )
-            for card in cards
-        ]
-        self.fields["urgent"].help_text = _(
-            "The merchant must answer within %(urgent)s hours instead of %(normal)s. Use it when the "
-            "problem cannot wait, for example when the shop has shut its doors."
-        ) % {"urgent": settings.COMPLAINT_URGENT_RESPONSE_HOURS, "normal": settings.COMPLAINT_RESPONSE_HOURS}
+class ConsumerSignupForm(forms.Form):
+    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
+    password = forms.CharField(label=gettext_lazy("Password"), widget=forms.PasswordInput, min_length=8)
+    display_name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    phone = forms.CharField(label=gettext_lazy("Mobile phone"), max_length=20)
 
 
-def _merchant_or_none(merchant_id) -> Merchant | None:
-    try:
-        return Merchant.objects.get(pk=merchant_id) if merchant_id else None
-    except (Merchant.DoesNotExist, ValueError, forms.ValidationError):
-        return None
-
-
-@consumer_only
-def complaint_list_page(request):
-    """The consumer's complaints, newest first, to follow: deadline, answer, resolution."""
-    state = request.GET.get("state")
-    if state not in Complaint.State.values:
-        state = None
-    complaints = complaint_list(user=request.user, state=state).select_related("card__product")
-    return render(
-        request,
-        "consumers/complaint_list.html",
-        {"page": _page(request, complaints), "state": state, "states": Complaint.State.choices, "now": clock.now()},
-    )
-
-
-@consumer_only
-def complaint_new(request):
-    """File a complaint (``complaint_file``, source ``app``) about a merchant, optionally one card.
-    ``?card=`` or ``?merchant=`` fill it in from the card's or the merchant's page."""
-    _consumer(request)  # a consumer login without a profile cannot complain in the app
-    cards = list(selectors.cards_visible_to(user=request.user).select_related("merchant", "product"))
-    merchants = {card.merchant_id: card.merchant for card in cards}
-    initial: dict[str, str] = {}
-    asked = next((card for card in cards if str(card.pk) == request.GET.get("card")), None)
-    if asked is not None:
-        initial = {"card": str(asked.pk), "merchant": str(asked.merchant_id)}
-    other = _merchant_or_none(request.POST.get("merchant") or request.GET.get("merchant"))
-    if other is not None:
-        merchants.setdefault(other.pk, other)
-        initial.setdefault("merchant", str(other.pk))
-    form = ComplaintForm(
-        request.POST or None,
-        initial=initial,
-        merchants=sorted(merchants.values(), key=lambda m: m.name),
-        cards=cards,
-    )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        complaint = attempt(
-            request,
-            lambda: complaint_file(
-                actor=request.user,
-                merchant_id=data["merchant"],
-                card_id=data["card"] or None,
-                category=data["category"],
-                description=data["description"],
-                source=Complaint.Source.APP,
-                urgent=data["urgent"],
-                idempotency_key=form.idempotency_key(request, form="complaint"),
-            ),
-            form=form,
-        )
-        if complaint is not None:
-            messages.success(
-                request,
-                _("Complaint filed. %(merchant)s must answer by %(respond_by)s (Beijing time).")
-                % {
-                    "merchant": merchants[complaint.merchant_id].name,
-                    "respond_by": clock.local(complaint.respond_by).strftime("%Y-%m-%d %H:%M"),
-                },
-            )
-            return redirect("web-consumer-complaints")
-    return render(request, "consumers/complaint_form.html", {"form": form})
+def signup(request):
+    """A new consumer signs up (``consumer_register``) and is logged in."""
+    return signup_page(request, role="consumer", form_class=ConsumerSignupForm, register=services.consumer_register)

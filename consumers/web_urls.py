@@ -1,11 +1,12 @@
-"""The consumer's pages, mounted at ``/c/`` (config/urls.py)."""
+"""The consumer's pages under ``/c/`` and the sign-up page, mounted at the site's root (config/urls.py).
+The complaint pages under ``/c/complaints/`` are ``complaints.web_urls``'."""
 
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from consumers import web
 
-urlpatterns = [
+pages = [
     path("", RedirectView.as_view(pattern_name="web-consumer-cards"), name="web-consumer-home"),
     path("merchants/", web.merchant_list, name="web-consumer-merchants"),
     path("merchants/<uuid:merchant_id>/", web.merchant_detail, name="web-consumer-merchant"),
@@ -20,6 +21,9 @@ urlpatterns = [
     path("redemptions/pending/", web.redemptions_pending, name="web-consumer-redemptions-pending"),
     path("redemptions/<uuid:redemption_id>/confirm/", web.redemption_confirm, name="web-consumer-redemption-confirm"),
     path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
-    path("complaints/", web.complaint_list_page, name="web-consumer-complaints"),
-    path("complaints/new/", web.complaint_new, name="web-consumer-complaint-new"),
+]
+
+urlpatterns = [
+    path("signup/consumer/", web.signup, name="web-signup-consumer"),
+    path("c/", include(pages)),
 ]

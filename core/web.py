@@ -1,5 +1,6 @@
-"""The pages' shared plumbing: log in and out, sign up, the role gate, and running a service from a
-form so that its domain error becomes a message on the page instead of an error page.
+"""The pages' shared plumbing: log in and out, the sign-up page (its forms and services are the
+consumers' and merchants'), the role gate, and running a service from a form so that its domain
+error becomes a message on the page instead of an error page.
 
 Pages call the same services as the API; only the way an error reaches the person differs.
 """
@@ -24,7 +25,6 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, TooManyLoginAttempts
 from core.idempotency import caller_of, service_key
@@ -156,42 +156,11 @@ class LogoutView(auth_views.LogoutView):
     next_page = "web-login"
 
 
-class ConsumerSignupForm(forms.Form):
-    username = forms.CharField(label=_("Username"), max_length=150)
-    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, min_length=8)
-    display_name = forms.CharField(label=_("Name"), max_length=100)
-    phone = forms.CharField(label=_("Mobile phone"), max_length=20)
-
-
-class MerchantSignupForm(forms.Form):
-    username = forms.CharField(label=_("Username"), max_length=150)
-    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, min_length=8)
-    name = forms.CharField(label=_("Business name"), max_length=200)
-    license_number = forms.CharField(label=_("Unified social credit code"), max_length=18, min_length=18)
-    category = forms.ChoiceField(label=_("Category"))
-    district = forms.ChoiceField(label=_("District"))
-    address = forms.CharField(label=_("Address"), max_length=300)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from django.utils.translation import get_language
-
-        from merchants.models import Merchant
-        from merchants.registry import DISTRICTS, district_name
-
-        super().__init__(*args, **kwargs)
-        self.fields["category"].choices = Merchant.Category.choices
-        language = get_language() or "zh-hans"
-        self.fields["district"].choices = [(code, district_name(code, language)) for code in DISTRICTS]
-
-
-def signup(request, role: str):
-    from consumers.services import consumer_register
-    from merchants.services import merchant_register
-
-    form_class = ConsumerSignupForm if role == "consumer" else MerchantSignupForm
+def signup_page(request, *, role: str, form_class: type[forms.Form], register: Callable[..., Any]):
+    """A sign-up page: the form's cleaned fields go to the role's ``register`` service, whose new
+    profile's user is then logged in. The consumers' and merchants' pages bring their form and service."""
     form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        register = consumer_register if role == "consumer" else merchant_register
         created = attempt(request, lambda: register(**form.cleaned_data), form=form)
         if created is not None:
             login(request, created.user, backend="django.contrib.auth.backends.ModelBackend")

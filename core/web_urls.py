@@ -1,11 +1,15 @@
-from django.urls import path
+"""Core's pages, mounted at the site's root (config/urls.py): health probes, language, log in and out."""
+
+from django.urls import include, path
 
 from core import web
+from core.api import healthz, livez
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", web.home, name="web-home"),
     path("login/", web.LoginView.as_view(), name="web-login"),
     path("logout/", web.LogoutView.as_view(), name="web-logout"),
-    path("signup/consumer/", web.signup, {"role": "consumer"}, name="web-signup-consumer"),
-    path("signup/merchant/", web.signup, {"role": "merchant"}, name="web-signup-merchant"),
 ]

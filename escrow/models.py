@@ -166,33 +166,6 @@ class ChainHead(models.Model):
     hash = models.CharField(max_length=64)
 
 
-class BankTransaction(models.Model):
-    """The local sandbox bank's own statement (PAYMENT_GATEWAY=local): money in is positive, money
-    out negative. It is the outside record that reconciliation compares with custody."""
-
-    class Kind(models.TextChoices):
-        CHARGE = "charge", _("charge")
-        REFUND = "refund", _("refund")
-        PAYOUT = "payout", _("payout")
-
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    reference = models.CharField(max_length=255, unique=True)
-    amount = models.BigIntegerField()
-    created_at = models.DateTimeField()
-
-
-class StripeEvent(models.Model):
-    """A Stripe webhook event already handled. Stripe delivers each event at least once, so its id
-    is recorded with (or right after) the handling and a second delivery is not acted on again."""
-
-    id = models.CharField(max_length=255, primary_key=True)  # Stripe's event id, "evt_..."
-    type = models.CharField(max_length=100)
-    received_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.id}"
-
-
 class Reconciliation(models.Model):
     """One comparison of the ledger's custody account with the gateway's own record of the money
     it holds. Every run is kept; a difference is what the regulator is shown."""

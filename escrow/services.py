@@ -25,10 +25,10 @@ from django.db import IntegrityError, connection, transaction
 from core import clock, sql
 from core.errors import IdempotencyKeyReused
 from core.fields import MAX_FEN
+from core.gateways import get_gateway
 from escrow import statements
 from escrow.chain import entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
-from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry, LedgerCheck, Reconciliation
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,10 @@ from core.api import ErrorSerializer, paginated_response
 from core.fields import CurrencyField, MoneyField, StrictIntegerField
 from core.idempotency import idempotent
 from core.permissions import IsMerchant
-from merchants import selectors, services
+from merchants import selectors
 from merchants.models import Merchant, Product
 from merchants.registry import district_name
+from merchants.services import merchants as services
 from merchants.statement import settlement_statement_pdf
 
 

@@ -5,8 +5,8 @@ class MerchantsConfig(AppConfig):
     name = "merchants"
 
     def ready(self) -> None:
+        from core.gateways import gateway_in_database
         from core.outbox import outbox_register
-        from escrow.gateways import gateway_in_database
         from merchants.services.settlement import (
             PAYOUT_BATCH,
             PAYOUT_TOPIC,

@@ -1,7 +1,8 @@
-"""The merchant's pages: its shop, redemptions, settlements, closure notice and complaints.
+"""The merchant's pages: its shop, redemptions, settlements and closure notice (the complaint
+pages are ``complaints.web``'s).
 
 Every page reads through the same selectors and writes through the same services as the API
-(``merchants.api``, ``consumers.api``, ``regulator.api.complaints``); the forms here only turn what a
+(``merchants.api``, ``consumers.api``); the forms here only turn what a
 person types (yuan with up to two decimals, a pasted card id or QR text) into the services'
 arguments. Errors come back from the services as domain errors and are shown by ``core.web.attempt``.
 """
@@ -30,15 +31,13 @@ from core import clock
 from core.errors import NotFound
 from core.fields import MAX_FEN
 from core.formatting import percent
-from core.web import OnceForm, attempt, role_required
-from merchants import selectors, services
+from core.web import OnceForm, attempt, role_required, signup_page
+from merchants import selectors
 from merchants.models import Merchant, Product
-from merchants.registry import district_name
+from merchants.registry import DISTRICTS, district_name
+from merchants.services import merchants as services
 from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
 from merchants.statement import settlement_statement_pdf
-from regulator.models import Complaint
-from regulator.selectors.complaints import complaints_visible_to
-from regulator.services.complaints import complaint_respond
 
 merchant_only = role_required("merchant")
 
@@ -132,10 +131,6 @@ class ClosureForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["closes_on"].help_text = _("At least %(days)s days from today.") % {"days": NOTICE_DAYS}
-
-
-class ComplaintResponseForm(forms.Form):
-    text = forms.CharField(label=gettext_lazy("Your answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -316,46 +311,25 @@ def closure(request):
     return render(request, "merchants/closure.html", {"merchant": merchant, "form": form, "notice_days": NOTICE_DAYS})
 
 
-# --- (5) complaints ---------------------------------------------------------------------------------
-
-UNANSWERED = (Complaint.State.OPEN, Complaint.State.OVERDUE)
+# --- sign-up (mounted at /signup/merchant/) -----------------------------------------------------
 
 
-def _complaints(request, *, merchant: Merchant, failed: Any = None, failed_form: ComplaintResponseForm | None = None):
-    mine = complaints_visible_to(user=request.user).select_related("card")
-    now = clock.now()
-    unanswered = list(mine.filter(state__in=UNANSWERED).order_by("respond_by", "pk"))
-    for complaint in unanswered:
-        complaint.late = complaint.state == Complaint.State.OVERDUE or complaint.respond_by <= now
-        if failed_form is not None and str(complaint.pk) == str(failed):
-            complaint.form = failed_form
-        else:
-            complaint.form = ComplaintResponseForm(auto_id=f"complaint-{complaint.pk}-%s")
-    context = {
-        "merchant": merchant,
-        "unanswered": unanswered,
-        "answered": _page(request, mine.exclude(state__in=UNANSWERED)),
-    }
-    return render(request, "merchants/complaints.html", context)
+class MerchantSignupForm(forms.Form):
+    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
+    password = forms.CharField(label=gettext_lazy("Password"), widget=forms.PasswordInput, min_length=8)
+    name = forms.CharField(label=gettext_lazy("Business name"), max_length=200)
+    license_number = forms.CharField(label=gettext_lazy("Unified social credit code"), max_length=18, min_length=18)
+    category = forms.ChoiceField(label=gettext_lazy("Category"))
+    district = forms.ChoiceField(label=gettext_lazy("District"))
+    address = forms.CharField(label=gettext_lazy("Address"), max_length=300)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = Merchant.Category.choices
+        language = get_language() or "zh-hans"
+        self.fields["district"].choices = [(code, district_name(code, language)) for code in DISTRICTS]
 
 
-@merchant_only
-def complaints(request):
-    return _complaints(request, merchant=_merchant(request))
-
-
-@require_POST
-@merchant_only
-def complaint_answer(request, complaint_id):
-    merchant = _merchant(request)
-    form = ComplaintResponseForm(request.POST, auto_id=f"complaint-{complaint_id}-%s")
-    if form.is_valid():
-        answered = attempt(
-            request,
-            lambda: complaint_respond(complaint_id=complaint_id, merchant=merchant, text=form.cleaned_data["text"]),
-            success=_("Your answer was sent."),
-            form=form,
-        )
-        if answered is not None:
-            return redirect("web-merchant-complaints")
-    return _complaints(request, merchant=merchant, failed=complaint_id, failed_form=form)
+def signup(request):
+    """A new merchant signs up (``merchant_register``) and is logged in."""
+    return signup_page(request, role="merchant", form_class=MerchantSignupForm, register=services.merchant_register)

@@ -1,10 +1,11 @@
-"""The merchant's pages, mounted at ``/m/`` (config/urls.py)."""
+"""The merchant's pages under ``/m/`` and the sign-up page, mounted at the site's root (config/urls.py).
+The complaint pages under ``/m/complaints/`` are ``complaints.web_urls``'."""
 
-from django.urls import path
+from django.urls import include, path
 
 from merchants import web
 
-urlpatterns = [
+pages = [
     path("", web.home, name="web-merchant-home"),
     path("products/", web.product_create, name="web-merchant-product-create"),
     path("redemptions/", web.redemptions, name="web-merchant-redemptions"),
@@ -17,6 +18,9 @@ urlpatterns = [
         name="web-merchant-settlement-statement",
     ),
     path("closure/", web.closure, name="web-merchant-closure"),
-    path("complaints/", web.complaints, name="web-merchant-complaints"),
-    path("complaints/<uuid:complaint_id>/respond/", web.complaint_answer, name="web-merchant-complaint-respond"),
+]
+
+urlpatterns = [
+    path("signup/merchant/", web.signup, name="web-signup-merchant"),
+    path("m/", include(pages)),
 ]

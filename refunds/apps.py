@@ -5,8 +5,10 @@ class RefundsConfig(AppConfig):
     name = "refunds"
 
     def ready(self) -> None:
+        from core.gateways import gateway_in_database
         from core.outbox import outbox_register
-        from escrow.gateways import gateway_in_database
+        from payments.handlers import refund_reported_register
+        from refunds.payment_events import refund_reported_handle
         from refunds.services import (
             REFUND_BATCH,
             REFUND_TOPIC,
@@ -25,3 +27,5 @@ class RefundsConfig(AppConfig):
             batch_size=REFUND_BATCH,
             batch_if=gateway_in_database,
         )
+        # A refund Stripe reports paid (its webhook) that we have not marked paid yet.
+        refund_reported_register(refund_reported_handle)

@@ -27,11 +27,11 @@ from core import clock
 from core.bulk import rows_insert, rows_update_each
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
+from core.gateways import get_gateway
 from core.idempotency import service_atomic
 from core.jobs import jobs_stale
 from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
-from escrow.gateways import get_gateway
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
 from notifications.models import Kind

@@ -7,9 +7,13 @@ class RegulatorConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from complaints.audit import audit_writer_register
         from refunds.models import MassRefund
+        from regulator.services.audit import audit_record
 
         post_save.connect(_mass_refund_saved, sender=MassRefund, dispatch_uid="regulator.follow_mass_refund")
+        # Complaints' decisions are written to the regulator's audit log, in their own transaction.
+        audit_writer_register(audit_record)
 
 
 def _mass_refund_saved(sender, instance, created, **kwargs) -> None:

@@ -1,9 +1,8 @@
 from django.urls import path
 
-from regulator.api import LedgerVerifyApi, ReconciliationListApi
-from regulator.api import complaints as complaint_views
 from regulator.api import merchants as merchant_views
 from regulator.api import refunds as refund_views
+from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
 from regulator.api.reports import MerchantAuditReportApi
 
 urlpatterns = [
@@ -39,13 +38,4 @@ urlpatterns = [
         name="regulator-refund-retry",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
-    path("complaints", complaint_views.ComplaintListCreateApi.as_view(), name="complaints"),
-    path("complaints/<uuid:complaint_id>", complaint_views.ComplaintDetailApi.as_view(), name="complaint-detail"),
-    path(
-        "complaints/<uuid:complaint_id>/respond",
-        complaint_views.ComplaintRespondApi.as_view(),
-        name="complaint-respond",
-    ),
-    path("complaints/<uuid:complaint_id>/close", complaint_views.ComplaintCloseApi.as_view(), name="complaint-close"),
-    path("regulator/complaints/stats", complaint_views.ComplaintStatsApi.as_view(), name="regulator-complaint-stats"),
 ]

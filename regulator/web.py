@@ -26,6 +26,9 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from complaints.models import Complaint
+from complaints.selectors import complaint_list, complaint_stats
+from complaints.services import complaint_close, complaint_file
 from core import clock
 from core.errors import NotFound
 from core.formatting import yuan
@@ -37,14 +40,12 @@ from merchants.registry import DISTRICTS, district_name
 from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks
-from regulator.models import Complaint, RegulatorAction, RiskLevel
+from regulator.models import RegulatorAction, RiskLevel
 from regulator.reports.audit import audit_report_pdf
 from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors
-from regulator.selectors.complaints import complaint_list, complaint_stats
 from regulator.services.actions import action_notify_key, merchant_action_take
-from regulator.services.complaints import complaint_close, complaint_file
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
 

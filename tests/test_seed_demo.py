@@ -13,16 +13,18 @@ from django.core.management import call_command
 from django.test.utils import override_settings
 from rest_framework.authtoken.models import Token
 
+from complaints.models import Complaint
 from consumers.models import Card, Consumer, Redemption
-from core import clock, demo
-from core.demo import city
-from core.demo.history import CARDS, CONSUMERS, HISTORY_DAYS
+from core import clock
+from demo import city
+from demo import seed as demo
+from demo.history import CARDS, CONSUMERS, HISTORY_DAYS
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.models import Merchant, Product, Settlement
 from merchants.registry import DISTRICTS, uscc_is_valid
 from refunds.models import Refund
-from regulator.models import AuditEvent, Complaint, RiskAssessment
+from regulator.models import AuditEvent, RiskAssessment
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -39,6 +39,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer
 
+from complaints.models import Complaint
 from core import clock
 from core.formatting import beijing_time, yuan
 from core.pdf import BODY, HEADING, NOTE, SUBTITLE, WARNING, WIDTH, document, p, page_canvas, pairs_table, ruled_table
@@ -47,7 +48,7 @@ from escrow.models import ChainHead, LedgerCheck
 from escrow.selectors import heads_hash
 from merchants.models import Merchant
 from merchants.registry import district_name
-from regulator.models import AuditEvent, Complaint, RiskAssessment
+from regulator.models import AuditEvent, RiskAssessment
 from regulator.reports.charts import monthly_chart, risk_score_chart
 from regulator.reports.figures import (
     ExtractLine,

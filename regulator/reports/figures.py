@@ -8,11 +8,12 @@ from datetime import date, datetime
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 
+from complaints.models import Complaint
 from consumers.models import Card
 from escrow.models import Account, JournalEntry, Posting
 from merchants.models import Merchant
 from refunds.models import Refund
-from regulator.models import AuditEvent, Complaint
+from regulator.models import AuditEvent
 from regulator.reports.names import AUDIT_LINES, LATEST_COMPLAINTS, LEDGER_LINES, MONTHS
 from regulator.selectors.dashboard import dashboard_sales_and_releases
 from regulator.services.risk import HOLDING

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from complaints.models import Complaint
 from escrow.models import JournalEntry
 from merchants.models import Merchant
-from regulator.models import Complaint
 
 TITLE = "预付卡商户审计报告"
 MONTHS = 12  # months of sales and releases charted

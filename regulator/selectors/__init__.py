@@ -1,2 +1,2 @@
-"""Reads for the regulator: ``risk`` (scores and signals), ``complaints`` (lists and statistics),
+"""Reads for the regulator: ``risk`` (scores and signals), ``dashboard``,
 ``audit`` (the audit log)."""

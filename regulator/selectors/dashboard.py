@@ -14,13 +14,14 @@ from typing import Any
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 
+from complaints.models import Complaint
+from complaints.selectors import complaint_list
 from consumers.models import Card
 from core import clock
 from escrow.chain import heads_hash
 from escrow.models import Account, ChainHead, JournalEntry, Posting
 from merchants.models import Merchant
-from regulator.models import Complaint, RegulatorAction, RiskLevel
-from regulator.selectors.complaints import complaint_list
+from regulator.models import RegulatorAction, RiskLevel
 from regulator.services.risk import HOLDING
 
 TREND_MONTHS = 6  # months of sales against releases on the dashboard

@@ -8,11 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from complaints.models import Complaint
 from consumers.models import Card
 from core import clock
 from core.errors import InvalidInput, NotFound
 from merchants.models import Merchant
-from regulator.models import Complaint, RegulatorAction, RiskAssessment
+from regulator.models import RegulatorAction, RiskAssessment
 from regulator.services.risk import HOLDING
 
 ORDERINGS = {

@@ -31,7 +31,7 @@ from refunds.models import MassRefund
 from refunds.services import mass_refund_start
 from regulator.errors import ActionNotAllowed
 from regulator.models import RegulatorAction
-from regulator.services import audit_record
+from regulator.services.audit import audit_record
 
 Action = RegulatorAction.Action
 

@@ -11,7 +11,7 @@ from core.models import User
 from refunds.models import Refund
 from refunds.selectors import merchant_default_reasons
 from refunds.services import refund_for_default, refund_retry
-from regulator.services import audit_record
+from regulator.services.audit import audit_record
 
 
 def regulator_card_refund(*, regulator: User, card_id: Any, note: str = "") -> Refund:

@@ -47,13 +47,14 @@ from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from core import clock
 from escrow.models import JournalEntry, Posting
 from merchants.models import Merchant
 from refunds.models import Refund
-from regulator.models import Complaint, RiskAssessment, RiskLevel
-from regulator.services import audit_record
+from regulator.models import RiskAssessment, RiskLevel
+from regulator.services.audit import audit_record
 
 HOLDING = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
 CONSUMER_REFUNDS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refund.Reason.VOLUNTARY)

@@ -5,11 +5,11 @@ pages; and the language switch turns a page English."""
 import pytest
 from playwright.sync_api import expect
 
+from complaints.services import complaint_file
 from consumers.models import Card
 from consumers.services import card_purchase, redemption_request
-from merchants.services import product_create
+from merchants.services.merchants import product_create
 from regulator.services.actions import merchant_action_take
-from regulator.services.complaints import complaint_file
 from regulator.services.risk import compute_risk
 from tests.browser.support import DESKTOP, NARROW_PHONE, assert_accessible
 from tests.cards import builders

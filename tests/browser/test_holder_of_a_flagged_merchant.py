@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from consumers.models import Card
 from core.formatting import yuan
-from merchants.services import product_create
+from merchants.services.merchants import product_create
 from refunds.models import Refund
 from regulator.services.actions import merchant_action_take
 from tests.browser.support import PHONE, assert_accessible

@@ -9,7 +9,7 @@ from consumers.models import Card, Consumer
 from consumers.services import card_purchase, consumer_register, payment_simulate
 from merchants.models import Merchant, Product
 from merchants.registry import uscc_check_character
-from merchants.services import merchant_register, product_create
+from merchants.services.merchants import merchant_register, product_create
 
 PASSWORD = "s3cure-pass-word"
 _n = itertools.count(1)

@@ -65,7 +65,7 @@ def test_unknown_district_is_refused():
 
 def test_invalid_license_raises_domain_error():
     with pytest.raises(InvalidLicenseNumber):
-        from merchants.services import merchant_register
+        from merchants.services.merchants import merchant_register
 
         merchant_register(
             username="x", password=builders.PASSWORD, name="x", license_number="123", category="other",
@@ -84,7 +84,7 @@ def test_price_above_the_national_cap_is_refused_naming_the_rule():
 @pytest.mark.parametrize(("kind", "field", "over"), [("session_pack", "sessions", 61), ("period_pass", "days", 93)])
 def test_education_limits_name_the_rule(kind, field, over):
     m = builders.merchant(category="education")
-    from merchants.services import product_create
+    from merchants.services.merchants import product_create
 
     with pytest.raises(CardLimitExceeded) as excinfo:
         product_create(merchant=m, name="x", kind=kind, price=10_000, **{field: over})

@@ -12,8 +12,9 @@ from django.core.management.base import CommandError
 from core import clock
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_due_ids
-from escrow.models import BankTransaction, JournalEntry
+from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
+from payments.models import BankTransaction
 from refunds.models import Refund
 from refunds.services import refund_request, refunds_mark_overdue
 from regulator.models import AuditEvent

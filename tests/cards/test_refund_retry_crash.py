@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from core.outbox import outbox_deliver_many, outbox_due_ids
-from escrow.models import BankTransaction, JournalEntry
+from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
+from payments.models import BankTransaction
 from refunds.models import Refund
 from refunds.services import refund_request
 from tests.cards import builders

@@ -6,9 +6,10 @@ import time_machine
 from consumers.models import Card
 from core.errors import InvalidInput
 from core.models import OutboxMessage
-from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from escrow.services import singleton_account
+from payments.models import BankTransaction
 from refunds.errors import BalanceNotSmall, CardNotRefundable, CoolingOffExpired
 from refunds.models import Refund
 from refunds.services import refund_for_closure, refund_quote, refund_request

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from complaints.services import complaint_close, complaint_file
 from core import clock
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.services.closure import merchant_closure_announce
@@ -14,7 +15,6 @@ from refunds.selectors import merchant_default_reasons
 from regulator.models import AuditEvent
 from regulator.selectors.audit import audit_log_keys, audit_log_rows
 from regulator.services.actions import merchant_action_take
-from regulator.services.complaints import complaint_close, complaint_file
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 from tests.conftest import client_for

@@ -36,10 +36,11 @@ from consumers.models import Card, Consumer, Redemption
 from consumers.services import redemption_request
 from core import clock
 from core.models import IdempotencyRecord, OutboxMessage
-from escrow.models import Account, BankTransaction, JournalEntry, Posting
+from escrow.models import Account, JournalEntry, Posting
 from escrow.selectors import LIABILITY_KINDS, ledger_ok, ledger_verify
 from merchants.models import Merchant, Product, Settlement
 from merchants.services.settlement import settlement_run
+from payments.models import BankTransaction
 from refunds.models import MassRefund, Refund
 from regulator.models import RegulatorAction
 from regulator.services.actions import merchant_action_take

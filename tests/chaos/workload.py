@@ -749,7 +749,7 @@ def world_build(*, merchants: int = 3, consumers: int = 6, tag: str = "chaos") -
     from consumers.services import consumer_register
     from core.services import user_create
     from merchants.registry import uscc_check_character
-    from merchants.services import merchant_register, product_create
+    from merchants.services.merchants import merchant_register, product_create
 
     password = uuid.uuid4().hex
     made = []

@@ -20,9 +20,10 @@ from django.db.models import F
 
 from core import clock
 from core.models import OutboxMessage
-from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.models import Merchant, Settlement, SettlementRun
+from payments.models import BankTransaction
 from refunds.models import MassRefund, Refund
 from refunds.services import MASS_REFUND_CHUNK
 from tests.cards import builders

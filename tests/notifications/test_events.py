@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import time_machine
 
+from complaints.reminders import complaints_due_remind
 from consumers.services import cooling_off_ending_notify, redemption_request
 from notifications.models import Notification
-from regulator.services.reminders import complaints_due_remind
 from tests.cards import builders
-from tests.regulator.complaints_builders import app_complaint
+from tests.complaints.complaints_builders import app_complaint
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,7 @@ def test_complaint_due_within_six_hours_tells_the_merchant_once():
     with time_machine.travel("2026-03-02 10:00 +0800", tick=False):
         complaint = app_complaint(consumer, gym)  # respond by 2026-03-04 10:00
         answered = app_complaint(consumer, gym)
-    from regulator.services.complaints import complaint_respond
+    from complaints.services import complaint_respond
 
     complaint_respond(merchant=gym, complaint_id=answered.pk, text="We will refund.")
     with time_machine.travel("2026-03-04 03:00 +0800", tick=False):

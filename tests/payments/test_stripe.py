@@ -23,11 +23,12 @@ from consumers.models import Card, Payment
 from consumers.services import consumer_register
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
-from escrow.gateways.stripe import StripeGateway
-from escrow.models import Account, JournalEntry, StripeEvent
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_verify
 from merchants.registry import uscc_check_character
-from merchants.services import merchant_register, product_create
+from merchants.services.merchants import merchant_register, product_create
+from payments.gateways.stripe import StripeGateway
+from payments.models import StripeEvent
 from refunds.models import Refund
 from tests import stripe_fake as fake_stripe
 from tests.conftest import client_for

@@ -1,9 +1,9 @@
-"""The project's URLs plus the Stripe webhook (escrow.urls), until config.urls includes it."""
+"""The project's URLs plus the Stripe webhook (payments.urls), until config.urls includes it."""
 
 from django.urls import include, path
 
 urlpatterns = [
-    path("api/v1/", include("escrow.urls")),
+    path("api/v1/", include("payments.urls")),
     path("", include("config.urls")),
 ]
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
+from complaints.models import Complaint
 from consumers.models import Card
 from consumers.services import redemption_confirm, redemption_reject, redemption_request
 from merchants.models import Merchant
-from regulator.models import Complaint
 from tests.cards import builders as b
 
 BEIJING = ZoneInfo("Asia/Shanghai")

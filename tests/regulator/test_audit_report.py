@@ -12,18 +12,19 @@ from reportlab.graphics import renderPDF
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.lineplots import LinePlot
 
+from complaints.models import Complaint
 from core import clock
 from core.formatting import yuan
 from escrow.selectors import ledger_verify
 from escrow.services import ledger_check_run
 from refunds.services import refund_request
-from regulator.models import Complaint, RiskAssessment
+from regulator.models import RiskAssessment
 from regulator.reports.audit import audit_report_pdf
 from regulator.reports.charts import monthly_chart, risk_score_chart
 from regulator.reports.figures import report_escrow_figures, report_ledger_extract, report_monthly_figures
 from regulator.reports.names import SIGNAL_NAMES
 from regulator.selectors.risk import risk_history
-from regulator.services import audit_record
+from regulator.services.audit import audit_record
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 from tests.conftest import client_for

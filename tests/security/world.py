@@ -17,6 +17,7 @@ from datetime import date
 
 import time_machine
 
+from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from consumers.services import card_purchase, redemption_confirm, redemption_request
 from core.models import User
@@ -25,11 +26,11 @@ from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
-from regulator.models import Complaint, RegulatorAction
+from regulator.models import RegulatorAction
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
+from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
-from tests.regulator.complaints_builders import app_complaint
 
 ROLES = ("anonymous", "consumer", "other_consumer", "merchant", "other_merchant", "regulator")
 NOW = "2026-03-10 10:00 +0800"

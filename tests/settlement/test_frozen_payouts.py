@@ -9,10 +9,11 @@ import time_machine
 
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
-from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.models import Settlement
 from merchants.services.settlement import payouts_deliver, settlement_payout_retry, settlement_run
+from payments.models import BankTransaction
 from regulator.models import AuditEvent
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders

@@ -15,10 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from core import clock
 from core.models import OutboxMessage
 from core.outbox import TOPICS, outbox_deliver, outbox_deliver_many
-from escrow.models import Account, BankTransaction, JournalEntry, Posting
+from escrow.models import Account, JournalEntry, Posting
 from escrow.selectors import ledger_ok, ledger_verify
 from escrow.services import singleton_account
 from merchants.services.settlement import PAYOUT_TOPIC
+from payments.models import BankTransaction
 from refunds.models import MassRefund, Refund
 from refunds.services import REFUND_TOPIC, mass_refund_step
 from tests.cards import builders

@@ -6,9 +6,10 @@ import pytest
 import time_machine
 
 from core import clock
-from escrow.models import BankTransaction, Reconciliation
+from escrow.models import Reconciliation
 from escrow.services import reconciliation_run
 from merchants.services.settlement import settlement_run
+from payments.models import BankTransaction
 from tests.conftest import client_for
 from tests.factories import UserFactory
 from tests.settlement.test_settlement import day_of_business  # noqa: F401 (fixture)

@@ -5,10 +5,11 @@ from datetime import date
 import pytest
 import time_machine
 
-from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.models import Settlement, SettlementRun
 from merchants.services.settlement import SettlementNotDue, settlement_run
+from payments.models import BankTransaction
 from refunds.services import refund_request
 from tests.cards import builders
 from tests.cards.test_redemptions import use

@@ -12,9 +12,10 @@ import pytest
 import time_machine
 from django.db import connection
 
-from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.models import Settlement
+from payments.models import BankTransaction
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 

@@ -18,16 +18,17 @@ from rest_framework.test import APIClient
 
 from consumers.models import Card
 from consumers.services import redemption_confirm, redemption_request
+from core.gateways import get_gateway
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
 from core.tasks import outbox_sweep_task
-from escrow.gateways import get_gateway
-from escrow.gateways import stripe as stripe_gateway
-from escrow.gateways.stripe import StripeGateway
-from escrow.models import Account, BankTransaction, JournalEntry
+from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_verify
 from merchants.models import Merchant, Settlement
 from merchants.services.settlement import payouts_deliver, settlement_payout_retry, settlement_run
+from payments.gateways import stripe as stripe_gateway
+from payments.gateways.stripe import StripeGateway
+from payments.models import BankTransaction
 from refunds.services import refund_request
 from tests import stripe_fake as fake_stripe
 from tests.cards import builders

@@ -9,14 +9,14 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
+from complaints.models import Complaint
+from complaints.services import complaint_respond
 from consumers.models import Card, Redemption
 from consumers.services import redemption_request
 from core import clock
 from merchants.services.closure import merchant_closure_announce
 from refunds.models import Refund
-from regulator.models import Complaint
 from regulator.services.actions import merchant_action_take
-from regulator.services.complaints import complaint_respond
 from tests import stripe_fake as fake_stripe
 from tests.cards import builders
 from tests.factories import UserFactory

@@ -7,15 +7,15 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
+from complaints.models import Complaint
 from consumers.models import Redemption
 from consumers.services import redemption_confirm, redemption_reject
 from core import clock
 from merchants.models import Merchant, Product
 from merchants.services.settlement import settlement_run
-from regulator.models import Complaint
 from tests.cards import builders
+from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
-from tests.regulator.complaints_builders import app_complaint
 from tests.settlement.test_settlement import day_of_business  # noqa: F401 (fixture)
 from tests.web.pages import submission_of
 

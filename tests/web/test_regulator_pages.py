@@ -9,20 +9,21 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from complaints.models import Complaint
+from complaints.services import complaints_mark_overdue
 from core import clock
 from core.formatting import yuan
 from escrow.selectors import ledger_verify
 from merchants.models import Merchant
 from refunds.models import Refund
-from regulator.models import AuditEvent, Complaint, RegulatorAction, RiskAssessment
+from regulator.models import AuditEvent, RegulatorAction, RiskAssessment
 from regulator.selectors.dashboard import ledger_head
 from regulator.services.actions import merchant_action_take
-from regulator.services.complaints import complaints_mark_overdue
 from regulator.services.risk import compute_risk
 from tests.cards import builders
 from tests.cards.test_redemptions import use
+from tests.complaints import complaints_builders
 from tests.factories import UserFactory
-from tests.regulator import complaints_builders
 from tests.web.pages import submission_of
 
 pytestmark = pytest.mark.django_db
@@ -527,7 +528,7 @@ def test_the_ledger_page_shows_the_head_hash_and_verifies_on_demand(staff, city)
 
 
 def _card_complaint(card):
-    from regulator.services.complaints import complaint_file
+    from complaints.services import complaint_file
 
     return complaint_file(
         actor=card.consumer.user, merchant_id=card.merchant_id, card_id=card.pk, category="refund_refused",

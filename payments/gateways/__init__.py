@@ -1,0 +1,1 @@
+"""The custody banks behind ``core.gateways``' interface: ``local`` (the sandbox bank) and ``stripe``."""

@@ -1,0 +1,26 @@
+"""What refunds do when the gateway reports a refund it paid (registered with ``payments.handlers``
+in ``RefundsConfig.ready``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from refunds.models import Refund
+from refunds.services import refund_mark_paid
+
+
+def refund_reported_handle(*, payment_external_id: str, paid: list[dict[str, Any]]) -> None:
+    """Mark paid the card's pending Stripe refund that the gateway paid (``paid``: its succeeded
+    refunds of the payment), if its answer to us was lost. Runs in the webhook's transaction."""
+    # A pending refund has no Stripe id yet (it is stored when marked paid), so it is found by
+    # its card's PaymentIntent: one payment per card, at most one refund per card.
+    refund = (
+        Refund.objects.select_for_update(of=("self",))
+        .filter(card__payment__external_id=payment_external_id, gateway="stripe")
+        .first()
+    )
+    if refund is None or refund.state != Refund.State.PENDING:
+        return
+    match = next((r for r in paid if r.get("amount") == refund.amount), None)
+    if match is not None:
+        refund_mark_paid(refund=refund, external_id=match["id"])
