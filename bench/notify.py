@@ -8,7 +8,7 @@ What runs, in order:
 
 1. A database ``bench_notify_<pid>`` is created on ``--server`` and migrated.
 2. One merchant (through its sign-up service) and ``--holders`` consumers, each with a phone and
-   one active card at that merchant holding escrow, are written in bulk (``core.bulk.rows_insert``:
+   one active card at that merchant holding escrow, are written in bulk (``core.sql.rows_insert``:
    users, notification settings, consumers, escrow accounts, cards). VACUUM ANALYZE and CHECKPOINT.
 3. Timed: ``fanout_start`` (the job and its audience's count) and then ``fanout_step`` chunk after
    chunk (``FANOUT_CHUNK``, 1,000) until the job is done, in this process, as a worker runs them:
@@ -70,8 +70,8 @@ def load(holders: int) -> str:
 
     from consumers.models import Card, Consumer
     from core import clock
-    from core.bulk import rows_insert
     from core.models import User
+    from core.sql import rows_insert
     from escrow.models import Account
     from merchants.services.merchants import merchant_register, product_create
     from notifications.models import NotificationSettings

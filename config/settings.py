@@ -168,7 +168,7 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, doc="Seconds a database connection is reused.")
     )
 }
-# The API's hottest reads are prepared once per PostgreSQL session (core/rows.py); turn this off
+# The API's hottest reads are prepared once per PostgreSQL session (core/sql.py); turn this off
 # behind a proxy that shares sessions between clients (PgBouncer in transaction mode).
 DB_PREPARED_STATEMENTS = env_bool(
     "DB_PREPARED_STATEMENTS", True, doc="Prepare the hottest reads once per PostgreSQL session (0 behind PgBouncer)."

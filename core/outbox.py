@@ -38,8 +38,8 @@ from django.db import transaction
 from django.db.models import F
 
 from core import clock
-from core.bulk import rows_insert
 from core.models import OutboxMessage
+from core.sql import rows_insert
 
 log = logging.getLogger(__name__)
 

@@ -51,12 +51,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core import clock
-from core.bulk import rows_insert
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.jobs import jobs_stale
 from core.models import OutboxMessage, User
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many
+from core.sql import rows_insert
 from notifications.audiences import audience_get
 from notifications.models import Channel, FanOut, Kind, Notification, NotificationSettings
 from notifications.sms import sms_backend

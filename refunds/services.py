@@ -24,7 +24,6 @@ from consumers import rules
 from consumers.models import Card, Consumer
 from consumers.services import card_apply_clock, card_lock
 from core import clock
-from core.bulk import rows_insert, rows_update_each
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.gateways import get_gateway
@@ -32,6 +31,7 @@ from core.idempotency import service_atomic
 from core.jobs import jobs_stale
 from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
+from core.sql import rows_insert, rows_update_each
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
 from notifications.models import Kind

@@ -28,12 +28,12 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from core import clock
-from core.bulk import rows_update_each
 from core.errors import DomainError
 from core.faults import fault_point
 from core.gateways import get_gateway
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_enqueue_many
+from core.sql import rows_update_each
 from escrow.models import Account, JournalEntry, Posting
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
 from merchants.models import Merchant, Settlement, SettlementRun

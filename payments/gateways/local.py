@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
-from core import clock, rows
-from core.bulk import rows_insert
+from core import clock
+from core import sql as rows
 from core.gateways import GatewayError, PaymentIntent
+from core.sql import rows_insert
 from payments.models import BankTransaction
 
 
@@ -29,7 +30,7 @@ class LocalGateway:
 
         One plain INSERT (every sandbox payment makes it; bench/flow.py), which nobody reads
         back: inside a request's transaction it travels with the next statement
-        (``core.rows.execute_all``). The bank records a payment once, however often it is told."""
+        (``core.sql.execute_all``). The bank records a payment once, however often it is told."""
         rows.execute_all(
             [
                 (
