@@ -24,7 +24,8 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 
 from core import clock
@@ -74,37 +75,33 @@ def _run_open(*, day: date) -> SettlementRun:
 
 
 def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple]:
-    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window."""
-    entry, posting, account = JournalEntry._meta.db_table, Posting._meta.db_table, Account._meta.db_table
-    merchant = Merchant._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT m.id, "
-            f"SUM(CASE WHEN e.code = %s THEN -p.amount ELSE 0 END), "
-            f"SUM(CASE WHEN e.code = %s THEN -p.amount ELSE 0 END), "
-            f"SUM(CASE WHEN e.code = %s THEN 1 ELSE 0 END) "
-            f"FROM {entry} e JOIN {posting} p ON p.entry_id = e.id "
-            f"JOIN {account} a ON a.id = p.account_id AND a.kind = %s "
-            f"JOIN {merchant} m ON m.settlement_account_id = a.id "
-            f"WHERE e.code IN (%s, %s) AND e.created_at > %s AND e.created_at <= %s "
-            f"GROUP BY m.id ORDER BY m.id",
-            [
-                JournalEntry.Code.RELEASE,
-                JournalEntry.Code.FEE,
-                JournalEntry.Code.RELEASE,
-                Account.Kind.MERCHANT_SETTLEMENT,
-                JournalEntry.Code.RELEASE,
-                JournalEntry.Code.FEE,
-                connection.ops.adapt_datetimefield_value(since),
-                connection.ops.adapt_datetimefield_value(cutoff),
-            ],
+    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window: one
+    aggregate over the postings to merchant settlement accounts (a credit is negative), on the
+    journal's ``created_at`` index."""
+    released = Q(entry__code=JournalEntry.Code.RELEASE)
+    fee = Q(entry__code=JournalEntry.Code.FEE)
+    money = BigIntegerField()
+    rows = (
+        Posting.objects.filter(
+            account__kind=Account.Kind.MERCHANT_SETTLEMENT,
+            account__merchant__isnull=False,
+            entry__code__in=[JournalEntry.Code.RELEASE, JournalEntry.Code.FEE],
+            entry__created_at__gt=since,
+            entry__created_at__lte=cutoff,
         )
-        to_uuid = Merchant._meta.pk.to_python  # SQLite hands back the hex string
-        return [(to_uuid(row[0]), *row[1:]) for row in cursor.fetchall()]
+        .values("account__merchant")
+        .annotate(
+            released=Sum(Case(When(released, then=-F("amount")), default=Value(0), output_field=money)),
+            fees=Sum(Case(When(fee, then=-F("amount")), default=Value(0), output_field=money)),
+            count=Count("pk", filter=released),
+        )
+        .order_by("account__merchant")
+        .values_list("account__merchant", "released", "fees", "count")
+    )
+    return list(rows)
 
 
 def _refund_counts(*, since: datetime, cutoff: datetime) -> dict:
-    from django.db.models import Count
 
     rows = (
         Refund.objects.filter(created_at__gt=since, created_at__lte=cutoff)
