@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
 
+from core import sql
 from core.models import WorkerHeartbeat
 
 
 def database_status() -> str:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        sql.database_ping()
     except Exception:  # noqa: BLE001 (any failure means "down" to a health probe)
         return "unavailable"
     return "ok"

@@ -491,3 +491,18 @@ def rows_update_each(
             [*params, *keys],
         )
         return cursor.rowcount
+
+
+def database_ping() -> None:
+    """Ask the database for one row (the health check); raises when it cannot answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def snapshot_read_only() -> None:
+    """Make the transaction just begun one REPEATABLE READ, read-only snapshot (PostgreSQL; other
+    databases read under their own isolation)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

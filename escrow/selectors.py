@@ -7,6 +7,7 @@ from typing import TypedDict
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from core import sql
 from escrow import statements
 from escrow.chain import GENESIS_HASH, entry_hash, heads_hash
 from escrow.models import Account, ChainHead, JournalEntry, Posting
@@ -111,9 +112,7 @@ def ledger_verify() -> LedgerVerification:
     if connection.in_atomic_block:  # the caller's transaction decides what is seen
         return _ledger_verify()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        sql.snapshot_read_only()
         return _ledger_verify()
 
 
