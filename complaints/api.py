@@ -147,6 +147,16 @@ class ComplaintDetailApi(APIView):
         return Response(ComplaintSerializer(selectors.complaint_get(user=request.user, complaint_id=complaint_id)).data)
 
 
+# A merchant's answer and a regulator's closing refuse the same things: a bad body, a complaint the
+# caller may not see, one no longer open.
+_ANSWER_RESPONSES = {
+    200: ComplaintSerializer,
+    400: _errors("invalid"),
+    404: _errors("not_found"),
+    409: _errors("complaint_not_open"),
+}
+
+
 class ComplaintRespondApi(APIView):
     permission_classes = [IsMerchant]
 
@@ -156,12 +166,7 @@ class ComplaintRespondApi(APIView):
     @extend_schema(
         operation_id="complaint_respond",
         request=InputSerializer,
-        responses={
-            200: ComplaintSerializer,
-            400: _errors("invalid"),
-            404: _errors("not_found"),
-            409: _errors("complaint_not_open"),
-        },
+        responses=_ANSWER_RESPONSES,
     )
     def post(self, request, complaint_id):
         data = self.InputSerializer(data=request.data)
@@ -186,12 +191,7 @@ class ComplaintCloseApi(APIView):
     @extend_schema(
         operation_id="complaint_close",
         request=InputSerializer,
-        responses={
-            200: ComplaintSerializer,
-            400: _errors("invalid"),
-            404: _errors("not_found"),
-            409: _errors("complaint_not_open"),
-        },
+        responses=_ANSWER_RESPONSES,
     )
     def post(self, request, complaint_id):
         data = self.InputSerializer(data=request.data)

@@ -18,6 +18,8 @@ once. Errors are sorted only by whether trying again can help.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,10 +45,17 @@ _RETRYABLE = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
 KEY_TRUSTED_FOR = timedelta(hours=23)
 
 
-def _gateway_error(exc: stripe.StripeError) -> GatewayError:
-    retryable = isinstance(exc, _RETRYABLE)
-    status = getattr(exc, "http_status", None)
-    return GatewayError(f"stripe {type(exc).__name__} ({status or 'no answer'}): {exc}", retryable=retryable)
+@contextmanager
+def _stripe_call() -> Iterator[None]:
+    """Stripe's errors as the gateway's: retryable when the network, Stripe's rate limit or its
+    servers failed, final otherwise, with Stripe's class and HTTP status in the message."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        retryable = isinstance(exc, _RETRYABLE)
+        status = getattr(exc, "http_status", None)
+        message = f"stripe {type(exc).__name__} ({status or 'no answer'}): {exc}"
+        raise GatewayError(message, retryable=retryable) from exc
 
 
 class StripeGateway:
@@ -62,7 +71,7 @@ class StripeGateway:
         )
 
     def payment_create(self, *, card_id: str, amount: int, idempotency_key: str) -> PaymentIntent:
-        try:
+        with _stripe_call():
             intent = self.client.v1.payment_intents.create(
                 {
                     "amount": amount,
@@ -72,8 +81,6 @@ class StripeGateway:
                 },
                 {"idempotency_key": idempotency_key},
             )
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
         return PaymentIntent(external_id=intent.id, client_secret=intent.client_secret or "")
 
     def refund_send(
@@ -84,7 +91,7 @@ class StripeGateway:
                 made_here = (earlier.get("metadata") or {}).get("idempotency_key") == idempotency_key
                 if made_here and earlier.get("status") not in ("failed", "canceled"):
                     return earlier["id"]
-        try:
+        with _stripe_call():
             refund = self.client.v1.refunds.create(
                 {
                     "payment_intent": payment_external_id,
@@ -93,30 +100,24 @@ class StripeGateway:
                 },
                 {"idempotency_key": idempotency_key},
             )
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
         return refund.id
 
     def refund_list(self, *, payment_external_id: str) -> list[dict[str, Any]]:
         """The refunds Stripe holds for a PaymentIntent (for webhooks whose charge omits them)."""
-        try:
+        with _stripe_call():
             page = self.client.v1.refunds.list({"payment_intent": payment_external_id, "limit": 100})
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
         return [refund.to_dict() for refund in page.data]
 
     def payout_send(self, *, settlement_id: str, amount: int, destination: str, idempotency_key: str) -> str:
         """Pay a settlement to the merchant's connected account as a Transfer, unless its transfer
         group already holds one that was not reversed; the same key pays once."""
         group = f"settlement_{settlement_id}"
-        try:
+        with _stripe_call():
             made = self.client.v1.transfers.list({"transfer_group": group, "limit": 10})
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
         for earlier in made.data:
             if earlier.amount_reversed < earlier.amount:
                 return earlier.id
-        try:
+        with _stripe_call():
             transfer = self.client.v1.transfers.create(
                 {
                     "amount": amount,
@@ -127,15 +128,11 @@ class StripeGateway:
                 },
                 {"idempotency_key": idempotency_key},
             )
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
         return transfer.id
 
     def custody_balance(self) -> int:
         """Fen held at Stripe by its own statement: the sum of every balance transaction in CNY
         (charges in, refunds and transfers out), for reconciliation with the ledger's custody."""
-        try:
+        with _stripe_call():
             page = self.client.v1.balance_transactions.list({"currency": CURRENCY, "limit": BALANCE_PAGE_SIZE})
             return sum(txn.amount for txn in page.auto_paging_iter() if txn.currency == CURRENCY)
-        except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
