@@ -5,7 +5,8 @@ against ``core/profiles/schema.json`` and the checks below when it is loaded: at
 settings load the active one, ``RULES_PROFILE``) and by ``manage.py check`` (every shipped one).
 It holds:
 
-- ``rules``: the general rules, each ``{key, value, unit, basis {zh, en}, effective, verified, note?}``;
+- ``rules``: the general rules, each ``{key, value, unit, group, basis {zh, en}, effective, verified,
+  note?}``;
 - ``industries``: parts with their own rules, each naming the merchant categories it covers; a rule
   asked for with a category is looked up in that category's part first, then in the general rules;
 - ``districts``, and ``calendar``: holidays and make-up workdays of years the chinesecalendar package
@@ -72,6 +73,7 @@ class Rule:
     key: str
     value: int
     unit: str
+    group: str  # period, limit, filing or complaint
     basis_zh: str
     basis_en: str
     effective: date
@@ -184,6 +186,7 @@ def _rules(items: list[dict[str, Any]], where: str, field: str, industry: str | 
             key=item["key"],
             value=item["value"],
             unit=item["unit"],
+            group=item["group"],
             basis_zh=item["basis"]["zh"],
             basis_en=item["basis"]["en"],
             effective=_date(item["effective"], where, f"{field}[{index}].effective"),
