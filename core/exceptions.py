@@ -64,7 +64,9 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def _body(code: str, detail: Any, errors: dict[str, list[str]] | None = None, rule: Rule | None = None) -> dict[str, Any]:
+def _body(
+    code: str, detail: Any, errors: dict[str, list[str]] | None = None, rule: Rule | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "detail": str(detail)}
     if errors is not None:
         body["errors"] = errors

@@ -37,7 +37,11 @@ def test_every_rule_comes_with_its_basis_and_date():
     cooling_off = next(item for item in body["rules"] if item["key"] == "cooling_off_days")
     assert cooling_off["basis_zh"].startswith("《北京市单用途预付卡管理条例》")
     assert cooling_off["basis_en"].startswith("Beijing Single-Purpose Prepaid Card Regulations")
-    assert (cooling_off["effective"], cooling_off["industry"], cooling_off["overridden_by"]) == ("2022-06-01", None, None)
+    assert (cooling_off["effective"], cooling_off["industry"], cooling_off["overridden_by"]) == (
+        "2022-06-01",
+        None,
+        None,
+    )
     assert all(item["basis_zh"] and item["basis_en"] and item["effective"] for item in body["rules"])
     education = next(item for item in body["industries"] if item["key"] == "education")
     assert education["categories"] == ["education"]
