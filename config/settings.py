@@ -342,7 +342,7 @@ _RULES = profile_defaults(RULES_PROFILE)
 # The statutory cooling-off period: the purchase day is not counted; it ends at 24:00 Beijing time
 # on the COOLING_OFF_DAYS-th day after it, or later when that day is a statutory holiday (core/calendar.py).
 COOLING_OFF_DAYS = env_int(
-    "COOLING_OFF_DAYS", _RULES["cooling_off_days"], doc="Days of the statutory cooling-off period (profile: 7)."
+    "COOLING_OFF_DAYS", _RULES["cooling_off_days"], doc="Days of the statutory cooling-off period."
 )
 # A refund must reach the consumer within REFUND_DUE_DAYS of the request (its ``due_by``).
 REFUND_DUE_DAYS = env_int(

@@ -153,6 +153,14 @@ class RulesApi(APIView):
         districts = RulesProfileDistrictSerializer(many=True)
         holiday_calendar = RulesProfileCalendarSerializer()
 
-    @extend_schema(operation_id="rules_get", responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="rules_get",
+        description=(
+            "The rules profile in force (RULES_PROFILE): its headline numbers, its limits and filing triggers, "
+            "and every rule with the provision it comes from. A refusal under one of these rules names it in the "
+            "error body's `rule` and quotes its `basis`."
+        ),
+        responses={200: OutputSerializer},
+    )
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(rules_summary()).data)
