@@ -12,6 +12,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from core.rules import profile_defaults
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(
@@ -331,16 +332,31 @@ if not 1 <= LEDGER_CHAIN_STRIPES <= 1024:
     raise ImproperlyConfigured("LEDGER_CHAIN_STRIPES must be between 1 and 1024")
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 
+# The rules profile (core/profiles/<RULES_PROFILE>.json; README "Rules profiles"): the city's rules,
+# each citing its basis. It is checked here, so a broken or missing profile stops the start-up with
+# the file and the field named. The settings below default to its values; setting one of them in
+# the environment overrides the profile (core.rules.rule() reports it in ``overridden_by``).
+RULES_PROFILE = env_str("RULES_PROFILE", "beijing", doc="Rules profile: a file name in core/profiles/ (beijing).")
+_RULES = profile_defaults(RULES_PROFILE)
+
 # The statutory cooling-off period: the purchase day is not counted; it ends at 24:00 Beijing time
-# on the COOLING_OFF_DAYS-th day after it.
-COOLING_OFF_DAYS = env_int("COOLING_OFF_DAYS", 7, doc="Days of the statutory cooling-off period.")
+# on the COOLING_OFF_DAYS-th day after it, or later when that day is a statutory holiday (core/calendar.py).
+COOLING_OFF_DAYS = env_int(
+    "COOLING_OFF_DAYS", _RULES["cooling_off_days"], doc="Days of the statutory cooling-off period."
+)
 # A refund must reach the consumer within REFUND_DUE_DAYS of the request (its ``due_by``).
-REFUND_DUE_DAYS = env_int("REFUND_DUE_DAYS", 5, doc="Days a refund may take to be paid before it is overdue.")
+REFUND_DUE_DAYS = env_int(
+    "REFUND_DUE_DAYS", _RULES["refund_due_days"], doc="Days a refund may take to be paid before it is overdue."
+)
 # Card limits, as data. Breaking one is 400 card_limit_exceeded naming the rule.
 CARD_LIMITS = {
-    "max_price": env_int("CARD_MAX_PRICE", 500_000, doc="Highest card price in fen (the national cap)."),
-    "education_max_sessions": env_int("EDUCATION_MAX_SESSIONS", 60, doc="Most sessions an education card may sell."),
-    "education_max_days": env_int("EDUCATION_MAX_DAYS", 92, doc="Longest period an education pass may sell."),
+    "max_price": env_int("CARD_MAX_PRICE", _RULES["max_price"], doc="Highest card price in fen (the national cap)."),
+    "education_max_sessions": env_int(
+        "EDUCATION_MAX_SESSIONS", _RULES["education_max_sessions"], doc="Most sessions an education card may sell."
+    ),
+    "education_max_days": env_int(
+        "EDUCATION_MAX_DAYS", _RULES["education_max_days"], doc="Longest period an education pass may sell."
+    ),
 }
 # Merchant risk (regulator.services.risk): each signal is normalised to 0..1 and weighted; the
 # weights sum to 100, so the score is 0-100. The level is high at RISK_LEVEL_HIGH and above.
@@ -360,15 +376,21 @@ RISK_WEIGHTS = {
 RISK_LEVEL_MEDIUM = env_int("RISK_LEVEL_MEDIUM", 30, doc="Risk score from which a merchant is medium risk.")
 RISK_LEVEL_HIGH = env_int("RISK_LEVEL_HIGH", 60, doc="Risk score from which a merchant is high risk (auto-flagged).")
 RISK_FILING_THRESHOLD = env_int(
-    "RISK_FILING_THRESHOLD", 50_000_000, doc="Escrow in fen at which a merchant must file (Beijing: 500,000 yuan)."
+    "RISK_FILING_THRESHOLD",
+    _RULES["filing_balance_threshold"],
+    doc="Escrow in fen at which a merchant must file (Beijing: 500,000 yuan).",
 )
 RISK_AUTO_FLAG = env_bool("RISK_AUTO_FLAG", True, doc="Flag a merchant automatically when its risk turns high.")
 REDEMPTION_TTL_MINUTES = env_int("REDEMPTION_TTL_MINUTES", 15, doc="Minutes a consumer has to confirm a service.")
 # Complaints (complaints.services): hours a merchant has to answer, from when the
 # complaint was received (the hotline's call time for hotline work orders).
-COMPLAINT_RESPONSE_HOURS = env_int("COMPLAINT_RESPONSE_HOURS", 48, doc="Hours a merchant has to answer a complaint.")
+COMPLAINT_RESPONSE_HOURS = env_int(
+    "COMPLAINT_RESPONSE_HOURS", _RULES["complaint_response_hours"], doc="Hours a merchant has to answer a complaint."
+)
 COMPLAINT_URGENT_RESPONSE_HOURS = env_int(
-    "COMPLAINT_URGENT_RESPONSE_HOURS", 2, doc="Hours a merchant has to answer an urgent complaint."
+    "COMPLAINT_URGENT_RESPONSE_HOURS",
+    _RULES["complaint_urgent_response_hours"],
+    doc="Hours a merchant has to answer an urgent complaint.",
 )
 if COMPLAINT_RESPONSE_HOURS < 1 or COMPLAINT_URGENT_RESPONSE_HOURS < 1:
     raise ImproperlyConfigured("COMPLAINT_RESPONSE_HOURS and COMPLAINT_URGENT_RESPONSE_HOURS must be at least 1")

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 api_v1 = [
     path("", include("core.urls")),
+    path("", include("core.rules_urls")),
     path("", include("consumers.urls")),
     path("", include("payments.urls")),
     path("", include("merchants.urls")),

@@ -6,21 +6,21 @@ add up to exactly its price: rounding never creates or loses a fen.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from django.conf import settings
-
-from core import clock
+from core import calendar, clock
+from core.rules import rule
 
 
 def cooling_off_ends_at(paid_at: datetime) -> datetime:
-    """00:00 Beijing time of purchase day + COOLING_OFF_DAYS + 1.
+    """00:00 Beijing time of purchase day + cooling-off days + 1, later when the last day is a
+    statutory holiday (core.calendar: Civil Code arts. 201 and 203).
 
     The purchase day is not counted and the period ends at 24:00 of its last day: paid on
-    2026-03-02 at 23:50 Beijing time, returnable until 2026-03-10 00:00.
+    2026-03-02 at 23:50 Beijing time, returnable until 2026-03-10 00:00. The number of days is the
+    rules profile's ``cooling_off_days`` (7 under Beijing's; the setting ``COOLING_OFF_DAYS`` overrides it).
     """
-    purchase_day = clock.local_date(paid_at)
-    return clock.local_midnight(purchase_day + timedelta(days=settings.COOLING_OFF_DAYS + 1))
+    return calendar.period_ends_at(clock.local_date(paid_at), rule("cooling_off_days").value)
 
 
 def stored_value_release(*, amount: int, balance: int, price: int, face_value: int, escrow: int) -> int:

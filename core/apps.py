@@ -6,6 +6,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from core import checks  # noqa: F401 (registers the rules profiles' check)
         from core.schema import name_nested_serializers
 
         name_nested_serializers()

@@ -6,19 +6,28 @@ Services raise these; the one exception handler (core.exceptions) turns them int
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 
+if TYPE_CHECKING:
+    from core.rules import Rule
+
 
 class DomainError(Exception):
+    """``rule``: the rules-profile rule a refusal is made under (core.rules.rule()); the error body
+    then adds ``rule`` (its key) and ``basis`` (the provision, in the request's language)."""
+
     status_code = 409
     code = "conflict"
     default_detail: Any = _("The request conflicts with the current state.")
 
-    def __init__(self, detail: Any = None, *, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, detail: Any = None, *, errors: dict[str, list[str]] | None = None, rule: Rule | None = None
+    ) -> None:
         self.detail = detail if detail is not None else self.default_detail
         self.errors = errors
+        self.rule = rule
         super().__init__(str(self.detail))
 
 

@@ -1,5 +1,6 @@
 """The one exception handler of the API: every error becomes ``{"code", "detail"}`` (plus
-``errors`` on a 400), in the request's language, and nothing a client sends becomes a 500.
+``errors`` on a 400, and ``rule`` and ``basis`` on a refusal under a rules-profile rule), in the
+request's language, and nothing a client sends becomes a 500.
 
 An outage of the database or the broker (a dropped connection, a server restarting) is not a bug:
 it answers 503 ``service_unavailable`` with ``Retry-After``, so a client retries the request (with
@@ -16,6 +17,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from rest_framework import exceptions, status
@@ -23,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core.errors import DomainError
+from core.rules import Rule
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +64,15 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def _body(code: str, detail: Any, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def _body(
+    code: str, detail: Any, errors: dict[str, list[str]] | None = None, rule: Rule | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "detail": str(detail)}
     if errors is not None:
         body["errors"] = errors
+    if rule is not None:
+        body["rule"] = rule.key
+        body["basis"] = rule.basis(get_language())
     return body
 
 
@@ -87,7 +95,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if exc.status_code == status.HTTP_400_BAD_REQUEST:
             errors = exc.errors or {"non_field_errors": [str(exc.detail)]}
         set_rollback()
-        return Response(_body(exc.code, exc.detail, errors), status=exc.status_code)
+        return Response(_body(exc.code, exc.detail, errors, exc.rule), status=exc.status_code)
 
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         exc = exceptions.NotFound()
