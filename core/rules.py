@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 SCHEMA_PATH = PROFILES_DIR / "schema.json"
@@ -57,6 +58,29 @@ LEGACY_SETTINGS: dict[str, tuple[str, str | None]] = {
     "education_max_sessions": ("CARD_LIMITS", "education_max_sessions"),
     "education_max_days": ("CARD_LIMITS", "education_max_days"),
 }
+
+
+# What each rule is called on the pages. A profile may bring a rule the platform does not name yet:
+# its key is shown until a label is added here.
+RULE_LABELS = {
+    "cooling_off_days": gettext_lazy("Cooling-off period"),
+    "refund_due_days": gettext_lazy("Time to pay a refund"),
+    "closure_notice_days": gettext_lazy("Notice before closing"),
+    "relocation_notice_days": gettext_lazy("Notice before moving"),
+    "complaint_response_hours": gettext_lazy("Time to answer a complaint"),
+    "complaint_urgent_response_hours": gettext_lazy("Time to answer an urgent complaint"),
+    "max_price": gettext_lazy("Highest price of one card"),
+    "filing_balance_threshold": gettext_lazy("Prepaid balance that requires filing"),
+    "education_max_sessions": gettext_lazy("Most class sessions collected at once"),
+    "education_max_days": gettext_lazy("Longest period collected at once"),
+    "transport_filing_collected_threshold": gettext_lazy("Money collected that requires filing"),
+    "transport_filing_unredeemed_cards": gettext_lazy("Unused cards that require filing"),
+    "transport_filing_working_days": gettext_lazy("Time to file"),
+}
+
+
+def rule_label(key: str) -> str:
+    return str(RULE_LABELS.get(key, key))
 
 
 class ProfileInvalid(ImproperlyConfigured):

@@ -22,7 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,8 +30,10 @@ from complaints.models import Complaint
 from complaints.selectors import complaint_list, complaint_stats
 from complaints.services import complaint_close, complaint_file
 from core import clock
+from core.calendar import calendar_gaps
 from core.errors import NotFound
 from core.formatting import yuan
+from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
@@ -175,6 +177,7 @@ def dashboard(request):
         "levels": levels,
         "overdue_complaints": dashboard_selectors.dashboard_overdue_complaints(),
         "flagged": dashboard_selectors.dashboard_flagged_merchants(),
+        "calendar_gaps": calendar_gaps(),
         "histogram": [
             {"label": _bucket_label(low, high), "low": low, "high": high, "count": n} for low, high, n in histogram
         ],
@@ -206,6 +209,53 @@ def dashboard(request):
         ),
     }
     return render(request, "regulator/dashboard.html", context)
+
+
+_UNITS = {
+    "days": lambda n: ngettext("%(n)s day", "%(n)s days", n) % {"n": n},
+    "working_days": lambda n: ngettext("%(n)s working day", "%(n)s working days", n) % {"n": n},
+    "hours": lambda n: ngettext("%(n)s hour", "%(n)s hours", n) % {"n": n},
+    "sessions": lambda n: ngettext("%(n)s session", "%(n)s sessions", n) % {"n": n},
+    "cards": lambda n: ngettext("%(n)s card", "%(n)s cards", n) % {"n": n},
+    "fen": yuan,
+}
+
+
+def _rule_row(found: Rule, language: str) -> dict[str, Any]:
+    return {
+        "label": rule_label(found.key),
+        "value": _UNITS[found.unit](found.value),
+        "basis": found.basis(language),
+        "effective": found.effective,
+        "verified": found.verified,
+        "overridden_by": found.overridden_by,
+    }
+
+
+@regulator_only
+@require_GET
+def rules(request):
+    """The rules profile in force: every rule in words, with its provision and the date it took effect."""
+    language = _language()
+    profile = rules_active()
+    in_force = rules_in_force()
+    general = [_rule_row(found, language) for found in in_force if found.industry is None]
+    parts = [
+        {
+            "name": part.name_en if language.startswith("en") else part.name_zh,
+            "rows": [_rule_row(found, language) for found in in_force if found.industry == part.key],
+        }
+        for part in profile.industries
+    ]
+    context = {
+        "profile_name": profile.name_en if language.startswith("en") else profile.name_zh,
+        "version": profile.version,
+        "effective": profile.effective,
+        "general": general,
+        "parts": [part for part in parts if part["rows"]],
+        "calendar_gaps": calendar_gaps(profile=profile),
+    }
+    return render(request, "regulator/rules.html", context)
 
 
 @regulator_only

@@ -22,4 +22,5 @@ urlpatterns = [
     path("refunds/<uuid:refund_id>/retry/", web.refund_retry_view, name="web-regulator-refund-retry"),
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
+    path("rules/", web.rules, name="web-regulator-rules"),
 ]

@@ -71,6 +71,7 @@ def pages(city) -> list[str]:
         reverse("web-regulator-audit-log"),
         reverse("web-regulator-ledger"),
         reverse("web-regulator-refunds"),
+        reverse("web-regulator-rules"),
     ]
 
 
