@@ -1,25 +1,13 @@
-"""Reference data the merchant rules rest on: Beijing's districts and the unified social credit code."""
+"""Reference data the merchant rules rest on: the city's districts and the unified social credit code."""
 
 from __future__ import annotations
 
-# GB/T 2260 codes of Beijing's 16 districts, with their names.
+from core.rules import rules_active
+
+# The deployment's districts, from its rules profile (core/profiles/<city>.json): GB/T 2260 codes
+# with their Chinese and English names, e.g. "110105": ("朝阳区", "Chaoyang").
 DISTRICTS: dict[str, tuple[str, str]] = {
-    "110101": ("东城区", "Dongcheng"),
-    "110102": ("西城区", "Xicheng"),
-    "110105": ("朝阳区", "Chaoyang"),
-    "110106": ("丰台区", "Fengtai"),
-    "110107": ("石景山区", "Shijingshan"),
-    "110108": ("海淀区", "Haidian"),
-    "110109": ("门头沟区", "Mentougou"),
-    "110111": ("房山区", "Fangshan"),
-    "110112": ("通州区", "Tongzhou"),
-    "110113": ("顺义区", "Shunyi"),
-    "110114": ("昌平区", "Changping"),
-    "110115": ("大兴区", "Daxing"),
-    "110116": ("怀柔区", "Huairou"),
-    "110117": ("平谷区", "Pinggu"),
-    "110118": ("密云区", "Miyun"),
-    "110119": ("延庆区", "Yanqing"),
+    district.code: (district.name_zh, district.name_en) for district in rules_active().districts
 }
 
 _DISTRICT_LOOKUP = {
