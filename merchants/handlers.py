@@ -15,8 +15,9 @@ merchants never import them:
                         starts them, and closes the merchant once none is left.
 
 These are not outbox topics because each answer is needed at once, in the caller's own flow: the
-balance in the same response, the counts in the same settlement, the closure's refunds started in
-the same daily run as the tests and the notice promise (API.md, Closing down).
+balance in the same response, the counts in the same settlement, and the closing day's refunds
+started by the same daily run that finds the day has come, which closes the merchant once they are
+done (API.md, Closing down).
 """
 
 from __future__ import annotations
