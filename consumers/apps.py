@@ -6,8 +6,9 @@ class ConsumersConfig(AppConfig):
 
     def ready(self) -> None:
         from consumers.errors import PaymentNotPending
-        from consumers.selectors import card_holders_after, card_holders_count
+        from consumers.selectors import card_holders_after, card_holders_count, merchant_escrow_outstanding
         from consumers.services import payment_settle
+        from merchants.handlers import escrow_outstanding_register
         from notifications.audiences import audience_register
         from payments.handlers import payment_decided_register
 
@@ -15,3 +16,5 @@ class ConsumersConfig(AppConfig):
         audience_register("card_holders", page=card_holders_after, count=card_holders_count)
         # A payment the gateway reports succeeded or abandoned (Stripe's webhook) settles the card.
         payment_decided_register(payment_settle, already_decided=PaymentNotPending)
+        # A merchant's balance: what its customers' cards still hold in escrow.
+        escrow_outstanding_register(merchant_escrow_outstanding)

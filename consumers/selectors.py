@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from consumers.models import Card, Consumer, Redemption
+from core import clock
 from core.errors import NotFound
 
 
@@ -41,6 +42,20 @@ def redemptions_visible_to(*, user) -> QuerySet[Redemption]:
     if user.role == "merchant":
         return redemptions.filter(merchant__user=user)
     return redemptions.filter(card__consumer__user=user)
+
+
+def redemptions_awaiting_answer(*, user) -> QuerySet[Redemption]:
+    """Services the merchant started that wait for the consumer's answer and can still be confirmed."""
+    return redemptions_visible_to(user=user).filter(
+        state=Redemption.State.AWAITING_CONFIRMATION, expires_at__gt=clock.now()
+    )
+
+
+def merchant_escrow_outstanding(*, merchant_id) -> int:
+    """Fen the merchant's customers' cards still hold in escrow (registered in ``ConsumersConfig.ready``
+    as the merchant balance's ``escrow_outstanding``, ``merchants.handlers``)."""
+    total = Card.objects.filter(merchant_id=merchant_id).aggregate(total=Sum("escrow_account__balance"))["total"]
+    return total or 0
 
 
 # --- audiences of notifications (registered in ConsumersConfig.ready) ---------------------------

@@ -2,7 +2,6 @@ from django.urls import path
 
 from consumers import api
 from merchants.api import MerchantCreateApi, ProductListCreateApi
-from refunds.api import CardRefundCreateApi
 
 urlpatterns = [
     path("consumers", api.ConsumerCreateApi.as_view(), name="consumer-create"),
@@ -11,7 +10,6 @@ urlpatterns = [
     path("cards", api.CardListCreateApi.as_view(), name="cards"),
     path("cards/<uuid:card_id>", api.CardDetailApi.as_view(), name="card-detail"),
     path("cards/<uuid:card_id>/contract.pdf", api.CardContractApi.as_view(), name="card-contract"),
-    path("cards/<uuid:card_id>/refunds", CardRefundCreateApi.as_view(), name="card-refunds"),
     path("payments/<uuid:payment_id>/simulate", api.PaymentSimulateApi.as_view(), name="payment-simulate"),
     path("redemptions", api.RedemptionListCreateApi.as_view(), name="redemptions"),
     path("redemptions/<uuid:redemption_id>/confirm", api.RedemptionConfirmApi.as_view(), name="redemption-confirm"),

@@ -1,19 +1,26 @@
-"""The consumer's pages: browse merchants, buy and pay a card, follow one's cards, confirm services,
-ask for refunds (the complaint pages are ``complaints.web``'s; a card's page lists its complaints).
+"""The pages of cards and their services: the consumer's (browse merchants, buy and pay a card,
+confirm or reject services) and the merchant's (start a service on a card it sold, follow the
+answers live).
+
+The consumer's list of cards, a card's page and its refund form show what refunds the card may
+take, so they are the refunds app's pages (``refunds.web``: a page that shows several apps' data
+lives in the highest of them); the complaint pages are ``complaints.web``'s. The merchant's
+redemption pages list the cards it sold and start services through ``consumers.services``, so they
+are here rather than in ``merchants.web`` (the merchant's app is below the cards); their URLs and
+names stay the merchant's (``/m/redemptions/``, ``web-merchant-redemptions``).
 
 Every page reads through the same selectors and writes through the same services as the API
-(``consumers.api``, ``refunds.api``); the forms here only carry what a
-person picks into the services' arguments, and ``core.web.attempt`` shows the services' domain errors.
-The few reads no API has (the merchant directory) are plain filters on the models, with no rule in
-them; the unread notices shown above the cards come from ``notifications.selectors`` (the notices
-page itself is the notifications app's).
+(``consumers.api``); the forms here only carry what a person picks or types into the services'
+arguments, and ``core.web.attempt`` shows the services' domain errors. The few reads no API has
+(the merchant directory) are plain filters on the models, with no rule in them.
 """
 
 from __future__ import annotations
 
-import copy
+import re
 import uuid
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 from django import forms
@@ -27,28 +34,28 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from django_fsm import can_proceed
 
 from consumers import selectors, services
 from consumers.contract import card_contract_pdf
 from consumers.models import Card, Consumer, Redemption
 from core import clock
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from core.formatting import percent, yuan
-from core.web import attempt, form_idempotency_key, role_required, signup_page
+from core.web import OnceForm, attempt, form_idempotency_key, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import products_on_sale
-from notifications.selectors import notifications_of_user
-from refunds.models import Refund
-from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
-from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
+from merchants.selectors import merchant_of_user, products_on_sale
+from merchants.web import YuanField
 
 consumer_only = role_required("consumer")
+merchant_only = role_required("merchant")
 
 PAGE_SIZE = 30
-RECENT_NOTIFICATIONS = 10
 RECENT_REDEMPTIONS = 30
+MERCHANT_PAGE_SIZE = 25
+MERCHANT_RECENT_REDEMPTIONS = 20
+# A card id is a UUID; the contract's QR code carries it, alone or inside longer text.
+CARD_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -90,6 +97,11 @@ def _district_label(code: str) -> str:
 
 def _page(request, items, size: int = PAGE_SIZE):
     return Paginator(items, size).get_page(request.GET.get("page"))
+
+
+def _pending_redemptions(request):
+    """Services the merchant started that wait for this consumer's answer and can still be confirmed."""
+    return selectors.redemptions_awaiting_answer(user=request.user).select_related("card__product", "merchant")
 
 
 # --- merchants and products ---------------------------------------------------------------------
@@ -210,102 +222,7 @@ def payment_simulate(request, payment_id):
     return redirect("web-consumer-card", card_id=card.pk)
 
 
-# --- my cards -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RefundOption:
-    reason: str
-    label: str
-    amount: int
-    fee: int
-
-
-def _card_by_the_clock(card: Card) -> Card:
-    """A copy of the card as the rules see it now: a cooling-off period that ended by the clock makes
-    it active even before the periodic job writes so (the model's own transition, in memory only)."""
-    card = copy.copy(card)
-    if card.state == Card.State.COOLING_OFF and can_proceed(card.activate):
-        card.activate()
-    return card
-
-
-def _refund_options(card: Card) -> dict[str, RefundOption]:
-    """The consumer's refund reasons that apply to the card now, with what each would pay
-    (``refund_quote``, the rule the refund itself applies)."""
-    current = _card_by_the_clock(card)
-    options = {}
-    for reason in CONSUMER_REASONS:
-        try:
-            amount, fee = refund_quote(card=current, reason=reason)
-        except DomainError:
-            continue
-        options[reason] = RefundOption(reason=reason, label=Refund.Reason(reason).label, amount=amount, fee=fee)
-    return options
-
-
-def _default_reasons(card: Card, *, entitled: bool | None = None) -> list[str]:
-    """Why this card can be refunded in full without a fee (its merchant is in default), in words;
-    empty when it cannot (good standing, nothing left in escrow, or refunded already)."""
-    if card.state not in REFUNDABLE or card.escrow_left <= 0:
-        return []
-    reasons = merchant_default_reasons(merchant=card.merchant, card_id=card.pk, entitled=entitled)
-    return merchant_default_explained(merchant=card.merchant, reasons=reasons)
-
-
-def _pending_redemptions(request):
-    """Services the merchant started that wait for this consumer's answer and can still be confirmed."""
-    return (
-        selectors.redemptions_visible_to(user=request.user)
-        .filter(state=Redemption.State.AWAITING_CONFIRMATION, expires_at__gt=clock.now())
-        .select_related("card__product", "merchant")
-    )
-
-
-@consumer_only
-def card_list(request):
-    """Every card of the consumer, the merchants' notices to them, and services waiting for confirmation."""
-    _consumer(request)
-    cards = selectors.cards_visible_to(user=request.user).select_related("merchant", "product")
-    page = _page(request, cards)
-    page.object_list = [_card_by_the_clock(card) for card in page.object_list]
-    entitled = cards_entitled(card_ids=[card.pk for card in page.object_list])
-    for card in page.object_list:
-        card.default_reasons = _default_reasons(card, entitled=card.pk in entitled)
-    notifications = notifications_of_user(user=request.user).filter(read_at__isnull=True)[:RECENT_NOTIFICATIONS]
-    return render(
-        request,
-        "consumers/card_list.html",
-        {"page": page, "notifications": notifications, "pending": _pending_redemptions(request)},
-    )
-
-
-@consumer_only
-def card_detail(request, card_id):
-    """A card: its terms and money, its services, its contract, refunds and complaints."""
-    card = _card_by_the_clock(_card(request, card_id))
-    redemptions = (selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant"))[
-        :RECENT_REDEMPTIONS
-    ]
-    refund = Refund.objects.filter(card=card).first()
-    return render(
-        request,
-        "consumers/card_detail.html",
-        {
-            "card": card,
-            # Read through the relation, not complaints' selectors (an app above): the holder's own.
-            "complaints": card.complaints.filter(consumer__user=request.user)
-            .select_related("merchant")
-            .order_by("-created_at", "pk"),
-            "payment": card.payment,
-            "redemptions": redemptions,
-            "refund": refund,
-            "refund_options": list(_refund_options(card).values()) if refund is None else [],
-            "default_reasons": _default_reasons(card) if refund is None else [],
-            "fee_percent": percent(card.refund_fee_bps),
-            "now": clock.now(),
-        },
-    )
+# --- a card's contract (its page, list and refund form are ``refunds.web``'s) ------------------
 
 
 @consumer_only
@@ -315,33 +232,6 @@ def card_contract(request, card_id):
     response = HttpResponse(card_contract_pdf(card=card), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="contract-{card.pk}.pdf"'
     return response
-
-
-@consumer_only
-@require_POST
-def card_refund(request, card_id):
-    """Ask for a refund (``refund_request``). The amount the page showed is checked against the
-    quote now, so the consumer never gets a refund other than the one they confirmed."""
-    consumer = _consumer(request)
-    card = _card(request, card_id)
-    reason = request.POST.get("reason", "")
-    option = _refund_options(card).get(reason)
-    shown = request.POST.get(f"amount_{reason}")
-    if option is not None and shown is not None and shown != str(option.amount):
-        messages.error(
-            request,
-            _("The refund for this card is now %(amount)s (fee %(fee)s). Check it and confirm again.")
-            % {"amount": yuan(option.amount), "fee": yuan(option.fee)},
-        )
-        return redirect("web-consumer-card", card_id=card.pk)
-    refund = attempt(request, lambda: refund_request(consumer=consumer, card_id=card.pk, reason=reason))
-    if refund is not None:
-        messages.success(
-            request,
-            _("Refund booked: %(amount)s is on its way back to you (fee %(fee)s).")
-            % {"amount": yuan(refund.amount), "fee": yuan(refund.fee)},
-        )
-    return redirect("web-consumer-card", card_id=card.pk)
 
 
 # --- services to confirm ------------------------------------------------------------------------
@@ -405,6 +295,110 @@ def redemption_confirm(request, redemption_id):
 @require_POST
 def redemption_reject(request, redemption_id):
     return _redemption_answer(request, redemption_id, confirm=False)
+
+
+# --- the merchant's services on the cards it sold (mounted under /m/) ----------------------------
+
+
+class RedemptionStartForm(OnceForm):
+    card = forms.CharField(
+        label=gettext_lazy("Card id or QR code text"),
+        max_length=500,
+        help_text=gettext_lazy("The id the consumer shows, or the text of the QR code on their contract."),
+    )
+    amount = YuanField(
+        label=gettext_lazy("Amount (yuan)"),
+        required=False,
+        help_text=gettext_lazy("Stored-value cards only: the face value of the service."),
+    )
+
+    def clean_card(self) -> str:
+        found = CARD_ID.search(self.cleaned_data["card"])
+        if found is None:
+            raise forms.ValidationError(_("No card id in this text."))
+        return found.group(0).replace("-", "").lower()
+
+
+def _merchant(request) -> Merchant:
+    """The logged-in merchant's profile; a merchant user without one has no pages."""
+    try:
+        return merchant_of_user(user=request.user)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+def htmx_login_redirect(view):
+    """A polled fragment whose session ended tells htmx to load the login page instead of swapping it in."""
+
+    @wraps(view)
+    def wrapper(request, *args: Any, **kwargs: Any):
+        if request.headers.get("HX-Request") and not request.user.is_authenticated:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("web-login")
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _live_context(request) -> dict:
+    mine = selectors.redemptions_visible_to(user=request.user).select_related("card__product")
+    now = clock.now()
+    pending = list(mine.filter(state=Redemption.State.AWAITING_CONFIRMATION))
+    for redemption in pending:
+        redemption.lapsed = redemption.expires_at <= now
+    recent = mine.exclude(state=Redemption.State.AWAITING_CONFIRMATION)[:MERCHANT_RECENT_REDEMPTIONS]
+    return {"pending": pending, "recent": recent}
+
+
+def _merchant_redemptions(request, *, merchant: Merchant, form: RedemptionStartForm):
+    cards = _page(
+        request,
+        selectors.cards_visible_to(user=request.user).select_related("product"),
+        size=MERCHANT_PAGE_SIZE,
+    )
+    for card in cards:
+        card.redeemable = card.state in services.REDEEMABLE  # offer "start a service" where it can
+    context = {"merchant": merchant, "form": form, "cards": cards, **_live_context(request)}
+    return render(request, "consumers/merchant_redemptions.html", context)
+
+
+@merchant_only
+def merchant_redemptions(request):
+    initial = {"card": request.GET["card"]} if request.GET.get("card") else None
+    return _merchant_redemptions(request, merchant=_merchant(request), form=RedemptionStartForm(initial=initial))
+
+
+@require_POST
+@merchant_only
+def merchant_redemption_start(request):
+    merchant = _merchant(request)
+    form = RedemptionStartForm(request.POST)
+    if form.is_valid():
+
+        def start() -> Redemption:
+            try:
+                return services.redemption_request(
+                    merchant=merchant,
+                    card_id=form.cleaned_data["card"],
+                    amount=form.cleaned_data["amount"],
+                    idempotency_key=form.idempotency_key(request, form="redemption"),
+                )
+            except NotFound as exc:  # "not found" alike for a missing card and another shop's card
+                message = _("None of the cards you sold has this id.")
+                raise NotFound(message, errors={"card": [message]}) from exc
+
+        started = attempt(request, start, success=_("Service started: waiting for the consumer to confirm."), form=form)
+        if started is not None:
+            return redirect("web-merchant-redemptions")
+    return _merchant_redemptions(request, merchant=merchant, form=form)
+
+
+@htmx_login_redirect
+@merchant_only
+def merchant_redemptions_live(request):
+    """The polled fragment: pending redemptions with their countdowns, and the recently decided."""
+    return render(request, "consumers/_merchant_redemptions_live.html", _live_context(request))
 
 
 # --- sign-up (mounted at /signup/consumer/) -----------------------------------------------------

@@ -1,5 +1,7 @@
-"""The consumer's pages under ``/c/`` and the sign-up page, mounted at the site's root (config/urls.py).
-The complaint pages under ``/c/complaints/`` are ``complaints.web_urls``'."""
+"""The consumer's pages under ``/c/``, the merchant's redemption pages under ``/m/redemptions/`` and
+the consumer's sign-up page, mounted at the site's root (config/urls.py). The consumer's cards and
+refund form (``/c/cards/``, ``/c/cards/<id>/``, ``/c/cards/<id>/refund/``) are ``refunds.web_urls``';
+the complaint pages under ``/c/complaints/`` are ``complaints.web_urls``'."""
 
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -11,11 +13,8 @@ pages = [
     path("merchants/", web.merchant_list, name="web-consumer-merchants"),
     path("merchants/<uuid:merchant_id>/", web.merchant_detail, name="web-consumer-merchant"),
     path("products/<uuid:product_id>/buy/", web.product_buy, name="web-consumer-buy"),
-    path("cards/", web.card_list, name="web-consumer-cards"),
-    path("cards/<uuid:card_id>/", web.card_detail, name="web-consumer-card"),
     path("cards/<uuid:card_id>/pay/", web.card_pay, name="web-consumer-card-pay"),
     path("cards/<uuid:card_id>/contract.pdf", web.card_contract, name="web-consumer-card-contract"),
-    path("cards/<uuid:card_id>/refund/", web.card_refund, name="web-consumer-card-refund"),
     path("payments/<uuid:payment_id>/simulate/", web.payment_simulate, name="web-consumer-payment-simulate"),
     path("redemptions/", web.redemptions, name="web-consumer-redemptions"),
     path("redemptions/pending/", web.redemptions_pending, name="web-consumer-redemptions-pending"),
@@ -23,7 +22,14 @@ pages = [
     path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
 ]
 
+merchant_pages = [
+    path("redemptions/", web.merchant_redemptions, name="web-merchant-redemptions"),
+    path("redemptions/start/", web.merchant_redemption_start, name="web-merchant-redemption-start"),
+    path("redemptions/live/", web.merchant_redemptions_live, name="web-merchant-redemptions-live"),
+]
+
 urlpatterns = [
     path("signup/consumer/", web.signup, name="web-signup-consumer"),
     path("c/", include(pages)),
+    path("m/", include(merchant_pages)),
 ]

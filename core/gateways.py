@@ -11,11 +11,13 @@ key, so a retry after a crash never moves it twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from core.outbox import DeliveryFailed
@@ -54,6 +56,21 @@ class Gateway(Protocol):
     def custody_balance(self) -> int: ...
 
 
+@runtime_checkable
+class BatchGateway(Gateway, Protocol):
+    """A gateway whose money movements are rows of this database (``in_database``, the sandbox
+    bank): it also pays many refunds or payouts in one call, in the caller's transaction, each
+    under its own key as the single call takes it, and returns their references in order."""
+
+    def refunds_send_many(self, *, refunds: Sequence[tuple[str, int, str]]) -> list[str]:
+        """Each ``(payment_external_id, amount, idempotency_key)``, as ``refund_send`` takes them."""
+        ...
+
+    def payouts_send_many(self, *, payouts: Sequence[tuple[str, int, str, str]]) -> list[str]:
+        """Each ``(settlement_id, amount, destination, idempotency_key)``, as ``payout_send`` takes them."""
+        ...
+
+
 _GATEWAYS: dict[str, str] = {}  # name -> dotted path of the class, registered by the payments app
 
 
@@ -74,3 +91,12 @@ def gateway_in_database() -> bool:
     the ``batch_if`` of the outbox topics that pay through it, and whether a purchase request is
     one transaction."""
     return get_gateway().in_database
+
+
+def get_batch_gateway(name: str | None = None) -> BatchGateway:
+    """The configured gateway, for a batch handler (``outbox_deliver_batch``, which runs only when
+    ``gateway_in_database``); a gateway that cannot pay in batches here is a configuration error."""
+    gateway = get_gateway(name)
+    if not (gateway.in_database and isinstance(gateway, BatchGateway)):
+        raise ImproperlyConfigured(f"payment gateway {gateway.name!r} cannot pay in batches in this database")
+    return gateway

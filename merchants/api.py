@@ -15,7 +15,6 @@ from merchants import selectors
 from merchants.models import Merchant, Product
 from merchants.registry import district_name
 from merchants.services import merchants as services
-from merchants.statement import settlement_statement_pdf
 
 
 class MerchantOutputSerializer(serializers.ModelSerializer):
@@ -160,24 +159,6 @@ class MerchantSettlementListApi(APIView):
     def get(self, request):
         settlements = selectors.merchant_settlements(merchant=selectors.merchant_of_user(user=request.user))
         return paginated_response(view=self, request=request, queryset=settlements, serializer=SettlementSerializer)
-
-
-class MerchantSettlementStatementApi(APIView):
-    permission_classes = [IsMerchant]
-
-    @extend_schema(
-        operation_id="merchant_settlement_statement_pdf",
-        responses={(200, "application/pdf"): bytes, 404: OpenApiResponse(ErrorSerializer, description="not_found")},
-    )
-    def get(self, request, settlement_id):
-        from django.http import HttpResponse
-
-        settlement = selectors.merchant_settlement_get(
-            merchant=selectors.merchant_of_user(user=request.user), settlement_id=settlement_id
-        )
-        response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
-        return response
 
 
 class MerchantClosureApi(APIView):

@@ -1,11 +1,14 @@
-"""Reads for merchants and products."""
+"""Reads for merchants and products. The one figure of a merchant's that is the cards' (what its
+customers' cards still hold in escrow) is asked of the consumers app through ``merchants.handlers``."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from core.errors import NotFound
-from merchants.models import Merchant, Product
+from escrow.models import Account
+from merchants.handlers import escrow_outstanding
+from merchants.models import Merchant, Product, Settlement
 
 
 def merchant_of_user(*, user) -> Merchant:
@@ -36,13 +39,7 @@ def merchant_products(*, merchant: Merchant) -> QuerySet[Product]:
 def merchant_balance(*, merchant: Merchant) -> dict:
     """``escrow_outstanding`` (its customers' money still in escrow), ``available`` (released, not
     yet paid out) and ``paid_out_total``, each one aggregate over indexed columns."""
-    from django.db.models import Sum
-
-    from consumers.models import Card
-    from escrow.models import Account
-    from merchants.models import Settlement
-
-    escrow = Card.objects.filter(merchant=merchant).aggregate(total=Sum("escrow_account__balance"))["total"] or 0
+    escrow = escrow_outstanding(merchant_id=merchant.pk)
     available = Account.objects.values_list("balance", flat=True).get(pk=merchant.settlement_account_id)
     paid = (
         Settlement.objects.filter(merchant=merchant, payout_state=Settlement.PayoutState.PAID).aggregate(
@@ -53,15 +50,11 @@ def merchant_balance(*, merchant: Merchant) -> dict:
     return {"escrow_outstanding": escrow, "available": available, "paid_out_total": paid, "currency": "cny"}
 
 
-def merchant_settlements(*, merchant: Merchant):
-    from merchants.models import Settlement
-
+def merchant_settlements(*, merchant: Merchant) -> QuerySet[Settlement]:
     return Settlement.objects.filter(merchant=merchant).order_by("-date")
 
 
-def merchant_settlement_get(*, merchant: Merchant, settlement_id: str):
-    from merchants.models import Settlement
-
+def merchant_settlement_get(*, merchant: Merchant, settlement_id: str) -> Settlement:
     try:
         return Settlement.objects.select_related("merchant").get(pk=settlement_id, merchant=merchant)
     except (Settlement.DoesNotExist, ValueError) as exc:

@@ -6,9 +6,4 @@ urlpatterns = [
     path("merchant/balance", api.MerchantBalanceApi.as_view(), name="merchant-balance"),
     path("merchant/closure", api.MerchantClosureApi.as_view(), name="merchant-closure"),
     path("merchant/settlements", api.MerchantSettlementListApi.as_view(), name="merchant-settlements"),
-    path(
-        "merchant/settlements/<uuid:settlement_id>/statement.pdf",
-        api.MerchantSettlementStatementApi.as_view(),
-        name="merchant-settlement-statement",
-    ),
 ]

@@ -1,33 +1,31 @@
-"""The merchant's pages: its shop, redemptions, settlements and closure notice (the complaint
-pages are ``complaints.web``'s).
+"""The merchant's pages: its shop, settlements and closure notice.
+
+The pages that show the cards it sold or their refunds live in the apps of that data, with their
+URLs and names under ``/m/`` unchanged: the redemption pages (start a service on a card, follow the
+answers) are ``consumers.web``'s, the settlement statement PDF (it lists the refunds) is
+``refunds.web``'s, and the complaint pages are ``complaints.web``'s. ``YuanField`` is used by
+``consumers.web`` too.
 
 Every page reads through the same selectors and writes through the same services as the API
-(``merchants.api``, ``consumers.api``); the forms here only turn what a
-person types (yuan with up to two decimals, a pasted card id or QR text) into the services'
-arguments. Errors come back from the services as domain errors and are shown by ``core.web.attempt``.
+(``merchants.api``); the forms here only turn what a person types (yuan with up to two decimals)
+into the services' arguments. Errors come back from the services as domain errors and are shown by
+``core.web.attempt``.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from functools import wraps
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from consumers import selectors as consumer_selectors
-from consumers import services as consumer_services
-from consumers.models import Redemption
-from core import clock
 from core.errors import NotFound
 from core.fields import MAX_FEN
 from core.formatting import percent
@@ -37,14 +35,10 @@ from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.services import merchants as services
 from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
-from merchants.statement import settlement_statement_pdf
 
 merchant_only = role_required("merchant")
 
 PAGE_SIZE = 25
-RECENT_REDEMPTIONS = 20
-# A card id is a UUID; the contract's QR code carries it, alone or inside longer text.
-CARD_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
 
 
 # --- forms: typed input → service arguments ------------------------------------------------------
@@ -103,25 +97,6 @@ class ProductForm(OnceForm):
     )
 
 
-class RedemptionStartForm(OnceForm):
-    card = forms.CharField(
-        label=gettext_lazy("Card id or QR code text"),
-        max_length=500,
-        help_text=gettext_lazy("The id the consumer shows, or the text of the QR code on their contract."),
-    )
-    amount = YuanField(
-        label=gettext_lazy("Amount (yuan)"),
-        required=False,
-        help_text=gettext_lazy("Stored-value cards only: the face value of the service."),
-    )
-
-    def clean_card(self) -> str:
-        found = CARD_ID.search(self.cleaned_data["card"])
-        if found is None:
-            raise forms.ValidationError(_("No card id in this text."))
-        return found.group(0).replace("-", "").lower()
-
-
 class ClosureForm(forms.Form):
     closes_on = forms.DateField(
         label=gettext_lazy("Closing day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -146,20 +121,6 @@ def _merchant(request) -> Merchant:
 
 def _page(request, items):
     return Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-def htmx_login_redirect(view):
-    """A polled fragment whose session ended tells htmx to load the login page instead of swapping it in."""
-
-    @wraps(view)
-    def wrapper(request, *args: Any, **kwargs: Any):
-        if request.headers.get("HX-Request") and not request.user.is_authenticated:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = reverse("web-login")
-            return response
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 # --- (1) the shop -------------------------------------------------------------------------------
@@ -202,66 +163,7 @@ def product_create(request):
     return _home(request, merchant=merchant, product_form=form)
 
 
-# --- (2) redemptions ------------------------------------------------------------------------------
-
-
-def _live_context(request) -> dict:
-    mine = consumer_selectors.redemptions_visible_to(user=request.user).select_related("card__product")
-    now = clock.now()
-    pending = list(mine.filter(state=Redemption.State.AWAITING_CONFIRMATION))
-    for redemption in pending:
-        redemption.lapsed = redemption.expires_at <= now
-    recent = mine.exclude(state=Redemption.State.AWAITING_CONFIRMATION)[:RECENT_REDEMPTIONS]
-    return {"pending": pending, "recent": recent}
-
-
-def _redemptions(request, *, merchant: Merchant, form: RedemptionStartForm):
-    cards = _page(request, consumer_selectors.cards_visible_to(user=request.user).select_related("product"))
-    for card in cards:
-        card.redeemable = card.state in consumer_services.REDEEMABLE  # offer "start a service" where it can
-    context = {"merchant": merchant, "form": form, "cards": cards, **_live_context(request)}
-    return render(request, "merchants/redemptions.html", context)
-
-
-@merchant_only
-def redemptions(request):
-    initial = {"card": request.GET["card"]} if request.GET.get("card") else None
-    return _redemptions(request, merchant=_merchant(request), form=RedemptionStartForm(initial=initial))
-
-
-@require_POST
-@merchant_only
-def redemption_start(request):
-    merchant = _merchant(request)
-    form = RedemptionStartForm(request.POST)
-    if form.is_valid():
-
-        def start() -> Redemption:
-            try:
-                return consumer_services.redemption_request(
-                    merchant=merchant,
-                    card_id=form.cleaned_data["card"],
-                    amount=form.cleaned_data["amount"],
-                    idempotency_key=form.idempotency_key(request, form="redemption"),
-                )
-            except NotFound as exc:  # "not found" alike for a missing card and another shop's card
-                message = _("None of the cards you sold has this id.")
-                raise NotFound(message, errors={"card": [message]}) from exc
-
-        started = attempt(request, start, success=_("Service started: waiting for the consumer to confirm."), form=form)
-        if started is not None:
-            return redirect("web-merchant-redemptions")
-    return _redemptions(request, merchant=merchant, form=form)
-
-
-@htmx_login_redirect
-@merchant_only
-def redemptions_live(request):
-    """The polled fragment: pending redemptions with their countdowns, and the recently decided."""
-    return render(request, "merchants/_redemptions_live.html", _live_context(request))
-
-
-# --- (3) settlements ------------------------------------------------------------------------------
+# --- (2) settlements ------------------------------------------------------------------------------
 
 
 @merchant_only
@@ -275,19 +177,7 @@ def settlements(request):
     return render(request, "merchants/settlements.html", context)
 
 
-@merchant_only
-def settlement_statement(request, settlement_id):
-    """The same PDF as ``GET /api/v1/merchant/settlements/{id}/statement.pdf``, for the session login."""
-    try:
-        settlement = selectors.merchant_settlement_get(merchant=_merchant(request), settlement_id=settlement_id)
-    except NotFound as exc:
-        raise Http404 from exc
-    response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
-    return response
-
-
-# --- (4) closure notice ----------------------------------------------------------------------------
+# --- (3) closure notice ----------------------------------------------------------------------------
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,5 +1,7 @@
 """The merchant's pages under ``/m/`` and the sign-up page, mounted at the site's root (config/urls.py).
-The complaint pages under ``/m/complaints/`` are ``complaints.web_urls``'."""
+The redemption pages under ``/m/redemptions/`` are ``consumers.web_urls``' (they work on the cards
+it sold), the settlement statement PDF is ``refunds.web_urls``' (it lists its cards' refunds), and
+the complaint pages under ``/m/complaints/`` are ``complaints.web_urls``'."""
 
 from django.urls import include, path
 
@@ -8,15 +10,7 @@ from merchants import web
 pages = [
     path("", web.home, name="web-merchant-home"),
     path("products/", web.product_create, name="web-merchant-product-create"),
-    path("redemptions/", web.redemptions, name="web-merchant-redemptions"),
-    path("redemptions/start/", web.redemption_start, name="web-merchant-redemption-start"),
-    path("redemptions/live/", web.redemptions_live, name="web-merchant-redemptions-live"),
     path("settlements/", web.settlements, name="web-merchant-settlements"),
-    path(
-        "settlements/<uuid:settlement_id>/statement.pdf",
-        web.settlement_statement,
-        name="web-merchant-settlement-statement",
-    ),
     path("closure/", web.closure, name="web-merchant-closure"),
 ]
 

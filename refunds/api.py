@@ -1,5 +1,7 @@
-"""Refunds of cards."""
+"""Refunds of cards, and the merchant's daily settlement statement (it lists the refunds of its
+cards: ``refunds.statement``)."""
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -9,9 +11,11 @@ from consumers.selectors import consumer_of_user
 from core.api import ErrorSerializer
 from core.fields import CurrencyField
 from core.idempotency import idempotent
-from core.permissions import IsConsumer
+from core.permissions import IsConsumer, IsMerchant
+from merchants.selectors import merchant_of_user, merchant_settlement_get
 from refunds import services
 from refunds.models import Refund
+from refunds.statement import settlement_statement_pdf
 
 
 class RefundSerializer(serializers.ModelSerializer):
@@ -71,3 +75,17 @@ class CardRefundCreateApi(APIView):
             consumer=consumer_of_user(user=request.user), card_id=card_id, reason=data.validated_data["reason"]
         )
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+class MerchantSettlementStatementApi(APIView):
+    permission_classes = [IsMerchant]
+
+    @extend_schema(
+        operation_id="merchant_settlement_statement_pdf",
+        responses={(200, "application/pdf"): bytes, 404: OpenApiResponse(ErrorSerializer, description="not_found")},
+    )
+    def get(self, request, settlement_id):
+        settlement = merchant_settlement_get(merchant=merchant_of_user(user=request.user), settlement_id=settlement_id)
+        response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
+        return response

@@ -7,7 +7,13 @@ class RefundsConfig(AppConfig):
     def ready(self) -> None:
         from core.gateways import gateway_in_database
         from core.outbox import outbox_register
+        from merchants.handlers import closure_refunds_register, refund_counts_register
         from payments.handlers import refund_reported_register
+        from refunds.merchant_events import (
+            merchant_cards_left,
+            merchant_closure_refunds_start,
+            merchant_refund_counts,
+        )
         from refunds.payment_events import refund_reported_handle
         from refunds.services import (
             REFUND_BATCH,
@@ -29,3 +35,7 @@ class RefundsConfig(AppConfig):
         )
         # A refund Stripe reports paid (its webhook) that we have not marked paid yet.
         refund_reported_register(refund_reported_handle)
+        # A settlement counts the refunds of the merchant's cards in its window.
+        refund_counts_register(merchant_refund_counts)
+        # A closing merchant's day has come: refund its cards, then it closes.
+        closure_refunds_register(cards_left=merchant_cards_left, start=merchant_closure_refunds_start)

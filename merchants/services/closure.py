@@ -6,6 +6,12 @@ holds escrow is told (``merchant_closing``, a fan-out of the notifications app o
 a job refunds every such card in full (``merchant_closure``) through a mass refund, in chunks;
 when none is left the merchant is ``closed``. Money already released reaches the merchant in the
 daily settlement as usual.
+
+The cards and their refunds are the apps above (consumers, refunds): the merchant's state here is
+the fact (``closing`` with its ``closes_on``), and what refunds does about it is the handler it
+registers in ``merchants.handlers`` (``closure refunds``). A handler rather than an outbox message
+or a refunds job reading the merchants' states: ``closures_due`` both starts the refunds and closes
+the merchant once they are done, in one daily run, and the merchant's own transition stays here.
 """
 
 from __future__ import annotations
@@ -17,11 +23,10 @@ from django.utils.translation import gettext as _
 
 from core import clock
 from core.errors import DomainError
+from merchants.handlers import closure_refunds
 from merchants.models import Merchant
 from notifications.models import Kind
 from notifications.services import fanout_start
-from refunds.models import MassRefund
-from refunds.services import cards_holding_escrow, mass_refund_start
 
 NOTICE_DAYS = 30
 
@@ -69,19 +74,17 @@ def closures_due(*, today: date | None = None) -> int:
     """Daily: start refunding the cards of every merchant whose closing day has come, and mark
     closed those with none left. Returns how many merchants it acted on."""
     today = today or clock.local_date()
+    refunds = closure_refunds()
     acted = 0
     due = Merchant.objects.filter(status=Merchant.Status.CLOSING, closes_on__lte=today).values_list("pk", flat=True)
     for merchant_id in due:
         acted += 1
-        if cards_holding_escrow(merchant_id=merchant_id).exists():
-            mass_refund_start(merchant_id=merchant_id, reason=MassRefund.Reason.MERCHANT_CLOSURE)
+        if refunds.cards_left(merchant_id=merchant_id):
+            refunds.start(merchant_id=merchant_id)
             continue
         with transaction.atomic(durable=True):
             merchant = Merchant.objects.select_for_update().get(pk=merchant_id)
-            if (
-                merchant.status == Merchant.Status.CLOSING
-                and not cards_holding_escrow(merchant_id=merchant_id).exists()
-            ):
+            if merchant.status == Merchant.Status.CLOSING and not refunds.cards_left(merchant_id=merchant_id):
                 merchant.close()
                 merchant.save(update_fields=["status"])
     return acted

@@ -16,13 +16,19 @@
    row in this same database, ``payouts_deliver`` pays ``PAYOUT_BATCH`` settlements per transaction
    (``outbox_deliver_batch``): the same steps for each, one commit for the batch, so a crash leaves
    the whole batch pending and the next run pays it.
+
+A settlement's ``refunds_count`` counts the refunds of the merchant's cards in the window. The
+refunds are the refunds app's, two floors up, and the ledger cannot attribute a refund entry to a
+merchant without the cards: the count is asked of the refunds app, which registers its provider
+in ``merchants.handlers`` (as consumers and refunds register their handlers with payments).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
@@ -31,14 +37,14 @@ from django.utils.translation import gettext as _
 from core import clock
 from core.errors import DomainError
 from core.faults import fault_point
-from core.gateways import get_gateway
+from core.gateways import Gateway, get_batch_gateway, get_gateway
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_enqueue_many
 from core.sql import rows_update_each
 from escrow.models import Account, JournalEntry, Posting
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
+from merchants.handlers import refund_counts
 from merchants.models import Merchant, Settlement, SettlementRun
-from refunds.models import Refund
 
 PAYOUT_TOPIC = "payout.send"
 CHUNK = 1000
@@ -52,7 +58,7 @@ class SettlementNotDue(DomainError):
     code = "settlement_not_due"
 
 
-def settlement_id(*, run_id: int, merchant_id) -> uuid.UUID:
+def settlement_id(*, run_id: int, merchant_id: Any) -> uuid.UUID:
     return uuid.uuid5(_SETTLEMENT_IDS, f"{run_id}:{merchant_id}")
 
 
@@ -74,7 +80,7 @@ def _run_open(*, day: date) -> SettlementRun:
         )
 
 
-def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple]:
+def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple[Any, int, int, int]]:
     """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window: one
     aggregate over the postings to merchant settlement accounts (a credit is negative), on the
     journal's ``created_at`` index."""
@@ -101,17 +107,6 @@ def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple]:
     return list(rows)
 
 
-def _refund_counts(*, since: datetime, cutoff: datetime) -> dict:
-
-    rows = (
-        Refund.objects.filter(created_at__gt=since, created_at__lte=cutoff)
-        .values("card__merchant_id")
-        .annotate(n=Count("id"))
-        .values_list("card__merchant_id", "n")
-    )
-    return dict(rows)
-
-
 def settlement_run(
     *, day: date, progress: Callable[[int, int], None] | None = None, deliver: bool = True
 ) -> SettlementRun:
@@ -120,7 +115,7 @@ def settlement_run(
     run = _run_open(day=day)
     if run.state == SettlementRun.State.RUNNING:
         totals = _merchant_totals(since=run.since, cutoff=run.cutoff)
-        refunds = _refund_counts(since=run.since, cutoff=run.cutoff)
+        refunds: Mapping[Any, int] = refund_counts(since=run.since, cutoff=run.cutoff)
         SettlementRun.objects.filter(pk=run.pk).update(merchants_total=len(totals))
         now = clock.now()
         for start in range(0, len(totals), CHUNK):
@@ -181,7 +176,7 @@ def payouts_deliver(*, run: SettlementRun) -> int:
     return sent
 
 
-def _lock_merchants(merchant_ids) -> dict:
+def _lock_merchants(merchant_ids: Iterable[Any]) -> dict[Any, Merchant]:
     """Lock the merchants of settlements about to be paid (``FOR NO KEY UPDATE``, primary-key
     order), before the settlements themselves: a regulator's freeze or unfreeze (which locks the
     merchant, then its held settlements) waits for the payout to commit or runs before it, so a
@@ -190,7 +185,7 @@ def _lock_merchants(merchant_ids) -> dict:
     return {merchant.pk: merchant for merchant in merchants}
 
 
-def _payout_held(settlement: Settlement, gateway) -> bool:
+def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
     """Hold a payout that must not or cannot be made now; True if it was held. While the
     regulator has frozen the merchant's releases the money stays in custody; a Stripe payout
     needs the merchant's connected account."""
@@ -208,7 +203,7 @@ def _payout_held(settlement: Settlement, gateway) -> bool:
     return False
 
 
-def _payout_entry(settlement: Settlement, *, custody_id: int, gateway, reference: str) -> NewEntry:
+def _payout_entry(settlement: Settlement, *, custody_id: int, gateway: Gateway, reference: str) -> NewEntry:
     """The payout's entry: the merchant's settlement account → custody."""
     return NewEntry(
         code=JournalEntry.Code.PAYOUT,
@@ -222,7 +217,7 @@ def _payout_entry(settlement: Settlement, *, custody_id: int, gateway, reference
     )
 
 
-def _payout_pay(settlement: Settlement, *, gateway, custody_id: int) -> None:
+def _payout_pay(settlement: Settlement, *, gateway: Gateway, custody_id: int) -> None:
     """Pay a locked, pending settlement through the gateway and book it, in the caller's
     transaction; the caller sets ``paid_at`` and saves the settlement."""
     merchant = settlement.merchant
@@ -276,7 +271,7 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
     settlements = list(Settlement.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     for settlement in settlements:
         settlement.merchant = merchants[settlement.merchant_id]
-    gateway = get_gateway()
+    gateway = get_batch_gateway()  # a batch handler runs only for a gateway in this database
     custody_id = singleton_account(Account.Kind.CUSTODY).id
     pending = [s for s in settlements if s.payout_state == Settlement.PayoutState.PENDING]
     held = [s for s in pending if _payout_held(s, gateway)]
@@ -343,7 +338,7 @@ def _payout_send_again(settlement: Settlement) -> None:
     )
 
 
-def settlement_payout_retry(*, settlement_id) -> Settlement:
+def settlement_payout_retry(*, settlement_id: Any) -> Settlement:
     """Send a held payout (the merchant now has a connected account) or a failed one again."""
     with transaction.atomic(durable=True):
         settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
@@ -352,7 +347,7 @@ def settlement_payout_retry(*, settlement_id) -> Settlement:
     return settlement
 
 
-def settlements_release_held(*, merchant_id) -> int:
+def settlements_release_held(*, merchant_id: Any) -> int:
     """The regulator lifted the freeze on the merchant's releases: send every payout held since,
     once. Runs in the caller's transaction, which holds the merchant locked (the unfreeze); returns
     how many were sent again. A payout held for another reason is held again by its delivery."""

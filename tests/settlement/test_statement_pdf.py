@@ -1,4 +1,4 @@
-"""The merchant's daily settlement statement (merchants.statement)."""
+"""The merchant's daily settlement statement (refunds.statement)."""
 
 import io
 import re
@@ -12,8 +12,8 @@ from core import clock
 from core.formatting import yuan
 from merchants.models import Settlement
 from merchants.services.settlement import settlement_run
-from merchants.statement import settlement_statement_lines, settlement_statement_pdf
 from refunds.services import refund_request
+from refunds.statement import settlement_statement_lines, settlement_statement_pdf
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 

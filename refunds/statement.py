@@ -11,6 +11,10 @@ shared tables and the page footer); money is integer fen formatted without float
 Beijing time. A statement can run to
 thousands of lines: the tables are ``LongTable`` with their header repeated on every page, and every
 page carries "第 n 页 / 共 N 页" in its footer.
+
+The statement is the merchant's, but it shows the cards' ids and their refunds: a page that shows
+several apps' data lives in the highest of them (HOUSE.md), so it is the refunds app's, with the
+routes that serve it (``refunds.api``, ``refunds.web``; their URLs stay under the merchant's).
 """
 
 from __future__ import annotations

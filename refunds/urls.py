@@ -1,0 +1,15 @@
+"""The refunds app's API routes, under ``/api/v1/`` (config/urls.py): a card's refund, and the
+merchant's settlement statement, which lists its cards' refunds."""
+
+from django.urls import path
+
+from refunds import api
+
+urlpatterns = [
+    path("cards/<uuid:card_id>/refunds", api.CardRefundCreateApi.as_view(), name="card-refunds"),
+    path(
+        "merchant/settlements/<uuid:settlement_id>/statement.pdf",
+        api.MerchantSettlementStatementApi.as_view(),
+        name="merchant-settlement-statement",
+    ),
+]

@@ -1,0 +1,208 @@
+"""The pages that show refunds: the consumer's cards (each with the refunds it may take, and why a
+merchant in default owes a fee-free one), the refund form, and the merchant's settlement statement
+PDF (its cards' refunds are listed in it).
+
+A page that shows several apps' data lives in the highest of them (HOUSE.md): these show cards
+(consumers) and merchants beside the refunds, so they are the refunds app's and read the others
+through their selectors; their URLs and names are the consumer's and the merchant's
+(``refunds.web_urls``). Every page reads through the same selectors and writes through the same
+services as the API (``consumers.api``, ``refunds.api``); ``core.web.attempt`` shows the services'
+domain errors. The card's complaints are read through the card's relation, as before the move (the
+complaints app is above this one).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_fsm import can_proceed
+
+from consumers import selectors as consumer_selectors
+from consumers.models import Card, Consumer
+from core import clock
+from core.errors import DomainError, NotFound
+from core.formatting import percent, yuan
+from core.web import attempt, role_required
+from merchants.models import Merchant
+from merchants.selectors import merchant_of_user, merchant_settlement_get
+from notifications.selectors import notifications_of_user
+from refunds.models import Refund
+from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
+from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
+from refunds.statement import settlement_statement_pdf
+
+consumer_only = role_required("consumer")
+merchant_only = role_required("merchant")
+
+PAGE_SIZE = 30
+RECENT_NOTIFICATIONS = 10
+RECENT_REDEMPTIONS = 30
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _consumer(request) -> Consumer:
+    try:
+        return consumer_selectors.consumer_of_user(user=request.user)
+    except NotFound as exc:  # a consumer login without a profile has nothing to show
+        raise Http404 from exc
+
+
+def _card(request, card_id) -> Card:
+    """The request's consumer's own card; anyone else's is "not found", as in the API."""
+    try:
+        return consumer_selectors.card_get(user=request.user, card_id=card_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+def _merchant(request) -> Merchant:
+    """The logged-in merchant's profile; a merchant user without one has no pages."""
+    try:
+        return merchant_of_user(user=request.user)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+@dataclass(frozen=True)
+class RefundOption:
+    reason: str
+    label: str
+    amount: int
+    fee: int
+
+
+def _card_by_the_clock(card: Card) -> Card:
+    """A copy of the card as the rules see it now: a cooling-off period that ended by the clock makes
+    it active even before the periodic job writes so (the model's own transition, in memory only)."""
+    card = copy.copy(card)
+    if card.state == Card.State.COOLING_OFF and can_proceed(card.activate):
+        card.activate()
+    return card
+
+
+def _refund_options(card: Card) -> dict[str, RefundOption]:
+    """The consumer's refund reasons that apply to the card now, with what each would pay
+    (``refund_quote``, the rule the refund itself applies)."""
+    current = _card_by_the_clock(card)
+    options = {}
+    for reason in CONSUMER_REASONS:
+        try:
+            amount, fee = refund_quote(card=current, reason=reason)
+        except DomainError:
+            continue
+        options[reason] = RefundOption(reason=reason, label=Refund.Reason(reason).label, amount=amount, fee=fee)
+    return options
+
+
+def _default_reasons(card: Card, *, entitled: bool | None = None) -> list[str]:
+    """Why this card can be refunded in full without a fee (its merchant is in default), in words;
+    empty when it cannot (good standing, nothing left in escrow, or refunded already)."""
+    if card.state not in REFUNDABLE or card.escrow_left <= 0:
+        return []
+    reasons = merchant_default_reasons(merchant=card.merchant, card_id=card.pk, entitled=entitled)
+    return merchant_default_explained(merchant=card.merchant, reasons=reasons)
+
+
+def _pending_redemptions(request):
+    """Services the merchant started that wait for this consumer's answer and can still be confirmed."""
+    return consumer_selectors.redemptions_awaiting_answer(user=request.user).select_related("card__product", "merchant")
+
+
+# --- the consumer's cards (mounted under /c/) ---------------------------------------------------
+
+
+@consumer_only
+def card_list(request):
+    """Every card of the consumer, the merchants' notices to them, and services waiting for confirmation."""
+    _consumer(request)
+    cards = consumer_selectors.cards_visible_to(user=request.user).select_related("merchant", "product")
+    page = Paginator(cards, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = [_card_by_the_clock(card) for card in page.object_list]
+    entitled = cards_entitled(card_ids=[card.pk for card in page.object_list])
+    for card in page.object_list:
+        card.default_reasons = _default_reasons(card, entitled=card.pk in entitled)
+    notifications = notifications_of_user(user=request.user).filter(read_at__isnull=True)[:RECENT_NOTIFICATIONS]
+    return render(
+        request,
+        "refunds/card_list.html",
+        {"page": page, "notifications": notifications, "pending": _pending_redemptions(request)},
+    )
+
+
+@consumer_only
+def card_detail(request, card_id):
+    """A card: its terms and money, its services, its contract, refunds and complaints."""
+    card = _card_by_the_clock(_card(request, card_id))
+    redemptions = (
+        consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
+    )[:RECENT_REDEMPTIONS]
+    refund = Refund.objects.filter(card=card).first()
+    return render(
+        request,
+        "refunds/card_detail.html",
+        {
+            "card": card,
+            # Read through the relation, not complaints' selectors (an app above): the holder's own.
+            "complaints": card.complaints.filter(consumer__user=request.user)
+            .select_related("merchant")
+            .order_by("-created_at", "pk"),
+            "payment": card.payment,
+            "redemptions": redemptions,
+            "refund": refund,
+            "refund_options": list(_refund_options(card).values()) if refund is None else [],
+            "default_reasons": _default_reasons(card) if refund is None else [],
+            "fee_percent": percent(card.refund_fee_bps),
+            "now": clock.now(),
+        },
+    )
+
+
+@consumer_only
+@require_POST
+def card_refund(request, card_id):
+    """Ask for a refund (``refund_request``). The amount the page showed is checked against the
+    quote now, so the consumer never gets a refund other than the one they confirmed."""
+    consumer = _consumer(request)
+    card = _card(request, card_id)
+    reason = request.POST.get("reason", "")
+    option = _refund_options(card).get(reason)
+    shown = request.POST.get(f"amount_{reason}")
+    if option is not None and shown is not None and shown != str(option.amount):
+        messages.error(
+            request,
+            _("The refund for this card is now %(amount)s (fee %(fee)s). Check it and confirm again.")
+            % {"amount": yuan(option.amount), "fee": yuan(option.fee)},
+        )
+        return redirect("web-consumer-card", card_id=card.pk)
+    refund = attempt(request, lambda: refund_request(consumer=consumer, card_id=card.pk, reason=reason))
+    if refund is not None:
+        messages.success(
+            request,
+            _("Refund booked: %(amount)s is on its way back to you (fee %(fee)s).")
+            % {"amount": yuan(refund.amount), "fee": yuan(refund.fee)},
+        )
+    return redirect("web-consumer-card", card_id=card.pk)
+
+
+# --- the merchant's settlement statement (mounted under /m/) ------------------------------------
+
+
+@merchant_only
+def settlement_statement(request, settlement_id):
+    """The same PDF as ``GET /api/v1/merchant/settlements/{id}/statement.pdf``, for the session login."""
+    try:
+        settlement = merchant_settlement_get(merchant=_merchant(request), settlement_id=settlement_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="statement-{settlement.date.isoformat()}.pdf"'
+    return response
