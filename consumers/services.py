@@ -18,7 +18,7 @@ import uuid
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -62,44 +62,15 @@ def consumer_register(*, username: str, password: str, display_name: str, phone:
 # --- helpers on a locked card ---------------------------------------------------------------
 
 
-def _for_update(*aliases: str) -> str:
-    """``FOR UPDATE OF`` these tables only (the ORM's ``select_for_update(of=...)``)."""
-    if connection.features.has_select_for_update_of:
-        return f" FOR UPDATE OF {', '.join(aliases)}"
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
-def _fetch_one(model, text: str, params: list):
-    """The one row ``text`` finds; None if none; ``MultipleObjectsReturned`` like ``get()``."""
-    found = sql.fetch(text, params, limit=2)
-    if len(found) > 1:
-        raise model.MultipleObjectsReturned()
-    return found[0] if found else None
-
-
 def card_lock(**lookup) -> Card:
     """Lock one card (``SELECT ... FOR UPDATE`` of the card row only), with its merchant and payment.
     ``lookup`` is exact matches on the card's own fields (``pk=``, ``merchant=``, ``consumer=``)."""
     try:
-        condition, params = sql.where(Card, "c", lookup)
-        row = _fetch_one(
-            Card,
-            f"SELECT {sql.columns(Card, 'c')}, {sql.columns(Merchant, 'm')}, {sql.columns(Payment, 'p')} "
-            f"FROM {sql.table(Card)} c JOIN {sql.table(Merchant)} m ON m.id = c.merchant_id "
-            f"LEFT JOIN {sql.table(Payment)} p ON p.card_id = c.id WHERE {condition}{_for_update('c')}",
-            params,
-        )
+        card = sql.get(Card, lookup=lookup, related=("merchant", "payment"), for_update=True)
     except ValueError as exc:
         raise NotFound() from exc
-    if row is None:
+    if card is None:
         raise NotFound()
-    card = sql.build(Card, row)
-    start = sql.width(Card)
-    sql.set_cached(card, "merchant", sql.build(Merchant, row, start))
-    payment = sql.build(Payment, row, start + sql.width(Merchant))
-    sql.set_cached(card, "payment", payment)
-    if payment is not None:
-        sql.set_cached(payment, "card", card)
     return card
 
 
@@ -155,18 +126,7 @@ def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int
 
 def _product_on_sale(product_id) -> Product | None:
     """The product, with its merchant, if it is on sale (a malformed id raises what ``get()`` would)."""
-    condition, params = sql.where(Product, "p", {"pk": product_id, "on_sale": True})
-    row = _fetch_one(
-        Product,
-        f"SELECT {sql.columns(Product, 'p')}, {sql.columns(Merchant, 'm')} FROM {sql.table(Product)} p "
-        f"JOIN {sql.table(Merchant)} m ON m.id = p.merchant_id WHERE {condition}",
-        params,
-    )
-    if row is None:
-        return None
-    product = sql.build(Product, row)
-    sql.set_cached(product, "merchant", sql.build(Merchant, row, sql.width(Product)))
-    return product
+    return sql.get(Product, lookup={"pk": product_id, "on_sale": True}, related=("merchant",))
 
 
 def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str | None = None) -> Card:
@@ -231,39 +191,30 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     return card
 
 
-def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> Payment:
+def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> tuple[Payment, int | None]:
     """Lock a payment and its card (one statement), with the card's escrow account loaded, and
-    the custody account's id (``payment.custody_id``; None before the ledger has one) read with it.
-    ``lookup`` is exact matches on the payment's own fields; ``consumer`` must own the card."""
+    read the custody account's id with them (None before the ledger has one). ``lookup`` is exact
+    matches on the payment's own fields; ``consumer`` must own the card."""
+    if consumer is not None:
+        lookup["card__consumer"] = consumer
     try:
-        condition, params = sql.where(Payment, "p", lookup)
-        if consumer is not None:
-            condition += " AND c.consumer_id = %s"
-            params.append(sql.param(Card, "consumer", consumer))
-        custody = f"(SELECT x.id FROM {sql.table(Account)} x WHERE x.kind = %s)"
-        row = _fetch_one(
+        found = sql.get_with(
             Payment,
-            f"SELECT {sql.columns(Payment, 'p')}, {sql.columns(Card, 'c')}, {sql.columns(Account, 'a')}, "
-            f"{custody} FROM {sql.table(Payment)} p JOIN {sql.table(Card)} c ON c.id = p.card_id "
-            f"JOIN {sql.table(Account)} a ON a.id = c.escrow_account_id WHERE {condition}{_for_update('p', 'c')}",
-            [Account.Kind.CUSTODY.value, *params],
+            lookup=lookup,
+            related=("card__escrow_account",),
+            for_update=True,
+            of=("self", "card"),
+            scalars=[sql.Scalar(Account, "pk", kind=Account.Kind.CUSTODY)],
         )
     except ValueError as exc:
         raise NotFound() from exc
-    if row is None:
+    if found is None:
         raise NotFound()
-    payment = sql.build(Payment, row)
-    card = sql.build(Card, row, sql.width(Payment))
-    account = sql.build(Account, row, sql.width(Payment) + sql.width(Card))
-    sql.set_cached(payment, "card", card)
-    sql.set_cached(card, "payment", payment)
-    sql.set_cached(card, "escrow_account", account)
-    sql.set_cached(account, "card", card)
-    payment.custody_id = row[-1]
-    return payment
+    payment, (custody_id,) = found
+    return payment, custody_id
 
 
-def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
+def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool) -> Card:
     card = payment.card
     wanted = Payment.Status.SUCCEEDED if succeeded else Payment.Status.FAILED
     if payment.status == wanted:
@@ -285,7 +236,7 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
         # The card's leg first: it picks the hash chain, so a card's entries share one chain.
         legs=[
             Leg(card.escrow_account_id, -card.price),
-            Leg(payment.custody_id or singleton_account_id(Account.Kind.CUSTODY), card.price),
+            Leg(custody_id or singleton_account_id(Account.Kind.CUSTODY), card.price),
         ],
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
@@ -309,7 +260,8 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
 def payment_settle(*, payment_external_id: str, succeeded: bool) -> Card:
     """The gateway's verdict on a payment (Stripe webhook): the purchase entry, or a cancelled card."""
     with transaction.atomic(durable=True):
-        return _payment_decide(payment=_lock_payment(external_id=payment_external_id), succeeded=succeeded)
+        payment, custody_id = _lock_payment(external_id=payment_external_id)
+        return _payment_decide(payment=payment, custody_id=custody_id, succeeded=succeeded)
 
 
 def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Card:
@@ -319,8 +271,8 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
     if outcome not in ("succeeded", "failed"):
         raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
     with service_atomic():
-        payment = _lock_payment(pk=payment_id, consumer=consumer)
-        card = _payment_decide(payment=payment, succeeded=outcome == "succeeded")
+        payment, custody_id = _lock_payment(pk=payment_id, consumer=consumer)
+        card = _payment_decide(payment=payment, custody_id=custody_id, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
             get_gateway("local").payment_received(payment_external_id=payment.external_id, amount=card.price)
         card.payment = payment
@@ -402,31 +354,18 @@ def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, R
     """Lock a consumer's redemption and its card in one statement, with the card's merchant and
     escrow account."""
     try:
-        params = [sql.param(Redemption, "pk", redemption_id), sql.param(Card, "consumer", consumer)]
-        row = _fetch_one(
+        redemption = sql.get(
             Redemption,
-            f"SELECT {sql.columns(Redemption, 'r')}, {sql.columns(Card, 'c')}, {sql.columns(Merchant, 'm')}, "
-            f"{sql.columns(Account, 'a')} FROM {sql.table(Redemption)} r "
-            f"JOIN {sql.table(Card)} c ON c.id = r.card_id JOIN {sql.table(Merchant)} m ON m.id = c.merchant_id "
-            f"JOIN {sql.table(Account)} a ON a.id = c.escrow_account_id "
-            f"WHERE r.id = %s AND c.consumer_id = %s{_for_update('r', 'c')}",
-            params,
+            lookup={"pk": redemption_id, "card__consumer": consumer},
+            related=("card__merchant", "card__escrow_account"),
+            for_update=True,
+            of=("self", "card"),
         )
     except ValueError as exc:
         raise NotFound() from exc
-    if row is None:
+    if redemption is None:
         raise NotFound()
-    redemption = sql.build(Redemption, row)
-    start = sql.width(Redemption)
-    card = sql.build(Card, row, start)
-    start += sql.width(Card)
-    merchant = sql.build(Merchant, row, start)
-    account = sql.build(Account, row, start + sql.width(Merchant))
-    sql.set_cached(redemption, "card", card)
-    sql.set_cached(card, "merchant", merchant)
-    sql.set_cached(card, "escrow_account", account)
-    sql.set_cached(account, "card", card)
-    return card, redemption
+    return redemption.card, redemption
 
 
 def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
