@@ -15,7 +15,9 @@ only through the models' ``@transition`` methods, whose new value is then writte
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -45,8 +47,9 @@ from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, Product
 from notifications.models import Kind
 from notifications.services import notification_send, notification_settings_set
+from payments.gateways.local import LocalGateway
 
-REDEEMABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE)
+REDEEMABLE = Card.REDEEMABLE  # the name merchants' pages read
 _CARD_IDS = uuid.UUID("5b0d7c1e-3f0a-4e8e-9a43-7f2a1c9e6d10")  # namespace of card ids derived from purchase keys
 _REDEMPTION_IDS = uuid.UUID("0c6f2a8e-51d4-4b7a-9e3c-2d8b7f41a5c3")  # ... of redemption ids derived from request keys
 
@@ -74,28 +77,81 @@ def card_lock(**lookup) -> Card:
     return card
 
 
+def card_change(
+    card: Card,
+    *,
+    paid_at: datetime | None = None,
+    released: int = 0,
+    refunded: int | None = None,
+    fields: Iterable[str] = (),
+    add: Mapping[str, int] | None = None,
+) -> sql.Change:
+    """The one way a locked card's totals and state change (purchases, releases, refunds, mass
+    refunds): apply the change to the card in memory and return its write, which the caller runs
+    (``sql.execute_all([change.statement()])``, or ``sql.update_each`` for a chunk of cards).
+
+    - ``paid_at``: the purchase was paid then: the card ``pay``s and its cooling-off period is fixed.
+    - ``released``: fen of its escrow went to the merchant (a service, a day of a pass, a refund's fee).
+    - ``refunded``: a refund paid this many fen back to the consumer (with its fee, what was left):
+      the card is ``refund``ed (the transition refuses if anything is left in escrow).
+    - An active card whose escrow is empty is ``exhaust``ed.
+
+    The totals are written as ``column = column + delta`` on the locked row (``F()`` in the ORM);
+    the state and the caller's ``fields`` (changed in memory with it: ``first_service_at``, a
+    pass's dates) as they now are, and the caller's own ``add`` deltas (``balance``,
+    ``sessions_remaining``) with the totals'."""
+    written = set(fields)
+    deltas = dict(add or {})
+    if paid_at is not None:
+        card.pay()
+        card.paid_at = paid_at
+        card.cooling_off_ends_at = rules.cooling_off_ends_at(paid_at)
+        written |= {"state", "paid_at", "cooling_off_ends_at"}
+    if released:
+        card.released_total += released
+        deltas["released_total"] = released
+    if refunded is not None:
+        if refunded:
+            card.refunded_total += refunded
+            deltas["refunded_total"] = refunded
+        card.refund()
+        written.add("state")
+    elif card.escrow_left == 0 and card.state == Card.State.ACTIVE:
+        card.exhaust()
+        written.add("state")
+    return sql.Change(card, tuple(sorted(written)), deltas)
+
+
 def card_apply_clock(card: Card) -> None:
     """Bring a locked card up to date with the clock: a cooling-off period that has ended makes it
     active (and starts a period pass that had not started). Every rule calls this first."""
-    if card.state == Card.State.COOLING_OFF and clock.now() >= card.cooling_off_ends_at:
+    if card.state == Card.State.COOLING_OFF and card.cooling_off_ends_at and clock.now() >= card.cooling_off_ends_at:
         card.activate()
         fields = ["state"]
         if card.kind == Product.Kind.PERIOD_PASS and card.valid_from is None:
             _start_pass(card, card.cooling_off_ends_at)
             fields += ["valid_from", "valid_until"]
-        sql.update(card, fields)
+        sql.execute_all([card_change(card, fields=fields).statement()])
 
 
-def _start_pass(card: Card, moment) -> None:
+def _start_pass(card: Card, moment: datetime) -> None:
     start = clock.local_midnight(clock.local_date(moment))
     card.valid_from = start
-    card.valid_until = start + timedelta(days=card.days)
+    card.valid_until = start + timedelta(days=_required(card.days))
+
+
+def _required(value: int | None) -> int:
+    """A value the card's kind requires (its product's check constraints and the purchase set it)."""
+    if value is None:
+        raise ValueError("a value the card's kind requires is missing")
+    return value
 
 
 def card_release_post(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> bool:
     """Post the release of ``amount`` fen of a locked card's escrow to its merchant (in the
-    caller's transaction) and count it in the card in memory; the caller writes the card. False if
-    this release was made before (the card already shows it): then nothing of it is to be written."""
+    caller's transaction); the caller counts it in the card (``card_change(released=...)``) and
+    writes the card. False if this release was made before (the card already shows it): then
+    nothing of it is to be counted or written."""
     if amount <= 0:
         return True
     entry = journal_post(
@@ -109,16 +165,16 @@ def card_release_post(*, card: Card, amount: int, idempotency_key: str, actor_id
     if entry.replayed:
         return False
     card.escrow_account.balance = entry.balances[card.escrow_account_id]
-    card.released_total += amount
     return True
 
 
 def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> None:
-    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's transaction)."""
+    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's
+    transaction): an active card it empties is exhausted."""
     if amount > 0 and card_release_post(
         card=card, amount=amount, idempotency_key=idempotency_key, actor_id=actor_id, memo=memo
     ):
-        sql.update(card, add={"released_total": amount})
+        sql.execute_all([card_change(card, released=amount).statement()])
 
 
 # --- purchase and payment -------------------------------------------------------------------
@@ -227,7 +283,7 @@ def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool
         payment.fail()
         card.cancel()
         sql.execute_all(
-            [sql.update_statement(payment, ["status", "decided_at"]), sql.update_statement(card, ["state"])]
+            [sql.update_statement(payment, ["status", "decided_at"]), card_change(card, fields=["state"]).statement()]
         )
         return card
     payment.succeed()
@@ -245,14 +301,8 @@ def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool
     )
     if not entry.replayed:
         card.escrow_account.balance = entry.balances[card.escrow_account_id]
-    card.pay()
-    card.paid_at = now
-    card.cooling_off_ends_at = rules.cooling_off_ends_at(now)
     sql.execute_all(
-        [
-            sql.update_statement(payment, ["status", "decided_at"]),
-            sql.update_statement(card, ["state", "paid_at", "cooling_off_ends_at"]),
-        ]
+        [sql.update_statement(payment, ["status", "decided_at"]), card_change(card, paid_at=now).statement()]
     )  # both rows were locked by ``_lock_payment``: writing them together is one round trip
     return card
 
@@ -274,7 +324,7 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
         payment, custody_id = _lock_payment(pk=payment_id, consumer=consumer)
         card = _payment_decide(payment=payment, custody_id=custody_id, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
-            get_gateway("local").payment_received(payment_external_id=payment.external_id, amount=card.price)
+            LocalGateway().payment_received(payment_external_id=payment.external_id, amount=card.price)
         card.payment = payment
         return card
 
@@ -306,7 +356,7 @@ def redemption_request(
         if card.kind == Product.Kind.STORED_VALUE:
             if amount is None:
                 raise InvalidInput(errors={"amount": [_("Required for a stored-value card.")]})
-            if amount > card.balance:
+            if amount > _required(card.balance):
                 raise InsufficientBalance()
         else:
             if amount is not None:
@@ -332,7 +382,7 @@ def redemption_request(
 
 def _service_requested_notify(*, card: Card, redemption: Redemption) -> None:
     """Tell the card's consumer a service waits for their confirmation (in the same transaction)."""
-    params = {
+    params: dict[str, Any] = {
         "merchant": card.merchant.name,
         "expires_at": redemption.expires_at.isoformat(),
         "url": reverse("web-consumer-card", args=[card.pk]),
@@ -389,22 +439,22 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         fields: list[str] = []
         add: dict[str, int] = {}  # column = column + delta, on the locked row
         if card.kind == Product.Kind.STORED_VALUE:
-            if redemption.amount > card.balance:
+            amount, balance = _required(redemption.amount), _required(card.balance)
+            if amount > balance:
                 raise InsufficientBalance()
             release = rules.stored_value_release(
-                amount=redemption.amount,
-                balance=card.balance,
-                price=card.price,
-                face_value=card.face_value,
-                escrow=escrow,
+                amount=amount, balance=balance, price=card.price, face_value=_required(card.face_value), escrow=escrow
             )
-            add["balance"] = -redemption.amount
-            card.balance -= redemption.amount
+            add["balance"] = -amount
+            card.balance = balance - amount
         elif card.kind == Product.Kind.SESSION_PACK:
             if not card.sessions_remaining:
                 raise CardNotRedeemable()
             release = rules.session_release(
-                price=card.price, sessions=card.sessions, sessions_remaining=card.sessions_remaining, escrow=escrow
+                price=card.price,
+                sessions=_required(card.sessions),
+                sessions_remaining=card.sessions_remaining,
+                escrow=escrow,
             )
             add["sessions_remaining"] = -1
             card.sessions_remaining -= 1
@@ -413,16 +463,15 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
             if card.valid_from is None:
                 _start_pass(card, clock.now())
                 fields += ["valid_from", "valid_until"]
-        if not card_release_post(
+        posted = card_release_post(
             card=card,
             amount=release,
             idempotency_key=f"redemption:{redemption.pk}",
             actor_id=consumer.user_id,
             memo=f"redemption {redemption.pk}",
-        ):
+        )
+        if not posted:
             fields, add = [], {}  # this release was made before: the card already shows it
-        elif release > 0:
-            add["released_total"] = release
 
         if card.first_service_at is None:
             card.first_service_at = clock.now()
@@ -430,15 +479,13 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         if card.state == Card.State.COOLING_OFF:
             card.activate()  # the service was received: the cooling-off period ends now
             fields.append("state")
-        if card.escrow_left == 0 and card.state == Card.State.ACTIVE:
-            card.exhaust()
-            fields.append("state")
         redemption.confirm()
         redemption.released = release
         redemption.decided_at = clock.now()
         sql.execute_all(
             [
-                sql.update_statement(card, sorted(set(fields)), add=add),  # the release's totals and new state
+                # the release's totals and the card's new state (an emptied card is exhausted)
+                card_change(card, released=release if posted else 0, fields=fields, add=add).statement(),
                 sql.update_statement(redemption, ["state", "released", "decided_at"]),
             ]
         )
@@ -528,15 +575,13 @@ def period_pass_accrue(*, day: date | None = None) -> int:
             if card.state != Card.State.ACTIVE or card.valid_from is None:
                 continue
             earned = rules.period_pass_earned(
-                price=card.price, days=card.days, valid_from=clock.local_date(card.valid_from), today=day
+                price=card.price, days=_required(card.days), valid_from=clock.local_date(card.valid_from), today=day
             )
             due = min(earned - card.released_total, card.escrow_left)
             if due <= 0:
                 continue
+            # The release exhausts the pass it empties (``card_change``).
             card_release(card=card, amount=due, idempotency_key=f"accrual:{card.pk}:{day.isoformat()}", actor_id=None)
-            if card.escrow_left == 0:
-                card.exhaust()
-                card.save(update_fields=["state"])
             released += 1
     return released
 
@@ -556,6 +601,8 @@ def cooling_off_ending_notify() -> int:
     )
     told = 0
     for card_id, price, ends_at, merchant_id, merchant_name, user_id in cards.iterator():
+        if ends_at is None:  # the filter on it leaves none such; narrows the column's type
+            continue
         with transaction.atomic():
             sent = notification_send(
                 user_id=user_id,

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -426,6 +426,20 @@ def update_statement(
     return _update_sql(type(instance), fields, tuple(add), db.vendor), params
 
 
+class Change(NamedTuple):
+    """A write of one row: ``fields`` as they now are in ``instance``, and each of ``add`` added
+    to its column (``F(name) + delta``). ``statement()`` writes it alone, ``update_each`` with
+    others of its shape."""
+
+    instance: Model
+    fields: tuple[str, ...]
+    add: Mapping[str, int]
+
+    def statement(self) -> Statement | None:
+        """The UPDATE of this change alone (``update_statement``); None if it writes nothing."""
+        return update_statement(self.instance, self.fields, add=self.add)
+
+
 def execute_all(statements: Iterable[Statement | None]) -> None:
     """Run writes whose results nobody reads, in order: in one round trip on PostgreSQL, which
     takes several statements in one query (the first that fails raises, as it would alone, and
@@ -692,6 +706,41 @@ def rows_update_each(
             [*params, *keys],
         )
         return cursor.rowcount
+
+
+def update_each(changes: Iterable[Change]) -> None:
+    """Write many ``Change``s of rows of one model, one UPDATE per shape (the same fields and
+    added columns) and per ``rows_per_statement``: each column takes its row's value
+    (``CASE pk WHEN ... THEN ... END``), each added one ``column + its row's delta``. What each
+    change's own ``statement()`` would write, in one statement for the lot."""
+    shapes: dict[tuple, list[Change]] = {}
+    for change in changes:
+        if change.fields or change.add:
+            key = (type(change.instance), tuple(change.fields), tuple(change.add))
+            shapes.setdefault(key, []).append(change)
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        for (model, fields, added), group in shapes.items():
+            meta = model._meta
+            pk = quote(meta.pk.column)
+            per_statement = rows_per_statement(3 * (len(fields) + len(added)) + 1)
+            for first in range(0, len(group), per_statement):
+                chunk = group[first : first + per_statement]
+                keys = [meta.pk.get_db_prep_value(change.instance.pk, db) for change in chunk]
+                cases = " ".join(["WHEN %s THEN %s"] * len(chunk))
+                assignments, params = [], []
+                for name in fields:
+                    field = meta.get_field(name)
+                    assignments.append(f"{quote(field.column)} = CASE {pk} {cases} END")
+                    for key, change in zip(keys, chunk, strict=True):
+                        params += [key, field.get_db_prep_save(getattr(change.instance, field.attname), db)]
+                for name in added:
+                    column = quote(meta.get_field(name).column)
+                    assignments.append(f"{column} = {column} + CASE {pk} {cases} END")
+                    for key, change in zip(keys, chunk, strict=True):
+                        params += [key, int(change.add[name])]
+                matching = f"{pk} IN ({', '.join(['%s'] * len(keys))})"
+                cursor.execute(f"UPDATE {table(model)} SET {', '.join(assignments)} WHERE {matching}", [*params, *keys])
 
 
 def database_ping() -> None:
