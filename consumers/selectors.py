@@ -46,7 +46,7 @@ def redemptions_visible_to(*, user) -> QuerySet[Redemption]:
 # --- audiences of notifications (registered in ConsumersConfig.ready) ---------------------------
 
 # A card in these states still holds the consumer's money in escrow.
-HOLDING_ESCROW = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+HOLDING_ESCROW = Card.HOLDING
 
 
 def _holders(merchant_id: str) -> QuerySet[Consumer]:

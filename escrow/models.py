@@ -71,7 +71,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-CURRENCY = "cny"
+from core.formatting import CURRENCY
 
 
 class Account(models.Model):
