@@ -1,7 +1,8 @@
 """Writes for consumers and their cards: purchase, payment, redemptions, the clock's jobs.
 
 Lock order, everywhere: card → redemption/payment → ledger accounts (inside ``journal_post``) →
-hash chain. A card's totals change with ``column = column + delta`` updates on its locked row
+hash chain. A card's totals and state change in one place, ``card_change`` (purchases, releases,
+refunds, mass refunds): its totals with ``column = column + delta`` updates on its locked row
 (``F()`` in the ORM); the in-memory copy is brought along only so the state machine's conditions
 can read it.
 

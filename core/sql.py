@@ -2,8 +2,10 @@
 
 Model rows read and written in plain SQL, for the API's hottest requests, and statements for a
 batch of rows (a chunk of a mass refund, a batch of payments marked paid). Callers ask for
-instances (``select``, ``get``), or hand instances and field names (``insert``, ``update``,
-``rows_insert``, ``rows_update_each``); they never write table, column or JOIN text themselves.
+instances (``select``, ``get``, ``get_with``: a model, the relations to join as
+``select_related`` names them, an exact lookup, and which rows to lock), or hand instances and
+field names (``insert``, ``update``, ``Change`` and ``update_each``, ``rows_insert``,
+``rows_update_each``); they never write table, column or JOIN text, nor count column offsets.
 
 On the card flow (bench/flow.py) the ORM spends more Python compiling each statement and turning
 its row into model instances than PostgreSQL spends running it. These helpers keep the model as
