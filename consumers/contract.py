@@ -191,7 +191,7 @@ def _refund_rules(card: Card) -> list[Flowable]:
 
 
 def _escrow_statement(card: Card) -> Paragraph:
-    if card.kind == "period_pass":
+    if card.kind == Product.Kind.PERIOD_PASS:
         release = (
             "期限卡自首次入场确认或冷静期结束（以先到者为准）起生效，款项按已经过的天数逐日划付给商户，"
             "期满之日划付剩余款项；未到期部分始终留在托管账户中。"

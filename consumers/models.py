@@ -14,7 +14,8 @@ The card state machine
   escrow and ``cooling_off_ends_at`` was fixed (00:00 Beijing time, purchase day + 8).
 - ``activate``: the cooling-off period is over, by the clock or by the first confirmed service.
 - ``exhaust`` / ``refund``: the escrow is empty (``released_total + refunded_total == price``);
-  both are final.
+  both are final. ``consumers.services.card_change`` is the one place totals change and these two
+  follow from them.
 - ``freeze`` / ``unfreeze``: the regulator froze the merchant's releases.
 
 Every rule also reads the clock itself, so nothing depends on when the periodic job that activates
@@ -65,6 +66,11 @@ class Card(FSMModelMixin, models.Model):
         REFUNDED = "refunded", _("refunded")
         CANCELLED = "cancelled", _("cancelled")
         FROZEN = "frozen", _("frozen")
+
+    # The states of a paid card whose escrow may still hold money: what a refund may empty. And
+    # the states a service may be given in.
+    HOLDING = (State.COOLING_OFF, State.ACTIVE, State.FROZEN)
+    REDEEMABLE = (State.COOLING_OFF, State.ACTIVE)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="cards")
@@ -144,7 +150,7 @@ class Card(FSMModelMixin, models.Model):
 
     @transition(
         field=state,
-        source=[State.COOLING_OFF, State.ACTIVE, State.FROZEN],
+        source=HOLDING,
         target=State.REFUNDED,
         conditions=[_escrow_empty],
     )

@@ -61,7 +61,7 @@ def merchant_escrow_outstanding(*, merchant_id) -> int:
 # --- audiences of notifications (registered in ConsumersConfig.ready) ---------------------------
 
 # A card in these states still holds the consumer's money in escrow.
-HOLDING_ESCROW = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+HOLDING_ESCROW = Card.HOLDING
 
 
 def _holders(merchant_id: str) -> QuerySet[Consumer]:

@@ -1,7 +1,8 @@
 """Writes for consumers and their cards: purchase, payment, redemptions, the clock's jobs.
 
 Lock order, everywhere: card → redemption/payment → ledger accounts (inside ``journal_post``) →
-hash chain. A card's totals change with ``column = column + delta`` updates on its locked row
+hash chain. A card's totals and state change in one place, ``card_change`` (purchases, releases,
+refunds, mass refunds): its totals with ``column = column + delta`` updates on its locked row
 (``F()`` in the ORM); the in-memory copy is brought along only so the state machine's conditions
 can read it.
 
@@ -15,10 +16,12 @@ only through the models' ``@transition`` methods, whose new value is then writte
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -45,8 +48,9 @@ from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, Product
 from notifications.models import Kind
 from notifications.services import notification_send, notification_settings_set
+from payments.gateways.local import LocalGateway
 
-REDEEMABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE)
+REDEEMABLE = Card.REDEEMABLE  # the name merchants' pages read
 _CARD_IDS = uuid.UUID("5b0d7c1e-3f0a-4e8e-9a43-7f2a1c9e6d10")  # namespace of card ids derived from purchase keys
 _REDEMPTION_IDS = uuid.UUID("0c6f2a8e-51d4-4b7a-9e3c-2d8b7f41a5c3")  # ... of redemption ids derived from request keys
 
@@ -62,69 +66,93 @@ def consumer_register(*, username: str, password: str, display_name: str, phone:
 # --- helpers on a locked card ---------------------------------------------------------------
 
 
-def _for_update(*aliases: str) -> str:
-    """``FOR UPDATE OF`` these tables only (the ORM's ``select_for_update(of=...)``)."""
-    if connection.features.has_select_for_update_of:
-        return f" FOR UPDATE OF {', '.join(aliases)}"
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
-def _fetch_one(model, text: str, params: list):
-    """The one row ``text`` finds; None if none; ``MultipleObjectsReturned`` like ``get()``."""
-    found = sql.fetch(text, params, limit=2)
-    if len(found) > 1:
-        raise model.MultipleObjectsReturned()
-    return found[0] if found else None
-
-
 def card_lock(**lookup) -> Card:
     """Lock one card (``SELECT ... FOR UPDATE`` of the card row only), with its merchant and payment.
     ``lookup`` is exact matches on the card's own fields (``pk=``, ``merchant=``, ``consumer=``)."""
     try:
-        condition, params = sql.where(Card, "c", lookup)
-        row = _fetch_one(
-            Card,
-            f"SELECT {sql.columns(Card, 'c')}, {sql.columns(Merchant, 'm')}, {sql.columns(Payment, 'p')} "
-            f"FROM {sql.table(Card)} c JOIN {sql.table(Merchant)} m ON m.id = c.merchant_id "
-            f"LEFT JOIN {sql.table(Payment)} p ON p.card_id = c.id WHERE {condition}{_for_update('c')}",
-            params,
-        )
+        card = sql.get(Card, lookup=lookup, related=("merchant", "payment"), for_update=True)
     except ValueError as exc:
         raise NotFound() from exc
-    if row is None:
+    if card is None:
         raise NotFound()
-    card = sql.build(Card, row)
-    start = sql.width(Card)
-    sql.set_cached(card, "merchant", sql.build(Merchant, row, start))
-    payment = sql.build(Payment, row, start + sql.width(Merchant))
-    sql.set_cached(card, "payment", payment)
-    if payment is not None:
-        sql.set_cached(payment, "card", card)
     return card
+
+
+def card_change(
+    card: Card,
+    *,
+    paid_at: datetime | None = None,
+    released: int = 0,
+    refunded: int | None = None,
+    fields: Iterable[str] = (),
+    add: Mapping[str, int] | None = None,
+) -> sql.Change:
+    """The one way a locked card's totals and state change (purchases, releases, refunds, mass
+    refunds): apply the change to the card in memory and return its write, which the caller runs
+    (``sql.execute_all([change.statement()])``, or ``sql.update_each`` for a chunk of cards).
+
+    - ``paid_at``: the purchase was paid then: the card ``pay``s and its cooling-off period is fixed.
+    - ``released``: fen of its escrow went to the merchant (a service, a day of a pass, a refund's fee).
+    - ``refunded``: a refund paid this many fen back to the consumer (with its fee, what was left):
+      the card is ``refund``ed (the transition refuses if anything is left in escrow).
+    - An active card whose escrow is empty is ``exhaust``ed.
+
+    The totals are written as ``column = column + delta`` on the locked row (``F()`` in the ORM);
+    the state and the caller's ``fields`` (changed in memory with it: ``first_service_at``, a
+    pass's dates) as they now are, and the caller's own ``add`` deltas (``balance``,
+    ``sessions_remaining``) with the totals'."""
+    written = set(fields)
+    deltas = dict(add or {})
+    if paid_at is not None:
+        card.pay()
+        card.paid_at = paid_at
+        card.cooling_off_ends_at = rules.cooling_off_ends_at(paid_at)
+        written |= {"state", "paid_at", "cooling_off_ends_at"}
+    if released:
+        card.released_total += released
+        deltas["released_total"] = released
+    if refunded is not None:
+        if refunded:
+            card.refunded_total += refunded
+            deltas["refunded_total"] = refunded
+        card.refund()
+        written.add("state")
+    elif card.escrow_left == 0 and card.state == Card.State.ACTIVE:
+        card.exhaust()
+        written.add("state")
+    return sql.Change(card, tuple(sorted(written)), deltas)
 
 
 def card_apply_clock(card: Card) -> None:
     """Bring a locked card up to date with the clock: a cooling-off period that has ended makes it
     active (and starts a period pass that had not started). Every rule calls this first."""
-    if card.state == Card.State.COOLING_OFF and clock.now() >= card.cooling_off_ends_at:
+    if card.state == Card.State.COOLING_OFF and card.cooling_off_ends_at and clock.now() >= card.cooling_off_ends_at:
         card.activate()
         fields = ["state"]
         if card.kind == Product.Kind.PERIOD_PASS and card.valid_from is None:
             _start_pass(card, card.cooling_off_ends_at)
             fields += ["valid_from", "valid_until"]
-        sql.update(card, fields)
+        sql.execute_all([card_change(card, fields=fields).statement()])
 
 
-def _start_pass(card: Card, moment) -> None:
+def _start_pass(card: Card, moment: datetime) -> None:
     start = clock.local_midnight(clock.local_date(moment))
     card.valid_from = start
-    card.valid_until = start + timedelta(days=card.days)
+    card.valid_until = start + timedelta(days=_required(card.days))
+
+
+def _required(value: int | None) -> int:
+    """A value the card's kind requires (its product's check constraints and the purchase set it)."""
+    if value is None:
+        raise ValueError("a value the card's kind requires is missing")
+    return value
 
 
 def card_release_post(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> bool:
     """Post the release of ``amount`` fen of a locked card's escrow to its merchant (in the
-    caller's transaction) and count it in the card in memory; the caller writes the card. False if
-    this release was made before (the card already shows it): then nothing of it is to be written."""
+    caller's transaction); the caller counts it in the card (``card_change(released=...)``) and
+    writes the card. False if this release was made before (the card already shows it): then
+    nothing of it is to be counted or written."""
     if amount <= 0:
         return True
     entry = journal_post(
@@ -138,16 +166,16 @@ def card_release_post(*, card: Card, amount: int, idempotency_key: str, actor_id
     if entry.replayed:
         return False
     card.escrow_account.balance = entry.balances[card.escrow_account_id]
-    card.released_total += amount
     return True
 
 
 def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int | None, memo: str = "") -> None:
-    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's transaction)."""
+    """Release ``amount`` fen of a locked card's escrow to its merchant (in the caller's
+    transaction): an active card it empties is exhausted."""
     if amount > 0 and card_release_post(
         card=card, amount=amount, idempotency_key=idempotency_key, actor_id=actor_id, memo=memo
     ):
-        sql.update(card, add={"released_total": amount})
+        sql.execute_all([card_change(card, released=amount).statement()])
 
 
 # --- purchase and payment -------------------------------------------------------------------
@@ -155,18 +183,7 @@ def card_release(*, card: Card, amount: int, idempotency_key: str, actor_id: int
 
 def _product_on_sale(product_id) -> Product | None:
     """The product, with its merchant, if it is on sale (a malformed id raises what ``get()`` would)."""
-    condition, params = sql.where(Product, "p", {"pk": product_id, "on_sale": True})
-    row = _fetch_one(
-        Product,
-        f"SELECT {sql.columns(Product, 'p')}, {sql.columns(Merchant, 'm')} FROM {sql.table(Product)} p "
-        f"JOIN {sql.table(Merchant)} m ON m.id = p.merchant_id WHERE {condition}",
-        params,
-    )
-    if row is None:
-        return None
-    product = sql.build(Product, row)
-    sql.set_cached(product, "merchant", sql.build(Merchant, row, sql.width(Product)))
-    return product
+    return sql.get(Product, lookup={"pk": product_id, "on_sale": True}, related=("merchant",))
 
 
 def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str | None = None) -> Card:
@@ -231,39 +248,30 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     return card
 
 
-def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> Payment:
+def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> tuple[Payment, int | None]:
     """Lock a payment and its card (one statement), with the card's escrow account loaded, and
-    the custody account's id (``payment.custody_id``; None before the ledger has one) read with it.
-    ``lookup`` is exact matches on the payment's own fields; ``consumer`` must own the card."""
+    read the custody account's id with them (None before the ledger has one). ``lookup`` is exact
+    matches on the payment's own fields; ``consumer`` must own the card."""
+    if consumer is not None:
+        lookup["card__consumer"] = consumer
     try:
-        condition, params = sql.where(Payment, "p", lookup)
-        if consumer is not None:
-            condition += " AND c.consumer_id = %s"
-            params.append(sql.param(Card, "consumer", consumer))
-        custody = f"(SELECT x.id FROM {sql.table(Account)} x WHERE x.kind = %s)"
-        row = _fetch_one(
+        found = sql.get_with(
             Payment,
-            f"SELECT {sql.columns(Payment, 'p')}, {sql.columns(Card, 'c')}, {sql.columns(Account, 'a')}, "
-            f"{custody} FROM {sql.table(Payment)} p JOIN {sql.table(Card)} c ON c.id = p.card_id "
-            f"JOIN {sql.table(Account)} a ON a.id = c.escrow_account_id WHERE {condition}{_for_update('p', 'c')}",
-            [Account.Kind.CUSTODY.value, *params],
+            lookup=lookup,
+            related=("card__escrow_account",),
+            for_update=True,
+            of=("self", "card"),
+            scalars=[sql.Scalar(Account, "pk", kind=Account.Kind.CUSTODY)],
         )
     except ValueError as exc:
         raise NotFound() from exc
-    if row is None:
+    if found is None:
         raise NotFound()
-    payment = sql.build(Payment, row)
-    card = sql.build(Card, row, sql.width(Payment))
-    account = sql.build(Account, row, sql.width(Payment) + sql.width(Card))
-    sql.set_cached(payment, "card", card)
-    sql.set_cached(card, "payment", payment)
-    sql.set_cached(card, "escrow_account", account)
-    sql.set_cached(account, "card", card)
-    payment.custody_id = row[-1]
-    return payment
+    payment, (custody_id,) = found
+    return payment, custody_id
 
 
-def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
+def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool) -> Card:
     card = payment.card
     wanted = Payment.Status.SUCCEEDED if succeeded else Payment.Status.FAILED
     if payment.status == wanted:
@@ -276,7 +284,7 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
         payment.fail()
         card.cancel()
         sql.execute_all(
-            [sql.update_statement(payment, ["status", "decided_at"]), sql.update_statement(card, ["state"])]
+            [sql.update_statement(payment, ["status", "decided_at"]), card_change(card, fields=["state"]).statement()]
         )
         return card
     payment.succeed()
@@ -285,7 +293,7 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
         # The card's leg first: it picks the hash chain, so a card's entries share one chain.
         legs=[
             Leg(card.escrow_account_id, -card.price),
-            Leg(payment.custody_id or singleton_account_id(Account.Kind.CUSTODY), card.price),
+            Leg(custody_id or singleton_account_id(Account.Kind.CUSTODY), card.price),
         ],
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
@@ -294,14 +302,8 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
     )
     if not entry.replayed:
         card.escrow_account.balance = entry.balances[card.escrow_account_id]
-    card.pay()
-    card.paid_at = now
-    card.cooling_off_ends_at = rules.cooling_off_ends_at(now)
     sql.execute_all(
-        [
-            sql.update_statement(payment, ["status", "decided_at"]),
-            sql.update_statement(card, ["state", "paid_at", "cooling_off_ends_at"]),
-        ]
+        [sql.update_statement(payment, ["status", "decided_at"]), card_change(card, paid_at=now).statement()]
     )  # both rows were locked by ``_lock_payment``: writing them together is one round trip
     return card
 
@@ -309,7 +311,8 @@ def _payment_decide(*, payment: Payment, succeeded: bool) -> Card:
 def payment_settle(*, payment_external_id: str, succeeded: bool) -> Card:
     """The gateway's verdict on a payment (Stripe webhook): the purchase entry, or a cancelled card."""
     with transaction.atomic(durable=True):
-        return _payment_decide(payment=_lock_payment(external_id=payment_external_id), succeeded=succeeded)
+        payment, custody_id = _lock_payment(external_id=payment_external_id)
+        return _payment_decide(payment=payment, custody_id=custody_id, succeeded=succeeded)
 
 
 def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Card:
@@ -319,10 +322,10 @@ def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Ca
     if outcome not in ("succeeded", "failed"):
         raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
     with service_atomic():
-        payment = _lock_payment(pk=payment_id, consumer=consumer)
-        card = _payment_decide(payment=payment, succeeded=outcome == "succeeded")
+        payment, custody_id = _lock_payment(pk=payment_id, consumer=consumer)
+        card = _payment_decide(payment=payment, custody_id=custody_id, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
-            get_gateway("local").payment_received(payment_external_id=payment.external_id, amount=card.price)
+            LocalGateway().payment_received(payment_external_id=payment.external_id, amount=card.price)
         card.payment = payment
         return card
 
@@ -354,7 +357,7 @@ def redemption_request(
         if card.kind == Product.Kind.STORED_VALUE:
             if amount is None:
                 raise InvalidInput(errors={"amount": [_("Required for a stored-value card.")]})
-            if amount > card.balance:
+            if amount > _required(card.balance):
                 raise InsufficientBalance()
         else:
             if amount is not None:
@@ -380,7 +383,7 @@ def redemption_request(
 
 def _service_requested_notify(*, card: Card, redemption: Redemption) -> None:
     """Tell the card's consumer a service waits for their confirmation (in the same transaction)."""
-    params = {
+    params: dict[str, Any] = {
         "merchant": card.merchant.name,
         "expires_at": redemption.expires_at.isoformat(),
         "url": reverse("web-consumer-card", args=[card.pk]),
@@ -402,31 +405,18 @@ def _lock_redemption(*, consumer: Consumer, redemption_id: str) -> tuple[Card, R
     """Lock a consumer's redemption and its card in one statement, with the card's merchant and
     escrow account."""
     try:
-        params = [sql.param(Redemption, "pk", redemption_id), sql.param(Card, "consumer", consumer)]
-        row = _fetch_one(
+        redemption = sql.get(
             Redemption,
-            f"SELECT {sql.columns(Redemption, 'r')}, {sql.columns(Card, 'c')}, {sql.columns(Merchant, 'm')}, "
-            f"{sql.columns(Account, 'a')} FROM {sql.table(Redemption)} r "
-            f"JOIN {sql.table(Card)} c ON c.id = r.card_id JOIN {sql.table(Merchant)} m ON m.id = c.merchant_id "
-            f"JOIN {sql.table(Account)} a ON a.id = c.escrow_account_id "
-            f"WHERE r.id = %s AND c.consumer_id = %s{_for_update('r', 'c')}",
-            params,
+            lookup={"pk": redemption_id, "card__consumer": consumer},
+            related=("card__merchant", "card__escrow_account"),
+            for_update=True,
+            of=("self", "card"),
         )
     except ValueError as exc:
         raise NotFound() from exc
-    if row is None:
+    if redemption is None:
         raise NotFound()
-    redemption = sql.build(Redemption, row)
-    start = sql.width(Redemption)
-    card = sql.build(Card, row, start)
-    start += sql.width(Card)
-    merchant = sql.build(Merchant, row, start)
-    account = sql.build(Account, row, start + sql.width(Merchant))
-    sql.set_cached(redemption, "card", card)
-    sql.set_cached(card, "merchant", merchant)
-    sql.set_cached(card, "escrow_account", account)
-    sql.set_cached(account, "card", card)
-    return card, redemption
+    return redemption.card, redemption
 
 
 def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
@@ -450,22 +440,22 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         fields: list[str] = []
         add: dict[str, int] = {}  # column = column + delta, on the locked row
         if card.kind == Product.Kind.STORED_VALUE:
-            if redemption.amount > card.balance:
+            amount, balance = _required(redemption.amount), _required(card.balance)
+            if amount > balance:
                 raise InsufficientBalance()
             release = rules.stored_value_release(
-                amount=redemption.amount,
-                balance=card.balance,
-                price=card.price,
-                face_value=card.face_value,
-                escrow=escrow,
+                amount=amount, balance=balance, price=card.price, face_value=_required(card.face_value), escrow=escrow
             )
-            add["balance"] = -redemption.amount
-            card.balance -= redemption.amount
+            add["balance"] = -amount
+            card.balance = balance - amount
         elif card.kind == Product.Kind.SESSION_PACK:
             if not card.sessions_remaining:
                 raise CardNotRedeemable()
             release = rules.session_release(
-                price=card.price, sessions=card.sessions, sessions_remaining=card.sessions_remaining, escrow=escrow
+                price=card.price,
+                sessions=_required(card.sessions),
+                sessions_remaining=card.sessions_remaining,
+                escrow=escrow,
             )
             add["sessions_remaining"] = -1
             card.sessions_remaining -= 1
@@ -474,16 +464,15 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
             if card.valid_from is None:
                 _start_pass(card, clock.now())
                 fields += ["valid_from", "valid_until"]
-        if not card_release_post(
+        posted = card_release_post(
             card=card,
             amount=release,
             idempotency_key=f"redemption:{redemption.pk}",
             actor_id=consumer.user_id,
             memo=f"redemption {redemption.pk}",
-        ):
+        )
+        if not posted:
             fields, add = [], {}  # this release was made before: the card already shows it
-        elif release > 0:
-            add["released_total"] = release
 
         if card.first_service_at is None:
             card.first_service_at = clock.now()
@@ -491,15 +480,13 @@ def redemption_confirm(*, consumer: Consumer, redemption_id: str) -> Redemption:
         if card.state == Card.State.COOLING_OFF:
             card.activate()  # the service was received: the cooling-off period ends now
             fields.append("state")
-        if card.escrow_left == 0 and card.state == Card.State.ACTIVE:
-            card.exhaust()
-            fields.append("state")
         redemption.confirm()
         redemption.released = release
         redemption.decided_at = clock.now()
         sql.execute_all(
             [
-                sql.update_statement(card, sorted(set(fields)), add=add),  # the release's totals and new state
+                # the release's totals and the card's new state (an emptied card is exhausted)
+                card_change(card, released=release if posted else 0, fields=fields, add=add).statement(),
                 sql.update_statement(redemption, ["state", "released", "decided_at"]),
             ]
         )
@@ -589,15 +576,13 @@ def period_pass_accrue(*, day: date | None = None) -> int:
             if card.state != Card.State.ACTIVE or card.valid_from is None:
                 continue
             earned = rules.period_pass_earned(
-                price=card.price, days=card.days, valid_from=clock.local_date(card.valid_from), today=day
+                price=card.price, days=_required(card.days), valid_from=clock.local_date(card.valid_from), today=day
             )
             due = min(earned - card.released_total, card.escrow_left)
             if due <= 0:
                 continue
+            # The release exhausts the pass it empties (``card_change``).
             card_release(card=card, amount=due, idempotency_key=f"accrual:{card.pk}:{day.isoformat()}", actor_id=None)
-            if card.escrow_left == 0:
-                card.exhaust()
-                card.save(update_fields=["state"])
             released += 1
     return released
 
@@ -617,6 +602,8 @@ def cooling_off_ending_notify() -> int:
     )
     told = 0
     for card_id, price, ends_at, merchant_id, merchant_name, user_id in cards.iterator():
+        if ends_at is None:  # the filter on it leaves none such; narrows the column's type
+            continue
         with transaction.atomic():
             sent = notification_send(
                 user_id=user_id,

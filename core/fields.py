@@ -5,6 +5,8 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.formatting import CURRENCY
+
 # 10^15 fen (10 trillion yuan) is far above any real amount and well inside both a PostgreSQL
 # bigint and a JavaScript client's exact integers (2^53).
 MAX_FEN = 10**15
@@ -53,7 +55,7 @@ class CurrencyField(serializers.Field):
         super().__init__(read_only=True, **kwargs)
 
     def get_attribute(self, instance: Any) -> str:
-        return "cny"
+        return CURRENCY
 
     def to_representation(self, value: str) -> str:
         return value

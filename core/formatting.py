@@ -7,6 +7,8 @@ from datetime import datetime
 
 from core import clock
 
+CURRENCY = "cny"  # the platform's one currency (ISO 4217, as the API and Stripe spell it): every amount is fen of it
+
 
 def yuan(fen: int) -> str:
     """``123456`` fen → ``"¥1,234.56"``."""

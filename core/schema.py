@@ -11,6 +11,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from core.formatting import CURRENCY
+
 
 def _views(cls=APIView):
     for subclass in cls.__subclasses__():
@@ -46,7 +48,7 @@ class CurrencyFieldExtension(OpenApiSerializerFieldExtension):
     target_class = "core.fields.CurrencyField"
 
     def map_serializer_field(self, auto_schema, direction):
-        return {"type": "string", "enum": ["cny"], "readOnly": True}
+        return {"type": "string", "enum": [CURRENCY], "readOnly": True}
 
 
 class ApiAutoSchema(AutoSchema):

@@ -2,8 +2,10 @@
 
 Model rows read and written in plain SQL, for the API's hottest requests, and statements for a
 batch of rows (a chunk of a mass refund, a batch of payments marked paid). Callers ask for
-instances (``select``, ``get``), or hand instances and field names (``insert``, ``update``,
-``rows_insert``, ``rows_update_each``); they never write table, column or JOIN text themselves.
+instances (``select``, ``get``, ``get_with``: a model, the relations to join as
+``select_related`` names them, an exact lookup, and which rows to lock), or hand instances and
+field names (``insert``, ``update``, ``Change`` and ``update_each``, ``rows_insert``,
+``rows_update_each``); they never write table, column or JOIN text, nor count column offsets.
 
 On the card flow (bench/flow.py) the ORM spends more Python compiling each statement and turning
 its row into model instances than PostgreSQL spends running it. These helpers keep the model as
@@ -39,7 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -191,6 +193,207 @@ def set_cached(instance: Model, name: str, related: Model | None) -> None:
     instance._meta.get_field(name).set_cached_value(instance, related)
 
 
+# --- a declarative select: instances with their relations --------------------------------------
+
+
+class Scalar:
+    """One more value a select reads in its statement: ``field`` of the row of ``model`` that the
+    exact ``lookup`` finds (a scalar subquery; None when there is no such row)."""
+
+    __slots__ = ("field", "lookup", "model")
+
+    def __init__(self, model: type[Model], field: str, **lookup: Any) -> None:
+        self.model, self.field, self.lookup = model, field, lookup
+
+
+class _Join:
+    """A relation of the selected model, joined under the alias of its path."""
+
+    __slots__ = ("alias", "field", "model", "parent", "reverse")
+
+    def __init__(self, parent: int, field: Any, model: type[Model], alias: str, reverse: bool) -> None:
+        self.parent, self.field, self.model, self.alias, self.reverse = parent, field, model, alias, reverse
+
+
+def _joins(model: type[Model], related: tuple[str, ...]) -> tuple[list[_Join], dict[str, int]]:
+    """The joins ``related`` asks for (each path's prefixes first), and each path's index in them
+    (the selected model itself is ``""`` at index 0)."""
+    joins = [_Join(-1, None, model, quote(model._meta.db_table), False)]
+    index = {"": 0}
+    for path in related:
+        names = path.split("__")
+        for depth in range(1, len(names) + 1):
+            prefix = "__".join(names[:depth])
+            if prefix in index:
+                continue
+            parent = index["__".join(names[: depth - 1])]
+            field = joins[parent].model._meta.get_field(names[depth - 1])
+            reverse = field.auto_created and not field.concrete
+            if not (field.one_to_one or (field.many_to_one and not reverse)):
+                raise ValueError(f"{path}: only forward foreign keys and one-to-one relations join")
+            index[prefix] = len(joins)
+            joins.append(_Join(parent, field, field.related_model, quote(prefix), reverse))
+    return joins, index
+
+
+def _column_of(joins: list[_Join], index: dict[str, int], name: str) -> tuple[type[Model], str, str]:
+    """``(model, field name, "alias.column")`` of a lookup's name (``"card__consumer"``: a field
+    of a joined relation)."""
+    path, _, field_name = name.rpartition("__")
+    if path not in index:
+        raise ValueError(f"{name}: {path} is not joined")
+    join = joins[index[path]]
+    meta = join.model._meta
+    field = meta.pk if field_name == "pk" else meta.get_field(field_name)
+    return join.model, field_name, f"{join.alias}.{quote(field.column)}"
+
+
+@cache
+def _select_plan(
+    model: type[Model],
+    related: tuple[str, ...],
+    keys: tuple[str, ...],
+    of: tuple[str, ...] | None,
+    scalars: tuple[tuple[type[Model], str, tuple[str, ...]], ...],
+    vendor: str,
+) -> tuple[str, list[_Join], tuple[tuple[type[Model], str], ...], int]:
+    """The statement's text, its joins, the models and field names of the lookup's parameters, and
+    where the scalars' columns start."""
+    joins, index = _joins(model, related)
+    selected = [_columns(join.model, join.alias, vendor) for join in joins]
+    for number, (scalar_model, field_name, scalar_keys) in enumerate(scalars):
+        alias = f"s{number}"
+        target = scalar_model._meta.pk if field_name == "pk" else scalar_model._meta.get_field(field_name)
+        condition = where(scalar_model, alias, dict.fromkeys(scalar_keys))[0] or "TRUE"
+        selected.append(f"(SELECT {alias}.{quote(target.column)} FROM {table(scalar_model)} {alias} WHERE {condition})")
+    text = [f"SELECT {', '.join(selected)} FROM {table(model)} {joins[0].alias}"]
+    outer: set[int] = set()
+    for number, join in enumerate(joins[1:], start=1):
+        parent = joins[join.parent]
+        if join.reverse:  # the row pointing back at the parent; there may be none
+            remote = join.field.remote_field
+            on = f"{join.alias}.{quote(remote.column)} = {parent.alias}.{quote(remote.target_field.column)}"
+            left = True
+        else:
+            on = f"{join.alias}.{quote(join.field.target_field.column)} = {parent.alias}.{quote(join.field.column)}"
+            left = join.field.null or join.parent in outer
+        if left:
+            outer.add(number)
+        text.append(f"{'LEFT JOIN' if left else 'JOIN'} {table(join.model)} {join.alias} ON {on}")
+    clauses, params = [], []
+    for key in keys:
+        key_model, field_name, column = _column_of(joins, index, key)
+        clauses.append(f"{column} = %s")
+        params.append((key_model, field_name))
+    if clauses:
+        text.append(f"WHERE {' AND '.join(clauses)}")
+    if of is not None:
+        if connection.features.has_select_for_update_of:
+            text.append(f"FOR UPDATE OF {', '.join(joins[0].alias if name == 'self' else quote(name) for name in of)}")
+        elif connection.features.has_select_for_update:
+            text.append("FOR UPDATE")
+    return " ".join(text), joins, tuple(params), sum(width(join.model) for join in joins)
+
+
+def _select(
+    model: type[Model],
+    related: Sequence[str],
+    lookup: Mapping[str, Any],
+    for_update: bool,
+    of: Sequence[str],
+    scalars: Sequence[Scalar],
+    limit: int | None,
+) -> list[tuple[Model, tuple[Any, ...]]]:
+    """Each row's instance of ``model`` (its relations set) and its scalars' values."""
+    text, joins, keys, scalars_at = _select_plan(
+        model,
+        tuple(related),
+        tuple(lookup),
+        tuple(of) if for_update else None,
+        tuple((scalar.model, scalar.field, tuple(scalar.lookup)) for scalar in scalars),
+        connections[DEFAULT_DB_ALIAS].vendor,
+    )
+    params = [param(scalar.model, name, value) for scalar in scalars for name, value in scalar.lookup.items()]
+    params += [param(key_model, name, value) for (key_model, name), value in zip(keys, lookup.values(), strict=True)]
+    found: list[tuple[Model, tuple[Any, ...]]] = []
+    for row in fetch(text, params, limit=limit):
+        instances: list[Model | None] = []
+        start = 0
+        for join in joins:
+            parent = instances[join.parent] if join.parent >= 0 else None
+            instance = build(join.model, row, start) if parent is not None or join.parent < 0 else None
+            start += width(join.model)
+            instances.append(instance)
+            if parent is None or join.field is None:
+                continue
+            # As select_related leaves them: the relation loaded on the parent, and the way back
+            # on a one-to-one's other side (an absent reverse one-to-one is known to be absent).
+            if join.reverse:
+                join.field.set_cached_value(parent, instance)
+                if instance is not None:
+                    join.field.remote_field.set_cached_value(instance, parent)
+            else:
+                join.field.set_cached_value(parent, instance)
+                if instance is not None and join.field.one_to_one:
+                    join.field.remote_field.set_cached_value(instance, parent)
+        found.append((cast(Model, instances[0]), tuple(row[scalars_at:])))  # the root row is never absent
+    return found
+
+
+def select(
+    model: type[M],
+    *,
+    lookup: Mapping[str, Any],
+    related: Sequence[str] = (),
+    for_update: bool = False,
+    of: Sequence[str] = ("self",),
+    limit: int | None = None,
+) -> list[M]:
+    """The instances of ``model`` that the exact ``lookup`` finds, each with the relations of
+    ``related`` loaded (what ``select_related(*related).filter(**lookup)`` returns), in one
+    prepared statement (``fetch``).
+
+    ``related`` names forward foreign keys and one-to-one relations either way, as paths
+    (``"card__merchant"``, ``"user__consumer"``); a nullable one and a reverse one-to-one are outer
+    joins (their absence is cached as None), the rest inner joins. ``lookup`` takes exact matches
+    on the fields of the model and of the joined relations (``"card__consumer"``). With
+    ``for_update`` the rows of ``of`` (``"self"`` and relation paths) are locked:
+    ``select_for_update(of=of)``."""
+    found = _select(model, related, lookup, for_update, of, (), limit)
+    return [cast(M, instance) for instance, _ in found]
+
+
+def get_with(
+    model: type[M],
+    *,
+    lookup: Mapping[str, Any],
+    related: Sequence[str] = (),
+    for_update: bool = False,
+    of: Sequence[str] = ("self",),
+    scalars: Sequence[Scalar] = (),
+) -> tuple[M, tuple[Any, ...]] | None:
+    """The one instance ``select`` finds and the values of ``scalars``, read in the same
+    statement; None if there is none; ``MultipleObjectsReturned`` as ``get()`` raises it."""
+    found = _select(model, related, lookup, for_update, of, scalars, 2)
+    if len(found) > 1:
+        raise model.MultipleObjectsReturned()
+    return (cast(M, found[0][0]), found[0][1]) if found else None
+
+
+def get(
+    model: type[M],
+    *,
+    lookup: Mapping[str, Any],
+    related: Sequence[str] = (),
+    for_update: bool = False,
+    of: Sequence[str] = ("self",),
+) -> M | None:
+    """The one instance ``select`` finds; None if there is none; ``MultipleObjectsReturned`` as
+    ``get()`` raises it."""
+    found = get_with(model, lookup=lookup, related=related, for_update=for_update, of=of)
+    return found[0] if found is not None else None
+
+
 @cache
 def _update_sql(model: type[Model], fields: tuple[str, ...], added: tuple[str, ...], vendor: str) -> str:
     meta = model._meta
@@ -223,6 +426,20 @@ def update_statement(
     params.extend(add.values())
     params.append(meta.pk.get_db_prep_value(instance.pk, db))
     return _update_sql(type(instance), fields, tuple(add), db.vendor), params
+
+
+class Change(NamedTuple):
+    """A write of one row: ``fields`` as they now are in ``instance``, and each of ``add`` added
+    to its column (``F(name) + delta``). ``statement()`` writes it alone, ``update_each`` with
+    others of its shape."""
+
+    instance: Model
+    fields: tuple[str, ...]
+    add: Mapping[str, int]
+
+    def statement(self) -> Statement | None:
+        """The UPDATE of this change alone (``update_statement``); None if it writes nothing."""
+        return update_statement(self.instance, self.fields, add=self.add)
 
 
 def execute_all(statements: Iterable[Statement | None]) -> None:
@@ -491,6 +708,41 @@ def rows_update_each(
             [*params, *keys],
         )
         return cursor.rowcount
+
+
+def update_each(changes: Iterable[Change]) -> None:
+    """Write many ``Change``s of rows of one model, one UPDATE per shape (the same fields and
+    added columns) and per ``rows_per_statement``: each column takes its row's value
+    (``CASE pk WHEN ... THEN ... END``), each added one ``column + its row's delta``. What each
+    change's own ``statement()`` would write, in one statement for the lot."""
+    shapes: dict[tuple, list[Change]] = {}
+    for change in changes:
+        if change.fields or change.add:
+            key = (type(change.instance), tuple(change.fields), tuple(change.add))
+            shapes.setdefault(key, []).append(change)
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        for (model, fields, added), group in shapes.items():
+            meta = model._meta
+            pk = quote(meta.pk.column)
+            per_statement = rows_per_statement(3 * (len(fields) + len(added)) + 1)
+            for first in range(0, len(group), per_statement):
+                chunk = group[first : first + per_statement]
+                keys = [meta.pk.get_db_prep_value(change.instance.pk, db) for change in chunk]
+                cases = " ".join(["WHEN %s THEN %s"] * len(chunk))
+                assignments, params = [], []
+                for name in fields:
+                    field = meta.get_field(name)
+                    assignments.append(f"{quote(field.column)} = CASE {pk} {cases} END")
+                    for key, change in zip(keys, chunk, strict=True):
+                        params += [key, field.get_db_prep_save(getattr(change.instance, field.attname), db)]
+                for name in added:
+                    column = quote(meta.get_field(name).column)
+                    assignments.append(f"{column} = {column} + CASE {pk} {cases} END")
+                    for key, change in zip(keys, chunk, strict=True):
+                        params += [key, int(change.add[name])]
+                matching = f"{pk} IN ({', '.join(['%s'] * len(keys))})"
+                cursor.execute(f"UPDATE {table(model)} SET {', '.join(assignments)} WHERE {matching}", [*params, *keys])
 
 
 def database_ping() -> None:

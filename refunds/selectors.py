@@ -17,8 +17,6 @@ from core.errors import InvalidInput
 from merchants.models import Merchant
 from refunds.models import Refund, RefundEntitlement
 
-HOLDING = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)  # cards that hold escrow
-
 # Why a holder may take a ``merchant_default`` refund, most serious first. (A relocation notice
 # joins this list when relocations exist: add it here and nowhere else.)
 DEFAULT_REASONS = {
@@ -83,7 +81,7 @@ def cards_entitled(*, card_ids: list[Any]) -> set[Any]:
 def cards_refundable_for_default(*, card_ids: list[Any]) -> set[Any]:
     """The cards among ``card_ids`` that a ``merchant_default`` refund would refund now: holding
     escrow, not refunded, their merchant in default towards them (three queries for a page)."""
-    cards = list(Card.objects.select_related("merchant").filter(pk__in=card_ids, state__in=HOLDING))
+    cards = list(Card.objects.select_related("merchant").filter(pk__in=card_ids, state__in=Card.HOLDING))
     ids = [card.pk for card in cards]
     refunded = set(Refund.objects.filter(card_id__in=ids).values_list("card_id", flat=True))
     entitled = cards_entitled(card_ids=ids)

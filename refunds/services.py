@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 
 from consumers import rules
 from consumers.models import Card, Consumer
-from consumers.services import card_apply_clock, card_lock
-from core import clock
+from consumers.services import card_apply_clock, card_change, card_lock
+from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.gateways import get_gateway
@@ -31,9 +31,9 @@ from core.idempotency import service_atomic
 from core.jobs import jobs_stale
 from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
-from core.sql import rows_insert, rows_update_each
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
+from merchants.models import Product
 from notifications.models import Kind
 from notifications.services import Notice, notifications_send_many
 from refunds.errors import (
@@ -68,9 +68,9 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
             raise CoolingOffExpired()
         return escrow, 0
     if reason == Refund.Reason.SMALL_BALANCE:
-        if card.kind != "stored_value" or not (0 < card.balance < card.unit_price):
+        if card.kind != Product.Kind.STORED_VALUE or not (0 < (card.balance or 0) < (card.unit_price or 0)):
             raise BalanceNotSmall()
-        if card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN) or escrow <= 0:
+        if card.state not in Card.HOLDING or escrow <= 0:
             raise CardNotRefundable()
         return escrow, 0
     if reason == Refund.Reason.VOLUNTARY:
@@ -79,11 +79,11 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
         fee = rules.voluntary_refund_fee(escrow=escrow, refund_fee_bps=card.refund_fee_bps)
         return escrow - fee, fee
     if reason == Refund.Reason.MERCHANT_CLOSURE:
-        if card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN) or escrow <= 0:
+        if card.state not in Card.HOLDING or escrow <= 0:
             raise CardNotRefundable()
         return escrow, 0
     if reason == Refund.Reason.MERCHANT_DEFAULT:
-        if card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN) or escrow <= 0:
+        if card.state not in Card.HOLDING or escrow <= 0:
             raise CardNotRefundable()
         if not merchant_default_reasons(merchant=card.merchant, card_id=card.pk):
             raise MerchantNotInDefault()
@@ -105,11 +105,11 @@ def _refund_prepare(
     actor_label: str,
     refund_payable_id: int,
     note: str = "",
-) -> tuple[Refund, list[NewEntry]]:
-    """The refund of a locked card and its ledger entries (any fee, then the refund, which empty
-    the card's escrow), neither written yet; the card object is brought up to date (totals,
-    ``refunded``) without being written. ``note`` is added to the entries' memo (the audit log
-    shows it as the entry's reason)."""
+) -> tuple[Refund, list[NewEntry], sql.Change]:
+    """The refund of a locked card, its ledger entries (any fee, then the refund, which empty the
+    card's escrow) and the card's write, none written yet; the card object is brought up to date
+    (totals, ``refunded``) by ``card_change``. ``note`` is added to the entries' memo (the audit
+    log shows it as the entry's reason)."""
     amount, fee = refund_quote(card=card, reason=reason)
     now = clock.now()
     refund = Refund(
@@ -138,16 +138,14 @@ def _refund_prepare(
             memo=memo,
         )
     )
-    card.released_total += fee
-    card.refunded_total += amount
-    card.refund()
-    return refund, entries
+    # The fee is released to the merchant and the rest refunded: the card's escrow is empty.
+    return refund, entries, card_change(card, released=fee, refunded=amount)
 
 
 def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: str = "", note: str = "") -> Refund:
     """Book the refund of a locked card: empty its escrow and enqueue the payment to the consumer.
     (``mass_refund_step`` does the same for a chunk of cards, writing them together.)"""
-    refund, entries = _refund_prepare(
+    refund, entries, change = _refund_prepare(
         card=card,
         reason=reason,
         gateway=card.payment.gateway,
@@ -159,10 +157,7 @@ def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: 
     # Together, even with a fee: every account is locked before any hash chain, as in a chunk of
     # a mass refund, so this refund cannot hold a chain while it waits for refunds payable.
     journal_post_many(entries)
-    Card.objects.filter(pk=card.pk).update(
-        released_total=F("released_total") + refund.fee, refunded_total=F("refunded_total") + refund.amount
-    )
-    card.save(update_fields=["state"])
+    sql.execute_all([change.statement()])
     refund.save()
     outbox_enqueue(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
     return refund
@@ -243,7 +238,7 @@ def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label
         if existing is not None:
             return existing
         card_apply_clock(card)
-        if card.escrow_left <= 0 or card.state not in (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN):
+        if card.escrow_left <= 0 or card.state not in Card.HOLDING:
             return None
         return _refund_book(
             card=card, reason=Refund.Reason.MERCHANT_CLOSURE, actor_id=actor_id, actor_label=actor_label
@@ -345,27 +340,29 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         Refund.objects.select_for_update(of=("self",))
         .filter(pk__in=list(keys), state=Refund.State.PENDING)
         .order_by("pk")
-        .values_list("pk", "amount", "gateway", "card__payment__external_id", named=True)
+        .values_list("pk", "amount", "gateway", "card__payment__external_id")
     )
     if not refunds:
         return
-    names = {refund.gateway for refund in refunds}
+    names = {gateway for _, _, gateway, _ in refunds}
     gateway = get_gateway(names.pop())
-    if names or not gateway.in_database:
+    # A gateway whose refunds are rows of this database pays a batch in one call (the sandbox bank).
+    send_many = getattr(gateway, "refunds_send_many", None) if gateway.in_database else None
+    if names or send_many is None:
         raise DeliveryFailed(f"refunds of the {gateway.name} gateway are sent one at a time")
-    external_ids = gateway.refunds_send_many(
-        refunds=[(r.card__payment__external_id, r.amount, keys[str(r.pk)]) for r in refunds]
+    external_ids = send_many(
+        refunds=[(payment_external_id, amount, keys[str(pk)]) for pk, amount, _, payment_external_id in refunds]
     )
     fault_point("refund.after_gateway")
-    rows_update_each(
+    sql.rows_update_each(
         model=Refund,
         column="external_id",
-        values={refund.pk: external_id for refund, external_id in zip(refunds, external_ids, strict=True)},
+        values={pk: external_id for (pk, *_), external_id in zip(refunds, external_ids, strict=True)},
         increments={"attempts": 1},
         state=Refund.State.PAID,
         paid_at=clock.now(),
     )  # the batch's refunds become paid here
-    _refunds_notify(kind=Kind.REFUND_PAID, refund_ids=[refund.pk for refund in refunds])
+    _refunds_notify(kind=Kind.REFUND_PAID, refund_ids=[pk for pk, *_ in refunds])
     # Posted last: refunds payable, which the booking of the next chunk also locks, stays locked
     # only from here to the commit.
     refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
@@ -373,15 +370,15 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
     journal_post_many(
         [
             _refund_paid_entry(
-                refund_id=refund.pk,
-                amount=refund.amount,
-                gateway=refund.gateway,
+                refund_id=pk,
+                amount=amount,
+                gateway=gateway_name,
                 external_id=external_id,
                 refund_payable_id=refund_payable_id,
                 custody_id=custody_id,
             )
-            for refund, external_id in zip(refunds, external_ids, strict=True)
-            if refund.amount
+            for (pk, amount, gateway_name, _), external_id in zip(refunds, external_ids, strict=True)
+            if amount
         ]
     )
 
@@ -444,7 +441,7 @@ def refunds_mark_overdue(*, chunk_size: int = OVERDUE_CHUNK) -> int:
 
 # --- refunding every card of a merchant -----------------------------------------------------
 
-REFUNDABLE = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+REFUNDABLE = Card.HOLDING  # the name consumers' pages read
 MASS_REFUND_CHUNK = 250
 # Refunds paid per transaction with the local gateway: a mass refund's chunk is paid in one.
 REFUND_BATCH = MASS_REFUND_CHUNK
@@ -452,7 +449,7 @@ REFUND_BATCH = MASS_REFUND_CHUNK
 
 def cards_holding_escrow(*, merchant_id) -> QuerySet[Card]:
     """A merchant's paid cards that still hold escrow (the indexed (merchant, state) pair)."""
-    return Card.objects.filter(merchant_id=merchant_id, state__in=REFUNDABLE)
+    return Card.objects.filter(merchant_id=merchant_id, state__in=Card.HOLDING)
 
 
 def mass_refund_start(*, merchant_id, reason: str, actor_id: int | None = None) -> MassRefund:
@@ -508,38 +505,34 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
         ids = list(cards_holding_escrow(merchant_id=job.merchant_id).values_list("pk", flat=True)[:chunk])
         cards = list(
             Card.objects.select_for_update(of=("self",))
-            .annotate(payment_gateway=F("payment__gateway"))
-            .filter(pk__in=ids, state__in=REFUNDABLE)
+            .select_related("payment")
+            .filter(pk__in=ids, state__in=Card.HOLDING)
             .order_by("pk")
         )
         refunded = set(Refund.objects.filter(card__in=cards).values_list("card_id", flat=True))
         refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
-        refunds, entries = [], []
+        refunds: list[Refund] = []
+        entries: list[NewEntry] = []
+        changes: list[sql.Change] = []
         for card in cards:
             card.merchant = job.merchant  # every card of the job is its merchant's
             card_apply_clock(card)
             if card.pk in refunded or card.escrow_left <= 0:
                 continue
-            refund, card_entries = _refund_prepare(
+            refund, card_entries, change = _refund_prepare(
                 card=card,
                 reason=Refund.Reason.MERCHANT_CLOSURE,
-                gateway=card.payment_gateway,
+                gateway=card.payment.gateway,
                 actor_id=job.actor_id,
                 actor_label=actor_label,
                 refund_payable_id=refund_payable_id,
             )
             refunds.append(refund)
             entries += card_entries
+            changes.append(change)
         if refunds:
-            # As _refund_book writes each card, one UPDATE per fee (merchant closure: none): the
-            # fee is released and the rest of the price refunded, which empties the escrow.
-            for fee in {r.fee for r in refunds}:
-                Card.objects.filter(pk__in=[r.card_id for r in refunds if r.fee == fee]).update(
-                    state=Card.State.REFUNDED,
-                    released_total=F("released_total") + fee,
-                    refunded_total=F("price") - F("released_total") - fee,
-                )
-            rows_insert(
+            sql.update_each(changes)  # each card's change, as _refund_book writes one: one UPDATE for the chunk
+            sql.rows_insert(
                 model=Refund,
                 fields=["id", "card", "reason", "amount", "fee", "gateway", "created_at", "due_by"],
                 rows=[(r.pk, r.card_id, r.reason, r.amount, r.fee, r.gateway, r.created_at, r.due_by) for r in refunds],

@@ -8,13 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Sum
 
-from core import clock
-from core import sql as rows
+from core import clock, sql
 from core.gateways import GatewayError, PaymentIntent
-from core.sql import rows_insert
 from payments.models import BankTransaction
 
 
@@ -31,16 +28,14 @@ class LocalGateway:
         One plain INSERT (every sandbox payment makes it; bench/flow.py), which nobody reads
         back: inside a request's transaction it travels with the next statement
         (``core.sql.execute_all``). The bank records a payment once, however often it is told."""
-        rows.execute_all(
-            [
-                (
-                    f"INSERT INTO {BankTransaction._meta.db_table} (kind, reference, amount, created_at) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING",
-                    [BankTransaction.Kind.CHARGE.value, f"charge:{payment_external_id}", amount,
-                     connection.ops.adapt_datetimefield_value(clock.now())],
-                )
-            ]
-        )  # fmt: skip
+        charge = BankTransaction(
+            kind=BankTransaction.Kind.CHARGE,
+            reference=f"charge:{payment_external_id}",
+            amount=amount,
+            created_at=clock.now(),
+        )
+        # The reference is the row's only unique value besides its id: a conflict is this charge.
+        sql.execute_all([sql.insert_statement(charge, skip_conflicts=True)])
 
     def refund_send(
         self, *, payment_external_id: str, amount: int, idempotency_key: str, first_sent_at: datetime | None = None
@@ -75,7 +70,7 @@ class LocalGateway:
         """One INSERT of the bank's rows for ``(amount, idempotency_key)`` pairs (a key paid before
         keeps its first row), then their references, in order."""
         references = [f"{prefix}:{key}" for _, key in items]
-        rows_insert(
+        sql.rows_insert(
             model=BankTransaction,
             fields=["reference", "amount"],
             rows=[(reference, -amount) for reference, (amount, _) in zip(references, items, strict=True)],

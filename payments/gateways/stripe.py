@@ -27,8 +27,8 @@ import stripe
 from django.conf import settings
 
 from core import clock
+from core.formatting import CURRENCY
 from core.gateways import GatewayError, PaymentIntent
-from escrow.models import CURRENCY
 
 # Seconds to wait for Stripe. A refund waits inside the outbox's transaction, holding its rows, so
 # it should not wait long; a timed-out call is safe to repeat under the same idempotency key.

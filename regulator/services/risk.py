@@ -51,12 +51,12 @@ from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from core import clock
 from escrow.models import JournalEntry, Posting
-from merchants.models import Merchant
+from merchants.models import Merchant, Product
 from refunds.models import Refund
 from regulator.models import RiskAssessment, RiskLevel
 from regulator.services.audit import audit_record
 
-HOLDING = (Card.State.COOLING_OFF, Card.State.ACTIVE, Card.State.FROZEN)
+HOLDING = Card.HOLDING
 CONSUMER_REFUNDS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refund.Reason.VOLUNTARY)
 DAYS_PER_MONTH = 30
 WRITE_BATCH = 2000
@@ -123,7 +123,7 @@ def _sales(at: datetime, merchant_ids: list | None) -> dict:
     if merchant_ids is not None:
         scope = scope.filter(merchant_id__in=merchant_ids)
     last30 = Q(paid_at__gte=at - timedelta(days=30))
-    sv30 = last30 & Q(kind="stored_value")
+    sv30 = last30 & Q(kind=Product.Kind.STORED_VALUE)
     rows = scope.values("merchant_id").annotate(
         s30=Coalesce(Sum("price", filter=last30), 0),
         s90before=Coalesce(Sum("price", filter=Q(paid_at__lt=at - timedelta(days=30))), 0),
