@@ -61,6 +61,7 @@ TABLE = [
     row("POST", "/api/v1/auth/token", (200, 200, 200, 200, 200, 200),
         body=lambda w, role: {"username": w.users["consumer"].username, "password": PASSWORD},
         why="public; credentials in the body, any Authorization header is ignored"),
+    row("GET", "/api/v1/rules", (200, 200, 200, 200, 200, 200), why="public: the rules profile in force"),
     row("POST", "/api/v1/consumers", (201, 201, 201, 201, 201, 201),
         body=lambda w, role: {"username": f"new-consumer-{role}", "password": PASSWORD,
                               "display_name": "New", "phone": "13800001234"},
