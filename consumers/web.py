@@ -39,6 +39,7 @@ from core.web import attempt, form_idempotency_key, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import products_on_sale
+from merchants.selectors_filing import merchant_filing_status
 from notifications.selectors import notifications_of_user
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
@@ -147,7 +148,12 @@ def merchant_detail(request, merchant_id):
     return render(
         request,
         "consumers/merchant_detail.html",
-        {"merchant": merchant, "offers": offers, "cooling_off_days": settings.COOLING_OFF_DAYS},
+        {
+            "merchant": merchant,
+            "offers": offers,
+            "cooling_off_days": settings.COOLING_OFF_DAYS,
+            "filing_status": merchant_filing_status(merchant=merchant),
+        },
     )
 
 

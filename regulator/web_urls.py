@@ -20,6 +20,9 @@ urlpatterns = [
     path("cards/<uuid:card_id>/refund/", web.card_refund_view, name="web-regulator-card-refund"),
     path("refunds/", web.refunds_attention, name="web-regulator-refunds"),
     path("refunds/<uuid:refund_id>/retry/", web.refund_retry_view, name="web-regulator-refund-retry"),
+    path("filings/", web.filings, name="web-regulator-filings"),
+    path("filings/<uuid:filing_id>/", web.filing_detail, name="web-regulator-filing"),
+    path("filings/<uuid:filing_id>/decide/", web.filing_decide, name="web-regulator-filing-decide"),
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
 ]

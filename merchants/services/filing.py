@@ -98,9 +98,7 @@ def filing_trigger(*, category: str, measures: FilingMeasures, profile: Profile 
     return None
 
 
-def filing_require(
-    *, merchant: Merchant, trigger: FilingTrigger, at: datetime | None = None
-) -> tuple[Filing, bool]:
+def filing_require(*, merchant: Merchant, trigger: FilingTrigger, at: datetime | None = None) -> tuple[Filing, bool]:
     """Require a filing of the merchant for ``trigger``, due ``days_rule`` working days after the
     Beijing day of ``at`` (default now). Returns ``(filing, created)``: a merchant that already has an
     open or accepted filing keeps it."""

@@ -27,6 +27,8 @@ rejected_redemptions     services the consumer rejected ÷ services decided,    
 filing_threshold         escrow at or above the filing line (¥500,000)          yes → 1
 refunds_late             refunds of its cards unpaid past ``due_by``, or        3 → 1
                          ``failed`` at the gateway, now
+filing_overdue           a filing the rules profile requires, not submitted     yes → 1
+                         (or returned and not resubmitted) by its deadline
 ======================== ===================================================== ========================
 
 Levels: ``high`` from ``RISK_LEVEL_HIGH``, ``medium`` from ``RISK_LEVEL_MEDIUM``, else ``low``. A
@@ -52,6 +54,7 @@ from consumers.models import Card, Redemption
 from core import clock
 from escrow.models import JournalEntry, Posting
 from merchants.models import Merchant
+from merchants.selectors_filing import filings_overdue_by_merchant
 from refunds.models import Refund
 from regulator.models import RiskAssessment, RiskLevel
 from regulator.services.audit import audit_record
@@ -210,9 +213,9 @@ def _explain(zh: str, en: str) -> dict[str, str]:
 
 
 def _signals(
-    *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0)
+    *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0), filing_overdue=(0, 0)
 ) -> list[tuple[str, Any, float, dict[str, str]]]:
-    """The eleven signals of one merchant as ``(name, value, normalised, explanation)``."""
+    """The twelve signals of one merchant as ``(name, value, normalised, explanation)``."""
     filing = settings.RISK_FILING_THRESHOLD
     d90, d14, w8 = releases
     s30, s90before, face30, price30, sold90, base_days = sales
@@ -370,6 +373,17 @@ def _signals(
             ),
         )
     )
+
+    overdue_filing, days_late = filing_overdue
+    if overdue_filing:
+        zh = f"规则要求的备案已逾期 {days_late} 天仍未提交（或被退回后未重新提交）。"
+        en = (
+            f"A filing the rules require is {days_late} day(s) past its deadline and not submitted"
+            " (or returned and not resubmitted)."
+        )
+    else:
+        zh, en = "没有逾期未交的备案。", "No filing is overdue."
+    out.append(("filing_overdue", bool(overdue_filing), 1.0 if overdue_filing else 0.0, _explain(zh, en)))
     return out
 
 
@@ -424,6 +438,8 @@ def compute_risk(
     for n, (name, query) in enumerate(queries, 1):
         data[name] = query()
         say(f"signals {n}/{len(queries)}: {name} ({len(data[name])} merchants)")
+    # Overdue filings: one small indexed query ((state, due_by)), not counted among the signal queries.
+    overdue_filings = filings_overdue_by_merchant(at=at, merchant_ids=merchant_ids)
 
     merchants = Merchant.objects.all()
     if merchant_ids is not None:
@@ -446,6 +462,7 @@ def compute_risk(
                     refunds=data["refunds"].get(merchant_id, 0),
                     redemptions=data["redemptions"].get(merchant_id, (0, 0)),
                     late_refunds=data["late_refunds"].get(merchant_id, (0, 0)),
+                    filing_overdue=overdue_filings.get(merchant_id, (0, 0)),
                 )
             )
             level = risk_level(score)
