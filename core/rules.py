@@ -44,7 +44,6 @@ REQUIRED_RULES = (
     "complaint_urgent_response_hours",
     "max_price",
     "filing_balance_threshold",
-    "filing_due_working_days",
 )
 
 # The settings that held these values before the profiles: (setting, key inside it or None).

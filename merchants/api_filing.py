@@ -59,7 +59,7 @@ class FilingTriggerSerializer(serializers.Serializer):
         if profile.key != filing.profile:
             return ""
         try:
-            return profile.rule(filing.trigger).basis(get_language())
+            return profile.rule(filing.trigger, category=filing.merchant.category).basis(get_language())
         except KeyError:
             return ""
 

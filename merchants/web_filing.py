@@ -92,7 +92,7 @@ def _basis(filing: Filing | None) -> str:
     if profile.key != filing.profile:
         return ""
     try:
-        return profile.rule(filing.trigger).basis(get_language())
+        return profile.rule(filing.trigger, category=filing.merchant.category).basis(get_language())
     except KeyError:
         return ""
 
