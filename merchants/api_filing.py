@@ -82,8 +82,8 @@ class FilingSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     @extend_schema_field(FilingDocumentSerializer(many=True))
-    def get_documents(self, filing: Filing) -> list[dict]:
-        return FilingDocumentSerializer(filing_documents(filing=filing), many=True).data
+    def get_documents(self, filing: Filing) -> list:
+        return list(FilingDocumentSerializer(filing_documents(filing=filing), many=True).data)
 
 
 class MerchantFilingStatusSerializer(serializers.Serializer):
