@@ -377,9 +377,8 @@ RISK_WEIGHTS = {
     "overdue_complaints": 5,
     "refund_rate": 5,
     "rejected_redemptions": 5,
-    "filing_threshold": 2,
+    "filing_threshold": 5,
     "refunds_late": 5,
-    "filing_overdue": 3,
 }
 RISK_LEVEL_MEDIUM = env_int("RISK_LEVEL_MEDIUM", 30, doc="Risk score from which a merchant is medium risk.")
 RISK_LEVEL_HIGH = env_int("RISK_LEVEL_HIGH", 60, doc="Risk score from which a merchant is high risk (auto-flagged).")

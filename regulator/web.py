@@ -69,7 +69,6 @@ SIGNAL_NAMES = {
     "rejected_redemptions": gettext_lazy("Rejected services"),
     "filing_threshold": gettext_lazy("At the filing threshold"),
     "refunds_late": gettext_lazy("Refunds late or failed"),
-    "filing_overdue": gettext_lazy("Filing overdue"),
 }
 RATIO_SIGNALS = ("redemption_drop", "discount_depth", "refund_rate", "rejected_redemptions")
 

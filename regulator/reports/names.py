@@ -24,7 +24,6 @@ SIGNAL_NAMES = {
     "refund_rate": "消费者退卡率",
     "rejected_redemptions": "服务被拒确认率",
     "filing_threshold": "达到备案标准",
-    "filing_overdue": "备案逾期",
 }
 LEVEL_NAMES = {"low": "低", "medium": "中", "high": "高"}
 CATEGORY_NAMES = {

@@ -24,12 +24,15 @@ overdue_complaints       complaints past their deadline without an answer       
 refund_rate              consumers' refunds ÷ cards sold, both of 90 days       30 % → 1
 rejected_redemptions     services the consumer rejected ÷ services decided,     30 % → 1
                          90 days
-filing_threshold         escrow at or above the filing line (¥500,000)          yes → 1
+filing_threshold         escrow at or above the filing line (¥500,000); also    yes → 1
+                         1 while a filing the rules require is overdue
 refunds_late             refunds of its cards unpaid past ``due_by``, or        3 → 1
                          ``failed`` at the gateway, now
-filing_overdue           a filing the rules profile requires, not submitted     yes → 1
-                         (or returned and not resubmitted) by its deadline
 ======================== ===================================================== ========================
+
+An overdue filing (merchants.models.Filing: required or returned, past its deadline) counts in
+``filing_threshold`` rather than as a twelfth signal: the risk API and pages promise eleven signals.
+Its explanation then says how many days the filing is late.
 
 Levels: ``high`` from ``RISK_LEVEL_HIGH``, ``medium`` from ``RISK_LEVEL_MEDIUM``, else ``low``. A
 merchant that turns high is flagged automatically (``RISK_AUTO_FLAG``), with an audit event.
@@ -215,7 +218,7 @@ def _explain(zh: str, en: str) -> dict[str, str]:
 def _signals(
     *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0), filing_overdue=(0, 0)
 ) -> list[tuple[str, Any, float, dict[str, str]]]:
-    """The twelve signals of one merchant as ``(name, value, normalised, explanation)``."""
+    """The eleven signals of one merchant as ``(name, value, normalised, explanation)``."""
     filing = settings.RISK_FILING_THRESHOLD
     d90, d14, w8 = releases
     s30, s90before, face30, price30, sold90, base_days = sales
@@ -348,17 +351,16 @@ def _signals(
     )
 
     over = escrow >= filing
-    out.append(
-        (
-            "filing_threshold",
-            over,
-            1.0 if over else 0.0,
-            _explain(
-                f"托管余额{'已达到' if over else '未达到'}北京市备案标准 {_yuan(filing)}。",
-                f"Escrow is {'at or above' if over else 'below'} Beijing's filing line of {_yuan(filing)}.",
-            ),
+    overdue_filing, days_late = filing_overdue
+    zh = f"托管余额{'已达到' if over else '未达到'}北京市备案标准 {_yuan(filing)}。"
+    en = f"Escrow is {'at or above' if over else 'below'} Beijing's filing line of {_yuan(filing)}."
+    if overdue_filing:
+        zh += f"规则要求的备案已逾期 {days_late} 天仍未提交（或被退回后未重新提交）。"
+        en += (
+            f" A filing the rules require is {days_late} day(s) past its deadline and not submitted"
+            " (or returned and not resubmitted)."
         )
-    )
+    out.append(("filing_threshold", over, 1.0 if over or overdue_filing else 0.0, _explain(zh, en)))
 
     late, failed = late_refunds
     out.append(
@@ -374,16 +376,6 @@ def _signals(
         )
     )
 
-    overdue_filing, days_late = filing_overdue
-    if overdue_filing:
-        zh = f"规则要求的备案已逾期 {days_late} 天仍未提交（或被退回后未重新提交）。"
-        en = (
-            f"A filing the rules require is {days_late} day(s) past its deadline and not submitted"
-            " (or returned and not resubmitted)."
-        )
-    else:
-        zh, en = "没有逾期未交的备案。", "No filing is overdue."
-    out.append(("filing_overdue", bool(overdue_filing), 1.0 if overdue_filing else 0.0, _explain(zh, en)))
     return out
 
 

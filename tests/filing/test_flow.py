@@ -265,21 +265,24 @@ def signals_of(merchant) -> dict:
     return {s["name"]: s for s in RiskAssessment.objects.filter(merchant=merchant).latest("computed_at").signals}
 
 
-def test_an_overdue_filing_is_a_risk_signal_and_submitting_clears_it(settings):
-    m = b.merchant()
+def test_an_overdue_filing_is_a_risk_signal_and_submitting_clears_it():
+    m = b.merchant()  # no escrow: only the overdue filing can count
     start = datetime(2026, 11, 4, 9, 0, tzinfo=clock.BEIJING)
     filing = require(m, at=start)
     compute_risk(at=filing.due_by - timedelta(minutes=1))
-    signal = signals_of(m)["filing_overdue"]
+    signal = signals_of(m)["filing_threshold"]
     assert (signal["value"], signal["contribution"]) == (False, 0)
+    assert "past its deadline" not in signal["explanation"]["en"]
     compute_risk(at=filing.due_by)
-    signal = signals_of(m)["filing_overdue"]
-    assert (signal["value"], signal["weight"], signal["contribution"]) == (True, 3, 3)
-    assert "filing" in signal["explanation"]["en"] and "备案" in signal["explanation"]["zh-hans"]
-    assert sum(s["weight"] for s in signals_of(m).values()) == 100
+    signals = signals_of(m)
+    signal = signals["filing_threshold"]
+    assert (signal["value"], signal["contribution"]) == (False, signal["weight"])
+    assert "filing the rules require is 1 day(s) past its deadline" in signal["explanation"]["en"]
+    assert "备案已逾期 1 天" in signal["explanation"]["zh-hans"]
+    assert len(signals) == 11 and sum(s["weight"] for s in signals.values()) == 100
     with time_machine.travel(filing.due_by + timedelta(days=2), tick=False):
         assert Filing.objects.get(pk=filing.pk).overdue
         assert list(filings_for_regulator(overdue=True)) == [filing]
         submit(m)
         compute_risk()
-    assert signals_of(m)["filing_overdue"]["value"] is False
+    assert signals_of(m)["filing_threshold"]["contribution"] == 0
