@@ -24,7 +24,7 @@ COPY . .
 RUN DJANGO_SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectstatic --noinput \
     && rm -rf /app/var \
     && mkdir -p /app/var/media \
-    && chown -R app:app /app/var
+    && chown app:app /app/var /app/var/media
 
 USER app
 
