@@ -83,7 +83,13 @@ class FilingSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(FilingDocumentSerializer(many=True))
     def get_documents(self, filing: Filing) -> list:
-        return list(FilingDocumentSerializer(filing_documents(filing=filing), many=True).data)
+        prefetched = getattr(filing, "_prefetched_objects_cache", {}).get("documents")
+        documents = (
+            sorted(prefetched, key=lambda d: (-d.submission, d.uploaded_at, str(d.pk)))
+            if prefetched is not None
+            else filing_documents(filing=filing)
+        )  # the regulator's list prefetches them; one filing reads them itself
+        return list(FilingDocumentSerializer(documents, many=True).data)
 
 
 class MerchantFilingStatusSerializer(serializers.Serializer):

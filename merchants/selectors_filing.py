@@ -79,7 +79,7 @@ def _overdue_q(at: datetime) -> Q:
 
 def filings_for_regulator(*, state: str | None = None, overdue: bool | None = None) -> QuerySet[Filing]:
     """Every filing, the earliest deadline first; ``state`` and ``overdue`` narrow it."""
-    filings = Filing.objects.select_related("merchant").order_by("due_by", "pk")
+    filings = Filing.objects.select_related("merchant").prefetch_related("documents").order_by("due_by", "pk")
     if state:
         filings = filings.filter(state=state)
     if overdue is not None:
