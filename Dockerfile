@@ -20,11 +20,11 @@ COPY . .
 # Settings refuse to load without a secret key when DEBUG is off. The throwaway key below exists
 # only for this RUN step (it is not an ENV, so it is not in the image); the real key comes from
 # the environment at run time. Settings create var/ on import; it is recreated empty and handed
-# to the app user, as the one place it writes (beat's schedule).
+# to the app user, as the one place it writes (beat's schedule, uploaded filing documents in var/media).
 RUN DJANGO_SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectstatic --noinput \
     && rm -rf /app/var \
-    && mkdir -p /app/var \
-    && chown app:app /app/var
+    && mkdir -p /app/var/media \
+    && chown app:app /app/var /app/var/media
 
 USER app
 

@@ -232,6 +232,7 @@ CELERY_BEAT_SCHEDULE = {
     "cooling-off-ending": {"task": "consumers.tasks.cooling_off_ending_notify_task", "schedule": crontab(minute=5)},
     "complaints-due-remind": {"task": "complaints.tasks.complaints_due_remind_task", "schedule": 600.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
+    "filings-check": {"task": "merchants.tasks.filings_check_task", "schedule": crontab(hour=1, minute=0)},
 }
 
 # --- Locale ---------------------------------------------------------------------------------
@@ -246,6 +247,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"), doc="Where collectstatic writes."))
+# Uploaded files (filing documents): private, never served as static files; the pages and the API
+# hand each one to its merchant and the regulator only (merchants.web_filing, regulator.web).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"), doc="Where uploaded documents are kept."))
+FILING_DOCUMENT_MAX_BYTES = env_int(
+    "FILING_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, doc="Largest document a merchant may upload with a filing."
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -27,6 +27,7 @@ from core.formatting import beijing_time, percent, yuan
 from core.pdf import FONT, document
 from merchants.models import Product
 from merchants.registry import district_name
+from merchants.selectors_filing import merchant_filing_status
 
 TITLE = "单用途预付卡购卡合同及收据"
 KIND_NAMES = {
@@ -34,6 +35,8 @@ KIND_NAMES = {
     Product.Kind.SESSION_PACK: "次卡",
     Product.Kind.PERIOD_PASS: "期限卡",
 }
+# The merchant's filing (备案), shown only when the rules require one or it was accepted.
+FILING_NAMES = {"filed": "已备案", "not_filed": "未备案"}
 
 _BODY = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=15, wordWrap="CJK")
 _TITLE = ParagraphStyle("title", parent=_BODY, fontSize=18, leading=24, alignment=TA_CENTER, spaceAfter=2 * mm)
@@ -102,16 +105,16 @@ def _header(card: Card) -> Table:
 
 def _parties(card: Card) -> Table:
     merchant, consumer = card.merchant, card.consumer
-    return _table(
-        [
-            ("商户（卖方）", merchant.name),
-            ("消费者（买方）", consumer.display_name),
-            ("统一社会信用代码", merchant.license_number),
-            ("手机号码", mask_phone(consumer.phone)),
-            ("所在区", district_name(merchant.district, "zh-hans")),
-            ("经营地址", merchant.address),
-        ]
-    )
+    rows = [
+        ("商户（卖方）", merchant.name),
+        ("消费者（买方）", consumer.display_name),
+        ("统一社会信用代码", merchant.license_number),
+        ("手机号码", mask_phone(consumer.phone)),
+        ("所在区", district_name(merchant.district, "zh-hans")),
+        ("经营地址", merchant.address),
+    ]
+    filing = FILING_NAMES.get(merchant_filing_status(merchant=merchant))
+    return _table([*rows, ("备案状态", filing)] if filing else rows)
 
 
 def _terms(card: Card) -> Table:

@@ -45,6 +45,7 @@ from core.web import OnceForm, attempt, form_idempotency_key, role_required, sig
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import merchant_of_user, products_on_sale
+from merchants.selectors_filing import merchant_filing_status
 from merchants.web import YuanField
 
 consumer_only = role_required("consumer")
@@ -159,7 +160,12 @@ def merchant_detail(request, merchant_id):
     return render(
         request,
         "consumers/merchant_detail.html",
-        {"merchant": merchant, "offers": offers, "cooling_off_days": settings.COOLING_OFF_DAYS},
+        {
+            "merchant": merchant,
+            "offers": offers,
+            "cooling_off_days": settings.COOLING_OFF_DAYS,
+            "filing_status": merchant_filing_status(merchant=merchant),
+        },
     )
 
 

@@ -89,3 +89,17 @@ def calendar_gaps(years: Iterable[int] | None = None, profile: Profile | None = 
         this_year = clock.local_date().year
         years = (this_year, this_year + 1)
     return sorted(year for year in set(years) if not covered(year, profile))
+
+
+def working_days_after(start: date, days: int, profile: Profile | None = None) -> date:
+    """The last day of a period of ``days`` working days from ``start`` ("within 5 working days"):
+    ``start`` is not counted (art. 201); statutory holidays and ordinary weekends are skipped and
+    make-up workdays count. A day in a year the calendar lacks counts when it is Monday to Friday."""
+    profile = profile or rules_active()
+    day, left = start, days
+    while left > 0:
+        day += timedelta(days=1)
+        kind = _day_kind(day, profile)
+        if kind == "workday" or (kind is None and day.weekday() < 5):
+            left -= 1
+    return day

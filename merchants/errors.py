@@ -25,3 +25,15 @@ class MerchantFrozen(DomainError):
     status_code = 409
     code = "merchant_frozen"
     default_detail = _("The regulator has frozen this merchant's releases.")
+
+
+class FilingNotRequired(DomainError):
+    status_code = 409
+    code = "filing_not_required"
+    default_detail = _("No filing is required of this merchant.")
+
+
+class FilingNotSubmitted(DomainError):
+    status_code = 409
+    code = "filing_not_submitted"
+    default_detail = _("Only a submitted filing can be accepted or returned.")

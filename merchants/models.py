@@ -200,3 +200,109 @@ class Settlement(FSMModelMixin, models.Model):
     @transition(field=payout_state, source=PayoutState.FAILED, target=PayoutState.PENDING)
     def retry(self) -> None:
         """An operator sends a failed payout again."""
+
+
+class Filing(FSMModelMixin, models.Model):
+    """A merchant's filing (备案) with the regulator, required when a trigger of the rules profile is
+    met (merchants.services.filing).
+
+    ``required`` (created by the daily check, with the day it is due) → ``submitted`` (the merchant's
+    registration details and documents) → ``accepted`` or ``returned`` (the regulator's note); a
+    returned filing is submitted again. A filing is *overdue* while it is required or returned and
+    its deadline (``due_by``, 24:00 Beijing time of ``due_on``) has passed: a flag derived from the
+    time, not a state. A merchant has at most one open filing; an accepted one ends the obligation.
+    The trigger (the rule's key, the value measured, the rule's value) and the profile's key and
+    version record what decided the filing and its deadline."""
+
+    class State(models.TextChoices):
+        REQUIRED = "required", _("required")
+        SUBMITTED = "submitted", _("submitted")
+        ACCEPTED = "accepted", _("accepted")
+        RETURNED = "returned", _("returned")
+
+    OPEN = (State.REQUIRED, State.SUBMITTED, State.RETURNED)
+    AWAITING_MERCHANT = (State.REQUIRED, State.RETURNED)  # the states in which it can be overdue
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="filings")
+    state = FSMField(default=State.REQUIRED, choices=State.choices, protected=True)
+    trigger = models.CharField(max_length=64)  # the rule's key, e.g. filing_balance_threshold
+    measured = models.BigIntegerField()  # the merchant's figure that met it (fen or cards, the rule's unit)
+    threshold = models.BigIntegerField()  # the rule's value when it was met
+    unit = models.CharField(max_length=16)
+    profile = models.CharField(max_length=32)  # the rules profile's key and version that decided it
+    profile_version = models.CharField(max_length=32)
+    due_on = models.DateField()  # the last day to file (Beijing)
+    due_by = models.DateTimeField()  # the deadline instant: 00:00 Beijing after due_on, in UTC
+    legal_representative = models.CharField(max_length=100, blank=True, default="")
+    contact_phone = models.CharField(max_length=20, blank=True, default="")
+    deposit_bank = models.CharField(max_length=200, blank=True, default="")  # where prepaid funds are kept
+    details = models.TextField(blank=True, default="")
+    submissions = models.PositiveSmallIntegerField(default=0)
+    regulator_note = models.TextField(blank=True, default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant"],
+                condition=Q(state__in=["required", "submitted", "returned"]),
+                name="filing_one_open_per_merchant",
+            ),
+            models.UniqueConstraint(
+                fields=["merchant"], condition=Q(state="accepted"), name="filing_one_accepted_per_merchant"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "due_by"], name="filing_state_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.trigger} ({self.state})"
+
+    @property
+    def overdue(self) -> bool:
+        from core import clock
+
+        return self.state in self.AWAITING_MERCHANT and self.due_by <= clock.now()
+
+    @transition(field=state, source=[State.REQUIRED, State.RETURNED], target=State.SUBMITTED)
+    def submit(self) -> None:
+        """The merchant sent its details and documents."""
+
+    @transition(field=state, source=State.SUBMITTED, target=State.ACCEPTED)
+    def accept(self) -> None:
+        """The regulator accepted the filing: the merchant is filed."""
+
+    @transition(field=state, source=State.SUBMITTED, target=State.RETURNED)
+    def return_to_merchant(self) -> None:
+        """The regulator sent it back with a note; the merchant submits it again."""
+
+
+def filing_document_path(document: "FilingDocument", filename: str) -> str:
+    """``filings/<filing id>/<submission>/<uuid><suffix>``: the person's file name is kept in ``name``,
+    never in the path."""
+    from pathlib import PurePath
+
+    suffix = PurePath(filename).suffix.lower()[:8]
+    return f"filings/{document.filing_id}/{document.submission}/{uuid.uuid4().hex}{suffix}"
+
+
+class FilingDocument(models.Model):
+    """A document sent with one submission of a filing (licence, deposit agreement, ...), kept in the
+    default storage (MEDIA_ROOT) and served only to its merchant and the regulator."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    filing = models.ForeignKey(Filing, on_delete=models.PROTECT, related_name="documents")
+    submission = models.PositiveSmallIntegerField()  # which submission of the filing it came with
+    file = models.FileField(upload_to=filing_document_path, max_length=200)
+    name = models.CharField(max_length=200)  # the file's name as the merchant sent it
+    size = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=100)
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["filing", "submission"], name="filingdoc_filing_sub_idx")]

@@ -19,3 +19,12 @@ def closures_due_task() -> int:
     from merchants.services.closure import closures_due
 
     return closures_due()
+
+
+@shared_task(acks_late=True)
+def filings_check_task() -> int:
+    """Daily (beat, 01:00 Beijing): require a filing of each merchant that met a trigger of the rules
+    profile; safe to repeat."""
+    from merchants.services.filing import filings_check
+
+    return filings_check()

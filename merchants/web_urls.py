@@ -5,16 +5,18 @@ the complaint pages under ``/m/complaints/`` are ``complaints.web_urls``'."""
 
 from django.urls import include, path
 
-from merchants import web
+from merchants import web, web_filing
 
 pages = [
     path("", web.home, name="web-merchant-home"),
     path("products/", web.product_create, name="web-merchant-product-create"),
     path("settlements/", web.settlements, name="web-merchant-settlements"),
     path("closure/", web.closure, name="web-merchant-closure"),
+    path("filing/", web_filing.filing, name="web-merchant-filing"),
 ]
 
 urlpatterns = [
     path("signup/merchant/", web.signup, name="web-signup-merchant"),
     path("m/", include(pages)),
+    path("filings/documents/<uuid:document_id>/", web_filing.filing_document, name="web-filing-document"),
 ]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
 from regulator.api import refunds as refund_views
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
@@ -36,6 +37,20 @@ urlpatterns = [
         "regulator/refunds/<uuid:refund_id>/retry",
         refund_views.RegulatorRefundRetryApi.as_view(),
         name="regulator-refund-retry",
+    ),
+    path("regulator/filings", filing_views.RegulatorFilingListApi.as_view(), name="regulator-filings"),
+    path(
+        "regulator/filings/<uuid:filing_id>", filing_views.RegulatorFilingDetailApi.as_view(), name="regulator-filing"
+    ),
+    path(
+        "regulator/filings/<uuid:filing_id>/accept",
+        filing_views.RegulatorFilingAcceptApi.as_view(),
+        name="regulator-filing-accept",
+    ),
+    path(
+        "regulator/filings/<uuid:filing_id>/return",
+        filing_views.RegulatorFilingReturnApi.as_view(),
+        name="regulator-filing-return",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
 ]

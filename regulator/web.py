@@ -37,8 +37,9 @@ from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
-from merchants.models import Merchant
+from merchants.models import Filing, Merchant
 from merchants.registry import DISTRICTS, district_name
+from merchants.selectors_filing import filing_documents, filing_get, filings_for_regulator
 from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks
@@ -48,6 +49,7 @@ from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors
 from regulator.services.actions import action_notify_key, merchant_action_take
+from regulator.services.filings import regulator_filing_accept, regulator_filing_return
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
 
@@ -92,6 +94,8 @@ OTHER_VERBS = {
     "complaint_close": gettext_lazy("complaint closed"),
     "refund_merchant_default": gettext_lazy("card refunded (merchant in default)"),
     "refund_retry": gettext_lazy("failed refund sent again"),
+    "filing_accept": gettext_lazy("filing accepted"),
+    "filing_return": gettext_lazy("filing returned to the merchant"),
 }
 
 
@@ -848,3 +852,89 @@ def ledger(request):
         if not _is_htmx(request):
             return redirect("web-regulator-ledger")
     return _partial_or_page(request, "regulator/ledger.html", "regulator/_ledger_result.html", _ledger_context(request))
+
+
+# --- filings (备案) ----------------------------------------------------------------------------------
+
+
+class FilingFilterForm(forms.Form):
+    state = forms.ChoiceField(label=gettext_lazy("State"), required=False)
+    overdue = forms.ChoiceField(
+        label=gettext_lazy("Overdue"),
+        required=False,
+        choices=[("", gettext_lazy("All")), ("1", gettext_lazy("Overdue only")), ("0", gettext_lazy("Not overdue"))],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = _with_blank(Filing.State.choices, _("All states"))
+
+
+class FilingDecisionForm(forms.Form):
+    note = forms.CharField(
+        label=gettext_lazy("Note to the merchant"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=gettext_lazy("Required when returning the filing: say what the merchant must correct."),
+    )
+
+
+@regulator_only
+@require_GET
+def filings(request):
+    """Filings, the earliest deadline first, by state and overdue."""
+    form = FilingFilterForm(request.GET or None)
+    state, overdue = None, None
+    if form.is_valid():
+        state = form.cleaned_data["state"] or None
+        overdue = {"1": True, "0": False}.get(form.cleaned_data["overdue"])
+    rows = filings_for_regulator(state=state, overdue=overdue)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "regulator/filings.html", {"form": form, "page": page})
+
+
+def _filing_page(request, filing_id, *, form: FilingDecisionForm | None = None, status: int = 200):
+    try:
+        filing = filing_get(filing_id=filing_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    context = {
+        "filing": filing,
+        "documents": filing_documents(filing=filing),
+        "form": form or FilingDecisionForm(),
+    }
+    return render(request, "regulator/filing_detail.html", context, status=status)
+
+
+@regulator_only
+@require_GET
+def filing_detail(request, filing_id):
+    return _filing_page(request, filing_id)
+
+
+@regulator_only
+@require_POST
+def filing_decide(request, filing_id):
+    """Accept or return a submitted filing (the button pressed says which)."""
+    form = FilingDecisionForm(request.POST)
+    if not form.is_valid():
+        return _filing_page(request, filing_id, form=form, status=400)
+    note = form.cleaned_data["note"]
+    if request.POST.get("decision") == "return":
+        decided = attempt(
+            request,
+            lambda: regulator_filing_return(filing_id=filing_id, regulator=request.user, note=note),
+            success=_("The filing is returned to the merchant with your note."),
+            form=form,
+        )
+    else:
+        decided = attempt(
+            request,
+            lambda: regulator_filing_accept(filing_id=filing_id, regulator=request.user, note=note),
+            success=_("The filing is accepted: consumers now see the merchant as filed."),
+            form=form,
+        )
+    if decided is None:
+        return _filing_page(request, filing_id, form=form, status=409 if not form.errors else 400)
+    return redirect("web-regulator-filing", filing_id=filing_id)

@@ -24,10 +24,15 @@ overdue_complaints       complaints past their deadline without an answer       
 refund_rate              consumers' refunds ÷ cards sold, both of 90 days       30 % → 1
 rejected_redemptions     services the consumer rejected ÷ services decided,     30 % → 1
                          90 days
-filing_threshold         escrow at or above the filing line (¥500,000)          yes → 1
+filing_threshold         escrow at or above the filing line (¥500,000); also    yes → 1
+                         1 while a filing the rules require is overdue
 refunds_late             refunds of its cards unpaid past ``due_by``, or        3 → 1
                          ``failed`` at the gateway, now
 ======================== ===================================================== ========================
+
+An overdue filing (merchants.models.Filing: required or returned, past its deadline) counts in
+``filing_threshold`` rather than as a twelfth signal: the risk API and pages promise eleven signals.
+Its explanation then says how many days the filing is late.
 
 Levels: ``high`` from ``RISK_LEVEL_HIGH``, ``medium`` from ``RISK_LEVEL_MEDIUM``, else ``low``. A
 merchant that turns high is flagged automatically (``RISK_AUTO_FLAG``), with an audit event.
@@ -52,6 +57,7 @@ from consumers.models import Card, Redemption
 from core import clock
 from escrow.models import JournalEntry, Posting
 from merchants.models import Merchant, Product
+from merchants.selectors_filing import filings_overdue_by_merchant
 from refunds.models import Refund
 from regulator.models import RiskAssessment, RiskLevel
 from regulator.services.audit import audit_record
@@ -210,7 +216,7 @@ def _explain(zh: str, en: str) -> dict[str, str]:
 
 
 def _signals(
-    *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0)
+    *, escrow, cards, releases, sales, complaints, refunds, redemptions, late_refunds=(0, 0), filing_overdue=(0, 0)
 ) -> list[tuple[str, Any, float, dict[str, str]]]:
     """The eleven signals of one merchant as ``(name, value, normalised, explanation)``."""
     filing = settings.RISK_FILING_THRESHOLD
@@ -345,17 +351,16 @@ def _signals(
     )
 
     over = escrow >= filing
-    out.append(
-        (
-            "filing_threshold",
-            over,
-            1.0 if over else 0.0,
-            _explain(
-                f"托管余额{'已达到' if over else '未达到'}北京市备案标准 {_yuan(filing)}。",
-                f"Escrow is {'at or above' if over else 'below'} Beijing's filing line of {_yuan(filing)}.",
-            ),
+    overdue_filing, days_late = filing_overdue
+    zh = f"托管余额{'已达到' if over else '未达到'}北京市备案标准 {_yuan(filing)}。"
+    en = f"Escrow is {'at or above' if over else 'below'} Beijing's filing line of {_yuan(filing)}."
+    if overdue_filing:
+        zh += f"规则要求的备案已逾期 {days_late} 天仍未提交（或被退回后未重新提交）。"
+        en += (
+            f" A filing the rules require is {days_late} day(s) past its deadline and not submitted"
+            " (or returned and not resubmitted)."
         )
-    )
+    out.append(("filing_threshold", over, 1.0 if over or overdue_filing else 0.0, _explain(zh, en)))
 
     late, failed = late_refunds
     out.append(
@@ -370,6 +375,7 @@ def _signals(
             ),
         )
     )
+
     return out
 
 
@@ -424,6 +430,8 @@ def compute_risk(
     for n, (name, query) in enumerate(queries, 1):
         data[name] = query()
         say(f"signals {n}/{len(queries)}: {name} ({len(data[name])} merchants)")
+    # Overdue filings: one small indexed query ((state, due_by)), not counted among the signal queries.
+    overdue_filings = filings_overdue_by_merchant(at=at, merchant_ids=merchant_ids)
 
     merchants = Merchant.objects.all()
     if merchant_ids is not None:
@@ -446,6 +454,7 @@ def compute_risk(
                     refunds=data["refunds"].get(merchant_id, 0),
                     redemptions=data["redemptions"].get(merchant_id, (0, 0)),
                     late_refunds=data["late_refunds"].get(merchant_id, (0, 0)),
+                    filing_overdue=overdue_filings.get(merchant_id, (0, 0)),
                 )
             )
             level = risk_level(score)
