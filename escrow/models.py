@@ -132,6 +132,9 @@ class JournalEntry(models.Model):
     seq = models.BigIntegerField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Not columns: set by escrow.services.journal_post on the entry it returns.
+    replayed: bool  # posted before under the same key: this call moved nothing
+    balances: dict[int, int]  # a new entry's accounts → their balance after it
 
     class Meta:
         verbose_name_plural = "journal entries"
