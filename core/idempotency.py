@@ -44,8 +44,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import wraps
@@ -55,7 +55,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import Http404
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -68,10 +68,11 @@ from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 
-# How a service joins an ``@idempotent(atomic=True)`` request's open transaction (``service_atomic``):
-# None outside one, else whether it takes a savepoint (``keyed``). Request state, in a context
-# variable rather than on the connection object.
-_request_open: ContextVar[bool | None] = ContextVar("idempotent_request_open", default=None)
+# How a service joins the open transaction of an ``@idempotent(atomic=True)`` request
+# (``service_atomic``): "" plainly, or the name of the request's savepoint (``keyed=True``); None
+# outside one. Request state, in a context variable rather than on the connection object.
+_request_open: ContextVar[str | None] = ContextVar("idempotent_request_open", default=None)
+_SAVEPOINT = "idempotent_request"
 LOCK_TIMEOUT = timedelta(seconds=60)
 
 
@@ -112,16 +113,40 @@ def idempotency_purge(*, older_than: timedelta | None = None) -> int:
 def service_atomic() -> AbstractContextManager[Any]:
     """A money-moving service's transaction: its own durable one, or, inside an idempotent
     request's transaction (``@idempotent(atomic=True)``), that one, joined without a savepoint
-    (with one under ``keyed=True``). Either way the service's writes commit together with nothing
-    but the request's own record."""
+    (``keyed=True``: see ``_keyed_service``). Either way the service's writes commit together with
+    nothing but the request's own record."""
     joined = _request_open.get()
     if joined is not None and connection.in_atomic_block:
-        return transaction.atomic(savepoint=joined)
+        return _keyed_service(joined) if joined else transaction.atomic(savepoint=False)
     return transaction.atomic(durable=True)
+
+
+@contextmanager
+def _keyed_service(savepoint: str) -> Iterator[None]:
+    """A keyed service's part of its request's transaction. Its writes are sent before it returns
+    (in the round trip that releases the request's savepoint), so one that meets a row an earlier
+    request made under the same key (a key whose record was purged) raises ``IntegrityError`` in
+    the service, with the transaction rolled back to the savepoint, the reservation kept: the
+    service can read that row and answer with it. A service it calls joins plainly."""
+    joined = _request_open.set("")
+    try:
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute(connection.ops.savepoint_commit_sql(savepoint), [])  # after the waiting writes
+    except DatabaseError:
+        with suppress(DatabaseError), connection.cursor() as cursor:  # a lost connection: the error says it
+            cursor.execute(connection.ops.savepoint_rollback_sql(savepoint), [])
+        raise
+    finally:
+        _request_open.reset(joined)
 
 
 # What a view raises when it refuses a request: the exception handler answers these with a 4xx.
 _REFUSALS = (DomainError, APIException, ObjectDoesNotExist, Http404, DjangoPermissionDenied, DjangoValidationError)
+
+
+class _SeenBefore(Exception):
+    """Raised out of a keyed request's transaction: its reservation met the key's record."""
 
 
 class _Refused(Exception):
@@ -171,6 +196,18 @@ def _seen_before(*, caller: str, key: str, fingerprint: str, now: datetime) -> t
     record.locked_at = now
     record.save(update_fields=["locked_at"])
     return record, False
+
+
+def _reserve_keyed(*, caller: str, key: str, fingerprint: str, now: datetime) -> None:
+    """A keyed request's reservation (see ``_keyed_service``): a plain INSERT, which goes in one
+    round trip with the savepoint taken after it. A key that has a record fails it, and aborts the
+    transaction before the view runs (``_SeenBefore``)."""
+    try:
+        sql.execute_all([sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))])
+        with connection.cursor() as cursor:
+            cursor.execute(connection.ops.savepoint_create_sql(_SAVEPOINT), [])  # after the waiting INSERT
+    except IntegrityError as exc:
+        raise _SeenBefore() from exc
 
 
 def _claim(*, caller: str, key: str, fingerprint: str, now: datetime) -> tuple[IdempotencyRecord, bool] | None:
@@ -247,9 +284,13 @@ def _in_one_transaction(
     answer: Response | None = None
     try:
         with transaction.atomic(), sql.writes_ahead():
-            seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
+            if keyed:
+                _reserve_keyed(caller=caller, key=key, fingerprint=fingerprint, now=now)
+                seen = None
+            else:
+                seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
             if seen is None:
-                opened = _request_open.set(keyed)
+                opened = _request_open.set(_SAVEPOINT if keyed else "")
                 try:
                     response = view_method(view, request, *args, **kwargs)
                 except _REFUSALS as exc:
@@ -265,16 +306,19 @@ def _in_one_transaction(
         if response.status_code < 500:
             _store_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
         return response
+    except _SeenBefore:  # rolled back before the view ran: the key's record decides
+        with transaction.atomic():
+            seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
     except DatabaseError as exc:
         if answer is None:
             raise
         return _after_failed_commit(exc, answer, caller=caller, key=key, fingerprint=fingerprint, now=now)
     if answer is not None:
         return answer
-    assert seen is not None  # the key was seen before: the view did not run
-    record, replay = seen
-    if replay:
-        return _replayed(record)
+    # The key was seen before and the view did not run: a replay, or the classic way with the key
+    # taken over (or, keyed, reserved again if its record went away meanwhile).
+    if seen is not None and seen[1]:
+        return _replayed(seen[0])
     return _run_reserved(view_method, view, request, args, kwargs, caller=caller, key=key)
 
 
