@@ -8,12 +8,14 @@ without running again; a repeat with another fingerprint is 409 ``idempotency_ke
 **One path per request: the view runs at most once.** The key's state is known before the view
 runs, and decides what the request does; nothing that happens afterwards runs the view again.
 
-- *A fresh key*: the reservation is the request's first statement. For a view declared
-  ``@idempotent(atomic=True)`` it is made inside one transaction that then holds the view's service
-  writes and the stored response: they commit together or not at all, one commit for the request
-  (the service joins it through ``service_atomic()``, which is its own durable transaction
-  everywhere else). Without ``atomic`` the reservation commits on its own, the view's service
-  commits its own transaction, and the response is stored after it.
+- *A fresh key*: the reservation is the request's first statement, in a round trip of its own
+  (its outcome is needed before the view runs). For a view declared ``@idempotent(atomic=True)``
+  it is made inside one transaction that then holds the view's service writes and the stored
+  response: they commit together or not at all, one commit for the request (the service joins it
+  through ``service_atomic()``, which is its own durable transaction everywhere else; the stored
+  response goes in one round trip with the service's last writes, ``core.sql.writes_ahead``).
+  Without ``atomic`` the reservation commits on its own, the view's service commits its own
+  transaction, and the response is stored after it.
 - *A key seen before* (the reservation's INSERT meets its record; inside a transaction it first
   waits for a request still holding that record uncommitted, so a same-key request waits and
   then replays instead of being told it is in flight): its record, locked, decides. A stored
@@ -34,9 +36,15 @@ one a same-key request stored after it replayed); otherwise the error is the ans
 database went away, which the client retries with the same key.
 
 A key whose record was purged (``idempotency_purge``, after the replay window) looks fresh. A
-service that writes rows keyed by the request key then meets the rows the first request made;
-``@idempotent(keyed=True)`` gives its transaction a savepoint inside the request's, so it finds
-them (``IntegrityError``) and answers with what the first request made, in the same single run.
+service that writes rows keyed by the request key (``keyed_id``) then meets the rows the first
+request made, and answers with them: the card purchase catches the ``IntegrityError``. In one
+transaction that needs ``@idempotent(keyed=True)``: the reservation is a plain INSERT that goes
+in one round trip with a savepoint taken after it (a key seen before fails it, before the view
+runs, and the request rolls back to let the record decide), and the service's writes are sent
+before it returns, so the error reaches the service with the transaction rolled back to that
+savepoint (the reservation kept) and usable to read those rows. It costs a keyed request one
+round trip (its last writes and its stored response go in two); a keyed view writes nothing
+outside its service.
 """
 
 from __future__ import annotations
@@ -127,8 +135,9 @@ def _keyed_service(savepoint: str) -> Iterator[None]:
     (in the round trip that releases the request's savepoint), so one that meets a row an earlier
     request made under the same key (a key whose record was purged) raises ``IntegrityError`` in
     the service, with the transaction rolled back to the savepoint, the reservation kept: the
-    service can read that row and answer with it. A service it calls joins plainly."""
-    joined = _request_open.set("")
+    service can read that row and answer with it. The savepoint serves once: a service called
+    within or after this one joins plainly."""
+    _request_open.set("")  # undone with the rest of the request's state when its view returns
     try:
         yield
         with connection.cursor() as cursor:
@@ -137,8 +146,6 @@ def _keyed_service(savepoint: str) -> Iterator[None]:
         with suppress(DatabaseError), connection.cursor() as cursor:  # a lost connection: the error says it
             cursor.execute(connection.ops.savepoint_rollback_sql(savepoint), [])
         raise
-    finally:
-        _request_open.reset(joined)
 
 
 # What a view raises when it refuses a request: the exception handler answers these with a 4xx.
@@ -359,8 +366,9 @@ def idempotent(
     money outside it). ``atomic`` may be a function, asked on each request: a view whose service
     calls the outside world under some configurations (the Stripe gateway) runs the classic way
     under those, so that no transaction stays open across the call. ``keyed=True`` says the
-    service writes rows keyed by the request key and recovers when it meets them (the module's
-    docstring): its transaction is then a savepoint in the request's.
+    service writes rows keyed by the request key and recovers when it meets them (a purged key's
+    repeat): in the request's transaction it then gets a savepoint and its writes are checked
+    before it returns (the module's docstring).
     """
     if view_method is None:
         return lambda method: idempotent(method, atomic=atomic, keyed=keyed)
