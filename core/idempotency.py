@@ -14,8 +14,8 @@ runs, and decides what the request does; nothing that happens afterwards runs th
   response: they commit together or not at all, one commit for the request (the service joins it
   through ``service_atomic()``, which is its own durable transaction everywhere else; the stored
   response goes in one round trip with the service's last writes, ``core.sql.writes_ahead``).
-  Without ``atomic`` the reservation commits on its own, the view's service commits its own
-  transaction, and the response is stored after it.
+  Without ``atomic`` (the classic way) the reservation commits on its own, the view's service
+  commits its own transaction, and the response is stored after it.
 - *A key seen before* (the reservation's INSERT meets its record; inside a transaction it first
   waits for a request still holding that record uncommitted, so a same-key request waits and
   then replays instead of being told it is in flight): its record, locked, decides. A stored
