@@ -54,7 +54,11 @@ from refunds.services import refund_entitlement_record
 
 OVERDUE_CHUNK = 500
 IMPORT_CHUNK = 500
-REFERENCE_MAX = Complaint._meta.get_field("hotline_reference").max_length
+
+_reference_limit = Complaint._meta.get_field("hotline_reference").max_length
+if _reference_limit is None:  # a CharField may go without one on PostgreSQL; the checks below need it
+    raise TypeError("Complaint.hotline_reference needs a max_length")
+REFERENCE_MAX: int = _reference_limit
 _COMPLAINT_IDS = uuid.UUID("9a3e5b17-6c2d-4f80-b1e4-7d5c3a2f9e68")  # namespace of ids derived from form keys
 # A hotline call is typed in or imported within days or weeks of being taken: a moment older than
 # this is a typing error. (Found by the schema fuzz: a call "received" in 1269 was accepted, and its
@@ -150,7 +154,7 @@ def complaint_file(
     if errors:
         raise InvalidInput(errors=errors)
 
-    allowed = {User.Role.CONSUMER: Complaint.Source.APP, User.Role.REGULATOR: Complaint.Source.HOTLINE}
+    allowed: dict[str, str] = {User.Role.CONSUMER: Complaint.Source.APP, User.Role.REGULATOR: Complaint.Source.HOTLINE}
     if allowed.get(actor.role) != source:
         raise ComplaintSourceNotAllowed(errors={"source": [str(ComplaintSourceNotAllowed.default_detail)]})
     consumer_id = consumer_of_user(user=actor).pk if source == Complaint.Source.APP else None
@@ -493,8 +497,8 @@ def _validate_rows(records: list[tuple[int, dict[str, str]]], report: ComplaintI
             )
         if not values["description"]:
             problems.append(("empty_description", _("The description is empty.")))
-        urgent = _URGENT.get(values.get("urgent", "").lower())
-        if urgent is None:
+        urgent_flag = values.get("urgent", "").lower()
+        if urgent_flag not in _URGENT:
             problems.append(("invalid_urgent", _("The urgent flag is one of 0, 1, true, false, 是, 否.")))
         card_id = None
         if values.get("card"):
@@ -505,6 +509,7 @@ def _validate_rows(records: list[tuple[int, dict[str, str]]], report: ComplaintI
         if problems:
             report.refused.append(RefusedRow(line=line, reference=reference, problems=tuple(problems)))
             continue
+        assert received_at is not None  # else its problem was recorded above
         accepted.add(reference)
         drafts.append(
             _Draft(
@@ -514,7 +519,7 @@ def _validate_rows(records: list[tuple[int, dict[str, str]]], report: ComplaintI
                 merchant_id=merchant_id,
                 category=category,
                 description=values["description"],
-                urgent=urgent,
+                urgent=_URGENT[urgent_flag],
                 card_id=card_id,
             )
         )

@@ -122,7 +122,7 @@ class CardListCreateApi(APIView):
         },
     )
     # The purchase asks the gateway for a payment: one transaction only when that is a row here.
-    @idempotent(atomic=gateway_in_database)
+    @idempotent(atomic=gateway_in_database, keyed=True)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -5,22 +5,46 @@ with a key reserves ``(caller, key)`` under a unique constraint, runs, and store
 repeat with the same fingerprint within 24 hours replays that response (same status, same body)
 without running again; a repeat with another fingerprint is 409 ``idempotency_key_reused``.
 
-A reservation whose request died before storing a response is taken over after
-``LOCK_TIMEOUT``; that is safe because services derive their own ledger idempotency keys from the
-request key (``service_key``), so a step that did commit is not repeated. For the same reason a key
-reused after the 24-hour replay window runs the view again but cannot move the same money twice.
+**One path per request: the view runs at most once.** The key's state is known before the view
+runs, and decides what the request does; nothing that happens afterwards runs the view again.
 
-**One transaction per request.** A view declared ``@idempotent(atomic=True)`` runs with a fresh
-key inside one transaction that holds the reservation, the service's own writes and the stored
-response: they commit together or not at all, in one commit instead of three (the reservation and
-the response in autocommit around the service's transaction). The service joins it through
-``service_atomic()``, which is its own durable transaction everywhere else. A second request with
-the same key waits on the first one's reservation (the unique index) and then replays its
-response instead of being told it is in flight. A refusal (a domain error, a 4xx) rolls the
-whole request back and is stored afterwards on its own, to be replayed like any response.
-Anything unexpected also rolls it back, and the request then runs the classic way, reservation
-first: the rare paths (a key seen before, a service that meets a duplicate row) keep the
-behaviour above, and nothing of the rolled-back attempt remains.
+- *A fresh key*: the reservation is the request's first statement, in a round trip of its own
+  (its outcome is needed before the view runs). For a view declared ``@idempotent(atomic=True)``
+  it is made inside one transaction that then holds the view's service writes and the stored
+  response: they commit together or not at all, one commit for the request (the service joins it
+  through ``service_atomic()``, which is its own durable transaction everywhere else; the stored
+  response goes in one round trip with the service's last writes, ``core.sql.writes_ahead``).
+  Without ``atomic`` (the classic way) the reservation commits on its own, the view's service
+  commits its own transaction, and the response is stored after it.
+- *A key seen before* (the reservation's INSERT meets its record; inside a transaction it first
+  waits for a request still holding that record uncommitted, so a same-key request waits and
+  then replays instead of being told it is in flight): its record, locked, decides. A stored
+  response with the same fingerprint is replayed; another fingerprint is 409
+  ``idempotency_key_reused``; a reservation younger than ``LOCK_TIMEOUT`` whose response is not
+  stored yet is 409 ``idempotency_request_in_progress``. A reservation whose request died before
+  storing a response (older than ``LOCK_TIMEOUT``), or a record past the 24-hour replay window, is
+  taken over: it is reserved anew for this request, committed, and the view runs the classic way
+  (reservation first). That is safe because services derive their own ledger idempotency keys
+  from the request key (``service_key``) and the ids of the rows they create from it
+  (``keyed_id``), so a step that did commit is not repeated and money cannot move twice.
+
+In the request's transaction a refusal (a domain error, a 4xx) rolls everything back and is then
+stored on its own, to be replayed like any response. A failure once the view has answered (its
+last writes, or the commit: a deferred constraint, the connection lost) does not run it again
+either: the record says whether the transaction committed (the response is then returned, or the
+one a same-key request stored after it replayed); otherwise the error is the answer, a 503 when the
+database went away, which the client retries with the same key.
+
+A key whose record was purged (``idempotency_purge``, after the replay window) looks fresh. A
+service that writes rows keyed by the request key (``keyed_id``) then meets the rows the first
+request made, and answers with them: the card purchase catches the ``IntegrityError``. In one
+transaction that needs ``@idempotent(keyed=True)``: the reservation is a plain INSERT that goes
+in one round trip with a savepoint taken after it (a key seen before fails it, before the view
+runs, and the request rolls back to let the record decide), and the service's writes are sent
+before it returns, so the error reaches the service with the transaction rolled back to that
+savepoint (the reservation kept) and usable to read those rows. It costs a keyed request one
+round trip (its last writes and its stored response go in two); a keyed view writes nothing
+outside its service.
 """
 
 from __future__ import annotations
@@ -28,9 +52,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -38,7 +63,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import Http404
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -51,9 +76,11 @@ from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 
-# Whether an ``@idempotent(atomic=True)`` request's transaction is open (``service_atomic`` joins
-# it): request state, in a context variable rather than on the connection object.
-_request_open: ContextVar[bool] = ContextVar("idempotent_request_open", default=False)
+# How a service joins the open transaction of an ``@idempotent(atomic=True)`` request
+# (``service_atomic``): "" plainly, or the name of the request's savepoint (``keyed=True``); None
+# outside one. Request state, in a context variable rather than on the connection object.
+_request_open: ContextVar[str | None] = ContextVar("idempotent_request_open", default=None)
+_SAVEPOINT = "idempotent_request"
 LOCK_TIMEOUT = timedelta(seconds=60)
 
 
@@ -91,112 +118,113 @@ def idempotency_purge(*, older_than: timedelta | None = None) -> int:
     return deleted
 
 
-def _reserve(*, caller: str, key: str, fingerprint: str, now) -> bool:
-    """Insert the reservation unless ``(caller, key)`` exists: one statement, in autocommit."""
-    return sql.insert_new(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))
-
-
-def idempotency_begin(*, caller: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Reserve ``(caller, key)``. Returns the record and whether it holds a response to replay."""
-    now = clock.now()
-    if _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
-        return IdempotencyRecord(caller=caller, key=key, fingerprint=fingerprint, created_at=now, locked_at=now), False
-    with transaction.atomic():
-        record = IdempotencyRecord.objects.select_for_update().get(caller=caller, key=key)
-        expired = record.created_at < now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-        if expired:
-            record.fingerprint = fingerprint
-            record.state = IdempotencyRecord.State.STARTED
-            record.status_code = None
-            record.response_body = None
-            record.created_at = record.locked_at = now
-            record.save()
-            return record, False
-        if record.fingerprint != fingerprint:
-            raise IdempotencyKeyReused()
-        if record.state == IdempotencyRecord.State.COMPLETED:
-            return record, True
-        if record.locked_at > now - LOCK_TIMEOUT:
-            raise IdempotentRequestInProgress()
-        record.locked_at = now
-        record.save(update_fields=["locked_at"])
-        return record, False
-
-
-def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: Any) -> None:
-    """Store the response: one plain UPDATE in autocommit (every idempotent request runs it, and
-    the ORM's compilation of it cost more than the statement). The body is stored as the JSON
-    text ``JSONField`` would write."""
-    _store(caller=record.caller, key=record.key, status_code=status_code, body=body)
-
-
-def idempotency_release(*, record: IdempotencyRecord) -> None:
-    """Forget a reservation whose request failed with a server error, so a retry can run."""
-    IdempotencyRecord.objects.filter(
-        caller=record.caller, key=record.key, state=IdempotencyRecord.State.STARTED
-    ).delete()
-
-
-def service_atomic() -> transaction.Atomic:
+def service_atomic() -> AbstractContextManager[Any]:
     """A money-moving service's transaction: its own durable one, or, inside an idempotent
-    request's transaction (``@idempotent(atomic=True)``), that one, joined without a savepoint.
-    Either way the service's writes commit together with nothing but the request's own record."""
-    if _request_open.get() and connection.in_atomic_block:
-        return transaction.atomic(savepoint=False)
+    request's transaction (``@idempotent(atomic=True)``), that one, joined without a savepoint
+    (``keyed=True``: see ``_keyed_service``). Either way the service's writes commit together with
+    nothing but the request's own record."""
+    joined = _request_open.get()
+    if joined is not None and connection.in_atomic_block:
+        return _keyed_service(joined) if joined else transaction.atomic(savepoint=False)
     return transaction.atomic(durable=True)
 
 
-class _Unexpected(Exception):
-    """Raised out of the request's transaction to roll it back; the request then runs the classic way."""
+@contextmanager
+def _keyed_service(savepoint: str) -> Iterator[None]:
+    """A keyed service's part of its request's transaction. Its writes are sent before it returns
+    (in the round trip that releases the request's savepoint), so one that meets a row an earlier
+    request made under the same key (a key whose record was purged) raises ``IntegrityError`` in
+    the service, with the transaction rolled back to the savepoint, the reservation kept: the
+    service can read that row and answer with it. The savepoint serves once: a service called
+    within or after this one joins plainly."""
+    _request_open.set("")  # undone with the rest of the request's state when its view returns
+    try:
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute(connection.ops.savepoint_commit_sql(savepoint), [])  # after the waiting writes
+    except DatabaseError:
+        with suppress(DatabaseError), connection.cursor() as cursor:  # a lost connection: the error says it
+            cursor.execute(connection.ops.savepoint_rollback_sql(savepoint), [])
+        raise
 
 
 # What a view raises when it refuses a request: the exception handler answers these with a 4xx.
 _REFUSALS = (DomainError, APIException, ObjectDoesNotExist, Http404, DjangoPermissionDenied, DjangoValidationError)
 
 
-def _in_one_transaction(view_method, view, request, args, kwargs, *, caller: str, key: str, fingerprint: str):
-    """Run the view with a fresh key inside one transaction with its record (see the module's
-    docstring). None when the key was seen before or the attempt met something unexpected: the
-    caller then runs the classic way."""
-    now = clock.now()
-    refusal = None
-    try:
-        with transaction.atomic(), sql.writes_ahead():
-            # A plain INSERT: a key seen before (or held by a concurrent request, once that one
-            # commits) fails it, which rolls this attempt back to the classic way, which replays.
-            # It waits for the view's first statement and shares its round trip (sql.writes_ahead).
-            sql.execute_all([sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))])
-            request.idempotency_key = service_key(caller=caller, key=key)
-            opened = _request_open.set(True)
-            try:
-                response = view_method(view, request, *args, **kwargs)
-            except _REFUSALS as exc:
-                refusal = exc
-            except Exception as exc:
-                raise _Unexpected() from exc
-            finally:
-                _request_open.reset(opened)
-            if refusal is None and response.status_code < 400:
-                _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
-                return response
-            transaction.set_rollback(True)
-    except (_Unexpected, DatabaseError):
-        # Rolled back. A DatabaseError here is a write that waited in front of the last
-        # statements, or the commit's (a deferred constraint, or the connection lost, when the
-        # classic way finds out whether it committed).
-        return None
-    response = view.handle_exception(refusal) if refusal is not None else response
-    if response.status_code < 500:
-        _record_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
-    return response
+class _SeenBefore(Exception):
+    """Raised out of a keyed request's transaction: its reservation met the key's record."""
 
 
-def _record(*, caller: str, key: str, fingerprint: str, now) -> IdempotencyRecord:
+class _Refused(Exception):
+    """Raised out of the request's transaction to roll it back: the view refused the request."""
+
+    def __init__(self, *, exception: Exception | None = None, response: Response | None = None) -> None:
+        super().__init__()
+        self.exception = exception
+        self.response = response
+
+
+def _record(*, caller: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord:
     """A new reservation of ``(caller, key)``."""
     state = IdempotencyRecord.State.STARTED
     return IdempotencyRecord(
         caller=caller, key=key, fingerprint=fingerprint, state=state, created_at=now, locked_at=now
     )
+
+
+def _reserve(*, caller: str, key: str, fingerprint: str, now: datetime) -> bool:
+    """Insert the reservation unless ``(caller, key)`` has a record: one statement (in a
+    transaction, it waits for one holding an uncommitted record of the key to end)."""
+    return sql.insert_new(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))
+
+
+def _seen_before(*, caller: str, key: str, fingerprint: str, now: datetime) -> tuple[IdempotencyRecord, bool] | None:
+    """The record of a key seen before, locked (in the caller's transaction), and whether its
+    response is to be replayed; otherwise this request has taken it over (reserved it anew).
+    None if it is gone since (purged): the key is fresh again. Raises the API's 409s."""
+    record = IdempotencyRecord.objects.select_for_update().filter(caller=caller, key=key).first()
+    if record is None:
+        return None
+    if record.created_at < now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS):
+        record.fingerprint = fingerprint
+        record.state = IdempotencyRecord.State.STARTED
+        record.status_code = None
+        record.response_body = None
+        record.created_at = record.locked_at = now
+        record.save()
+        return record, False
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.state == IdempotencyRecord.State.COMPLETED:
+        return record, True
+    if record.locked_at > now - LOCK_TIMEOUT:
+        raise IdempotentRequestInProgress()
+    record.locked_at = now
+    record.save(update_fields=["locked_at"])
+    return record, False
+
+
+def _reserve_keyed(*, caller: str, key: str, fingerprint: str, now: datetime) -> None:
+    """A keyed request's reservation (see ``_keyed_service``): a plain INSERT, which goes in one
+    round trip with the savepoint taken after it. A key that has a record fails it, and aborts the
+    transaction before the view runs (``_SeenBefore``)."""
+    try:
+        sql.execute_all([sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))])
+        with connection.cursor() as cursor:
+            cursor.execute(connection.ops.savepoint_create_sql(_SAVEPOINT), [])  # after the waiting INSERT
+    except IntegrityError as exc:
+        raise _SeenBefore() from exc
+
+
+def _claim(*, caller: str, key: str, fingerprint: str, now: datetime) -> tuple[IdempotencyRecord, bool] | None:
+    """Reserve the key for this request (None), or the record of a key seen before and whether
+    to replay it (see ``_seen_before``): what the request does, known before the view runs."""
+    while not _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
+        seen = _seen_before(caller=caller, key=key, fingerprint=fingerprint, now=now)
+        if seen is not None:
+            return seen
+    return None
 
 
 def _store(*, caller: str, key: str, status_code: int, body: Any) -> None:
@@ -210,14 +238,126 @@ def _store(*, caller: str, key: str, status_code: int, body: Any) -> None:
     sql.execute_all([sql.update_where_statement(IdempotencyRecord, values, {"caller": caller, "key": key})])
 
 
-def _record_refusal(*, caller: str, key: str, fingerprint: str, now, response: Response) -> None:
+def _release(*, caller: str, key: str) -> None:
+    """Forget a reservation whose request failed with a server error, so a retry can run."""
+    IdempotencyRecord.objects.filter(caller=caller, key=key, state=IdempotencyRecord.State.STARTED).delete()
+
+
+def _replayed(record: IdempotencyRecord) -> Response:
+    response = Response(record.response_body, status=record.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _run_reserved(view_method, view, request, args, kwargs, *, caller: str, key: str) -> Response:
+    """The classic way, the key reserved and committed: run the view (its service commits its own
+    transaction), then store its response, or forget the reservation after a server error."""
+    try:
+        response = view_method(view, request, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 (turned into the response DRF would give)
+        try:
+            response = view.handle_exception(exc)
+        except Exception:
+            _release(caller=caller, key=key)
+            raise
+    if response.status_code >= 500:
+        _release(caller=caller, key=key)
+    else:
+        _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+    return response
+
+
+def _reserved_first(view_method, view, request, args, kwargs, *, caller: str, key: str, fingerprint: str) -> Response:
+    """A view without ``atomic``: the reservation in autocommit (or the key's record, locked
+    while it is read), then the view the classic way."""
+    now = clock.now()
+    while not _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
+        with transaction.atomic():
+            seen = _seen_before(caller=caller, key=key, fingerprint=fingerprint, now=now)
+        if seen is not None:
+            record, replay = seen
+            if replay:
+                return _replayed(record)
+            break
+    return _run_reserved(view_method, view, request, args, kwargs, caller=caller, key=key)
+
+
+def _in_one_transaction(
+    view_method, view, request, args, kwargs, *, caller: str, key: str, fingerprint: str, keyed: bool
+) -> Response:
+    """The request's reservation, its view's service writes and its stored response in one
+    transaction (see the module's docstring); a key seen before replays or runs the classic way."""
+    now = clock.now()
+    answer: Response | None = None
+    try:
+        with transaction.atomic(), sql.writes_ahead():
+            if keyed:
+                _reserve_keyed(caller=caller, key=key, fingerprint=fingerprint, now=now)
+                seen = None
+            else:
+                seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
+            if seen is None:
+                opened = _request_open.set(_SAVEPOINT if keyed else "")
+                try:
+                    response = view_method(view, request, *args, **kwargs)
+                except _REFUSALS as exc:
+                    raise _Refused(exception=exc) from exc
+                finally:
+                    _request_open.reset(opened)
+                if response.status_code >= 400:
+                    raise _Refused(response=response)
+                _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+                answer = response
+    except _Refused as refused:  # rolled back, its writes unsent
+        response = view.handle_exception(refused.exception) if refused.response is None else refused.response
+        if response.status_code < 500:
+            _store_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
+        return response
+    except _SeenBefore:  # rolled back before the view ran: the key's record decides
+        with transaction.atomic():
+            seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
+    except DatabaseError as exc:
+        if answer is None:
+            raise
+        return _after_failed_commit(exc, answer, caller=caller, key=key, fingerprint=fingerprint, now=now)
+    if answer is not None:
+        return answer
+    # The key was seen before and the view did not run: a replay, or the classic way with the key
+    # taken over (or, keyed, reserved again if its record went away meanwhile).
+    if seen is not None and seen[1]:
+        return _replayed(seen[0])
+    return _run_reserved(view_method, view, request, args, kwargs, caller=caller, key=key)
+
+
+def _store_refusal(*, caller: str, key: str, fingerprint: str, now: datetime, response: Response) -> None:
     """Keep a refusal to replay, after its transaction rolled back. A request with the same key
-    that got in first keeps its own record."""
+    that got in meanwhile keeps its own record."""
     if _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
         _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
 
 
-def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bool | Callable[[], bool] = False):
+def _after_failed_commit(
+    error: DatabaseError, answer: Response, *, caller: str, key: str, fingerprint: str, now: datetime
+) -> Response:
+    """The view answered, then its last writes or the commit failed: the record says whether the
+    transaction committed after all (a connection lost at the commit). If it did, the answer
+    stands; if a same-key request ran and stored its response since, that is replayed; else the
+    error is the answer (a 503 when the database went away)."""
+    try:
+        record = IdempotencyRecord.objects.filter(caller=caller, key=key).first()
+    except DatabaseError:
+        raise error from None
+    if record is None or record.state != IdempotencyRecord.State.COMPLETED or record.fingerprint != fingerprint:
+        raise error
+    return answer if record.created_at == now else _replayed(record)
+
+
+def idempotent(
+    view_method: Callable[..., Response] | None = None,
+    *,
+    atomic: bool | Callable[[], bool] = False,
+    keyed: bool = False,
+):
     """Decorate a DRF view's ``post``: honour the ``Idempotency-Key`` header.
 
     The view receives the key as ``request.idempotency_key`` (None without the header) to hand
@@ -225,10 +365,13 @@ def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bo
     transaction (the service must open its transaction with ``service_atomic()`` and move no
     money outside it). ``atomic`` may be a function, asked on each request: a view whose service
     calls the outside world under some configurations (the Stripe gateway) runs the classic way
-    under those, so that no transaction stays open across the call.
+    under those, so that no transaction stays open across the call. ``keyed=True`` says the
+    service writes rows keyed by the request key and recovers when it meets them (a purged key's
+    repeat): in the request's transaction it then gets a savepoint and its writes are checked
+    before it returns (the module's docstring).
     """
     if view_method is None:
-        return lambda method: idempotent(method, atomic=atomic)
+        return lambda method: idempotent(method, atomic=atomic, keyed=keyed)
 
     @wraps(view_method)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -239,30 +382,13 @@ def idempotent(view_method: Callable[..., Response] | None = None, *, atomic: bo
         key = idempotency_key_validate(key)
         fingerprint = request_fingerprint(method=request.method, path=request.path, data=request.data)
         caller = caller_of(request.user)
-        if atomic() if callable(atomic) else atomic:
-            response = _in_one_transaction(
-                view_method, view, request, args, kwargs, caller=caller, key=key, fingerprint=fingerprint
-            )
-            if response is not None:
-                return response
-        record, replay = idempotency_begin(caller=caller, key=key, fingerprint=fingerprint)
-        if replay:
-            response = Response(record.response_body, status=record.status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
         request.idempotency_key = service_key(caller=caller, key=key)
-        try:
-            response = view_method(view, request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 (turned into the response DRF would give)
-            try:
-                response = view.handle_exception(exc)
-            except Exception:
-                idempotency_release(record=record)
-                raise
-        if response.status_code >= 500:
-            idempotency_release(record=record)
-        else:
-            idempotency_complete(record=record, status_code=response.status_code, body=response.data)
-        return response
+        if atomic() if callable(atomic) else atomic:
+            return _in_one_transaction(
+                view_method, view, request, args, kwargs, caller=caller, key=key, fingerprint=fingerprint, keyed=keyed
+            )
+        return _reserved_first(
+            view_method, view, request, args, kwargs, caller=caller, key=key, fingerprint=fingerprint
+        )
 
     return wrapper

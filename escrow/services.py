@@ -63,7 +63,7 @@ def account_open(*, kind: str, name: str) -> Account:
     return account
 
 
-SINGLETON_NAMES = {
+SINGLETON_NAMES: dict[str, str] = {
     Account.Kind.CUSTODY: "Custody bank account",
     Account.Kind.REFUND_PAYABLE: "Refunds payable to consumers",
 }
