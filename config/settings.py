@@ -248,7 +248,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"), doc="Where collectstatic writes."))
 # Uploaded files (filing documents): private, never served as static files; the pages and the API
-# hand each one to its merchant and the regulator only (merchants.web_filing, regulator.web).
+# hand each one to its merchant and the regulator only (merchants.web, regulator.web).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"), doc="Where uploaded documents are kept."))
 FILING_DOCUMENT_MAX_BYTES = env_int(
     "FILING_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, doc="Largest document a merchant may upload with a filing."

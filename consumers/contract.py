@@ -27,7 +27,7 @@ from core.formatting import beijing_time, percent, yuan
 from core.pdf import FONT, document
 from merchants.models import Product
 from merchants.registry import district_name
-from merchants.selectors_filing import merchant_filing_status
+from merchants.selectors import merchant_filing_status
 
 TITLE = "单用途预付卡购卡合同及收据"
 KIND_NAMES = {

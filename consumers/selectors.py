@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from consumers.models import Card, Consumer, Redemption
 from core import clock
@@ -56,6 +56,16 @@ def merchant_escrow_outstanding(*, merchant_id) -> int:
     as the merchant balance's ``escrow_outstanding``, ``merchants.handlers``)."""
     total = Card.objects.filter(merchant_id=merchant_id).aggregate(total=Sum("escrow_account__balance"))["total"]
     return total or 0
+
+
+def merchant_card_figures(*, merchant_id) -> tuple[int, int]:
+    """Fen ever paid for the merchant's cards, and how many of them still hold escrow (not fully
+    redeemed): what the filing triggers measure (registered in ``ConsumersConfig.ready``)."""
+    totals = Card.objects.filter(merchant_id=merchant_id).aggregate(
+        collected=Sum("price", filter=Q(paid_at__isnull=False)),
+        unredeemed=Count("pk", filter=Q(state__in=Card.HOLDING)),
+    )
+    return totals["collected"] or 0, totals["unredeemed"] or 0
 
 
 # --- audiences of notifications (registered in ConsumersConfig.ready) ---------------------------

@@ -44,8 +44,7 @@ from core.formatting import percent, yuan
 from core.web import OnceForm, attempt, form_idempotency_key, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import merchant_of_user, products_on_sale
-from merchants.selectors_filing import merchant_filing_status
+from merchants.selectors import merchant_filing_status, merchant_of_user, products_on_sale
 from merchants.web import YuanField
 
 consumer_only = role_required("consumer")

@@ -486,9 +486,9 @@ def writes_ahead() -> Iterator[None]:
     still waiting when the block ends is sent then. Every statement on the connection goes through
     Django's cursor, whose wrapper puts them in front, so any read sees them and the order of
     the writes is kept. A failing write raises at that next statement instead of at its own, so
-    the caller treats any error in the block as the whole transaction's: it is rolled back
-    (``core.idempotency`` then runs the request again the ordinary way). Elsewhere (SQLite) this
-    changes nothing."""
+    the caller treats any error in the block as the whole transaction's: it is rolled back, and
+    ``core.idempotency`` answers with the error (the view is never run again). Elsewhere (SQLite)
+    this changes nothing."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or _writes_ahead.get() is not None:
         yield

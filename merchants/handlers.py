@@ -7,6 +7,9 @@ merchants never import them:
 
 ``escrow outstanding``  ``provider(merchant_id=) -> int``: fen its customers' cards still hold in
                         escrow, for the merchant's balance (consumers).
+``card figures``        ``provider(merchant_id=) -> (collected, unredeemed)``: fen ever paid for its
+                        cards, and how many of its cards still hold escrow (not fully redeemed), for
+                        the filing triggers (consumers).
 ``refund counts``       ``provider(since=, cutoff=) -> {merchant_id: n}``: refunds of each merchant's
                         cards booked in the window ``(since, cutoff]``, for its settlement (refunds).
 ``closure refunds``     ``cards_left(merchant_id=) -> bool``: whether any card of the merchant still
@@ -38,12 +41,18 @@ class ClosureRefunds:
 
 _escrow_outstanding: Callable[..., int] | None = None
 _refund_counts: Callable[..., Mapping[Any, int]] | None = None
+_card_figures: Callable[..., tuple[int, int]] | None = None
 _closure_refunds: ClosureRefunds | None = None
 
 
 def escrow_outstanding_register(provider: Callable[..., int]) -> None:
     global _escrow_outstanding
     _escrow_outstanding = provider
+
+
+def card_figures_register(provider: Callable[..., tuple[int, int]]) -> None:
+    global _card_figures
+    _card_figures = provider
 
 
 def refund_counts_register(provider: Callable[..., Mapping[Any, int]]) -> None:
@@ -60,6 +69,12 @@ def escrow_outstanding(*, merchant_id: Any) -> int:
     if _escrow_outstanding is None:
         raise ImproperlyConfigured("no provider of a merchant's escrow outstanding (is the consumers app installed?)")
     return _escrow_outstanding(merchant_id=merchant_id)
+
+
+def card_figures(*, merchant_id: Any) -> tuple[int, int]:
+    if _card_figures is None:
+        raise ImproperlyConfigured("no provider of a merchant's card figures (is the consumers app installed?)")
+    return _card_figures(merchant_id=merchant_id)
 
 
 def refund_counts(*, since: datetime, cutoff: datetime) -> Mapping[Any, int]:

@@ -1,14 +1,21 @@
-"""Reads for merchants and products. The one figure of a merchant's that is the cards' (what its
-customers' cards still hold in escrow) is asked of the consumers app through ``merchants.handlers``."""
+"""Reads for merchants, products and filings (备案). The figures of a merchant's that are its cards'
+(what they still hold in escrow, what was paid for them, how many still hold escrow) are asked of
+the consumers app through ``merchants.handlers``."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet, Sum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet, Sum
+
+from core import clock
 from core.errors import NotFound
 from escrow.models import Account
-from merchants.handlers import escrow_outstanding
-from merchants.models import Merchant, Product, Settlement
+from merchants.handlers import card_figures, escrow_outstanding
+from merchants.models import Filing, FilingDocument, Merchant, Product, Settlement
 
 
 def merchant_of_user(*, user) -> Merchant:
@@ -59,3 +66,101 @@ def merchant_settlement_get(*, merchant: Merchant, settlement_id: str) -> Settle
         return Settlement.objects.select_related("merchant").get(pk=settlement_id, merchant=merchant)
     except (Settlement.DoesNotExist, ValueError) as exc:
         raise NotFound() from exc
+
+
+FilingStatus = Literal["filed", "not_filed", "not_required"]
+
+
+@dataclass(frozen=True)
+class FilingMeasures:
+    """What the triggers are measured on, for one merchant: ``balance`` (fen of prepaid money still
+    held for it), ``collected`` (fen paid for its cards, ever) and ``unredeemed`` (its cards not
+    fully redeemed)."""
+
+    balance: int
+    collected: int
+    unredeemed: int
+
+
+def filing_measures(*, merchant: Merchant, with_cards: bool = True) -> FilingMeasures:
+    """The merchant's figures now. ``with_cards=False`` skips the card totals only transport-style
+    triggers read (they are then 0)."""
+    balance = merchant_balance(merchant=merchant)["escrow_outstanding"]
+    if not with_cards:
+        return FilingMeasures(balance=balance, collected=0, unredeemed=0)
+    collected, unredeemed = card_figures(merchant_id=merchant.pk)
+    return FilingMeasures(balance=balance, collected=collected, unredeemed=unredeemed)
+
+
+def merchants_to_check() -> QuerySet[Merchant]:
+    """Merchants still trading (not closed) that have neither an open nor an accepted filing."""
+    settled = Filing.objects.filter(state__in=[*Filing.OPEN, Filing.State.ACCEPTED]).values("merchant_id")
+    return Merchant.objects.exclude(status=Merchant.Status.CLOSED).exclude(pk__in=settled).order_by("pk")
+
+
+def merchant_filing_current(*, merchant: Merchant) -> Filing | None:
+    """The merchant's open filing, else its accepted one, else None."""
+    filings = Filing.objects.filter(merchant=merchant, state__in=[*Filing.OPEN, Filing.State.ACCEPTED])
+    return filings.order_by("-created_at").first()
+
+
+def merchant_filing_status(*, merchant: Merchant) -> FilingStatus:
+    """``filed`` (a filing accepted), ``not_filed`` (one required and not yet accepted) or
+    ``not_required``: what consumers are shown as 已备案 / 未备案 (nothing for not_required)."""
+    states = set(
+        Filing.objects.filter(merchant=merchant, state__in=[*Filing.OPEN, Filing.State.ACCEPTED]).values_list(
+            "state", flat=True
+        )
+    )
+    if Filing.State.ACCEPTED in states:
+        return "filed"
+    return "not_filed" if states else "not_required"
+
+
+def _overdue_q(at: datetime) -> Q:
+    return Q(state__in=Filing.AWAITING_MERCHANT, due_by__lte=at)
+
+
+def filings_for_regulator(*, state: str | None = None, overdue: bool | None = None) -> QuerySet[Filing]:
+    """Every filing, the earliest deadline first; ``state`` and ``overdue`` narrow it."""
+    filings = Filing.objects.select_related("merchant").prefetch_related("documents").order_by("due_by", "pk")
+    if state:
+        filings = filings.filter(state=state)
+    if overdue is not None:
+        filings = filings.filter(_overdue_q(clock.now())) if overdue else filings.exclude(_overdue_q(clock.now()))
+    return filings
+
+
+def filing_get(*, filing_id: Any) -> Filing:
+    """One filing with its merchant (the regulator's detail)."""
+    try:
+        return Filing.objects.select_related("merchant", "decided_by").get(pk=filing_id)
+    except (Filing.DoesNotExist, ValueError, ValidationError) as exc:
+        raise NotFound() from exc
+
+
+def filing_documents(*, filing: Filing) -> QuerySet[FilingDocument]:
+    return FilingDocument.objects.filter(filing=filing).order_by("-submission", "uploaded_at", "pk")
+
+
+def filing_document_get(*, user, document_id: Any) -> FilingDocument:
+    """A document its merchant or a regulator may open; anyone else is told it does not exist."""
+    try:
+        document = FilingDocument.objects.select_related("filing__merchant").get(pk=document_id)
+    except (FilingDocument.DoesNotExist, ValueError, ValidationError) as exc:
+        raise NotFound() from exc
+    role = getattr(user, "role", None)
+    if role == "regulator" or (role == "merchant" and document.filing.merchant.user_id == user.pk):
+        return document
+    raise NotFound()
+
+
+def filings_overdue_by_merchant(*, at: datetime, merchant_ids: list | None = None) -> dict[Any, tuple[int, int]]:
+    """Per merchant with an overdue filing: ``(1, days past its deadline)`` (one open filing at most)."""
+    scope = Filing.objects.filter(_overdue_q(at))
+    if merchant_ids is not None:
+        scope = scope.filter(merchant_id__in=merchant_ids)
+    return {
+        merchant_id: (1, max(0, (clock.local_date(at) - due_on).days))
+        for merchant_id, due_on in scope.values_list("merchant_id", "due_on")
+    }

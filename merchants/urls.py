@@ -1,11 +1,11 @@
 from django.urls import path
 
-from merchants import api, api_filing
+from merchants import api
 
 urlpatterns = [
     path("merchant/balance", api.MerchantBalanceApi.as_view(), name="merchant-balance"),
     path("merchant/closure", api.MerchantClosureApi.as_view(), name="merchant-closure"),
-    path("merchant/filing", api_filing.MerchantFilingApi.as_view(), name="merchant-filing"),
-    path("filings/documents/<uuid:document_id>", api_filing.FilingDocumentApi.as_view(), name="filing-document"),
+    path("merchant/filing", api.MerchantFilingApi.as_view(), name="merchant-filing"),
+    path("filings/documents/<uuid:document_id>", api.FilingDocumentApi.as_view(), name="filing-document"),
     path("merchant/settlements", api.MerchantSettlementListApi.as_view(), name="merchant-settlements"),
 ]

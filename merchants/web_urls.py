@@ -5,18 +5,18 @@ the complaint pages under ``/m/complaints/`` are ``complaints.web_urls``'."""
 
 from django.urls import include, path
 
-from merchants import web, web_filing
+from merchants import web
 
 pages = [
     path("", web.home, name="web-merchant-home"),
     path("products/", web.product_create, name="web-merchant-product-create"),
     path("settlements/", web.settlements, name="web-merchant-settlements"),
     path("closure/", web.closure, name="web-merchant-closure"),
-    path("filing/", web_filing.filing, name="web-merchant-filing"),
+    path("filing/", web.filing, name="web-merchant-filing"),
 ]
 
 urlpatterns = [
     path("signup/merchant/", web.signup, name="web-signup-merchant"),
     path("m/", include(pages)),
-    path("filings/documents/<uuid:document_id>/", web_filing.filing_document, name="web-filing-document"),
+    path("filings/documents/<uuid:document_id>/", web.filing_document, name="web-filing-document"),
 ]

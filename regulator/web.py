@@ -39,7 +39,7 @@ from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Filing, Merchant
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors_filing import filing_documents, filing_get, filings_for_regulator
+from merchants.selectors import filing_documents, filing_get, filings_for_regulator
 from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks

@@ -41,7 +41,7 @@ from core.rules import Profile, Rule, rules_active
 from core.rules import rule as rule_in_force
 from merchants.errors import FilingNotRequired, FilingNotSubmitted
 from merchants.models import Filing, FilingDocument, Merchant
-from merchants.selectors_filing import FilingMeasures, filing_measures, merchants_to_check
+from merchants.selectors import FilingMeasures, filing_measures, merchants_to_check
 
 
 @dataclass(frozen=True)

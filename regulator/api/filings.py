@@ -9,9 +9,9 @@ from rest_framework.views import APIView
 
 from core.api import ErrorSerializer, paginated_response
 from core.permissions import IsRegulator
-from merchants.api_filing import FilingSerializer
+from merchants.api import FilingSerializer
 from merchants.models import Filing
-from merchants.selectors_filing import filing_get, filings_for_regulator
+from merchants.selectors import filing_get, filings_for_regulator
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
 
 NOTE_MAX = 2000

@@ -57,7 +57,7 @@ from consumers.models import Card, Redemption
 from core import clock
 from escrow.models import JournalEntry, Posting
 from merchants.models import Merchant, Product
-from merchants.selectors_filing import filings_overdue_by_merchant
+from merchants.selectors import filings_overdue_by_merchant
 from refunds.models import Refund
 from regulator.models import RiskAssessment, RiskLevel
 from regulator.services.audit import audit_record

@@ -1,6 +1,6 @@
 """``@idempotent(atomic=True)``: a card request with a fresh key, its service's writes and its stored
-response are one transaction; a refusal is stored after the rollback; anything unexpected rolls the
-attempt back and the request runs the classic way (reservation first)."""
+response are one transaction; a refusal is stored after the rollback; a key whose record was purged
+meets the card it bought inside a savepoint and answers with that card (the view runs once)."""
 
 import threading
 from datetime import timedelta
@@ -39,14 +39,14 @@ def test_a_refusal_inside_the_request_transaction_is_stored_and_replayed():
 
 
 @pytest.mark.django_db
-def test_a_key_whose_record_was_purged_runs_the_classic_way_and_returns_the_card_already_bought():
+def test_a_key_whose_record_was_purged_returns_the_card_already_bought():
     product = builders.session_pack(builders.merchant())
     buyer = builders.consumer()
     client = client_for(buyer.user)
     first = _buy(client, product, "bought-last-month")
     IdempotencyRecord.objects.all().delete()  # as idempotency_purge does after the replay window
-    # In the request's transaction the card's insert meets its own purchase key: the attempt is
-    # rolled back and the classic way finds the card bought before.
+    # In the request's transaction the card's insert meets its own purchase key inside a savepoint,
+    # and the purchase finds the card bought before.
     second = _buy(client, product, "bought-last-month")
     assert second.status_code == 201 and second.json()["id"] == first.json()["id"]
     assert Card.objects.filter(consumer=buyer).count() == 1

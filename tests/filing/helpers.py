@@ -6,7 +6,7 @@ from datetime import datetime
 
 from core.rules import Profile, profile_parse
 from merchants.models import Filing, Merchant
-from merchants.selectors_filing import FilingMeasures
+from merchants.selectors import FilingMeasures
 from merchants.services.filing import filing_require, filing_trigger
 from tests.conftest import ROOT
 

@@ -14,7 +14,7 @@ from core.errors import InvalidInput
 from core.rules import rules_active
 from merchants.errors import FilingNotRequired, FilingNotSubmitted
 from merchants.models import Filing
-from merchants.selectors_filing import filing_measures, filings_for_regulator, merchant_filing_status
+from merchants.selectors import filing_measures, filings_for_regulator, merchant_filing_status
 from merchants.services.filing import filing_require, filing_submit, filing_trigger, filings_check
 from regulator.models import AuditEvent, RiskAssessment
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
@@ -95,7 +95,7 @@ def test_a_merchant_has_one_open_filing_at_a_time():
 
 
 def _balance_trigger(m):
-    from merchants.selectors_filing import FilingMeasures
+    from merchants.selectors import FilingMeasures
 
     return filing_trigger(category=m.category, measures=FilingMeasures(balance=10**9, collected=0, unredeemed=0))
 

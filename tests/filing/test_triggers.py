@@ -7,7 +7,7 @@ import pytest
 from core import clock
 from core.calendar import working_days_after
 from core.rules import profile_load, rules_active
-from merchants.selectors_filing import FilingMeasures
+from merchants.selectors import FilingMeasures
 from merchants.services.filing import filing_trigger
 from tests.conftest import ROOT
 from tests.filing.helpers import BALANCE_LINE, transport_profile
