@@ -29,8 +29,8 @@ from consumers.models import Card
 from core import clock
 from core.errors import NotFound
 from core.web import OnceForm, attempt, role_required
-from merchants import selectors as merchant_selectors
 from merchants.models import Merchant
+from merchants.web import merchant_of_request
 
 consumer_only = role_required("consumer")
 merchant_only = role_required("merchant")
@@ -159,14 +159,6 @@ class ComplaintResponseForm(forms.Form):
     text = forms.CharField(label=gettext_lazy("Your answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-def _merchant(request) -> Merchant:
-    """The logged-in merchant's profile; a merchant user without one has no pages."""
-    try:
-        return merchant_selectors.merchant_of_user(user=request.user)
-    except NotFound as exc:
-        raise Http404 from exc
-
-
 def _merchant_complaints(
     request, *, merchant: Merchant, failed: Any = None, failed_form: ComplaintResponseForm | None = None
 ):
@@ -189,13 +181,13 @@ def _merchant_complaints(
 
 @merchant_only
 def merchant_complaints(request):
-    return _merchant_complaints(request, merchant=_merchant(request))
+    return _merchant_complaints(request, merchant=merchant_of_request(request))
 
 
 @require_POST
 @merchant_only
 def merchant_complaint_answer(request, complaint_id):
-    merchant = _merchant(request)
+    merchant = merchant_of_request(request)
     form = ComplaintResponseForm(request.POST, auto_id=f"complaint-{complaint_id}-%s")
     if form.is_valid():
         answered = attempt(

@@ -30,7 +30,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -41,11 +40,11 @@ from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import NotFound
 from core.formatting import percent, yuan
-from core.web import OnceForm, attempt, form_idempotency_key, role_required, signup_page
+from core.web import OnceForm, attempt, form_idempotency_key, next_url, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import merchant_filing_status, merchant_of_user, products_on_sale
-from merchants.web import YuanField
+from merchants.selectors import merchant_filing_status, products_on_sale
+from merchants.web import YuanField, merchant_of_request
 
 consumer_only = role_required("consumer")
 merchant_only = role_required("merchant")
@@ -61,14 +60,15 @@ CARD_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _consumer(request) -> Consumer:
+def consumer_of_request(request) -> Consumer:
+    """The logged-in consumer's profile (404 without one); the consumer pages of every app take it here."""
     try:
         return selectors.consumer_of_user(user=request.user)
     except NotFound as exc:  # a consumer login without a profile has nothing to show
         raise Http404 from exc
 
 
-def _card(request, card_id) -> Card:
+def card_of_request(request, card_id) -> Card:
     """The request's consumer's own card; anyone else's is "not found", as in the API."""
     try:
         return selectors.card_get(user=request.user, card_id=card_id)
@@ -78,14 +78,6 @@ def _card(request, card_id) -> Card:
 
 def _is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
-
-
-def _next_url(request, default: str) -> str:
-    """Where a form asked to go back to (a path on this site only), else ``default``."""
-    wanted = request.POST.get("next") or request.GET.get("next")
-    if wanted and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
-        return wanted
-    return default
 
 
 def _district_label(code: str) -> str:
@@ -176,7 +168,7 @@ class PurchaseForm(forms.Form):
 @require_POST
 def product_buy(request, product_id):
     """Buy a card (``card_purchase``): it waits for payment on the payment page."""
-    consumer = _consumer(request)
+    consumer = consumer_of_request(request)
     form = PurchaseForm(request.POST)
     key = form.cleaned_data["purchase_key"] if form.is_valid() else ""
     idempotency_key = form_idempotency_key(request, form="purchase", token=key)
@@ -185,7 +177,7 @@ def product_buy(request, product_id):
         lambda: services.card_purchase(consumer=consumer, product_id=product_id, idempotency_key=idempotency_key),
     )
     if card is None:
-        return redirect(_next_url(request, reverse("web-consumer-merchants")))
+        return redirect(next_url(request, reverse("web-consumer-merchants")))
     return redirect("web-consumer-card-pay", card_id=card.pk)
 
 
@@ -196,7 +188,7 @@ def product_buy(request, product_id):
 def card_pay(request, card_id):
     """The payment of a card just bought: the sandbox bank's buttons under the local gateway, or
     the Stripe PaymentIntent's client secret; the status part refreshes itself until decided."""
-    card = _card(request, card_id)
+    card = card_of_request(request, card_id)
     template = "consumers/_payment_status.html" if _is_htmx(request) else "consumers/card_pay.html"
     return render(request, template, {"card": card, "payment": card.payment})
 
@@ -205,13 +197,13 @@ def card_pay(request, card_id):
 @require_POST
 def payment_simulate(request, payment_id):
     """The local sandbox bank settles the payment as the consumer says (``payment_simulate``)."""
-    consumer = _consumer(request)
+    consumer = consumer_of_request(request)
     outcome = request.POST.get("outcome", "")  # the service refuses anything but succeeded/failed
     card = attempt(
         request, lambda: services.payment_simulate(consumer=consumer, payment_id=payment_id, outcome=outcome)
     )
     if card is None:
-        return redirect(_next_url(request, reverse("web-consumer-cards")))
+        return redirect(next_url(request, reverse("web-consumer-cards")))
     if card.state == Card.State.CANCELLED:
         messages.error(request, _("The payment failed, so the card was cancelled. Nothing was charged."))
     else:
@@ -233,7 +225,7 @@ def payment_simulate(request, payment_id):
 @consumer_only
 def card_contract(request, card_id):
     """The purchase contract and receipt (the same PDF as the API's ``contract.pdf``)."""
-    card = _card(request, card_id)
+    card = card_of_request(request, card_id)
     response = HttpResponse(card_contract_pdf(card=card), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="contract-{card.pk}.pdf"'
     return response
@@ -260,7 +252,7 @@ def redemptions_pending(request):
 
 
 def _redemption_answer(request, redemption_id, *, confirm: bool):
-    consumer = _consumer(request)
+    consumer = consumer_of_request(request)
     if confirm:
         redemption = attempt(
             request, lambda: services.redemption_confirm(consumer=consumer, redemption_id=redemption_id)
@@ -287,7 +279,7 @@ def _redemption_answer(request, redemption_id, *, confirm: bool):
         )
         response["HX-Trigger"] = "cards-changed"
         return response
-    return redirect(_next_url(request, reverse("web-consumer-cards")))
+    return redirect(next_url(request, reverse("web-consumer-cards")))
 
 
 @consumer_only
@@ -322,14 +314,6 @@ class RedemptionStartForm(OnceForm):
         if found is None:
             raise forms.ValidationError(_("No card id in this text."))
         return found.group(0).replace("-", "").lower()
-
-
-def _merchant(request) -> Merchant:
-    """The logged-in merchant's profile; a merchant user without one has no pages."""
-    try:
-        return merchant_of_user(user=request.user)
-    except NotFound as exc:
-        raise Http404 from exc
 
 
 def htmx_login_redirect(view):
@@ -371,13 +355,15 @@ def _merchant_redemptions(request, *, merchant: Merchant, form: RedemptionStartF
 @merchant_only
 def merchant_redemptions(request):
     initial = {"card": request.GET["card"]} if request.GET.get("card") else None
-    return _merchant_redemptions(request, merchant=_merchant(request), form=RedemptionStartForm(initial=initial))
+    return _merchant_redemptions(
+        request, merchant=merchant_of_request(request), form=RedemptionStartForm(initial=initial)
+    )
 
 
 @require_POST
 @merchant_only
 def merchant_redemption_start(request):
-    merchant = _merchant(request)
+    merchant = merchant_of_request(request)
     form = RedemptionStartForm(request.POST)
     if form.is_valid():
 

@@ -35,17 +35,17 @@ PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 SCHEMA_PATH = PROFILES_DIR / "schema.json"
 _ROOT = PROFILES_DIR.parent.parent
 
-# Every profile's general rules hold these: the platform reads them whatever the city.
-REQUIRED_RULES = (
+# The periods and answer deadlines every profile's general rules hold (GET /api/v1/rules names each).
+DEADLINE_RULES = (
     "cooling_off_days",
     "refund_due_days",
     "closure_notice_days",
     "relocation_notice_days",
     "complaint_response_hours",
     "complaint_urgent_response_hours",
-    "max_price",
-    "filing_balance_threshold",
 )
+# Every profile's general rules hold these: the platform reads them whatever the city.
+REQUIRED_RULES = (*DEADLINE_RULES, "max_price", "filing_balance_threshold")
 
 # The settings that held these values before the profiles: (setting, key inside it or None).
 LEGACY_SETTINGS: dict[str, tuple[str, str | None]] = {
@@ -76,6 +76,7 @@ RULE_LABELS = {
     "transport_filing_collected_threshold": gettext_lazy("Money collected that requires filing"),
     "transport_filing_unredeemed_cards": gettext_lazy("Unused cards that require filing"),
     "transport_filing_working_days": gettext_lazy("Time to file"),
+    "filing_due_working_days": gettext_lazy("Time to file once required"),
 }
 
 

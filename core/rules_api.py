@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import calendar
-from core.rules import Rule, rule, rules_active, rules_in_force
+from core.rules import DEADLINE_RULES, Rule, rule, rules_active, rules_in_force
 
 
 def _rule_data(found: Rule) -> dict[str, Any]:
@@ -43,17 +43,7 @@ def rules_summary() -> dict[str, Any]:
         "name_en": profile.name_en,
         "version": profile.version,
         "effective": profile.effective,
-        **{
-            key: rule(key).value
-            for key in (
-                "cooling_off_days",
-                "refund_due_days",
-                "closure_notice_days",
-                "relocation_notice_days",
-                "complaint_response_hours",
-                "complaint_urgent_response_hours",
-            )
-        },
+        **{key: rule(key).value for key in DEADLINE_RULES},
         "limits": [_rule_data(found) for found in in_force if found.group == "limit"],
         "filing": {
             "balance_threshold": rule("filing_balance_threshold").value,

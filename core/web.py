@@ -25,6 +25,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.errors import DomainError, TooManyLoginAttempts
 from core.idempotency import caller_of, service_key
@@ -80,6 +81,15 @@ class OnceForm(forms.Form):
             return None
         digest = hashlib.sha256(json.dumps(self.content, sort_keys=True, default=str).encode()).hexdigest()
         return form_idempotency_key(request, form=form, token=f"{token}:{digest}")
+
+
+def next_url(request, default: str) -> str:
+    """Where a form asked to go back to (``next``, posted or in the query; a path on this site only,
+    https when the request is), else ``default``."""
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return wanted
+    return default
 
 
 def attempt(request, call: Callable[[], Any], *, success: str | None = None, form: forms.Form | None = None):

@@ -15,11 +15,16 @@ from core.fields import CurrencyField, MoneyField, StrictIntegerField
 from core.idempotency import idempotent
 from core.parsers import StrictJSONParser
 from core.permissions import IsMerchant
-from core.rules import rules_active
 from merchants import selectors
 from merchants.models import Filing, FilingDocument, Merchant, Product
 from merchants.registry import district_name
-from merchants.selectors import filing_document_get, filing_documents, merchant_filing_current, merchant_filing_status
+from merchants.selectors import (
+    filing_basis,
+    filing_document_get,
+    filing_documents,
+    merchant_filing_current,
+    merchant_filing_status,
+)
 from merchants.services import merchants as services
 from merchants.services.filing import filing_submit
 
@@ -231,13 +236,7 @@ class FilingTriggerSerializer(serializers.Serializer):
     basis = serializers.SerializerMethodField(help_text="The provision the rule comes from, in the request's language.")
 
     def get_basis(self, filing: Filing) -> str:
-        profile = rules_active()
-        if profile.key != filing.profile:
-            return ""
-        try:
-            return profile.rule(filing.trigger, category=filing.merchant.category).basis(get_language())
-        except KeyError:
-            return ""
+        return filing_basis(filing=filing, language=get_language())
 
 
 class FilingSerializer(serializers.ModelSerializer):

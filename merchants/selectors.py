@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from core import clock
 from core.errors import NotFound
+from core.rules import rules_active
 from escrow.models import Account
 from merchants.handlers import card_figures, escrow_outstanding
 from merchants.models import Filing, FilingDocument, Merchant, Product, Settlement
@@ -164,3 +165,17 @@ def filings_overdue_by_merchant(*, at: datetime, merchant_ids: list | None = Non
         merchant_id: (1, max(0, (clock.local_date(at) - due_on).days))
         for merchant_id, due_on in scope.values_list("merchant_id", "due_on")
     }
+
+
+def filing_basis(*, filing: Filing | None, language: str | None) -> str:
+    """The provision of the rule that required the filing, in ``language``; empty when the profile in
+    force is not the one that required it, or no longer has that rule."""
+    if filing is None:
+        return ""
+    profile = rules_active()
+    if profile.key != filing.profile:
+        return ""
+    try:
+        return profile.rule(filing.trigger, category=filing.merchant.category).basis(language)
+    except KeyError:
+        return ""

@@ -30,12 +30,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import NotFound
 from core.fields import MAX_FEN
 from core.formatting import percent
-from core.rules import rules_active
 from core.web import OnceForm, attempt, role_required, signup_page
 from merchants import selectors
 from merchants.models import Filing, Merchant, Product
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import filing_document_get, filing_documents, merchant_filing_current, merchant_filing_status
+from merchants.selectors import (
+    filing_basis,
+    filing_document_get,
+    filing_documents,
+    merchant_filing_current,
+    merchant_filing_status,
+)
 from merchants.services import merchants as services
 from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
 from merchants.services.filing import DOCUMENT_SUFFIXES, filing_submit
@@ -115,8 +120,9 @@ class ClosureForm(forms.Form):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _merchant(request) -> Merchant:
-    """The logged-in merchant's profile; a merchant user without one has no pages."""
+def merchant_of_request(request) -> Merchant:
+    """The logged-in merchant's profile; a merchant user without one has no pages (404). The pages
+    of every app that serve merchants take it from here."""
     try:
         return selectors.merchant_of_user(user=request.user)
     except NotFound as exc:
@@ -146,13 +152,13 @@ def _home(request, *, merchant: Merchant, product_form: ProductForm):
 
 @merchant_only
 def home(request):
-    return _home(request, merchant=_merchant(request), product_form=ProductForm())
+    return _home(request, merchant=merchant_of_request(request), product_form=ProductForm())
 
 
 @require_POST
 @merchant_only
 def product_create(request):
-    merchant = _merchant(request)
+    merchant = merchant_of_request(request)
     form = ProductForm(request.POST)
     if form.is_valid():
         key = form.idempotency_key(request, form="product")
@@ -172,7 +178,7 @@ def product_create(request):
 
 @merchant_only
 def settlements(request):
-    merchant = _merchant(request)
+    merchant = merchant_of_request(request)
     context = {
         "merchant": merchant,
         "balance": selectors.merchant_balance(merchant=merchant),
@@ -187,7 +193,7 @@ def settlements(request):
 @require_http_methods(["GET", "POST"])
 @merchant_only
 def closure(request):
-    merchant = _merchant(request)
+    merchant = merchant_of_request(request)
     form = ClosureForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         announced = attempt(
@@ -277,32 +283,12 @@ class FilingForm(forms.Form):
     )
 
 
-def _merchant(request) -> Merchant:
-    try:
-        return selectors.merchant_of_user(user=request.user)
-    except NotFound as exc:
-        raise Http404 from exc
-
-
-def _basis(filing: Filing | None) -> str:
-    """The provision of the rule that required the filing, in the page's language."""
-    if filing is None:
-        return ""
-    profile = rules_active()
-    if profile.key != filing.profile:
-        return ""
-    try:
-        return profile.rule(filing.trigger, category=filing.merchant.category).basis(get_language())
-    except KeyError:
-        return ""
-
-
 @merchant_only
 @require_http_methods(["GET", "POST"])
 def filing(request):
     """The merchant's filing: whether one is required, by when and why, the regulator's note on a
     returned one, and the form (with its documents) while one awaits the merchant."""
-    merchant = _merchant(request)
+    merchant = merchant_of_request(request)
     current = merchant_filing_current(merchant=merchant)
     form = FilingForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -318,7 +304,7 @@ def filing(request):
         "merchant": merchant,
         "filing": current,
         "status": merchant_filing_status(merchant=merchant),
-        "basis": _basis(current),
+        "basis": filing_basis(filing=current, language=get_language()),
         "documents": filing_documents(filing=current) if current is not None else [],
         "form": form,
         "can_submit": current is not None and current.state in Filing.AWAITING_MERCHANT,

@@ -25,13 +25,14 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed
 
 from consumers import selectors as consumer_selectors
-from consumers.models import Card, Consumer
+from consumers.models import Card
+from consumers.web import card_of_request, consumer_of_request
 from core import clock
 from core.errors import DomainError, NotFound
 from core.formatting import percent, yuan
 from core.web import attempt, role_required
-from merchants.models import Merchant
-from merchants.selectors import merchant_of_user, merchant_settlement_get
+from merchants.selectors import merchant_settlement_get
+from merchants.web import merchant_of_request
 from notifications.selectors import notifications_of_user
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
@@ -47,29 +48,6 @@ RECENT_REDEMPTIONS = 30
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _consumer(request) -> Consumer:
-    try:
-        return consumer_selectors.consumer_of_user(user=request.user)
-    except NotFound as exc:  # a consumer login without a profile has nothing to show
-        raise Http404 from exc
-
-
-def _card(request, card_id) -> Card:
-    """The request's consumer's own card; anyone else's is "not found", as in the API."""
-    try:
-        return consumer_selectors.card_get(user=request.user, card_id=card_id)
-    except NotFound as exc:
-        raise Http404 from exc
-
-
-def _merchant(request) -> Merchant:
-    """The logged-in merchant's profile; a merchant user without one has no pages."""
-    try:
-        return merchant_of_user(user=request.user)
-    except NotFound as exc:
-        raise Http404 from exc
 
 
 @dataclass(frozen=True)
@@ -123,7 +101,7 @@ def _pending_redemptions(request):
 @consumer_only
 def card_list(request):
     """Every card of the consumer, the merchants' notices to them, and services waiting for confirmation."""
-    _consumer(request)
+    consumer_of_request(request)
     cards = consumer_selectors.cards_visible_to(user=request.user).select_related("merchant", "product")
     page = Paginator(cards, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = [_card_by_the_clock(card) for card in page.object_list]
@@ -141,7 +119,7 @@ def card_list(request):
 @consumer_only
 def card_detail(request, card_id):
     """A card: its terms and money, its services, its contract, refunds and complaints."""
-    card = _card_by_the_clock(_card(request, card_id))
+    card = _card_by_the_clock(card_of_request(request, card_id))
     redemptions = (
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
     )[:RECENT_REDEMPTIONS]
@@ -171,8 +149,8 @@ def card_detail(request, card_id):
 def card_refund(request, card_id):
     """Ask for a refund (``refund_request``). The amount the page showed is checked against the
     quote now, so the consumer never gets a refund other than the one they confirmed."""
-    consumer = _consumer(request)
-    card = _card(request, card_id)
+    consumer = consumer_of_request(request)
+    card = card_of_request(request, card_id)
     reason = request.POST.get("reason", "")
     option = _refund_options(card).get(reason)
     shown = request.POST.get(f"amount_{reason}")
@@ -200,7 +178,7 @@ def card_refund(request, card_id):
 def settlement_statement(request, settlement_id):
     """The same PDF as ``GET /api/v1/merchant/settlements/{id}/statement.pdf``, for the session login."""
     try:
-        settlement = merchant_settlement_get(merchant=_merchant(request), settlement_id=settlement_id)
+        settlement = merchant_settlement_get(merchant=merchant_of_request(request), settlement_id=settlement_id)
     except NotFound as exc:
         raise Http404 from exc
     response = HttpResponse(settlement_statement_pdf(settlement=settlement), content_type="application/pdf")

@@ -21,7 +21,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,7 +33,7 @@ from core.calendar import calendar_gaps
 from core.errors import NotFound
 from core.formatting import yuan
 from core.rules import Rule, rule_label, rules_active, rules_in_force
-from core.web import OnceForm, attempt, role_required
+from core.web import OnceForm, attempt, next_url, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Filing, Merchant
@@ -137,13 +136,6 @@ def _verb_label(kind: str, verb: str) -> str:
     if verb in RegulatorAction.Action.values:
         return str(RegulatorAction.Action(verb).label)
     return str(OTHER_VERBS.get(verb, verb))
-
-
-def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return fallback
 
 
 # --- dashboard -------------------------------------------------------------------------------------
@@ -646,7 +638,7 @@ def complaints(request):
 @require_POST
 def complaint_close_view(request, complaint_id):
     form = CloseForm(request.POST)
-    back = _safe_next(request, reverse("web-regulator-complaints"))
+    back = next_url(request, reverse("web-regulator-complaints"))
     if not form.is_valid():
         messages.error(request, _("Write the resolution before closing the complaint."))
         return redirect(back)
@@ -668,7 +660,7 @@ def complaint_close_view(request, complaint_id):
 def card_refund_view(request, card_id):
     """Refund one card in full because its merchant is in default (the complaint page's button)."""
     form = CardRefundForm(request.POST)
-    back = _safe_next(request, reverse("web-regulator-complaints"))
+    back = next_url(request, reverse("web-regulator-complaints"))
     if not form.is_valid():
         messages.error(request, _("The note is too long."))
         return redirect(back)
@@ -702,7 +694,7 @@ def refund_retry_view(request, refund_id):
         lambda: regulator_refund_retry(refund_id=refund_id, actor_id=request.user.pk),
         success=_("The refund is sent to the bank again, under its first key: it is paid once."),
     )
-    return redirect(_safe_next(request, reverse("web-regulator-refunds")))
+    return redirect(next_url(request, reverse("web-regulator-refunds")))
 
 
 class StatsForm(forms.Form):

@@ -51,6 +51,15 @@ class RegulatorFilingDetailApi(APIView):
         return Response(FilingSerializer(filing_get(filing_id=filing_id)).data)
 
 
+# Accepting and returning refuse the same things: a bad body, an unknown filing, one not submitted.
+_DECISION_RESPONSES = {
+    200: FilingSerializer,
+    400: _errors("invalid"),
+    404: _errors("not_found"),
+    409: _errors("filing_not_submitted"),
+}
+
+
 class RegulatorFilingAcceptApi(APIView):
     permission_classes = [IsRegulator]
 
@@ -60,12 +69,7 @@ class RegulatorFilingAcceptApi(APIView):
     @extend_schema(
         operation_id="regulator_filing_accept",
         request=InputSerializer,
-        responses={
-            200: FilingSerializer,
-            400: _errors("invalid"),
-            404: _errors("not_found"),
-            409: _errors("filing_not_submitted"),
-        },
+        responses=_DECISION_RESPONSES,
     )
     def post(self, request, filing_id):
         data = self.InputSerializer(data=request.data)
@@ -83,12 +87,7 @@ class RegulatorFilingReturnApi(APIView):
     @extend_schema(
         operation_id="regulator_filing_return",
         request=InputSerializer,
-        responses={
-            200: FilingSerializer,
-            400: _errors("invalid"),
-            404: _errors("not_found"),
-            409: _errors("filing_not_submitted"),
-        },
+        responses=_DECISION_RESPONSES,
     )
     def post(self, request, filing_id):
         data = self.InputSerializer(data=request.data)
