@@ -33,6 +33,8 @@ OBJECTS = {
     "action_id": ["action"],
     "refund_id": ["refund"],
     "notification_id": ["notification"],
+    "filing_id": ["filing", "filing_to_accept"],
+    "document_id": ["document"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

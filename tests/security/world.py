@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from consumers.services import card_purchase, redemption_confirm, redemption_request
 from core.models import User
-from merchants.models import Merchant, Product, Settlement
+from merchants.models import Filing, Merchant, Product, Settlement
+from merchants.services.filing import filing_submit
 from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
@@ -31,6 +33,7 @@ from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
+from tests.filing.helpers import require
 
 ROLES = ("anonymous", "consumer", "other_consumer", "merchant", "other_merchant", "regulator")
 NOW = "2026-03-10 10:00 +0800"
@@ -60,6 +63,8 @@ class World:
     action: RegulatorAction  # the regulator's, on merchant B
     card_in_default: Card  # other consumer's, bought from B (flagged: in default), for the regulator to refund
     refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
+    filing: Filing  # merchant A's filing (备案), submitted with one document, for the regulator to return
+    filing_to_accept: Filing  # merchant B's, submitted, for the regulator to accept
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -98,6 +103,20 @@ def build_world() -> World:
         consumer=consumer, card_id=builders.paid_card(product, consumer).pk, reason=Refund.Reason.COOLING_OFF
     )
 
+    filings = []
+    for shop in (merchant, other_merchant):
+        require(shop)  # the balance line met, as the daily check finds it
+        document = SimpleUploadedFile("营业执照.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")
+        filings.append(
+            filing_submit(
+                merchant=shop,
+                legal_representative="王芳",
+                contact_phone="13800001111",
+                deposit_bank="北京银行朝阳支行",
+                documents=[document],
+            )
+        )
+
     world = World(
         users={
             "anonymous": None,
@@ -124,6 +143,8 @@ def build_world() -> World:
         action=action,
         card_in_default=card_in_default,
         refund=refund,
+        filing=filings[0],
+        filing_to_accept=filings[1],
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -131,9 +152,11 @@ def build_world() -> World:
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
+            "filing", "filing_to_accept",
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
+    world.ids["document"] = str(filings[0].documents.get().pk)
     # the consumer's notice of the service waiting for them (notifications.Notification)
     world.ids["notification"] = str(
         Notification.objects.filter(user=consumer.user, event_key=f"service_requested:{pending[0].pk}").get().pk
