@@ -76,6 +76,7 @@ RULE_LABELS = {
     "transport_filing_collected_threshold": gettext_lazy("Money collected that requires filing"),
     "transport_filing_unredeemed_cards": gettext_lazy("Unused cards that require filing"),
     "transport_filing_working_days": gettext_lazy("Time to file"),
+    "filing_due_working_days": gettext_lazy("Time to file"),
 }
 
 
