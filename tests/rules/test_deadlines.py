@@ -302,3 +302,14 @@ def test_the_merchant_page_states_the_cooling_off_days_their_basis_and_the_holid
     assert f"For {cooling_off.value} days after the purchase day" in text
     assert "statutory holiday, the period runs on to the first working day after it" in text
     assert escape(cooling_off.basis_en) in text
+
+
+# --- the error schema ----------------------------------------------------------------------------------
+
+
+def test_the_openapi_error_schema_documents_rule_and_basis_as_optional():
+    from drf_spectacular.generators import SchemaGenerator
+
+    error = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]["Error"]
+    assert {"rule", "basis"} <= set(error["properties"])
+    assert not {"rule", "basis"} & set(error.get("required", []))
