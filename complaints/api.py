@@ -38,6 +38,10 @@ class ComplaintSerializer(serializers.Serializer):
     urgent = serializers.BooleanField()
     state = serializers.ChoiceField(choices=Complaint.State.choices)
     respond_by = serializers.DateTimeField()
+    rules_version = serializers.CharField(
+        read_only=True,
+        help_text="The version of the rules profile that set respond_by (empty if filed before it was recorded).",
+    )
     overdue = serializers.SerializerMethodField(help_text="True once the complaint was ever overdue.")
     overdue_at = serializers.DateTimeField(allow_null=True)
     response = serializers.CharField()

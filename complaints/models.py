@@ -51,6 +51,8 @@ class Complaint(FSMModelMixin, models.Model):
     urgent = models.BooleanField(default=False)
     state = FSMField(default=State.OPEN, choices=State.choices, protected=True)
     respond_by = models.DateTimeField()
+    # The rules profile version that set respond_by; empty on complaints filed before it was recorded.
+    rules_version = models.CharField(max_length=32, blank=True, default="", db_default="")
     overdue_at = models.DateTimeField(null=True, blank=True)  # when the overdue job marked it (kept after)
     response = models.TextField(blank=True, default="")
     responded_at = models.DateTimeField(null=True, blank=True)

@@ -2,8 +2,10 @@
 
 A complaint is filed by a consumer in the app (source ``app``) or entered by regulator staff for a
 hotline call (source ``hotline``, typed in or imported from the hotline's CSV export). The merchant
-must answer by ``respond_by``: ``COMPLAINT_RESPONSE_HOURS`` (48) after the complaint was received,
-``COMPLAINT_URGENT_RESPONSE_HOURS`` (2) when urgent. States (``regulator.models.Complaint``)::
+must answer by ``respond_by``: the rules profile's ``complaint_response_hours`` (48 under Beijing's)
+after the complaint was received, ``complaint_urgent_response_hours`` (2) when urgent (the settings
+``COMPLAINT_*_RESPONSE_HOURS`` override them); ``rules_version`` records the profile's version.
+States (``regulator.models.Complaint``)::
 
     open ──respond──▶ responded
       │                  ▲
@@ -49,6 +51,7 @@ from core import clock
 from core.errors import InvalidInput, NotFound
 from core.idempotency import keyed_id
 from core.models import User
+from core.rules import Rule, profile_version, rule
 from merchants.models import Merchant
 from refunds.services import refund_entitlement_record
 
@@ -66,10 +69,14 @@ _COMPLAINT_IDS = uuid.UUID("9a3e5b17-6c2d-4f80-b1e4-7d5c3a2f9e68")  # namespace 
 HOTLINE_CALL_MAX_AGE = timedelta(days=366)
 
 
+def complaint_response_rule(*, urgent: bool) -> Rule:
+    """The rule that sets the merchant's time to answer."""
+    return rule("complaint_urgent_response_hours" if urgent else "complaint_response_hours")
+
+
 def complaint_respond_by(*, received_at: datetime, urgent: bool) -> datetime:
-    """The merchant's deadline: a fixed number of hours after the complaint was received."""
-    hours = settings.COMPLAINT_URGENT_RESPONSE_HOURS if urgent else settings.COMPLAINT_RESPONSE_HOURS
-    return received_at + timedelta(hours=hours)
+    """The merchant's deadline: the rule's number of hours after the complaint was received."""
+    return received_at + timedelta(hours=complaint_response_rule(urgent=urgent).value)
 
 
 def _target(complaint: Complaint) -> str:
@@ -178,6 +185,7 @@ def complaint_file(
         description=description,
         urgent=urgent,
         respond_by=complaint_respond_by(received_at=received, urgent=urgent),
+        rules_version=profile_version(),
         created_at=received,
     )
     if _reference_taken(hotline_reference):
@@ -527,6 +535,7 @@ def _validate_rows(records: list[tuple[int, dict[str, str]]], report: ComplaintI
 
 
 def _create_hotline_complaints(drafts: list[_Draft], *, actor_id: int | None, actor_label: str) -> None:
+    version = profile_version()
     complaints = [
         Complaint(
             merchant_id=draft.merchant_id,
@@ -538,6 +547,7 @@ def _create_hotline_complaints(drafts: list[_Draft], *, actor_id: int | None, ac
             description=draft.description,
             urgent=draft.urgent,
             respond_by=complaint_respond_by(received_at=draft.received_at, urgent=draft.urgent),
+            rules_version=version,
             created_at=draft.received_at,
         )
         for draft in drafts

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -23,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from complaints.models import Complaint
 from complaints.selectors import complaint_list, complaints_visible_to
-from complaints.services import complaint_file, complaint_respond
+from complaints.services import complaint_file, complaint_respond, complaint_response_rule
 from consumers import selectors as consumer_selectors
 from consumers.models import Card
 from core import clock
@@ -70,7 +69,10 @@ class ComplaintForm(OnceForm):
         self.fields["urgent"].help_text = _(
             "The merchant must answer within %(urgent)s hours instead of %(normal)s. Use it when the "
             "problem cannot wait, for example when the shop has shut its doors."
-        ) % {"urgent": settings.COMPLAINT_URGENT_RESPONSE_HOURS, "normal": settings.COMPLAINT_RESPONSE_HOURS}
+        ) % {
+            "urgent": complaint_response_rule(urgent=True).value,
+            "normal": complaint_response_rule(urgent=False).value,
+        }
 
 
 def _merchant_or_none(merchant_id) -> Merchant | None:

@@ -3,7 +3,8 @@
 The document is in Chinese, on the PDF foundation (``core.pdf``: reportlab's built-in CID font
 STSong-Light, which PDF readers provide themselves, so no font file is embedded; the A4 template).
 Money is integer fen and is formatted without floats. Times are shown in Beijing time.
-The refund rules follow API.md, Refunds.
+The refund rules follow API.md, Refunds; the cooling-off period and the time to pay a refund come
+from the rules profile in force, and the contract cites their provisions and the profile's version.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import io
 from datetime import timedelta
 from xml.sax.saxutils import escape
 
-from django.conf import settings
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -25,6 +25,7 @@ from consumers.models import Card
 from core import clock
 from core.formatting import beijing_time, percent, yuan
 from core.pdf import FONT, document
+from core.rules import Rule, rule, rules_active
 from merchants.models import Product
 from merchants.registry import district_name
 from merchants.selectors import merchant_filing_status
@@ -131,19 +132,29 @@ def _terms(card: Card) -> Table:
     return _table(rows)
 
 
+# Civil Code art. 203, as core.calendar counts it (last_day).
+HOLIDAY_EXTENSION = "期间的最后一日是法定节假日的，顺延至其后的第一个工作日。"
+
+
 def _cooling_off_note(card: Card) -> str:
+    cooling_off = rule("cooling_off_days")
     if card.paid_at is None or card.cooling_off_ends_at is None:
         return (
-            f"本卡尚未付款。冷静期自付款成功时开始计算：付款当日不计，至付款次日起第{settings.COOLING_OFF_DAYS}日"
-            "24:00（北京时间）届满，截止时间将在付款后确定。"
+            f"本卡尚未付款。冷静期自付款成功时开始计算：付款当日不计，至付款次日起第{cooling_off.value}日"
+            f"24:00（北京时间）届满，截止时间将在付款后确定。{HOLIDAY_EXTENSION}"
         )
     purchase_day = clock.local_date(card.paid_at)
     last_day = clock.local_date(card.cooling_off_ends_at) - timedelta(days=1)
     days = (last_day - purchase_day).days
+    extended = (
+        f"第{cooling_off.value}日为法定节假日，顺延至其后的第一个工作日。"
+        if days > cooling_off.value
+        else HOLIDAY_EXTENSION
+    )
     return (
         f"冷静期截止时间 {beijing_time(card.cooling_off_ends_at)}，"
         f"即购卡当日（{purchase_day.month}月{purchase_day.day}日）不计，"
-        f"购卡次日起第{days}日（{last_day.month}月{last_day.day}日）24:00 届满。"
+        f"购卡次日起第{days}日（{last_day.month}月{last_day.day}日）24:00 届满。{extended}"
         "冷静期内确认接受首次服务的，冷静期即时结束。"
     )
 
@@ -189,8 +200,33 @@ def _refund_rules(card: Card) -> list[Flowable]:
             "商户停业退款",
             "商户停业或经监管部门责令退款的，平台将托管账户中的全部剩余款项退还消费者，不收取手续费，无需申请。",
         ),
+        (
+            "退款期限",
+            f"各项退款自申请（或平台决定退款）之时起{rule('refund_due_days').value}日内退回消费者的原付款账户。",
+        ),
     ]
     return [_p(f"{number}. {name}：{text}") for number, (name, text) in enumerate(rules, start=1)]
+
+
+def _basis_line(name: str, found: Rule) -> str:
+    """One rule's provision; a deployment that overrides its value says so."""
+    unit = {"days": "日", "hours": "小时"}.get(found.unit, found.unit)
+    override = f"（本平台现按{found.value}{unit}执行）" if found.overridden_by else ""
+    return f"{name}：{escape(found.basis_zh)}{override}"
+
+
+def _basis() -> Paragraph:
+    """The provisions the cooling-off and refund terms come from, and the rules profile's version."""
+    profile = rules_active()
+    lines = [
+        _basis_line("冷静期", rule("cooling_off_days")),
+        _basis_line("退款期限", rule("refund_due_days")),
+    ]
+    return _p(
+        f"上述冷静期及退款期限依据{escape(profile.name_zh)}规则（版本 {escape(profile.version)}）："
+        + "；".join(lines)
+        + "。"
+    )
 
 
 def _escrow_statement(card: Card) -> Paragraph:
@@ -222,6 +258,7 @@ def card_contract_pdf(*, card: Card) -> bytes:
         *_receipt(card),
         _p("四、退款规则", _HEADING),
         *_refund_rules(card),
+        _basis(),
         _p("五、资金托管", _HEADING),
         _escrow_statement(card),
         Spacer(0, 4 * mm),

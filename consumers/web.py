@@ -24,7 +24,6 @@ from functools import wraps
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -40,6 +39,7 @@ from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import NotFound
 from core.formatting import percent, yuan
+from core.rules import rule
 from core.web import OnceForm, attempt, form_idempotency_key, next_url, role_required, signup_page
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, district_name
@@ -148,13 +148,15 @@ def merchant_detail(request, merchant_id):
         ProductOffer(product=product, purchase_key=uuid.uuid4().hex, fee_percent=percent(product.refund_fee_bps))
         for product in products_on_sale(merchant_id=merchant.pk)
     ]
+    cooling_off = rule("cooling_off_days")
     return render(
         request,
         "consumers/merchant_detail.html",
         {
             "merchant": merchant,
             "offers": offers,
-            "cooling_off_days": settings.COOLING_OFF_DAYS,
+            "cooling_off_days": cooling_off.value,
+            "cooling_off_basis": cooling_off.basis(get_language()),
             "filing_status": merchant_filing_status(merchant=merchant),
         },
     )

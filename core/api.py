@@ -15,6 +15,13 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    rule = serializers.CharField(
+        required=False,
+        help_text="On a refusal under a rules-profile rule: the rule's key in the profile (GET /api/v1/rules).",
+    )
+    basis = serializers.CharField(
+        required=False, help_text="With rule: the provision the rule comes from, in the request's language."
+    )
 
 
 def paginated_response(*, view, request, queryset, serializer) -> Response:

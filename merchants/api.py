@@ -185,6 +185,11 @@ class MerchantClosureApi(APIView):
         status = serializers.CharField()
         closes_on = serializers.DateField()
         reason = serializers.CharField(source="closure_reason")
+        rules_version = serializers.CharField(
+            source="closure_rules_version",
+            read_only=True,
+            help_text="The version of the rules profile whose closure_notice_days the notice was checked against.",
+        )
         consumers_notified = serializers.IntegerField()
 
     @extend_schema(

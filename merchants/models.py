@@ -46,6 +46,8 @@ class Merchant(FSMModelMixin, models.Model):
     closes_on = models.DateField(null=True, blank=True)  # announced closing day (Beijing)
     closure_reason = models.TextField(blank=True, default="")
     closure_announced_at = models.DateTimeField(null=True, blank=True)
+    # The rules profile version whose closure_notice_days the notice was checked against.
+    closure_rules_version = models.CharField(max_length=32, blank=True, default="", db_default="")
     created_at = models.DateTimeField()
 
     class Meta:

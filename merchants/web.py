@@ -42,7 +42,7 @@ from merchants.selectors import (
     merchant_filing_status,
 )
 from merchants.services import merchants as services
-from merchants.services.closure import NOTICE_DAYS, merchant_closure_announce
+from merchants.services.closure import closure_earliest_day, closure_notice_rule, merchant_closure_announce
 from merchants.services.filing import DOCUMENT_SUFFIXES, filing_submit
 
 merchant_only = role_required("merchant")
@@ -114,7 +114,13 @@ class ClosureForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["closes_on"].help_text = _("At least %(days)s days from today.") % {"days": NOTICE_DAYS}
+        notice = closure_notice_rule()
+        self.fields["closes_on"].help_text = _(
+            "At least %(days)s days from today: %(earliest)s (Beijing time) or later."
+        ) % {
+            "days": notice.value,
+            "earliest": closure_earliest_day(notice=notice).isoformat(),
+        }
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -208,7 +214,14 @@ def closure(request):
                 _("Closure announced: sales have stopped and %(count)s consumer(s) were told.") % {"count": notified},
             )
             return redirect("web-merchant-closure")
-    return render(request, "merchants/closure.html", {"merchant": merchant, "form": form, "notice_days": NOTICE_DAYS})
+    notice = closure_notice_rule()
+    context = {
+        "merchant": merchant,
+        "form": form,
+        "notice_days": notice.value,
+        "notice_basis": notice.basis(get_language()),
+    }
+    return render(request, "merchants/closure.html", context)
 
 
 # --- sign-up (mounted at /signup/merchant/) -----------------------------------------------------

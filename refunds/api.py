@@ -24,7 +24,13 @@ class RefundSerializer(serializers.ModelSerializer):
     id = serializers.CharField()
     card = serializers.CharField(source="card_id")
     currency = CurrencyField()
-    due_by = serializers.DateTimeField(help_text="When it must be paid by (REFUND_DUE_DAYS after the request).")
+    due_by = serializers.DateTimeField(
+        help_text="When it must be paid by: the rules profile's refund_due_days after the request (GET /api/v1/rules)."
+    )
+    rules_version = serializers.CharField(
+        read_only=True,
+        help_text="The version of the rules profile that set due_by (empty for refunds booked before it was recorded).",
+    )
     overdue = serializers.BooleanField(read_only=True, help_text="Still unpaid past due_by, or paid late.")
     attempts = serializers.IntegerField(help_text="Times it was sent to the gateway.")
     last_error = serializers.CharField(help_text="The gateway's last refusal (empty if none).")
@@ -41,6 +47,7 @@ class RefundSerializer(serializers.ModelSerializer):
             "state",
             "created_at",
             "due_by",
+            "rules_version",
             "paid_at",
             "overdue",
             "attempts",

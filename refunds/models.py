@@ -9,7 +9,8 @@ A mass refund books a chunk of cards in one transaction and, with the local gate
 are paid a chunk per transaction too (``refunds.services.refunds_deliver_batch``): still one
 ``refund_paid`` entry per refund, under the refund's own key.
 
-Every refund must be paid by ``due_by`` (the request's time + ``REFUND_DUE_DAYS``). ``attempts`` and
+Every refund must be paid by ``due_by`` (the request's time + the rules profile's ``refund_due_days``;
+``rules_version`` records the version of the profile that set it). ``attempts`` and
 ``last_error`` follow its deliveries to the gateway; ``overdue_at`` is set once by the periodic job
 (``refunds_mark_overdue``) when it is still unpaid at ``due_by``, and stays, so a late payment is
 still seen as late. A ``failed`` refund waits for an operator's ``retry``.
@@ -53,7 +54,9 @@ class Refund(FSMModelMixin, models.Model):
     external_id = models.CharField(max_length=255, blank=True, default="")
     failure_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
-    due_by = models.DateTimeField()  # created_at + REFUND_DUE_DAYS
+    due_by = models.DateTimeField()  # created_at + the profile's refund_due_days
+    # The rules profile version that set due_by; empty on refunds booked before it was recorded.
+    rules_version = models.CharField(max_length=32, blank=True, default="", db_default="")
     paid_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)  # sends to the gateway so far
     last_error = models.TextField(blank=True, default="")  # the gateway's last refusal

@@ -14,7 +14,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -31,6 +30,7 @@ from core.idempotency import service_atomic
 from core.jobs import jobs_stale
 from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
+from core.rules import profile_version, rule
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
 from merchants.models import Product
@@ -92,8 +92,9 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
 
 
 def refund_due_by(created_at: datetime) -> datetime:
-    """When a refund asked for at ``created_at`` must be paid by (``REFUND_DUE_DAYS`` later)."""
-    return created_at + timedelta(days=settings.REFUND_DUE_DAYS)
+    """When a refund asked for at ``created_at`` must be paid by: the rules profile's
+    ``refund_due_days`` later (the setting ``REFUND_DUE_DAYS`` overrides it)."""
+    return created_at + timedelta(days=rule("refund_due_days").value)
 
 
 def _refund_prepare(
@@ -113,7 +114,14 @@ def _refund_prepare(
     amount, fee = refund_quote(card=card, reason=reason)
     now = clock.now()
     refund = Refund(
-        card=card, reason=reason, amount=amount, fee=fee, gateway=gateway, created_at=now, due_by=refund_due_by(now)
+        card=card,
+        reason=reason,
+        amount=amount,
+        fee=fee,
+        gateway=gateway,
+        created_at=now,
+        due_by=refund_due_by(now),
+        rules_version=profile_version(),  # the profile that set due_by
     )
     memo = f"{reason} refund: {note}"[:200] if note else f"{reason} refund"  # the memo column holds 200
     entries = []
@@ -534,8 +542,11 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
             sql.update_each(changes)  # each card's change, as _refund_book writes one: one UPDATE for the chunk
             sql.rows_insert(
                 model=Refund,
-                fields=["id", "card", "reason", "amount", "fee", "gateway", "created_at", "due_by"],
-                rows=[(r.pk, r.card_id, r.reason, r.amount, r.fee, r.gateway, r.created_at, r.due_by) for r in refunds],
+                fields=["id", "card", "reason", "amount", "fee", "gateway", "created_at", "due_by", "rules_version"],
+                rows=[
+                    (r.pk, r.card_id, r.reason, r.amount, r.fee, r.gateway, r.created_at, r.due_by, r.rules_version)
+                    for r in refunds
+                ],
             )
             outbox_enqueue_many(
                 topic=REFUND_TOPIC, items=[({"refund_id": str(r.pk)}, f"refund:{r.pk}") for r in refunds]

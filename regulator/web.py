@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from complaints.models import Complaint
 from complaints.selectors import complaint_list, complaint_stats
-from complaints.services import complaint_close, complaint_file
+from complaints.services import complaint_close, complaint_file, complaint_response_rule
 from core import clock
 from core.calendar import calendar_gaps
 from core.errors import NotFound
@@ -531,9 +531,7 @@ class HotlineForm(OnceForm):
     )
     category = forms.ChoiceField(label=gettext_lazy("Category"), choices=Complaint.Category.choices)
     description = forms.CharField(label=gettext_lazy("What the caller says"), max_length=5000, widget=forms.Textarea)
-    urgent = forms.BooleanField(
-        label=gettext_lazy("Urgent"), required=False, help_text=gettext_lazy("The merchant must answer within 2 hours.")
-    )
+    urgent = forms.BooleanField(label=gettext_lazy("Urgent"), required=False)
     hotline_reference = forms.CharField(label=gettext_lazy("12345 work order number"), max_length=64, required=False)
     received_at = forms.DateTimeField(
         label=gettext_lazy("Call received at (Beijing time)"),
@@ -545,6 +543,9 @@ class HotlineForm(OnceForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["urgent"].help_text = _("The merchant must answer within %(hours)s hours.") % {
+            "hours": complaint_response_rule(urgent=True).value
+        }
         for name, field in self.fields.items():
             field.widget.attrs["id"] = f"hotline-{name}"
 

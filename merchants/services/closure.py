@@ -1,6 +1,7 @@
 """Closing down lawfully (API.md, Closing down).
 
-A merchant gives at least 30 days' notice: sales stop at once and every consumer whose card still
+A merchant gives at least the rules profile's ``closure_notice_days`` of notice (30 under Beijing's;
+``closure_rules_version`` records the profile's version): sales stop at once and every consumer whose card still
 holds escrow is told (``merchant_closing``, a fan-out of the notifications app over the audience
 ``card_holders``, in the background, in the app and on their SMS and e-mail). On the closing day
 a job refunds every such card in full (``merchant_closure``) through a mass refund, in chunks;
@@ -19,16 +20,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.db import transaction
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from core import clock
 from core.errors import DomainError
+from core.rules import Rule, profile_version, rule, rule_label
 from merchants.handlers import closure_refunds
 from merchants.models import Merchant
 from notifications.models import Kind
 from notifications.services import fanout_start
-
-NOTICE_DAYS = 30
 
 
 class NoticeTooShort(DomainError):
@@ -40,15 +41,31 @@ class MerchantNotActive(DomainError):
     code = "merchant_not_active"
 
 
+def closure_notice_rule() -> Rule:
+    """The rule that sets how many days' notice a closure needs."""
+    return rule("closure_notice_days")
+
+
+def closure_earliest_day(*, notice: Rule | None = None) -> date:
+    """The first closing day a notice given today may name (a Beijing date)."""
+    return clock.local_date() + timedelta(days=(notice or closure_notice_rule()).value)
+
+
 def merchant_closure_announce(*, merchant: Merchant, closes_on: date, reason: str) -> tuple[Merchant, int]:
     """Give notice of closing on ``closes_on``. Returns the merchant and how many consumers are being told."""
-    earliest = clock.local_date() + timedelta(days=NOTICE_DAYS)
+    notice = closure_notice_rule()
+    earliest = closure_earliest_day(notice=notice)
     if closes_on < earliest:
-        message = _("Closing needs %(days)s days' notice: %(earliest)s at the earliest.") % {
-            "days": NOTICE_DAYS,
+        message = _(
+            "Closing needs %(days)s days' notice (%(rule)s, under %(basis)s): "
+            "%(earliest)s at the earliest (Beijing time)."
+        ) % {
+            "days": notice.value,
+            "rule": rule_label(notice.key),
+            "basis": notice.basis(get_language()),
             "earliest": earliest.isoformat(),
         }
-        raise NoticeTooShort(message, errors={"closes_on": [message]})
+        raise NoticeTooShort(message, errors={"closes_on": [message]}, rule=notice)
     with transaction.atomic(durable=True):
         merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
         if merchant.status != Merchant.Status.ACTIVE:
@@ -57,7 +74,10 @@ def merchant_closure_announce(*, merchant: Merchant, closes_on: date, reason: st
         merchant.closes_on = closes_on
         merchant.closure_reason = reason
         merchant.closure_announced_at = clock.now()
-        merchant.save(update_fields=["status", "closes_on", "closure_reason", "closure_announced_at"])
+        merchant.closure_rules_version = profile_version()
+        merchant.save(
+            update_fields=["status", "closes_on", "closure_reason", "closure_announced_at", "closure_rules_version"]
+        )
         job = fanout_start(
             kind=Kind.MERCHANT_CLOSING,
             event_key=f"merchant_closing:{merchant.pk}",
