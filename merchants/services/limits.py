@@ -38,7 +38,7 @@ class Collected(NamedTuple):
     sessions: int = 0
     days: int = 0
 
-    def __add__(self, other: object) -> Collected:  # type: ignore[override]
+    def __add__(self, other: object) -> Collected:
         if not isinstance(other, Collected):
             return NotImplemented
         return Collected(self.sessions + other.sessions, self.days + other.days)

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -407,3 +409,20 @@ def test_the_buy_page_says_why_a_purchase_is_refused(profile, school):
     body = response.content.decode()
     assert f"at most {max_sessions()} class hours at once" in body and "education_max_sessions" not in body
     assert Card.objects.filter(consumer=buyer).count() == 1
+
+
+def purchase_statements(product: Product) -> list[str]:
+    buyer = builders.consumer()
+    with CaptureQueriesContext(connection) as queries:
+        card_purchase(consumer=buyer, product_id=product.pk)
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_a_purchase_outside_education_locks_and_reads_nothing_more(profile):
+    gym, school = pack(builders.merchant(category="fitness"), 10), pack(builders.merchant(category="education"), 10)
+    for product in (gym, school):  # each statement is prepared once per session: measure the second time
+        purchase_statements(product)
+    gym_sql, school_sql = purchase_statements(gym), purchase_statements(school)
+    assert not any("FOR NO KEY UPDATE" in text or "consumers_consumer" in text for text in gym_sql)
+    locks = 1 if connection.vendor == "postgresql" else 0  # SQLite locks no rows
+    assert len(school_sql) - len(gym_sql) == locks + 1  # the lock and the read of the consumer's cards there
