@@ -90,6 +90,9 @@ class CardSerializer(DeclaredSerializer):
     sessions = serializers.IntegerField(allow_null=True)
     days = serializers.IntegerField(allow_null=True)
     refund_fee_bps = serializers.IntegerField()
+    rules_version = serializers.CharField(
+        help_text="The rules profile's version in force at the purchase, whose limits it was checked under."
+    )
     payment = PaymentSerializer()
 
 
@@ -116,7 +119,7 @@ class CardListCreateApi(APIView):
         request=InputSerializer,
         responses={
             201: CardSerializer,
-            400: _errors("invalid"),
+            400: _errors("invalid, card_limit_exceeded"),
             409: _errors("merchant_sales_frozen"),
             503: _errors("gateway_unavailable"),
         },

@@ -71,6 +71,9 @@ class Card(FSMModelMixin, models.Model):
     # the states a service may be given in.
     HOLDING = (State.COOLING_OFF, State.ACTIVE, State.FROZEN)
     REDEEMABLE = (State.COOLING_OFF, State.ACTIVE)
+    # What the education limit counts as collected (consumers.limits): the cards holding money, and
+    # one bought and waiting for its payment, which paying must not take over the limit.
+    LIMIT_COUNTED = (State.PENDING_PAYMENT, *HOLDING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="cards")
@@ -98,6 +101,9 @@ class Card(FSMModelMixin, models.Model):
     cooling_off_ends_at = models.DateTimeField(null=True, blank=True)
     first_service_at = models.DateTimeField(null=True, blank=True)
     purchase_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The rules profile's version (core.rules.profile_version()) in force at the purchase: the one
+    # its limits were checked under; "" for cards older than the record.
+    rules_version = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField()
 
     class Meta:

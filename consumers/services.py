@@ -35,17 +35,20 @@ from consumers.errors import (
     RedemptionExpired,
     RedemptionNotPending,
 )
+from consumers.limits import HOLDING_FIELDS, holdings_collected
 from consumers.models import Card, Consumer, Payment, Redemption
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.gateways import GatewayError, get_gateway
 from core.idempotency import keyed_id, service_atomic
 from core.models import User
+from core.rules import profile_version
 from core.services import user_create
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, account_open, journal_post, singleton_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, Product
+from merchants.services.limits import Collected, education_limit_check, education_rules, plan_collected
 from notifications.models import Kind
 from notifications.services import notification_send, notification_settings_set
 from payments.gateways.local import LocalGateway
@@ -193,6 +196,13 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     the card, its escrow account and its payment are written in one transaction: a gateway that
     cannot be reached leaves nothing behind, and a retry under the same ``idempotency_key``
     returns the card already bought.
+
+    At a merchant under the education limit, that transaction first locks the consumer's row and
+    counts what they hold unused there (``_education_holdings``): the new card must keep it within
+    the limit (``card_limit_exceeded`` naming the rule). The lock makes a consumer's purchases
+    count one after the other, so two bought at once cannot both fit in the same room. Other
+    merchants' purchases lock and read nothing more. The card records the rules profile's version
+    in force (``rules_version``).
     """
     product = _product_on_sale(product_id)
     if product is None:
@@ -210,8 +220,23 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
     except GatewayError as exc:
         raise GatewayUnavailable() from exc
     now = clock.now()
+    limits = education_rules(product.merchant.category)
     try:
         with service_atomic():
+            if limits is not None:
+                held = _education_holdings(consumer=consumer, merchant_id=product.merchant_id, card_id=card_id, now=now)
+                if held is not None:
+                    education_limit_check(
+                        category=product.merchant.category,
+                        held=held,
+                        adding=plan_collected(
+                            kind=product.kind,
+                            sessions=product.sessions,
+                            days=product.days,
+                            face_value=product.face_value,
+                            unit_price=product.unit_price,
+                        ),
+                    )
             account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
             card = Card(
                 id=card_id,
@@ -229,6 +254,7 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
                 balance=product.face_value if product.kind == Product.Kind.STORED_VALUE else None,
                 sessions_remaining=product.sessions if product.kind == Product.Kind.SESSION_PACK else None,
                 purchase_key=idempotency_key,
+                rules_version=profile_version(),
                 created_at=now,
             )
             payment = Payment(
@@ -246,6 +272,26 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
         # The same purchase was made before (or is being made right now): that card is the answer.
         return Card.objects.select_related("payment", "escrow_account").get(purchase_key=idempotency_key)
     return card
+
+
+def _education_holdings(
+    *, consumer: Consumer, merchant_id: uuid.UUID, card_id: uuid.UUID, now: datetime
+) -> Collected | None:
+    """Lock the consumer's row (in the caller's transaction), then count what they hold unused at
+    the merchant (consumers.limits); None if the card ``card_id`` is among them: this purchase was
+    made before (a retry under its key), and is answered with that card, not checked again.
+
+    The lock travels with the read in one round trip where writes wait (``sql.writes_ahead``); the
+    read runs after the lock is granted, so it sees the card of a purchase that held it before."""
+    sql.execute_all([sql.lock_statement(Consumer, {"pk": consumer.pk})])
+    rows = list(
+        Card.objects.filter(
+            Q(state__in=Card.LIMIT_COUNTED) | Q(pk=card_id), consumer_id=consumer.pk, merchant_id=merchant_id
+        ).values_list("pk", *HOLDING_FIELDS)
+    )
+    if any(row[0] == card_id for row in rows):
+        return None
+    return holdings_collected([row[1:] for row in rows], today=clock.local_date(now))
 
 
 def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> tuple[Payment, int | None]:

@@ -556,6 +556,24 @@ def update_where_statement(model: type[Model], values: Mapping[str, Any], lookup
 
 
 @cache
+def _lock_sql(model: type[Model], keys: tuple[str, ...], vendor: str) -> str:
+    return f"SELECT 1 FROM {table(model)} WHERE {where(model, table(model), dict.fromkeys(keys))[0]} FOR NO KEY UPDATE"
+
+
+def lock_statement(model: type[Model], lookup: Mapping[str, Any]) -> Statement | None:
+    """The statement that locks the rows of ``model`` matching the exact ``lookup``, whose result
+    nobody reads (``select_for_update(no_key=True)``: it does not block rows that only point at
+    them). Given to ``execute_all``, inside ``writes_ahead()`` it travels with the next read, which
+    PostgreSQL runs after it, with its own snapshot: the read sees what the lock's last holder
+    committed. None where the database locks no rows (SQLite)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.features.has_select_for_no_key_update:
+        return None
+    params = [param(model, name, value) for name, value in lookup.items()]
+    return _lock_sql(model, tuple(lookup), db.vendor), params
+
+
+@cache
 def _insert_sql(model: type[Model], auto_pk: bool, vendor: str, returning: bool = True, skip: bool = False) -> tuple:
     meta = model._meta
     fields = tuple(field for field in meta.local_concrete_fields if not (auto_pk and field is meta.auto_field))

@@ -405,8 +405,22 @@ class History:
         self.rng.shuffle(anonymous)
         generic = self.buyers[1:]
         appetite = [self.rng.uniform(0.3, 2.5) for _ in generic]
+        # One card per buyer at a school: two would be refused together over the education limit
+        # (merchants.services.limits), a purchase the platform does not make.
+        at_school: set[tuple[str, str]] = {
+            (c.buyer.username, c.seller.shop.brand) for c in self.cards if c.buyer is not None
+        }
         for n, card in enumerate(anonymous):
-            card.buyer = generic[n] if n < len(generic) else self.rng.choices(generic, appetite)[0]
+            buyer = generic[n] if n < len(generic) else self.rng.choices(generic, appetite)[0]
+            if card.seller.shop.category == "education":
+                start = generic.index(buyer)
+                buyer = next(
+                    b
+                    for b in generic[start:] + generic[:start]
+                    if (b.username, card.seller.shop.brand) not in at_school
+                )
+                at_school.add((buyer.username, card.seller.shop.brand))
+            card.buyer = buyer
         first: dict[str, datetime] = {}
         for card in self.cards:
             card.bought_at = min(card.bought_at, self.horizon - timedelta(minutes=1))

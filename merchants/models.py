@@ -90,6 +90,9 @@ class Product(models.Model):
     days = models.PositiveIntegerField(null=True, blank=True)  # period_pass
     refund_fee_bps = models.PositiveIntegerField(default=0)
     on_sale = models.BooleanField(default=True)
+    # The rules profile's version (core.rules.profile_version()) whose limits the plan was checked
+    # against when it was put on sale; "" for plans older than the record.
+    rules_version = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField()
 
     class Meta:

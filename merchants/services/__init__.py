@@ -1,2 +1,3 @@
 """Writes for merchants: ``merchants`` (registration and products), ``settlement`` (runs and
-payouts), ``closure`` (closure and relocation notices)."""
+payouts), ``closure`` (closure and relocation notices), ``limits`` (the card limits and their
+refusals)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -12,12 +11,14 @@ from core import clock
 from core.errors import InvalidInput
 from core.idempotency import keyed_id
 from core.models import User
+from core.rules import profile_version
 from core.services import user_create
 from escrow.models import Account
 from escrow.services import account_open
-from merchants.errors import CardLimitExceeded, InvalidLicenseNumber
+from merchants.errors import InvalidLicenseNumber
 from merchants.models import Merchant, Product
 from merchants.registry import district_code, uscc_is_valid
+from merchants.services.limits import product_limits_check
 from notifications.services import notification_settings_set
 
 _PRODUCT_IDS = uuid.UUID("3f1c9b2e-8d47-4a61-b0e5-6c2a9d8f7e14")  # namespace of product ids derived from form keys
@@ -61,33 +62,6 @@ def merchant_register(
         )
 
 
-def _check_limits(*, merchant: Merchant, kind: str, price: int, sessions: int | None, days: int | None) -> None:
-    limits = settings.CARD_LIMITS
-    if price > limits["max_price"]:
-        raise CardLimitExceeded(
-            _("A card may cost at most %(max)s fen (the national cap on a prepaid card).")
-            % {"max": limits["max_price"]},
-            errors={"price": [_("rule max_price: at most %(max)s fen") % {"max": limits["max_price"]}]},
-        )
-    if merchant.category != Merchant.Category.EDUCATION:
-        return
-    if kind == Product.Kind.SESSION_PACK and sessions is not None and sessions > limits["education_max_sessions"]:
-        raise CardLimitExceeded(
-            _("Off-campus training may sell at most %(max)s class hours at once.")
-            % {"max": limits["education_max_sessions"]},
-            errors={
-                "sessions": [
-                    _("rule education_max_sessions: at most %(max)s") % {"max": limits["education_max_sessions"]}
-                ]
-            },
-        )
-    if kind == Product.Kind.PERIOD_PASS and days is not None and days > limits["education_max_days"]:
-        raise CardLimitExceeded(
-            _("Off-campus training may sell at most %(max)s days at once.") % {"max": limits["education_max_days"]},
-            errors={"days": [_("rule education_max_days: at most %(max)s") % {"max": limits["education_max_days"]}]},
-        )
-
-
 def product_create(
     *,
     merchant: Merchant,
@@ -127,8 +101,16 @@ def product_create(
         errors["refund_fee_bps"] = [_("Between 0 and 2000 basis points.")]
     if errors:
         raise InvalidInput(errors=errors)
-    _check_limits(merchant=merchant, kind=kind, price=price, sessions=sessions, days=days)
     keep = required[kind]
+    product_limits_check(
+        category=merchant.category,
+        kind=kind,
+        price=price,
+        sessions=keep.get("sessions"),
+        days=keep.get("days"),
+        face_value=keep.get("face_value"),
+        unit_price=keep.get("unit_price"),
+    )
     product_id = keyed_id(_PRODUCT_IDS, idempotency_key)
     try:
         with transaction.atomic(durable=True):
@@ -143,6 +125,7 @@ def product_create(
                 sessions=keep.get("sessions"),
                 days=keep.get("days"),
                 refund_fee_bps=refund_fee_bps,
+                rules_version=profile_version(),
                 created_at=clock.now(),
             )
     except IntegrityError:
