@@ -65,7 +65,7 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     escrow = card.escrow_left
     if reason == Refund.Reason.COOLING_OFF:
         if card.state != Card.State.COOLING_OFF or card.first_service_at is not None or not card.in_cooling_off_window:
-            raise CoolingOffExpired()
+            raise CoolingOffExpired(rule=rule("cooling_off_days"))
         return escrow, 0
     if reason == Refund.Reason.SMALL_BALANCE:
         if card.kind != Product.Kind.STORED_VALUE or not (0 < (card.balance or 0) < (card.unit_price or 0)):

@@ -262,8 +262,21 @@ def test_a_cooling_off_refund_is_accepted_until_the_last_second_and_refused_at_i
     assert first.cooling_off_ends_at == second.cooling_off_ends_at == ends_at
     with at(ends_at - SECOND):
         assert refund_request(consumer=first.consumer, card_id=first.pk, reason="cooling_off").amount == first.price
-    with at(ends_at), pytest.raises(CoolingOffExpired):
+    with at(ends_at), pytest.raises(CoolingOffExpired) as refused:
         refund_request(consumer=second.consumer, card_id=second.pk, reason="cooling_off")
+    assert refused.value.rule.key == "cooling_off_days"  # the refusal names its rule
+
+
+def test_a_late_cooling_off_refund_is_refused_naming_its_rule_and_basis(profile):
+    card = cooling_off_card()
+    ends_at = calendar.period_ends_at(MOMENT.date(), days(profile, "cooling_off_days"))
+    with at(ends_at):
+        response = client_for(card.consumer.user).post(
+            f"/api/v1/cards/{card.pk}/refunds", {"reason": "cooling_off"}, format="json"
+        )
+    body = response.json()
+    assert (response.status_code, body["code"], body["rule"]) == (409, "cooling_off_expired", "cooling_off_days")
+    assert body["basis"] == profile.rule("cooling_off_days").basis_zh
 
 
 def test_the_contract_states_the_cooling_off_end_and_cites_the_basis_of_its_terms(profile):
