@@ -193,3 +193,11 @@ def run_in_fresh_process(
     if child.exitcode != 0:
         raise RuntimeError(f"the {what} failed (exit code {child.exitcode})")
     return outcome
+
+
+# The counter code of the bench's card ``j`` (``consumers.models.Card.counter_code``): ``j`` written
+# in base 31 with the codes' alphabet (``COUNTER_CODE_ALPHABET``), eight symbols, so unique by
+# construction. SQL over a column ``j``, with ``%`` doubled for a statement that takes parameters.
+COUNTER_CODE_SQL = " || ".join(
+    f"substr('23456789ABCDEFGHJKMNPQRSTUVWXYZ', (j::bigint / {31**k} %% 31)::int + 1, 1)" for k in range(8)
+)

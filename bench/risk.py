@@ -68,6 +68,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402 - needs the repository on the path
+    COUNTER_CODE_SQL,
     DEFAULT_SERVER,
     SEQUENCES_FROM_DATA,
     MiB,
@@ -485,11 +486,11 @@ def load(conn, p: dict) -> dict:
             INSERT INTO escrow_account (id, kind, name, balance, currency, created_at)
             SELECT escrow_account_id, 'card_escrow', 'bench card ' || j, 0, 'cny', paid_at FROM bench_card
             """,
-            """
+            f"""
             INSERT INTO consumers_card (id, kind, state, price, face_value, unit_price, sessions, days, refund_fee_bps,
                 released_total, refunded_total, balance, sessions_remaining, valid_from, valid_until, paid_at,
-                cooling_off_ends_at, first_service_at, purchase_key, created_at, escrow_account_id, merchant_id,
-                product_id, consumer_id)
+                cooling_off_ends_at, first_service_at, purchase_key, counter_code, created_at, escrow_account_id,
+                merchant_id, product_id, consumer_id)
             SELECT md5('bench-card-' || j)::uuid, kind, state, price, face, unit_price, sessions, days, fee_bps,
                    released + fee, refund_amount,
                    CASE WHEN kind = 'stored_value' THEN face - LEAST(n, cap) * (face / 4) END,
@@ -501,7 +502,8 @@ def load(conn, p: dict) -> dict:
                    CASE WHEN n > 0 AND kind <> 'period_pass'
                         THEN LEAST(svc_start + (1 - u_use) * (%(period)s / cap) * interval '1 day',
                                    svc_end - interval '1 minute') END,
-                   'bench:' || j, paid_at - interval '2 minutes', escrow_account_id, merchant_id, product_id,
+                   'bench:' || j, {COUNTER_CODE_SQL},
+                   paid_at - interval '2 minutes', escrow_account_id, merchant_id, product_id,
                    md5('bench-consumer-' || (j %% %(consumers)s))::uuid
             FROM bench_card
             """,

@@ -67,6 +67,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402 - needs the repository on the path
+    COUNTER_CODE_SQL,
     DEFAULT_SERVER,
     SEQUENCES_FROM_DATA,
     MiB,
@@ -233,11 +234,12 @@ def load(conn, layout: dict) -> dict:
             f"""
             INSERT INTO consumers_card (id, kind, state, price, face_value, unit_price, sessions, days, refund_fee_bps,
                 released_total, refunded_total, balance, sessions_remaining, valid_from, valid_until, paid_at,
-                cooling_off_ends_at, first_service_at, purchase_key, created_at, escrow_account_id, merchant_id,
-                product_id, consumer_id)
+                cooling_off_ends_at, first_service_at, purchase_key, counter_code, created_at, escrow_account_id,
+                merchant_id, product_id, consumer_id)
             SELECT md5('bench-card-' || j)::uuid, 'session_pack', 'active', %(price)s, NULL, NULL, %(sessions)s, NULL,
                    0, 0, 0, NULL, %(sessions)s, NULL, NULL, %(paid)s, %(cooling_off_ends)s, NULL, 'bench:' || j,
-                   %(paid)s, %(escrow_account_base)s + j, md5('bench-merchant-' || {card_merchant})::uuid,
+                   {COUNTER_CODE_SQL}, %(paid)s, %(escrow_account_base)s + j,
+                   md5('bench-merchant-' || {card_merchant})::uuid,
                    md5('bench-product-' || {card_merchant})::uuid,
                    md5('bench-consumer-' || (j %% %(consumers)s))::uuid
             FROM generate_series(0, %(all_cards)s - 1) j

@@ -23,6 +23,7 @@ cards runs. Money lives in the ledger: ``escrow_balance`` is the card's escrow a
 ``price == escrow_balance + released_total + refunded_total`` for every paid card.
 """
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -45,6 +46,32 @@ class Consumer(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+# The counter code: what a holder shows (or reads out) at the counter instead of the card's id.
+# Digits and capitals without 0/O, 1/I/L (misread on a screen or when read out): 31 symbols.
+COUNTER_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+COUNTER_CODE_LENGTH = 8
+
+
+def counter_code_new() -> str:
+    """A fresh random counter code (``Card.counter_code``'s default, drawn with ``secrets``).
+
+    Eight of 31 symbols: 31**8 ≈ 8.5 × 10**11 codes (39.6 bits). Codes are random rather than
+    derived from the card's id, which is just as random and would only add a step. The column is
+    unique, so a repeated code can never reach two cards: the purchase that drew it fails. With ``n``
+    cards already sold a new card draws a taken code with probability n / 31**8: one purchase in
+    8.5 million at 100,000 cards, one in 850,000 at a million. The purchase path
+    (``consumers.services.card_purchase``) may redraw on that constraint; the odds above are what
+    is left to chance without it. A merchant finds only its own cards by code
+    (``consumers.selectors.card_for_counter``), so guessing codes reveals nothing of other shops.
+    """
+    return "".join(secrets.choice(COUNTER_CODE_ALPHABET) for _ in range(COUNTER_CODE_LENGTH))
+
+
+def counter_code_display(code: str) -> str:
+    """The code as people read it, in two groups of four: ``K7QX3MPA`` → ``K7QX-3MPA``."""
+    return f"{code[:4]}-{code[4:]}"
 
 
 def _cooling_off_over_or_served(card: "Card") -> bool:
@@ -104,6 +131,10 @@ class Card(FSMModelMixin, models.Model):
     # The rules profile's version (core.rules.profile_version()) in force at the purchase: the one
     # its limits were checked under; "" for cards older than the record.
     rules_version = models.CharField(max_length=40, blank=True, default="")
+    # Shown on the card's page (with a QR code of it) for the merchant to find the card at the counter.
+    counter_code = models.CharField(
+        max_length=COUNTER_CODE_LENGTH, unique=True, default=counter_code_new, editable=False
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -128,6 +159,10 @@ class Card(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"card {self.pk}"
+
+    @property
+    def counter_code_display(self) -> str:
+        return counter_code_display(self.counter_code)
 
     @property
     def escrow_left(self) -> int:

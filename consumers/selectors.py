@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qs, urlsplit
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 
-from consumers.models import Card, Consumer, Redemption
+from consumers.errors import CardNotRedeemable
+from consumers.models import COUNTER_CODE_ALPHABET, COUNTER_CODE_LENGTH, Card, Consumer, Redemption
 from core import clock
 from core.errors import NotFound
 
@@ -33,6 +37,58 @@ def card_get(*, user, card_id: str) -> Card:
         return cards_visible_to(user=user).select_related("merchant", "consumer", "product").get(pk=card_id)
     except (Card.DoesNotExist, ValueError, DjangoValidationError) as exc:  # malformed ids are absent too
         raise NotFound() from exc
+
+
+# A card id is a UUID; the contract's QR code carries it, alone or inside longer text.
+CARD_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+# What people put between the groups of a counter code, typing it or reading it out.
+_CODE_SEPARATORS = re.compile(r"[\s\-_.·]+")
+
+
+def counter_code_normalize(text: str) -> str | None:
+    """The counter code in ``text`` (as typed, any case, grouped or not, or the card page's QR
+    text: a link whose ``code`` parameter holds it), or None when there is none."""
+    text = text.strip()
+    if "code=" in text:
+        found = parse_qs(urlsplit(text).query).get("code")
+        if not found:
+            return None
+        text = found[0]
+    code = _CODE_SEPARATORS.sub("", text).upper()
+    if len(code) == COUNTER_CODE_LENGTH and all(symbol in COUNTER_CODE_ALPHABET for symbol in code):
+        return code
+    return None
+
+
+def card_for_counter(*, merchant, code_or_id: str) -> Card:
+    """The merchant's own card that a holder shows at the counter, by its counter code (typed, or
+    scanned from the card page's QR code) or by its id (typed, or inside the contract's QR text),
+    ready for a service: with its product and holder.
+
+    Another merchant's card, or text naming no card, is "not found" alike. A card of the merchant's
+    that cannot take a service now (not paid, frozen, used up, refunded) raises ``CardNotRedeemable``,
+    the API's own refusal, so the merchant learns it before asking the holder to confirm.
+    """
+    cards = Card.objects.select_related("product", "consumer", "escrow_account").filter(merchant=merchant)
+    found_id = CARD_ID.search(code_or_id)
+    if found_id is not None:
+        lookup = {"pk": found_id.group(0).replace("-", "").lower()}
+    else:
+        code = counter_code_normalize(code_or_id)
+        if code is None:
+            raise NotFound()
+        lookup = {"counter_code": code}
+    card = cards.filter(**lookup).first()
+    if card is None:
+        raise NotFound()
+    if card.state not in Card.REDEEMABLE:
+        raise CardNotRedeemable()
+    return card
+
+
+def phone_tail(phone: str) -> str:
+    """What a merchant sees of a holder's phone at the counter: its last four digits."""
+    return "****" + phone[-4:] if len(phone) > 4 else "****"
 
 
 def redemptions_visible_to(*, user) -> QuerySet[Redemption]:

@@ -17,11 +17,11 @@ arguments, and ``core.web.attempt`` shows the services' domain errors. The few r
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -35,6 +35,7 @@ from django.views.decorators.http import require_POST
 
 from consumers import selectors, services
 from consumers.contract import card_contract_pdf
+from consumers.errors import CardNotRedeemable
 from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import NotFound
@@ -54,7 +55,7 @@ RECENT_REDEMPTIONS = 30
 MERCHANT_PAGE_SIZE = 25
 MERCHANT_RECENT_REDEMPTIONS = 20
 # A card id is a UUID; the contract's QR code carries it, alone or inside longer text.
-CARD_ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+CARD_ID = selectors.CARD_ID
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -311,11 +312,35 @@ class RedemptionStartForm(OnceForm):
         help_text=gettext_lazy("Stored-value cards only: the face value of the service."),
     )
 
+    def __init__(self, *args: Any, merchant: Merchant | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.merchant = merchant
+
     def clean_card(self) -> str:
-        found = CARD_ID.search(self.cleaned_data["card"])
-        if found is None:
-            raise forms.ValidationError(_("No card id in this text."))
-        return found.group(0).replace("-", "").lower()
+        text = self.cleaned_data["card"]
+        found = CARD_ID.search(text)
+        if found is not None:
+            return found.group(0).replace("-", "").lower()
+        if self.merchant is not None and selectors.counter_code_normalize(text) is not None:
+            # A counter code (typed, or the card page's QR text) names the card too.
+            try:
+                return selectors.card_for_counter(merchant=self.merchant, code_or_id=text).pk.hex
+            except NotFound as exc:
+                raise forms.ValidationError(_("None of the cards you sold has this code.")) from exc
+            except CardNotRedeemable as exc:
+                raise forms.ValidationError(str(exc.detail)) from exc
+        raise forms.ValidationError(_("No card id in this text."))
+
+
+class CounterLookupForm(forms.Form):
+    """What the merchant types or scans at the counter: the holder's counter code, or a card's QR text."""
+
+    code = forms.CharField(
+        label=gettext_lazy("Counter code"),
+        max_length=500,
+        help_text=gettext_lazy("The 8 characters under the QR code on the holder's card page, e.g. K7QX-3MPA."),
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "autocomplete": "off", "spellcheck": "false"}),
+    )
 
 
 def htmx_login_redirect(view):
@@ -342,7 +367,14 @@ def _live_context(request) -> dict:
     return {"pending": pending, "recent": recent}
 
 
-def _merchant_redemptions(request, *, merchant: Merchant, form: RedemptionStartForm):
+def _merchant_redemptions(
+    request,
+    *,
+    merchant: Merchant,
+    form: RedemptionStartForm,
+    lookup: CounterLookupForm | None = None,
+    status: int = 200,
+):
     cards = _page(
         request,
         selectors.cards_visible_to(user=request.user).select_related("product"),
@@ -350,8 +382,32 @@ def _merchant_redemptions(request, *, merchant: Merchant, form: RedemptionStartF
     )
     for card in cards:
         card.redeemable = card.state in services.REDEEMABLE  # offer "start a service" where it can
-    context = {"merchant": merchant, "form": form, "cards": cards, **_live_context(request)}
-    return render(request, "consumers/merchant_redemptions.html", context)
+    context = {
+        "merchant": merchant,
+        "form": form,
+        "lookup": lookup or CounterLookupForm(),
+        "cards": cards,
+        **_live_context(request),
+    }
+    return render(request, "consumers/merchant_redemptions.html", context, status=status)
+
+
+def counter_link(request, card: Card) -> str:
+    """What the card page's QR code says: the merchant's counter page with the card's code. A
+    phone's own camera app opens it; our scanner and the start form read the code out of it."""
+    query = urlencode({"code": card.counter_code_display})
+    return request.build_absolute_uri(f"{reverse('web-merchant-counter')}?{query}")
+
+
+def _counter_confirm(request, *, merchant: Merchant, card: Card, form: RedemptionStartForm, status: int = 200):
+    context = {
+        "merchant": merchant,
+        "card": card,
+        "holder_name": card.consumer.display_name,
+        "holder_phone": selectors.phone_tail(card.consumer.phone),
+        "form": form,
+    }
+    return render(request, "consumers/merchant_counter_confirm.html", context, status=status)
 
 
 @merchant_only
@@ -362,11 +418,37 @@ def merchant_redemptions(request):
     )
 
 
+@merchant_only
+def merchant_counter(request):
+    """At the counter: the card behind a counter code (typed, or scanned from the holder's card
+    page), its holder and what is left on it, before the merchant starts a service. Works without
+    JavaScript: this page is the lookup form's GET; its "start" button posts the start form."""
+    merchant = merchant_of_request(request)
+    lookup = CounterLookupForm(request.GET)
+    if not lookup.is_valid():
+        if "code" not in request.GET:
+            return redirect(f"{reverse('web-merchant-redemptions')}#counter")
+        return _merchant_redemptions(request, merchant=merchant, form=RedemptionStartForm(), lookup=lookup)
+    try:
+        card = selectors.card_for_counter(merchant=merchant, code_or_id=lookup.cleaned_data["code"])
+    except NotFound:
+        lookup.add_error("code", _("None of the cards you sold has this code."))
+        return _merchant_redemptions(request, merchant=merchant, form=RedemptionStartForm(), lookup=lookup, status=404)
+    except CardNotRedeemable as exc:
+        lookup.add_error("code", str(exc.detail))
+        return _merchant_redemptions(request, merchant=merchant, form=RedemptionStartForm(), lookup=lookup)
+    form = RedemptionStartForm(initial={"card": card.pk.hex}, merchant=merchant)
+    form.fields["card"].widget = forms.HiddenInput()
+    if card.kind != Product.Kind.STORED_VALUE:
+        del form.fields["amount"]
+    return _counter_confirm(request, merchant=merchant, card=card, form=form)
+
+
 @require_POST
 @merchant_only
 def merchant_redemption_start(request):
     merchant = merchant_of_request(request)
-    form = RedemptionStartForm(request.POST)
+    form = RedemptionStartForm(request.POST, merchant=merchant)
     if form.is_valid():
 
         def start() -> Redemption:
@@ -384,6 +466,16 @@ def merchant_redemption_start(request):
         started = attempt(request, start, success=_("Service started: waiting for the consumer to confirm."), form=form)
         if started is not None:
             return redirect("web-merchant-redemptions")
+        if request.POST.get("counter"):  # started from the counter page: show the holder's card again
+            try:
+                card = selectors.card_for_counter(merchant=merchant, code_or_id=form.cleaned_data["card"])
+            except (NotFound, CardNotRedeemable):
+                pass
+            else:
+                form.fields["card"].widget = forms.HiddenInput()
+                if card.kind != Product.Kind.STORED_VALUE:
+                    del form.fields["amount"]
+                return _counter_confirm(request, merchant=merchant, card=card, form=form)
     return _merchant_redemptions(request, merchant=merchant, form=form)
 
 

@@ -26,6 +26,7 @@ merchant_pages = [
     path("redemptions/", web.merchant_redemptions, name="web-merchant-redemptions"),
     path("redemptions/start/", web.merchant_redemption_start, name="web-merchant-redemption-start"),
     path("redemptions/live/", web.merchant_redemptions_live, name="web-merchant-redemptions-live"),
+    path("redemptions/counter/", web.merchant_counter, name="web-merchant-counter"),
 ]
 
 urlpatterns = [

@@ -26,10 +26,11 @@ from django_fsm import can_proceed
 
 from consumers import selectors as consumer_selectors
 from consumers.models import Card
-from consumers.web import card_of_request, consumer_of_request
+from consumers.web import card_of_request, consumer_of_request, counter_link
 from core import clock
 from core.errors import DomainError, NotFound
 from core.formatting import percent, yuan
+from core.qr import qr_svg
 from core.web import attempt, role_required
 from merchants.selectors import merchant_settlement_get
 from merchants.web import merchant_of_request
@@ -124,11 +125,18 @@ def card_detail(request, card_id):
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
     )[:RECENT_REDEMPTIONS]
     refund = Refund.objects.filter(card=card).first()
+    # At the counter: a QR code and the short code the merchant scans or types (a card that can be served).
+    counter_qr = (
+        qr_svg(counter_link(request, card), label=_("QR code for the counter"), html_id="counter-qr")
+        if card.state in Card.REDEEMABLE
+        else None
+    )
     return render(
         request,
         "refunds/card_detail.html",
         {
             "card": card,
+            "counter_qr": counter_qr,
             # Read through the relation, not complaints' selectors (an app above): the holder's own.
             "complaints": card.complaints.filter(consumer__user=request.user)
             .select_related("merchant")
