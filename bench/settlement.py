@@ -393,7 +393,7 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
     rss_ready = rss_now()  # Django loaded and connected: what any worker carries before settling
     counter = StatementCounter()
     timings: dict[str, float] = {}
-    original_totals, original_refund_counts = service._merchant_totals, service._refund_counts
+    original_totals, original_refund_counts = service._merchant_totals, service.refund_counts
 
     def timed_totals(**kwargs):  # instrumentation only: the service's own function, timed
         counter.phase = "aggregate"
@@ -409,7 +409,7 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
         timings["refund_counts_s"] = time.perf_counter() - started
         return counts
 
-    service._merchant_totals, service._refund_counts = timed_totals, timed_refund_counts
+    service._merchant_totals, service.refund_counts = timed_totals, timed_refund_counts
 
     def progress(done: int, total: int) -> None:
         say(f"  settlements written: {done}/{total} merchants")

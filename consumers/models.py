@@ -60,10 +60,10 @@ def counter_code_new() -> str:
     Eight of 31 symbols: 31**8 ≈ 8.5 × 10**11 codes (39.6 bits). Codes are random rather than
     derived from the card's id, which is just as random and would only add a step. The column is
     unique, so a repeated code can never reach two cards: the purchase that drew it fails. With ``n``
-    cards already sold a new card draws a taken code with probability n / 31**8: one purchase in
-    8.5 million at 100,000 cards, one in 850,000 at a million. The purchase path
-    (``consumers.services.card_purchase``) may redraw on that constraint; the odds above are what
-    is left to chance without it. A merchant finds only its own cards by code
+    cards already sold a new card draws a taken code with probability n / 31**8: one draw in 8.5
+    million at 100,000 cards, one in 850,000 at a million. The purchase
+    (``consumers.services.card_purchase``) draws again when the code it drew is taken, so a
+    purchase fails only if three draws in a row are taken. A merchant finds only its own cards by code
     (``consumers.selectors.card_for_counter``), so guessing codes reveals nothing of other shops.
     """
     return "".join(secrets.choice(COUNTER_CODE_ALPHABET) for _ in range(COUNTER_CODE_LENGTH))

@@ -36,10 +36,10 @@ from consumers.errors import (
     RedemptionNotPending,
 )
 from consumers.limits import HOLDING_FIELDS, holdings_collected
-from consumers.models import Card, Consumer, Payment, Redemption
+from consumers.models import Card, Consumer, Payment, Redemption, counter_code_new
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
-from core.gateways import GatewayError, get_gateway
+from core.gateways import GatewayError, PaymentIntent, get_gateway
 from core.idempotency import keyed_id, service_atomic
 from core.models import User
 from core.rules import profile_version
@@ -55,6 +55,10 @@ from payments.gateways.local import LocalGateway
 
 REDEEMABLE = Card.REDEEMABLE  # the name merchants' pages read
 _CARD_IDS = uuid.UUID("5b0d7c1e-3f0a-4e8e-9a43-7f2a1c9e6d10")  # namespace of card ids derived from purchase keys
+# A new card's counter code is drawn at random (consumers.models.counter_code_new); one another card
+# already holds is drawn again, this many times at most (each draw collides about once in a million
+# purchases at a million cards, see there).
+COUNTER_CODE_DRAWS = 3
 _REDEMPTION_IDS = uuid.UUID("0c6f2a8e-51d4-4b7a-9e3c-2d8b7f41a5c3")  # ... of redemption ids derived from request keys
 
 
@@ -221,56 +225,91 @@ def card_purchase(*, consumer: Consumer, product_id: str, idempotency_key: str |
         raise GatewayUnavailable() from exc
     now = clock.now()
     limits = education_rules(product.merchant.category)
-    try:
-        with service_atomic():
-            if limits is not None:
-                held = _education_holdings(consumer=consumer, merchant_id=product.merchant_id, card_id=card_id, now=now)
-                if held is not None:
-                    education_limit_check(
-                        category=product.merchant.category,
-                        held=held,
-                        adding=plan_collected(
-                            kind=product.kind,
-                            sessions=product.sessions,
-                            days=product.days,
-                            face_value=product.face_value,
-                            unit_price=product.unit_price,
-                        ),
-                    )
-            account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
-            card = Card(
-                id=card_id,
-                product=product,
-                merchant=product.merchant,
+    counter_code = counter_code_new()
+    for draw in range(1, COUNTER_CODE_DRAWS + 1):
+        try:
+            return _card_write(
                 consumer=consumer,
-                kind=product.kind,
-                escrow_account=account,
-                price=product.price,
-                face_value=product.face_value,
-                unit_price=product.unit_price,
-                sessions=product.sessions,
-                days=product.days,
-                refund_fee_bps=product.refund_fee_bps,
-                balance=product.face_value if product.kind == Product.Kind.STORED_VALUE else None,
-                sessions_remaining=product.sessions if product.kind == Product.Kind.SESSION_PACK else None,
-                purchase_key=idempotency_key,
-                rules_version=profile_version(),
-                created_at=now,
-            )
-            payment = Payment(
-                card=card,
+                product=product,
+                card_id=card_id,
                 gateway=gateway,
-                amount=product.price,
-                external_id=intent.external_id,
-                client_secret=intent.client_secret,
-                created_at=now,
+                intent=intent,
+                idempotency_key=idempotency_key,
+                counter_code=counter_code,
+                limits_apply=limits is not None,
+                now=now,
             )
-            sql.insert(card, payment)
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        # The same purchase was made before (or is being made right now): that card is the answer.
-        return Card.objects.select_related("payment", "escrow_account").get(purchase_key=idempotency_key)
+        except IntegrityError:
+            if idempotency_key:
+                # The same purchase was made before (or is being made right now): that card is the answer.
+                earlier = Card.objects.select_related("payment", "escrow_account").filter(purchase_key=idempotency_key)
+                if (found := earlier.first()) is not None:
+                    return found
+            if draw == COUNTER_CODE_DRAWS or not Card.objects.filter(counter_code=counter_code).exists():
+                raise
+            counter_code = counter_code_new()  # another card holds the code drawn: draw again
+    raise AssertionError("unreachable: the last draw returns or raises")
+
+
+def _card_write(
+    *,
+    consumer: Consumer,
+    product: Product,
+    card_id: uuid.UUID,
+    gateway: str,
+    intent: PaymentIntent,
+    idempotency_key: str | None,
+    counter_code: str,
+    limits_apply: bool,
+    now: datetime,
+) -> Card:
+    """The purchase's transaction: the education limit checked under the consumer's lock, then the
+    card, its escrow account and its payment written."""
+    with service_atomic():
+        if limits_apply:
+            held = _education_holdings(consumer=consumer, merchant_id=product.merchant_id, card_id=card_id, now=now)
+            if held is not None:
+                education_limit_check(
+                    category=product.merchant.category,
+                    held=held,
+                    adding=plan_collected(
+                        kind=product.kind,
+                        sessions=product.sessions,
+                        days=product.days,
+                        face_value=product.face_value,
+                        unit_price=product.unit_price,
+                    ),
+                )
+        account = account_open(kind=Account.Kind.CARD_ESCROW, name=f"escrow: {product.name}")
+        card = Card(
+            id=card_id,
+            product=product,
+            merchant=product.merchant,
+            consumer=consumer,
+            kind=product.kind,
+            escrow_account=account,
+            price=product.price,
+            face_value=product.face_value,
+            unit_price=product.unit_price,
+            sessions=product.sessions,
+            days=product.days,
+            refund_fee_bps=product.refund_fee_bps,
+            balance=product.face_value if product.kind == Product.Kind.STORED_VALUE else None,
+            sessions_remaining=product.sessions if product.kind == Product.Kind.SESSION_PACK else None,
+            purchase_key=idempotency_key,
+            rules_version=profile_version(),
+            counter_code=counter_code,
+            created_at=now,
+        )
+        payment = Payment(
+            card=card,
+            gateway=gateway,
+            amount=product.price,
+            external_id=intent.external_id,
+            client_secret=intent.client_secret,
+            created_at=now,
+        )
+        sql.insert(card, payment)
     return card
 
 

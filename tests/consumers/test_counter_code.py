@@ -91,3 +91,25 @@ def test_a_card_that_cannot_be_served_is_refused_with_the_apis_error():
 def test_a_merchant_sees_only_the_last_four_digits_of_the_holders_phone():
     assert phone_tail("13800001234") == "****1234"
     assert phone_tail("123") == "****"
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "buy-once"])
+def test_a_purchase_that_draws_a_taken_code_draws_again_and_succeeds(monkeypatch, idempotency_key):
+    pack = builders.session_pack(builders.merchant())
+    taken = builders.paid_card(pack).counter_code
+    fresh = counter_code_new()
+    draws = iter([taken, fresh])
+    monkeypatch.setattr("consumers.services.counter_code_new", lambda: next(draws))
+    card = card_purchase(consumer=builders.consumer(), product_id=pack.pk, idempotency_key=idempotency_key)
+    assert Card.objects.get(pk=card.pk).counter_code == fresh
+    assert Card.objects.filter(counter_code=taken).count() == 1
+
+
+def test_a_purchase_gives_up_after_three_taken_draws():
+    pack = builders.session_pack(builders.merchant())
+    taken = builders.paid_card(pack).counter_code
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("consumers.services.counter_code_new", lambda: taken)
+        with pytest.raises(IntegrityError):
+            card_purchase(consumer=builders.consumer(), product_id=pack.pk)
+    assert Card.objects.filter(product=pack).count() == 1
