@@ -21,7 +21,7 @@ What the report holds, in order:
    too much work for one report).
 
 Every read is one aggregate or one bounded query; no query runs per row. The layout is the
-PDF foundation the settlement statement uses too (``core.pdf``: the CID font STSong-Light, the A4
+PDF foundation the settlement statement uses too (``core.pdf``: the embedded CJK font, the A4
 template, the ruled tables and "第 n 页 / 共 N 页" in every page's footer); money is integer fen
 formatted without floats, times are Beijing time. A merchant
 with no assessment, no card and no complaint gets the same report, each section saying so.
