@@ -253,6 +253,17 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"), doc="Where uploa
 FILING_DOCUMENT_MAX_BYTES = env_int(
     "FILING_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, doc="Largest document a merchant may upload with a filing."
 )
+# --- PDFs ------------------------------------------------------------------------------------
+# Every PDF embeds (a subset of) a CJK font with TrueType outlines (core/pdf.py): empty means the
+# first of the known Debian paths that exists (fonts-wqy-zenhei, fonts-wqy-microhei, fonts-arphic-uming).
+PDF_FONT_PATH = env_str(
+    "PDF_FONT_PATH", "", doc="TrueType (.ttf/.ttc) CJK font embedded in the PDFs; empty: search Debian's paths."
+)
+PLATFORM_CONTACT = env_str(
+    "PLATFORM_CONTACT",
+    "北京市单用途预付卡资金托管平台运营中心 电话 010-12345678 邮箱 service@prepaid-escrow.local",
+    doc="The platform operator's contact, printed in every PDF's footer.",
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

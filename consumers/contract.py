@@ -1,7 +1,7 @@
 """A card's purchase contract and receipt as a PDF (API.md, Cards: ``contract.pdf``).
 
-The document is in Chinese, on the PDF foundation (``core.pdf``: reportlab's built-in CID font
-STSong-Light, which PDF readers provide themselves, so no font file is embedded; the A4 template).
+The document is in Chinese, on the PDF foundation (``core.pdf``: the embedded CJK font, the A4
+template, the page footer with the platform's contact and "第 n 页 / 共 N 页").
 Money is integer fen and is formatted without floats. Times are shown in Beijing time.
 The refund rules follow API.md, Refunds; the cooling-off period and the time to pay a refund come
 from the rules profile in force, and the contract cites their provisions and the profile's version.
@@ -24,7 +24,7 @@ from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 from consumers.models import Card
 from core import clock
 from core.formatting import beijing_time, percent, yuan
-from core.pdf import FONT, document
+from core.pdf import FONT, document, page_canvas
 from core.rules import Rule, rule, rules_active
 from merchants.models import Product
 from merchants.registry import district_name
@@ -264,5 +264,5 @@ def card_contract_pdf(*, card: Card) -> bytes:
         Spacer(0, 4 * mm),
         _p(f"本文件生成时间：{beijing_time(clock.now())}", _SMALL),
     ]
-    doc.build(story)
+    doc.build(story, canvasmaker=page_canvas(f"{TITLE}　卡号 {card.pk}"))
     return buffer.getvalue()

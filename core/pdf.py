@@ -1,33 +1,85 @@
 """The PDF foundation: the font, the A4 page template and the shared styles and tables.
 
 Every PDF the platform writes (the card contract, the merchant's settlement statement, the
-regulator's audit report) is in Chinese and is set in reportlab's built-in CID font STSong-Light:
-PDF readers provide it themselves, so no font file is embedded and nothing needs installing on
-the server. It is registered here, once, on import.
+regulator's audit report) is in Chinese and embeds the CJK font it is set in, so that it renders
+on any reader, with or without Chinese fonts of its own. The font is a TrueType-outline one (reportlab
+embeds a subset of a TrueType font, the glyphs used, but cannot embed CFF outlines such as Noto Sans
+CJK's): ``settings.PDF_FONT_PATH``, or else the first of Debian's ``FONT_CANDIDATES`` found
+(``apt-get install fonts-wqy-zenhei``). It is registered under the name ``FONT`` the first time a PDF
+is made (``use_font``, called by ``document``); no font found is an ``ImproperlyConfigured`` that
+names the package to install.
 
 The page is A4 with 18 mm side margins; ``document`` makes the template, ``page_canvas`` stamps
-every page with a footer and "第 n 页 / 共 N 页". ``pairs_table`` (label/value pairs) and
-``ruled_table`` (long ruled tables whose header repeats on every page) are the two tables the
-statement and the report share, in the styles below.
+every page with a footer, the platform's contact (``settings.PLATFORM_CONTACT``) and
+"第 n 页 / 共 N 页". ``pairs_table`` (label/value pairs) and ``ruled_table`` (long ruled tables whose
+header repeats on every page) are the two tables the statement and the report share, in the styles
+below.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Table, TableStyle
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+FONT = "PlatformCJK"  # the name the styles use; the PDF names the font by its own (PostScript) name
+# TrueType-outline CJK fonts of Debian's packages, in order of preference: (path, package).
+FONT_CANDIDATES = (
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "fonts-wqy-zenhei"),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", "fonts-arphic-uming"),
+)
+_registered: dict[str, str] = {}  # FONT -> the path it was registered from
+
+
+def font_path() -> str:
+    """The font file to embed: ``PDF_FONT_PATH`` when set, else the first candidate that exists."""
+    configured = getattr(settings, "PDF_FONT_PATH", "")
+    if configured:
+        if not Path(configured).is_file():
+            raise ImproperlyConfigured(
+                f"PDF_FONT_PATH={configured} does not exist. Set it to a TrueType CJK font (.ttf/.ttc), "
+                "e.g. Debian's fonts-wqy-zenhei (apt-get install fonts-wqy-zenhei)."
+            )
+        return configured
+    for path, _package in FONT_CANDIDATES:
+        if Path(path).is_file():
+            return path
+    raise ImproperlyConfigured(
+        "No CJK font for the PDFs: install Debian's fonts-wqy-zenhei (apt-get install fonts-wqy-zenhei) "
+        "or set PDF_FONT_PATH to a TrueType CJK font (.ttf/.ttc; CFF fonts such as Noto Sans CJK cannot be "
+        "embedded)."
+    )
+
+
+def use_font() -> str:
+    """Register the CJK font as ``FONT`` (once per path) and return ``FONT``. A ``.ttc`` collection
+    gives its first face. reportlab embeds the glyphs a document uses (a subset) in each PDF."""
+    path = font_path()
+    if _registered.get(FONT) != path:
+        try:
+            font = TTFont(FONT, path, subfontIndex=0) if path.lower().endswith(".ttc") else TTFont(FONT, path)
+        except TTFError as error:
+            raise ImproperlyConfigured(
+                f"{path} cannot be embedded in a PDF ({error}): use a TrueType-outline CJK font, "
+                "e.g. Debian's fonts-wqy-zenhei (apt-get install fonts-wqy-zenhei)."
+            ) from error
+        pdfmetrics.registerFont(font)
+        _registered[FONT] = path
+    return FONT
+
 
 AUTHOR = "单用途预付卡资金托管平台"
 
@@ -52,7 +104,8 @@ def p(text: str, style: ParagraphStyle = BODY) -> Paragraph:
 
 
 def document(buffer: IO[bytes], *, title: str, subject: str, bottom_margin: float = 18 * mm) -> SimpleDocTemplate:
-    """The A4 page template, writing into ``buffer``."""
+    """The A4 page template, writing into ``buffer``; registers the font first."""
+    use_font()
     return SimpleDocTemplate(
         buffer,
         pagesize=A4,
@@ -127,7 +180,9 @@ def ruled_table(
 
 def page_canvas(footer: str) -> type[Canvas]:
     """A canvas class that holds its pages back until the document is done, then stamps each
-    with ``footer`` and "第 n 页 / 共 N 页" (the page count is only known at the end)."""
+    with ``footer``, the platform's contact and "第 n 页 / 共 N 页" (the page count is only known
+    at the end)."""
+    contact = f"平台联系方式：{settings.PLATFORM_CONTACT}" if settings.PLATFORM_CONTACT else ""
 
     class PagedCanvas(Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -156,6 +211,8 @@ def page_canvas(footer: str) -> type[Canvas]:
             self.setFillColor(colors.grey)
             self.drawString(MARGIN, 8.5 * mm, footer)
             self.drawRightString(width - MARGIN, 8.5 * mm, f"第 {number} 页 / 共 {total} 页")
+            if contact:
+                self.drawString(MARGIN, 5 * mm, contact)
             self.restoreState()
 
     return PagedCanvas

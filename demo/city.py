@@ -104,9 +104,14 @@ RUNAWAYS = ("炫动健身", "美丽时光美容会所", "博学少儿英语")
 CLOSING_SHOP = "福奈干洗"  # announced its closure lawfully a few days ago
 
 
+def _yuan_in_name(fen: int) -> str:
+    """Whole yuan as a card's name writes them ("2000"), with jiao or fen only if any."""
+    return str(fen // 100) if fen % 100 == 0 else f"{fen / 100:.2f}".rstrip("0")
+
+
 @dataclass(frozen=True)
 class Plan:
-    name: str
+    name: str  # a template: "{price}", "{face}" and "{bonus}" (face − price) are filled in yuan by ``title``
     kind: str
     price: int  # fen
     face_value: int | None = None
@@ -114,6 +119,14 @@ class Plan:
     sessions: int | None = None
     days: int | None = None
     refund_fee_bps: int = 0
+
+    def title(self) -> str:
+        """The product's name, its amounts written from its own terms ("充2000送200" is sold for ¥2,000
+        and holds ¥2,200), so that a plan repriced for a merchant never contradicts its name."""
+        face = self.face_value or 0
+        return self.name.format(
+            price=_yuan_in_name(self.price), face=_yuan_in_name(face), bonus=_yuan_in_name(face - self.price)
+        )
 
 
 def _sv(name: str, price: int, face_value: int, unit_price: int, fee: int = 0) -> Plan:
@@ -132,12 +145,12 @@ def _pp(name: str, price: int, days: int, fee: int = 0) -> Plan:
 # 60 class hours and 92 days; a merchant's prices are these scaled by its own price level.
 PLANS: dict[str, tuple[Plan, ...]] = {
     "gym": (
-        _sv("储值卡 充2000送200", 200_000, 220_000, 8_800, fee=500),
+        _sv("储值卡 充{price}送{bonus}", 200_000, 220_000, 8_800, fee=500),
         _sp("私教课 12节", 360_000, 12, fee=1000),
         _pp("季卡 90天", 159_900, 90, fee=800),
     ),
     "beauty": (
-        _sv("会员储值卡 充1000送200", 100_000, 120_000, 6_800, fee=500),
+        _sv("会员储值卡 充{price}送{bonus}", 100_000, 120_000, 6_800, fee=500),
         _sp("面部护理疗程 10次", 268_000, 10, fee=1000),
         _sp("洗剪吹 12次卡", 57_600, 12),
     ),
@@ -147,30 +160,30 @@ PLANS: dict[str, tuple[Plan, ...]] = {
         _pp("寒暑假集训 30天", 198_000, 30, fee=500),
     ),
     "restaurant": (
-        _sv("储值卡 充500送50", 50_000, 55_000, 2_800),
+        _sv("储值卡 充{price}送{bonus}", 50_000, 55_000, 2_800),
         _sp("工作日午餐 20次", 56_000, 20),
         _pp("早餐月卡 30天", 29_900, 30),
     ),
     "laundry": (
-        _sv("洗衣储值卡 充300送60", 30_000, 36_000, 1_500),
+        _sv("洗衣储值卡 充{price}送{bonus}", 30_000, 36_000, 1_500),
         _sp("干洗 10件卡", 28_000, 10),
     ),
     "pet": (
         _sp("宠物洗护 10次", 128_000, 10, fee=500),
-        _sv("宠物储值卡 充1000送100", 100_000, 110_000, 6_800, fee=500),
+        _sv("宠物储值卡 充{price}送{bonus}", 100_000, 110_000, 6_800, fee=500),
     ),
     "massage": (
-        _sv("足疗储值卡 充2000送300", 200_000, 230_000, 12_800, fee=500),
+        _sv("足疗储值卡 充{price}送{bonus}", 200_000, 230_000, 12_800, fee=500),
         _sp("足疗 10次", 158_000, 10, fee=500),
     ),
     "housekeeping": (_sp("日常保洁 10次", 150_000, 10, fee=500),),
-    "photo": (_sv("写真储值卡 充3000送500", 300_000, 350_000, 39_900, fee=1000),),
+    "photo": (_sv("写真储值卡 充{price}送{bonus}", 300_000, 350_000, 39_900, fee=1000),),
     "carwash": (
         _pp("洗车月卡 30天", 19_900, 30),
         _sp("精洗 10次", 39_800, 10),
     ),
     "billiards": (
-        _sv("台球储值卡 充500送100", 50_000, 60_000, 3_000),
+        _sv("台球储值卡 充{price}送{bonus}", 50_000, 60_000, 3_000),
         _pp("畅打季卡 90天", 99_900, 90),
     ),
 }
@@ -178,9 +191,9 @@ PLANS: dict[str, tuple[Plan, ...]] = {
 # The blitz each runaway launches 30 days before today: stored value at half its face value, with
 # the highest refund fee the rules allow.
 BLITZ_PLANS: dict[str, Plan] = {
-    "炫动健身": _sv("周年庆 充1000得2000", 100_000, 200_000, 8_800, fee=2000),
-    "美丽时光美容会所": _sv("限时五折 充1500得3000", 150_000, 300_000, 6_800, fee=2000),
-    "博学少儿英语": _sv("学费卡 充2000抵4000", 200_000, 400_000, 15_000, fee=2000),
+    "炫动健身": _sv("周年庆 充{price}得{face}", 100_000, 200_000, 8_800, fee=2000),
+    "美丽时光美容会所": _sv("限时五折 充{price}得{face}", 150_000, 300_000, 6_800, fee=2000),
+    "博学少儿英语": _sv("学费卡 充{price}抵{face}", 200_000, 400_000, 15_000, fee=2000),
 }
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
@@ -192,38 +205,157 @@ GIVEN_NAMES = (
     *(_TWO_CHARACTER_NAMES[n : n + 2] for n in range(0, len(_TWO_CHARACTER_NAMES), 2)),
 )
 
-COMPLAINT_TEXTS: dict[str, tuple[str, ...]] = {
-    "service_quality": (
-        "教练经常迟到，课程时间被压缩。",
-        "服务态度差，和办卡时承诺的不一样。",
-        "护理做得很敷衍，皮肤还过敏了。",
-        "衣服洗完有污渍没洗掉，要求重洗被拒绝。",
-    ),
-    "refund_refused": (
-        "要求退卡，商家以各种理由拖延不办理。",
-        "冷静期内申请退款，店员说要扣手续费。",
-        "剩余余额想退，商家说储值卡一律不退。",
-    ),
-    "contract_terms": (
-        "合同里写着“最终解释权归本店所有”，条款不公平。",
-        "办卡时没有告知有效期，现在说已经过期。",
-    ),
-    "service_unavailable": (
-        "门店这两周一直关门，电话也打不通。",
-        "老师全部离职，课程停了也没有通知。",
-        "预约不上，前台说暂停营业，什么时候恢复不知道。",
-        "到店发现卷帘门拉着，门上贴着装修通知，已经半个月了。",
-    ),
-    "closure": (
-        "听说老板要跑路了，卡里还有两千多没用。",
-        "门店突然搬空，会员群也解散了。",
-    ),
-    "misleading_sales": (
-        "店员推销“充一千得两千”，说名额有限逼着当场付款。",
-        "办卡时承诺随时可约，办完后一直约不上。",
-        "宣传单上的五折活动，付款后说要另加服务费。",
-    ),
+# The words of complaints, by the merchant's category (its trade) and the complaint's category: a
+# gym's members write about coaches and classes, a laundry's customers about clothes. ``GENERIC``
+# holds words that fit any trade, for a pair with no words of its own (``complaint_texts``).
+GENERIC = "generic"
+COMPLAINT_TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
+    GENERIC: {
+        "service_quality": (
+            "服务态度差，和办卡时承诺的不一样。",
+            "每次都要排很久，预约的时间也不准时。",
+        ),
+        "refund_refused": (
+            "要求退卡，商家以各种理由拖延不办理。",
+            "冷静期内申请退款，店员说要扣手续费。",
+            "剩余余额想退，商家说储值卡一律不退。",
+        ),
+        "contract_terms": (
+            "合同里写着“最终解释权归本店所有”，条款不公平。",
+            "办卡时没有告知有效期，现在说已经过期。",
+        ),
+        "service_unavailable": (
+            "门店这两周一直关门，电话也打不通。",
+            "到店发现卷帘门拉着，门上贴着装修通知，已经半个月了。",
+        ),
+        "closure": (
+            "听说老板要跑路了，卡里还有两千多没用。",
+            "门店突然搬空，会员群也解散了。",
+        ),
+        "misleading_sales": (
+            "店员推销“充一千得两千”，说名额有限逼着当场付款。",
+            "宣传单上的五折活动，付款后说要另加服务费。",
+        ),
+    },
+    "fitness": {
+        "service_quality": (
+            "教练经常迟到，课程时间被压缩。",
+            "私教课上教练一直看手机，动作也不纠正。",
+            "器械坏了一个多月没人修，淋浴间也没有热水。",
+        ),
+        "refund_refused": (
+            "搬家了想退健身卡，前台说要扣一半费用。",
+            "私教课还剩8节没上，要求退款被拒绝。",
+        ),
+        "contract_terms": (
+            "合同写着私教课过期作废，办卡时教练没说。",
+            "季卡合同写着冻结要另收费，办卡时没有告知。",
+        ),
+        "service_unavailable": (
+            "健身房这两周一直关门，教练电话也打不通。",
+            "团课全部取消了，私教也约不上，前台说在装修。",
+            "到店发现器械都被搬走了，门上贴着暂停营业。",
+        ),
+        "closure": (
+            "听说健身房老板要跑路了，卡里还有两千多没用。",
+            "健身房突然搬空，会员群也解散了。",
+        ),
+        "misleading_sales": (
+            "会籍顾问推销“充一千得两千”，说名额有限逼着当场付款。",
+            "办卡时承诺私教随时可约，办完后一直约不上。",
+        ),
+    },
+    "beauty": {
+        "service_quality": (
+            "护理做得很敷衍，皮肤还过敏了。",
+            "剪的发型和说好的完全不一样，要求修剪被拒绝。",
+            "每次护理都在推销产品，不买就态度很差。",
+        ),
+        "refund_refused": (
+            "护理疗程还剩6次，想退款商家说疗程卡不退。",
+            "美容卡余额想退，店长说只能换成产品。",
+        ),
+        "contract_terms": (
+            "合同里写着疗程过期作废，办卡时美容师没说。",
+            "合同写着“最终解释权归本店所有”，条款不公平。",
+        ),
+        "service_unavailable": (
+            "美容院这两周一直关门，美容师电话也打不通。",
+            "预约护理一直约不上，前台说美容师都离职了。",
+        ),
+        "closure": (
+            "听说美容院要关门了，卡里还有三千多没用。",
+            "美容会所突然搬空，会员群也解散了。",
+        ),
+        "misleading_sales": (
+            "美容师推销“限时五折”，说今天不办就没了，逼着当场付款。",
+            "说好的护理项目做的时候要另外加钱。",
+        ),
+    },
+    "education": {
+        "service_quality": (
+            "老师经常换人，孩子跟不上进度。",
+            "课堂上老师管不住纪律，孩子说什么也没学到。",
+            "说好小班教学，实际一个班二十多个孩子。",
+        ),
+        "refund_refused": (
+            "孩子不想学了，剩下的课时要求退费被拒绝。",
+            "冷静期内申请退学费，机构说教材费和报名费不退。",
+        ),
+        "contract_terms": (
+            "合同写着课时过期作废，报名时顾问没说。",
+            "合同里写着“学费概不退还”，条款不公平。",
+        ),
+        "service_unavailable": (
+            "老师全部离职，课程停了也没有通知。",
+            "校区这两周一直关门，班主任电话也打不通。",
+            "网上说改成线上课，但一直没有排课。",
+        ),
+        "closure": (
+            "听说培训机构要跑路了，孩子的学费卡里还有三千多。",
+            "校区突然搬空，家长群也解散了。",
+        ),
+        "misleading_sales": (
+            "课程顾问推销“充两千抵四千”，说名额有限逼着当场交费。",
+            "报名时承诺外教上课，实际一直是中教。",
+        ),
+    },
+    "catering": {
+        "service_quality": (
+            "菜量越来越少，口味也和以前不一样了。",
+            "在店里吃饭吃出了头发，服务员态度还很差。",
+        ),
+        "refund_refused": (
+            "储值卡里还有三百多，想退商家说只能吃完。",
+            "午餐次卡还剩10次，要求退款被拒绝。",
+        ),
+        "contract_terms": (
+            "储值卡用餐要另收服务费，办卡时没有告知。",
+            "办卡时没说储值卡不能点套餐，现在说只能点单品。",
+        ),
+    },
+    "laundry": {
+        "service_quality": (
+            "衣服洗完有污渍没洗掉，要求重洗被拒绝。",
+            "羊毛大衣干洗后缩水了，店家不认。",
+            "送洗的衬衫丢了一件，店里说找不到。",
+        ),
+        "refund_refused": (
+            "洗衣卡余额想退，店家说储值卡一律不退。",
+            "干洗次卡还剩6件，要求退款被拒绝。",
+        ),
+        "contract_terms": (
+            "洗衣卡写着羽绒服另外加价，办卡时没有告知。",
+            "单据上写着“衣物损坏最多赔十倍洗费”，条款不公平。",
+        ),
+    },
 }
+
+
+def complaint_texts(category: str, complaint_category: str) -> tuple[str, ...]:
+    """The words a complaint of ``complaint_category`` about a merchant of ``category`` is drawn from."""
+    return COMPLAINT_TEXTS.get(category, {}).get(complaint_category) or COMPLAINT_TEXTS[GENERIC][complaint_category]
+
 
 RESPONSES = (
     "您好，已与您电话沟通，我们会安排店长跟进处理，给您带来不便深表歉意。",

@@ -67,6 +67,7 @@ from refunds.services import refund_request
 from regulator.services.risk import compute_risk
 
 HISTORY_DAYS = 90
+RISK_HOUR = 1.5  # Beijing time of the nightly risk run (CELERY_BEAT_SCHEDULE's risk-nightly)
 CARDS = 2000
 CONSUMERS = 300  # with the demo consumer
 SEED = 20260101
@@ -521,6 +522,9 @@ class History:
                     self.moment(day, 2), self._job, "settlement", lambda d=settled: settlement_run(day=self._date(d))
                 )
             self.at(self.moment(day, 3), self._job, "expiry", redemptions_expire_due)
+            # The nightly risk run, as the beat schedule runs it: every merchant scored on that night's
+            # data (and flagged when it turns high), so each merchant's trend is a score a day.
+            self.at(self.moment(day, RISK_HOUR), self._job, "risk", compute_risk)
             self.at(self.moment(day, 9), self._job, "overdue", complaints_mark_overdue)
 
     def _date(self, day: int) -> date:
@@ -579,7 +583,7 @@ class History:
     def _product(self, seller: Seller, plan: city.Plan) -> Product:
         return product_create(
             merchant=seller.merchant,
-            name=plan.name,
+            name=plan.title(),
             kind=plan.kind,
             price=plan.price,
             face_value=plan.face_value,
@@ -723,7 +727,7 @@ class History:
                 held = [c for c in held if c.buyer is plan.buyer]
             card = self.rng.choice(held) if held else None
             source = "app" if card else "hotline"
-        texts = city.COMPLAINT_TEXTS[plan.category]
+        texts = city.complaint_texts(seller.shop.category, plan.category)
         if source == "app":
             complaint = complaint_file(
                 actor=card.buyer.consumer.user,

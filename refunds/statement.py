@@ -6,7 +6,7 @@ in the window ``(since, cutoff]``, then the refunds of the merchant's cards in t
 totals and the payout. The totals printed are the settlement's stored figures; the lines are read
 again from the journal, and should their sums ever differ the statement says so in red.
 
-It is built on the PDF foundation (``core.pdf``: the CID font STSong-Light, the A4 template, the
+It is built on the PDF foundation (``core.pdf``: the embedded CJK font, the A4 template, the
 shared tables and the page footer); money is integer fen formatted without floats and times are
 Beijing time. A statement can run to
 thousands of lines: the tables are ``LongTable`` with their header repeated on every page, and every
@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, Min, OuterRef, Subquery
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer, Table
 
@@ -110,6 +110,23 @@ def settlement_statement_refunds(*, settlement: Settlement) -> list[Refund]:
         .only("card_id", "reason", "amount", "fee", "created_at")
         .order_by("created_at", "id")
     )
+
+
+def settlement_period_start(*, settlement: Settlement) -> datetime:
+    """Selector: where the statement's period starts. A merchant's first settlement has no earlier
+    one, and its window opens at the settlement run's epoch, long before the merchant existed: the
+    period then starts at 00:00 (Beijing time) of the merchant's first day of business, the earliest
+    of its creation, its first card paid and its first settlement posting."""
+    merchant = settlement.merchant
+    firsts = [
+        merchant.created_at,
+        Card.objects.filter(merchant_id=merchant.pk).aggregate(first=Min("paid_at"))["first"],
+        Posting.objects.filter(account_id=merchant.settlement_account_id).aggregate(first=Min("entry__created_at"))[
+            "first"
+        ],
+    ]
+    first_day = clock.local_midnight(clock.local_date(min(moment for moment in firsts if moment is not None)))
+    return max(settlement.since, min(first_day, settlement.cutoff))
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -211,6 +228,7 @@ def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
     refunds = settlement_statement_refunds(settlement=settlement)
     day = settlement.date
     day_text = f"{day.year}年{day.month}月{day.day}日"
+    since = settlement_period_start(settlement=settlement)
 
     buffer = io.BytesIO()
     doc = document(buffer, title=f"{TITLE} {day.isoformat()}", subject=f"{merchant.name} {day.isoformat()}")
@@ -224,7 +242,7 @@ def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
                 ("统一社会信用代码", merchant.license_number),
                 ("结算日期", day_text),
                 ("所在区", district_name(merchant.district, "zh-hans")),
-                ("结算周期", f"{beijing_time(settlement.since)} 至 {beijing_time(settlement.cutoff)}"),
+                ("结算周期", f"{beijing_time(since)} 至 {beijing_time(settlement.cutoff)}"),
             ]
         ),
         Spacer(0, 1.5 * mm),

@@ -3,7 +3,10 @@
 ``bar_chart``  horizontal bars, one labelled row per category (districts, complaint categories):
                long Chinese labels stay readable on a 375-pixel phone.
 ``histogram``  adjoining vertical bars over ordered buckets (risk scores in tens).
-``line_chart`` one or more series over evenly spaced points (months, assessments).
+``line_chart`` one or more series over evenly spaced points (months, assessments). A chart of
+               months whose last is the current one, not over yet, passes ``partial``
+               (``current_month_note``): the last segment is dashed and the last month says up to
+               which day it counts, so that a partial month does not read as a plunge.
 
 Values are integers (fen, counts, score points) and every coordinate is an integer: a value is
 scaled with integer arithmetic (``value * height // axis_top``), so money never passes through a
@@ -15,6 +18,7 @@ readers. The pages print each chart's numbers in a table beside it too.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.formatting import yuan
 
 PALETTE = ("#0b5cad", "#1d7a3a", "#a35b00", "#b3261e", "#6b3fa0")
@@ -55,6 +60,15 @@ def yuan_axis(fen: int) -> str:
         sign = "-" if fen < 0 else ""
         return f"{sign}¥{abs(fen) // 100:,}"
     return yuan(fen)
+
+
+def current_month_note(label: str) -> str:
+    """For a chart's last month ``label`` (``YYYY-MM``): "（截至7日）" when it is the current Beijing
+    month and not over yet (the note ``line_chart`` takes as ``partial``), else ""."""
+    today = clock.local_date()
+    if label != f"{today.year:04d}-{today.month:02d}" or today.day == calendar.monthrange(today.year, today.month)[1]:
+        return ""
+    return _("(up to day %(day)s)") % {"day": today.day}
 
 
 CHAR = 7  # about the width of a character of 11-unit text (CJK characters count double)
@@ -274,11 +288,14 @@ def line_chart(
     width: int = WIDTH,
     height: int = 240,
     markers: int = 60,
+    partial: str = "",
 ) -> SafeString:
     """Series of integers over ``labels``, evenly spaced, or placed by ``positions`` (ascending
     integers such as timestamps, one per label) when the points are not evenly spaced in time.
     ``y_max`` fixes the axis top (a score's 100); otherwise it is the nice step above the largest
-    value. Points get markers (each with its value as a tooltip) when there are at most ``markers``."""
+    value. Points get markers (each with its value as a tooltip) when there are at most ``markers``.
+    ``partial`` (a note such as "（截至7日）") marks the last point as a period not over yet: the
+    segment to it is dashed, its marker hollow, and the note is written under its label."""
     if not labels or not series:
         return _empty(chart_id, title, width, testid)
     legend = len(series) > 1
@@ -313,9 +330,22 @@ def line_chart(
         parts.append(
             format_html('<text x="{}" y="{}" text-anchor="middle">{}</text>', x_of(index), bottom + 16, labels[index])
         )
+    if partial:
+        parts.append(
+            format_html(
+                '<text class="partial" data-testid="{}-partial" x="{}" y="{}" text-anchor="end" font-size="10">'
+                "{}</text>",
+                testid or chart_id,
+                min(width - 2, x_of(count - 1) + longest // 2),
+                bottom + 27,
+                partial,
+            )
+        )
     for number, line in enumerate(series):
         colour = PALETTE[number % len(PALETTE)]
-        points = " ".join(f"{x_of(i)},{y_of(v)}" for i, v in enumerate(line.values[:count]))
+        values = list(line.values[:count])
+        whole = values[:-1] if partial and len(values) > 1 else values
+        points = " ".join(f"{x_of(i)},{y_of(v)}" for i, v in enumerate(whole))
         parts.append(
             format_html(
                 '<g class="series" data-series="{name}"><polyline points="{points}" fill="none" stroke="{c}" '
@@ -325,13 +355,35 @@ def line_chart(
                 c=colour,
             )
         )
+        if len(whole) < len(values):
+            last = len(values) - 1
+            parts.append(
+                format_html(
+                    '<line class="partial" x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2" '
+                    'stroke-dasharray="5 4"/>',
+                    x_of(last - 1),
+                    y_of(values[last - 1]),
+                    x_of(last),
+                    y_of(values[last]),
+                    colour,
+                )
+            )
         if len(line.values) <= markers:
             parts.append(
                 format_html_join(
                     "",
-                    '<circle cx="{}" cy="{}" r="3" fill="{}"><title>{}: {} {}</title></circle>',
+                    '<circle cx="{}" cy="{}" r="3" fill="{}" stroke="{}" stroke-width="1.5">'
+                    "<title>{}: {} {}</title></circle>",
                     (
-                        (x_of(i), y_of(v), colour, labels[i], line.name, value_format(v))
+                        (
+                            x_of(i),
+                            y_of(v),
+                            "#fff" if partial and i == count - 1 else colour,
+                            colour,
+                            labels[i],
+                            line.name,
+                            value_format(v),
+                        )
                         for i, v in enumerate(line.values[:count])
                     ),
                 )

@@ -202,6 +202,7 @@ def dashboard(request):
             title=_("Card sales against releases, by month"),
             value_format=yuan,
             axis_format=charts.yuan_axis,
+            partial=charts.current_month_note(months[-1]) if months else "",
         ),
     }
     return render(request, "regulator/dashboard.html", context)
@@ -762,6 +763,7 @@ def complaint_statistics(request):
             ],
             chart_id="chart-complaints-by-month",
             title=_("Complaints by month"),
+            partial=charts.current_month_note(stats["by_month"][-1]["month"]) if stats["by_month"] else "",
         ),
     }
     return render(request, "regulator/complaint_stats.html", context)

@@ -7,6 +7,7 @@ any test transaction so that its services commit for real, and the database is f
 """
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -104,6 +105,60 @@ def test_the_runaways_rank_first_high_and_flagged(seeded):
     assert all(m.risk_level == "high" and m.flagged for m in top)
     assert Merchant.objects.filter(risk_level="high").count() == len(city.RUNAWAYS)
     assert "Highest risk" in seeded and city.RUNAWAYS[0] in seeded
+
+
+def test_the_risk_trend_has_a_score_a_day_and_the_runaways_rise(seeded):
+    """The nightly risk run played through the history: every runaway has an assessment on at least
+    80 distinct Beijing days, and its score climbs from the history's start to its end."""
+    for name in city.RUNAWAYS:
+        merchant = Merchant.objects.get(name__startswith=name)
+        scores = list(
+            RiskAssessment.objects.filter(merchant=merchant).order_by("computed_at").values_list("computed_at", "score")
+        )
+        days = {clock.local_date(at) for at, _score in scores}
+        assert len(days) >= 80, (name, len(days))
+        first, last = [score for _at, score in scores[:30]], [score for _at, score in scores[-7:]]
+        assert sum(last) / len(last) >= sum(first) / len(first) + 20, (name, first, last)
+        assert scores[-1][1] >= 60
+    # Only the runaways were ever flagged by the nightly runs.
+    flagged = {m.name.split("（")[0] for m in Merchant.objects.filter(flagged=True)}
+    assert flagged == set(city.RUNAWAYS)
+
+
+def test_every_stored_value_name_says_its_price_and_face_value(seeded):
+    products = Product.objects.filter(kind="stored_value")
+    assert products.count() >= 10
+    for product in products:
+        match = re.search(r"充(\d+)(送|得|抵)(\d+)", product.name)
+        assert match, product.name
+        paid, word, other = int(match[1]) * 100, match[2], int(match[3]) * 100
+        face = paid + other if word == "送" else other
+        assert (product.price, product.face_value) == (paid, face), product.name
+
+
+TRADE_WORDS = {
+    "教练": "fitness",
+    "私教": "fitness",
+    "健身": "fitness",
+    "美容": "beauty",
+    "护理": "beauty",
+    "孩子": "education",
+    "课时": "education",
+    "衣服": "laundry",
+    "干洗": "laundry",
+    "菜": "catering",
+}
+
+
+def test_complaints_are_in_the_words_of_the_merchants_trade(seeded):
+    complaints = Complaint.objects.select_related("merchant")
+    assert complaints.count() >= 40
+    for complaint in complaints:
+        text = complaint.description.removeprefix("12345来电：")
+        merchant = complaint.merchant
+        assert text in city.complaint_texts(merchant.category, complaint.category), (merchant.name, text)
+        for word, category in TRADE_WORDS.items():
+            assert word not in text or merchant.category == category, (merchant.name, text)
 
 
 def test_the_demo_logins_get_tokens_with_their_roles(seeded, api):

@@ -21,7 +21,7 @@ What the report holds, in order:
    too much work for one report).
 
 Every read is one aggregate or one bounded query; no query runs per row. The layout is the
-PDF foundation the settlement statement uses too (``core.pdf``: the CID font STSong-Light, the A4
+PDF foundation the settlement statement uses too (``core.pdf``: the embedded CJK font, the A4
 template, the ruled tables and "第 n 页 / 共 N 页" in every page's footer); money is integer fen
 formatted without floats, times are Beijing time. A merchant
 with no assessment, no card and no complaint gets the same report, each section saying so.
@@ -30,7 +30,7 @@ with no assessment, no card and no complaint gets the same report, each section 
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -49,7 +49,7 @@ from escrow.selectors import heads_hash
 from merchants.models import Merchant
 from merchants.registry import district_name
 from regulator.models import AuditEvent, RiskAssessment
-from regulator.reports.charts import monthly_chart, risk_score_chart
+from regulator.reports.charts import monthly_chart, partial_day, risk_score_chart
 from regulator.reports.figures import (
     ExtractLine,
     MonthFigures,
@@ -194,8 +194,14 @@ def _risk(latest: RiskAssessment | None, history: list[tuple]) -> list[Flowable]
     return story
 
 
+def _month_label(month: date) -> str:
+    """``2026-06``, or ``2026-06（截至15日）`` for the current month, which is not over."""
+    day = partial_day(month)
+    return f"{month:%Y-%m}" if day is None else f"{month:%Y-%m}（截至{day}日）"
+
+
 def _monthly(months: list[MonthFigures]) -> list[Flowable]:
-    rows = [[f"{row.month:%Y-%m}", f"{row.cards:,}", yuan(row.sales), yuan(row.released)] for row in months]
+    rows = [[_month_label(row.month), f"{row.cards:,}", yuan(row.sales), yuan(row.released)] for row in months]
     rows.append(
         [
             "合计",

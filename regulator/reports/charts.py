@@ -1,14 +1,20 @@
-"""The audit report's charts: the risk score over time, and card sales against releases by month."""
+"""The audit report's charts: the risk score over time, and card sales against releases by month.
+
+The monthly chart starts at the first month with any sales or releases (a young merchant's chart is
+not eleven empty months and a sliver), gives every month at most ``_MONTH_WIDTH``, draws a non-zero
+amount at least ``_MIN_BAR`` high, and draws the current month, which is not over, lighter and
+dashed, with a note saying up to which day it counts: a partial month is not a plunge."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import calendar
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.lineplots import LinePlot
-from reportlab.graphics.shapes import Drawing, Line, String
+from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
 from reportlab.lib.units import mm
@@ -22,6 +28,9 @@ _CHART_HEIGHT = 62 * mm
 _SALES_COLOR = colors.HexColor("#4a78b5")
 _RELEASE_COLOR = colors.HexColor("#e39b3b")
 _SCORE_COLOR = colors.HexColor("#b53a3a")
+_PARTIAL_COLORS = (colors.HexColor("#b7cbe6"), colors.HexColor("#f3d3a6"))  # the two colours, lighter
+_MIN_BAR = 1.2 * mm  # the least height of a bar of a non-zero amount
+_MONTH_WIDTH = 15 * mm  # the most room one month takes
 
 
 def _axis_font(axis) -> None:
@@ -71,19 +80,45 @@ def _axis_yuan(fen: float) -> str:
     return f"¥{int(fen) // 100:,}"
 
 
+def charted_months(months: list[MonthFigures]) -> list[MonthFigures]:
+    """The months the chart shows: from the first with any sales or releases (all of them if none)."""
+    first = next((n for n, row in enumerate(months) if row.sales or row.released), 0)
+    return months[first:]
+
+
+def partial_day(month: date, today: date | None = None) -> int | None:
+    """The day of the month ``month`` is counted up to when it is the current, unfinished month
+    (Beijing time); ``None`` for a month that is over."""
+    today = today or clock.local_date()
+    if (month.year, month.month) != (today.year, today.month):
+        return None
+    return None if today.day == calendar.monthrange(today.year, today.month)[1] else today.day
+
+
+def _nice_top(fen: int) -> int:
+    """The axis top: 1, 2, 2.5 or 5 × 10ⁿ fen at or above ``fen`` (¥1,000 when there is nothing)."""
+    if fen <= 0:
+        return 100_000
+    magnitude = 1000
+    while magnitude * 10 < fen:
+        magnitude *= 10
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= fen)
+
+
 def monthly_chart(months: list[MonthFigures]) -> Drawing:
-    """Card sales against releases, month by month: two bars a month, in fen."""
+    """Card sales against releases, month by month: two bars a month, in fen, labelled in yuan."""
+    months = charted_months(months)
     drawing = Drawing(_CHART_WIDTH, _CHART_HEIGHT)
     chart = VerticalBarChart()
-    chart.x, chart.y = 22 * mm, 10 * mm
-    chart.width, chart.height = _CHART_WIDTH - 26 * mm, _CHART_HEIGHT - 20 * mm
+    chart.x, chart.y = 22 * mm, 14 * mm
+    chart.width = min(_CHART_WIDTH - 26 * mm, _MONTH_WIDTH * len(months))
+    chart.height = _CHART_HEIGHT - 24 * mm
     chart.data = [[row.sales for row in months], [row.released for row in months]]
     chart.categoryAxis.categoryNames = [f"{row.month:%Y-%m}" for row in months]
     chart.categoryAxis.labels.angle = 30
     chart.categoryAxis.labels.boxAnchor = "ne"
-    chart.valueAxis.valueMin = 0
-    if not any(row.sales or row.released for row in months):
-        chart.valueAxis.valueMax = 100_000  # nothing to draw: a ¥1,000 scale rather than a flat axis
+    top = _nice_top(max((value for row in chart.data for value in row), default=0))
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, top, top / 5
     chart.valueAxis.labelTextFormat = _axis_yuan
     _axis_font(chart.categoryAxis)
     _axis_font(chart.valueAxis)
@@ -91,6 +126,19 @@ def monthly_chart(months: list[MonthFigures]) -> Drawing:
     chart.bars[1].fillColor = _RELEASE_COLOR
     chart.barSpacing = 0.5
     chart.groupSpacing = 4
+    partial = partial_day(months[-1].month) if months else None
+
+    def shape_bar(rect: Rect, *, value: int | None, rowNo: int, colNo: int, **_: object) -> None:
+        """reportlab's hook on each bar drawn: a non-zero amount stays visible, the partial month is lighter."""
+        if value and rect.height < _MIN_BAR:
+            rect.height = _MIN_BAR
+        if partial is not None and colNo == len(months) - 1:
+            rect.fillColor = _PARTIAL_COLORS[rowNo]
+            rect.strokeColor = (_SALES_COLOR, _RELEASE_COLOR)[rowNo]
+            rect.strokeWidth = 0.6
+            rect.strokeDashArray = [1.5, 1]
+
+    chart.barRecord = shape_bar
     drawing.add(chart)
     legend = Legend()
     legend.x, legend.y = chart.x + 2 * mm, _CHART_HEIGHT - 2 * mm
@@ -98,6 +146,18 @@ def monthly_chart(months: list[MonthFigures]) -> Drawing:
     legend.alignment = "right"
     legend.columnMaximum = 1
     legend.deltax = 28 * mm
-    legend.colorNamePairs = [(_SALES_COLOR, "售卡金额"), (_RELEASE_COLOR, "服务划付金额")]
+    legend.colorNamePairs = [(_SALES_COLOR, "售卡金额（元）"), (_RELEASE_COLOR, "服务划付金额（元）")]
     drawing.add(legend)
+    if partial is not None:
+        month = months[-1].month
+        drawing.add(
+            String(
+                chart.x,
+                1.5 * mm,
+                f"注：浅色虚线框为本月，本月截至{month.month}月{partial}日，非整月数据。",
+                fontName=FONT,
+                fontSize=6.5,
+                fillColor=colors.grey,
+            )
+        )
     return drawing
