@@ -1,0 +1,167 @@
+"""Every page × role at a 390 px phone and a 1366 px desktop: nothing wider than the window, no text
+wrapped a glyph a line, no serious or critical axe-core violation, and a screenshot of each.
+
+The pages are the URL resolver's (``page_routes()`` of tests/security/test_csrf.py: everything
+outside /api/, /admin/, the health checks and /i18n/), each object page with every object of the
+city of tests/security/world.py that fits its URL parameter, so a new page is swept without a line
+here. A path is a page for a role when Django's test client gets it as HTML with 200 for that role
+(anonymous: the public pages); redirects, refusals, POST-only endpoints (405) and downloads (PDFs,
+CSV) are left out. The city is built once; one Chromium page visits everything, a role at a time
+(its session cookie swapped in), first at 390 × 844 then at 1366 × 768.
+
+The checks, in the page (``SWEEP_JS``):
+
+- overflow: ``document.documentElement.scrollWidth`` is at most the window's width (+1 px for
+  sub-pixel rounding); on failure the innermost elements past the right edge are named.
+- glyph wrap: each visible text node of two or more characters (outside SVG, ``<option>``, and
+  visually hidden boxes of a few pixels) is measured with ``Range.getClientRects()``, one rectangle
+  per line fragment. Lines are the distinct rounded tops. A text is flagged when it takes two lines
+  or more and its widest line is narrower than two glyphs (2 × its font size: a column squeezed
+  to a character), or when a short text (at most 16 characters: a date, a badge, a button) takes
+  three lines or more. A paragraph that wraps normally has a wide line and is never flagged.
+- axe-core (static/vendor/axe.min.js, injected by the test only): the violations of impact
+  "serious" or "critical".
+
+Failures are collected over the whole sweep and reported together, one line each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import time_machine
+from django.test import Client
+
+from tests.browser.support import ROOT
+from tests.security.test_csrf import page_paths
+from tests.security.world import NOW, build_world
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE = ROOT / "static" / "vendor" / "axe.min.js"
+ROLES = ("anonymous", "consumer", "merchant", "regulator")
+WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
+
+SWEEP_JS = """() => {
+  const width = window.innerWidth;
+  const shown = el => {
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (style.display === "none" || style.visibility === "hidden") return false;
+    }
+    return el.getClientRects().length > 0;
+  };
+  const skipped = el => el.closest("svg, option, select, script, style, noscript, template, title, .visually-hidden");
+  // Overflow, with the innermost elements past the right edge as hints.
+  const past = new Set([...document.querySelectorAll("body *")]
+    .filter(el => el.getBoundingClientRect().right > width + 1 && shown(el)));
+  const wide = [...past].filter(el => ![...el.children].some(child => past.has(child))).slice(0, 5)
+    .map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+               (typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\\s+/).join(".") : ""));
+  // Text wrapped a glyph a line.
+  const squeezed = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.trim();
+    const el = node.parentElement;
+    if ([...text].length < 2 || !el || skipped(el) || !shown(el)) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width < 4 || box.height < 4) continue;  // a deliberately hidden box
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const rects = [...range.getClientRects()].filter(r => r.width > 0 && r.height > 0);
+    const lines = new Set(rects.map(r => Math.round(r.top))).size;
+    if (lines < 2) continue;
+    const widest = Math.max(...rects.map(r => r.width));
+    const glyph = parseFloat(getComputedStyle(el).fontSize) || 16;
+    if (widest < 2 * glyph || ([...text].length <= 16 && lines >= 3)) {
+      squeezed.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : ""} "${text.slice(0, 30)}" on ${lines} lines, widest ${Math.round(widest)}px`);
+    }
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, width, wide, squeezed: squeezed.slice(0, 8)};
+}"""
+
+AXE_JS = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
+    `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}` +
+    (v.nodes.length > 3 ? ` (+${v.nodes.length - 3})` : ""));
+}"""
+
+
+@pytest.fixture
+def city(transactional_db) -> Iterator:
+    """The security tests' city; the clock starts at its ``NOW`` and runs (the pages' countdowns)."""
+    with time_machine.travel(NOW, tick=True):
+        yield build_world()
+
+
+def html_pages(world) -> dict[str, list[str]]:
+    """role -> the paths that role gets as an HTML page (200)."""
+    paths = page_paths(world)
+    pages: dict[str, list[str]] = {}
+    for role in ROLES:
+        client = Client()
+        if world.users[role] is not None:
+            client.force_login(world.users[role])
+        pages[role] = [
+            path
+            for path in paths
+            if (response := client.get(path)).status_code == 200
+            and response["Content-Type"].startswith("text/html")
+        ]
+    return pages
+
+
+def session_cookie(world, role: str, base_url: str) -> list[dict]:
+    if world.users[role] is None:
+        return []
+    client = Client()
+    client.force_login(world.users[role])
+    return [{"name": name, "value": morsel.value, "url": base_url} for name, morsel in client.cookies.items()]
+
+
+def shot_name(role: str, path: str, width: str) -> str:
+    slug = path.strip("/").replace("/", "_") or "home"
+    return f"{role}--{slug}--{width}.png"
+
+
+def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(browser, city):
+    started = time.monotonic()
+    pages = html_pages(city)
+    assert pages["anonymous"], "no public page found"
+    assert all(pages[role] for role in ROLES), {role: len(found) for role, found in pages.items()}
+
+    page = browser.page(viewport=WIDTHS["phone"])
+    failures: list[str] = []
+    visits = 0
+    for width, viewport in WIDTHS.items():
+        page.set_viewport_size(viewport)
+        for role in ROLES:
+            page.context.clear_cookies()
+            page.context.add_cookies(session_cookie(city, role, browser.base_url))
+            for path in pages[role]:
+                where = f"{role} {path} @{viewport['width']}"
+                response = page.goto(f"{browser.base_url}{path}", wait_until="load")
+                visits += 1
+                if response is None or not response.ok:
+                    failures.append(f"{where}: answered {response and response.status}")
+                    continue
+                facts = page.evaluate(SWEEP_JS)
+                if facts["scrollWidth"] > facts["width"] + 1:
+                    failures.append(f"{where}: {facts['scrollWidth']}px wide; too wide: {facts['wide']}")
+                if facts["squeezed"]:
+                    failures.append(f"{where}: text a glyph a line: {facts['squeezed']}")
+                page.add_script_tag(path=str(AXE))
+                serious = page.evaluate(AXE_JS)
+                if serious:
+                    failures.append(f"{where}: axe: {serious}")
+                page.screenshot(path=str(browser.shots / shot_name(role, path, width)), full_page=True)
+
+    elapsed = time.monotonic() - started
+    print(f"\nswept {visits} page visits in {elapsed:.0f}s; screenshots in {browser.shots}")
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
+    assert browser.page_errors == []
+    assert len(list(browser.shots.glob("*.png"))) == visits
