@@ -15,10 +15,11 @@ The checks, in the page (``SWEEP_JS``):
   sub-pixel rounding); on failure the innermost elements past the right edge are named.
 - glyph wrap: each visible text node of two or more characters (outside SVG, ``<option>``, and
   visually hidden boxes of a few pixels) is measured with ``Range.getClientRects()``, one rectangle
-  per line fragment. Lines are the distinct rounded tops. A text is flagged when it takes two lines
+  per line fragment; a clipped-away box (visually hidden) is not visible. Lines are the distinct rounded tops. A text is flagged when it takes two lines
   or more and its widest line is narrower than two glyphs (2 × its font size: a column squeezed
   to a character), or when a short text (at most 16 characters: a date, a badge, a button) takes
   three lines or more. A paragraph that wraps normally has a wide line and is never flagged.
+- tables fit: no ``.table-wrap`` scrolls sideways (a phone shows cards, a desktop the whole table).
 - axe-core (static/vendor/axe.min.js, injected by the test only): the violations of impact
   "serious" or "critical".
 
@@ -50,6 +51,8 @@ SWEEP_JS = """() => {
     for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
       const style = getComputedStyle(node);
       if (style.display === "none" || style.visibility === "hidden") return false;
+      // visually hidden (.visually-hidden, a phone's table header): clipped away
+      if (style.position === "absolute" && style.clip && style.clip !== "auto") return false;
     }
     return el.getClientRects().length > 0;
   };
@@ -80,7 +83,10 @@ SWEEP_JS = """() => {
       squeezed.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : ""} "${text.slice(0, 30)}" on ${lines} lines, widest ${Math.round(widest)}px`);
     }
   }
-  return {scrollWidth: document.documentElement.scrollWidth, width, wide, squeezed: squeezed.slice(0, 8)};
+  // A table wider than its .table-wrap: it fits neither a phone (cards) nor a 1366 px desktop.
+  const scrolling = [...document.querySelectorAll(".table-wrap")].filter(el => shown(el) && el.scrollWidth > el.clientWidth + 1)
+    .map(el => `${(el.querySelector("table") || el).id || "table"} ${el.scrollWidth}px in ${el.clientWidth}px`);
+  return {scrollWidth: document.documentElement.scrollWidth, width, wide, squeezed: squeezed.slice(0, 8), scrolling};
 }"""
 
 AXE_JS = """async () => {
@@ -111,6 +117,7 @@ def html_pages(world) -> dict[str, list[str]]:
             for path in paths
             if (response := client.get(path)).status_code == 200
             and response["Content-Type"].startswith("text/html")
+            and b"<html" in response.content  # a page, not an htmx fragment of one
         ]
     return pages
 
@@ -152,6 +159,8 @@ def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(bro
                 facts = page.evaluate(SWEEP_JS)
                 if facts["scrollWidth"] > facts["width"] + 1:
                     failures.append(f"{where}: {facts['scrollWidth']}px wide; too wide: {facts['wide']}")
+                if facts["scrolling"]:
+                    failures.append(f"{where}: a table scrolls sideways: {facts['scrolling']}")
                 if facts["squeezed"]:
                     failures.append(f"{where}: text a glyph a line: {facts['squeezed']}")
                 page.add_script_tag(path=str(AXE))
