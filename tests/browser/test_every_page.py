@@ -11,8 +11,9 @@ CSV) are left out. The city is built once; one Chromium page visits everything, 
 
 The checks, in the page (``SWEEP_JS``):
 
-- overflow: ``document.documentElement.scrollWidth`` is at most the window's width (+1 px for
-  sub-pixel rounding); on failure the innermost elements past the right edge are named.
+- overflow: ``document.documentElement.scrollWidth`` is at most the screen's width (+1 px for
+  sub-pixel rounding; the screen's, not ``innerWidth``: a phone lays a page that is too wide out in
+  a wider window); on failure the innermost elements past the right edge are named.
 - glyph wrap: each visible text node of two or more characters (outside SVG, ``<option>``, and
   visually hidden boxes of a few pixels) is measured with ``Range.getClientRects()``, one rectangle
   per line fragment; a clipped-away box (visually hidden) is not visible. Lines are the distinct rounded tops. A text is flagged when it takes two lines
@@ -34,6 +35,7 @@ from collections.abc import Iterator
 import pytest
 import time_machine
 from django.test import Client
+from playwright.sync_api import expect
 
 from tests.browser.support import ROOT
 from tests.security.test_csrf import page_paths
@@ -45,8 +47,8 @@ AXE = ROOT / "static" / "vendor" / "axe.min.js"
 ROLES = ("anonymous", "consumer", "merchant", "regulator")
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
 
-SWEEP_JS = """() => {
-  const width = window.innerWidth;
+SWEEP_JS = """(width) => {
+  // width: the screen's (a phone lays a page that is too wide out in a wider window, and zooms out)
   const shown = el => {
     for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
       const style = getComputedStyle(node);
@@ -135,6 +137,24 @@ def shot_name(role: str, path: str, width: str) -> str:
     return f"{role}--{slug}--{width}.png"
 
 
+def check(page) -> list[str]:
+    """What is wrong with the page in the window: too wide, a table scrolling, text a glyph a
+    line, serious or critical axe violations."""
+    failures = []
+    facts = page.evaluate(SWEEP_JS, page.viewport_size["width"])
+    if facts["scrollWidth"] > facts["width"] + 1:
+        failures.append(f"{facts['scrollWidth']}px wide; too wide: {facts['wide']}")
+    if facts["scrolling"]:
+        failures.append(f"a table scrolls sideways: {facts['scrolling']}")
+    if facts["squeezed"]:
+        failures.append(f"text a glyph a line: {facts['squeezed']}")
+    page.add_script_tag(path=str(AXE))
+    serious = page.evaluate(AXE_JS)
+    if serious:
+        failures.append(f"axe: {serious}")
+    return failures
+
+
 def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(browser, city):
     started = time.monotonic()
     pages = html_pages(city)
@@ -156,17 +176,7 @@ def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(bro
                 if response is None or not response.ok:
                     failures.append(f"{where}: answered {response and response.status}")
                     continue
-                facts = page.evaluate(SWEEP_JS)
-                if facts["scrollWidth"] > facts["width"] + 1:
-                    failures.append(f"{where}: {facts['scrollWidth']}px wide; too wide: {facts['wide']}")
-                if facts["scrolling"]:
-                    failures.append(f"{where}: a table scrolls sideways: {facts['scrolling']}")
-                if facts["squeezed"]:
-                    failures.append(f"{where}: text a glyph a line: {facts['squeezed']}")
-                page.add_script_tag(path=str(AXE))
-                serious = page.evaluate(AXE_JS)
-                if serious:
-                    failures.append(f"{where}: axe: {serious}")
+                failures += [f"{where}: {failure}" for failure in check(page)]
                 page.screenshot(path=str(browser.shots / shot_name(role, path, width)), full_page=True)
 
     elapsed = time.monotonic() - started
@@ -174,3 +184,46 @@ def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(bro
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
     assert browser.page_errors == []
     assert len(list(browser.shots.glob("*.png"))) == visits
+
+
+def test_elder_mode_is_remembered_large_and_clean_on_every_consumer_page(browser, city):
+    """长辈版: the consumer turns it on from the header, it stays on after a reload and a log-out,
+    the text is at least 20 px, the toggle a 44 px target, and every consumer page still fits a
+    390 px phone, wraps no glyph and passes axe."""
+    pages = html_pages(city)["consumer"]
+    page = browser.page(viewport=WIDTHS["phone"])
+    page.context.add_cookies(session_cookie(city, "consumer", browser.base_url))
+    page.goto(f"{browser.base_url}/c/cards/")
+    html = page.locator("html")
+    toggle = page.get_by_test_id("elder-toggle")
+    expect(html).not_to_have_class("elder")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    expect(html).to_have_class("elder")
+    assert page.url.endswith("/c/cards/")
+    page.reload()
+    expect(html).to_have_class("elder")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 20
+    assert toggle.bounding_box()["height"] >= 44
+    browser.shot(page, "elder-cards")
+
+    failures = []
+    for path in pages:
+        response = page.goto(f"{browser.base_url}{path}")
+        assert response is not None and response.ok, path
+        expect(html).to_have_class("elder")
+        failures += [f"elder {path} @390: {failure}" for failure in check(page)]
+        page.screenshot(path=str(browser.shots / shot_name("elder", path, "phone")), full_page=True)
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
+
+    # Remembered beyond the session: after logging out, the log-in page is still large.
+    page.goto(f"{browser.base_url}/c/cards/")
+    page.click("header form[action$='/logout/'] button")
+    page.wait_for_url("**/login/")
+    expect(html).to_have_class("elder")
+    # And off again.
+    page.get_by_test_id("elder-toggle").click()
+    expect(html).not_to_have_class("elder")
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") < 20
+    assert browser.page_errors == []
