@@ -14,9 +14,11 @@ The checks, in the page (``SWEEP_JS``):
 - overflow: ``document.documentElement.scrollWidth`` is at most the screen's width (+1 px for
   sub-pixel rounding; the screen's, not ``innerWidth``: a phone lays a page that is too wide out in
   a wider window); on failure the innermost elements past the right edge are named.
-- glyph wrap: each visible text node of two or more characters (outside SVG, ``<option>``, and
-  visually hidden boxes of a few pixels) is measured with ``Range.getClientRects()``, one rectangle
-  per line fragment; a clipped-away box (visually hidden) is not visible. Lines are the distinct rounded tops. A text is flagged when it takes two lines
+- glyph wrap: each visible text node of two or more characters (outside SVG, ``<select>`` and
+  boxes clipped away or a few pixels small: visually hidden) is measured with
+  ``Range.getClientRects()``, one rectangle per line fragment, the lines being the distinct rounded
+  tops (element height against line height would miss a text beside others in its element, and
+  be fooled by padding). A text is flagged when it takes two lines
   or more and its widest line is narrower than two glyphs (2 × its font size: a column squeezed
   to a character), or when a short text (at most 16 characters: a date, a badge, a button) takes
   three lines or more. A paragraph that wraps normally has a wide line and is never flagged.
@@ -29,6 +31,7 @@ Failures are collected over the whole sweep and reported together, one line each
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -43,6 +46,7 @@ from tests.security.world import NOW, build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+logger = logging.getLogger(__name__)
 AXE = ROOT / "static" / "vendor" / "axe.min.js"
 ROLES = ("anonymous", "consumer", "merchant", "regulator")
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
@@ -58,13 +62,13 @@ SWEEP_JS = """(width) => {
     }
     return el.getClientRects().length > 0;
   };
-  const skipped = el => el.closest("svg, option, select, script, style, noscript, template, title, .visually-hidden");
+  const skipped = el => el.closest("svg, select, script, style, noscript, template, title, .visually-hidden");
   // Overflow, with the innermost elements past the right edge as hints.
   const past = new Set([...document.querySelectorAll("body *")]
     .filter(el => el.getBoundingClientRect().right > width + 1 && shown(el)));
-  const wide = [...past].filter(el => ![...el.children].some(child => past.has(child))).slice(0, 5)
-    .map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
-               (typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\\s+/).join(".") : ""));
+  const named = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+  const wide = [...past].filter(el => ![...el.children].some(child => past.has(child))).slice(0, 5).map(named);
   // Text wrapped a glyph a line.
   const squeezed = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -82,13 +86,15 @@ SWEEP_JS = """(width) => {
     const widest = Math.max(...rects.map(r => r.width));
     const glyph = parseFloat(getComputedStyle(el).fontSize) || 16;
     if (widest < 2 * glyph || ([...text].length <= 16 && lines >= 3)) {
-      squeezed.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : ""} "${text.slice(0, 30)}" on ${lines} lines, widest ${Math.round(widest)}px`);
+      squeezed.push(`${named(el)} "${text.slice(0, 30)}" on ${lines} lines, widest ${Math.round(widest)}px`);
     }
   }
   // A table wider than its .table-wrap: it fits neither a phone (cards) nor a 1366 px desktop.
-  const scrolling = [...document.querySelectorAll(".table-wrap")].filter(el => shown(el) && el.scrollWidth > el.clientWidth + 1)
+  const scrolling = [...document.querySelectorAll(".table-wrap")]
+    .filter(el => shown(el) && el.scrollWidth > el.clientWidth + 1)
     .map(el => `${(el.querySelector("table") || el).id || "table"} ${el.scrollWidth}px in ${el.clientWidth}px`);
-  return {scrollWidth: document.documentElement.scrollWidth, width, wide, squeezed: squeezed.slice(0, 8), scrolling};
+  const scrollWidth = document.documentElement.scrollWidth;
+  return {scrollWidth, width, wide, squeezed: squeezed.slice(0, 8), scrolling};
 }"""
 
 AXE_JS = """async () => {
@@ -155,7 +161,7 @@ def check(page) -> list[str]:
     return failures
 
 
-def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(browser, city):
+def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(browser, city, record_property):
     started = time.monotonic()
     pages = html_pages(city)
     assert pages["anonymous"], "no public page found"
@@ -180,7 +186,9 @@ def test_every_page_fits_a_phone_and_a_desktop_wraps_no_glyph_and_passes_axe(bro
                 page.screenshot(path=str(browser.shots / shot_name(role, path, width)), full_page=True)
 
     elapsed = time.monotonic() - started
-    print(f"\nswept {visits} page visits in {elapsed:.0f}s; screenshots in {browser.shots}")
+    record_property("page_visits", visits)
+    record_property("sweep_seconds", round(elapsed))
+    logger.info("swept %d page visits in %.0fs; screenshots in %s", visits, elapsed, browser.shots)
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
     assert browser.page_errors == []
     assert len(list(browser.shots.glob("*.png"))) == visits
