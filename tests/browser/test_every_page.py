@@ -230,6 +230,7 @@ def test_elder_mode_is_remembered_large_and_clean_on_every_consumer_page(browser
     page.click("header form[action$='/logout/'] button")
     page.wait_for_url("**/login/")
     expect(html).to_have_class("elder")
+    assert check(page) == [], "the log-in page in 长辈版"
     # And off again.
     page.get_by_test_id("elder-toggle").click()
     expect(html).not_to_have_class("elder")
