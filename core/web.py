@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, TooManyLoginAttempts
 from core.idempotency import caller_of, service_key
@@ -113,6 +114,26 @@ def home(request):
     if not request.user.is_authenticated:
         return redirect("web-login")
     return redirect(HOME_OF_ROLE.get(request.user.role, "web-login"))
+
+
+# 长辈版 (large text, high contrast): a long-lived cookie, so that it outlasts the session and a
+# log-out; templates/base.html reads it and puts ``class="elder"`` on <html> for consumers and
+# visitors.
+ELDER_COOKIE = "elder"
+ELDER_MAX_AGE = 10 * 365 * 24 * 3600
+
+
+@require_POST
+def elder_mode(request):
+    """Turn 长辈版 on (``on=1``) or off (anything else), then go back to ``next``."""
+    response = redirect(next_url(request, default="/"))
+    if request.POST.get("on") == "1":
+        response.set_cookie(
+            ELDER_COOKIE, "1", max_age=ELDER_MAX_AGE, samesite="Lax", httponly=True, secure=request.is_secure()
+        )
+    else:
+        response.delete_cookie(ELDER_COOKIE, samesite="Lax")
+    return response
 
 
 class LoginView(auth_views.LoginView):

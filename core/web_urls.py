@@ -1,4 +1,4 @@
-"""Core's pages, mounted at the site's root (config/urls.py): health probes, language, log in and out."""
+"""Core's pages, mounted at the site's root (config/urls.py): health probes, language, log in and out, 长辈版."""
 
 from django.urls import include, path
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("", web.home, name="web-home"),
     path("login/", web.LoginView.as_view(), name="web-login"),
     path("logout/", web.LogoutView.as_view(), name="web-logout"),
+    path("elder-mode/", web.elder_mode, name="web-elder-mode"),
 ]
