@@ -370,13 +370,20 @@ LEDGER_CHECK_PROBLEMS_KEPT = 100
 
 def ledger_check_run() -> LedgerCheck:
     """Verify the whole ledger now and keep the result (the nightly job, and "verify now")."""
+    return ledger_check_verify_and_keep()[0]
+
+
+def ledger_check_verify_and_keep() -> tuple[LedgerCheck, dict]:
+    """Verify the whole ledger now, keep the result and return it with the full verification (every
+    problem, not only the kept ones): every source of a check (the regulator's "verify now", the
+    nightly job, ``manage.py verify_ledger``) keeps it, so the ledger page shows the newest of any."""
     import time
 
     from escrow.selectors import ledger_verify
 
     started = time.monotonic()
     result = ledger_verify()
-    return LedgerCheck.objects.create(
+    check = LedgerCheck.objects.create(
         balanced=result["balanced"],
         chain_ok=result["chain_ok"],
         custody_matches=result["custody_matches"],
@@ -388,3 +395,4 @@ def ledger_check_run() -> LedgerCheck:
         milliseconds=round((time.monotonic() - started) * 1000),
         created_at=clock.now(),
     )
+    return check, result

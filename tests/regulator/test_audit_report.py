@@ -234,4 +234,4 @@ def test_report_prints_the_newest_kept_ledger_check_not_a_fresh_one(gym, regulat
     with at("2026-06-10 03:20 +0800"):
         ledger_check_run()
     text = text_of(audit_report_pdf(merchant_id=gym.pk, generated_by=regulator))
-    assert "尚无全账核验记录" not in text and "2026-06-10 03:20" in text
+    assert "尚无全账核验记录" not in text and "2026年6月10日 03:20" in text
