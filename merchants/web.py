@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import NotFound
 from core.fields import MAX_FEN
-from core.formatting import percent
+from core.formatting import beijing_date, percent
 from core.web import OnceForm, attempt, role_required, signup_page
 from merchants import selectors
 from merchants.models import Filing, Merchant, Product
@@ -119,7 +119,7 @@ class ClosureForm(forms.Form):
             "At least %(days)s days from today: %(earliest)s (Beijing time) or later."
         ) % {
             "days": notice.value,
-            "earliest": closure_earliest_day(notice=notice).isoformat(),
+            "earliest": beijing_date(closure_earliest_day(notice=notice)),
         }
 
 

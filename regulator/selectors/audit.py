@@ -156,6 +156,7 @@ _STATES_BY_VERB = {
 _CHOICES_BY_FIELD = {"source": Complaint.Source, "category": Complaint.Category, "card_state": Card.State}
 _RISK_REASON = re.compile(r"^risk score (?P<score>\d+) ≥ (?P<threshold>\d+)$")
 _MEMO_FEE = re.compile(r"^(?P<reason>[a-z_]+) refund fee$")
+_MEMO_REFUND = re.compile(r"^(?P<reason>[a-z_]+) refund(?:: (?P<note>.*))?$", re.DOTALL)
 _MEMO_SETTLEMENT = re.compile(r"^settlement (?P<day>\d{4}-\d{2}-\d{2})(?: (?P<reference>.*))?$")
 _MEMO_WORDS = {
     "payment": gettext_lazy("card payment %(reference)s"),
@@ -228,6 +229,9 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
         return reason
     if match := _MEMO_FEE.match(reason):
         return _("refund fee (%(reason)s)") % {"reason": _choice_label(Refund.Reason, match["reason"])}
+    if match := _MEMO_REFUND.match(reason):
+        refund = _("refund (%(reason)s)") % {"reason": _choice_label(Refund.Reason, match["reason"])}
+        return f"{refund}：{match['note']}" if match["note"] else refund
     if match := _MEMO_SETTLEMENT.match(reason):
         day = beijing_date(datetime.strptime(match["day"], "%Y-%m-%d").date())  # noqa: DTZ007 - a calendar day
         if match["reference"]:

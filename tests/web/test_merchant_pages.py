@@ -260,7 +260,7 @@ def test_settlements_list_the_days_with_a_statement_link(settled):
     gym, settlement = settled
     body = page_client(gym.user).get(reverse("web-merchant-settlements")).content.decode()
     assert f'data-settlement-id="{settlement.pk}" data-payout-state="paid"' in body
-    assert "2026年3月2日" in body and "¥300.00" in body and "¥90.00" in body and "¥390.00" in body
+    assert "March 2, 2026" in body and "¥300.00" in body and "¥90.00" in body and "¥390.00" in body
     assert settlement.payout_reference in body
     assert reverse("web-merchant-settlement-statement", args=[settlement.pk]) in body
 
