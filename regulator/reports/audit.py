@@ -74,7 +74,12 @@ from regulator.reports.names import (
     STATUS_NAMES,
     TITLE,
 )
-from regulator.selectors.audit import audit_changes_in_words, audit_reason_in_words, audit_verb_label
+from regulator.selectors.audit import (
+    audit_actor_in_words,
+    audit_changes_in_words,
+    audit_reason_in_words,
+    audit_verb_label,
+)
 from regulator.selectors.risk import merchant_get, risk_history, risk_latest
 
 # --- layout ----------------------------------------------------------------------------------
@@ -298,7 +303,7 @@ def _audit(events: list[AuditEvent], total: int) -> list[Flowable]:
             [
                 _moment(event.created_at),
                 _cell(audit_verb_label("action", event.verb)),
-                _cell(event.actor.username if event.actor else event.actor_label or "平台（自动）"),
+                _cell(audit_actor_in_words(event.actor.username if event.actor else event.actor_label)),
                 _cell(audit_reason_in_words(kind="action", verb=event.verb, reason=event.reason) or "无"),
                 _cell(_changes_text(event.verb, event.changes)),
             ]

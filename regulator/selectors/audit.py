@@ -243,9 +243,15 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
     return reason
 
 
+def audit_actor_in_words(actor: str | None) -> str:
+    """Who did it: a user's name, or the platform for a job (recorded as "system" or no one)."""
+    return _("the platform (automatic)") if not actor or actor == "system" else actor
+
+
 def audit_rows_in_words(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add ``verb_label``, ``reason_text`` and ``change_list`` (in words) to ``audit_log_rows``' rows."""
+    """Put ``actor``, and add ``verb_label``, ``reason_text`` and ``change_list``, in words to the rows."""
     for row in rows:
+        row["actor"] = audit_actor_in_words(row["actor"])
         row["verb_label"] = audit_verb_label(row["kind"], row["verb"])
         row["reason_text"] = audit_reason_in_words(kind=row["kind"], verb=row["verb"], reason=row["reason"] or "")
         row["change_list"] = audit_changes_in_words(verb=row["verb"], changes=row["changes"])
