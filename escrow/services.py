@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -30,6 +31,9 @@ from escrow import statements
 from escrow.chain import entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
 from escrow.models import Account, JournalEntry, LedgerCheck, Reconciliation
+
+if TYPE_CHECKING:
+    from escrow.selectors import LedgerVerification
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +377,7 @@ def ledger_check_run() -> LedgerCheck:
     return ledger_check_verify_and_keep()[0]
 
 
-def ledger_check_verify_and_keep() -> tuple[LedgerCheck, dict]:
+def ledger_check_verify_and_keep() -> tuple[LedgerCheck, LedgerVerification]:
     """Verify the whole ledger now, keep the result and return it with the full verification (every
     problem, not only the kept ones): every source of a check (the regulator's "verify now", the
     nightly job, ``manage.py verify_ledger``) keeps it, so the ledger page shows the newest of any."""

@@ -22,7 +22,6 @@ import pypdf
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.db import models
 from django.test import Client
 
 from tests.security.test_csrf import ROLES, page_paths
