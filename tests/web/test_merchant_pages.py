@@ -106,7 +106,7 @@ def test_adding_a_product_puts_it_on_sale_with_prices_in_fen(gym, shop):
             "price": "900",
             "face_value": "1000.50",
             "unit_price": "50",
-            "refund_fee_bps": "500",
+            "refund_fee_bps": "5",
         },
     )
     assert response.status_code == 302 and response["Location"] == reverse("web-merchant-home")
