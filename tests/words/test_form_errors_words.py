@@ -21,7 +21,12 @@ def test_form_errors_on_chinese_pages_are_chinese(world):
     pages = rendered_forms(world)
     for role in ROLES:
         client = client_for(world, role, "zh-hans")
-        targets = {urljoin(path, form["action"] or path): form for (r, path), forms in pages.items() if r == role for form in forms}
+        targets = {
+            urljoin(path, form["action"] or path): form
+            for (r, path), forms in pages.items()
+            if r == role
+            for form in forms
+        }
         for target, form in sorted(targets.items()):
             response = client.post(target, {}, follow=True)
             if not response["Content-Type"].startswith("text/html"):
@@ -30,3 +35,20 @@ def test_form_errors_on_chinese_pages_are_chinese(world):
             for pattern in (ENGLISH_SENTENCE, CHINESE_THEN_PERIOD):
                 problems += [f"{role} {target}: {m.group(0)!r}" for m in pattern.finditer(text)]
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+@pytest.mark.django_db
+def test_the_refund_fee_is_typed_as_a_percentage_and_kept_in_basis_points(world):
+    from django.urls import reverse
+
+    from merchants.models import Product
+
+    client = client_for(world, "merchant", "zh-hans")
+    form = visible_text(client.get(reverse("web-merchant-home")).content.decode())
+    assert "退款手续费（%）" in form and "基点" not in form
+    fields = {"name": "五次课", "kind": "session_pack", "price": "500", "sessions": "5"}
+    refused = client.post(reverse("web-merchant-product-create"), {**fields, "refund_fee_bps": "5.555"})
+    text = visible_text(refused.content.decode())
+    assert "小数不能超过 2 位。" in text and not CHINESE_THEN_PERIOD.search(text)
+    client.post(reverse("web-merchant-product-create"), {**fields, "refund_fee_bps": "5.5"})
+    assert Product.objects.get(merchant=world.merchant, name="五次课").refund_fee_bps == 550
