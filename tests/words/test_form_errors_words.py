@@ -22,12 +22,9 @@ def test_form_errors_on_chinese_pages_are_chinese(world):
     for role in ROLES:
         client = client_for(world, role, "zh-hans")
         targets = {
-            urljoin(path, form["action"] or path): form
-            for (r, path), forms in pages.items()
-            if r == role
-            for form in forms
+            urljoin(path, form["action"] or path) for (r, path), forms in pages.items() if r == role for form in forms
         }
-        for target, form in sorted(targets.items()):
+        for target in sorted(targets):
             response = client.post(target, {}, follow=True)
             if not response["Content-Type"].startswith("text/html"):
                 continue
