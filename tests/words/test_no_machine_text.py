@@ -72,6 +72,15 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
+_ROW = re.compile(r"<tr\b.*?</tr>", re.DOTALL)
+_EMPTY_CELL = re.compile(r"<td\b[^>]*>\s*</td>")
+
+
+def empty_cells(html: str) -> list[str]:
+    """The table rows with a blank cell (a blank cell says 无/none; a cell of buttons is not blank)."""
+    return [" ".join(row.split()) for row in _ROW.findall(html) if _EMPTY_CELL.search(row)]
+
+
 def pdf_text(pdf: bytes) -> str:
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     return " ".join(page.extract_text() for page in reader.pages)
@@ -116,7 +125,7 @@ def _context(text: str, needle: str) -> str:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_no_page_or_pdf_shows_an_iso_date_or_a_raw_enum_key(world, language):
+def test_no_page_or_pdf_shows_an_iso_date_a_raw_enum_key_or_a_blank_cell(world, language):
     keys = enum_keys()
     assert {"cooling_off", "merchant_default", "session_pack"} <= keys[0] and "hotline" in keys[1]
     problems, pages, pdfs = [], 0, 0
@@ -130,7 +139,9 @@ def test_no_page_or_pdf_shows_an_iso_date_or_a_raw_enum_key(world, language):
             kind = response["Content-Type"]
             if kind.startswith("text/html"):
                 pages += 1
-                text = visible_text(response.content.decode())
+                html = response.content.decode()
+                text = visible_text(html)
+                problems += [f"{role} {path}: an empty cell in {row[:160]!r}" for row in empty_cells(html)]
             elif kind.startswith("application/pdf") and "/documents/" not in path:  # not an uploaded file
                 pdfs += 1
                 body = b"".join(response.streaming_content) if response.streaming else response.content
