@@ -16,6 +16,7 @@ from django.utils.html import escape
 from complaints.services import complaint_respond, complaints_mark_overdue
 from consumers.contract import card_contract_pdf
 from core import calendar, clock
+from core.formatting import beijing_date
 from core.rules import LEGACY_SETTINGS, Profile, profile_version, rule, rule_label, rules_active
 from merchants.models import Merchant
 from refunds.errors import CoolingOffExpired
@@ -192,7 +193,10 @@ def test_the_closure_form_states_the_notice_days_its_basis_and_the_earliest_day(
     earliest = MOMENT.date() + timedelta(days=notice.value)
     assert f"The law asks for {notice.value} days" in text
     assert escape(notice.basis_en) in text
-    assert f"At least {notice.value} days from today: {earliest.isoformat()} (Beijing time) or later." in text
+    assert (
+        f"At least {notice.value} days from today: {beijing_date(earliest, language='en')} (Beijing time) or later."
+        in text
+    )
 
 
 # --- complaints: respond_by ----------------------------------------------------------------------------
