@@ -145,7 +145,7 @@ def test_closure_notice_one_day_short_is_refused_naming_the_rule_and_its_basis(p
     assert response.status_code == 400
     body = response.json()
     assert (body["code"], body["rule"], body["basis"]) == ("notice_too_short", "closure_notice_days", notice.basis_en)
-    assert f"{earliest.isoformat()} at the earliest (Beijing time)" in body["detail"]
+    assert f"{beijing_date(earliest, language='en')} at the earliest (Beijing time)" in body["detail"]
     assert "closes_on" in body["errors"]
     gym.refresh_from_db()
     assert gym.status == Merchant.Status.ACTIVE and gym.closure_rules_version == ""
@@ -181,7 +181,7 @@ def test_the_closure_page_says_in_words_why_the_day_is_too_soon_and_the_earliest
     text = html.content.decode()
     words = f"Closing needs {notice.value} days' notice ({rule_label(notice.key)}, under {notice.basis_en})"
     assert escape(words) in text
-    assert f"{earliest.isoformat()} at the earliest (Beijing time)" in text
+    assert f"{beijing_date(earliest, language='en')} at the earliest (Beijing time)" in text
     assert "closure_notice_days" not in text  # words, never the key
 
 
