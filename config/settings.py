@@ -239,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates with a 24-hour clock (config/formats/en); Chinese uses Django's 年月日 formats.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -11,6 +11,7 @@ from complaints.models import Complaint
 from consumers.models import Redemption
 from consumers.services import redemption_confirm, redemption_reject
 from core import clock
+from core.formatting import beijing_date
 from merchants.models import Merchant, Product
 from merchants.services.settlement import settlement_run
 from tests.cards import builders
@@ -285,7 +286,10 @@ def test_closing_with_too_short_notice_shows_the_error(gym, shop):
     too_soon = clock.local_date() + timedelta(days=29)
     response = shop.post(reverse("web-merchant-closure"), {"closes_on": too_soon.isoformat(), "reason": "Moving"})
     earliest = clock.local_date() + timedelta(days=30)
-    assert response.status_code == 200 and f"{earliest.isoformat()} at the earliest" in response.content.decode()
+    assert (
+        response.status_code == 200
+        and f"{beijing_date(earliest, language='en')} at the earliest" in response.content.decode()
+    )
     gym.refresh_from_db()
     assert gym.status == Merchant.Status.ACTIVE
 
