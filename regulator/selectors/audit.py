@@ -243,6 +243,27 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
     return reason
 
 
+_TARGETS = {
+    "action": gettext_lazy("measure %(ref)s"),
+    "card": gettext_lazy("card %(ref)s"),
+    "complaint": gettext_lazy("complaint %(ref)s"),
+    "filing": gettext_lazy("filing %(ref)s"),
+    "merchant": gettext_lazy("merchant %(ref)s"),
+    "refund": gettext_lazy("refund %(ref)s"),
+}
+
+
+def audit_target_in_words(target: str) -> str:
+    """What the line is about: ``card:<id>`` → "card 1a2b3c4d…", ``chain:3:12`` → "chain 3, entry 12"."""
+    kind, _colon, ref = (target or "").partition(":")
+    if kind == "chain" and ref.count(":") == 1:
+        chain, seq = ref.split(":")
+        return _("chain %(chain)s, entry %(seq)s") % {"chain": chain, "seq": seq}
+    if kind in _TARGETS and ref:
+        return str(_TARGETS[kind]) % {"ref": ref[:8] + ("…" if len(ref) > 8 else "")}
+    return target or ""
+
+
 def audit_actor_in_words(actor: str | None) -> str:
     """Who did it: a user's name, or the platform for a job (recorded as "system" or no one)."""
     return _("the platform (automatic)") if not actor or actor == "system" else actor
@@ -252,6 +273,7 @@ def audit_rows_in_words(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Put ``actor``, and add ``verb_label``, ``reason_text`` and ``change_list``, in words to the rows."""
     for row in rows:
         row["actor"] = audit_actor_in_words(row["actor"])
+        row["target_text"] = audit_target_in_words(row["target"])
         row["verb_label"] = audit_verb_label(row["kind"], row["verb"])
         row["reason_text"] = audit_reason_in_words(kind=row["kind"], verb=row["verb"], reason=row["reason"] or "")
         row["change_list"] = audit_changes_in_words(verb=row["verb"], changes=row["changes"])

@@ -63,6 +63,7 @@ def test_the_audit_log_shows_changes_and_reasons_in_chinese_words(events):
     assert "风险评分达到 87 分，不低于高风险线 60 分" in text
     assert "风险标记：否 → 是" in text and "公开风险提示：无 → 该商户风险较高" in text
     assert "平台（自动）" in text and "system" not in text
+    assert "投诉 1" in text and f"商户 {str(events.pk)[:8]}…" in text and "complaint:" not in text
     for key in ("hotline", "source", "refund_refused", "risk score", "respond_by", "None", "True", "False"):
         assert key not in text, key
     assert not re.search(r"\d{4}-\d{2}-\d{2}", text)
