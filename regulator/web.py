@@ -31,7 +31,7 @@ from complaints.services import complaint_close, complaint_file, complaint_respo
 from core import clock
 from core.calendar import calendar_gaps
 from core.errors import NotFound
-from core.formatting import yuan
+from core.formatting import beijing_date, yuan
 from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, next_url, role_required
 from escrow.models import LedgerCheck
@@ -368,7 +368,7 @@ def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | Non
         "signals": _signals(latest),
         "history": history,
         "score_chart": charts.line_chart(
-            [f"{clock.local(at):%Y-%m-%d}" for at, _score, _level in history],
+            [beijing_date(at) for at, _score, _level in history],
             [charts.Series(_("Risk score"), [score for _at, score, _level in history])],
             chart_id="chart-risk-history",
             title=_("Risk score over time"),
