@@ -27,6 +27,7 @@ from consumers import selectors as consumer_selectors
 from consumers.models import Card
 from core import clock
 from core.errors import NotFound
+from core.formatting import beijing_date, beijing_datetime
 from core.web import OnceForm, attempt, role_required
 from merchants.models import Merchant
 from merchants.web import merchant_of_request
@@ -62,7 +63,7 @@ class ComplaintForm(OnceForm):
         self.fields["card"].choices = [("", _("No particular card"))] + [
             (
                 str(card.pk),
-                f"{card.merchant.name} · {card.product.name} · {clock.local(card.created_at):%Y-%m-%d}",
+                f"{card.merchant.name} · {card.product.name} · {beijing_date(card.created_at)}",
             )
             for card in cards
         ]
@@ -147,7 +148,7 @@ def consumer_complaint_new(request):
                 _("Complaint filed. %(merchant)s must answer by %(respond_by)s (Beijing time).")
                 % {
                     "merchant": merchants[complaint.merchant_id].name,
-                    "respond_by": clock.local(complaint.respond_by).strftime("%Y-%m-%d %H:%M"),
+                    "respond_by": beijing_datetime(complaint.respond_by),
                 },
             )
             return redirect("web-consumer-complaints")

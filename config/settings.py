@@ -239,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates with a 24-hour clock (config/formats/en); Chinese uses Django's 年月日 formats.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -284,9 +286,46 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# The API's tags in Chinese and English, in the order the docs page lists them (/api/v1/docs/).
+API_TAGS = {
+    "auth": ("登录与令牌", "Sign-in and tokens"),
+    "me": ("当前用户及其角色", "The signed-in user and their role"),
+    "consumers": ("消费者注册与资料", "Consumers: sign-up and profile"),
+    "merchants": ("商户名录与商户信息", "The merchant directory and a merchant's profile"),
+    "products": ("商户的预付卡产品", "A merchant's prepaid card products"),
+    "cards": ("购卡、付款、冷静期、退卡与电子合同", "Cards: purchase, payment, cooling-off, refunds, the contract"),
+    "redemptions": (
+        "服务核销：商户发起，持卡人确认后划付",
+        "Services: started by the merchant, released on the holder's confirmation",
+    ),
+    "payments": ("付款与支付网关", "Payments and the payment gateways"),
+    "webhooks": ("支付网关回调", "Payment gateways' callbacks"),
+    "merchant": ("商户自己的卡、服务、结算与对账单", "The merchant's own cards, services, settlements and statements"),
+    "filings": ("商户备案", "Merchants' filings (备案)"),
+    "complaints": ("投诉与 12345 热线工单", "Complaints and 12345 hotline work orders"),
+    "notifications": ("站内通知", "In-app notices"),
+    "regulator": (
+        "市场监管：风险评分、监管措施、退款、审计日志与报告",
+        "Supervision: risk, measures, refunds, the audit log and reports",
+    ),
+    "rules": ("现行规则及其依据", "The rules in force and their legal basis"),
+}
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Prepaid card escrow platform API",
-    "DESCRIPTION": "Escrow, cooling-off, redemptions, refunds and supervision of single-purpose prepaid cards.",
+    "TITLE": "预付卡资金存管平台 API · Prepaid card escrow platform API",
+    "DESCRIPTION": (
+        "北京市单用途预付卡资金存管平台的接口：购卡资金进入存管账户，冷静期内可全额退卡，"
+        "每次服务经持卡人确认后按份额划付商户，退款、投诉与市场监管部门的监管措施均有记录可查。"
+        "金额以分为单位的整数表示（人民币），时间为 ISO 8601（UTC），页面上的时间为北京时间。"
+        "消费者、商户与监管人员使用令牌（Token）认证；错误以 `{code, detail}` 返回。\n\n"
+        "The API of Beijing's escrow platform for single-purpose prepaid cards: a card's payment is held "
+        "in escrow, the holder may return the card in full during the cooling-off period, each service "
+        "the holder confirms releases its share to the merchant, and refunds, complaints and the market "
+        "regulator's measures are all on record. Amounts are integer fen (CNY); times are ISO 8601 (UTC), "
+        "shown in Beijing time on the pages. Consumers, merchants and regulators authenticate with a "
+        "token; errors come back as `{code, detail}`."
+    ),
+    # Each tag described in both languages: the docs page shows them above each group of operations.
+    "TAGS": [{"name": name, "description": f"{zh} · {en}"} for name, (zh, en) in API_TAGS.items()],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -39,7 +39,7 @@ from consumers.errors import CardNotRedeemable
 from consumers.models import Card, Consumer, Redemption
 from core import clock
 from core.errors import NotFound
-from core.formatting import percent, yuan
+from core.formatting import beijing_datetime, percent, yuan
 from core.rules import rule
 from core.web import OnceForm, attempt, form_idempotency_key, next_url, role_required, signup_page
 from merchants.models import Merchant, Product
@@ -210,7 +210,7 @@ def payment_simulate(request, payment_id):
     if card.state == Card.State.CANCELLED:
         messages.error(request, _("The payment failed, so the card was cancelled. Nothing was charged."))
     else:
-        ends = clock.local(card.cooling_off_ends_at).strftime("%Y-%m-%d %H:%M")
+        ends = beijing_datetime(card.cooling_off_ends_at)
         messages.success(
             request,
             _(

@@ -3,7 +3,9 @@ arithmetic only (money is integer fen)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+
+from django.utils import formats, translation
 
 from core import clock
 
@@ -26,3 +28,21 @@ def beijing_time(moment: datetime) -> str:
     """``"2026年3月10日 00:00（北京时间）"``."""
     local = clock.local(moment)
     return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）"
+
+
+def _in_beijing(moment: datetime | date) -> datetime | date:
+    return clock.local(moment) if isinstance(moment, datetime) else moment
+
+
+def beijing_date(moment: datetime | date, *, language: str | None = None) -> str:
+    """The Beijing calendar day in the active language (or ``language``): ``"2026年3月10日"``,
+    ``"March 10, 2026"`` (the locale's ``DATE_FORMAT``, as templates print ``|date:"DATE_FORMAT"``)."""
+    with translation.override(language or translation.get_language()):
+        return formats.date_format(_in_beijing(moment), "DATE_FORMAT")
+
+
+def beijing_datetime(moment: datetime, *, language: str | None = None) -> str:
+    """A moment on a Beijing wall clock in the active language (or ``language``):
+    ``"2026年3月10日 14:05"``, ``"March 10, 2026, 2:05 p.m."`` (the locale's ``DATETIME_FORMAT``)."""
+    with translation.override(language or translation.get_language()):
+        return formats.date_format(clock.local(moment), "DATETIME_FORMAT")

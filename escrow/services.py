@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -30,6 +31,9 @@ from escrow import statements
 from escrow.chain import entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
 from escrow.models import Account, JournalEntry, LedgerCheck, Reconciliation
+
+if TYPE_CHECKING:
+    from escrow.selectors import LedgerVerification
 
 log = logging.getLogger(__name__)
 
@@ -370,13 +374,20 @@ LEDGER_CHECK_PROBLEMS_KEPT = 100
 
 def ledger_check_run() -> LedgerCheck:
     """Verify the whole ledger now and keep the result (the nightly job, and "verify now")."""
+    return ledger_check_verify_and_keep()[0]
+
+
+def ledger_check_verify_and_keep() -> tuple[LedgerCheck, LedgerVerification]:
+    """Verify the whole ledger now, keep the result and return it with the full verification (every
+    problem, not only the kept ones): every source of a check (the regulator's "verify now", the
+    nightly job, ``manage.py verify_ledger``) keeps it, so the ledger page shows the newest of any."""
     import time
 
     from escrow.selectors import ledger_verify
 
     started = time.monotonic()
     result = ledger_verify()
-    return LedgerCheck.objects.create(
+    check = LedgerCheck.objects.create(
         balanced=result["balanced"],
         chain_ok=result["chain_ok"],
         custody_matches=result["custody_matches"],
@@ -388,3 +399,4 @@ def ledger_check_run() -> LedgerCheck:
         milliseconds=round((time.monotonic() - started) * 1000),
         created_at=clock.now(),
     )
+    return check, result

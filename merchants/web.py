@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import NotFound
 from core.fields import MAX_FEN
-from core.formatting import percent
+from core.formatting import beijing_date, percent
 from core.web import OnceForm, attempt, role_required, signup_page
 from merchants import selectors
 from merchants.models import Filing, Merchant, Product
@@ -67,6 +67,21 @@ class YuanField(forms.DecimalField):
         return None if amount is None else int(amount * 100)  # exact: at most two decimal places
 
 
+class PercentField(forms.DecimalField):
+    """A rate typed as a percentage (``5`` or ``5.5``) and returned as integer basis points (``500``,
+    ``550``), the unit the rules and the ledger use; never a float."""
+
+    def __init__(self, *, max_percent: int, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", Decimal(0))
+        kwargs.setdefault("max_value", Decimal(max_percent))
+        super().__init__(max_digits=5, decimal_places=2, **kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "step": "0.01"})
+
+    def clean(self, value: Any) -> int | None:
+        rate = super().clean(value)
+        return None if rate is None else int(rate * 100)  # exact: at most two decimal places
+
+
 class ProductForm(OnceForm):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Product.Kind.choices)
@@ -95,13 +110,13 @@ class ProductForm(OnceForm):
         max_value=36_600,
         help_text=gettext_lazy("Period passes."),
     )
-    refund_fee_bps = forms.IntegerField(
-        label=gettext_lazy("Refund handling fee (basis points)"),
-        min_value=0,
-        max_value=2000,
+    refund_fee_bps = PercentField(
+        label=gettext_lazy("Refund handling fee (%)"),
+        max_percent=20,
         initial=0,
         help_text=gettext_lazy(
-            "On a voluntary refund after cooling-off: 100 basis points are one hundredth of the escrow left."
+            "On a voluntary refund after cooling-off: a share of the money still in escrow, such as 5 or 5.5 "
+            "(per cent, at most 20)."
         ),
     )
 
@@ -119,7 +134,7 @@ class ClosureForm(forms.Form):
             "At least %(days)s days from today: %(earliest)s (Beijing time) or later."
         ) % {
             "days": notice.value,
-            "earliest": closure_earliest_day(notice=notice).isoformat(),
+            "earliest": beijing_date(closure_earliest_day(notice=notice)),
         }
 
 

@@ -14,23 +14,19 @@ from typing import Any
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from core import clock
-from core.formatting import yuan
+from core.formatting import beijing_date, beijing_datetime, yuan
 from notifications.models import Kind
 
 
 def _moment(value: str) -> str:
-    local = clock.local(datetime.fromisoformat(value))
+    moment = datetime.fromisoformat(value)
     if translation.get_language() == "en":
-        return f"{local:%Y-%m-%d %H:%M} (Beijing time)"
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）"
+        return f"{beijing_datetime(moment, language='en')} (Beijing time)"
+    return f"{beijing_datetime(moment, language='zh-hans')}（北京时间）"
 
 
 def _day(value: str) -> str:
-    day = date.fromisoformat(value)
-    if translation.get_language() == "en":
-        return day.isoformat()
-    return f"{day.year}年{day.month}月{day.day}日"
+    return beijing_date(date.fromisoformat(value))
 
 
 def _formatted(params: dict[str, Any]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from reportlab.platypus import Flowable, Spacer, Table
 
 from consumers.models import Card
 from core import clock
-from core.formatting import beijing_time, yuan
+from core.formatting import beijing_datetime, beijing_time, yuan
 from core.pdf import HEADING, NOTE, SUBTITLE, WARNING, WIDTH, document, p, page_canvas, pairs_table, ruled_table
 from core.pdf import TITLE as TITLE_STYLE
 from escrow.models import JournalEntry, Posting
@@ -138,7 +138,7 @@ def _short(card_id) -> str:
 
 def _moment(moment: datetime | None) -> str:
     """``"2026-03-02 11:00:05"`` in Beijing time: the compact form for table rows."""
-    return f"{clock.local(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
+    return beijing_datetime(moment, language="zh-hans") if moment else "无"
 
 
 def _summary(settlement: Settlement, releases: list[StatementLine], fees: list[StatementLine]) -> list[Flowable]:

@@ -91,6 +91,35 @@ def _default_reasons(card: Card, *, entitled: bool | None = None) -> list[str]:
     return merchant_default_explained(merchant=card.merchant, reasons=reasons)
 
 
+FINISHED = (Card.State.REFUNDED, Card.State.EXHAUSTED, Card.State.CANCELLED)
+
+
+@dataclass(frozen=True)
+class MerchantNotice:
+    """What the holder of a card must know about its merchant: the regulator's public warning, why
+    the merchant is in default (flagged, frozen, closing) and whether a fee-free refund is open."""
+
+    risk_warning: str
+    reasons: list[str]
+    refundable: bool
+
+
+def _merchant_notice(card: Card, *, entitled: bool | None = None) -> MerchantNotice | None:
+    """The notice a card carries, on the card list and the card page; none on a finished card (no
+    money of the holder's is left with the merchant) or at a merchant in good standing."""
+    if card.state in FINISHED:
+        return None
+    keys = merchant_default_reasons(merchant=card.merchant, card_id=card.pk, entitled=entitled)
+    warning = card.merchant.risk_warning or ""
+    if not keys and not warning:
+        return None
+    return MerchantNotice(
+        risk_warning=warning,
+        reasons=merchant_default_explained(merchant=card.merchant, reasons=keys),
+        refundable=bool(keys) and card.state in REFUNDABLE and card.escrow_left > 0,
+    )
+
+
 def _pending_redemptions(request):
     """Services the merchant started that wait for this consumer's answer and can still be confirmed."""
     return consumer_selectors.redemptions_awaiting_answer(user=request.user).select_related("card__product", "merchant")
@@ -109,6 +138,7 @@ def card_list(request):
     entitled = cards_entitled(card_ids=[card.pk for card in page.object_list])
     for card in page.object_list:
         card.default_reasons = _default_reasons(card, entitled=card.pk in entitled)
+        card.notice = _merchant_notice(card, entitled=card.pk in entitled)
     notifications = notifications_of_user(user=request.user).filter(read_at__isnull=True)[:RECENT_NOTIFICATIONS]
     return render(
         request,
@@ -146,6 +176,7 @@ def card_detail(request, card_id):
             "refund": refund,
             "refund_options": list(_refund_options(card).values()) if refund is None else [],
             "default_reasons": _default_reasons(card) if refund is None else [],
+            "notice": _merchant_notice(card),
             "fee_percent": percent(card.refund_fee_bps),
             "now": clock.now(),
         },

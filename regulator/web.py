@@ -31,10 +31,10 @@ from complaints.services import complaint_close, complaint_file, complaint_respo
 from core import clock
 from core.calendar import calendar_gaps
 from core.errors import NotFound
-from core.formatting import yuan
+from core.formatting import beijing_date, yuan
 from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, next_url, role_required
-from escrow.models import JournalEntry, LedgerCheck
+from escrow.models import LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Filing, Merchant
 from merchants.registry import DISTRICTS, district_name
@@ -86,17 +86,6 @@ ORDERING_LABELS = {
     "created_at": gettext_lazy("Oldest first"),
 }
 
-OTHER_VERBS = {
-    "risk_auto_flag": gettext_lazy("flagged automatically (high risk)"),
-    "complaint_create": gettext_lazy("hotline complaint entered"),
-    "complaint_respond": gettext_lazy("complaint answered"),
-    "complaint_close": gettext_lazy("complaint closed"),
-    "refund_merchant_default": gettext_lazy("card refunded (merchant in default)"),
-    "refund_retry": gettext_lazy("failed refund sent again"),
-    "filing_accept": gettext_lazy("filing accepted"),
-    "filing_return": gettext_lazy("filing returned to the merchant"),
-}
-
 
 def _language() -> str:
     return "en" if (get_language() or "").startswith("en") else "zh-hans"
@@ -128,14 +117,6 @@ def _merchant_or_404(merchant_id) -> Merchant:
         return risk_selectors.merchant_get(merchant_id=merchant_id)
     except NotFound as exc:
         raise Http404 from exc
-
-
-def _verb_label(kind: str, verb: str) -> str:
-    if kind == "journal":
-        return str(JournalEntry.Code(verb).label) if verb in JournalEntry.Code.values else verb
-    if verb in RegulatorAction.Action.values:
-        return str(RegulatorAction.Action(verb).label)
-    return str(OTHER_VERBS.get(verb, verb))
 
 
 # --- dashboard -------------------------------------------------------------------------------------
@@ -388,7 +369,7 @@ def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | Non
         "signals": _signals(latest),
         "history": history,
         "score_chart": charts.line_chart(
-            [f"{clock.local(at):%Y-%m-%d}" for at, _score, _level in history],
+            [beijing_date(at) for at, _score, _level in history],
             [charts.Series(_("Risk score"), [score for _at, score, _level in history])],
             chart_id="chart-risk-history",
             title=_("Risk score over time"),
@@ -773,7 +754,7 @@ def complaint_statistics(request):
 
 
 class AuditFilterForm(forms.Form):
-    kind = forms.ChoiceField(label=gettext_lazy("Kind"), required=False)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind of entry"), required=False)
     merchant = forms.CharField(
         label=gettext_lazy("Merchant"),
         required=False,
@@ -812,14 +793,9 @@ def audit_log(request):
         page = Paginator(keys, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = audit_selectors.audit_log_rows(list(page.object_list))
         names = dashboard_selectors.merchant_names([row["merchant"] for row in rows if row["merchant"]])
+        audit_selectors.audit_rows_in_words(rows)
         for row in rows:
-            row["verb_label"] = _verb_label(row["kind"], row["verb"])
             row["merchant_name"] = names.get(row["merchant"] or "", "")
-            row["change_list"] = [
-                {"field": field, "before": pair[0], "after": pair[1]}
-                for field, pair in (row["changes"] or {}).items()
-                if isinstance(pair, list | tuple) and len(pair) == 2
-            ]
     context = {"form": form, "page": page, "rows": rows, "merchant": merchant}
     return _partial_or_page(request, "regulator/audit_log.html", "regulator/_audit_results.html", context)
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from core import clock
 from core.errors import DomainError
+from core.formatting import beijing_date
 from core.rules import Rule, profile_version, rule, rule_label
 from merchants.handlers import closure_refunds
 from merchants.models import Merchant
@@ -63,7 +64,7 @@ def merchant_closure_announce(*, merchant: Merchant, closes_on: date, reason: st
             "days": notice.value,
             "rule": rule_label(notice.key),
             "basis": notice.basis(get_language()),
-            "earliest": earliest.isoformat(),
+            "earliest": beijing_date(earliest),
         }
         raise NoticeTooShort(message, errors={"closes_on": [message]}, rule=notice)
     with transaction.atomic(durable=True):

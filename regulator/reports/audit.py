@@ -34,6 +34,7 @@ from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+from django.utils import translation
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -41,7 +42,7 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer
 
 from complaints.models import Complaint
 from core import clock
-from core.formatting import beijing_time, yuan
+from core.formatting import beijing_date, beijing_datetime, beijing_time, yuan
 from core.pdf import BODY, HEADING, NOTE, SUBTITLE, WARNING, WIDTH, document, p, page_canvas, pairs_table, ruled_table
 from core.pdf import TITLE as TITLE_STYLE
 from escrow.models import ChainHead, LedgerCheck
@@ -65,7 +66,6 @@ from regulator.reports.names import (
     CODE_NAMES,
     COMPLAINT_CATEGORY_NAMES,
     COMPLAINT_STATE_NAMES,
-    FIELD_NAMES,
     HASH_PREFIX,
     LEVEL_NAMES,
     MONTHS,
@@ -73,7 +73,12 @@ from regulator.reports.names import (
     SOURCE_NAMES,
     STATUS_NAMES,
     TITLE,
-    VERB_NAMES,
+)
+from regulator.selectors.audit import (
+    audit_actor_in_words,
+    audit_changes_in_words,
+    audit_reason_in_words,
+    audit_verb_label,
 )
 from regulator.selectors.risk import merchant_get, risk_history, risk_latest
 
@@ -89,7 +94,7 @@ def _cell(text: str) -> Paragraph:
 
 
 def _moment(moment: datetime | None) -> str:
-    return f"{clock.local(moment):%Y-%m-%d %H:%M}" if moment else "—"
+    return beijing_datetime(moment, language="zh-hans") if moment else "无"
 
 
 def _yes(value: bool, yes: str, no: str) -> str:
@@ -146,8 +151,8 @@ def _profile(merchant: Merchant) -> list[Flowable]:
     if merchant.closes_on or merchant.closure_announced_at:
         pairs += [
             ("停业公告时间", _moment(merchant.closure_announced_at)),
-            ("停业日期", merchant.closes_on.isoformat() if merchant.closes_on else "—"),
-            ("停业原因", merchant.closure_reason or "—"),
+            ("停业日期", beijing_date(merchant.closes_on, language="zh-hans") if merchant.closes_on else "无"),
+            ("停业原因", merchant.closure_reason or "无"),
         ]
     pairs += [
         ("风险标记", _yes(merchant.flagged, "已标记", "未标记")),
@@ -195,9 +200,10 @@ def _risk(latest: RiskAssessment | None, history: list[tuple]) -> list[Flowable]
 
 
 def _month_label(month: date) -> str:
-    """``2026-06``, or ``2026-06（截至15日）`` for the current month, which is not over."""
+    """``2026年6月``, or ``2026年6月（截至15日）`` for the current month, which is not over."""
     day = partial_day(month)
-    return f"{month:%Y-%m}" if day is None else f"{month:%Y-%m}（截至{day}日）"
+    label = f"{month.year}年{month.month}月"
+    return label if day is None else f"{label}（截至{day}日）"
 
 
 def _monthly(months: list[MonthFigures]) -> list[Flowable]:
@@ -288,35 +294,25 @@ def _complaints(counts: dict[tuple[str, str], int], latest: list[Complaint]) -> 
     return story
 
 
-def _changes_text(changes: dict) -> str:
-    parts = []
-    for field, pair in (changes or {}).items():
-        before, after = pair if isinstance(pair, list | tuple) and len(pair) == 2 else (None, pair)
-        parts.append(f"{FIELD_NAMES.get(field, field)}：{_plain(before)} → {_plain(after)}")
-    return "；".join(parts) or "—"
-
-
-def _plain(value: Any) -> str:
-    if value is None or value == "":
-        return "无"
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    return str(value)
+def _changes_text(verb: str, changes: dict) -> str:
+    words = audit_changes_in_words(verb=verb, changes=changes)
+    return "；".join(f"{change['label']}：{change['before']} → {change['after']}" for change in words) or "无"
 
 
 def _audit(events: list[AuditEvent], total: int) -> list[Flowable]:
     if not events:
         return [p("该商户没有监管操作记录。")]
-    rows = [
-        [
-            _moment(event.created_at),
-            _cell(VERB_NAMES.get(event.verb, event.verb)),
-            _cell(event.actor.username if event.actor else event.actor_label or "system"),
-            _cell(event.reason or "—"),
-            _cell(_changes_text(event.changes)),
+    with translation.override("zh-hans"):
+        rows = [
+            [
+                _moment(event.created_at),
+                _cell(audit_verb_label("action", event.verb)),
+                _cell(audit_actor_in_words(event.actor.username if event.actor else event.actor_label)),
+                _cell(audit_reason_in_words(kind="action", verb=event.verb, reason=event.reason) or "无"),
+                _cell(_changes_text(event.verb, event.changes)),
+            ]
+            for event in events
         ]
-        for event in events
-    ]
     widths = [26 * mm, 24 * mm, 22 * mm, (WIDTH - 72 * mm) / 2, (WIDTH - 72 * mm) / 2]
     story: list[Flowable] = [ruled_table(["时间", "操作", "操作人", "理由", "变更"], rows, widths, right=9)]
     if total > len(events):
@@ -428,6 +424,6 @@ def audit_report_pdf(*, merchant_id, generated_by=None) -> bytes:
             NOTE,
         ),
     ]
-    footer = f"{TITLE}　{merchant.name}　{clock.local_date(generated_at).isoformat()}"
+    footer = f"{TITLE}　{merchant.name}　{beijing_date(clock.local_date(generated_at), language='zh-hans')}"
     doc.build(story, canvasmaker=page_canvas(footer))
     return buffer.getvalue()

@@ -38,6 +38,10 @@ def _axis_font(axis) -> None:
     axis.labels.fontSize = 7
 
 
+def _day(moment) -> str:
+    return f"{moment.year}年{moment.month}月{moment.day}日"  # a Beijing day, as the report's text writes it
+
+
 def risk_score_chart(history: list[tuple[datetime, int, str]]) -> Drawing:
     """The score (0-100) over time, one point per assessment, with the medium and high lines.
 
@@ -57,7 +61,7 @@ def risk_score_chart(history: list[tuple[datetime, int, str]]) -> Drawing:
     plot.xValueAxis.valueMin = -0.5 if span == 0 else 0
     plot.xValueAxis.valueMax = 0.5 if span == 0 else span
     plot.xValueAxis.valueSteps = [0.0] if span == 0 else [span * step / 5 for step in range(6)]
-    plot.xValueAxis.labelTextFormat = lambda days: f"{clock.local(first + timedelta(days=days)):%Y-%m-%d}"
+    plot.xValueAxis.labelTextFormat = lambda days: _day(clock.local(first + timedelta(days=days)))
     plot.yValueAxis.valueMin, plot.yValueAxis.valueMax, plot.yValueAxis.valueStep = 0, 100, 20
     plot.yValueAxis.labelTextFormat = "%d"
     _axis_font(plot.xValueAxis)

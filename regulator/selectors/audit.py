@@ -7,15 +7,24 @@ page costs one query for its keys and one per table to load the rows on it, howe
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from django.db.models import CharField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from complaints.models import Complaint
+from consumers.models import Card
 from core.errors import InvalidInput
+from core.formatting import beijing_date, beijing_datetime, yuan
 from escrow.models import JournalEntry
-from merchants.models import Merchant
-from regulator.models import AuditEvent
+from merchants.models import Filing, Merchant
+from refunds.models import Refund
+from refunds.selectors import DEFAULT_REASONS
+from regulator.models import AuditEvent, RegulatorAction
 
 KINDS = ("action", "journal")
 
@@ -94,4 +103,178 @@ def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
                     "hash": j.hash,
                 }
             )
+    return rows
+
+
+# --- in words --------------------------------------------------------------------------------------
+# An event keeps machine keys (its verb, the fields it changed and their values, sometimes a reason
+# written by a job); the page and the report put them in words in the reader's language.
+
+OTHER_VERBS = {
+    "risk_auto_flag": gettext_lazy("flagged automatically (high risk)"),
+    "complaint_create": gettext_lazy("hotline complaint entered"),
+    "complaint_respond": gettext_lazy("complaint answered"),
+    "complaint_close": gettext_lazy("complaint closed"),
+    "complaint_overdue": gettext_lazy("complaint went overdue"),
+    "refund_merchant_default": gettext_lazy("card refunded (merchant in default)"),
+    "refund_retry": gettext_lazy("failed refund sent again"),
+    "filing_accept": gettext_lazy("filing accepted"),
+    "filing_return": gettext_lazy("filing returned to the merchant"),
+}
+
+FIELD_LABELS = {
+    "flagged": pgettext_lazy("audit log field", "risk flag"),
+    "sales_frozen": pgettext_lazy("audit log field", "card sales frozen"),
+    "releases_frozen": pgettext_lazy("audit log field", "releases frozen"),
+    "risk_warning": pgettext_lazy("audit log field", "public risk warning"),
+    "payouts_released": pgettext_lazy("audit log field", "held payouts released"),
+    "cards_to_refund": pgettext_lazy("audit log field", "cards to refund"),
+    "state": pgettext_lazy("audit log field", "state"),
+    "card_state": pgettext_lazy("audit log field", "card state"),
+    "source": pgettext_lazy("audit log field", "source"),
+    "category": pgettext_lazy("audit log field", "category"),
+    "urgent": pgettext_lazy("audit log field", "urgent"),
+    "respond_by": pgettext_lazy("audit log field", "answer due by"),
+    "late": pgettext_lazy("audit log field", "answered late"),
+    "resolution": pgettext_lazy("audit log field", "resolution"),
+    "refund": pgettext_lazy("audit log field", "refund"),
+    "amount": pgettext_lazy("audit log field", "amount"),
+    "default_reasons": pgettext_lazy("audit log field", "why the merchant is in default"),
+    "submission": pgettext_lazy("audit log field", "submission"),
+}
+
+_STATES_BY_VERB = {
+    "complaint_create": Complaint.State,
+    "complaint_respond": Complaint.State,
+    "complaint_close": Complaint.State,
+    "complaint_overdue": Complaint.State,
+    "filing_accept": Filing.State,
+    "filing_return": Filing.State,
+    "refund_retry": Refund.State,
+    "refund_merchant_default": Refund.State,
+}
+_CHOICES_BY_FIELD = {"source": Complaint.Source, "category": Complaint.Category, "card_state": Card.State}
+_RISK_REASON = re.compile(r"^risk score (?P<score>\d+) ≥ (?P<threshold>\d+)$")
+_MEMO_FEE = re.compile(r"^(?P<reason>[a-z_]+) refund fee$")
+_MEMO_REFUND = re.compile(r"^(?P<reason>[a-z_]+) refund(?:: (?P<note>.*))?$", re.DOTALL)
+_MEMO_SETTLEMENT = re.compile(r"^settlement (?P<day>\d{4}-\d{2}-\d{2})(?: (?P<reference>.*))?$")
+_MEMO_WORDS = {
+    "payment": gettext_lazy("card payment %(reference)s"),
+    "redemption": gettext_lazy("service %(reference)s"),
+    "refund": gettext_lazy("refund paid out, reference %(reference)s"),
+}
+
+
+def audit_verb_label(kind: str, verb: str) -> str:
+    """What happened, in words: a journal entry's code or an event's verb."""
+    if kind == "journal":
+        return str(JournalEntry.Code(verb).label) if verb in JournalEntry.Code.values else verb
+    if verb in RegulatorAction.Action.values:
+        return str(RegulatorAction.Action(verb).label)
+    return str(OTHER_VERBS.get(verb, verb.replace("_", " ")))
+
+
+def _choice_label(choices: Any, value: str) -> str:
+    return str(choices(value).label) if value in choices.values else value
+
+
+def audit_value_text(*, verb: str, field: str, value: Any) -> str:
+    """One value of a change in words: none, yes/no, yuan, Beijing time, a state's name."""
+    if value is None or value == "" or value == []:
+        return _("none")
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if field == "amount" and isinstance(value, int):
+        return yuan(value)
+    if field == "default_reasons" and isinstance(value, list):
+        return "；".join(str(DEFAULT_REASONS.get(key, key)) for key in value)
+    if field == "respond_by" and isinstance(value, str):
+        try:
+            return beijing_datetime(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if field == "state" and verb in _STATES_BY_VERB and isinstance(value, str):
+        return _choice_label(_STATES_BY_VERB[verb], value)
+    if field in _CHOICES_BY_FIELD and isinstance(value, str):
+        return _choice_label(_CHOICES_BY_FIELD[field], value)
+    return str(value)
+
+
+def audit_changes_in_words(*, verb: str, changes: dict | None) -> list[dict[str, str]]:
+    """``{field: [before, after]}`` as ``[{"label", "before", "after"}]`` in words."""
+    rows = []
+    for field, pair in (changes or {}).items():
+        before, after = pair if isinstance(pair, list | tuple) and len(pair) == 2 else (None, pair)
+        rows.append(
+            {
+                "field": field,
+                "label": str(FIELD_LABELS.get(field, field.replace("_", " "))),
+                "before": audit_value_text(verb=verb, field=field, value=before),
+                "after": audit_value_text(verb=verb, field=field, value=after),
+            }
+        )
+    return rows
+
+
+def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
+    """The reason (an event) or memo (a journal entry) in words; what a person typed stays as typed."""
+    if not reason:
+        return ""
+    if kind == "action" and (match := _RISK_REASON.match(reason)):
+        return _("The risk score reached %(score)s, at or above the high-risk threshold of %(threshold)s.") % {
+            "score": match["score"],
+            "threshold": match["threshold"],
+        }
+    if kind != "journal":
+        return reason
+    if match := _MEMO_FEE.match(reason):
+        return _("refund fee (%(reason)s)") % {"reason": _choice_label(Refund.Reason, match["reason"])}
+    if match := _MEMO_REFUND.match(reason):
+        refund = _("refund (%(reason)s)") % {"reason": _choice_label(Refund.Reason, match["reason"])}
+        return f"{refund}：{match['note']}" if match["note"] else refund
+    if match := _MEMO_SETTLEMENT.match(reason):
+        day = beijing_date(datetime.strptime(match["day"], "%Y-%m-%d").date())  # noqa: DTZ007 - a calendar day
+        if match["reference"]:
+            return _("settlement of %(day)s, reference %(reference)s") % {"day": day, "reference": match["reference"]}
+        return _("settlement of %(day)s") % {"day": day}
+    word, _space, reference = reason.partition(" ")
+    if word in _MEMO_WORDS and reference:
+        return str(_MEMO_WORDS[word]) % {"reference": reference}
+    return reason
+
+
+_TARGETS = {
+    "action": gettext_lazy("measure %(ref)s"),
+    "card": gettext_lazy("card %(ref)s"),
+    "complaint": gettext_lazy("complaint %(ref)s"),
+    "filing": gettext_lazy("filing %(ref)s"),
+    "merchant": gettext_lazy("merchant %(ref)s"),
+    "refund": gettext_lazy("refund %(ref)s"),
+}
+
+
+def audit_target_in_words(target: str) -> str:
+    """What the line is about: ``card:<id>`` → "card 1a2b3c4d…", ``chain:3:12`` → "chain 3, entry 12"."""
+    kind, _colon, ref = (target or "").partition(":")
+    if kind == "chain" and ref.count(":") == 1:
+        chain, seq = ref.split(":")
+        return _("chain %(chain)s, entry %(seq)s") % {"chain": chain, "seq": seq}
+    if kind in _TARGETS and ref:
+        return str(_TARGETS[kind]) % {"ref": ref[:8] + ("…" if len(ref) > 8 else "")}
+    return target or ""
+
+
+def audit_actor_in_words(actor: str | None) -> str:
+    """Who did it: a user's name, or the platform for a job (recorded as "system" or no one)."""
+    return _("the platform (automatic)") if not actor or actor == "system" else actor
+
+
+def audit_rows_in_words(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put ``actor``, and add ``verb_label``, ``reason_text`` and ``change_list``, in words to the rows."""
+    for row in rows:
+        row["actor"] = audit_actor_in_words(row["actor"])
+        row["target_text"] = audit_target_in_words(row["target"])
+        row["verb_label"] = audit_verb_label(row["kind"], row["verb"])
+        row["reason_text"] = audit_reason_in_words(kind=row["kind"], verb=row["verb"], reason=row["reason"] or "")
+        row["change_list"] = audit_changes_in_words(verb=row["verb"], changes=row["changes"])
     return rows

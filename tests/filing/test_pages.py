@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from consumers.contract import card_contract_pdf
+from core.formatting import beijing_date
 from merchants.models import Filing
 from merchants.services.filing import filing_submit
 from regulator.services.filings import regulator_filing_accept
@@ -52,7 +53,7 @@ def test_the_merchant_page_shows_the_deadline_and_files_with_documents():
     client = page_client(m.user)
     html = client.get(reverse("web-merchant-filing")).content.decode()
     assert 'data-status="not_filed"' in html and 'data-testid="filing-form"' in html
-    assert filing.due_on.strftime("%Y-%m-%d") in html
+    assert beijing_date(filing.due_on, language="en") in html
     assert "¥500,000.00" in html  # the line, in yuan
     response = client.post(
         reverse("web-merchant-filing"),

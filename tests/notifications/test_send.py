@@ -73,7 +73,7 @@ def test_dates_are_written_in_beijing_time():
         key="refund_late:1",
         params={"merchant": "Gym", "amount_fen": 5000, "due_by_at": "2026-03-09T16:00:00+00:00"},
     )
-    assert "2026-03-10 00:00 (Beijing time)" in notice.body
+    assert "March 10, 2026, 00:00 (Beijing time)" in notice.body
 
 
 def test_switches_silence_sms_and_email_of_notices_not_about_money():

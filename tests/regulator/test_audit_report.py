@@ -157,7 +157,7 @@ def test_report_draws_the_score_history_and_the_monthly_sales_and_releases(gym, 
     assert bars.categoryAxis.categoryNames[-4:] == ["2026-03", "2026-04", "2026-05", "2026-06"]
     assert [row[-4:] for row in bars.data] == [[190_000, 100_000, 0, 0], [0, 20_000, 19_000, 0]]
     assert "风险评分走势（3 次评估）" in text and "售卡金额" in text and "服务划付金额" in text
-    assert "2026-04-01" in text and "2025-07" in text  # the score chart's first date, the bar chart's first month
+    assert "2026年4月1日" in text and "2025年7月" in text  # the score chart's first day, the table's first month
 
 
 def test_monthly_figures_count_sales_and_releases_by_beijing_month(gym):
@@ -234,4 +234,4 @@ def test_report_prints_the_newest_kept_ledger_check_not_a_fresh_one(gym, regulat
     with at("2026-06-10 03:20 +0800"):
         ledger_check_run()
     text = text_of(audit_report_pdf(merchant_id=gym.pk, generated_by=regulator))
-    assert "尚无全账核验记录" not in text and "2026-06-10 03:20" in text
+    assert "尚无全账核验记录" not in text and "2026年6月10日 03:20" in text

@@ -16,6 +16,7 @@ from django.utils.html import escape
 from complaints.services import complaint_respond, complaints_mark_overdue
 from consumers.contract import card_contract_pdf
 from core import calendar, clock
+from core.formatting import beijing_date
 from core.rules import LEGACY_SETTINGS, Profile, profile_version, rule, rule_label, rules_active
 from merchants.models import Merchant
 from refunds.errors import CoolingOffExpired
@@ -144,7 +145,7 @@ def test_closure_notice_one_day_short_is_refused_naming_the_rule_and_its_basis(p
     assert response.status_code == 400
     body = response.json()
     assert (body["code"], body["rule"], body["basis"]) == ("notice_too_short", "closure_notice_days", notice.basis_en)
-    assert f"{earliest.isoformat()} at the earliest (Beijing time)" in body["detail"]
+    assert f"{beijing_date(earliest, language='en')} at the earliest (Beijing time)" in body["detail"]
     assert "closes_on" in body["errors"]
     gym.refresh_from_db()
     assert gym.status == Merchant.Status.ACTIVE and gym.closure_rules_version == ""
@@ -180,7 +181,7 @@ def test_the_closure_page_says_in_words_why_the_day_is_too_soon_and_the_earliest
     text = html.content.decode()
     words = f"Closing needs {notice.value} days' notice ({rule_label(notice.key)}, under {notice.basis_en})"
     assert escape(words) in text
-    assert f"{earliest.isoformat()} at the earliest (Beijing time)" in text
+    assert f"{beijing_date(earliest, language='en')} at the earliest (Beijing time)" in text
     assert "closure_notice_days" not in text  # words, never the key
 
 
@@ -192,7 +193,10 @@ def test_the_closure_form_states_the_notice_days_its_basis_and_the_earliest_day(
     earliest = MOMENT.date() + timedelta(days=notice.value)
     assert f"The law asks for {notice.value} days" in text
     assert escape(notice.basis_en) in text
-    assert f"At least {notice.value} days from today: {earliest.isoformat()} (Beijing time) or later." in text
+    assert (
+        f"At least {notice.value} days from today: {beijing_date(earliest, language='en')} (Beijing time) or later."
+        in text
+    )
 
 
 # --- complaints: respond_by ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from complaints.models import Complaint
 from consumers.models import Redemption
 from consumers.services import redemption_confirm, redemption_reject
 from core import clock
+from core.formatting import beijing_date
 from merchants.models import Merchant, Product
 from merchants.services.settlement import settlement_run
 from tests.cards import builders
@@ -106,7 +107,7 @@ def test_adding_a_product_puts_it_on_sale_with_prices_in_fen(gym, shop):
             "price": "900",
             "face_value": "1000.50",
             "unit_price": "50",
-            "refund_fee_bps": "500",
+            "refund_fee_bps": "5",
         },
     )
     assert response.status_code == 302 and response["Location"] == reverse("web-merchant-home")
@@ -260,7 +261,7 @@ def test_settlements_list_the_days_with_a_statement_link(settled):
     gym, settlement = settled
     body = page_client(gym.user).get(reverse("web-merchant-settlements")).content.decode()
     assert f'data-settlement-id="{settlement.pk}" data-payout-state="paid"' in body
-    assert "2026-03-02" in body and "¥300.00" in body and "¥90.00" in body and "¥390.00" in body
+    assert "March 2, 2026" in body and "¥300.00" in body and "¥90.00" in body and "¥390.00" in body
     assert settlement.payout_reference in body
     assert reverse("web-merchant-settlement-statement", args=[settlement.pk]) in body
 
@@ -285,7 +286,10 @@ def test_closing_with_too_short_notice_shows_the_error(gym, shop):
     too_soon = clock.local_date() + timedelta(days=29)
     response = shop.post(reverse("web-merchant-closure"), {"closes_on": too_soon.isoformat(), "reason": "Moving"})
     earliest = clock.local_date() + timedelta(days=30)
-    assert response.status_code == 200 and f"{earliest.isoformat()} at the earliest" in response.content.decode()
+    assert (
+        response.status_code == 200
+        and f"{beijing_date(earliest, language='en')} at the earliest" in response.content.decode()
+    )
     gym.refresh_from_db()
     assert gym.status == Merchant.Status.ACTIVE
 
