@@ -154,7 +154,9 @@ AXES_CLIENT_IP_CALLABLE = "core.web.client_ip"
 # are computed at most once every PUBLIC_RECORD_CACHE_SECONDS.
 PUBLIC_RATE_LIMIT = env_int("PUBLIC_RATE_LIMIT", 60, doc="Public-record requests per client address per minute.")
 PUBLIC_RECORD_CACHE_SECONDS = env_int(
-    "PUBLIC_RECORD_CACHE_SECONDS", 300, doc="Seconds a merchant's public record is cached (and may be cached by browsers)."
+    "PUBLIC_RECORD_CACHE_SECONDS",
+    300,
+    doc="Seconds a merchant's public record is cached (and may be cached by browsers).",
 )
 if PUBLIC_RATE_LIMIT < 1 or PUBLIC_RECORD_CACHE_SECONDS < 0:
     raise ImproperlyConfigured("PUBLIC_RATE_LIMIT must be at least 1 and PUBLIC_RECORD_CACHE_SECONDS 0 or more")

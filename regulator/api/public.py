@@ -19,8 +19,9 @@ from merchants.registry import district_code, district_name
 from regulator.selectors import public as selectors
 
 RATE_LIMITED = OpenApiResponse(
-    ErrorSerializer, description="rate_limited: more than PUBLIC_RATE_LIMIT requests a minute from this address; "
-    "Retry-After gives the seconds to wait."
+    ErrorSerializer,
+    description="rate_limited: more than PUBLIC_RATE_LIMIT requests a minute from this address; "
+    "Retry-After gives the seconds to wait.",
 )
 
 
