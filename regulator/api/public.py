@@ -116,7 +116,11 @@ class PublicMerchantListApi(APIView):
             OpenApiParameter("q", str, description="Part of the merchant's name, or its whole licence number."),
             OpenApiParameter("district", str, description="District code (110105) or name (朝阳区, Chaoyang)."),
         ],
-        responses={200: OutputSerializer(many=True), 429: RATE_LIMITED},
+        responses={
+            200: OutputSerializer(many=True),
+            404: OpenApiResponse(ErrorSerializer, description="not_found: a page past the end"),
+            429: RATE_LIMITED,
+        },
     )
     def get(self, request):
         params = request.query_params
