@@ -134,7 +134,7 @@ def test_the_page_shows_the_figures_and_says_what_they_mean(gym):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-status="filed"' in html and "66.7%" in html and "91.7%" in html
-    assert "12" in html  # the complaints' window is stated
+    assert "近 12 个月" in html  # the complaints' window is stated, in words
     assert response["Cache-Control"].replace(" ", "") == "public,max-age=300"
 
 
