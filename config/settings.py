@@ -148,6 +148,25 @@ TRUSTED_PROXY_COUNT = env_int(
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
 AXES_CLIENT_IP_CALLABLE = "core.web.client_ip"
+
+# The public record (/p/merchants/, /api/v1/public/...): no login, so each client address may ask
+# PUBLIC_RATE_LIMIT times a minute (a fixed window counted in the cache), and a merchant's figures
+# are computed at most once every PUBLIC_RECORD_CACHE_SECONDS.
+PUBLIC_RATE_LIMIT = env_int("PUBLIC_RATE_LIMIT", 60, doc="Public-record requests per client address per minute.")
+PUBLIC_RECORD_CACHE_SECONDS = env_int(
+    "PUBLIC_RECORD_CACHE_SECONDS",
+    300,
+    doc="Seconds a merchant's public record is cached (and may be cached by browsers).",
+)
+if PUBLIC_RATE_LIMIT < 1 or PUBLIC_RECORD_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("PUBLIC_RATE_LIMIT must be at least 1 and PUBLIC_RECORD_CACHE_SECONDS 0 or more")
+# The cache the rate limit counts in and the public record is kept in: shared by every web process
+# when CACHE_URL names Redis; each process's own memory otherwise.
+CACHE_URL = env_str("CACHE_URL", "", doc="Shared cache, e.g. redis://host:6379/1; empty: each process's memory.")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 AXES_VERBOSE = False  # no banner on every manage.py command
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (until they expire); successful logins are not
 

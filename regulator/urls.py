@@ -2,9 +2,11 @@ from django.urls import path
 
 from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
+from regulator.api import public as public_views
 from regulator.api import refunds as refund_views
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
 from regulator.api.reports import MerchantAuditReportApi
+from regulator.ratelimit import public_rate_limited
 
 urlpatterns = [
     path("regulator/ledger/verify", LedgerVerifyApi.as_view(), name="regulator-ledger-verify"),
@@ -53,4 +55,14 @@ urlpatterns = [
         name="regulator-filing-return",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
+    path(
+        "public/merchants",
+        public_rate_limited(public_views.PublicMerchantListApi.as_view()),
+        name="public-merchants",
+    ),
+    path(
+        "public/merchants/<str:merchant_id>",
+        public_rate_limited(public_views.PublicMerchantDetailApi.as_view()),
+        name="public-merchant",
+    ),
 ]

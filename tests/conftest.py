@@ -46,6 +46,15 @@ def _login_throttling_off(settings):
     settings.AXES_ENABLED = False
 
 
+@pytest.fixture(autouse=True)
+def _cache_cleared():
+    """Each test starts with an empty cache: the public record's rate-limit counts and cached
+    records (regulator.ratelimit, regulator.selectors.public) do not carry from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def login_throttling(settings, _login_throttling_off):
     settings.AXES_ENABLED = True

@@ -157,6 +157,10 @@ TABLE = [
     row("POST", "/api/v1/regulator/filings/<uuid:filing_id>/return", (A, 403, 403, 403, 403, 200),
         objects={"filing_id": "filing"}, body={"note": "the bank's letter is missing"}),
     row("POST", "/api/v1/regulator/risk/compute", (A, 403, 403, 403, 403, 202)),
+    # --- the public record (no login; credentials are ignored) ---------------------------------------------
+    row("GET", "/api/v1/public/merchants", (200, 200, 200, 200, 200, 200), why="public search of merchants"),
+    row("GET", "/api/v1/public/merchants/<str:merchant_id>", (200, 200, 200, 200, 200, 200),
+        objects={"merchant_id": "merchant"}, why="public record of any merchant"),
     # --- notifications and preferences (consumers and merchants, each their own) --------------------------
     row("GET", "/api/v1/notifications", (A, 200, 200, 200, 200, 403), why="each sees their own"),
     row("POST", "/api/v1/notifications/<int:notification_id>/read", (A, 200, 404, 404, 404, 403),
@@ -272,6 +276,9 @@ PAGES = [
     ("/r/", {}, (LOGIN, 403, 403, 403, 403, 200)),
     # A regulator sees every merchant: there is no other party's object to refuse.
     ("/r/merchants/{merchant}/", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    # The public record: anyone, logged in or not.
+    ("/p/merchants/", {}, (200, 200, 200, 200, 200, 200)),
+    ("/p/merchants/{merchant}/", {"merchant": "merchant"}, (200, 200, 200, 200, 200, 200)),
 ]  # fmt: skip
 
 
