@@ -321,6 +321,7 @@ API_TAGS = {
     "webhooks": ("支付网关回调", "Payment gateways' callbacks"),
     "merchant": ("商户自己的卡、服务、结算与对账单", "The merchant's own cards, services, settlements and statements"),
     "filings": ("商户备案", "Merchants' filings (备案)"),
+    "public": ("商户公示信息（无需登录）", "Merchants' public record (no login)"),
     "complaints": ("投诉与 12345 热线工单", "Complaints and 12345 hotline work orders"),
     "notifications": ("站内通知", "In-app notices"),
     "regulator": (

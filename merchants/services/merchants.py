@@ -98,7 +98,7 @@ def product_create(
     if price <= 0:
         errors["price"] = [_("Ensure this value is greater than or equal to 1.")]
     if not 0 <= refund_fee_bps <= 2000:
-        errors["refund_fee_bps"] = [_("Between 0 and 2000 basis points.")]
+        errors["refund_fee_bps"] = [_("Between 0% and 20%.")]
     if errors:
         raise InvalidInput(errors=errors)
     keep = required[kind]
