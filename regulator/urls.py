@@ -1,6 +1,8 @@
 from django.urls import path
 
 from regulator.api import filings as filing_views
+from regulator.api.exports import export_view
+from regulator.exports import FORMATS, NAMES
 from regulator.api import merchants as merchant_views
 from regulator.api import refunds as refund_views
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
@@ -53,4 +55,9 @@ urlpatterns = [
         name="regulator-filing-return",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
+    *[
+        path(f"regulator/exports/{name}.{fmt}", export_view(name, fmt), name=f"regulator-export-{name}-{fmt}")
+        for name in NAMES
+        for fmt in FORMATS
+    ],
 ]
