@@ -23,9 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -156,8 +157,6 @@ def _merchant(params: dict[str, str], errors: dict) -> Any | None:
     value = (params.get("merchant") or "").strip()
     if not value:
         return None
-    import uuid
-
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -212,7 +211,7 @@ def _in_scope(queryset: QuerySet, *, name: str, user) -> QuerySet:
 
 
 def _merchants(params: dict[str, str], user, errors: dict) -> Export:
-    filters = {
+    filters: dict[str, Any] = {
         "risk_level": _choice(params, "risk_level", RiskLevel.values, errors),
         "district": _district_param(params, errors),
         "category": _choice(params, "category", Merchant.Category.values, errors),
@@ -284,7 +283,7 @@ def _merchants(params: dict[str, str], user, errors: dict) -> Export:
 
 
 def _cards(params: dict[str, str], user, errors: dict) -> Export:
-    filters = {
+    filters: dict[str, Any] = {
         "merchant": _merchant(params, errors),
         "state": _choice(params, "state", Card.State.values, errors),
     }
@@ -346,7 +345,7 @@ def _cards(params: dict[str, str], user, errors: dict) -> Export:
 
 
 def _refunds(params: dict[str, str], user, errors: dict) -> Export:
-    filters = {
+    filters: dict[str, Any] = {
         "state": _choice(params, "state", Refund.State.values, errors),
         "overdue": _bool(params, "overdue", errors),
     }
@@ -409,7 +408,7 @@ def _refunds(params: dict[str, str], user, errors: dict) -> Export:
 
 
 def _complaints(params: dict[str, str], user, errors: dict) -> Export:
-    filters = {
+    filters: dict[str, Any] = {
         "state": _choice(params, "state", Complaint.State.values, errors),
         "merchant_id": _merchant(params, errors),
         "district": _district_param(params, errors),
@@ -480,24 +479,20 @@ def _complaints(params: dict[str, str], user, errors: dict) -> Export:
 
 
 def _journal(params: dict[str, str], user, errors: dict) -> Export:
-    filters = {
-        "from": _day(params, "from", errors),
-        "to": _day(params, "to", errors),
-        "code": _choice(params, "code", JournalEntry.Code.values, errors),
-    }
-    if filters["from"] and filters["to"] and filters["from"] > filters["to"]:
+    first, last = _day(params, "from", errors), _day(params, "to", errors)
+    code = _choice(params, "code", JournalEntry.Code.values, errors)
+    if first and last and first > last:
         errors["to"] = ["on or after from"]
     if errors:
         raise InvalidInput(errors=errors)
+    filters = {"from": first, "to": last, "code": code}
     postings = Posting.objects.all()
-    if filters["from"]:
-        postings = postings.filter(entry__created_at__gte=clock.local_midnight(filters["from"]))
-    if filters["to"]:
-        from datetime import timedelta
-
-        postings = postings.filter(entry__created_at__lt=clock.local_midnight(filters["to"] + timedelta(days=1)))
-    if filters["code"]:
-        postings = postings.filter(entry__code=filters["code"])
+    if first:
+        postings = postings.filter(entry__created_at__gte=clock.local_midnight(first))
+    if last:
+        postings = postings.filter(entry__created_at__lt=clock.local_midnight(last + timedelta(days=1)))
+    if code:
+        postings = postings.filter(entry__code=code)
     rows = postings.order_by("entry_id", "pk").values_list(
         "entry_id",
         "entry__created_at",
@@ -668,7 +663,7 @@ def xlsx_write(export: Export, target: IO[bytes] | str) -> int:
 
 def xlsx_file(export: Export) -> tuple[IO[bytes], int]:
     """The export written to an anonymous temporary file (deleted when closed), rewound; and its rows."""
-    handle = tempfile.TemporaryFile(suffix=".xlsx")
+    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it after the download
     try:
         written = xlsx_write(export, handle)
     except BaseException:

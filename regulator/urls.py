@@ -1,12 +1,12 @@
 from django.urls import path
 
 from regulator.api import filings as filing_views
-from regulator.api.exports import export_view
-from regulator.exports import FORMATS, NAMES
 from regulator.api import merchants as merchant_views
 from regulator.api import refunds as refund_views
+from regulator.api.exports import export_view
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
 from regulator.api.reports import MerchantAuditReportApi
+from regulator.exports import FORMATS, NAMES
 
 urlpatterns = [
     path("regulator/ledger/verify", LedgerVerifyApi.as_view(), name="regulator-ledger-verify"),

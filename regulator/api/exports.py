@@ -64,9 +64,7 @@ class ExportApi(APIView):
         else:
             handle, rows = exports.xlsx_file(export)
             exports.export_recorded(export=export, file_format="xlsx", actor_id=actor_id, rows=rows)
-            response = FileResponse(
-                handle, as_attachment=True, filename=filename, content_type=CONTENT_TYPES["xlsx"]
-            )
+            response = FileResponse(handle, as_attachment=True, filename=filename, content_type=CONTENT_TYPES["xlsx"])
         response["Cache-Control"] = "no-store"
         response["X-Accel-Buffering"] = "no"  # a proxy passes the rows on as they come
         return response
@@ -74,7 +72,10 @@ class ExportApi(APIView):
 
 def export_view(name: str, file_format: str):
     """The view class of one export in one format (ten routes, one schema operation each)."""
-    described = extend_schema(
+    view = type(
+        f"Export{name.title()}{file_format.title()}Api", (ExportApi,), {"name": name, "file_format": file_format}
+    )
+    described: type[ExportApi] = extend_schema(
         operation_id=f"regulator_export_{name}_{file_format}",
         parameters=PARAMETERS[name],
         responses={
@@ -83,5 +84,5 @@ def export_view(name: str, file_format: str):
             ),
             400: ErrorSerializer,
         },
-    )(type(f"Export{name.title()}{file_format.title()}Api", (ExportApi,), {"name": name, "file_format": file_format}))
+    )(view)
     return described.as_view()

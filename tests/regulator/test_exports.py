@@ -15,10 +15,10 @@ from openpyxl import load_workbook
 
 from complaints.services import complaint_file
 from consumers.services import consumer_register
+from refunds.services import refund_request
 from regulator import exports
 from regulator.models import AuditEvent
 from regulator.services.actions import merchant_action_take
-from refunds.services import refund_request
 from tests.cards import builders
 from tests.conftest import client_for
 
@@ -229,5 +229,29 @@ def test_every_export_is_in_the_audit_log(regulator, city):
 def test_masks():
     assert exports.mask_phone("13812341234") == "138****1234"
     assert exports.mask_phone("") == "" and exports.mask_phone("1234") == "****"
-    assert exports.mask_name("张三") == "张*" and exports.mask_name("欧阳娜娜") == "欧***" and exports.mask_name("王") == "王*"
+    assert (
+        exports.mask_name("张三") == "张*"
+        and exports.mask_name("欧阳娜娜") == "欧***"
+        and exports.mask_name("王") == "王*"
+    )
     assert exports.yuan(80_050) == Decimal("800.50") and exports.yuan(-5) == Decimal("-0.05")
+
+
+def test_the_pages_link_their_exports_with_their_filters_and_rows(regulator, city):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(regulator)
+    page = browser.get("/r/merchants/?district=110108&flagged=yes").content.decode()
+    assert 'href="/api/v1/regulator/exports/merchants.csv?district=110108&amp;flagged=true"' in page
+    assert 'href="/api/v1/regulator/exports/merchants.xlsx?district=110108&amp;flagged=true"' in page
+    assert "导出 CSV" in page and "约 1 行" in page
+    page = browser.get(f"/r/complaints/?merchant={city['gym'].pk}&state=open").content.decode()
+    assert f"exports/complaints.csv?merchant={city['gym'].pk}&amp;state=open" in page and "约 1 行" in page
+    page = browser.get("/r/refunds/").content.decode()
+    assert "exports/refunds.csv?overdue=true" in page and 'data-rows="1"' in page
+    page = browser.get("/r/ledger/").content.decode()
+    assert 'action="/api/v1/regulator/exports/journal.csv"' in page and "全部日期：约" in page
+    # the link works with the page's session, and its rows are the page's
+    rows = rows_of(browser.get("/api/v1/regulator/exports/merchants.csv?district=110108&flagged=true"))
+    assert [r[1] for r in rows[1:]] == ["培训学校"]
