@@ -54,6 +54,7 @@ CSV_BOM = "\ufeff"
 MONEY_FORMAT = "0.00"
 TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 CENT = Decimal("0.01")
+XLSX_SHEET_ROWS = 1_048_575  # data rows a sheet holds: Excel's 1,048,576 rows, less the header
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Column kinds: how a cell is written (CSV text; XLSX number, date or text).
@@ -636,17 +637,26 @@ def xlsx_write(export: Export, target: IO[bytes] | str) -> int:
     from openpyxl.styles import Font
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(export.title)
     bold = Font(bold=True)
-    header = []
-    for column in export.columns:
-        cell = WriteOnlyCell(sheet, value=column.header)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
     kinds = [column.kind for column in export.columns]
+
+    def new_sheet(number: int):
+        sheet = book.create_sheet(export.title if number == 1 else f"{export.title}（{number}）")
+        header = []
+        for column in export.columns:
+            cell = WriteOnlyCell(sheet, value=column.header)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        return sheet
+
+    sheets = 1
+    sheet = new_sheet(sheets)
     written = 0
     for row in export.rows():
+        if written and written % XLSX_SHEET_ROWS == 0:  # Excel's limit: the rest on the next sheet
+            sheets += 1
+            sheet = new_sheet(sheets)
         cells: list[Any] = []
         for value, kind in zip(row, kinds, strict=True):
             if value is not None and kind in (MONEY, TIME):

@@ -255,3 +255,19 @@ def test_the_pages_link_their_exports_with_their_filters_and_rows(regulator, cit
     # the link works with the page's session, and its rows are the page's
     rows = rows_of(browser.get("/api/v1/regulator/exports/merchants.csv?district=110108&flagged=true"))
     assert [r[1] for r in rows[1:]] == ["培训学校"]
+
+
+def test_an_xlsx_longer_than_a_sheet_goes_on_under_the_same_header(regulator, city, monkeypatch, tmp_path):
+    from escrow.models import Posting
+
+    monkeypatch.setattr(exports, "XLSX_SHEET_ROWS", 2)
+    response = client_for(regulator).get("/api/v1/regulator/exports/journal.xlsx")
+    path = tmp_path / "journal.xlsx"
+    path.write_bytes(b"".join(response.streaming_content))
+    book = load_workbook(path, read_only=True)
+    postings = Posting.objects.count()
+    assert len(book.worksheets) == (postings + 1) // 2
+    assert book.sheetnames[:2] == ["资金流水", "资金流水（2）"]
+    rows = [row for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)]
+    headers = [row for row in rows if row[0] == "分录编号"]
+    assert len(headers) == len(book.worksheets) and len(rows) - len(headers) == postings
