@@ -4,8 +4,10 @@ from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
 from regulator.api import public as public_views
 from regulator.api import refunds as refund_views
+from regulator.api.exports import export_view
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
 from regulator.api.reports import MerchantAuditReportApi
+from regulator.exports import FORMATS, NAMES
 from regulator.ratelimit import public_rate_limited
 
 urlpatterns = [
@@ -65,4 +67,9 @@ urlpatterns = [
         public_rate_limited(public_views.PublicMerchantDetailApi.as_view()),
         name="public-merchant",
     ),
+    *[
+        path(f"regulator/exports/{name}.{fmt}", export_view(name, fmt), name=f"regulator-export-{name}-{fmt}")
+        for name in NAMES
+        for fmt in FORMATS
+    ],
 ]

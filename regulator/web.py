@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,7 +35,7 @@ from core.errors import NotFound
 from core.formatting import beijing_date, yuan
 from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, next_url, role_required
-from escrow.models import LedgerCheck
+from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Filing, Merchant
 from merchants.registry import DISTRICTS, district_name
@@ -42,6 +43,7 @@ from merchants.selectors import filing_documents, filing_get, filings_for_regula
 from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
 from regulator import charts, tasks
+from regulator.exports import export_count
 from regulator.models import RegulatorAction, RiskLevel
 from regulator.reports.audit import audit_report_pdf
 from regulator.selectors import audit as audit_selectors
@@ -245,6 +247,23 @@ def risk_compute_all(request):
     return redirect("web-regulator-dashboard")
 
 
+# --- exports: the links on the list pages -----------------------------------------------------------
+
+
+def _export_links(name: str, filters: dict[str, Any], rows: int) -> dict[str, Any]:
+    """The CSV and Excel links of export ``name`` (API.md) carrying the page's filters, and the rows
+    they hold (the page's own count of the same filters). The response streams, so the browser's
+    download shows the progress of a large one."""
+    query = urlencode({key: value for key, value in filters.items() if value not in (None, "")})
+    suffix = f"?{query}" if query else ""
+    return {
+        "name": name,
+        "csv": reverse(f"regulator-export-{name}-csv") + suffix,
+        "xlsx": reverse(f"regulator-export-{name}-xlsx") + suffix,
+        "rows": rows,
+    }
+
+
 # --- merchants -------------------------------------------------------------------------------------
 
 
@@ -286,7 +305,18 @@ def merchant_list(request):
     language = _language()
     for merchant in page.object_list:
         merchant.district_label = district_name(merchant.district, language) if merchant.district in DISTRICTS else ""
-    context = {"form": form, "page": page, "ordering": ordering}
+    export_filters = {
+        "risk_level": data.get("risk_level"),
+        "district": data.get("district"),
+        "category": data.get("category"),
+        "flagged": {"yes": "true", "no": "false"}.get(data.get("flagged") or ""),
+    }
+    context = {
+        "form": form,
+        "page": page,
+        "ordering": ordering,
+        "export": _export_links("merchants", export_filters, page.paginator.count),
+    }
     return _partial_or_page(request, "regulator/merchant_list.html", "regulator/_merchant_results.html", context)
 
 
@@ -578,6 +608,14 @@ def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status
         "hotline_form": hotline_form or HotlineForm(initial=initial),
         "refund_form": CardRefundForm(),
         "now": clock.now(),
+        "export": _export_links(
+            "complaints",
+            {
+                "merchant": merchant.pk if merchant else None,
+                **{key: data.get(key) for key in ("state", "district", "category", "source")},
+            },
+            page.paginator.count,
+        ),
     }
     return _partial_or_page(
         request, "regulator/complaints.html", "regulator/_complaint_results.html", context, status=status
@@ -666,7 +704,13 @@ def refunds_attention(request):
     now = clock.now()
     for refund in page.object_list:
         refund.age = now - refund.created_at
-    return render(request, "regulator/refunds.html", {"page": page, "now": now})
+    exports_shown = [
+        _export_links(
+            "refunds", {"overdue": "true"}, export_count(name="refunds", params={"overdue": "true"}, user=request.user)
+        ),
+        _export_links("refunds", {}, export_count(name="refunds", params={}, user=request.user)),
+    ]
+    return render(request, "regulator/refunds.html", {"page": page, "now": now, "exports": exports_shown})
 
 
 @regulator_only
@@ -806,6 +850,8 @@ def audit_log(request):
 def _ledger_context(request) -> dict[str, Any]:
     check = LedgerCheck.objects.order_by("-created_at", "-pk").first()
     return {
+        "journal_export": _export_links("journal", {}, export_count(name="journal", params={}, user=request.user)),
+        "journal_codes": JournalEntry.Code.choices,
         "head": dashboard_selectors.ledger_head(),
         "result": check,
         "ok": check.ok if check else None,

@@ -77,6 +77,11 @@ VERB_NAMES = {
     "complaint_close": "办结投诉",
     "complaint_respond": "商户答复投诉",
     "complaint_overdue": "投诉逾期",
+    "refund_merchant_default": "商户违约退卡",
+    "refund_retry": "重新发送失败退款",
+    "filing_accept": "备案通过",
+    "filing_return": "备案退回补正",
+    "export": "导出数据",
 }
 FIELD_NAMES = {
     "flagged": "风险标记",

@@ -120,6 +120,7 @@ OTHER_VERBS = {
     "refund_retry": gettext_lazy("failed refund sent again"),
     "filing_accept": gettext_lazy("filing accepted"),
     "filing_return": gettext_lazy("filing returned to the merchant"),
+    "export": gettext_lazy("data exported"),
 }
 
 FIELD_LABELS = {
