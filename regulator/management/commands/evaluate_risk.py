@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test.utils import override_settings
 
-from regulator.simulate import ARCHETYPES, DAYS, WARMUP_DAYS, evaluate, report_lines, simulate
+from regulator.simulate import ARCHETYPES, DAYS, WARMUP_DAYS, evaluate, report_lines, simulate, tune
 
 
 class Command(BaseCommand):
@@ -23,8 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=DAYS)
         parser.add_argument("--warmup", type=int, default=WARMUP_DAYS, help="days not evaluated at the start")
         parser.add_argument("--seed", type=int, default=18)
-        parser.add_argument("--weights", help='JSON of RISK_WEIGHTS to try instead, e.g. \'{"sales_surge": 25, ...}\'')
+        parser.add_argument("--weights", help="JSON of RISK_WEIGHTS to try instead, e.g. '{\"sales_surge\": 25, ...}'")
         parser.add_argument("--high", type=int, help="RISK_LEVEL_HIGH to try instead")
+        parser.add_argument(
+            "--tune",
+            type=int,
+            default=0,
+            metavar="TRIES",
+            help="then search this many weight sets (scored on the same simulation) and report the best",
+        )
 
     def handle(self, *args, **options):
         weights = dict(settings.RISK_WEIGHTS)
@@ -52,9 +59,21 @@ class Command(BaseCommand):
                 say=say,
             )
             evaluation = evaluate(sim)
+            tuned = tune(sim, high=high, tries=options["tune"], seed=options["seed"]) if options["tune"] else None
         for line in report_lines(evaluation):
             self.stdout.write(line)
-        argv = [
+        self.stdout.write("reproduce: " + shlex.join(self._argv(options, weights, high)))
+        if tuned is not None:
+            best, best_eval = tuned
+            self.stdout.write("")
+            self.stdout.write(f"tuned ({options['tune']} weight sets tried on the same histories):")
+            for line in report_lines(best_eval)[:-1]:
+                self.stdout.write(line)
+            self.stdout.write("reproduce: " + shlex.join(self._argv(options, best, high)))
+        self.stdout.write(f"archetypes: {', '.join(ARCHETYPES)}")
+
+    def _argv(self, options, weights, high):
+        return [
             "python",
             "manage.py",
             "evaluate_risk",
@@ -65,8 +84,6 @@ class Command(BaseCommand):
             f"--weights={json.dumps(weights, separators=(',', ':'))}",
             f"--high={high}",
         ]
-        self.stdout.write(f"archetypes: {', '.join(ARCHETYPES)}")
-        self.stdout.write("reproduce: " + shlex.join(argv))
 
 
 class _throwaway_database:
