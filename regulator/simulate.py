@@ -589,32 +589,81 @@ def evaluate(
 
 
 def tune(
-    sim: Simulation, *, high: int, tries: int = 4000, seed: int = 0, nights: dict | None = None
-) -> tuple[dict[str, int], Evaluation]:
-    """A seeded random search over integer weights summing to 100 (each 0-40) for the best
-    evaluation at level ``high``: most runaways caught, then fewest healthy flagged, then the
-    longest total lead. Starts from the configured weights."""
+    sim: Simulation,
+    *,
+    tries: int = 4000,
+    seed: int = 0,
+    nights: dict | None = None,
+    highs: range = range(20, 81),
+    bounds: tuple[int, int] = (2, 30),
+) -> tuple[dict[str, int], int, Evaluation]:
+    """A seeded search over integer weights summing to 100 and the high level (``highs``) for the
+    best evaluation: most runaways caught, then fewest healthy flagged, then the widest margin
+    between the runaways' scores and the healthy merchants'. Half the tries are random weights,
+    half move a few points from one signal to another in the best found so far. Each weight stays
+    within ``bounds``: every one of the eleven signals keeps a say (the pages explain all eleven)
+    and none alone decides, so the search cannot fit a single trait of the simulated runaways.
+    Starts from the configured weights and level; returns ``(weights, high, evaluation)``."""
     nights = nights if nights is not None else nightly_signals(sim)
     rng = random.Random(seed)
     names = list(settings.RISK_WEIGHTS)
+    by_label = {m.label: m for m in sim.merchants}
+    lo, hi = bounds
 
-    def merit(e: Evaluation) -> tuple:
-        lead = sum(min(o.lead or 0, 60) for o in e.runaways if o.caught)
-        return (e.caught_share - 2 * max(0.0, e.false_share - 0.05), -e.false_share, lead)
+    def judge(weights: dict[str, int], fixed_high: int | None = None) -> tuple[tuple, int]:
+        early, healthy = [], []
+        for label, rows in nights.items():
+            m = by_label[label]
+            if m.vanish is None:
+                healthy.append(max((score(n, weights) for _, n in rows), default=0))
+            else:
+                early.append(max((score(n, weights) for d, n in rows if d <= m.vanish - LEAD_DAYS), default=0))
+        best: tuple[tuple, int] | None = None
+        for high in [fixed_high] if fixed_high else highs:
+            caught = sum(e >= high for e in early) / max(len(early), 1)
+            false = sum(h >= high for h in healthy) / max(len(healthy), 1)
+            margin = min(early, default=0) - max(healthy, default=0)
+            merit = (caught - 2 * max(0.0, false - 0.05), -false, margin, -abs(high - settings.RISK_LEVEL_HIGH))
+            if best is None or merit > best[0]:
+                best = (merit, high)
+        assert best is not None
+        return best
 
-    best = dict(settings.RISK_WEIGHTS)
-    best_eval = evaluate(sim, weights=best, high=high, nights=nights)
-    for _ in range(tries):
-        raw = [rng.random() ** 2 for _ in names]
-        total = sum(raw)
-        weights = {n: min(40, int(100 * r / total)) for n, r in zip(names, raw, strict=True)}
-        while sum(weights.values()) < 100:
-            n = rng.choice([n for n in names if weights[n] < 40])
-            weights[n] += 1
-        e = evaluate(sim, weights=weights, high=high, nights=nights)
-        if merit(e) > merit(best_eval):
-            best, best_eval = weights, e
-    return best, best_eval
+    best_weights = dict(settings.RISK_WEIGHTS)
+    best_merit, best_high = judge(best_weights, settings.RISK_LEVEL_HIGH)
+    for attempt in range(tries):
+        if attempt % 2 == 0:
+            weights = {n: lo for n in names}
+            while sum(weights.values()) < 100:  # hand out the rest a point at a time, unevenly
+                n = rng.choice(names[: rng.randint(1, len(names))])
+                if weights[n] < hi:
+                    weights[n] += 1
+        else:
+            weights = dict(best_weights)
+            for _ in range(rng.randint(1, 3)):
+                give, take = rng.sample(names, 2)
+                moved = min(weights[give] - lo, hi - weights[take], rng.randint(1, 5))
+                if moved > 0:
+                    weights[give] -= moved
+                    weights[take] += moved
+        merit, high = judge(weights)
+        if merit > best_merit:
+            best_weights, best_merit, best_high = weights, merit, high
+    return best_weights, best_high, evaluate(sim, weights=best_weights, high=best_high, nights=nights)
+
+
+def nights_dump(sim: Simulation, nights: dict) -> dict[str, Any]:
+    """The histories' nightly signals as JSON (``--save``), to study them without simulating again."""
+    return {
+        "seed": sim.seed,
+        "days": sim.days,
+        "warmup": sim.warmup,
+        "merchants": [
+            {"label": m.label, "archetype": m.archetype.name, "vanish": m.vanish, "counts": m.counts}
+            for m in sim.merchants
+        ],
+        "nights": nights,
+    }
 
 
 def report_lines(evaluation: Evaluation) -> list[str]:

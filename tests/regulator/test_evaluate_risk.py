@@ -12,7 +12,7 @@ from complaints.models import Complaint
 from consumers.models import Redemption
 from core import clock
 from regulator.models import RiskAssessment
-from regulator.simulate import ARCHETYPES, evaluate, nightly_signals, report_lines, score, simulate
+from regulator.simulate import ARCHETYPES, evaluate, nightly_signals, report_lines, score, simulate, tune
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +96,13 @@ def test_the_report_agrees_with_the_nightly_assessments():
     other = evaluate(sim, weights=weights, high=15, nights=nights)
     assert [o.label for o in other.outcomes] == [o.label for o in evaluation.outcomes]
     assert other.weights == weights
+
+    # The search over weights and levels returns weights summing to 100 and their evaluation.
+    with override_settings(RISK_LEVEL_HIGH=15):
+        best, high, tuned = tune(sim, tries=40, seed=1, nights=nights)
+    assert sum(best.values()) == 100 and all(w >= 0 for w in best.values()) and 20 <= high <= 80
+    assert tuned.weights == best and tuned.high == high
+    assert tuned.caught_share >= evaluation.caught_share or tuned.false_share < evaluation.false_share
 
 
 @pytest.mark.parametrize(

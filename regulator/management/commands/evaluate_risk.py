@@ -8,7 +8,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test.utils import override_settings
 
-from regulator.simulate import ARCHETYPES, DAYS, WARMUP_DAYS, evaluate, report_lines, simulate, tune
+from regulator.simulate import (
+    ARCHETYPES,
+    DAYS,
+    WARMUP_DAYS,
+    evaluate,
+    nightly_signals,
+    nights_dump,
+    report_lines,
+    simulate,
+    tune,
+)
 
 
 class Command(BaseCommand):
@@ -30,8 +40,9 @@ class Command(BaseCommand):
             type=int,
             default=0,
             metavar="TRIES",
-            help="then search this many weight sets (scored on the same simulation) and report the best",
+            help="then search this many weight sets and levels (scored on the same histories) and report the best",
         )
+        parser.add_argument("--save", metavar="PATH", help="write the histories' nightly signals to this JSON file")
 
     def handle(self, *args, **options):
         weights = dict(settings.RISK_WEIGHTS)
@@ -59,17 +70,21 @@ class Command(BaseCommand):
                 say=say,
             )
             evaluation = evaluate(sim)
-            tuned = tune(sim, high=high, tries=options["tune"], seed=options["seed"]) if options["tune"] else None
+            nights = nightly_signals(sim)
+            tuned = tune(sim, tries=options["tune"], seed=options["seed"], nights=nights) if options["tune"] else None
+            if options["save"]:
+                with open(options["save"], "w", encoding="utf-8") as out:
+                    json.dump(nights_dump(sim, nights), out)
         for line in report_lines(evaluation):
             self.stdout.write(line)
         self.stdout.write("reproduce: " + shlex.join(self._argv(options, weights, high)))
         if tuned is not None:
-            best, best_eval = tuned
+            best, best_high, best_eval = tuned
             self.stdout.write("")
-            self.stdout.write(f"tuned ({options['tune']} weight sets tried on the same histories):")
+            self.stdout.write(f"tuned ({options['tune']} weight sets and levels tried on the same histories):")
             for line in report_lines(best_eval)[:-1]:
                 self.stdout.write(line)
-            self.stdout.write("reproduce: " + shlex.join(self._argv(options, best, high)))
+            self.stdout.write("reproduce: " + shlex.join(self._argv(options, best, best_high)))
         self.stdout.write(f"archetypes: {', '.join(ARCHETYPES)}")
 
     def _argv(self, options, weights, high):
