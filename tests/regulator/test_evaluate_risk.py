@@ -36,7 +36,6 @@ def test_the_archetypes_are_the_issue_s_six():
     assert {n for n, a in ARCHETYPES.items() if a.runaway} == {"discount_blitz", "slow_fade", "sudden_vanish"}
 
 
-@pytest.mark.slow
 def test_a_seed_tells_the_same_story_and_a_sudden_vanish_serves_nobody_from_its_day():
     first = simulate(archetypes=["steady", "sudden_vanish"], **TINY)
     second = simulate(archetypes=["steady", "sudden_vanish"], **TINY)
@@ -65,7 +64,6 @@ def test_a_seed_tells_the_same_story_and_a_sudden_vanish_serves_nobody_from_its_
     assert steady.counts.get("rejected", 0) == 0 and steady.counts["services"] > 0
 
 
-@pytest.mark.slow
 def test_the_report_agrees_with_the_nightly_assessments():
     # A low level, so that the tiny histories have flags to report.
     with override_settings(RISK_LEVEL_HIGH=15):
