@@ -66,6 +66,9 @@ BENCHMARKS := ledger settlement risk flow $(if $(wildcard bench/workload.py),wor
 QUICK := $(findstring --quick,$(BENCH_ARGS))
 FLOW_ARGS ?= $(if $(QUICK),--clients 8 --seconds 3)
 WORKLOAD_ARGS ?= $(if $(QUICK),--seconds 5)
+# The risk model's evaluation (bench/README.md, "The risk model, measured"): small sizes here;
+# its throwaway database is made next to DATABASE_URL's (PostgreSQL on 127.0.0.1:5432 if unset).
+RISK_EVAL_ARGS ?= $(if $(QUICK),--merchants-per-archetype 1 --days 80 --warmup 40,--merchants-per-archetype 2 --days 120 --warmup 50)
 bench: install
 	@started=$$(date +%s); failed=""; \
 	for name in $(BENCHMARKS); do \
@@ -73,6 +76,9 @@ bench: install
 	  echo "== $(PY) bench/$$name.py $$args"; \
 	  $(PY) bench/$$name.py $$args || failed="$$failed $$name"; \
 	done; \
+	echo "== $(PY) manage.py evaluate_risk $(RISK_EVAL_ARGS)"; \
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+	  $(PY) manage.py evaluate_risk $(RISK_EVAL_ARGS) || failed="$$failed evaluate_risk"; \
 	$(PY) bench/report.py --since $$started $(if $(QUICK),--quick) || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
 
