@@ -91,7 +91,7 @@ def test_statement_lists_the_days_releases_fee_refunds_totals_and_payout(busines
     assert "2026年3月2日 00:00（北京时间） 至 2026年3月3日 00:00（北京时间）" in text
     for amount in business["releases"]:
         assert yuan(amount) in text
-    assert "2026-03-02 09:15:07" in text  # a release's time, in Beijing time
+    assert "2026年3月2日 09:15" in text  # a release's time, in Beijing time, 年月日
     assert yuan(business["fee"]) in text and business["fee"] == 9_000
     for total in (settlement.released, settlement.fees, settlement.payout_amount):
         assert yuan(total) in text
@@ -153,4 +153,4 @@ def test_three_hundred_releases_run_over_several_pages_with_the_header_on_each()
     assert all("时间（北京时间）" in page for page in release_pages)  # the repeated header row
     text = "".join(pages)
     assert "300 笔" in text and yuan(300_000) in text
-    assert "2026-03-02 08:00:00" in text and "2026-03-02 17:58:00" in text  # the first and the last
+    assert "2026年3月2日 08:00" in text and "2026年3月2日 17:58" in text  # the first and the last
