@@ -360,6 +360,9 @@ SPECTACULAR_SETTINGS = {
         "RefundStateEnum": "refunds.models.Refund.State",
         "ConsumerRefundReasonEnum": "refunds.services.CONSUMER_REASONS",
         "RegulatorRefundReasonEnum": "regulator.api.refunds.REGULATOR_REASONS",
+        # A merchant's trading status and what is known of its filing (备案), in several responses.
+        "MerchantStatusEnum": "merchants.models.Merchant.Status",
+        "FilingStatusEnum": "merchants.selectors.FILING_STATUSES",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.

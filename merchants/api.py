@@ -19,6 +19,7 @@ from merchants import selectors
 from merchants.models import Filing, FilingDocument, Merchant, Product
 from merchants.registry import district_name
 from merchants.selectors import (
+    FILING_STATUSES,
     filing_basis,
     filing_document_get,
     filing_documents,
@@ -214,9 +215,6 @@ class MerchantClosureApi(APIView):
         return Response(self.OutputSerializer(merchant).data, status=status.HTTP_201_CREATED)
 
 
-STATUSES = ["filed", "not_filed", "not_required"]
-
-
 def _errors(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
@@ -274,7 +272,8 @@ class FilingSerializer(serializers.ModelSerializer):
 
 class MerchantFilingStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=STATUSES, help_text="filed (已备案), not_filed (未备案: required, not yet accepted) or not_required."
+        choices=FILING_STATUSES,
+        help_text="filed (已备案), not_filed (未备案: required, not yet accepted) or not_required.",
     )
     filing = FilingSerializer(allow_null=True, help_text="The open filing, else the accepted one, else null.")
 

@@ -70,6 +70,8 @@ def merchant_settlement_get(*, merchant: Merchant, settlement_id: str) -> Settle
 
 
 FilingStatus = Literal["filed", "not_filed", "not_required"]
+# What consumers and the public record are told of a merchant's filing (the values of FilingStatus).
+FILING_STATUSES: tuple[FilingStatus, ...] = ("filed", "not_filed", "not_required")
 
 
 @dataclass(frozen=True)

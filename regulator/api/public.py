@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from core.api import ErrorSerializer, paginated_response
 from merchants.models import Merchant
 from merchants.registry import district_code, district_name
+from merchants.selectors import FILING_STATUSES
 from regulator.selectors import public as selectors
 
 RATE_LIMITED = OpenApiResponse(
@@ -46,7 +47,7 @@ class PublicMerchantDetailApi(APIView):
         category = serializers.ChoiceField(choices=Merchant.Category.choices, help_text="The merchant's trade.")
         status = serializers.ChoiceField(choices=Merchant.Status.choices)
         filing_status = serializers.ChoiceField(
-            choices=["filed", "not_filed", "not_required"],
+            choices=FILING_STATUSES,
             help_text="filed: the regulator accepted its filing (备案); not_filed: a filing is required (its "
             "prepaid money passed the threshold) and not yet accepted; not_required: none is required.",
         )
