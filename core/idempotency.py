@@ -140,11 +140,10 @@ def _keyed_service(savepoint: str) -> Iterator[None]:
     _request_open.set("")  # undone with the rest of the request's state when its view returns
     try:
         yield
-        with connection.cursor() as cursor:
-            cursor.execute(connection.ops.savepoint_commit_sql(savepoint), [])  # after the waiting writes
+        sql.savepoint("release", savepoint)  # after the waiting writes
     except DatabaseError:
-        with suppress(DatabaseError), connection.cursor() as cursor:  # a lost connection: the error says it
-            cursor.execute(connection.ops.savepoint_rollback_sql(savepoint), [])
+        with suppress(DatabaseError):  # a lost connection: the error says it
+            sql.savepoint("rollback", savepoint)
         raise
 
 
@@ -211,8 +210,7 @@ def _reserve_keyed(*, caller: str, key: str, fingerprint: str, now: datetime) ->
     transaction before the view runs (``_SeenBefore``)."""
     try:
         sql.execute_all([sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))])
-        with connection.cursor() as cursor:
-            cursor.execute(connection.ops.savepoint_create_sql(_SAVEPOINT), [])  # after the waiting INSERT
+        sql.savepoint("create", _SAVEPOINT)  # after the waiting INSERT
     except IntegrityError as exc:
         raise _SeenBefore() from exc
 

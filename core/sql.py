@@ -776,3 +776,32 @@ def snapshot_read_only() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+
+def savepoint(action: str, name: str) -> None:
+    """``create``, ``release`` or ``rollback`` (to) the savepoint ``name``, as a statement of its own:
+    writes waiting in ``writes_ahead`` travel in front of it, in the same round trip."""
+    ops = connection.ops
+    text = {
+        "create": ops.savepoint_create_sql,
+        "release": ops.savepoint_commit_sql,
+        "rollback": ops.savepoint_rollback_sql,
+    }[action](name)
+    with connection.cursor() as cursor:
+        cursor.execute(text, [])
+
+
+@contextmanager
+def commits_unsynced() -> Iterator[None]:
+    """On PostgreSQL, commit without waiting for the disk, on this connection, inside the block
+    (for throwaway databases only: a crash may lose the last commits). Elsewhere nothing changes."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")

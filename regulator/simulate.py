@@ -35,7 +35,6 @@ from typing import Any
 
 import time_machine
 from django.conf import settings
-from django.db import connection
 from django.test.utils import override_settings
 
 from complaints.models import Complaint
@@ -50,7 +49,7 @@ from consumers.services import (
     redemption_reject,
     redemption_request,
 )
-from core import clock
+from core import clock, sql
 from merchants.models import Merchant, Product
 from merchants.registry import uscc_check_character
 from merchants.services.merchants import merchant_register, product_create
@@ -271,23 +270,6 @@ def _fast_and_inline() -> Iterator[None]:
             logger.setLevel(level)
 
 
-@contextmanager
-def _commits_unsynced() -> Iterator[None]:
-    """On PostgreSQL, commit without waiting for the disk (this connection only): a simulated
-    history in a throwaway database loses nothing it needs in a crash, and the waits are most of
-    the time on a shared disk."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO off")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET synchronous_commit")
-
-
 class _Player:
     def __init__(self, sim: Simulation, rng: random.Random, coords: Any) -> None:
         self.sim, self.rng, self.coords = sim, rng, coords
@@ -452,7 +434,7 @@ def simulate(
     started = time.perf_counter()
     with (
         _fast_and_inline(),
-        _commits_unsynced(),
+        sql.commits_unsynced(),
         time_machine.travel(clock.local_midnight(START) + timedelta(hours=8), tick=False) as tm,
     ):
         player = _Player(sim, rng, tm)
