@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.replica.ReplicaReadsMiddleware",
     # Last, as django-axes asks: it turns a login refused by the lockout into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -203,6 +204,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+# A streaming replica for what only reads (core/replica.py): the regulator's pages, API, exports
+# and reports and the public record; writes and read-after-write stay on the primary.
+DATABASE_REPLICA_URL = env_str(
+    "DATABASE_REPLICA_URL",
+    "",
+    doc="A read-only streaming replica of the PostgreSQL database (core/replica.py); empty: none.",
+)
+REPLICA_READ_PATHS = env_list(
+    "REPLICA_READ_PATHS",
+    "/r/,/p/,/api/v1/regulator/,/api/v1/public/",
+    doc="Path prefixes whose GET and HEAD requests the replica serves.",
+)
+REPLICA_PIN_SECONDS = env_int(
+    "REPLICA_PIN_SECONDS", 10, doc="Seconds a browser's reads stay on the primary after it wrote (0: never)."
+)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"]),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str(

@@ -237,6 +237,26 @@ class PrivatePostgres:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def init_standby_of(self, primary: PrivatePostgres) -> None:
+        """This cluster as a streaming replica of ``primary``: a base backup that writes the
+        standby's settings (``-R``: ``standby.signal`` and ``primary_conninfo``)."""
+        self._check(
+            self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                      "-D", str(self.data), "-R", "-X", "stream", "--no-sync")
+        )  # fmt: skip
+
+    def query(self, sql: str, database: str = "postgres") -> list[tuple]:
+        import psycopg2
+
+        db = psycopg2.connect(self.url(database))
+        try:
+            db.autocommit = True
+            with db.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            db.close()
+
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
