@@ -10,8 +10,10 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import env_bool, env_int, env_list, env_str
+from core.queues import bulk_queue
 from core.rules import profile_defaults
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -247,6 +249,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# What people wait for on the default queue, bulk work on its own (core/queues.py); a worker
+# started without -Q takes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(bulk_queue(CELERY_TASK_DEFAULT_QUEUE)))
+CELERY_TASK_ROUTES = ("core.queues.task_route",)
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-run is delivered again; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

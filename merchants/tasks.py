@@ -6,7 +6,7 @@ from core import clock
 from merchants.services.settlement import settlement_run
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, bulk=True)
 def settlement_daily_task() -> str:
     """02:00 Beijing: settle yesterday; safe to repeat after a crash."""
     run = settlement_run(day=clock.local_date() - timedelta(days=1))
@@ -21,7 +21,7 @@ def closures_due_task() -> int:
     return closures_due()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, bulk=True)
 def filings_check_task() -> int:
     """Daily (beat, 01:00 Beijing): require a filing of each merchant that met a trigger of the rules
     profile; safe to repeat."""
