@@ -93,9 +93,7 @@ DAY = 24 * 3600
 
 
 @pytest.mark.django_db
-def test_the_scrape_reports_the_worlds_backlog_refunds_payouts_ledger_check_settlement_and_heartbeat(
-    scrapable, world
-):
+def test_the_scrape_reports_the_worlds_backlog_refunds_payouts_ledger_check_settlement_and_heartbeat(scrapable, world):
     with at(SCRAPED_AT):
         samples = scrape()
     assert gauge(samples, "outbox_backlog_messages", topic=REFUND_TOPIC) == 3
@@ -239,9 +237,7 @@ def test_a_failing_source_is_left_out_and_reported_while_the_others_are_served(s
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_query_is_cancelled_after_the_statement_timeout_and_the_scrape_still_answers(
-    scrapable, extra_source
-):
+def test_a_slow_query_is_cancelled_after_the_statement_timeout_and_the_scrape_still_answers(scrapable, extra_source):
     scrapable.METRICS_STATEMENT_TIMEOUT_MS = 300
 
     def slow():
