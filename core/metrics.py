@@ -154,7 +154,7 @@ def _request_metrics():
 
 def metrics_exposition() -> bytes:
     """The text Prometheus scrapes."""
-    return generate_latest(_Registries(_request_metrics(), PlatformCollector()))  # type: ignore[arg-type]
+    return generate_latest(_Registries(_request_metrics(), PlatformCollector()))
 
 
 # --- Who may scrape ---------------------------------------------------------------------------
@@ -231,7 +231,9 @@ def _outbox_read() -> dict[str, Value]:
 def _heartbeats_read() -> dict[str, Value]:
     from core.models import WorkerHeartbeat
 
-    ages = {(name,): age_seconds(seen) or 0 for name, seen in WorkerHeartbeat.objects.values_list("name", "last_seen")}
+    ages: dict[tuple[str, ...], float | int] = {
+        (name,): age_seconds(seen) or 0 for name, seen in WorkerHeartbeat.objects.values_list("name", "last_seen")
+    }
     return {"worker_heartbeat_age_seconds": ages}
 
 

@@ -31,14 +31,14 @@ GAUGES = [
 
 def settlements_read() -> dict[str, Value]:
     open_states = (Settlement.PayoutState.HELD, Settlement.PayoutState.FAILED)
-    payouts = {
-        row["payout_state"]: row
+    payouts: dict[str, tuple[int, int]] = {
+        row["payout_state"]: (row["count"], row["amount"] or 0)
         for row in Settlement.objects.filter(payout_state__in=open_states)
         .values("payout_state")
         .annotate(count=Count("pk"), amount=Sum("payout_amount"))
         .order_by()
     }
-    held = payouts.get(Settlement.PayoutState.HELD, {})
+    held_count, held_fen = payouts.get(Settlement.PayoutState.HELD, (0, 0))
     last_done = (
         SettlementRun.objects.filter(state=SettlementRun.State.DONE)
         .order_by("-date")
@@ -49,9 +49,9 @@ def settlements_read() -> dict[str, Value]:
         SettlementRun.objects.filter(state=SettlementRun.State.RUNNING).values_list("started_at", flat=True)
     )
     values: dict[str, Value] = {
-        "payouts_held": held.get("count", 0),
-        "payouts_held_fen": held.get("amount") or 0,
-        "payouts_failed": payouts.get(Settlement.PayoutState.FAILED, {}).get("count", 0),
+        "payouts_held": held_count,
+        "payouts_held_fen": held_fen,
+        "payouts_failed": payouts.get(Settlement.PayoutState.FAILED, (0, 0))[0],
         "settlement_runs_unfinished": len(unfinished),
         "settlement_oldest_unfinished_age_seconds": age_seconds(min(unfinished)) if unfinished else 0,
     }
