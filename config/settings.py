@@ -98,7 +98,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "core.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a login refused by the lockout into its answer.
     "axes.middleware.AxesMiddleware",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from django_prometheus.middleware import PrometheusAfterMiddleware as _PrometheusAfter
+
 from core.exceptions import json_not_found
 from core.logging import REQUEST_ID_HEADER, request_id_accept, request_id_var
 
@@ -64,3 +66,14 @@ class RequestIdMiddleware:
             },
         )
         return response
+
+
+class PrometheusAfterMiddleware(_PrometheusAfter):
+    """django-prometheus' counting middleware, with every ``method`` label one of HTTP's methods:
+    its latency histogram takes the request's method as sent, so a client sending made-up methods
+    would make a new series of each (and the scrape, and Prometheus, grow without end)."""
+
+    def label_metric(self, metric, request, response=None, **labels):
+        if "method" in labels:
+            labels["method"] = self._method(request)
+        return super().label_metric(metric, request, response, **labels)

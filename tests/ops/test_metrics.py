@@ -157,6 +157,21 @@ def test_requests_are_counted_by_status_and_timed_by_view(scrapable):
     assert after[key] - before.get(key, 0) == 1
 
 
+@pytest.mark.django_db
+def test_a_made_up_http_method_is_counted_under_one_label_not_a_series_of_its_own(scrapable):
+    client = Client()
+    for method in ("BREW", "PROPFIND1", "X" * 20):
+        client.generic(method, "/livez")
+    samples = scrape(client)
+    methods = {dict(labels).get("method") for name, labels in samples if name.startswith("django_http_")}
+    assert methods - {None} <= {"GET", "<invalid method>"}, methods
+    key = (
+        "django_http_requests_latency_seconds_by_view_method_count",
+        (("method", "<invalid method>"), ("view", "livez")),
+    )
+    assert samples[key] == 3
+
+
 # --- Who may scrape -----------------------------------------------------------------------------
 
 
