@@ -290,7 +290,12 @@ def publish(count: int, *, url: str, options: dict) -> None:
 def test_the_filesystem_brokers_queue_length_is_its_waiting_messages(scrapable, tmp_path):
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),  # else "control/" in the working folder
+        "store_processed": False,
+    }
     scrapable.CELERY_BROKER_URL = "filesystem://"
     scrapable.CELERY_BROKER_TRANSPORT_OPTIONS = options
     assert gauge(scrape(), "celery_queue_messages", queue="celery") == 0
