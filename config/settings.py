@@ -4,6 +4,7 @@ The embedded default needs no server: SQLite in ``var/`` and Celery on kombu's f
 Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` to run on PostgreSQL and Redis.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from config.env import env_bool, env_int, env_list, env_str
+from core.logging import logging_config
 from core.queues import bulk_queue
 from core.rules import profile_defaults
 
@@ -41,7 +43,7 @@ SECURE_SSL_REDIRECT = env_bool(
     "DJANGO_SECURE_SSL_REDIRECT", not DEBUG, doc="Redirect plain-HTTP requests to HTTPS (health checks exempt)."
 )
 # The container's own health probe calls http://127.0.0.1:8000/healthz, behind no proxy.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^metrics$"]  # Prometheus scrapes from inside too
 if env_bool(
     "DJANGO_SECURE_PROXY_SSL_HEADER",
     not DEBUG,
@@ -84,6 +86,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Each request's id (X-Request-ID, in every log line) first; then request rates and latencies
+    # are counted from here to PrometheusAfterMiddleware (README "Operations").
+    "core.middleware.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +101,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.replica.ReplicaReadsMiddleware",
+    "core.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a login refused by the lockout into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -527,20 +534,41 @@ OUTBOX_RETRY_SECONDS = env_int(
     "OUTBOX_RETRY_SECONDS", 30, doc="First retry delay of a gateway call; doubles each time."
 )
 
+# --- Operations (README "Operations") -----------------------------------------------------------
+# /metrics (core.metrics) answers 404 until one of the two is set; with both, a scrape needs both.
+METRICS_TOKEN = env_str(
+    "METRICS_TOKEN", "", doc="Bearer token Prometheus sends to read /metrics; empty: no token accepted."
+)
+METRICS_ALLOWED_IPS = env_list(
+    "METRICS_ALLOWED_IPS", "", doc="Comma-separated addresses or networks (CIDR) allowed to read /metrics."
+)
+try:
+    [ipaddress.ip_network(item, strict=False) for item in METRICS_ALLOWED_IPS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from exc
+METRICS_STATEMENT_TIMEOUT_MS = env_int(
+    "METRICS_STATEMENT_TIMEOUT_MS",
+    2000,
+    doc="Longest a metrics scrape's query may run (PostgreSQL) before its gauges are left out.",
+)
+# Several gunicorn workers: an empty folder shared by them, emptied at each start, in which
+# prometheus_client adds up every worker's request counts (its multiprocess mode reads the variable).
+PROMETHEUS_MULTIPROC_DIR = env_str(
+    "PROMETHEUS_MULTIPROC_DIR",
+    "",
+    doc="Folder where gunicorn's workers keep their request metrics; empty: per process.",
+)
+
 # --- Logging --------------------------------------------------------------------------------
-# A 403 or 404 logs one line ("Forbidden: /path", "Not Found: /path"), never a traceback.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"client_errors": {"()": "core.logging.ClientErrorWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        # Django's own console handler would print each of its lines a second time beside the root's.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.request": {"filters": ["client_errors"]},
-    },
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO", doc="Root log level.")},
-}
+# One JSON object a line with the request id in production; the message alone in development.
+LOG_FORMAT = env_str(
+    "LOG_FORMAT",
+    "text" if DEBUG else "json",
+    doc="Log lines: json (with the request id) or text; default json unless DJANGO_DEBUG.",
+)
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("DJANGO_LOG_LEVEL", "INFO", doc="Root log level."))
 
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}

@@ -179,7 +179,15 @@ class Settlement(FSMModelMixin, models.Model):
                 condition=Q(released__gte=0, fees__gte=0, payout_amount__gte=0), name="settlement_amounts_non_negative"
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "-date"], name="settlement_merchant_date_idx")]
+        indexes = [
+            models.Index(fields=["merchant", "-date"], name="settlement_merchant_date_idx"),
+            # The few payouts an operator must look at (held, refused), for /metrics and the alerts.
+            models.Index(
+                fields=["payout_state"],
+                condition=Q(payout_state__in=["held", "failed"]),
+                name="settlement_payout_open_idx",
+            ),
+        ]
 
     @property
     def payout_key(self) -> str:

@@ -9,6 +9,7 @@ class RefundsConfig(AppConfig):
         from core.outbox import outbox_register
         from merchants.handlers import closure_refunds_register, refund_counts_register
         from payments.handlers import refund_reported_register
+        from refunds import metrics
         from refunds.merchant_events import (
             merchant_cards_left,
             merchant_closure_refunds_start,
@@ -39,3 +40,5 @@ class RefundsConfig(AppConfig):
         refund_counts_register(merchant_refund_counts)
         # A closing merchant's day has come: refund its cards, then it closes.
         closure_refunds_register(cards_left=merchant_cards_left, start=merchant_closure_refunds_start)
+        # Failed and overdue refunds, on /metrics.
+        metrics.register()
