@@ -8,12 +8,11 @@ import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import database_config, env_bool, env_int, env_list, env_str
 from core.logging import logging_config
 from core.queues import bulk_queue
 from core.rules import profile_defaults
@@ -194,7 +193,7 @@ DATABASE_URL = env_str(
     doc="Database; default an embedded SQLite file, e.g. postgres://user:pass@host:5432/name.",
 )
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": database_config(
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, doc="Seconds a database connection is reused.")
     )
 }
@@ -231,7 +230,7 @@ REPLICA_PIN_SECONDS = env_int(
 )
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = {
-        **dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"]),
+        **database_config(DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"]),
         "TEST": {"MIRROR": "default"},
     }
 DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
