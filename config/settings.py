@@ -374,6 +374,9 @@ SPECTACULAR_SETTINGS = {
         # A merchant's trading status and what is known of its filing (备案), in several responses.
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "FilingStatusEnum": "merchants.selectors.FILING_STATUSES",
+        # An inspection case's state and its requests for documents' (regulator.models).
+        "InspectionCaseStateEnum": "regulator.models.InspectionCase.State",
+        "DocumentRequestStateEnum": "regulator.models.DocumentRequest.State",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.
