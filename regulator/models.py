@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
 
@@ -128,9 +129,9 @@ class RegulatorAction(FSMModelMixin, models.Model):
 
 class InspectionCase(FSMModelMixin, models.Model):
     class State(models.TextChoices):
-        OPEN = "open", _("open")
-        AWAITING_DOCUMENTS = "awaiting_documents", _("awaiting documents")
-        CLOSED = "closed", _("closed")
+        OPEN = "open", pgettext_lazy("inspection case", "open")
+        AWAITING_DOCUMENTS = "awaiting_documents", pgettext_lazy("inspection case", "awaiting documents")
+        CLOSED = "closed", pgettext_lazy("inspection case", "closed")
 
     LIVE = (State.OPEN, State.AWAITING_DOCUMENTS)
 
@@ -187,9 +188,9 @@ class CaseFinding(models.Model):
 
 class DocumentRequest(FSMModelMixin, models.Model):
     class State(models.TextChoices):
-        OPEN = "open", _("awaiting the merchant")
-        ANSWERED = "answered", _("answered")
-        WITHDRAWN = "withdrawn", _("withdrawn")
+        OPEN = "open", pgettext_lazy("request for documents", "awaiting the merchant")
+        ANSWERED = "answered", pgettext_lazy("request for documents", "answered")
+        WITHDRAWN = "withdrawn", pgettext_lazy("request for documents", "withdrawn")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     case = models.ForeignKey(InspectionCase, on_delete=models.PROTECT, related_name="document_requests")
