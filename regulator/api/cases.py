@@ -19,7 +19,7 @@ from core.parsers import StrictJSONParser
 from core.permissions import IsMerchant, IsRegulator
 from merchants.selectors import merchant_of_user
 from regulator.case_files import case_file_response
-from regulator.models import CaseFile, CaseFinding, CaseMeasure, DocumentRequest, InspectionCase
+from regulator.models import CASE_FILE_TYPES, CaseFile, CaseFinding, CaseMeasure, DocumentRequest, InspectionCase
 from regulator.reports.case import case_report_pdf
 from regulator.selectors import cases as selectors
 from regulator.selectors.audit import audit_verb_label
@@ -390,7 +390,12 @@ class CaseFileApi(APIView):
     @extend_schema(
         operation_id="case_file_get",
         tags=TAGS,
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: _errors("not_found")},
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in CASE_FILE_TYPES},
+            404: _errors("not_found"),
+        },
+        description="An attachment of the type read from the file's content when it was uploaded "
+        "(PDF, JPEG or PNG), with X-Content-Type-Options: nosniff and Repr-Digest (its SHA-256).",
     )
     def get(self, request, file_id):
         return case_file_response(selectors.case_file_get(user=request.user, file_id=file_id))

@@ -32,7 +32,7 @@ OFFERED_OTHERS = 50  # merchants offered, after the flagged ones, when opening a
 
 def _uuid_or_404(value: Any) -> Any:
     try:
-        InspectionCase._meta.pk.to_python(value)  # type: ignore[union-attr]
+        InspectionCase._meta.pk.to_python(value)
     except ValidationError as exc:
         raise NotFound() from exc
     return value
@@ -49,7 +49,7 @@ def cases_for_regulator(*, user: User, state: str | None = None, merchant_id: An
         cases = cases.filter(state=state)
     if merchant_id not in (None, ""):
         try:
-            cases = cases.filter(merchant_id=Merchant._meta.pk.to_python(merchant_id))  # type: ignore[union-attr]
+            cases = cases.filter(merchant_id=Merchant._meta.pk.to_python(merchant_id))
         except ValidationError as exc:
             raise InvalidInput(errors={"merchant": ["a merchant id"]}) from exc
     return cases.order_by("-created_at", "-pk")
@@ -122,7 +122,7 @@ def case_merchant_by_reference(*, user: User, reference: str) -> Merchant | None
     found = covered.filter(license_number=reference).first()
     if found is None:
         try:
-            found = covered.filter(pk=Merchant._meta.pk.to_python(reference.lower())).first()  # type: ignore[union-attr]
+            found = covered.filter(pk=Merchant._meta.pk.to_python(reference.lower())).first()
         except ValidationError:
             return None
     return found

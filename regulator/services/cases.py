@@ -184,7 +184,7 @@ def _store(
             uploaded_at=now,
         )
         row.file.save(item.name, item.upload, save=False)
-        stored.append(row.file.name)
+        stored.append(str(row.file.name))
         row.save()
         rows.append(row)
     return rows
@@ -263,7 +263,7 @@ def case_assign(*, regulator: User, case_id: Any, assignee: str) -> InspectionCa
             raise AssigneeNotAllowed(errors={"assignee": [str(AssigneeNotAllowed.default_detail)]})
         if case.assignee_id == user.pk:
             return case
-        before = case.assignee.username if case.assignee_id else None
+        before = case.assignee.username if case.assignee is not None else None
         case.assignee = user
         case.save(update_fields=["assignee"])
         _audit(case, verb="case_assign", actor=regulator, changes={"assignee": [before, user.username]})
