@@ -210,7 +210,12 @@ def cases(request):
         data = form.cleaned_data
         case = attempt(
             request,
-            lambda: services.case_open(regulator=request.user, merchant_id=data["merchant"], reason=data["reason"]),
+            lambda: services.case_open(
+                regulator=request.user,
+                merchant_id=data["merchant"],
+                reason=data["reason"],
+                idempotency_key=form.idempotency_key(request, form="open-case"),
+            ),
             success=_("The inspection case is opened."),
             form=form,
         )

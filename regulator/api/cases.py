@@ -218,7 +218,10 @@ class CaseListCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         case = services.case_open(
-            regulator=request.user, merchant_id=data.validated_data["merchant"], reason=data.validated_data["reason"]
+            regulator=request.user,
+            merchant_id=data.validated_data["merchant"],
+            reason=data.validated_data["reason"],
+            idempotency_key=request.idempotency_key,
         )
         return Response(_detail(request, case.pk), status=status.HTTP_201_CREATED)
 

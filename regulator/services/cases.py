@@ -25,6 +25,7 @@ suffix of the type found; the stored path is ours. A step that fails after stori
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,12 +36,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from core import clock
 from core.errors import InvalidInput, NotFound
+from core.idempotency import keyed_id
 from core.models import User
 from merchants.models import Merchant
 from notifications.models import Kind
@@ -66,6 +68,7 @@ from regulator.selectors.cases import case_assignee_allowed
 from regulator.selectors.jurisdiction import jurisdiction_of
 from regulator.services.audit import audit_record
 
+_CASE_IDS = uuid.UUID("6b0e3a52-1f9d-4c7e-9a84-2d5f3c71e0b9")  # namespace of case ids derived from keys
 REASON_MAX = 2000
 TEXT_MAX = 5000  # a finding, a conclusion
 REQUEST_MAX = 2000  # what the merchant is asked for, and its note in answer
@@ -236,20 +239,28 @@ def _audit(case: InspectionCase, *, verb: str, actor: User, reason: str = "", ch
     )
 
 
-def case_open(*, regulator: User, merchant_id: Any, reason: str) -> InspectionCase:
-    """Open a case on a merchant the regulator's jurisdiction covers (else not found), for ``reason``."""
+def case_open(*, regulator: User, merchant_id: Any, reason: str, idempotency_key: str | None = None) -> InspectionCase:
+    """Open a case on a merchant the regulator's jurisdiction covers (else not found), for ``reason``.
+    With ``idempotency_key`` (a request's or a form's), the same key opens one case, however often sent."""
     reason = _text(reason, field="reason", limit=REASON_MAX)
-    with transaction.atomic():
-        try:
-            merchant = Merchant.objects.get(pk=merchant_id)
-        except (Merchant.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-            raise NotFound() from exc
-        if not jurisdiction_of(regulator).covers(merchant):
-            raise NotFound()
-        case = InspectionCase.objects.create(
-            merchant=merchant, reason=reason, opened_by=regulator, created_at=clock.now()
-        )
-        _audit(case, verb="case_open", actor=regulator, reason=reason, changes={"state": [None, case.state]})
+    try:
+        merchant = Merchant.objects.get(pk=merchant_id)
+    except (Merchant.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
+        raise NotFound() from exc
+    if not jurisdiction_of(regulator).covers(merchant):
+        raise NotFound()
+    case_id = keyed_id(_CASE_IDS, idempotency_key)
+    try:
+        with transaction.atomic():
+            case = InspectionCase.objects.create(
+                id=case_id, merchant=merchant, reason=reason, opened_by=regulator, created_at=clock.now()
+            )
+            _audit(case, verb="case_open", actor=regulator, reason=reason, changes={"state": [None, case.state]})
+    except IntegrityError:
+        # The same form or request sent again (or twice at once): the first one opened it.
+        if idempotency_key and (made := InspectionCase.objects.filter(pk=case_id, opened_by=regulator).first()):
+            return made
+        raise
     return case
 
 

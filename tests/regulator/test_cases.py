@@ -85,6 +85,15 @@ def test_a_case_needs_a_reason_and_an_existing_merchant(inspector, gym):
     assert not InspectionCase.objects.exists() and not AuditEvent.objects.exists()
 
 
+def test_the_same_key_opens_one_case_however_often_it_is_sent(inspector, gym):
+    first = services.case_open(regulator=inspector, merchant_id=gym.pk, reason=REASON, idempotency_key="k1")
+    again = services.case_open(regulator=inspector, merchant_id=gym.pk, reason=REASON, idempotency_key="k1")
+    other = services.case_open(regulator=inspector, merchant_id=gym.pk, reason=REASON, idempotency_key="k2")
+
+    assert first == again != other
+    assert InspectionCase.objects.count() == 2 and AuditEvent.objects.filter(verb="case_open").count() == 2
+
+
 def test_the_case_is_assigned_to_a_regulator_covering_the_merchant_once(inspector, gym):
     colleague = UserFactory(role="regulator", username="colleague")
     case = open_case(inspector, gym)

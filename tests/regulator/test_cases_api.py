@@ -66,6 +66,16 @@ def test_opening_a_case_answers_201_with_its_id_and_state_open(api, gym):
     assert [line["verb"] for line in body["audit"]] == ["case_open"]
 
 
+def test_opening_again_with_the_same_idempotency_key_replays_the_case(api, gym):
+    body = {"merchant": str(gym.pk), "reason": "投诉集中"}
+
+    first = api.post(CASES, body, format="json", HTTP_IDEMPOTENCY_KEY="open-1")
+    again = api.post(CASES, body, format="json", HTTP_IDEMPOTENCY_KEY="open-1")
+
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"] and InspectionCase.objects.count() == 1
+
+
 def test_opening_refuses_a_missing_merchant_and_a_missing_reason(api, gym):
     missing = api.post(CASES, {"merchant": "00000000-0000-0000-0000-000000000000", "reason": "x"}, format="json")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

@@ -73,6 +73,15 @@ def test_a_case_is_opened_from_the_form_by_choice_or_licence_number(inspector, g
     assert neither.status_code == 400 and InspectionCase.objects.count() == 2
 
 
+def test_the_open_form_sent_twice_opens_one_case(inspector, gym):
+    client = browser(inspector)
+    form = {"merchant": str(gym.pk), "reason": "投诉集中", "submission": "a" * 32}
+
+    first, second = client.post("/r/cases/", form), client.post("/r/cases/", form)
+
+    assert first["Location"] == second["Location"] and InspectionCase.objects.count() == 1
+
+
 def test_a_finding_with_a_file_is_recorded_from_the_case_page_and_shown_with_its_sha256(inspector, gym):
     case = open_case(inspector, gym)
     client = browser(inspector)
