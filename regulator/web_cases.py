@@ -271,8 +271,9 @@ def case_detail(request, case_id):
 
 
 def _step(request, case: InspectionCase, *, form: forms.Form, name: str, call, success: str, anchor: str):
-    """Run one step's service from its form: back to the case on success (at ``anchor``), else the
-    page again with the form's errors (400) or the refusal's message (409)."""
+    """Run one step's service from its form: back to the case on success (at ``anchor``) or on a
+    refusal in the case's present state (its message shown there), else the page again with the
+    form's errors (400)."""
     if form.is_valid():
         done = attempt(request, lambda: call(form.cleaned_data), success=success, form=form)
         if done is not None:
