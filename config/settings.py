@@ -304,11 +304,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"), doc="Where collectstatic writes."))
-# Uploaded files (filing documents): private, never served as static files; the pages and the API
-# hand each one to its merchant and the regulator only (merchants.web, regulator.web).
+# Uploaded files (filing documents, inspection cases' files): private, never served as static files;
+# the pages and the API hand each one to its merchant and the regulator only (merchants.web,
+# regulator.web).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"), doc="Where uploaded documents are kept."))
 FILING_DOCUMENT_MAX_BYTES = env_int(
     "FILING_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, doc="Largest document a merchant may upload with a filing."
+)
+# An inspection case's files (findings' evidence, the merchant's answers to requests for documents):
+# kept in the same private storage, downloaded only by the regulators covering the merchant (and the
+# merchant, the files it sent) (regulator.services.cases).
+CASE_FILE_MAX_BYTES = env_int(
+    "CASE_FILE_MAX_BYTES", 20 * 1024 * 1024, doc="Largest file (PDF, JPEG, PNG) of an inspection case."
 )
 # --- PDFs ------------------------------------------------------------------------------------
 # Every PDF embeds (a subset of) a CJK font with TrueType outlines (core/pdf.py): empty means the
@@ -365,6 +372,10 @@ API_TAGS = {
         "Supervision: risk, measures, refunds, the audit log and reports",
     ),
     "rules": ("现行规则及其依据", "The rules in force and their legal basis"),
+    "cases": (
+        "监督检查案件：发现、向商户调取材料、监管措施与案件报告",
+        "Inspection cases: findings, documents asked of the merchant, measures and the case report",
+    ),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "预付卡资金存管平台 API · Prepaid card escrow platform API",
@@ -399,6 +410,9 @@ SPECTACULAR_SETTINGS = {
         # A merchant's trading status and what is known of its filing (备案), in several responses.
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "FilingStatusEnum": "merchants.selectors.FILING_STATUSES",
+        # An inspection case's state and its requests for documents' (regulator.models).
+        "InspectionCaseStateEnum": "regulator.models.InspectionCase.State",
+        "DocumentRequestStateEnum": "regulator.models.DocumentRequest.State",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.

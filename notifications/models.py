@@ -34,6 +34,7 @@ class Kind(models.TextChoices):
     MERCHANT_RELOCATING = "merchant_relocating", _("merchant relocating")
     CARD_TRANSFER_OFFERED = "card_transfer_offered", _("card transfer offered")
     COMPLAINT_DUE = "complaint_due", _("complaint due")
+    DOCUMENTS_REQUESTED = "documents_requested", _("documents requested")
 
 
 class Channel(models.TextChoices):

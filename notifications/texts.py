@@ -108,6 +108,11 @@ def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
             "A consumer's complaint about your shop must be answered by %(respond_by_at)s. A complaint "
             "left unanswered becomes overdue, and the regulator sees it."
         ) % p
+    if kind == Kind.DOCUMENTS_REQUESTED:
+        return _("The regulator asks you for documents"), _(
+            "The market regulator, inspecting your shop, asks you for documents: %(request)s. Send them "
+            "(PDF, JPEG or PNG) on this page: %(url)s"
+        ) % p
     raise ValueError(f"unknown notification kind {kind!r}")
 
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from regulator.api import cases as case_views
 from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
 from regulator.api import public as public_views
@@ -57,6 +58,42 @@ urlpatterns = [
         name="regulator-filing-return",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
+    path("regulator/cases", case_views.CaseListCreateApi.as_view(), name="regulator-cases"),
+    path("regulator/cases/<uuid:case_id>", case_views.CaseDetailApi.as_view(), name="regulator-case"),
+    path("regulator/cases/<uuid:case_id>/assign", case_views.CaseAssignApi.as_view(), name="regulator-case-assign"),
+    path(
+        "regulator/cases/<uuid:case_id>/findings",
+        case_views.CaseFindingCreateApi.as_view(),
+        name="regulator-case-findings",
+    ),
+    path(
+        "regulator/cases/<uuid:case_id>/document-requests",
+        case_views.CaseDocumentRequestCreateApi.as_view(),
+        name="regulator-case-document-requests",
+    ),
+    path(
+        "regulator/cases/<uuid:case_id>/measures",
+        case_views.CaseMeasureCreateApi.as_view(),
+        name="regulator-case-measures",
+    ),
+    path("regulator/cases/<uuid:case_id>/close", case_views.CaseCloseApi.as_view(), name="regulator-case-close"),
+    path("regulator/cases/<uuid:case_id>/report.pdf", case_views.CaseReportApi.as_view(), name="regulator-case-report"),
+    path("case-files/<uuid:file_id>", case_views.CaseFileApi.as_view(), name="case-file"),
+    path(
+        "merchant/document-requests",
+        case_views.MerchantDocumentRequestListApi.as_view(),
+        name="merchant-document-requests",
+    ),
+    path(
+        "merchant/document-requests/<uuid:request_id>",
+        case_views.MerchantDocumentRequestDetailApi.as_view(),
+        name="merchant-document-request",
+    ),
+    path(
+        "merchant/document-requests/<uuid:request_id>/submit",
+        case_views.MerchantDocumentRequestSubmitApi.as_view(),
+        name="merchant-document-request-submit",
+    ),
     path(
         "public/merchants",
         public_rate_limited(public_views.PublicMerchantListApi.as_view()),

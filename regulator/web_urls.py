@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from regulator import web
+from regulator import web, web_cases
 
 urlpatterns = [
     path("", web.dashboard, name="web-regulator-dashboard"),
@@ -26,4 +26,16 @@ urlpatterns = [
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
     path("rules/", web.rules, name="web-regulator-rules"),
+    path("cases/", web_cases.cases, name="web-regulator-cases"),
+    path("cases/<uuid:case_id>/", web_cases.case_detail, name="web-regulator-case"),
+    path("cases/<uuid:case_id>/assign/", web_cases.case_assign, name="web-regulator-case-assign"),
+    path("cases/<uuid:case_id>/findings/", web_cases.case_finding, name="web-regulator-case-finding"),
+    path(
+        "cases/<uuid:case_id>/document-requests/",
+        web_cases.case_documents_request,
+        name="web-regulator-case-documents-request",
+    ),
+    path("cases/<uuid:case_id>/measures/", web_cases.case_measure, name="web-regulator-case-measure"),
+    path("cases/<uuid:case_id>/close/", web_cases.case_close, name="web-regulator-case-close"),
+    path("cases/<uuid:case_id>/report.pdf", web_cases.case_report, name="web-regulator-case-report"),
 ]

@@ -82,6 +82,13 @@ VERB_NAMES = {
     "filing_accept": "备案通过",
     "filing_return": "备案退回补正",
     "export": "导出数据",
+    "case_open": "立案检查",
+    "case_assign": "指派检查员",
+    "case_finding_add": "记录检查发现",
+    "case_documents_request": "向商户调取材料",
+    "case_documents_submit": "商户提交材料",
+    "case_measure_link": "关联监管措施",
+    "case_close": "结案",
 }
 FIELD_NAMES = {
     "flagged": "风险标记",

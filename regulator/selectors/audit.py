@@ -24,7 +24,7 @@ from escrow.models import JournalEntry
 from merchants.models import Filing, Merchant
 from refunds.models import Refund
 from refunds.selectors import DEFAULT_REASONS
-from regulator.models import AuditEvent, RegulatorAction
+from regulator.models import AuditEvent, InspectionCase, RegulatorAction
 
 KINDS = ("action", "journal")
 
@@ -121,6 +121,13 @@ OTHER_VERBS = {
     "filing_accept": gettext_lazy("filing accepted"),
     "filing_return": gettext_lazy("filing returned to the merchant"),
     "export": gettext_lazy("data exported"),
+    "case_open": gettext_lazy("inspection case opened"),
+    "case_assign": gettext_lazy("inspection case assigned"),
+    "case_finding_add": gettext_lazy("finding recorded"),
+    "case_documents_request": gettext_lazy("documents asked of the merchant"),
+    "case_documents_submit": gettext_lazy("documents sent by the merchant"),
+    "case_measure_link": gettext_lazy("measure linked to the case"),
+    "case_close": gettext_lazy("inspection case closed"),
 }
 
 FIELD_LABELS = {
@@ -142,6 +149,13 @@ FIELD_LABELS = {
     "amount": pgettext_lazy("audit log field", "amount"),
     "default_reasons": pgettext_lazy("audit log field", "why the merchant is in default"),
     "submission": pgettext_lazy("audit log field", "submission"),
+    "assignee": pgettext_lazy("audit log field", "inspector"),
+    "finding": pgettext_lazy("audit log field", "finding"),
+    "files": pgettext_lazy("audit log field", "files (with their SHA-256)"),
+    "document_request": pgettext_lazy("audit log field", "request for documents"),
+    "measure": pgettext_lazy("audit log field", "measure"),
+    "action": pgettext_lazy("audit log field", "action"),
+    "requests_withdrawn": pgettext_lazy("audit log field", "requests for documents withdrawn"),
 }
 
 _STATES_BY_VERB = {
@@ -153,8 +167,17 @@ _STATES_BY_VERB = {
     "filing_return": Filing.State,
     "refund_retry": Refund.State,
     "refund_merchant_default": Refund.State,
+    "case_open": InspectionCase.State,
+    "case_documents_request": InspectionCase.State,
+    "case_documents_submit": InspectionCase.State,
+    "case_close": InspectionCase.State,
 }
-_CHOICES_BY_FIELD = {"source": Complaint.Source, "category": Complaint.Category, "card_state": Card.State}
+_CHOICES_BY_FIELD = {
+    "source": Complaint.Source,
+    "category": Complaint.Category,
+    "card_state": Card.State,
+    "measure": RegulatorAction.Action,
+}
 _RISK_REASON = re.compile(r"^risk score (?P<score>\d+) ≥ (?P<threshold>\d+)$")
 _MEMO_FEE = re.compile(r"^(?P<reason>[a-z_]+) refund fee$")
 _MEMO_REFUND = re.compile(r"^(?P<reason>[a-z_]+) refund(?:: (?P<note>.*))?$", re.DOTALL)
@@ -189,6 +212,8 @@ def audit_value_text(*, verb: str, field: str, value: Any) -> str:
         return yuan(value)
     if field == "default_reasons" and isinstance(value, list):
         return "；".join(str(DEFAULT_REASONS.get(key, key)) for key in value)
+    if field == "files" and isinstance(value, list):
+        return "；".join(str(item) for item in value)
     if field == "respond_by" and isinstance(value, str):
         try:
             return beijing_datetime(datetime.fromisoformat(value))
@@ -247,6 +272,7 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
 _TARGETS = {
     "action": gettext_lazy("measure %(ref)s"),
     "card": gettext_lazy("card %(ref)s"),
+    "case": gettext_lazy("inspection case %(ref)s"),
     "complaint": gettext_lazy("complaint %(ref)s"),
     "filing": gettext_lazy("filing %(ref)s"),
     "merchant": gettext_lazy("merchant %(ref)s"),

@@ -35,6 +35,9 @@ OBJECTS = {
     "notification_id": ["notification"],
     "filing_id": ["filing", "filing_to_accept"],
     "document_id": ["document"],
+    "case_id": ["case", "closed_case"],
+    "request_id": ["document_request", "answered_request"],
+    "file_id": ["answer_file"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

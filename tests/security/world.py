@@ -1,7 +1,7 @@
 """One small city for the security tests, built through the real services: two merchants (A and
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
-pending redemptions, complaints and a regulator action.
+pending redemptions, complaints and a regulator action; and inspection cases with their files.
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
@@ -28,7 +28,8 @@ from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
-from regulator.models import RegulatorAction
+from regulator.models import CaseFile, DocumentRequest, InspectionCase, RegulatorAction
+from regulator.services import cases as case_services
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
@@ -65,6 +66,17 @@ class World:
     refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
     filing: Filing  # merchant A's filing (备案), submitted with one document, for the regulator to return
     filing_to_accept: Filing  # merchant B's, submitted, for the regulator to accept
+    # Inspection cases (regulator.services.cases): on merchant A, with a finding's file, a request for
+    # documents A answered with a file and one A has still to answer; one to close; one on merchant B
+    # (the world's action's merchant), to link the action to as a measure; and a closed one.
+    case: InspectionCase
+    case_to_close: InspectionCase
+    other_case: InspectionCase
+    closed_case: InspectionCase
+    document_request: DocumentRequest  # A's, waiting for it
+    answered_request: DocumentRequest  # A's, answered with ``answer_file``
+    finding_file: CaseFile  # the regulator's evidence on ``case``
+    answer_file: CaseFile  # what merchant A sent
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,6 +129,26 @@ def build_world() -> World:
             )
         )
 
+    case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="投诉集中，疑似停课")
+    finding = case_services.case_finding_add(
+        regulator=regulator,
+        case_id=case.pk,
+        text="现场检查：门店照常营业，课程表已张贴。",
+        files=[SimpleUploadedFile("现场记录.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")],
+    )
+    answered_request = case_services.case_documents_request(regulator=regulator, case_id=case.pk, text="近三个月签到表")
+    case_services.case_documents_submit(
+        merchant=merchant,
+        request_id=answered_request.pk,
+        files=[SimpleUploadedFile("签到表.png", b"\x89PNG\r\n\x1a\n matrix", content_type="image/png")],
+        note="见附件",
+    )
+    document_request = case_services.case_documents_request(regulator=regulator, case_id=case.pk, text="场地租赁合同")
+    case_to_close = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="复查")
+    other_case = case_services.case_open(regulator=regulator, merchant_id=other_merchant.pk, reason="投诉集中")
+    closed_case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="例行检查")
+    case_services.case_close(regulator=regulator, case_id=closed_case.pk, conclusion="未发现问题，结案。")
+
     world = World(
         users={
             "anonymous": None,
@@ -145,6 +177,14 @@ def build_world() -> World:
         refund=refund,
         filing=filings[0],
         filing_to_accept=filings[1],
+        case=case,
+        case_to_close=case_to_close,
+        other_case=other_case,
+        closed_case=closed_case,
+        document_request=document_request,
+        answered_request=answered_request,
+        finding_file=finding.files.get(),
+        answer_file=answered_request.files.get(),
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -152,7 +192,8 @@ def build_world() -> World:
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
-            "filing", "filing_to_accept",
+            "filing", "filing_to_accept", "case", "case_to_close", "other_case", "closed_case",
+            "document_request", "answered_request", "finding_file", "answer_file",
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
