@@ -125,14 +125,15 @@ def _jurisdiction_text(jurisdiction: Jurisdiction) -> str:
     if jurisdiction.city_wide:
         return _("The whole city")
     language = _language()
+    comma = ", " if language == "en" else "、"
     parts = []
     if jurisdiction.districts is not None:
-        parts.append("、".join(district_name(code, language) for code in jurisdiction.districts if code in DISTRICTS))
+        parts.append(comma.join(district_name(code, language) for code in jurisdiction.districts if code in DISTRICTS))
     else:
         parts.append(_("every district"))
     if jurisdiction.categories is not None:
         labels = dict(Merchant.Category.choices)
-        parts.append("、".join(str(labels.get(value, value)) for value in jurisdiction.categories))
+        parts.append(comma.join(str(labels.get(value, value)) for value in jurisdiction.categories))
     else:
         parts.append(_("every category"))
     return " · ".join(parts)
