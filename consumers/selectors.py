@@ -12,6 +12,7 @@ from consumers.errors import CardNotRedeemable
 from consumers.models import COUNTER_CODE_ALPHABET, COUNTER_CODE_LENGTH, Card, Consumer, Redemption
 from core import clock
 from core.errors import NotFound
+from merchants.oversight import oversight_of
 
 
 def consumer_of_user(*, user) -> Consumer:
@@ -23,10 +24,10 @@ def consumer_of_user(*, user) -> Consumer:
 
 
 def cards_visible_to(*, user) -> QuerySet[Card]:
-    """A consumer's own cards, a merchant's sold cards, every card for a regulator."""
+    """A consumer's own cards, a merchant's sold cards, a regulator's the cards of its jurisdiction."""
     cards = Card.objects.select_related("escrow_account", "payment").order_by("-created_at", "pk")
     if user.role == "regulator":
-        return cards
+        return oversight_of(user).narrow(cards, path="merchant__")
     if user.role == "merchant":
         return cards.filter(merchant__user=user)
     return cards.filter(consumer__user=user)
@@ -94,7 +95,7 @@ def phone_tail(phone: str) -> str:
 def redemptions_visible_to(*, user) -> QuerySet[Redemption]:
     redemptions = Redemption.objects.order_by("-created_at", "pk")
     if user.role == "regulator":
-        return redemptions
+        return oversight_of(user).narrow(redemptions, path="merchant__")
     if user.role == "merchant":
         return redemptions.filter(merchant__user=user)
     return redemptions.filter(card__consumer__user=user)

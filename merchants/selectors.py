@@ -17,6 +17,7 @@ from core.rules import rules_active
 from escrow.models import Account
 from merchants.handlers import card_figures, escrow_outstanding
 from merchants.models import Filing, FilingDocument, Merchant, Product, Settlement
+from merchants.oversight import oversight_of
 
 
 def merchant_of_user(*, user) -> Merchant:
@@ -147,13 +148,15 @@ def filing_documents(*, filing: Filing) -> QuerySet[FilingDocument]:
 
 
 def filing_document_get(*, user, document_id: Any) -> FilingDocument:
-    """A document its merchant or a regulator may open; anyone else is told it does not exist."""
+    """A document its merchant or a regulator overseeing it may open; anyone else is told it does not exist."""
     try:
         document = FilingDocument.objects.select_related("filing__merchant").get(pk=document_id)
     except (FilingDocument.DoesNotExist, ValueError, ValidationError) as exc:
         raise NotFound() from exc
     role = getattr(user, "role", None)
-    if role == "regulator" or (role == "merchant" and document.filing.merchant.user_id == user.pk):
+    if role == "regulator" and oversight_of(user).covers(document.filing.merchant):
+        return document
+    if role == "merchant" and document.filing.merchant.user_id == user.pk:
         return document
     raise NotFound()
 

@@ -268,3 +268,21 @@ class CaseMeasure(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "action"], name="casemeasure_once_per_case")]
+class RegulatorScope(models.Model):
+    """A regulator's jurisdiction (``regulator.selectors.jurisdiction``): the districts (GB/T 2260
+    codes, ``merchants.registry``) and the merchant categories it oversees. An empty list means all of
+    them; a regulator without a row oversees the whole city. Written by ``regulator_scope_set``."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="regulator_scope"
+    )
+    districts = models.JSONField(default=list, blank=True)  # ["110105", ...]; [] = every district
+    categories = models.JSONField(default=list, blank=True)  # ["education", ...]; [] = every category
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("regulator's jurisdiction")
+        verbose_name_plural = _("regulators' jurisdictions")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {','.join(self.districts) or '*'} / {','.join(self.categories) or '*'}"

@@ -7,11 +7,13 @@ from regulator.api import public as public_views
 from regulator.api import refunds as refund_views
 from regulator.api.exports import export_view
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
+from regulator.api.me import RegulatorMeApi
 from regulator.api.reports import MerchantAuditReportApi
 from regulator.exports import FORMATS, NAMES
 from regulator.ratelimit import public_rate_limited
 
 urlpatterns = [
+    path("regulator/me", RegulatorMeApi.as_view(), name="regulator-me"),
     path("regulator/ledger/verify", LedgerVerifyApi.as_view(), name="regulator-ledger-verify"),
     path("regulator/reconciliations", ReconciliationListApi.as_view(), name="regulator-reconciliations"),
     path("regulator/merchants", merchant_views.RegulatorMerchantListApi.as_view(), name="regulator-merchants"),

@@ -7,6 +7,10 @@ Every page reads through the selectors and writes through the services the API u
 ``audit_log_keys``/``audit_log_rows``, ``ledger_verify`` and ``audit_report_pdf``. The forms here only
 turn what a person types into those functions' arguments; a service's refusal comes back as a
 message through ``core.web.attempt``. Charts are inline SVG from ``regulator.charts``.
+
+Every page is of the regulator's jurisdiction (``jurisdiction_of``): its counts, charts, lists and
+filters hold its merchants alone, and a merchant, action, complaint, card, refund or filing outside
+it is a 404, as a missing one is. The ledger page is the whole book's (see the jurisdiction module).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from complaints.models import Complaint
-from complaints.selectors import complaint_list, complaint_stats
+from complaints.selectors import complaint_get, complaint_list, complaint_stats
 from complaints.services import complaint_close, complaint_file, complaint_response_rule
+from consumers.selectors import card_get
 from core import clock
 from core.calendar import calendar_gaps
 from core.errors import NotFound
@@ -39,9 +44,9 @@ from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
 from merchants.models import Filing, Merchant
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import filing_documents, filing_get, filings_for_regulator
+from merchants.selectors import filing_documents
 from notifications.selectors import fanout_for_event
-from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
+from refunds.selectors import cards_refundable_for_default
 from regulator import charts, tasks
 from regulator.exports import export_count
 from regulator.models import RegulatorAction, RiskLevel
@@ -49,6 +54,13 @@ from regulator.reports.audit import audit_report_pdf
 from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors
+from regulator.selectors.jurisdiction import Jurisdiction, jurisdiction_of
+from regulator.selectors.scoped import (
+    regulator_filing_get,
+    regulator_filings,
+    regulator_refunds,
+    regulator_refunds_needing_attention,
+)
 from regulator.services.actions import action_notify_key, merchant_action_take
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
@@ -93,10 +105,38 @@ def _language() -> str:
     return "en" if (get_language() or "").startswith("en") else "zh-hans"
 
 
-def _district_choices(blank: str | None) -> list[tuple[str, str]]:
+def _district_choices(blank: str | None, jurisdiction: Jurisdiction) -> list[tuple[str, str]]:
+    """The districts of the jurisdiction, by name."""
     language = _language()
-    choices = [(code, district_name(code, language)) for code in DISTRICTS]
+    codes = DISTRICTS if jurisdiction.districts is None else [c for c in DISTRICTS if c in jurisdiction.districts]
+    choices = [(code, district_name(code, language)) for code in codes]
     return [("", blank), *choices] if blank is not None else choices
+
+
+def _category_choices(choices, jurisdiction: Jurisdiction) -> list[tuple[str, str]]:
+    """Merchant categories of the jurisdiction (the others would only ever show nothing)."""
+    if jurisdiction.categories is None:
+        return list(choices)
+    return [(value, label) for value, label in choices if value in jurisdiction.categories]
+
+
+def _jurisdiction_text(jurisdiction: Jurisdiction) -> str:
+    """The jurisdiction in words: "朝阳区、海淀区 · 教育培训", or the whole city."""
+    if jurisdiction.city_wide:
+        return _("The whole city")
+    language = _language()
+    comma = ", " if language == "en" else "、"
+    parts = []
+    if jurisdiction.districts is not None:
+        parts.append(comma.join(district_name(code, language) for code in jurisdiction.districts if code in DISTRICTS))
+    else:
+        parts.append(_("every district"))
+    if jurisdiction.categories is not None:
+        labels = dict(Merchant.Category.choices)
+        parts.append(comma.join(str(labels.get(value, value)) for value in jurisdiction.categories))
+    else:
+        parts.append(_("every category"))
+    return " · ".join(parts)
 
 
 def _with_blank(choices, blank: str) -> list[tuple[str, str]]:
@@ -114,9 +154,18 @@ def _partial_or_page(request, page: str, partial: str, context: dict[str, Any], 
     return response
 
 
-def _merchant_or_404(merchant_id) -> Merchant:
+def _merchant_or_404(request, merchant_id) -> Merchant:
+    """A merchant of the regulator's jurisdiction; any other is a 404, as a missing one."""
     try:
-        return risk_selectors.merchant_get(merchant_id=merchant_id)
+        return risk_selectors.merchant_get(jurisdiction=jurisdiction_of(request.user), merchant_id=merchant_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+def _or_404(call: Any) -> Any:
+    """A selector's answer; its ``NotFound`` (missing, or outside the jurisdiction) as a 404 page."""
+    try:
+        return call()
     except NotFound as exc:
         raise Http404 from exc
 
@@ -132,11 +181,12 @@ def _bucket_label(low: int, high: int) -> str:
 @require_GET
 def dashboard(request):
     language = _language()
-    escrow = dashboard_selectors.dashboard_escrow_total()
-    levels = dashboard_selectors.dashboard_risk_levels()
-    histogram = dashboard_selectors.dashboard_risk_histogram()
-    by_district = dashboard_selectors.dashboard_escrow_by_district()
-    trend = dashboard_selectors.dashboard_sales_and_releases()
+    jurisdiction = jurisdiction_of(request.user)
+    escrow = dashboard_selectors.dashboard_escrow_total(jurisdiction=jurisdiction)
+    levels = dashboard_selectors.dashboard_risk_levels(jurisdiction=jurisdiction)
+    histogram = dashboard_selectors.dashboard_risk_histogram(jurisdiction=jurisdiction)
+    by_district = dashboard_selectors.dashboard_escrow_by_district(jurisdiction=jurisdiction)
+    trend = dashboard_selectors.dashboard_sales_and_releases(jurisdiction=jurisdiction)
 
     district_rows = sorted(
         (
@@ -146,16 +196,17 @@ def dashboard(request):
                 "escrow": by_district.get(code, (0, 0))[0],
                 "cards": by_district.get(code, (0, 0))[1],
             }
-            for code in DISTRICTS
+            for code, _name in _district_choices(None, jurisdiction)
         ),
         key=lambda row: (-row["escrow"], row["code"]),
     )
     months = [f"{row['month']:%Y-%m}" for row in trend]
     context = {
+        "jurisdiction": _jurisdiction_text(jurisdiction),
         "escrow": escrow,
         "levels": levels,
-        "overdue_complaints": dashboard_selectors.dashboard_overdue_complaints(),
-        "flagged": dashboard_selectors.dashboard_flagged_merchants(),
+        "overdue_complaints": dashboard_selectors.dashboard_overdue_complaints(jurisdiction=jurisdiction),
+        "flagged": dashboard_selectors.dashboard_flagged_merchants(jurisdiction=jurisdiction),
         "calendar_gaps": calendar_gaps(),
         "histogram": [
             {"label": _bucket_label(low, high), "low": low, "high": high, "count": n} for low, high, n in histogram
@@ -241,8 +292,8 @@ def rules(request):
 @regulator_only
 @require_POST
 def risk_compute_all(request):
-    """Score every merchant in the background (what ``POST /regulator/risk/compute`` does)."""
-    tasks.compute_risk_task.delay()
+    """Score every merchant of the jurisdiction in the background (``POST /regulator/risk/compute``)."""
+    tasks.compute_risk_task.delay(regulator_id=request.user.pk)
     messages.success(request, _("Every merchant's risk is being recomputed in the background."))
     return redirect("web-regulator-dashboard")
 
@@ -274,11 +325,13 @@ class MerchantFilterForm(forms.Form):
     flagged = forms.ChoiceField(label=gettext_lazy("Flag"), required=False)
     ordering = forms.ChoiceField(label=gettext_lazy("Sort by"), required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, jurisdiction: Jurisdiction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["risk_level"].choices = _with_blank(RiskLevel.choices, _("All levels"))
-        self.fields["district"].choices = _district_choices(_("All districts"))
-        self.fields["category"].choices = _with_blank(Merchant.Category.choices, _("All categories"))
+        self.fields["district"].choices = _district_choices(_("All districts"), jurisdiction)
+        self.fields["category"].choices = _with_blank(
+            _category_choices(Merchant.Category.choices, jurisdiction), _("All categories")
+        )
         self.fields["flagged"].choices = [("", _("Flagged or not")), ("yes", _("Flagged")), ("no", _("Not flagged"))]
         self.fields["ordering"].choices = [
             (key, label) for key, label in ORDERING_LABELS.items() if key in risk_selectors.ORDERINGS
@@ -290,11 +343,13 @@ class MerchantFilterForm(forms.Form):
 @regulator_only
 @require_GET
 def merchant_list(request):
-    form = MerchantFilterForm(request.GET)
+    jurisdiction = jurisdiction_of(request.user)
+    form = MerchantFilterForm(request.GET, jurisdiction=jurisdiction)
     form.is_valid()  # an unknown value is dropped (and shown as the field's error); the rest apply
     data = form.cleaned_data
     ordering = data.get("ordering") or "-risk_score"
     rows = risk_selectors.regulator_merchants(
+        jurisdiction=jurisdiction,
         risk_level=data.get("risk_level") or None,
         district=data.get("district") or None,
         category=data.get("category") or None,
@@ -389,7 +444,9 @@ def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | Non
     language = _language()
     latest = risk_selectors.risk_latest(merchant=merchant)
     history = risk_selectors.risk_history(merchant=merchant)
-    figures = risk_selectors.regulator_merchants().filter(pk=merchant.pk).first()
+    figures = (
+        risk_selectors.regulator_merchants(jurisdiction=jurisdiction_of(request.user)).filter(pk=merchant.pk).first()
+    )
     complaints = complaint_list(user=request.user, merchant_id=merchant.pk)
     context = {
         "merchant": merchant,
@@ -417,14 +474,14 @@ def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | Non
 @regulator_only
 @require_GET
 def merchant_detail(request, merchant_id):
-    return _merchant_page(request, _merchant_or_404(merchant_id))
+    return _merchant_page(request, _merchant_or_404(request, merchant_id))
 
 
 @regulator_only
 @require_POST
 def merchant_action(request, merchant_id):
     """The actions form: ``merchant_action_take``, then the action's own page to follow it."""
-    merchant = _merchant_or_404(merchant_id)
+    merchant = _merchant_or_404(request, merchant_id)
     form = ActionForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -450,7 +507,7 @@ def merchant_action(request, merchant_id):
 @regulator_only
 @require_POST
 def merchant_risk_compute(request, merchant_id):
-    merchant = _merchant_or_404(merchant_id)
+    merchant = _merchant_or_404(request, merchant_id)
     if attempt(request, lambda: compute_risk(merchant_ids=[merchant.pk])) is not None:
         merchant.refresh_from_db()
         level = RiskLevel(merchant.risk_level).label if merchant.risk_level in RiskLevel.values else ""
@@ -476,11 +533,9 @@ def merchant_report(request, merchant_id):
 # --- actions ---------------------------------------------------------------------------------------
 
 
-def _action_context(action_id) -> dict[str, Any]:
-    try:
-        action = risk_selectors.action_get(action_id=action_id)
-    except NotFound as exc:
-        raise Http404 from exc
+def _action_context(request, action_id) -> dict[str, Any]:
+    jurisdiction = jurisdiction_of(request.user)
+    action = _or_404(lambda: risk_selectors.action_get(jurisdiction=jurisdiction, action_id=action_id))
     progress = risk_selectors.action_progress(action)
     notify_key = action_notify_key(action)
     notices = fanout_for_event(event_key=notify_key) if notify_key else None
@@ -503,14 +558,14 @@ def _action_context(action_id) -> dict[str, Any]:
 @regulator_only
 @require_GET
 def action_detail(request, action_id):
-    return render(request, "regulator/action_detail.html", _action_context(action_id))
+    return render(request, "regulator/action_detail.html", _action_context(request, action_id))
 
 
 @regulator_only
 @require_GET
 def action_status(request, action_id):
     """The action's state and progress alone: what the action page polls until it is finished."""
-    response = render(request, "regulator/_action_status.html", _action_context(action_id))
+    response = render(request, "regulator/_action_status.html", _action_context(request, action_id))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -525,10 +580,10 @@ class ComplaintFilterForm(forms.Form):
     source = forms.ChoiceField(label=gettext_lazy("Source"), required=False)
     merchant = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, jurisdiction: Jurisdiction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["state"].choices = _with_blank(Complaint.State.choices, _("All states"))
-        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["district"].choices = _district_choices(_("All districts"), jurisdiction)
         self.fields["category"].choices = _with_blank(Complaint.Category.choices, _("All categories"))
         self.fields["source"].choices = _with_blank(Complaint.Source.choices, _("All sources"))
         for name, field in self.fields.items():
@@ -576,12 +631,12 @@ class CardRefundForm(OnceForm):
 
 
 def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status: int = 200):
-    filters = ComplaintFilterForm(request.GET)
+    filters = ComplaintFilterForm(request.GET, jurisdiction=jurisdiction_of(request.user))
     filters.is_valid()
     data = filters.cleaned_data
     merchant = None
     if data.get("merchant"):
-        merchant = _merchant_or_404(data["merchant"])
+        merchant = _merchant_or_404(request, data["merchant"])
     rows = dashboard_selectors.complaint_queue(
         user=request.user,
         merchant_id=merchant.pk if merchant else None,
@@ -632,7 +687,12 @@ def complaints(request):
     if form.is_valid():
         data = form.cleaned_data
         # A licence number is looked up; anything else goes to the service, which refuses unknown ids.
-        merchant_id = dashboard_selectors.merchant_id_by_reference(data["merchant"]) or data["merchant"]
+        merchant_id = (
+            dashboard_selectors.merchant_id_by_reference(
+                jurisdiction=jurisdiction_of(request.user), value=data["merchant"]
+            )
+            or data["merchant"]
+        )
         complaint = attempt(
             request,
             lambda: complaint_file(
@@ -658,6 +718,7 @@ def complaints(request):
 @regulator_only
 @require_POST
 def complaint_close_view(request, complaint_id):
+    _or_404(lambda: complaint_get(user=request.user, complaint_id=complaint_id))  # of the jurisdiction
     form = CloseForm(request.POST)
     back = next_url(request, reverse("web-regulator-complaints"))
     if not form.is_valid():
@@ -680,6 +741,7 @@ def complaint_close_view(request, complaint_id):
 @require_POST
 def card_refund_view(request, card_id):
     """Refund one card in full because its merchant is in default (the complaint page's button)."""
+    _or_404(lambda: card_get(user=request.user, card_id=card_id))  # of the jurisdiction
     form = CardRefundForm(request.POST)
     back = next_url(request, reverse("web-regulator-complaints"))
     if not form.is_valid():
@@ -700,7 +762,8 @@ def card_refund_view(request, card_id):
 @require_GET
 def refunds_attention(request):
     """Failed refunds and refunds unpaid past their deadline, oldest deadline first, to send again."""
-    page = Paginator(refunds_needing_attention(), PAGE_SIZE).get_page(request.GET.get("page"))
+    refunds = regulator_refunds_needing_attention(jurisdiction=jurisdiction_of(request.user))
+    page = Paginator(refunds, PAGE_SIZE).get_page(request.GET.get("page"))
     now = clock.now()
     for refund in page.object_list:
         refund.age = now - refund.created_at
@@ -716,6 +779,8 @@ def refunds_attention(request):
 @regulator_only
 @require_POST
 def refund_retry_view(request, refund_id):
+    if not regulator_refunds(jurisdiction=jurisdiction_of(request.user)).filter(pk=refund_id).exists():
+        raise Http404
     attempt(
         request,
         lambda: regulator_refund_retry(refund_id=refund_id, actor_id=request.user.pk),
@@ -733,9 +798,9 @@ class StatsForm(forms.Form):
     district = forms.ChoiceField(label=gettext_lazy("District"), required=False)
     category = forms.ChoiceField(label=gettext_lazy("Category"), required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, jurisdiction: Jurisdiction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["district"].choices = _district_choices(_("All districts"), jurisdiction)
         self.fields["category"].choices = _with_blank(Complaint.Category.choices, _("All categories"))
         for name, field in self.fields.items():
             field.widget.attrs["id"] = f"stats-{name}"
@@ -756,11 +821,14 @@ class StatsForm(forms.Form):
 @regulator_only
 @require_GET
 def complaint_statistics(request):
-    form = StatsForm(request.GET)
+    form = StatsForm(request.GET, jurisdiction=jurisdiction_of(request.user))
     form.is_valid()
     data = form.cleaned_data
     stats = complaint_stats(
-        month=data.get("month"), district=data.get("district") or None, category=data.get("category") or None
+        user=request.user,
+        month=data.get("month"),
+        district=data.get("district") or None,
+        category=data.get("category") or None,
     )
     categories = dict(Complaint.Category.choices)
     for row in stats["by_category"] + stats["top_categories"] + stats["top_pairs"]:
@@ -823,17 +891,20 @@ def audit_log(request):
     form = AuditFilterForm(request.GET)
     form.is_valid()
     data = form.cleaned_data
+    jurisdiction = jurisdiction_of(request.user)
     merchant = None
     if data.get("merchant"):
-        merchant_id = dashboard_selectors.merchant_id_by_reference(data["merchant"])
+        merchant_id = dashboard_selectors.merchant_id_by_reference(jurisdiction=jurisdiction, value=data["merchant"])
         if merchant_id is None:
             form.add_error("merchant", _("No merchant has this id or licence number."))
         else:
-            merchant = risk_selectors.merchant_get(merchant_id=merchant_id)
+            merchant = risk_selectors.merchant_get(jurisdiction=jurisdiction, merchant_id=merchant_id)
     rows: list[dict[str, Any]] = []
     page = None
     if not form.errors:
-        keys = audit_selectors.audit_log_keys(kind=data.get("kind") or None, merchant=merchant)
+        keys = audit_selectors.audit_log_keys(
+            jurisdiction=jurisdiction, reader_id=request.user.pk, kind=data.get("kind") or None, merchant=merchant
+        )
         page = Paginator(keys, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = audit_selectors.audit_log_rows(list(page.object_list))
         names = dashboard_selectors.merchant_names([row["merchant"] for row in rows if row["merchant"]])
@@ -906,16 +977,14 @@ def filings(request):
     if form.is_valid():
         state = form.cleaned_data["state"] or None
         overdue = {"1": True, "0": False}.get(form.cleaned_data["overdue"])
-    rows = filings_for_regulator(state=state, overdue=overdue)
+    rows = regulator_filings(jurisdiction=jurisdiction_of(request.user), state=state, overdue=overdue)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "regulator/filings.html", {"form": form, "page": page})
 
 
 def _filing_page(request, filing_id, *, form: FilingDecisionForm | None = None, status: int = 200):
-    try:
-        filing = filing_get(filing_id=filing_id)
-    except NotFound as exc:
-        raise Http404 from exc
+    jurisdiction = jurisdiction_of(request.user)
+    filing = _or_404(lambda: regulator_filing_get(jurisdiction=jurisdiction, filing_id=filing_id))
     context = {
         "filing": filing,
         "documents": filing_documents(filing=filing),
@@ -934,6 +1003,8 @@ def filing_detail(request, filing_id):
 @require_POST
 def filing_decide(request, filing_id):
     """Accept or return a submitted filing (the button pressed says which)."""
+    jurisdiction = jurisdiction_of(request.user)
+    _or_404(lambda: regulator_filing_get(jurisdiction=jurisdiction, filing_id=filing_id))
     form = FilingDecisionForm(request.POST)
     if not form.is_valid():
         return _filing_page(request, filing_id, form=form, status=400)

@@ -3,6 +3,11 @@ journal entry, newest first, in one paginated list.
 
 The two tables are merged in SQL (``UNION ALL`` of ``(kind, id, created_at)`` ordered by time), so a
 page costs one query for its keys and one per table to load the rows on it, however long the log.
+
+Of a regulator's jurisdiction: the lines about its merchants, and the journal entries that move
+money of their cards or settlement accounts. A regulator of part of the city also sees its own
+lines about no merchant (its exports); other such lines, and entries of no merchant's, are the
+city-wide regulators' alone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from merchants.models import Filing, Merchant
 from refunds.models import Refund
 from refunds.selectors import DEFAULT_REASONS
 from regulator.models import AuditEvent, InspectionCase, RegulatorAction
+from regulator.selectors.jurisdiction import Jurisdiction
 
 KINDS = ("action", "journal")
 
@@ -35,12 +41,32 @@ def _keys(queryset, kind: str):
     )
 
 
-def audit_log_keys(*, kind: str | None = None, merchant: Merchant | None = None) -> QuerySet:
-    """``{kind, ref, created_at}`` rows of the whole log, newest first (paginate this)."""
+def journal_entries_within(jurisdiction: Jurisdiction) -> QuerySet[JournalEntry]:
+    """The journal entries that move money of the jurisdiction's merchants: with a posting on one of
+    their cards' escrow accounts or on one of their settlement accounts."""
+    entries = JournalEntry.objects.all()
+    if jurisdiction.city_wide:
+        return entries
+    touching = jurisdiction.q("postings__account__card__merchant__") | jurisdiction.q("postings__account__merchant__")
+    return entries.filter(pk__in=JournalEntry.objects.filter(touching).values("pk"))
+
+
+def audit_log_keys(
+    *,
+    jurisdiction: Jurisdiction,
+    reader_id: int | None = None,
+    kind: str | None = None,
+    merchant: Merchant | None = None,
+) -> QuerySet:
+    """``{kind, ref, created_at}`` rows of the log within ``jurisdiction``, newest first (paginate
+    this); ``reader_id``, the regulator reading, also sees its own lines about no merchant."""
     if kind is not None and kind not in KINDS:
         raise InvalidInput(errors={"kind": [f"one of {', '.join(KINDS)}"]})
     events = AuditEvent.objects.all()
-    entries = JournalEntry.objects.all()
+    entries = journal_entries_within(jurisdiction)
+    if not jurisdiction.city_wide:
+        own = Q(merchant__isnull=True, actor_id=reader_id) if reader_id is not None else Q(pk__in=[])
+        events = events.filter(jurisdiction.q("merchant__") | own)
     if merchant is not None:
         events = events.filter(merchant=merchant)
         touching = Q(postings__account_id=merchant.settlement_account_id) | Q(

@@ -3,4 +3,5 @@
 ``audit``       the audit log every other service here (and complaints', registered) writes through
 ``risk``        computing every merchant's score (``compute_risk``)
 ``actions``     flags, freezes and refund orders against a merchant
+``jurisdiction`` regulators and the districts and categories they oversee (``createregulator``)
 """

@@ -198,13 +198,13 @@ def test_others_are_refused(city, consumer, merchant_user, api):
 def test_rows_are_read_in_chunks_through_a_streamed_response(regulator, city, monkeypatch):
     monkeypatch.setattr(exports, "CHUNK", 1)
     calls = []
-    real = type(exports.regulator_merchants()).iterator
+    real = type(exports.regulator_merchants(jurisdiction=exports.CITY)).iterator
 
     def spy(self, chunk_size=None):
         calls.append(chunk_size)
         return real(self, chunk_size=chunk_size)
 
-    monkeypatch.setattr(type(exports.regulator_merchants()), "iterator", spy)
+    monkeypatch.setattr(type(exports.regulator_merchants(jurisdiction=exports.CITY)), "iterator", spy)
     response = client_for(regulator).get("/api/v1/regulator/exports/merchants.csv")
     assert isinstance(response, StreamingHttpResponse) and response.streaming
     assert calls == []  # nothing read before the response starts streaming

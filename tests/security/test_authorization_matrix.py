@@ -16,6 +16,14 @@ merchant A) and "other" is the other party:
 
 Within a row the roles expected to fail are called first, so a success never hides a refusal.
 The Stripe webhook authenticates by signature, not by user: it has its own test below.
+
+Jurisdictions: every row is also called by two regulators of one district each (world.py's
+``DISTRICT_ROLES``). Their statuses follow from the city-wide regulator's (``scoped_statuses``),
+so a row added for any regulator route gets them too: the district regulator of the city's
+merchants answers as the city regulator does; the regulator of another district gets 404 wherever
+the row names an object (a merchant, card, refund, complaint, filing, action or document of the
+city), and the city regulator's answer on the routes that name none (lists: their rows are checked
+in test_jurisdiction_lists.py). A row states ``scoped=(own, outside)`` where that rule does not hold.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from rest_framework.test import APIClient
 
 from tests.cards.builders import PASSWORD, license_number
 from tests.conftest import client_for
-from tests.security.world import ROLES, World
+from tests.security.world import DISTRICT_ROLES, ROLES, World
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +55,27 @@ class Row:
     body: Body
     expected: tuple[int, int, int, int, int, int]
     why: str = ""
+    scoped: tuple[int, int] | None = None  # (district regulator, outside regulator) where not derived
 
 
-def row(method, route, expected, *, objects=None, body=None, why=""):
-    return Row(method, route, objects or {}, body, expected, why)
+def row(method, route, expected, *, objects=None, body=None, why="", scoped=None):
+    return Row(method, route, objects or {}, body, expected, why, scoped)
+
+
+def scoped_statuses(entry: Row) -> tuple[int, int]:
+    """What the two district regulators get: the city regulator's status, but 404 for the regulator
+    of another district wherever the row names an object and the city regulator gets past the role
+    gate. Public rows (the anonymous column is not 401) answer everyone alike."""
+    if entry.scoped is not None:
+        return entry.scoped
+    city = entry.expected[ROLES.index("regulator")]
+    if entry.expected[0] != 401 or city in (401, 403) or not entry.objects:
+        return city, city
+    return city, 404
+
+
+def statuses(entry: Row) -> dict[str, int]:
+    return dict(zip(ROLES + DISTRICT_ROLES, entry.expected + scoped_statuses(entry), strict=True))
 
 
 A = 401  # shorthand for the anonymous column, which is always 401 but for public endpoints
@@ -68,7 +93,7 @@ TABLE = [
         why="public sign-up; a new username per role"),
     row("POST", "/api/v1/merchants", (201, 201, 201, 201, 201, 201),
         body=lambda w, role: {"username": f"new-merchant-{role}", "password": PASSWORD, "name": "New shop",
-                              "license_number": license_number(900_000 + ROLES.index(role)),
+                              "license_number": license_number(900_000 + (ROLES + DISTRICT_ROLES).index(role)),
                               "category": "fitness", "district": "朝阳区", "address": "1 Road"},
         why="public sign-up; a new licence per role"),
     # --- products ------------------------------------------------------------------------------------------
@@ -123,7 +148,8 @@ TABLE = [
         objects={"complaint_id": "complaint_to_respond"}, body={"text": "We will refund."}),
     row("POST", "/api/v1/complaints/<uuid:complaint_id>/close", (A, 403, 403, 403, 403, 200),
         objects={"complaint_id": "complaint_to_close"}, body={"resolution": "Refunded."}),
-    # --- the regulator (sees every merchant: no "other party") ----------------------------------------------
+    # --- the regulator (the city regulator sees every merchant; a district regulator, see scoped_statuses) ---
+    row("GET", "/api/v1/regulator/me", (A, 403, 403, 403, 403, 200), why="the regulator's jurisdiction"),
     row("GET", "/api/v1/regulator/complaints/stats", (A, 403, 403, 403, 403, 200)),
     row("GET", "/api/v1/regulator/ledger/verify", (A, 403, 403, 403, 403, 200)),
     row("GET", "/api/v1/regulator/reconciliations", (A, 403, 403, 403, 403, 200)),
@@ -135,7 +161,7 @@ TABLE = [
     row("GET", "/api/v1/regulator/merchants/<str:merchant_id>/actions", (A, 403, 403, 403, 403, 200),
         objects={"merchant_id": "merchant"}),
     row("POST", "/api/v1/regulator/merchants/<str:merchant_id>/actions", (A, 403, 403, 403, 403, 202),
-        objects={"merchant_id": "merchant"}, body={"action": "flag", "reason": "matrix"},
+        objects={"merchant_id": "merchant_to_flag"}, body={"action": "flag", "reason": "matrix"},
         why="a flag only adds a public warning: merchant A still sells and serves"),
     row("GET", "/api/v1/regulator/actions/<str:action_id>", (A, 403, 403, 403, 403, 200),
         objects={"action_id": "action"}),
@@ -160,7 +186,8 @@ TABLE = [
     # --- inspection cases ------------------------------------------------------------------------------------
     row("GET", "/api/v1/regulator/cases", (A, 403, 403, 403, 403, 200)),
     row("POST", "/api/v1/regulator/cases", (A, 403, 403, 403, 403, 201),
-        body=lambda w, role: {"merchant": w.ids["merchant"], "reason": "matrix"}),
+        body=lambda w, role: {"merchant": w.ids["merchant"], "reason": "matrix"}, scoped=(201, 404),
+        why="the merchant named in the body: outside the jurisdiction, as missing"),
     row("GET", "/api/v1/regulator/cases/<uuid:case_id>", (A, 403, 403, 403, 403, 200), objects={"case_id": "case"}),
     row("POST", "/api/v1/regulator/cases/<uuid:case_id>/assign", (A, 403, 403, 403, 403, 200),
         objects={"case_id": "case"}, body=lambda w, role: {"assignee": w.users["regulator"].username}),
@@ -231,9 +258,12 @@ def api_routes() -> set[tuple[str, str]]:
     return found
 
 
-def path_of(route: str, objects: dict[str, str], world: World) -> str:
+def path_of(route: str, objects: dict[str, str], world: World, role: str = "") -> str:
+    """The route with the world's objects in it (the role's own object where it has one)."""
+
     def fill(match: re.Match) -> str:
-        return world.ids[objects[match[1]]]
+        key = objects[match[1]]
+        return world.ids.get(f"{key}@{role}", world.ids[key])
 
     return PARAMETER.sub(fill, route)
 
@@ -244,7 +274,7 @@ def client_of(world: World, role: str) -> APIClient:
 
 
 def call(world: World, role: str, entry: Row):
-    path = path_of(entry.route, entry.objects, world)
+    path = path_of(entry.route, entry.objects, world, role)
     body = entry.body(world, role) if callable(entry.body) else entry.body
     client = client_of(world, role)
     if entry.method == "GET":
@@ -277,9 +307,9 @@ def test_every_api_route_has_a_row():
 def test_every_api_endpoint_answers_every_role_as_the_matrix_says(world):
     failures = []
     for entry in TABLE:
-        expected = dict(zip(ROLES, entry.expected, strict=True))
+        expected = statuses(entry)
         # Refusals first: a success (the only state change of a row) then cannot mask one.
-        for role in sorted(ROLES, key=lambda r: expected[r] < 300):
+        for role in sorted(expected, key=lambda r: expected[r] < 300):
             failure = mismatch(entry, role, expected[role], call(world, role, entry))
             if failure:
                 failures.append(failure)
@@ -294,7 +324,7 @@ def test_an_unsigned_stripe_webhook_is_refused_whoever_sends_it(world, settings,
     settings.STRIPE_WEBHOOK_SECRET = "whsec_matrix_only"
     event = {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": {"object": {}}}
     expected = {"stripe": (400, "invalid_signature"), "local": (404, "not_found")}[gateway]
-    for role in ROLES:
+    for role in ROLES + DISTRICT_ROLES:
         response = client_of(world, role).post(WEBHOOK[1], event, format="json")
         assert (response.status_code, response.json()["code"]) == expected, role
 
@@ -309,7 +339,8 @@ PAGES = [
     ("/m/", {}, (LOGIN, 403, 403, 200, 200, 403)),
     ("/m/settlements/{settlement}/statement.pdf", {"settlement": "settlement"}, (LOGIN, 403, 403, 200, 404, 403)),
     ("/r/", {}, (LOGIN, 403, 403, 403, 403, 200)),
-    # A regulator sees every merchant: there is no other party's object to refuse.
+    # The city regulator sees every merchant; a district regulator those of its district
+    # (page_statuses: the regulator of another district gets 404 for each of the city's objects).
     ("/r/merchants/{merchant}/", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
     ("/r/cases/", {}, (LOGIN, 403, 403, 403, 403, 200)),
     ("/r/cases/{case}/", {"case": "case"}, (LOGIN, 403, 403, 403, 403, 200)),
@@ -318,17 +349,34 @@ PAGES = [
     # A case's file: the merchant that sent it and regulators; anyone else is told it does not exist.
     ("/case-files/{file}/", {"file": "answer_file"}, (LOGIN, 404, 404, 200, 404, 200)),
     ("/case-files/{file}/", {"file": "finding_file"}, (LOGIN, 404, 404, 404, 404, 200)),
+    ("/r/merchants/{merchant}/report.pdf", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/complaints/?merchant={merchant}", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/actions/{action}/", {"action": "action"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/actions/{action}/status/", {"action": "action"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/filings/{filing}/", {"filing": "filing_to_accept"}, (LOGIN, 403, 403, 403, 403, 200)),
+    *[(f"/r/{page}", {}, (LOGIN, 403, 403, 403, 403, 200)) for page in (
+        "merchants/", "complaints/", "complaints/stats/", "refunds/", "filings/", "audit-log/", "ledger/", "rules/",
+    )],
     # The public record: anyone, logged in or not.
     ("/p/merchants/", {}, (200, 200, 200, 200, 200, 200)),
     ("/p/merchants/{merchant}/", {"merchant": "merchant"}, (200, 200, 200, 200, 200, 200)),
 ]  # fmt: skip
 
 
+def page_statuses(objects: dict[str, str], expected: tuple) -> tuple:
+    """The two district regulators' answers, as ``scoped_statuses`` derives them for the API."""
+    city = expected[ROLES.index("regulator")]
+    if expected[0] != LOGIN or city != 200 or not objects:
+        return city, city
+    return city, 404
+
+
 def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
     failures = []
-    for template, objects, statuses in PAGES:
+    for template, objects, expected_statuses in PAGES:
         path = template.format(**{name: world.ids[key] for name, key in objects.items()})
-        for role, expected in zip(ROLES, statuses, strict=True):
+        statuses = expected_statuses + page_statuses(objects, expected_statuses)
+        for role, expected in zip(ROLES + DISTRICT_ROLES, statuses, strict=True):
             client = Client()
             if world.users[role] is not None:
                 client.force_login(world.users[role])
@@ -341,3 +389,55 @@ def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
             if got != expected:
                 failures.append(f"GET {template} as {role}: expected {expected}, got {got}")
     assert not failures, "\n".join(failures)
+
+
+# --- the pages' forms that act on one object ---------------------------------------------------------------
+# Posted by the regulator of another district: 404, and nothing of the city changes. Posted by the
+# district regulator of the city's merchants (on its own object): the page acts and sends it on (302).
+PAGE_ACTIONS = [
+    ("/r/merchants/{id}/actions/", "merchant_to_flag", {"action": "flag", "reason": "matrix"}),
+    ("/r/merchants/{id}/risk/", "merchant", {}),
+    ("/r/complaints/{id}/close/", "complaint_to_close", {"resolution": "Refunded."}),
+    ("/r/cards/{id}/refund/", "card_in_default", {"note": "matrix"}),
+    ("/r/refunds/{id}/retry/", "refund", {}),
+    ("/r/filings/{id}/decide/", "filing_to_accept", {"decision": "accept", "note": ""}),
+    ("/r/filings/{id}/decide/", "filing", {"decision": "return", "note": "the bank's letter is missing"}),
+]
+
+
+def city_state() -> tuple:
+    """What any of those forms would change: the audit log, risk scores, refunds, flags, states."""
+    from complaints.models import Complaint
+    from merchants.models import Filing, Merchant
+    from refunds.models import Refund
+    from regulator.models import AuditEvent, RegulatorAction, RiskAssessment
+
+    return (
+        AuditEvent.objects.count(),
+        RegulatorAction.objects.count(),
+        RiskAssessment.objects.count(),
+        sorted(Refund.objects.values_list("pk", "state")),
+        sorted(Merchant.objects.values_list("pk", "flagged")),
+        sorted(Complaint.objects.values_list("pk", "state")),
+        sorted(Filing.objects.values_list("pk", "state")),
+    )
+
+
+def test_a_page_form_on_an_object_outside_the_jurisdiction_is_404_and_changes_nothing(world):
+    outside, own = Client(), Client()
+    outside.force_login(world.users["outside_regulator"])
+    own.force_login(world.users["district_regulator"])
+    before = city_state()
+    refused = {}
+    for template, key, data in PAGE_ACTIONS:
+        path = template.format(id=world.ids[key])
+        refused[path] = outside.post(path, data).status_code
+    assert set(refused.values()) == {404}, refused
+    assert city_state() == before
+
+    acted = {}
+    for template, key, data in PAGE_ACTIONS:
+        path = template.format(id=world.ids.get(f"{key}@district_regulator", world.ids[key]))
+        acted[path] = own.post(path, data).status_code
+    assert set(acted.values()) == {302}, acted
+    assert city_state() != before

@@ -4,7 +4,12 @@ each merchant, and — around consumer 1's card — a card still in cooling-off,
 pending redemptions, complaints and a regulator action; and inspection cases with their files.
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
-owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
+owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator`` (the whole
+city's). Every merchant trades in one district (``DISTRICT``); two more regulators are scoped to a
+district (``DISTRICT_ROLES``): ``district_regulator`` to that one, ``outside_regulator`` to another
+where no merchant of the city trades. Where a regulator's call changes an object once and for all
+(closing a complaint, refunding a card, deciding a filing, flagging), the district regulator has an
+object of its own in the same district: ``ids["<key>@district_regulator"]``.
 
 Everything is built at fixed times; the tests then run frozen at ``NOW``, so nothing expires
 under them (a redemption waits REDEMPTION_TTL_MINUTES for its confirmation).
@@ -31,12 +36,15 @@ from refunds.services import refund_request
 from regulator.models import CaseFile, DocumentRequest, InspectionCase, RegulatorAction
 from regulator.services import cases as case_services
 from regulator.services.actions import merchant_action_take
+from regulator.services.jurisdiction import regulator_scope_set
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
 from tests.filing.helpers import require
 
 ROLES = ("anonymous", "consumer", "other_consumer", "merchant", "other_merchant", "regulator")
+DISTRICT_ROLES = ("district_regulator", "outside_regulator")
+DISTRICT, OTHER_DISTRICT = "110105", "110108"  # 朝阳区, where the city's merchants trade; 海淀区, where none do
 NOW = "2026-03-10 10:00 +0800"
 BOUGHT = "2026-03-01 10:00 +0800"
 SERVED = "2026-03-02 11:00 +0800"
@@ -85,11 +93,30 @@ def _serve(card: Card) -> None:
     redemption_confirm(consumer=card.consumer, redemption_id=redemption.pk)
 
 
+def _district_regulator(district: str) -> User:
+    user = UserFactory(role="regulator")
+    regulator_scope_set(user=user, districts=[district])
+    return user
+
+
+def _filing_submitted(shop: Merchant) -> Filing:
+    require(shop)  # the balance line met, as the daily check finds it
+    document = SimpleUploadedFile("营业执照.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")
+    return filing_submit(
+        merchant=shop,
+        legal_representative="王芳",
+        contact_phone="13800001111",
+        deposit_bank="北京银行朝阳支行",
+        documents=[document],
+    )
+
+
 def build_world() -> World:
     """The city; call it frozen at ``NOW``."""
-    merchant, other_merchant = builders.merchant(), builders.merchant()
+    merchant, other_merchant = builders.merchant(district="朝阳区"), builders.merchant(district="朝阳区")
     consumer, other_consumer = builders.consumer(), builders.consumer()
     regulator = UserFactory(role="regulator")
+    district_regulator, outside_regulator = _district_regulator(DISTRICT), _district_regulator(OTHER_DISTRICT)
     product = builders.session_pack(merchant, price=100_000, sessions=10)
     other_product = builders.session_pack(other_merchant, price=50_000, sessions=5)
 
@@ -115,19 +142,16 @@ def build_world() -> World:
         consumer=consumer, card_id=builders.paid_card(product, consumer).pk, reason=Refund.Reason.COOLING_OFF
     )
 
-    filings = []
-    for shop in (merchant, other_merchant):
-        require(shop)  # the balance line met, as the daily check finds it
-        document = SimpleUploadedFile("营业执照.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")
-        filings.append(
-            filing_submit(
-                merchant=shop,
-                legal_representative="王芳",
-                contact_phone="13800001111",
-                deposit_bank="北京银行朝阳支行",
-                documents=[document],
-            )
-        )
+    filings = [_filing_submitted(shop) for shop in (merchant, other_merchant)]
+    # The district regulator's own objects for the calls that change one for good (see above).
+    third, fourth = builders.merchant(district="朝阳区"), builders.merchant(district="朝阳区")
+    own = {
+        "merchant_to_flag": third,
+        "filing_to_accept": _filing_submitted(third),
+        "filing": _filing_submitted(fourth),
+        "card_in_default": builders.paid_card(other_product, other_consumer),
+        "complaint_to_close": app_complaint(consumer, merchant),
+    }
 
     case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="投诉集中，疑似停课")
     finding = case_services.case_finding_add(
@@ -145,6 +169,7 @@ def build_world() -> World:
     )
     document_request = case_services.case_documents_request(regulator=regulator, case_id=case.pk, text="场地租赁合同")
     case_to_close = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="复查")
+    own["case_to_close"] = case_services.case_open(regulator=regulator, merchant_id=third.pk, reason="复查")
     other_case = case_services.case_open(regulator=regulator, merchant_id=other_merchant.pk, reason="投诉集中")
     closed_case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="例行检查")
     case_services.case_close(regulator=regulator, case_id=closed_case.pk, conclusion="未发现问题，结案。")
@@ -157,6 +182,8 @@ def build_world() -> World:
             "merchant": merchant.user,
             "other_merchant": other_merchant.user,
             "regulator": regulator,
+            "district_regulator": district_regulator,
+            "outside_regulator": outside_regulator,
         },
         merchant=merchant,
         other_merchant=other_merchant,
@@ -196,6 +223,8 @@ def build_world() -> World:
             "document_request", "answered_request", "finding_file", "answer_file",
         )
     }  # fmt: skip
+    world.ids["merchant_to_flag"] = world.ids["merchant"]
+    world.ids.update({f"{key}@district_regulator": str(thing.pk) for key, thing in own.items()})
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
     world.ids["document"] = str(filings[0].documents.get().pk)
     # the consumer's notice of the service waiting for them (notifications.Notification)

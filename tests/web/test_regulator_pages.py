@@ -160,8 +160,9 @@ def test_dashboard_shows_the_totals_and_three_charts(staff, city, regulator):
 
 def test_dashboard_sales_and_releases_cover_six_months_oldest_first(city):
     from regulator.selectors.dashboard import dashboard_sales_and_releases
+    from regulator.selectors.jurisdiction import CITY
 
-    rows = dashboard_sales_and_releases()
+    rows = dashboard_sales_and_releases(jurisdiction=CITY)
     assert len(rows) == 6 and rows[-1]["month"].month == clock.local_date().month
     assert [r["month"] for r in rows] == sorted(r["month"] for r in rows)
     assert (rows[-1]["sales"], rows[-1]["cards"], rows[-1]["released"]) == (190_000, 3, 10_000)
