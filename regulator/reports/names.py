@@ -82,6 +82,10 @@ VERB_NAMES = {
     "filing_accept": "备案通过",
     "filing_return": "备案退回补正",
     "export": "导出数据",
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出登录",
+    "contact_reveal": "查看消费者完整联系方式",
 }
 FIELD_NAMES = {
     "flagged": "风险标记",

@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 
 from tests.cards.builders import PASSWORD, license_number
 from tests.conftest import client_for
+from tests.factories import sign_in
 from tests.security.world import ROLES, World
 
 pytestmark = pytest.mark.django_db
@@ -299,7 +300,7 @@ def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
         for role, expected in zip(ROLES, statuses, strict=True):
             client = Client()
             if world.users[role] is not None:
-                client.force_login(world.users[role])
+                sign_in(client, world.users[role])
             response = client.get(path, follow=True)  # /c/ itself redirects to the card list
             if expected == LOGIN:
                 landed = response.redirect_chain[-1][0] if response.redirect_chain else path
