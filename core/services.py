@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
@@ -149,10 +150,13 @@ def second_factor_verify(*, request: HttpRequest, user: User, code: str | None) 
     if getattr(request, "axes_locked_out", False):
         raise TooManyLoginAttempts()
     if outcome == "otp_throttled":
-        raise TooManyLoginAttempts(
-            _("Too many wrong codes in a row: wait %(seconds)s seconds before the next one.")
-            % {"seconds": max(wait, 1)}
+        seconds = max(wait, 1)
+        detail = ngettext(
+            "Too many wrong codes in a row: wait %(seconds)s second before the next one.",
+            "Too many wrong codes in a row: wait %(seconds)s seconds before the next one.",
+            seconds,
         )
+        raise TooManyLoginAttempts(detail % {"seconds": seconds})
     if outcome == "otp_required":
         if device is None:
             raise OtpRequired(

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from core.management.commands.createregulator import print_generated_uri
+from core.management.commands.createregulator import print_generated_uri, totp_secret_of_env
 from core.models import User
 from core.services import user_totp_set
 
