@@ -243,6 +243,7 @@ def login_code(request):
             return redirect(pending.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
         if getattr(request, "axes_locked_out", False):
             del request.session[LOGIN_PENDING_KEY]  # locked out: the password again, once the lockout ends
+        form = LoginCodeForm()  # an empty field for the next code
     context = {"form": form, "username": user.get_username(), "debug_hints": login_debug_hints()}
     return render(request, "core/login_code.html", context)
 

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from core.services import user_totp_set
 from demo.seed import DEMO_TOTP_SECRET, REGULATOR
-from tests.browser.support import NARROW_PHONE, DESKTOP
+from tests.browser.support import DESKTOP, NARROW_PHONE
 from tests.browser.test_every_page import check
 from tests.factories import PASSWORD, UserFactory, totp_code
 

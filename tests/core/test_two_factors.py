@@ -409,3 +409,16 @@ def test_account_names_are_masked_without_their_length():
     assert mask_account("13812341234") == "138****1234"
     assert mask_account("consumer-001") == "c***" and mask_account("li") == "l***"
     assert mask_account("") == ""
+
+
+def test_the_migration_revokes_regulators_tokens_issued_before_two_factors_and_keeps_the_others():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("core.migrations.0003_regulator_tokens_revoked")
+    regulator, consumer = UserFactory(role="regulator"), UserFactory(role="consumer")
+    Token.objects.create(user=regulator)
+    kept = Token.objects.create(user=consumer)
+    migration.revoke(apps, None)
+    assert list(Token.objects.all()) == [kept]
