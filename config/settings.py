@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "notifications",
     "escrow",
@@ -97,7 +99,12 @@ MIDDLEWARE = [
     "core.middleware.ApiNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed the second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A regulator's session without its second factor, or idle too long, ends here (after the
+    # messages, so the idle one can say why on the login page).
+    "core.middleware.RegulatorSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.replica.ReplicaReadsMiddleware",
     "core.middleware.PrometheusAfterMiddleware",
@@ -157,6 +164,21 @@ TRUSTED_PROXY_COUNT = env_int(
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
 AXES_CLIENT_IP_CALLABLE = "core.web.client_ip"
+
+# --- Regulators' two factors (README "Security") ----------------------------------------------
+# A regulator signs in with the password and the current code of a TOTP authenticator (RFC 6238:
+# 30 s, 6 digits, SHA-1; django-otp's TOTPDevice), on the pages and for an API token. A code is
+# taken once (the device keeps the last time step used); failures slow the device down
+# exponentially (OTP_TOTP_THROTTLE_FACTOR seconds, doubling) and count against the login throttle.
+OTP_TOTP_ISSUER = "预付卡资金存管平台"  # the name authenticator apps show beside the account
+OTP_TOTP_THROTTLE_FACTOR = 1
+# A regulator's session ends after this long without a request (and on logging out); the next
+# page asks for the password and the code again.
+REGULATOR_SESSION_IDLE_MINUTES = env_int(
+    "REGULATOR_SESSION_IDLE_MINUTES", 30, doc="Minutes of inactivity after which a regulator's session ends."
+)
+if REGULATOR_SESSION_IDLE_MINUTES < 1:
+    raise ImproperlyConfigured("REGULATOR_SESSION_IDLE_MINUTES must be at least 1")
 
 # The public record (/p/merchants/, /api/v1/public/...): no login, so each client address may ask
 # PUBLIC_RATE_LIMIT times a minute (a fixed window counted in the cache), and a merchant's figures

@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", web.home, name="web-home"),
     path("login/", web.LoginView.as_view(), name="web-login"),
+    path("login/code/", web.login_code, name="web-login-code"),
     path("logout/", web.LogoutView.as_view(), name="web-logout"),
     path("elder-mode/", web.elder_mode, name="web-elder-mode"),
 ]

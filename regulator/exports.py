@@ -41,6 +41,7 @@ from complaints.selectors import complaint_list
 from consumers.models import Card
 from core import clock
 from core.errors import InvalidInput
+from core.formatting import mask_name, mask_phone
 from escrow.models import Account, JournalEntry, Posting
 from merchants.models import Merchant
 from merchants.registry import DISTRICTS, district_code
@@ -89,24 +90,6 @@ class Export:
 
 
 # --- people's words ----------------------------------------------------------------------------------
-
-
-def mask_phone(phone: str | None) -> str:
-    """``13812341234`` → ``138****1234``; short numbers keep their last four digits at most."""
-    phone = (phone or "").strip()
-    if not phone:
-        return ""
-    if len(phone) < 8:
-        return "****" + phone[-4:] if len(phone) > 4 else "****"
-    return f"{phone[:-8]}****{phone[-4:]}"
-
-
-def mask_name(name: str | None) -> str:
-    """The first character and one ``*`` per character hidden: ``张三`` → ``张*``, ``欧阳娜娜`` → ``欧***``."""
-    name = (name or "").strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
 
 
 def yuan(fen: int | None) -> Decimal | None:

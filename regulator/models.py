@@ -268,6 +268,8 @@ class CaseMeasure(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "action"], name="casemeasure_once_per_case")]
+
+
 class RegulatorScope(models.Model):
     """A regulator's jurisdiction (``regulator.selectors.jurisdiction``): the districts (GB/T 2260
     codes, ``merchants.registry``) and the merchant categories it oversees. An empty list means all of

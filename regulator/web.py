@@ -62,6 +62,7 @@ from regulator.selectors.scoped import (
     regulator_refunds_needing_attention,
 )
 from regulator.services.actions import action_notify_key, merchant_action_take
+from regulator.services.audit import audit_report_recorded
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
@@ -525,6 +526,7 @@ def merchant_report(request, merchant_id):
         pdf = audit_report_pdf(merchant_id=merchant_id, generated_by=request.user)
     except NotFound as exc:
         raise Http404 from exc
+    audit_report_recorded(actor_id=request.user.pk, merchant_id=merchant_id)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="audit-report-{merchant_id}.pdf"'
     return response

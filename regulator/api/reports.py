@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from core.api import ErrorSerializer
 from core.permissions import IsRegulator
 from regulator.reports.audit import audit_report_pdf
+from regulator.services.audit import audit_report_recorded
 
 
 class MerchantAuditReportApi(APIView):
@@ -21,6 +22,7 @@ class MerchantAuditReportApi(APIView):
     )
     def get(self, request, merchant_id):
         pdf = audit_report_pdf(merchant_id=merchant_id, generated_by=request.user)
+        audit_report_recorded(actor_id=request.user.pk, merchant_id=merchant_id)
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="audit-report-{merchant_id}.pdf"'
         return response

@@ -76,6 +76,7 @@ from regulator.reports.names import (
 )
 from regulator.selectors.audit import (
     audit_actor_in_words,
+    audit_actor_name,
     audit_changes_in_words,
     audit_reason_in_words,
     audit_verb_label,
@@ -308,7 +309,7 @@ def _audit(events: list[AuditEvent], total: int) -> list[Flowable]:
             [
                 _moment(event.created_at),
                 _cell(audit_verb_label("action", event.verb)),
-                _cell(audit_actor_in_words(event.actor.username if event.actor else event.actor_label)),
+                _cell(audit_actor_in_words(audit_actor_name(event.actor, event.actor_label))),
                 _cell(audit_reason_in_words(kind="action", verb=event.verb, reason=event.reason) or "无"),
                 _cell(_changes_text(event.verb, event.changes)),
             ]

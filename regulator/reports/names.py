@@ -89,6 +89,10 @@ VERB_NAMES = {
     "case_documents_submit": "商户提交材料",
     "case_measure_link": "关联监管措施",
     "case_close": "结案",
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出登录",
+    "contact_reveal": "查看消费者完整联系方式",
 }
 FIELD_NAMES = {
     "flagged": "风险标记",

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from complaints.models import Complaint
 from consumers.models import Card
 from core.errors import InvalidInput
-from core.formatting import beijing_date, beijing_datetime, yuan
+from core.formatting import beijing_date, beijing_datetime, mask_account, yuan
 from escrow.models import JournalEntry
 from merchants.models import Filing, Merchant
 from refunds.models import Refund
@@ -82,6 +82,13 @@ def audit_log_keys(
     return rows.order_by("-created_at", "-ref")
 
 
+def audit_actor_name(user, label: str) -> str:
+    """Who: a user's name; a consumer's (the holder behind a purchase or a refund) masked."""
+    if user is None:
+        return label
+    return mask_account(user.username) if user.role == "consumer" else user.username
+
+
 def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
     """The page's rows, loaded from their tables, in the keys' order."""
     event_ids = [int(k["ref"]) for k in keys if k["kind"] == "action"]
@@ -102,7 +109,7 @@ def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
                     "kind": "action",
                     "id": str(e.pk),
                     "created_at": e.created_at,
-                    "actor": e.actor.username if e.actor else e.actor_label,
+                    "actor": audit_actor_name(e.actor, e.actor_label),
                     "verb": e.verb,
                     "merchant": str(e.merchant_id) if e.merchant_id else None,
                     "target": e.target,
@@ -119,7 +126,7 @@ def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
                     "kind": "journal",
                     "id": str(j.pk),
                     "created_at": j.created_at,
-                    "actor": j.actor.username if j.actor else j.actor_label,
+                    "actor": audit_actor_name(j.actor, j.actor_label),
                     "verb": j.code,
                     "merchant": None,
                     "target": f"chain:{j.chain}:{j.seq}",
@@ -154,6 +161,20 @@ OTHER_VERBS = {
     "case_documents_submit": gettext_lazy("documents sent by the merchant"),
     "case_measure_link": gettext_lazy("measure linked to the case"),
     "case_close": gettext_lazy("inspection case closed"),
+    "login": gettext_lazy("signed in (password and code)"),
+    "login_failed": gettext_lazy("sign-in refused"),
+    "logout": gettext_lazy("signed out"),
+    "contact_reveal": gettext_lazy("a consumer's full name and phone number shown"),
+}
+
+# Why a sign-in was refused (``regulator.services.audit.LOGIN_FAILURES``) or a session ended.
+_SIGN_IN_REASONS = {
+    "password": gettext_lazy("wrong username or password"),
+    "locked_out": gettext_lazy("too many failures: the username and address are locked out for a while"),
+    "otp_required": gettext_lazy("the authenticator's code was missing"),
+    "otp_invalid": gettext_lazy("wrong or already used authenticator code"),
+    "otp_throttled": gettext_lazy("codes sent too fast after wrong ones"),
+    "idle": gettext_lazy("no activity for too long"),
 }
 
 FIELD_LABELS = {
@@ -182,6 +203,11 @@ FIELD_LABELS = {
     "measure": pgettext_lazy("audit log field", "measure"),
     "action": pgettext_lazy("audit log field", "action"),
     "requests_withdrawn": pgettext_lazy("audit log field", "requests for documents withdrawn"),
+    "address": pgettext_lazy("audit log field", "from address"),
+    "filters": pgettext_lazy("audit log field", "filters"),
+    "rows": pgettext_lazy("audit log field", "rows"),
+    "consumer": pgettext_lazy("audit log field", "consumer"),
+    "case": pgettext_lazy("audit log field", "case"),
 }
 
 _STATES_BY_VERB = {
@@ -277,6 +303,8 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
             "score": match["score"],
             "threshold": match["threshold"],
         }
+    if kind == "action" and verb in ("login_failed", "logout") and reason in _SIGN_IN_REASONS:
+        return str(_SIGN_IN_REASONS[reason])
     if kind != "journal":
         return reason
     if match := _MEMO_FEE.match(reason):
@@ -303,11 +331,20 @@ _TARGETS = {
     "filing": gettext_lazy("filing %(ref)s"),
     "merchant": gettext_lazy("merchant %(ref)s"),
     "refund": gettext_lazy("refund %(ref)s"),
+    "report": gettext_lazy("audit report of merchant %(ref)s"),
+}
+
+
+_WHOLE_TARGETS = {
+    "session": gettext_lazy("the pages"),
+    "token": gettext_lazy("an API token"),
 }
 
 
 def audit_target_in_words(target: str) -> str:
     """What the line is about: ``card:<id>`` → "card 1a2b3c4d…", ``chain:3:12`` → "chain 3, entry 12"."""
+    if target in _WHOLE_TARGETS:
+        return str(_WHOLE_TARGETS[target])
     kind, _colon, ref = (target or "").partition(":")
     if kind == "chain" and ref.count(":") == 1:
         chain, seq = ref.split(":")

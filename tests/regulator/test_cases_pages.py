@@ -14,7 +14,7 @@ from regulator.models import CaseFile, DocumentRequest, InspectionCase
 from regulator.services import cases as services
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 from tests.regulator.cases_helpers import JPEG, NOT_A_PDF, PDF, PNG, sha256, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
@@ -32,7 +32,7 @@ def gym(db):
 
 def browser(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -21,6 +21,7 @@ from regulator.models import AuditEvent
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.conftest import client_for
+from tests.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +242,7 @@ def test_the_pages_link_their_exports_with_their_filters_and_rows(regulator, cit
     from django.test import Client
 
     browser = Client()
-    browser.force_login(regulator)
+    sign_in(browser, regulator)
     page = browser.get("/r/merchants/?district=110108&flagged=yes").content.decode()
     assert 'href="/api/v1/regulator/exports/merchants.csv?district=110108&amp;flagged=true"' in page
     assert 'href="/api/v1/regulator/exports/merchants.xlsx?district=110108&amp;flagged=true"' in page

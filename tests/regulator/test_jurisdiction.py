@@ -14,7 +14,7 @@ from regulator.selectors.jurisdiction import CITY, NOWHERE, Jurisdiction, jurisd
 from regulator.services.jurisdiction import regulator_scope_set
 from tests.cards import builders
 from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -192,7 +192,7 @@ def test_recomputing_every_merchant_scores_only_the_regulators_merchants(city):
 
 def test_the_dashboard_names_the_jurisdiction_and_charts_its_districts_alone(city):
     client = Client()
-    client.force_login(_regulator(districts=["海淀区"]))
+    sign_in(client, _regulator(districts=["海淀区"]))
     page = client.get("/r/")
     assert page.context["jurisdiction"].startswith("海淀区")
     assert page.context["escrow"] == {"escrow": 60_000, "cards": 1}

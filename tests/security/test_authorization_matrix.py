@@ -40,6 +40,7 @@ from rest_framework.test import APIClient
 
 from tests.cards.builders import PASSWORD, license_number
 from tests.conftest import client_for
+from tests.factories import sign_in
 from tests.security.world import DISTRICT_ROLES, ROLES, World
 
 pytestmark = pytest.mark.django_db
@@ -379,7 +380,7 @@ def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
         for role, expected in zip(ROLES + DISTRICT_ROLES, statuses, strict=True):
             client = Client()
             if world.users[role] is not None:
-                client.force_login(world.users[role])
+                sign_in(client, world.users[role])
             response = client.get(path, follow=True)  # /c/ itself redirects to the card list
             if expected == LOGIN:
                 landed = response.redirect_chain[-1][0] if response.redirect_chain else path
@@ -425,8 +426,8 @@ def city_state() -> tuple:
 
 def test_a_page_form_on_an_object_outside_the_jurisdiction_is_404_and_changes_nothing(world):
     outside, own = Client(), Client()
-    outside.force_login(world.users["outside_regulator"])
-    own.force_login(world.users["district_regulator"])
+    sign_in(outside, world.users["outside_regulator"])
+    sign_in(own, world.users["district_regulator"])
     before = city_state()
     refused = {}
     for template, key, data in PAGE_ACTIONS:

@@ -17,6 +17,7 @@ from django.test import Client
 
 from merchants.models import Merchant
 from tests.conftest import client_for
+from tests.factories import sign_in
 from tests.security.world import DISTRICT
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def test_a_merchant_outside_is_no_filter_of_the_audit_log_or_the_complaints_page
     response = outside.get("/api/v1/regulator/audit-log", {"merchant": world.ids["merchant"]})
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     page = Client()
-    page.force_login(world.users["outside_regulator"])
+    sign_in(page, world.users["outside_regulator"])
     assert page.get("/r/audit-log/", {"merchant": world.ids["merchant"]}).context["rows"] == []
 
 
@@ -101,7 +102,7 @@ def test_the_dashboards_counts_and_charts_are_of_the_jurisdiction(world):
     pages = {}
     for role in REGULATORS:
         client = Client()
-        client.force_login(world.users[role])
+        sign_in(client, world.users[role])
         pages[role] = client.get("/r/")
     city, own, outside = (pages[role].context for role in REGULATORS)
     assert city["levels"]["total"] == own["levels"]["total"] == Merchant.objects.count() > 0
