@@ -15,3 +15,11 @@ class RateLimited(DomainError):
     status_code = 429
     code = "rate_limited"
     default_detail = _("Too many requests from this address. Try again in a minute.")
+
+
+class ReportNotReady(DomainError):
+    """A periodic report's file was asked for before the report is done (or after it failed)."""
+
+    status_code = 409
+    code = "report_not_ready"
+    default_detail = _("The report is not ready yet: its files are written when it is done.")

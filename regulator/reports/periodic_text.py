@@ -3,6 +3,7 @@ requester in words, district and category names, rates as percentages (integer a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from merchants.registry import DISTRICTS
@@ -49,3 +50,10 @@ def money(fen: int) -> str:
     """Fen as yuan for a table whose header says （元）: ``1,234.56``, ``-0.50``."""
     sign, fen = ("-", -fen) if fen < 0 else ("", fen)
     return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def report_filename(*, slug: str, jurisdiction_key: str, kind: str) -> str:
+    """``periodic-report-2026-Q1.pdf`` for the city, ``periodic-report-2026-03-districts-110105.xlsx``
+    for a district: ASCII, for the download's name."""
+    where = "" if jurisdiction_key == "all" else "-" + re.sub(r"[^A-Za-z0-9]+", "-", jurisdiction_key).strip("-")
+    return f"periodic-report-{slug}{where}.{kind}"

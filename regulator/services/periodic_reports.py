@@ -35,21 +35,12 @@ from regulator.models import PeriodicReport, PeriodicReportFile
 from regulator.reports import periodic_figures as figures
 from regulator.reports.periods import MONTH, QUARTER, Period, period_containing
 from regulator.selectors.jurisdiction import CITY, Jurisdiction, jurisdiction_of
+from regulator.selectors.periodic_reports import jurisdiction_key
 
 log = logging.getLogger(__name__)
 
 SECTIONS = ("escrow", "filings", "complaints", "refunds", "riskiest")
 STEPS = len(SECTIONS) + 1  # the sections, then the files
-
-
-def jurisdiction_key(jurisdiction: Jurisdiction) -> str:
-    """The jurisdiction as one canonical string: ``all``, or ``districts=…;categories=…`` sorted."""
-    parts = []
-    if jurisdiction.districts is not None:
-        parts.append("districts=" + ",".join(sorted(set(jurisdiction.districts))))
-    if jurisdiction.categories is not None:
-        parts.append("categories=" + ",".join(sorted(set(jurisdiction.categories))))
-    return ";".join(parts) or "all"
 
 
 def report_jurisdiction(report: PeriodicReport) -> Jurisdiction:
