@@ -26,4 +26,19 @@ urlpatterns = [
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
     path("rules/", web.rules, name="web-regulator-rules"),
+    path("reports/", web.periodic_reports, name="web-regulator-reports"),
+    path("reports/<uuid:report_id>/", web.periodic_report_detail, name="web-regulator-report"),
+    path("reports/<uuid:report_id>/status/", web.periodic_report_status, name="web-regulator-report-status"),
+    path(
+        "reports/<uuid:report_id>.pdf",
+        web.periodic_report_file_download,
+        {"kind": "pdf"},
+        name="web-regulator-report-pdf",
+    ),
+    path(
+        "reports/<uuid:report_id>.xlsx",
+        web.periodic_report_file_download,
+        {"kind": "xlsx"},
+        name="web-regulator-report-xlsx",
+    ),
 ]

@@ -157,6 +157,16 @@ TABLE = [
     row("POST", "/api/v1/regulator/filings/<uuid:filing_id>/return", (A, 403, 403, 403, 403, 200),
         objects={"filing_id": "filing"}, body={"note": "the bank's letter is missing"}),
     row("POST", "/api/v1/regulator/risk/compute", (A, 403, 403, 403, 403, 202)),
+    row("GET", "/api/v1/regulator/reports/periodic", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/reports/periodic", (A, 403, 403, 403, 403, 202),
+        body={"period": "month", "year": 2026, "number": 2},
+        why="February's report of the city exists: asking again returns it, nothing changes"),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>.pdf", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>.xlsx", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}),
     # --- the public record (no login; credentials are ignored) ---------------------------------------------
     row("GET", "/api/v1/public/merchants", (200, 200, 200, 200, 200, 200), why="public search of merchants"),
     row("GET", "/api/v1/public/merchants/<str:merchant_id>", (200, 200, 200, 200, 200, 200),
@@ -286,6 +296,8 @@ PAGES = [
     ("/r/", {}, (LOGIN, 403, 403, 403, 403, 200)),
     # A regulator sees every merchant: there is no other party's object to refuse.
     ("/r/merchants/{merchant}/", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/reports/", {}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/reports/{report}/", {"report": "report"}, (LOGIN, 403, 403, 403, 403, 200)),
     # The public record: anyone, logged in or not.
     ("/p/merchants/", {}, (200, 200, 200, 200, 200, 200)),
     ("/p/merchants/{merchant}/", {"merchant": "merchant"}, (200, 200, 200, 200, 200, 200)),

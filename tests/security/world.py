@@ -1,7 +1,7 @@
 """One small city for the security tests, built through the real services: two merchants (A and
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
-pending redemptions, complaints and a regulator action.
+pending redemptions, complaints, a regulator action and the city's periodic report of February.
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
@@ -28,8 +28,11 @@ from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
-from regulator.models import RegulatorAction
+from regulator.models import PeriodicReport, RegulatorAction
+from regulator.reports.periods import MONTH, Period
+from regulator.selectors.jurisdiction import CITY
 from regulator.services.actions import merchant_action_take
+from regulator.services.periodic_reports import periodic_report_generate, periodic_report_step
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
@@ -65,6 +68,7 @@ class World:
     refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
     filing: Filing  # merchant A's filing (备案), submitted with one document, for the regulator to return
     filing_to_accept: Filing  # merchant B's, submitted, for the regulator to accept
+    report: PeriodicReport  # the city's report of February 2026, done (PDF and XLSX written)
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,6 +121,11 @@ def build_world() -> World:
             )
         )
 
+    report = periodic_report_generate(jurisdiction=CITY, period=Period(MONTH, 2026, 2))
+    while periodic_report_step(report_id=report.pk):  # the worker's steps, here and now
+        pass
+    report.refresh_from_db()
+
     world = World(
         users={
             "anonymous": None,
@@ -145,6 +154,7 @@ def build_world() -> World:
         refund=refund,
         filing=filings[0],
         filing_to_accept=filings[1],
+        report=report,
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -152,7 +162,7 @@ def build_world() -> World:
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
-            "filing", "filing_to_accept",
+            "filing", "filing_to_accept", "report",
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
