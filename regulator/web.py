@@ -1027,9 +1027,12 @@ def _report_row(report) -> dict[str, Any]:
     """What the pages show of one report (its figures aside)."""
     language = _language()
     files = {file.kind: file for file in report.files.all()} if report.state == "done" else {}
+    period = Period(report.period, report.year, report.number)
     return {
         "report": report,
-        "label": period_label(Period(report.period, report.year, report.number), language),
+        "label": period_label(period, language),
+        "first_day": period.first_day,
+        "last_day": period.last_day,
         "jurisdiction": _jurisdiction_words(report.districts, report.categories),
         "requested_by": report.requested_by.get_username() if report.requested_by_id else _("the scheduled job"),
         "progress": periodic_report_progress(report),

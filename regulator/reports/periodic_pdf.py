@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer
+from reportlab.platypus import Flowable, KeepTogether, LongTable, Paragraph, Spacer, TableStyle
 
 from core.formatting import beijing_time, yuan
 from core.pdf import BODY, HEADING, NOTE, SUBTITLE, WARNING, WIDTH, document, p, page_canvas, pairs_table, ruled_table
@@ -58,6 +58,12 @@ _CELL = ParagraphStyle("periodic_cell", parent=BODY, fontSize=8, leading=10.5)
 
 def _cell(text: str) -> Paragraph:
     return Paragraph(escape(text), _CELL)
+
+
+def _tight(table: LongTable) -> LongTable:
+    """The table with 2-3 pt of side padding instead of 6: wide amounts keep to their column."""
+    table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]))
+    return table
 
 
 def report_header(report: PeriodicReport) -> dict[str, str]:
@@ -130,7 +136,8 @@ def _escrow(rows: list[dict[str, Any]]) -> list[Flowable]:
         money(total["held_end"]),
         f"{total['cards_sold']:,}",
     ]
-    widths = [WIDTH - 6 * 25 * mm] + [25 * mm] * 6
+    # Room for ¥9,999,999,999.99 in a money column (tighter padding than the shared table's).
+    widths = [22 * mm] + [(WIDTH - 37 * mm) / 5] * 5 + [15 * mm]
     districts = escrow_by(rows, "district")
     categories = escrow_by(rows, "category")
     expected = total["held_start"] + total["paid_in"] - total["released"] - total["refunded"] + total["corrected"]
@@ -143,12 +150,14 @@ def _escrow(rows: list[dict[str, Any]]) -> list[Flowable]:
     return [
         escrow_by_district_chart([(district_label(line["district"]), line["held_end"]) for line in districts]),
         p("按区", HEADING),
-        ruled_table(
-            ["所在区", *_ESCROW_HEADER],
-            [*_escrow_rows(districts, "district", district_label), total_row],
-            widths,
-            right=1,
-            totals=1,
+        _tight(
+            ruled_table(
+                ["所在区", *_ESCROW_HEADER],
+                [*_escrow_rows(districts, "district", district_label), total_row],
+                widths,
+                right=1,
+                totals=1,
+            )
         ),
         p("按行业", HEADING),
         KeepTogether(
@@ -162,12 +171,14 @@ def _escrow(rows: list[dict[str, Any]]) -> list[Flowable]:
                 Spacer(0, 2 * mm),
             ]
         ),
-        ruled_table(
-            ["行业", *_ESCROW_HEADER],
-            [*_escrow_rows(categories, "category", category_label), total_row],
-            widths,
-            right=1,
-            totals=1,
+        _tight(
+            ruled_table(
+                ["行业", *_ESCROW_HEADER],
+                [*_escrow_rows(categories, "category", category_label), total_row],
+                widths,
+                right=1,
+                totals=1,
+            )
         ),
         Spacer(0, 1.5 * mm),
         p(check + "相符。", NOTE) if expected == total["held_end"] else p(check + "不符，请核查账本。", WARNING),
