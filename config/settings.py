@@ -310,6 +310,12 @@ CELERY_BEAT_SCHEDULE = {
     "complaints-due-remind": {"task": "complaints.tasks.complaints_due_remind_task", "schedule": 600.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
     "filings-check": {"task": "merchants.tasks.filings_check_task", "schedule": crontab(hour=1, minute=0)},
+    # The periodic reports of the month and quarter just ended (made on the 1st, found made after).
+    "periodic-reports": {
+        "task": "regulator.tasks.periodic_reports_scheduled_task",
+        "schedule": crontab(hour=4, minute=10),
+    },
+    "periodic-reports-resume": {"task": "regulator.tasks.periodic_reports_resume_task", "schedule": 120.0},
 }
 
 # --- Locale ---------------------------------------------------------------------------------

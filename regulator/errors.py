@@ -54,3 +54,11 @@ class MeasureNotOfMerchant(DomainError):
     status_code = 400
     code = "measure_not_of_merchant"
     default_detail = _("Only an action taken against the case's merchant can be linked as a measure.")
+
+
+class ReportNotReady(DomainError):
+    """A periodic report's file was asked for before the report is done (or after it failed)."""
+
+    status_code = 409
+    code = "report_not_ready"
+    default_detail = _("The report is not ready yet: its files are written when it is done.")

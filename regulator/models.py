@@ -21,6 +21,9 @@ Inspection cases (监督检查案件, ``regulator.services.cases``):
                     default storage (``MEDIA_ROOT``) under a name of ours and served only as a download.
 ``CaseMeasure``     a regulator action (flag, freeze, refund order) taken against the merchant, linked to the
                     case as one of its measures.
+``PeriodicReport``  the report on one jurisdiction for one month or quarter (escrow, filings,
+                    complaints, refunds, the riskiest merchants), built in the background a
+                    section at a time, with its PDF and XLSX in ``PeriodicReportFile``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
+
+from core.jobs import Job
 
 
 class RiskLevel(models.TextChoices):
@@ -288,3 +293,69 @@ class RegulatorScope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {','.join(self.districts) or '*'} / {','.join(self.categories) or '*'}"
+
+
+class PeriodicReport(Job):
+    """One generation of the periodic report of a jurisdiction for a month or a quarter
+    (``regulator.services.periodic_reports``). A job (``core.jobs``): ``queued → running → done``
+    (or ``failed`` with ``detail``), ``done`` of ``total`` steps, one section of figures a step and
+    the files last. ``figures`` holds the sections as they are computed; the PDF and the XLSX are
+    written from them alone. The jurisdiction is a snapshot (``districts``/``categories``, None for
+    all) with a canonical ``jurisdiction_key``; one (jurisdiction, period) has generation 1, and a
+    regulator's "generate again" adds the next one. ``requested_by`` is None for the scheduled job."""
+
+    class Period(models.TextChoices):
+        MONTH = "month", _("month")
+        QUARTER = "quarter", _("quarter")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    period = models.CharField(max_length=8, choices=Period.choices)
+    year = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField()  # the month (1-12) or the quarter (1-4)
+    starts_at = models.DateTimeField()  # 00:00 Beijing on the first day
+    ends_at = models.DateTimeField()  # 00:00 Beijing on the first day of the next period
+    jurisdiction_key = models.CharField(max_length=400)
+    districts = models.JSONField(null=True, blank=True)  # district codes, None: the whole city
+    categories = models.JSONField(null=True, blank=True)  # merchant categories, None: all
+    generation = models.PositiveSmallIntegerField(default=1)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    figures = models.JSONField(default=dict)
+    as_of = models.DateTimeField(null=True, blank=True)  # when the figures were read (the first step)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["jurisdiction_key", "period", "year", "number", "generation"],
+                name="periodic_report_generation_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(period="month", number__gte=1, number__lte=12)
+                | Q(period="quarter", number__gte=1, number__lte=4),
+                name="periodic_report_number_in_period",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="periodicreport_state_idx"),
+            models.Index(fields=["-created_at"], name="periodicreport_created_idx"),
+        ]
+
+
+class PeriodicReportFile(models.Model):
+    """A generated report's PDF or XLSX, kept in the database: the worker writes it and the web
+    serves it (they share the database, not a disk), and it commits with the report's ``done``."""
+
+    class Kind(models.TextChoices):
+        PDF = "pdf", "PDF"
+        XLSX = "xlsx", "XLSX"
+
+    report = models.ForeignKey(PeriodicReport, on_delete=models.PROTECT, related_name="files")
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    content = models.BinaryField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["report", "kind"], name="periodic_report_file_once")]

@@ -5,6 +5,7 @@ from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
 from regulator.api import public as public_views
 from regulator.api import refunds as refund_views
+from regulator.api import reports as report_views
 from regulator.api.exports import export_view
 from regulator.api.ledger import LedgerVerifyApi, ReconciliationListApi
 from regulator.api.me import RegulatorMeApi
@@ -32,6 +33,26 @@ urlpatterns = [
         "regulator/merchants/<uuid:merchant_id>/report.pdf",
         MerchantAuditReportApi.as_view(),
         name="regulator-merchant-report",
+    ),
+    path(
+        "regulator/reports/periodic",
+        report_views.PeriodicReportListApi.as_view(),
+        name="regulator-periodic-reports",
+    ),
+    path(
+        "regulator/reports/periodic/<uuid:report_id>",
+        report_views.PeriodicReportDetailApi.as_view(),
+        name="regulator-periodic-report",
+    ),
+    path(
+        "regulator/reports/periodic/<uuid:report_id>.pdf",
+        report_views.PeriodicReportPdfApi.as_view(),
+        name="regulator-periodic-report-pdf",
+    ),
+    path(
+        "regulator/reports/periodic/<uuid:report_id>.xlsx",
+        report_views.PeriodicReportXlsxApi.as_view(),
+        name="regulator-periodic-report-xlsx",
     ),
     path("regulator/audit-log", merchant_views.AuditLogApi.as_view(), name="regulator-audit-log"),
     path(

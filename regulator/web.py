@@ -48,13 +48,24 @@ from merchants.selectors import filing_documents
 from notifications.selectors import fanout_for_event
 from refunds.selectors import cards_refundable_for_default
 from regulator import charts, tasks
+from regulator.api.reports import periodic_report_download
+from regulator.errors import ReportNotReady
 from regulator.exports import export_count
 from regulator.models import RegulatorAction, RiskLevel
+from regulator.reports import periodic_figures
 from regulator.reports.audit import audit_report_pdf
+from regulator.reports.periodic_text import jurisdiction_label, rate
+from regulator.reports.periods import MONTH, QUARTER, Period, period_label, period_parse, periods_recent
 from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors
 from regulator.selectors.jurisdiction import Jurisdiction, jurisdiction_of
+from regulator.selectors.periodic_reports import (
+    periodic_report_file,
+    periodic_report_get,
+    periodic_report_progress,
+    periodic_reports_for,
+)
 from regulator.selectors.scoped import (
     regulator_filing_get,
     regulator_filings,
@@ -64,6 +75,7 @@ from regulator.selectors.scoped import (
 from regulator.services.actions import action_notify_key, merchant_action_take
 from regulator.services.audit import audit_report_recorded
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
+from regulator.services.periodic_reports import periodic_report_generate
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
 
@@ -1028,3 +1040,190 @@ def filing_decide(request, filing_id):
     if decided is None:
         return _filing_page(request, filing_id, form=form, status=409 if not form.errors else 400)
     return redirect("web-regulator-filing", filing_id=filing_id)
+
+
+# --- periodic reports ----------------------------------------------------------------------------------
+
+REPORT_MONTHS = 24  # months offered in the form, this one first
+REPORT_QUARTERS = 8
+
+
+def _period_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    language = _language()
+    months = periods_recent(kind=MONTH, count=REPORT_MONTHS)
+    quarters = periods_recent(kind=QUARTER, count=REPORT_QUARTERS)
+    return [
+        (_("Months"), [(f"{p.kind}-{p.year}-{p.number}", period_label(p, language)) for p in months]),
+        (_("Quarters"), [(f"{p.kind}-{p.year}-{p.number}", period_label(p, language)) for p in quarters]),
+    ]
+
+
+class PeriodicReportForm(forms.Form):
+    period = forms.ChoiceField(label=gettext_lazy("Month or quarter"))
+    regenerate = forms.BooleanField(
+        label=gettext_lazy("Generate it again if it was made before"),
+        required=False,
+        help_text=gettext_lazy("Otherwise the report already made is shown."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["period"].choices = _period_choices()
+        last_month = periods_recent(kind=MONTH, count=2)[1]
+        self.fields["period"].initial = f"{last_month.kind}-{last_month.year}-{last_month.number}"
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"report-{name}"
+
+    def clean_period(self) -> Period:
+        kind, year, number = self.cleaned_data["period"].split("-")
+        return period_parse(kind=kind, year=int(year), number=int(number))
+
+
+def _jurisdiction_words(districts: list[str] | None, categories: list[str] | None) -> str:
+    """The jurisdiction in the page's language: 全市 / Whole city, or its districts (and trades)."""
+    language = _language()
+    if not language.startswith("en"):
+        return jurisdiction_label(districts, categories)
+    where = (
+        ", ".join(district_name(code, language) if code in DISTRICTS else code for code in districts)
+        if districts is not None
+        else _("Whole city")
+    )
+    if categories is None:
+        return where
+    names = dict(Merchant.Category.choices)
+    return f"{where} ({', '.join(str(names.get(code, code)) for code in categories)})"
+
+
+def _report_row(report) -> dict[str, Any]:
+    """What the pages show of one report (its figures aside)."""
+    language = _language()
+    files = {file.kind: file for file in report.files.all()} if report.state == "done" else {}
+    period = Period(report.period, report.year, report.number)
+    return {
+        "report": report,
+        "label": period_label(period, language),
+        "first_day": period.first_day,
+        "last_day": period.last_day,
+        "jurisdiction": _jurisdiction_words(report.districts, report.categories),
+        "requested_by": report.requested_by.get_username() if report.requested_by_id else _("the scheduled job"),
+        "progress": periodic_report_progress(report),
+        "finished": report.state in ("done", "failed"),
+        "files": files,
+    }
+
+
+def _report_or_404(request, report_id):
+    try:
+        return periodic_report_get(user=request.user, report_id=report_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+@regulator_only
+@require_http_methods(["GET", "POST"])
+def periodic_reports(request):
+    """The periodic reports of the regulator's jurisdiction, newest first, and the form that
+    generates one (``periodic_report_generate``); POST goes on to the report's page, which follows it."""
+    form = PeriodicReportForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            report = attempt(
+                request,
+                lambda: periodic_report_generate(
+                    jurisdiction=jurisdiction_of(request.user),
+                    period=form.cleaned_data["period"],
+                    requested_by=request.user,
+                    regenerate=form.cleaned_data["regenerate"],
+                ),
+                form=form,
+            )
+            if report is not None:
+                return redirect("web-regulator-report", report_id=report.pk)
+        status = 400
+    page = Paginator(periodic_reports_for(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "rows": [_report_row(report) for report in page.object_list],
+        "jurisdiction": _jurisdiction_words(*_jurisdiction_lists(jurisdiction_of(request.user))),
+    }
+    return render(request, "regulator/reports.html", context, status=status)
+
+
+def _jurisdiction_lists(jurisdiction) -> tuple[list[str] | None, list[str] | None]:
+    return (
+        None if jurisdiction.districts is None else sorted(jurisdiction.districts),
+        None if jurisdiction.categories is None else sorted(jurisdiction.categories),
+    )
+
+
+def _report_summary(report) -> list[tuple[str, str]]:
+    """The headline figures of a finished report, in the page's words."""
+    figures = report.figures
+    escrow = periodic_figures.totals(figures["escrow"], periodic_figures.ESCROW_FIELDS)
+    complaints = periodic_figures.totals(figures["complaints"], periodic_figures.COMPLAINT_FIELDS)
+    refunds = periodic_figures.totals(figures["refunds"], periodic_figures.REFUND_FIELDS)
+    riskiest = figures["riskiest"]
+    return [
+        (_("Escrow held at the end"), yuan(escrow["held_end"])),
+        (_("Paid into escrow"), yuan(escrow["paid_in"])),
+        (_("Released to merchants"), yuan(escrow["released"])),
+        (_("Refunded to consumers"), yuan(escrow["refunded"])),
+        (
+            _("Complaints"),
+            _("%(count)s, answered on time: %(rate)s")
+            % {
+                "count": complaints["count"],
+                "rate": rate(complaints["on_time"], complaints["count"] - complaints["pending"]),
+            },
+        ),
+        (
+            _("Refunds"),
+            _("%(count)s, %(amount)s, paid on time: %(rate)s")
+            % {
+                "count": refunds["count"],
+                "amount": yuan(refunds["amount"]),
+                "rate": rate(refunds["on_time"], refunds["count"] - refunds["pending"]),
+            },
+        ),
+        (
+            _("Filings required"),
+            _("%(required)s, filed in the period: %(submitted)s")
+            % {"required": figures["filings"]["required"], "submitted": figures["filings"]["submitted"]},
+        ),
+        (
+            _("Riskiest merchant"),
+            f"{riskiest[0]['name']} ({riskiest[0]['score']})" if riskiest else _("no assessment yet"),
+        ),
+    ]
+
+
+@regulator_only
+@require_GET
+def periodic_report_detail(request, report_id):
+    report = _report_or_404(request, report_id)
+    context = {**_report_row(report), "summary": _report_summary(report) if report.state == "done" else []}
+    return render(request, "regulator/report_detail.html", context)
+
+
+@regulator_only
+@require_GET
+def periodic_report_status(request, report_id):
+    """One report's state, progress and downloads: what its page polls until it is finished."""
+    response = render(request, "regulator/_report_status.html", _report_row(_report_or_404(request, report_id)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@regulator_only
+@require_GET
+def periodic_report_file_download(request, report_id, kind: str):
+    try:
+        report, file = periodic_report_file(user=request.user, report_id=report_id, kind=kind)
+    except NotFound as exc:
+        raise Http404 from exc
+    except ReportNotReady as exc:
+        raise Http404 from exc
+    return periodic_report_download(report, file)

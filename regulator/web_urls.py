@@ -38,4 +38,19 @@ urlpatterns = [
     path("cases/<uuid:case_id>/measures/", web_cases.case_measure, name="web-regulator-case-measure"),
     path("cases/<uuid:case_id>/close/", web_cases.case_close, name="web-regulator-case-close"),
     path("cases/<uuid:case_id>/report.pdf", web_cases.case_report, name="web-regulator-case-report"),
+    path("reports/", web.periodic_reports, name="web-regulator-reports"),
+    path("reports/<uuid:report_id>/", web.periodic_report_detail, name="web-regulator-report"),
+    path("reports/<uuid:report_id>/status/", web.periodic_report_status, name="web-regulator-report-status"),
+    path(
+        "reports/<uuid:report_id>.pdf",
+        web.periodic_report_file_download,
+        {"kind": "pdf"},
+        name="web-regulator-report-pdf",
+    ),
+    path(
+        "reports/<uuid:report_id>.xlsx",
+        web.periodic_report_file_download,
+        {"kind": "xlsx"},
+        name="web-regulator-report-xlsx",
+    ),
 ]

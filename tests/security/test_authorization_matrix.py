@@ -59,6 +59,12 @@ class Row:
     scoped: tuple[int, int] | None = None  # (district regulator, outside regulator) where not derived
 
 
+# The world's periodic report is the whole city's: a regulator of part of the city sees its own
+# jurisdiction's reports, not the city's (regulator.selectors.periodic_reports).
+CITY_WIDE_ONLY = (404, 404)
+CITY_WIDE_OBJECTS = {"report"}
+
+
 def row(method, route, expected, *, objects=None, body=None, why="", scoped=None):
     return Row(method, route, objects or {}, body, expected, why, scoped)
 
@@ -210,6 +216,16 @@ TABLE = [
         objects={"request_id": "document_request"}),
     row("POST", "/api/v1/merchant/document-requests/<uuid:request_id>/submit", (A, 403, 403, 200, 404, 403),
         objects={"request_id": "document_request"}, body={"note": "matrix"}, why="a note without files, as JSON"),
+    row("GET", "/api/v1/regulator/reports/periodic", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/reports/periodic", (A, 403, 403, 403, 403, 202),
+        body={"period": "month", "year": 2026, "number": 2},
+        why="February's report of the city exists: asking again returns it, nothing changes"),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}, scoped=CITY_WIDE_ONLY),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>.pdf", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}, scoped=CITY_WIDE_ONLY),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>.xlsx", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}, scoped=CITY_WIDE_ONLY),
     # --- the public record (no login; credentials are ignored) ---------------------------------------------
     row("GET", "/api/v1/public/merchants", (200, 200, 200, 200, 200, 200), why="public search of merchants"),
     row("GET", "/api/v1/public/merchants/<str:merchant_id>", (200, 200, 200, 200, 200, 200),
@@ -358,6 +374,8 @@ PAGES = [
     *[(f"/r/{page}", {}, (LOGIN, 403, 403, 403, 403, 200)) for page in (
         "merchants/", "complaints/", "complaints/stats/", "refunds/", "filings/", "audit-log/", "ledger/", "rules/",
     )],
+    ("/r/reports/", {}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/reports/{report}/", {"report": "report"}, (LOGIN, 403, 403, 403, 403, 200)),
     # The public record: anyone, logged in or not.
     ("/p/merchants/", {}, (200, 200, 200, 200, 200, 200)),
     ("/p/merchants/{merchant}/", {"merchant": "merchant"}, (200, 200, 200, 200, 200, 200)),
@@ -369,6 +387,8 @@ def page_statuses(objects: dict[str, str], expected: tuple) -> tuple:
     city = expected[ROLES.index("regulator")]
     if expected[0] != LOGIN or city != 200 or not objects:
         return city, city
+    if set(objects.values()) & CITY_WIDE_OBJECTS:
+        return CITY_WIDE_ONLY
     return city, 404
 
 

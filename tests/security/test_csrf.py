@@ -40,6 +40,7 @@ OBJECTS = {
     "case_id": ["case", "closed_case"],
     "request_id": ["document_request", "answered_request"],
     "file_id": ["answer_file"],
+    "report_id": ["report"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

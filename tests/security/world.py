@@ -1,7 +1,8 @@
 """One small city for the security tests, built through the real services: two merchants (A and
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
-pending redemptions, complaints and a regulator action; and inspection cases with their files.
+pending redemptions, complaints, a regulator action, inspection cases with their files and the
+city's periodic report of February.
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator`` (the whole
@@ -33,10 +34,13 @@ from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
-from regulator.models import CaseFile, DocumentRequest, InspectionCase, RegulatorAction
+from regulator.models import CaseFile, DocumentRequest, InspectionCase, PeriodicReport, RegulatorAction
+from regulator.reports.periods import MONTH, Period
+from regulator.selectors.jurisdiction import CITY
 from regulator.services import cases as case_services
 from regulator.services.actions import merchant_action_take
 from regulator.services.jurisdiction import regulator_scope_set
+from regulator.services.periodic_reports import periodic_report_generate, periodic_report_step
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
@@ -85,6 +89,7 @@ class World:
     answered_request: DocumentRequest  # A's, answered with ``answer_file``
     finding_file: CaseFile  # the regulator's evidence on ``case``
     answer_file: CaseFile  # what merchant A sent
+    report: PeriodicReport  # the city's report of February 2026, done (PDF and XLSX written)
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -174,6 +179,11 @@ def build_world() -> World:
     closed_case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="例行检查")
     case_services.case_close(regulator=regulator, case_id=closed_case.pk, conclusion="未发现问题，结案。")
 
+    report = periodic_report_generate(jurisdiction=CITY, period=Period(MONTH, 2026, 2))
+    while periodic_report_step(report_id=report.pk):  # the worker's steps, here and now
+        pass
+    report.refresh_from_db()
+
     world = World(
         users={
             "anonymous": None,
@@ -212,6 +222,7 @@ def build_world() -> World:
         answered_request=answered_request,
         finding_file=finding.files.get(),
         answer_file=answered_request.files.get(),
+        report=report,
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -220,7 +231,7 @@ def build_world() -> World:
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
             "filing", "filing_to_accept", "case", "case_to_close", "other_case", "closed_case",
-            "document_request", "answered_request", "finding_file", "answer_file",
+            "document_request", "answered_request", "finding_file", "answer_file", "report",
         )
     }  # fmt: skip
     world.ids["merchant_to_flag"] = world.ids["merchant"]
