@@ -16,10 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _clock_moves_months(settings):
-    """These pages are visited with the clock moved to the report's month and back: months that
-    are not the session's idleness (core.middleware.RegulatorSessionMiddleware)."""
-    settings.REGULATOR_SESSION_IDLE_MINUTES = 10**7
+def _signed_in_when_the_report_is_asked_for():
+    """The regulator browses in the days after the month reported on (its session lives then: a
+    session saved with the clock moved back would have expired by today's)."""
+    with time_machine.travel(REPORT_AT, tick=True):
+        yield
 
 
 @pytest.fixture
