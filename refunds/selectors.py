@@ -8,23 +8,27 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils.formats import date_format
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from consumers.models import Card
+from consumers.selectors import operator_change_cards_refunded
 from core import clock
 from core.errors import InvalidInput
 from merchants.models import Merchant
+from merchants.registry import district_name
+from merchants.selectors import operator_change_in_effect, relocation_latest, relocation_refund_open
 from refunds.models import Refund, RefundEntitlement
 
-# Why a holder may take a ``merchant_default`` refund, most serious first. (A relocation notice
-# joins this list when relocations exist: add it here and nowhere else.)
+# Why a holder may take a ``merchant_default`` refund, most serious first.
 DEFAULT_REASONS = {
     "complaint_upheld": gettext_lazy("the regulator upheld a complaint about this card"),
     "closing": gettext_lazy("the merchant has given notice of closing"),
+    "operator_changed": gettext_lazy("the merchant's operator changed and the holder did not consent to continue"),
     "releases_frozen": gettext_lazy("the regulator froze the merchant's releases"),
     "sales_frozen": gettext_lazy("the regulator froze the merchant's sales"),
     "flagged": gettext_lazy("the regulator flagged the merchant"),
+    "relocating": gettext_lazy("the merchant has given notice of moving"),
 }
 
 
@@ -40,13 +44,24 @@ def merchant_default_reasons(*, merchant: Merchant, card_id: Any = None, entitle
         reasons.append("complaint_upheld")
     if merchant.status == Merchant.Status.CLOSING:
         reasons.append("closing")
+    if card_id is not None and _not_continuing(merchant=merchant, card_id=card_id):
+        reasons.append("operator_changed")
     if merchant.releases_frozen:
         reasons.append("releases_frozen")
     if merchant.sales_frozen:
         reasons.append("sales_frozen")
     if merchant.flagged:
         reasons.append("flagged")
+    if relocation_refund_open(merchant=merchant):
+        reasons.append("relocating")
     return reasons
+
+
+def _not_continuing(*, merchant: Merchant, card_id: Any) -> bool:
+    """Whether the card is one its merchant's change of operator, its day come, refunds: paid before
+    the day and its holder did not consent. No query unless a change's day has come."""
+    change = operator_change_in_effect(merchant=merchant)
+    return change is not None and operator_change_cards_refunded(change=change).filter(pk=card_id).exists()
 
 
 def merchant_default_explained(*, merchant: Merchant, reasons: list[str]) -> list[str]:
@@ -67,6 +82,26 @@ def merchant_default_explained(*, merchant: Merchant, reasons: list[str]) -> lis
             texts.append(_("The regulator has frozen the merchant's releases."))
         elif reason == "complaint_upheld":
             texts.append(_("The regulator upheld a complaint about this card."))
+        elif reason == "relocating" and (relocation := relocation_latest(merchant=merchant)) is not None:
+            texts.append(
+                _(
+                    "The merchant has given notice of moving to %(address)s on %(date)s: you may take back all "
+                    "the money left on this card, without a fee, until %(until)s."
+                )
+                % {
+                    "address": f"{district_name(relocation.district, get_language() or 'zh-hans')}{relocation.address}",
+                    "date": date_format(relocation.moves_on, "DATE_FORMAT"),
+                    "until": date_format(relocation.refund_until, "DATE_FORMAT"),
+                }
+            )
+        elif reason == "operator_changed" and merchant.operator_changes_on:
+            texts.append(
+                _(
+                    "The merchant's operator changed on %(date)s and you did not consent to continue: everything "
+                    "left on this card is refunded to you, without a fee."
+                )
+                % {"date": date_format(merchant.operator_changes_on, "DATE_FORMAT")}
+            )
         else:
             texts.append(str(DEFAULT_REASONS[reason]))
     return texts
