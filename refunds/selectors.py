@@ -18,7 +18,7 @@ from core.errors import InvalidInput
 from merchants.models import Merchant
 from merchants.registry import district_name
 from merchants.selectors import operator_change_in_effect, relocation_latest, relocation_refund_open
-from refunds.models import Refund, RefundEntitlement
+from refunds.models import MassRefund, Refund, RefundEntitlement
 
 # Why a holder may take a ``merchant_default`` refund, most serious first.
 DEFAULT_REASONS = {
@@ -171,3 +171,8 @@ def refunds_needing_attention() -> QuerySet[Refund]:
         .filter(Q(state=Refund.State.FAILED) | Q(state=Refund.State.PENDING, due_by__lt=now))
         .order_by("due_by", "pk")
     )
+
+
+def operator_change_refund_job(*, operator_change_id: Any) -> MassRefund | None:
+    """The newest mass refund of a change of operator's cards (its progress), or None before its day."""
+    return MassRefund.objects.filter(operator_change_id=operator_change_id).order_by("-created_at", "-pk").first()

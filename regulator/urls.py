@@ -2,6 +2,7 @@ from django.urls import path
 
 from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
+from regulator.api import operator_changes as operator_change_views
 from regulator.api import public as public_views
 from regulator.api import refunds as refund_views
 from regulator.api.exports import export_view
@@ -57,6 +58,31 @@ urlpatterns = [
         name="regulator-filing-return",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
+    path(
+        "regulator/operator-changes",
+        operator_change_views.RegulatorOperatorChangeListApi.as_view(),
+        name="regulator-operator-changes",
+    ),
+    path(
+        "regulator/operator-changes/<uuid:change_id>",
+        operator_change_views.RegulatorOperatorChangeDetailApi.as_view(),
+        name="regulator-operator-change",
+    ),
+    path(
+        "regulator/operator-changes/<uuid:change_id>/approve",
+        operator_change_views.RegulatorOperatorChangeApproveApi.as_view(),
+        name="regulator-operator-change-approve",
+    ),
+    path(
+        "regulator/operator-changes/<uuid:change_id>/reject",
+        operator_change_views.RegulatorOperatorChangeRejectApi.as_view(),
+        name="regulator-operator-change-reject",
+    ),
+    path(
+        "regulator/merchants/<uuid:merchant_id>/operator-change",
+        operator_change_views.RegulatorMerchantOperatorChangeApi.as_view(),
+        name="regulator-merchant-operator-change",
+    ),
     path(
         "public/merchants",
         public_rate_limited(public_views.PublicMerchantListApi.as_view()),
