@@ -383,3 +383,46 @@ def test_the_profile_sets_the_notice(salon, settings):
         short = ask(shop, changes_on=(date(2026, 3, 10) + timedelta(days=days - 1)).isoformat())
         enough = ask(shop, changes_on=(date(2026, 3, 10) + timedelta(days=days)).isoformat())
     assert short.json()["code"] == "notice_too_short" and enough.status_code == 201
+
+
+def browser_of(user) -> Client:
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def test_the_pages_ask_approve_and_answer(salon, regulator, django_capture_on_commit_callbacks):
+    shop, cards = salon
+    with at(ASKED):
+        asked = browser_of(shop.user).post(
+            "/m/operator-change/",
+            {"new_operator_name": "丽人美容有限公司", "new_license_number": NEW_LICENCE, "changes_on": "2026-04-20"},
+            follow=True,
+        )
+    assert 'data-testid="operator-change" data-state="requested"' in asked.content.decode()
+    change = OperatorChange.objects.get()
+    officer = browser_of(regulator)
+    with at(ASKED):
+        listed = officer.get("/r/operator-changes/").content.decode()
+        assert f'data-change-id="{change.pk}"' in listed
+        unexplained = officer.post(f"/r/operator-changes/{change.pk}/decide/", {"decision": "reject", "note": ""})
+        assert unexplained.status_code == 400 and OperatorChange.objects.get().state == "requested"
+        with django_capture_on_commit_callbacks(execute=True):
+            officer.post(f"/r/operator-changes/{change.pk}/decide/", {"decision": "approve", "note": ""})
+    assert OperatorChange.objects.get().state == "approved"
+    holder = browser_of(cards[2].consumer.user)
+    with at("2026-04-01 10:00 +0800"):
+        page = holder.get(f"/c/cards/{cards[2].pk}/").content.decode()
+        assert 'data-testid="operator-change-notice" data-consent="none"' in page
+        assert "丽人美容有限公司" in page and "2026年4月20日" in page
+        answered = holder.post(f"/c/cards/{cards[2].pk}/operator-consent/", {"consent": "1"}, follow=True)
+    assert 'data-consent="yes"' in answered.content.decode()
+    assert OperatorConsent.objects.get(card=cards[2]).consent is True
+    with at("2026-04-20 08:00 +0800"):
+        closed = holder.get(f"/c/cards/{cards[2].pk}/").content.decode()
+    assert 'data-testid="operator-consent-yes"' not in closed  # the day has come: no more answers
+    with at("2026-04-20 08:00 +0800"), django_capture_on_commit_callbacks(execute=True):
+        operator_changes_due()
+    with at("2026-04-20 08:00 +0800"):
+        progress = officer.get(f"/r/operator-changes/{change.pk}/").content.decode()
+    assert 'data-testid="operator-change-refunds" data-done="3" data-total="3"' in progress  # all but cards[2]
