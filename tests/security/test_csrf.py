@@ -35,6 +35,7 @@ OBJECTS = {
     "notification_id": ["notification"],
     "filing_id": ["filing", "filing_to_accept"],
     "document_id": ["document"],
+    "change_id": ["operator_change", "operator_change_to_approve"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

@@ -1,7 +1,9 @@
 """One small city for the security tests, built through the real services: two merchants (A and
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
-pending redemptions, complaints and a regulator action.
+pending redemptions, complaints and a regulator action. Merchant A has given notice of a move and
+has an approved change of operator (its holders are asked to consent); merchant B has a change of
+operator awaiting the regulator.
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
@@ -22,14 +24,17 @@ from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from consumers.services import card_purchase, redemption_confirm, redemption_request
 from core.models import User
-from merchants.models import Filing, Merchant, Product, Settlement
+from merchants.models import Filing, Merchant, OperatorChange, Product, Settlement
 from merchants.services.filing import filing_submit
+from merchants.services.operator_change import operator_change_request
+from merchants.services.relocation import merchant_relocation_announce
 from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
 from regulator.models import RegulatorAction
 from regulator.services.actions import merchant_action_take
+from regulator.services.operator_changes import regulator_operator_change_approve
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
@@ -65,6 +70,8 @@ class World:
     refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
     filing: Filing  # merchant A's filing (备案), submitted with one document, for the regulator to return
     filing_to_accept: Filing  # merchant B's, submitted, for the regulator to accept
+    operator_change: OperatorChange  # merchant A's, approved: A's holders are asked to consent
+    operator_change_to_approve: OperatorChange  # merchant B's, requested, for the regulator to approve
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,6 +124,24 @@ def build_world() -> World:
             )
         )
 
+    # Merchant A moves on 15 April and changes hands on 20 April; B asks to change hands too.
+    merchant_relocation_announce(
+        merchant=merchant, moves_on=date(2026, 4, 15), address="望京街 9 号", district="朝阳区"
+    )
+    changes = [
+        operator_change_request(
+            merchant_id=shop.pk,
+            new_operator_name=f"{shop.name}（新）",
+            new_license_number=builders.license_number(800_000 + n),
+            changes_on=date(2026, 4, 20),
+            requested_by=shop.user,
+            reason="店铺转让",
+        )
+        for n, shop in enumerate((merchant, other_merchant))
+    ]
+    regulator_operator_change_approve(regulator=regulator, change_id=changes[0].pk, note="材料齐全")
+    changes[0].refresh_from_db()
+
     world = World(
         users={
             "anonymous": None,
@@ -145,6 +170,8 @@ def build_world() -> World:
         refund=refund,
         filing=filings[0],
         filing_to_accept=filings[1],
+        operator_change=changes[0],
+        operator_change_to_approve=changes[1],
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -152,7 +179,7 @@ def build_world() -> World:
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
-            "filing", "filing_to_accept",
+            "filing", "filing_to_accept", "operator_change", "operator_change_to_approve",
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
