@@ -36,7 +36,9 @@ def merchant_default_reasons(*, merchant: Merchant, card_id: Any = None, entitle
     """Why ``merchant`` is in default towards the holder of ``card_id`` (keys of ``DEFAULT_REASONS``,
     in its order); empty when it is in good standing. ``merchant`` must be read fresh (locked, in a
     refund) by the caller. ``entitled`` (whether the card has a ``RefundEntitlement``) may be given
-    when already known (``cards_entitled`` for a page of cards), else it is looked up."""
+    when already known (``cards_entitled`` for a page of cards), else it is looked up. A notice of
+    moving and a change of operator are read from the merchant row (``relocation_refund_until``,
+    ``operator_changes_on``): only a change whose day has come costs a query, for the card's consent."""
     reasons = []
     if entitled is None:
         entitled = card_id is not None and RefundEntitlement.objects.filter(card_id=card_id).exists()
@@ -115,7 +117,8 @@ def cards_entitled(*, card_ids: list[Any]) -> set[Any]:
 
 def cards_refundable_for_default(*, card_ids: list[Any]) -> set[Any]:
     """The cards among ``card_ids`` that a ``merchant_default`` refund would refund now: holding
-    escrow, not refunded, their merchant in default towards them (three queries for a page)."""
+    escrow, not refunded, their merchant in default towards them (three queries for a page, and one a
+    card at a merchant whose change of operator's day has come)."""
     cards = list(Card.objects.select_related("merchant").filter(pk__in=card_ids, state__in=Card.HOLDING))
     ids = [card.pk for card in cards]
     refunded = set(Refund.objects.filter(card_id__in=ids).values_list("card_id", flat=True))
