@@ -426,3 +426,17 @@ def test_the_pages_ask_approve_and_answer(salon, regulator, django_capture_on_co
     with at("2026-04-20 08:00 +0800"):
         progress = officer.get(f"/r/operator-changes/{change.pk}/").content.decode()
     assert 'data-testid="operator-change-refunds" data-done="3" data-total="3"' in progress  # all but cards[2]
+
+
+def test_an_answer_sent_twice_under_one_idempotency_key_is_replayed(approved):
+    _shop, cards, change = approved
+    client = client_for(cards[3].consumer.user)
+    path = f"/api/v1/cards/{cards[3].pk}/operator-consent"
+    with at("2026-04-01 10:00 +0800"):
+        first = client.post(path, {"consent": True}, format="json", headers={"idempotency-key": "answer-1"})
+        again = client.post(path, {"consent": True}, format="json", headers={"idempotency-key": "answer-1"})
+        other = client.post(path, {"consent": False}, format="json", headers={"idempotency-key": "answer-1"})
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
+    assert OperatorConsent.objects.get(card=cards[3], operator_change=change).consent is True
