@@ -302,6 +302,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconciliation-daily": {"task": "escrow.tasks.reconciliation_daily_task", "schedule": crontab(hour=3, minute=0)},
     "ledger-check-daily": {"task": "escrow.tasks.ledger_check_daily_task", "schedule": crontab(hour=3, minute=20)},
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
+    "relocations-due": {"task": "merchants.tasks.relocations_due_task", "schedule": crontab(minute=20)},
+    "operator-changes-due": {"task": "merchants.tasks.operator_changes_due_task", "schedule": crontab(minute=25)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
     "refunds-mark-overdue": {"task": "refunds.tasks.refunds_mark_overdue_task", "schedule": 300.0},
     "complaints-mark-overdue": {"task": "complaints.tasks.complaints_mark_overdue_task", "schedule": 300.0},

@@ -32,3 +32,11 @@ class GatewayUnavailable(DomainError):
     status_code = 503
     code = "gateway_unavailable"
     default_detail = _("The payment gateway could not be reached; retry with the same Idempotency-Key.")
+
+
+class OperatorConsentNotOpen(DomainError):
+    code = "operator_consent_not_open"
+    default_detail = _(
+        "No change of operator awaits this card's answer: none was approved, its day has come, or the card "
+        "holds no money."
+    )

@@ -34,7 +34,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from core import clock
 from escrow.models import Account
-from merchants.models import Merchant, Product
+from merchants.models import Merchant, OperatorChange, Product
 
 
 class Consumer(models.Model):
@@ -277,3 +277,22 @@ class Redemption(FSMModelMixin, models.Model):
     )
     def expire(self) -> None:
         """Nobody confirmed within the time allowed."""
+
+
+class OperatorConsent(models.Model):
+    """A holder's answer for one card to an approved change of its merchant's operator
+    (``consumers.services.operator_consent_give``): ``consent`` true to continue with the new
+    operator, false to be refunded on the change day. Given again before that day, the answer is
+    replaced; a card without an answer saying true on the day is refunded (``merchant_default``). The
+    answer belongs to the card, so it follows the card to whoever holds it."""
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="operator_consents")
+    operator_change = models.ForeignKey(OperatorChange, on_delete=models.PROTECT, related_name="consents")
+    consent = models.BooleanField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")  # who answered
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["operator_change", "card"], name="operatorconsent_once_per_card")
+        ]

@@ -9,9 +9,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 
 from consumers.errors import CardNotRedeemable
-from consumers.models import COUNTER_CODE_ALPHABET, COUNTER_CODE_LENGTH, Card, Consumer, Redemption
+from consumers.models import (
+    COUNTER_CODE_ALPHABET,
+    COUNTER_CODE_LENGTH,
+    Card,
+    Consumer,
+    OperatorConsent,
+    Redemption,
+)
 from core import clock
 from core.errors import NotFound
+from merchants.models import OperatorChange
 from merchants.oversight import oversight_of
 
 
@@ -149,3 +157,23 @@ def card_holders_after(merchant_id: str, after: int, limit: int) -> list[int]:
 
 def card_holders_count(merchant_id: str) -> int:
     return _holders(merchant_id).values("user_id").distinct().count()
+
+
+# --- a change of operator: which cards continue -------------------------------------------------
+
+
+def operator_change_cards_refunded(*, change: OperatorChange) -> QuerySet[Card]:
+    """The cards a change of operator refunds on its day: its merchant's cards paid before that day
+    (00:00 Beijing) that still hold escrow and whose holder did not consent to continue. A card
+    bought from the day on was bought from the new operator; one whose holder said yes continues."""
+    consenting = OperatorConsent.objects.filter(operator_change=change, consent=True).values("card_id")
+    return Card.objects.filter(
+        merchant_id=change.merchant_id,
+        state__in=Card.HOLDING,
+        paid_at__lt=clock.local_midnight(change.changes_on),
+    ).exclude(pk__in=consenting)
+
+
+def card_operator_consent(*, card: Card, change: OperatorChange) -> OperatorConsent | None:
+    """The holder's answer for ``card`` to ``change``, if one was given."""
+    return OperatorConsent.objects.filter(operator_change=change, card=card).first()

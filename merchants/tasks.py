@@ -28,3 +28,20 @@ def filings_check_task() -> int:
     from merchants.services.filing import filings_check
 
     return filings_check()
+
+
+@shared_task
+def relocations_due_task() -> int:
+    """Hourly: move the merchants whose moving day has come (their new address and district)."""
+    from merchants.services.relocation import relocations_due
+
+    return relocations_due()
+
+
+@shared_task
+def operator_changes_due_task() -> int:
+    """Hourly: on the day of a change of operator, refund the cards whose holders did not consent,
+    then complete the change."""
+    from merchants.services.operator_change import operator_changes_due
+
+    return operator_changes_due()

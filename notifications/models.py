@@ -32,6 +32,7 @@ class Kind(models.TextChoices):
     MERCHANT_FROZEN = "merchant_frozen", _("merchant frozen")
     MERCHANT_CLOSING = "merchant_closing", _("merchant closing")
     MERCHANT_RELOCATING = "merchant_relocating", _("merchant relocating")
+    MERCHANT_OPERATOR_CHANGING = "merchant_operator_changing", _("merchant's operator changing")
     CARD_TRANSFER_OFFERED = "card_transfer_offered", _("card transfer offered")
     COMPLAINT_DUE = "complaint_due", _("complaint due")
     DOCUMENTS_REQUESTED = "documents_requested", _("documents requested")

@@ -97,7 +97,13 @@ def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
     if kind == Kind.MERCHANT_RELOCATING:
         return _("%(merchant)s is moving") % p, _(
             "%(merchant)s will move to %(address)s on %(moves_on)s. If that no longer suits you, you may "
-            "ask for a full refund of what is left on your card, with no fee."
+            "ask for a full refund of what is left on your card, with no fee, until %(refund_until_on)s."
+        ) % p
+    if kind == Kind.MERCHANT_OPERATOR_CHANGING:
+        return _("%(merchant)s is changing hands") % p, _(
+            "The regulator has approved %(operator)s taking over %(merchant)s on %(changes_on)s. Tell us on "
+            "your card's page before then whether you continue with the new operator. If you do not say yes, "
+            "everything left on your card is refunded to you in full, with no fee, on that day."
         ) % p
     if kind == Kind.CARD_TRANSFER_OFFERED:
         return _("A card is offered to you"), _(

@@ -3,6 +3,7 @@ from django.urls import path
 from regulator.api import cases as case_views
 from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
+from regulator.api import operator_changes as operator_change_views
 from regulator.api import public as public_views
 from regulator.api import refunds as refund_views
 from regulator.api import reports as report_views
@@ -116,6 +117,31 @@ urlpatterns = [
         "merchant/document-requests/<uuid:request_id>/submit",
         case_views.MerchantDocumentRequestSubmitApi.as_view(),
         name="merchant-document-request-submit",
+    ),
+    path(
+        "regulator/operator-changes",
+        operator_change_views.RegulatorOperatorChangeListApi.as_view(),
+        name="regulator-operator-changes",
+    ),
+    path(
+        "regulator/operator-changes/<uuid:change_id>",
+        operator_change_views.RegulatorOperatorChangeDetailApi.as_view(),
+        name="regulator-operator-change",
+    ),
+    path(
+        "regulator/operator-changes/<uuid:change_id>/approve",
+        operator_change_views.RegulatorOperatorChangeApproveApi.as_view(),
+        name="regulator-operator-change-approve",
+    ),
+    path(
+        "regulator/operator-changes/<uuid:change_id>/reject",
+        operator_change_views.RegulatorOperatorChangeRejectApi.as_view(),
+        name="regulator-operator-change-reject",
+    ),
+    path(
+        "regulator/merchants/<uuid:merchant_id>/operator-change",
+        operator_change_views.RegulatorMerchantOperatorChangeApi.as_view(),
+        name="regulator-merchant-operator-change",
     ),
     path(
         "public/merchants",

@@ -42,11 +42,11 @@ from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, next_url, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
-from merchants.models import Filing, Merchant
+from merchants.models import Filing, Merchant, OperatorChange
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import filing_documents
+from merchants.selectors import filing_documents, operator_changes_for_regulator
 from notifications.selectors import fanout_for_event
-from refunds.selectors import cards_refundable_for_default
+from refunds.selectors import cards_refundable_for_default, operator_change_refund_job
 from regulator import charts, tasks
 from regulator.api.reports import periodic_report_download
 from regulator.errors import ReportNotReady
@@ -75,6 +75,11 @@ from regulator.selectors.scoped import (
 from regulator.services.actions import action_notify_key, merchant_action_take
 from regulator.services.audit import audit_report_recorded
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
+from regulator.services.operator_changes import (
+    regulator_operator_change_approve,
+    regulator_operator_change_get,
+    regulator_operator_change_reject,
+)
 from regulator.services.periodic_reports import periodic_report_generate
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
@@ -1200,6 +1205,53 @@ def _report_summary(report) -> list[tuple[str, str]]:
     ]
 
 
+# --- changes of operator --------------------------------------------------------------------------
+
+
+class OperatorChangeFilterForm(forms.Form):
+    state = forms.ChoiceField(label=gettext_lazy("State"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = _with_blank(OperatorChange.State.choices, _("All states"))
+
+
+class OperatorChangeDecisionForm(forms.Form):
+    note = forms.CharField(
+        label=gettext_lazy("Note to the merchant"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=gettext_lazy("Required when rejecting: say why."),
+    )
+
+
+@regulator_only
+@require_GET
+def operator_changes(request):
+    """Changes of operator in the regulator's jurisdiction, those awaiting a decision first."""
+    form = OperatorChangeFilterForm(request.GET or None)
+    state = None
+    if form.is_valid():
+        state = form.cleaned_data["state"] or None
+    rows = operator_changes_for_regulator(merchants=jurisdiction_of(request.user).merchants(), state=state)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "regulator/operator_changes.html", {"form": form, "page": page})
+
+
+def _operator_change_page(request, change_id, *, form: OperatorChangeDecisionForm | None = None, status: int = 200):
+    try:
+        change = regulator_operator_change_get(regulator=request.user, change_id=change_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    context = {
+        "change": change,
+        "refunds": operator_change_refund_job(operator_change_id=change.pk),
+        "form": form or OperatorChangeDecisionForm(),
+    }
+    return render(request, "regulator/operator_change_detail.html", context, status=status)
+
+
 @regulator_only
 @require_GET
 def periodic_report_detail(request, report_id):
@@ -1227,3 +1279,39 @@ def periodic_report_file_download(request, report_id, kind: str):
     except ReportNotReady as exc:
         raise Http404 from exc
     return periodic_report_download(report, file)
+
+
+@regulator_only
+@require_GET
+def operator_change_detail(request, change_id):
+    return _operator_change_page(request, change_id)
+
+
+@regulator_only
+@require_POST
+def operator_change_decide(request, change_id):
+    """Approve or reject a requested change of operator (the button pressed says which)."""
+    form = OperatorChangeDecisionForm(request.POST)
+    if not form.is_valid():
+        return _operator_change_page(request, change_id, form=form, status=400)
+    note = form.cleaned_data["note"]
+    if request.POST.get("decision") == "reject":
+        if not note.strip():
+            form.add_error("note", _("Say why the change is rejected."))
+            return _operator_change_page(request, change_id, form=form, status=400)
+        decided = attempt(
+            request,
+            lambda: regulator_operator_change_reject(regulator=request.user, change_id=change_id, note=note),
+            success=_("The change of operator is rejected; the merchant sees your note."),
+            form=form,
+        )
+    else:
+        decided = attempt(
+            request,
+            lambda: regulator_operator_change_approve(regulator=request.user, change_id=change_id, note=note),
+            success=_("The change of operator is approved: every consumer with money on a card is being asked."),
+            form=form,
+        )
+    if decided is None:
+        return _operator_change_page(request, change_id, form=form, status=409 if not form.errors else 400)
+    return redirect("web-regulator-operator-change", change_id=change_id)

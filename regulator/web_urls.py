@@ -23,6 +23,13 @@ urlpatterns = [
     path("filings/", web.filings, name="web-regulator-filings"),
     path("filings/<uuid:filing_id>/", web.filing_detail, name="web-regulator-filing"),
     path("filings/<uuid:filing_id>/decide/", web.filing_decide, name="web-regulator-filing-decide"),
+    path("operator-changes/", web.operator_changes, name="web-regulator-operator-changes"),
+    path("operator-changes/<uuid:change_id>/", web.operator_change_detail, name="web-regulator-operator-change"),
+    path(
+        "operator-changes/<uuid:change_id>/decide/",
+        web.operator_change_decide,
+        name="web-regulator-operator-change-decide",
+    ),
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
     path("rules/", web.rules, name="web-regulator-rules"),

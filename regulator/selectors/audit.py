@@ -13,7 +13,7 @@ city-wide regulators' alone.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import CharField, Q, QuerySet, Sum, Value
@@ -26,7 +26,7 @@ from consumers.models import Card
 from core.errors import InvalidInput
 from core.formatting import beijing_date, beijing_datetime, mask_account, yuan
 from escrow.models import JournalEntry
-from merchants.models import Filing, Merchant
+from merchants.models import Filing, Merchant, OperatorChange
 from refunds.models import Refund
 from refunds.selectors import DEFAULT_REASONS
 from regulator.models import AuditEvent, InspectionCase, RegulatorAction
@@ -153,6 +153,9 @@ OTHER_VERBS = {
     "refund_retry": gettext_lazy("failed refund sent again"),
     "filing_accept": gettext_lazy("filing accepted"),
     "filing_return": gettext_lazy("filing returned to the merchant"),
+    "operator_change_request": gettext_lazy("change of operator asked for"),
+    "operator_change_approve": gettext_lazy("change of operator approved"),
+    "operator_change_reject": gettext_lazy("change of operator rejected"),
     "export": gettext_lazy("data exported"),
     "case_open": gettext_lazy("inspection case opened"),
     "case_assign": gettext_lazy("inspection case assigned"),
@@ -208,6 +211,9 @@ FIELD_LABELS = {
     "rows": pgettext_lazy("audit log field", "rows"),
     "consumer": pgettext_lazy("audit log field", "consumer"),
     "case": pgettext_lazy("audit log field", "case"),
+    "operator": pgettext_lazy("audit log field", "operator"),
+    "license_number": pgettext_lazy("audit log field", "licence number"),
+    "changes_on": pgettext_lazy("audit log field", "day of the change"),
 }
 
 _STATES_BY_VERB = {
@@ -217,6 +223,9 @@ _STATES_BY_VERB = {
     "complaint_overdue": Complaint.State,
     "filing_accept": Filing.State,
     "filing_return": Filing.State,
+    "operator_change_request": OperatorChange.State,
+    "operator_change_approve": OperatorChange.State,
+    "operator_change_reject": OperatorChange.State,
     "refund_retry": Refund.State,
     "refund_merchant_default": Refund.State,
     "case_open": InspectionCase.State,
@@ -266,6 +275,11 @@ def audit_value_text(*, verb: str, field: str, value: Any) -> str:
         return "；".join(str(DEFAULT_REASONS.get(key, key)) for key in value)
     if field == "files" and isinstance(value, list):
         return "；".join(str(item) for item in value)
+    if field == "changes_on" and isinstance(value, str):
+        try:
+            return beijing_date(date.fromisoformat(value))
+        except ValueError:
+            return value
     if field == "respond_by" and isinstance(value, str):
         try:
             return beijing_datetime(datetime.fromisoformat(value))
@@ -330,6 +344,7 @@ _TARGETS = {
     "complaint": gettext_lazy("complaint %(ref)s"),
     "filing": gettext_lazy("filing %(ref)s"),
     "merchant": gettext_lazy("merchant %(ref)s"),
+    "operator_change": gettext_lazy("change of operator %(ref)s"),
     "refund": gettext_lazy("refund %(ref)s"),
     "report": gettext_lazy("audit report of merchant %(ref)s"),
 }

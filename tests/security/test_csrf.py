@@ -41,6 +41,7 @@ OBJECTS = {
     "request_id": ["document_request", "answered_request"],
     "file_id": ["answer_file"],
     "report_id": ["report"],
+    "change_id": ["operator_change", "operator_change_to_approve"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

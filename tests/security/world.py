@@ -2,7 +2,9 @@
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
 pending redemptions, complaints, a regulator action, inspection cases with their files and the
-city's periodic report of February.
+city's periodic report of February. Merchant A has given notice of a move and has an approved
+change of operator (its holders are asked to consent); merchant B has a change of operator
+awaiting the regulator.
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator`` (the whole
@@ -28,8 +30,10 @@ from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from consumers.services import card_purchase, redemption_confirm, redemption_request
 from core.models import User
-from merchants.models import Filing, Merchant, Product, Settlement
+from merchants.models import Filing, Merchant, OperatorChange, Product, Settlement
 from merchants.services.filing import filing_submit
+from merchants.services.operator_change import operator_change_request
+from merchants.services.relocation import merchant_relocation_announce
 from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
@@ -40,6 +44,7 @@ from regulator.selectors.jurisdiction import CITY
 from regulator.services import cases as case_services
 from regulator.services.actions import merchant_action_take
 from regulator.services.jurisdiction import regulator_scope_set
+from regulator.services.operator_changes import regulator_operator_change_approve
 from regulator.services.periodic_reports import periodic_report_generate, periodic_report_step
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
@@ -90,6 +95,8 @@ class World:
     finding_file: CaseFile  # the regulator's evidence on ``case``
     answer_file: CaseFile  # what merchant A sent
     report: PeriodicReport  # the city's report of February 2026, done (PDF and XLSX written)
+    operator_change: OperatorChange  # merchant A's, approved: A's holders are asked to consent
+    operator_change_to_approve: OperatorChange  # merchant B's, requested, for the regulator to approve
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -184,6 +191,32 @@ def build_world() -> World:
         pass
     report.refresh_from_db()
 
+    # Merchant A moves on 15 April and changes hands on 20 April; B asks to change hands too.
+    merchant_relocation_announce(
+        merchant=merchant, moves_on=date(2026, 4, 15), address="望京街 9 号", district="朝阳区"
+    )
+    changes = [
+        operator_change_request(
+            merchant_id=shop.pk,
+            new_operator_name=f"{shop.name}（新）",
+            new_license_number=builders.license_number(800_000 + n),
+            changes_on=date(2026, 4, 20),
+            requested_by=shop.user,
+            reason="店铺转让",
+        )
+        for n, shop in enumerate((merchant, other_merchant))
+    ]
+    regulator_operator_change_approve(regulator=regulator, change_id=changes[0].pk, note="材料齐全")
+    changes[0].refresh_from_db()
+    own["operator_change_to_approve"] = operator_change_request(
+        merchant_id=third.pk,
+        new_operator_name=f"{third.name}（新）",
+        new_license_number=builders.license_number(800_010),
+        changes_on=date(2026, 4, 20),
+        requested_by=third.user,
+        reason="店铺转让",
+    )
+
     world = World(
         users={
             "anonymous": None,
@@ -223,6 +256,8 @@ def build_world() -> World:
         finding_file=finding.files.get(),
         answer_file=answered_request.files.get(),
         report=report,
+        operator_change=changes[0],
+        operator_change_to_approve=changes[1],
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -232,6 +267,7 @@ def build_world() -> World:
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
             "filing", "filing_to_accept", "case", "case_to_close", "other_case", "closed_case",
             "document_request", "answered_request", "finding_file", "answer_file", "report",
+            "operator_change", "operator_change_to_approve",
         )
     }  # fmt: skip
     world.ids["merchant_to_flag"] = world.ids["merchant"]
