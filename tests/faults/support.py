@@ -274,6 +274,45 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def clusters_available_or_skip() -> None:
+    """Skip a test that needs clusters of its own where PostgreSQL's server binaries are missing
+    (fail instead under ``REQUIRE_POSTGRES=1``)."""
+    import pytest
+
+    if not PrivatePostgres.available():
+        message = "needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) for clusters of the test's own"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextlib.contextmanager
+def primary_with_standby(*, synchronous: bool = False):
+    """A primary with database ``platform`` and its streaming standby (``standby1``), removed at
+    the end. ``synchronous``: a commit on the primary returns once the standby has its WAL on disk."""
+    clusters_available_or_skip()
+    primary, standby = PrivatePostgres(), PrivatePostgres()
+    try:
+        primary.init()
+        primary.start()
+        primary.createdb("platform")
+        standby.init_standby_of(primary, name="standby1")
+        standby.start()
+        if synchronous:
+            primary.query("ALTER SYSTEM SET synchronous_standby_names = 'standby1'")
+            primary.query("ALTER SYSTEM SET synchronous_commit = 'on'")
+            primary.query("SELECT pg_reload_conf()")
+            wait_until(
+                lambda: primary.query("SELECT sync_state FROM pg_stat_replication") == [("sync",)],
+                timeout=30,
+                message=lambda: f"the standby is not synchronous: {primary.query('SELECT * FROM pg_stat_replication')}",
+            )
+        yield primary, standby
+    finally:
+        standby.remove()
+        primary.remove()
+
+
 # --- HTTP ----------------------------------------------------------------------------------------
 
 

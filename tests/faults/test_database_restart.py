@@ -10,11 +10,11 @@ as API.md asks of them."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg2
@@ -25,6 +25,7 @@ from tests.faults.support import (
     Answer,
     PrivatePostgres,
     call,
+    clusters_available_or_skip,
     free_port,
     service_env,
     start_gunicorn,
@@ -100,11 +101,7 @@ class Client:
 
 @pytest.fixture
 def cluster():
-    if not PrivatePostgres.available():
-        message = "needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) for a cluster of the test's own"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    clusters_available_or_skip()
     pg = PrivatePostgres()
     try:
         pg.init()
@@ -144,6 +141,44 @@ def shop_and_clients(port: int, count: int) -> list[Client]:
     return clients
 
 
+def clients_through(clients: list[Client], outage: Callable[[], None]) -> tuple[float, float]:
+    """Run the clients, ``outage()`` a few seconds in (it returns once the database takes writes
+    again), and the clients a few seconds more: when the database went and when it was back."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=client.run, args=(stop,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    down_at = time.monotonic()
+    outage()
+    back_at = time.monotonic()
+    time.sleep(4)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    return down_at, back_at
+
+
+def outage_answered(clients: list[Client], *, down_at: float, back_at: float) -> None:
+    """What the clients saw: nothing but 2xx and clean JSON 503s ``service_unavailable``, at least
+    one 503 while the database was away, no answer slower than ``HANG_SECONDS``, and a whole flow
+    of each client after it was back."""
+    answers = [item for client in clients for item in client.answers]
+    for client in clients:
+        assert not client.failure, client.failure
+        assert any(done > back_at for done in client.flows_done), (client.name, client.flows_done, back_at)
+    during = [answer for started, _, answer in answers if down_at <= started < back_at]
+    assert during, "no request was made while the database was away"
+    assert {answer.status for answer in during} <= {200, 201, 503}, [a for a in during if a.status != 503][:5]
+    refused = [answer for _, _, answer in answers if answer.status not in (200, 201)]
+    assert any(answer.status == 503 for answer in refused), "the outage went unnoticed"
+    for answer in refused:
+        assert answer.status == 503 and answer.content_type.startswith("application/json"), answer
+        assert answer.code() == "service_unavailable" and answer.body["detail"], answer
+    slowest = max(seconds for _, seconds, _ in answers)
+    assert slowest < HANG_SECONDS, f"a request took {slowest:.1f}s"
+
+
 def test_a_database_crash_under_load_answers_503_applies_nothing_by_half_and_recovers(cluster, tmp_path):
     env = service_env(database_url=cluster.url("platform"), broker_url=f"redis://127.0.0.1:{free_port()}/0")
     migrated = manage(env, "migrate", "-v0")
@@ -152,38 +187,16 @@ def test_a_database_crash_under_load_answers_503_applies_nothing_by_half_and_rec
     try:
         clients = shop_and_clients(port, CLIENTS)
 
-        stop = threading.Event()
-        threads = [threading.Thread(target=client.run, args=(stop,)) for client in clients]
-        for thread in threads:
-            thread.start()
-        time.sleep(2)
-        crashed_at = time.monotonic()
-        cluster.stop("immediate")  # a crash: no checkpoint, every backend killed
-        time.sleep(3)
-        cluster.start()
-        back_at = time.monotonic()
-        time.sleep(4)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=120)
+        def crash() -> None:
+            cluster.stop("immediate")  # a crash: no checkpoint, every backend killed
+            time.sleep(3)
+            cluster.start()
+
+        crashed_at, back_at = clients_through(clients, crash)
     finally:
         server.stop()
 
-    answers = [item for client in clients for item in client.answers]
-    for client in clients:
-        assert not client.failure, client.failure
-        # The clients succeed again once PostgreSQL is back: a whole flow after it.
-        assert any(done > back_at for done in client.flows_done), (client.name, client.flows_done, back_at)
-    during = [answer for started, _, answer in answers if crashed_at <= started < back_at]
-    assert during, "no request was made while the database was down"
-    assert {answer.status for answer in during} <= {200, 201, 503}, [a for a in during if a.status != 503][:5]
-    refused = [answer for _, _, answer in answers if answer.status not in (200, 201)]
-    assert any(answer.status == 503 for answer in refused), "the crash went unnoticed"
-    for answer in refused:
-        assert answer.status == 503 and answer.content_type.startswith("application/json"), answer
-        assert answer.code() == "service_unavailable" and answer.body["detail"], answer
-    slowest = max(seconds for _, seconds, _ in answers)
-    assert slowest < HANG_SECONDS, f"a request took {slowest:.1f}s"
+    outage_answered(clients, down_at=crashed_at, back_at=back_at)
 
     # Nothing half applied: each purchase once, every card paid and served once, every balance whole.
     with psycopg2.connect(cluster.url("platform")) as db, db.cursor() as cursor:

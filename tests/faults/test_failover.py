@@ -11,15 +11,18 @@ verifies there, and the clients saw nothing but 2xx and clean 503s."""
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 
 import psycopg2
 import pytest
 
-from tests.faults.support import PrivatePostgres, free_port, service_env, start_gunicorn, wait_until
-from tests.faults.test_database_restart import HANG_SECONDS, manage, shop_and_clients
+from tests.faults.support import (
+    free_port,
+    primary_with_standby,
+    service_env,
+    start_gunicorn,
+)
+from tests.faults.test_database_restart import clients_through, manage, outage_answered, shop_and_clients
 
 pytestmark = pytest.mark.postgres
 
@@ -28,34 +31,8 @@ CLIENTS = 3
 
 @pytest.fixture
 def primary_and_standby():
-    if not PrivatePostgres.available():
-        message = "needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) for clusters of the test's own"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    primary, standby = PrivatePostgres(), PrivatePostgres()
-    try:
-        primary.init()
-        primary.start()
-        primary.createdb("platform")
-        standby.init_standby_of(primary, name="standby1")
-        standby.start()
-        # From now on a commit on the primary returns once the standby has its WAL on disk.
-        primary.query("ALTER SYSTEM SET synchronous_standby_names = 'standby1'")
-        primary.query("ALTER SYSTEM SET synchronous_commit = 'on'")
-        primary.query("SELECT pg_reload_conf()")
-        wait_until(
-            lambda: (
-                primary.query("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'")
-                == [("sync",)]
-            ),
-            timeout=30,
-            message=lambda: f"the standby is not synchronous: {primary.query('SELECT * FROM pg_stat_replication')}",
-        )
-        yield primary, standby
-    finally:
-        standby.remove()
-        primary.remove()
+    with primary_with_standby(synchronous=True) as clusters:
+        yield clusters
 
 
 def test_a_promoted_synchronous_standby_has_every_acknowledged_operation_and_clients_saw_clean_503s(
@@ -72,35 +49,17 @@ def test_a_promoted_synchronous_standby_has_every_acknowledged_operation_and_cli
     server, port = start_gunicorn(env=env, log=tmp_path / "gunicorn.log", workers=2)
     try:
         clients = shop_and_clients(port, CLIENTS)
-        stop = threading.Event()
-        threads = [threading.Thread(target=client.run, args=(stop,)) for client in clients]
-        for thread in threads:
-            thread.start()
-        time.sleep(3)
-        lost_at = time.monotonic()
-        primary.stop("immediate")  # the primary's machine is gone
-        time.sleep(2)
-        standby.promote()
-        promoted_at = time.monotonic()
-        time.sleep(5)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=120)
+
+        def failover() -> None:
+            primary.stop("immediate")  # the primary's machine is gone
+            time.sleep(2)
+            standby.promote()
+
+        lost_at, promoted_at = clients_through(clients, failover)
     finally:
         server.stop()
 
-    answers = [item for client in clients for item in client.answers]
-    for client in clients:
-        assert not client.failure, client.failure
-        assert any(done > promoted_at for done in client.flows_done), (client.name, client.flows_done, promoted_at)
-    during = [answer for started, _, answer in answers if lost_at <= started < promoted_at]
-    assert during, "no request was made while there was no primary"
-    refused = [answer for _, _, answer in answers if answer.status not in (200, 201)]
-    assert any(answer.status == 503 for answer in refused), "the failover went unnoticed"
-    for answer in refused:
-        assert answer.status == 503 and answer.content_type.startswith("application/json"), answer
-        assert answer.code() == "service_unavailable", answer
-    assert max(seconds for _, seconds, _ in answers) < HANG_SECONDS
+    outage_answered(clients, down_at=lost_at, back_at=promoted_at)
 
     # Every step answered 2xx before or after the failover is on the promoted standby.
     answered = [item for client in clients for item in client.answered]

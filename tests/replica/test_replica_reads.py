@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import subprocess
 import sys
 from urllib.parse import quote
@@ -23,7 +22,15 @@ from core.models import User
 from core.replica import PIN_COOKIE, ReplicaRouter, replica_reads
 from merchants.models import Merchant
 from tests.cards.builders import license_number
-from tests.faults.support import ROOT, PrivatePostgres, call, service_env, start_gunicorn, wait_until
+from tests.faults.support import (
+    ROOT,
+    PrivatePostgres,
+    call,
+    primary_with_standby,
+    service_env,
+    start_gunicorn,
+    wait_until,
+)
 from tests.net import free_port
 
 PASSWORD = "a-long-passphrase"
@@ -51,22 +58,8 @@ def test_reads_inside_replica_reads_go_to_the_replica_and_users_writes_and_migra
 
 @pytest.fixture
 def primary_and_standby():
-    if not PrivatePostgres.available():
-        message = "needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) for clusters of the test's own"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    primary, standby = PrivatePostgres(), PrivatePostgres()
-    try:
-        primary.init()
-        primary.start()
-        primary.createdb("platform")
-        standby.init_standby_of(primary)
-        standby.start()
-        yield primary, standby
-    finally:
-        standby.remove()
-        primary.remove()
+    with primary_with_standby() as clusters:
+        yield clusters
 
 
 def _caught_up(primary: PrivatePostgres, standby: PrivatePostgres) -> bool:
