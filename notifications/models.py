@@ -34,6 +34,8 @@ class Kind(models.TextChoices):
     MERCHANT_RELOCATING = "merchant_relocating", _("merchant relocating")
     CARD_TRANSFER_OFFERED = "card_transfer_offered", _("card transfer offered")
     COMPLAINT_DUE = "complaint_due", _("complaint due")
+    DISPUTE_OPENED = "dispute_opened", _("service contested")
+    DISPUTE_DECIDED = "dispute_decided", _("dispute decided")
 
 
 class Channel(models.TextChoices):

@@ -155,6 +155,8 @@ def card_detail(request, card_id):
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
     )[:RECENT_REDEMPTIONS]
     refund = Refund.objects.filter(card=card).first()
+    disputes = consumer_selectors.disputes_visible_to(user=request.user).filter(card=card)
+    in_dispute = consumer_selectors.card_has_open_dispute(card)
     # At the counter: a QR code and the short code the merchant scans or types (a card that can be served).
     counter_qr = (
         qr_svg(counter_link(request, card), label=_("QR code for the counter"), html_id="counter-qr")
@@ -174,7 +176,10 @@ def card_detail(request, card_id):
             "payment": card.payment,
             "redemptions": redemptions,
             "refund": refund,
-            "refund_options": list(_refund_options(card).values()) if refund is None else [],
+            # While a dispute is open no refund applies (card_in_dispute): the page says why instead.
+            "refund_options": list(_refund_options(card).values()) if refund is None and not in_dispute else [],
+            "disputes": disputes,
+            "in_dispute": in_dispute,
             "default_reasons": _default_reasons(card) if refund is None else [],
             "notice": _merchant_notice(card),
             "fee_percent": percent(card.refund_fee_bps),

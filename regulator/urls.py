@@ -1,5 +1,6 @@
 from django.urls import path
 
+from regulator.api import disputes as dispute_views
 from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
 from regulator.api import public as public_views
@@ -55,6 +56,22 @@ urlpatterns = [
         "regulator/filings/<uuid:filing_id>/return",
         filing_views.RegulatorFilingReturnApi.as_view(),
         name="regulator-filing-return",
+    ),
+    path("regulator/disputes", dispute_views.RegulatorDisputeListApi.as_view(), name="regulator-disputes"),
+    path(
+        "regulator/disputes/<uuid:dispute_id>",
+        dispute_views.RegulatorDisputeDetailApi.as_view(),
+        name="regulator-dispute",
+    ),
+    path(
+        "regulator/disputes/<uuid:dispute_id>/decide",
+        dispute_views.RegulatorDisputeDecideApi.as_view(),
+        name="regulator-dispute-decide",
+    ),
+    path(
+        "regulator/disputes/evidence/<uuid:evidence_id>",
+        dispute_views.RegulatorDisputeEvidenceFileApi.as_view(),
+        name="regulator-dispute-evidence-file",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
     path(

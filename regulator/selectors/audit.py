@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from complaints.models import Complaint
-from consumers.models import Card
+from consumers.models import Card, Dispute
 from core.errors import InvalidInput
 from core.formatting import beijing_date, beijing_datetime, yuan
 from escrow.models import JournalEntry
@@ -120,6 +120,7 @@ OTHER_VERBS = {
     "refund_retry": gettext_lazy("failed refund sent again"),
     "filing_accept": gettext_lazy("filing accepted"),
     "filing_return": gettext_lazy("filing returned to the merchant"),
+    "dispute_decide": gettext_lazy("dispute decided"),
     "export": gettext_lazy("data exported"),
 }
 
@@ -132,6 +133,7 @@ FIELD_LABELS = {
     "cards_to_refund": pgettext_lazy("audit log field", "cards to refund"),
     "state": pgettext_lazy("audit log field", "state"),
     "card_state": pgettext_lazy("audit log field", "card state"),
+    "card": pgettext_lazy("audit log field", "card"),
     "source": pgettext_lazy("audit log field", "source"),
     "category": pgettext_lazy("audit log field", "category"),
     "urgent": pgettext_lazy("audit log field", "urgent"),
@@ -153,6 +155,7 @@ _STATES_BY_VERB = {
     "filing_return": Filing.State,
     "refund_retry": Refund.State,
     "refund_merchant_default": Refund.State,
+    "dispute_decide": Dispute.State,
 }
 _CHOICES_BY_FIELD = {"source": Complaint.Source, "category": Complaint.Category, "card_state": Card.State}
 _RISK_REASON = re.compile(r"^risk score (?P<score>\d+) ≥ (?P<threshold>\d+)$")
@@ -163,6 +166,7 @@ _MEMO_WORDS = {
     "payment": gettext_lazy("card payment %(reference)s"),
     "redemption": gettext_lazy("service %(reference)s"),
     "refund": gettext_lazy("refund paid out, reference %(reference)s"),
+    "dispute": gettext_lazy("dispute %(reference)s upheld"),
 }
 
 
@@ -248,6 +252,7 @@ _TARGETS = {
     "action": gettext_lazy("measure %(ref)s"),
     "card": gettext_lazy("card %(ref)s"),
     "complaint": gettext_lazy("complaint %(ref)s"),
+    "dispute": gettext_lazy("dispute %(ref)s"),
     "filing": gettext_lazy("filing %(ref)s"),
     "merchant": gettext_lazy("merchant %(ref)s"),
     "refund": gettext_lazy("refund %(ref)s"),
