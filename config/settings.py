@@ -376,6 +376,8 @@ SPECTACULAR_SETTINGS = {
         "DisputeEndedByEnum": "consumers.models.Dispute.EndedBy",
         "DisputeEvidencePartyEnum": "consumers.models.DisputeEvidence.Party",
         "DisputeOutcomeEnum": "consumers.disputes.OUTCOMES",
+        # What a line of a holder's statement was (cards and products have a "kind" of their own).
+        "StatementLineKindEnum": "refunds.holder_statement.STATEMENT_KINDS",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.

@@ -118,7 +118,7 @@ def _text(value: str, *, field: str, limit: int) -> str:
     value = (value or "").strip()
     if len(value) > limit:
         raise InvalidInput(
-            errors={field: [_("At most %(count)s characters.") % {"count": limit}]},
+            errors={field: [_("At most %(max)s characters.") % {"max": limit}]},
         )
     return value
 

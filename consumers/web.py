@@ -366,8 +366,9 @@ def _live_context(request) -> dict:
     recent = list(mine.exclude(state=Redemption.State.AWAITING_CONFIRMATION)[:MERCHANT_RECENT_REDEMPTIONS])
     # A rejected one links to its dispute, or to the "contest" form while it may still be contested.
     disputed = dict(
-        Dispute.objects.filter(redemption__in=[r.pk for r in recent if r.state == Redemption.State.REJECTED])
-        .values_list("redemption_id", "pk")
+        Dispute.objects.filter(
+            redemption__in=[r.pk for r in recent if r.state == Redemption.State.REJECTED]
+        ).values_list("redemption_id", "pk")
     )
     for redemption in recent:
         redemption.dispute_pk = disputed.get(redemption.pk)

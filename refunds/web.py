@@ -35,6 +35,7 @@ from core.web import attempt, role_required
 from merchants.selectors import merchant_settlement_get
 from merchants.web import merchant_of_request
 from notifications.selectors import notifications_of_user
+from refunds.holder_statement import holder_statement_lines, holder_statement_pdf
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
 from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
@@ -149,7 +150,8 @@ def card_list(request):
 
 @consumer_only
 def card_detail(request, card_id):
-    """A card: its terms and money, its services, its contract, refunds and complaints."""
+    """A card: its terms and money, its services, its contract, its statement (every movement of its
+    money with the journal entry's hash), disputes, refunds and complaints."""
     card = _card_by_the_clock(card_of_request(request, card_id))
     redemptions = (
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
@@ -180,6 +182,7 @@ def card_detail(request, card_id):
             "refund_options": list(_refund_options(card).values()) if refund is None and not in_dispute else [],
             "disputes": disputes,
             "in_dispute": in_dispute,
+            "statement": holder_statement_lines(card=card),
             "default_reasons": _default_reasons(card) if refund is None else [],
             "notice": _merchant_notice(card),
             "fee_percent": percent(card.refund_fee_bps),
@@ -213,6 +216,15 @@ def card_refund(request, card_id):
             % {"amount": yuan(refund.amount), "fee": yuan(refund.fee)},
         )
     return redirect("web-consumer-card", card_id=card.pk)
+
+
+@consumer_only
+def card_statement(request, card_id):
+    """The holder's statement as a PDF (the same as the API's ``cards/{id}/statement.pdf``)."""
+    card = card_of_request(request, card_id)
+    response = HttpResponse(holder_statement_pdf(card=card), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="card-statement-{card.pk}.pdf"'
+    return response
 
 
 # --- the merchant's settlement statement (mounted under /m/) ------------------------------------
