@@ -28,11 +28,11 @@ class RegulatorEvidenceSerializer(DisputeEvidenceSerializer):
 
 
 class RegulatorDisputeSerializer(DisputeSerializer):
-    class MerchantSerializer(serializers.Serializer):
+    class DisputeMerchantSerializer(serializers.Serializer):
         id = serializers.CharField()
         name = serializers.CharField()
 
-    merchant_detail = MerchantSerializer(source="merchant")
+    merchant_detail = DisputeMerchantSerializer(source="merchant")
     evidence_serializer = RegulatorEvidenceSerializer
 
 

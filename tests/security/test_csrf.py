@@ -25,9 +25,9 @@ PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 OBJECTS = {
     "merchant_id": ["merchant"],
     "product_id": ["product"],
-    "card_id": ["card", "card_to_refund", "unpaid_card"],
+    "card_id": ["card", "card_to_refund", "unpaid_card", "disputed_card"],
     "payment_id": ["unpaid_payment"],
-    "redemption_id": ["redemption"],
+    "redemption_id": ["redemption", "redemption_to_dispute"],
     "complaint_id": ["complaint"],
     "settlement_id": ["settlement"],
     "action_id": ["action"],
@@ -35,6 +35,8 @@ OBJECTS = {
     "notification_id": ["notification"],
     "filing_id": ["filing", "filing_to_accept"],
     "document_id": ["document"],
+    "dispute_id": ["dispute"],
+    "evidence_id": ["evidence"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

@@ -1,7 +1,8 @@
 """One small city for the security tests, built through the real services: two merchants (A and
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
-pending redemptions, complaints and a regulator action.
+pending redemptions, complaints and a regulator action — and a card of consumer 1's whose rejected
+services merchant A contests (two disputes open, one service left to contest).
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
@@ -19,8 +20,9 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from complaints.models import Complaint
-from consumers.models import Card, Redemption
-from consumers.services import card_purchase, redemption_confirm, redemption_request
+from consumers.disputes import dispute_open
+from consumers.models import Card, Dispute, Redemption
+from consumers.services import card_purchase, redemption_confirm, redemption_reject, redemption_request
 from core.models import User
 from merchants.models import Filing, Merchant, Product, Settlement
 from merchants.services.filing import filing_submit
@@ -65,6 +67,10 @@ class World:
     refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
     filing: Filing  # merchant A's filing (备案), submitted with one document, for the regulator to return
     filing_to_accept: Filing  # merchant B's, submitted, for the regulator to accept
+    disputed_card: Card  # consumer's, bought from A at NOW: services rejected, two of them contested
+    dispute: Dispute  # merchant A's, open, with a PDF of evidence
+    dispute_to_decide: Dispute  # merchant A's, open, for the regulator to decide
+    redemption_to_dispute: Redemption  # rejected on ``disputed_card``, not contested: for merchant A to contest
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,6 +123,17 @@ def build_world() -> World:
             )
         )
 
+    disputed_card = builders.paid_card(product, consumer)
+    rejected = []
+    for _ in range(3):
+        started = redemption_request(merchant=merchant, card_id=disputed_card.pk)
+        rejected.append(redemption_reject(consumer=consumer, redemption_id=started.pk))
+    evidence = SimpleUploadedFile("签到表.pdf", b"%PDF-1.4 matrix evidence", content_type="application/pdf")
+    dispute = dispute_open(
+        merchant=merchant, redemption_id=rejected[0].pk, reason="持卡人当天已签到。", files=[evidence]
+    )
+    dispute_to_decide = dispute_open(merchant=merchant, redemption_id=rejected[1].pk, reason="门店监控可以证明。")
+
     world = World(
         users={
             "anonymous": None,
@@ -145,6 +162,10 @@ def build_world() -> World:
         refund=refund,
         filing=filings[0],
         filing_to_accept=filings[1],
+        disputed_card=disputed_card,
+        dispute=dispute,
+        dispute_to_decide=dispute_to_decide,
+        redemption_to_dispute=rejected[2],
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -152,11 +173,12 @@ def build_world() -> World:
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
-            "filing", "filing_to_accept",
+            "filing", "filing_to_accept", "disputed_card", "dispute", "dispute_to_decide", "redemption_to_dispute",
         )
     }  # fmt: skip
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
     world.ids["document"] = str(filings[0].documents.get().pk)
+    world.ids["evidence"] = str(dispute.evidence.get().pk)
     # the consumer's notice of the service waiting for them (notifications.Notification)
     world.ids["notification"] = str(
         Notification.objects.filter(user=consumer.user, event_key=f"service_requested:{pending[0].pk}").get().pk
