@@ -5,8 +5,8 @@ Every page the URL resolver knows is rendered for every role over the city of
 tests/security/world.py (each object page with every object of the city that fits it), in Chinese
 and in English; the visible text is what is checked (tags, attribute values, URLs, scripts, styles,
 form values and ``<code>`` are not read). Every PDF the app makes (the contract, the statement, the
-audit report, the holder's statement; not a document a merchant uploaded nor a dispute's evidence) is checked the same way, its text extracted with
-pypdf.
+audit report, the holder's statement; not a document a merchant uploaded nor a dispute's evidence)
+is checked the same way, its text extracted with pypdf.
 
 Dates for people are Beijing 年月日 in Chinese and "March 2, 2026" in English: a bare YYYY-MM-DD is
 machine text in both languages.
