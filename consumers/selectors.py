@@ -8,7 +8,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
 from consumers import rules
 from consumers.errors import CardNotRedeemable
@@ -181,10 +181,15 @@ def card_open_disputes(*, card_ids) -> set:
     )
 
 
-def _disputes() -> QuerySet[Dispute]:
-    return Dispute.objects.select_related("redemption", "card__product", "merchant", "consumer").order_by(
-        "-created_at", "pk"
+def _with_evidence(disputes: QuerySet[Dispute]) -> QuerySet[Dispute]:
+    """Disputes with what a page or a response shows of them: the redemption, card, parties and evidence."""
+    return disputes.select_related("redemption", "card__product", "merchant", "consumer").prefetch_related(
+        Prefetch("evidence", queryset=DisputeEvidence.objects.order_by("created_at", "pk"))
     )
+
+
+def _disputes() -> QuerySet[Dispute]:
+    return _with_evidence(Dispute.objects.order_by("-created_at", "pk"))
 
 
 def disputes_visible_to(*, user) -> QuerySet[Dispute]:
@@ -200,9 +205,7 @@ def disputes_visible_to(*, user) -> QuerySet[Dispute]:
 def disputes_among(*, merchants: QuerySet[Merchant], state: str | None = None) -> QuerySet[Dispute]:
     """The disputes of ``merchants`` (a regulator's jurisdiction), open ones first by their
     deadline, then the decided, newest first; ``state`` narrows them."""
-    disputes = Dispute.objects.select_related("redemption", "card__product", "merchant", "consumer").filter(
-        merchant__in=merchants
-    )
+    disputes = _with_evidence(Dispute.objects.filter(merchant__in=merchants))
     if state:
         disputes = disputes.filter(state=state)
     return disputes.order_by(F("decided_at").desc(nulls_first=True), "decide_by", "pk")
@@ -224,9 +227,11 @@ def dispute_among(*, merchants: QuerySet[Merchant], dispute_id) -> Dispute:
         raise NotFound() from exc
 
 
-def dispute_evidence(*, dispute: Dispute) -> QuerySet[DisputeEvidence]:
-    """The parties' evidence, oldest first."""
-    return dispute.evidence.order_by("created_at", "pk")
+def dispute_evidence(*, dispute: Dispute) -> list[DisputeEvidence]:
+    """The parties' evidence, oldest first (as prefetched by the selectors above, else read now)."""
+    if "evidence" in getattr(dispute, "_prefetched_objects_cache", {}):
+        return list(dispute.evidence.all())
+    return list(dispute.evidence.order_by("created_at", "pk"))
 
 
 def dispute_evidence_get(*, user, evidence_id, merchants: QuerySet[Merchant] | None = None) -> DisputeEvidence:
