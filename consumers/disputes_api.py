@@ -18,6 +18,7 @@ from core.api import ErrorSerializer, paginated_response
 from core.fields import CurrencyField
 from core.idempotency import idempotent
 from core.permissions import IsMerchant
+from core.uploads import ACCEPTED
 from merchants.selectors import merchant_of_user
 
 
@@ -180,6 +181,10 @@ class DisputeEvidenceCreateApi(APIView):
         return Response(DisputeSerializer(dispute).data, status=status.HTTP_201_CREATED)
 
 
+# An evidence file is served as the type its bytes showed when it came in (core.uploads.ACCEPTED).
+EVIDENCE_FILE_TYPES: dict = {(200, content_type): bytes for content_type in ACCEPTED}
+
+
 def evidence_download(evidence: DisputeEvidence) -> FileResponse:
     """A file of evidence, always as an attachment, with the type its bytes showed when it came in."""
     response = FileResponse(
@@ -195,7 +200,7 @@ class DisputeEvidenceFileApi(APIView):
     @extend_schema(
         operation_id="dispute_evidence_file",
         description="A file of evidence, for the dispute's merchant and consumer (404 for anyone else).",
-        responses={(200, "application/octet-stream"): bytes, 404: _errors("not_found")},
+        responses={**EVIDENCE_FILE_TYPES, 404: _errors("not_found")},
     )
     def get(self, request, evidence_id):
         return evidence_download(selectors.dispute_evidence_get(user=request.user, evidence_id=evidence_id))

@@ -9,7 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consumers.disputes import NOTE_MAX, OUTCOMES
-from consumers.disputes_api import DisputeEvidenceSerializer, DisputeSerializer, evidence_download
+from consumers.disputes_api import (
+    EVIDENCE_FILE_TYPES,
+    DisputeEvidenceSerializer,
+    DisputeSerializer,
+    evidence_download,
+)
 from consumers.models import Dispute
 from consumers.selectors import dispute_among, dispute_evidence_get, disputes_among
 from core.api import ErrorSerializer, paginated_response
@@ -107,7 +112,7 @@ class RegulatorDisputeEvidenceFileApi(APIView):
 
     @extend_schema(
         operation_id="regulator_dispute_evidence_file",
-        responses={(200, "application/octet-stream"): bytes, 404: _errors("not_found")},
+        responses={**EVIDENCE_FILE_TYPES, 404: _errors("not_found")},
     )
     def get(self, request, evidence_id):
         merchants = jurisdiction_of(request.user).merchants()

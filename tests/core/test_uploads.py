@@ -14,9 +14,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"y" * 100
 PNG = b"\x89PNG\r\n\x1a\n" + b"z" * 100
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"), [(PDF, "application/pdf"), (JPEG, "image/jpeg"), (PNG, "image/png")]
-)
+@pytest.mark.parametrize(("content", "expected"), [(PDF, "application/pdf"), (JPEG, "image/jpeg"), (PNG, "image/png")])
 def test_each_accepted_type_is_known_by_its_bytes_whatever_it_claims(content, expected):
     upload = SimpleUploadedFile("photo.exe", content, content_type="text/html")
     assert upload_validate(upload, max_bytes=1024) == (expected, hashlib.sha256(content).hexdigest())
