@@ -33,8 +33,15 @@ from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from merchants.errors import MerchantFrozen
 from notifications.models import Notification
+from notifications.texts import render
 from refunds.models import MassRefund, Refund
-from refunds.services import mass_refund_start, mass_refund_step, refund_for_default, refund_request
+from refunds.services import (
+    mass_refund_start,
+    mass_refund_step,
+    refund_for_closure,
+    refund_for_default,
+    refund_request,
+)
 from regulator.models import AuditEvent
 from regulator.services.actions import merchant_action_take
 from regulator.services.disputes import regulator_dispute_decide
@@ -477,3 +484,31 @@ def test_a_mass_refund_dismisses_the_open_dispute_and_refunds_the_disputed_share
     consumer_notice = Notification.objects.get(user=card.consumer.user, kind="dispute_decided")
     assert "退还" in consumer_notice.body
     assert builders.invariant_holds(card) and ledger_ok(ledger_verify())
+
+
+def test_a_closing_merchants_refund_of_one_card_dismisses_its_open_dispute_first():
+    card = pack_card(price=100_000, sessions=4)
+    dispute = contested(card)
+    refund = refund_for_closure(card_id=card.pk, actor_label="closure")
+    dispute.refresh_from_db()
+    assert refund.amount == 100_000 and (dispute.state, dispute.ended_by) == ("dismissed", "refund")
+    assert builders.invariant_holds(card) and ledger_ok(ledger_verify())
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+@pytest.mark.parametrize(
+    ("outcome", "ended_by"),
+    [("upheld", "decision"), ("dismissed", "decision"), ("dismissed", "timeout"), ("dismissed", "refund")],
+)
+@pytest.mark.parametrize("party", ["consumer", "merchant"])
+def test_every_dispute_notice_reads_in_both_languages_without_keys(language, outcome, ended_by, party):
+    params = {"outcome": outcome, "ended_by": ended_by, "party": party, "merchant": "阳光健身", "amount_fen": 2500}
+    title, body = render(kind="dispute_decided", params={**params, "url": "/c/disputes/x/"}, language=language)
+    assert title and body and "_" not in title + body.replace("/c/disputes/x/", "")
+    assert ("¥25.00" in body) == (outcome == "upheld")
+    opened = render(
+        kind="dispute_opened",
+        params={"merchant": "阳光健身", "decide_by_at": "2026-03-17T02:00:00+00:00", "url": "/c/disputes/x/"},
+        language=language,
+    )
+    assert "2026年3月17日" in opened[1] or "March 17, 2026" in opened[1]
