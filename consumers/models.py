@@ -19,9 +19,11 @@ The card state machine
 - ``freeze`` / ``unfreeze``: the regulator froze the merchant's releases.
 
 Every rule also reads the clock itself, so nothing depends on when the periodic job that activates
-cards runs. A ``Dispute`` (a merchant contesting a service its consumer rejected; its rules are
-``consumers.disputes``') holds the card while open: no refund, no transfer. Money lives in the ledger: ``escrow_balance`` is the card's escrow account balance, and
+cards runs. Money lives in the ledger: ``escrow_balance`` is the card's escrow account balance, and
 ``price == escrow_balance + released_total + refunded_total`` for every paid card.
+
+A ``Dispute`` (a merchant contesting a service its consumer rejected; its rules are
+``consumers.disputes``') holds the card while it is open: no refund, no transfer.
 """
 
 import secrets
