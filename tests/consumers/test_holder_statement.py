@@ -121,3 +121,19 @@ def test_an_unpaid_card_has_an_empty_statement():
     card = card_purchase(consumer=builders.consumer(), product_id=builders.session_pack(builders.merchant()).pk)
     assert holder_statement_lines(card=card) == []
     assert "本卡尚无资金往来" in pdf_text(holder_statement_pdf(card=builders.fresh(card)))
+
+
+def test_the_statement_reads_the_ledger_in_a_fixed_number_of_queries_however_long_it_is(
+    django_assert_max_num_queries,
+):
+    card = builders.paid_card(
+        builders.stored_value(builders.merchant(), price=100_000, face_value=100_000, unit_price=100)
+    )
+    for _ in range(3):
+        use(card, 100)
+    with django_assert_max_num_queries(4) as short:
+        assert len(holder_statement_lines(card=card)) == 4
+    for _ in range(40):
+        use(card, 100)
+    with django_assert_max_num_queries(len(short.captured_queries)):
+        assert len(holder_statement_lines(card=card)) == 44
