@@ -309,6 +309,7 @@ CELERY_BEAT_SCHEDULE = {
     "complaints-mark-overdue": {"task": "complaints.tasks.complaints_mark_overdue_task", "schedule": 300.0},
     "fanouts-resume": {"task": "notifications.tasks.fanouts_resume_task", "schedule": 60.0},
     "cooling-off-ending": {"task": "consumers.tasks.cooling_off_ending_notify_task", "schedule": crontab(minute=5)},
+    "disputes-expire-due": {"task": "consumers.tasks.disputes_expire_due_task", "schedule": 300.0},
     "complaints-due-remind": {"task": "complaints.tasks.complaints_due_remind_task", "schedule": 600.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
     "filings-check": {"task": "merchants.tasks.filings_check_task", "schedule": crontab(hour=1, minute=0)},
@@ -346,6 +347,9 @@ FILING_DOCUMENT_MAX_BYTES = env_int(
 # merchant, the files it sent) (regulator.services.cases).
 CASE_FILE_MAX_BYTES = env_int(
     "CASE_FILE_MAX_BYTES", 20 * 1024 * 1024, doc="Largest file (PDF, JPEG, PNG) of an inspection case."
+)
+DISPUTE_EVIDENCE_MAX_BYTES = env_int(
+    "DISPUTE_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024, doc="Largest file of evidence a party may attach to a dispute."
 )
 # --- PDFs ------------------------------------------------------------------------------------
 # Every PDF embeds (a subset of) a CJK font with TrueType outlines (core/pdf.py): empty means the
@@ -396,6 +400,10 @@ API_TAGS = {
     "filings": ("商户备案", "Merchants' filings (备案)"),
     "public": ("商户公示信息（无需登录）", "Merchants' public record (no login)"),
     "complaints": ("投诉与 12345 热线工单", "Complaints and 12345 hotline work orders"),
+    "disputes": (
+        "服务申诉：商户对被拒确认的服务提出申诉，双方举证，监管部门裁决",
+        "Disputes: a merchant contests a rejected service, both sides bring evidence, the regulator decides",
+    ),
     "notifications": ("站内通知", "In-app notices"),
     "regulator": (
         "市场监管：风险评分、监管措施、退款、审计日志与报告",
@@ -443,6 +451,13 @@ SPECTACULAR_SETTINGS = {
         # An inspection case's state and its requests for documents' (regulator.models).
         "InspectionCaseStateEnum": "regulator.models.InspectionCase.State",
         "DocumentRequestStateEnum": "regulator.models.DocumentRequest.State",
+        # A dispute's state, how it ended, a piece of evidence's party, and the regulator's outcomes.
+        "DisputeStateEnum": "consumers.models.Dispute.State",
+        "DisputeEndedByEnum": "consumers.models.Dispute.EndedBy",
+        "DisputeEvidencePartyEnum": "consumers.models.DisputeEvidence.Party",
+        "DisputeOutcomeEnum": "consumers.disputes.OUTCOMES",
+        # What a line of a holder's statement was (cards and products have a "kind" of their own).
+        "StatementLineKindEnum": "refunds.holder_statement.STATEMENT_KINDS",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.

@@ -40,3 +40,31 @@ class OperatorConsentNotOpen(DomainError):
         "No change of operator awaits this card's answer: none was approved, its day has come, or the card "
         "holds no money."
     )
+
+
+class CardInDispute(DomainError):
+    code = "card_in_dispute"
+    default_detail = _(
+        "A dispute about a service on this card is open: the card cannot be refunded or transferred until the "
+        "regulator decides it."
+    )
+
+
+class RedemptionNotDisputable(DomainError):
+    code = "redemption_not_disputable"
+    default_detail = _("Only a service the consumer rejected can be contested.")
+
+
+class DisputeWindowClosed(DomainError):
+    code = "dispute_window_closed"
+    default_detail = _("The time to contest this rejected service has passed.")
+
+
+class DisputeNotOpen(DomainError):
+    code = "dispute_not_open"
+    default_detail = _("This dispute was already decided.")
+
+
+class DisputeExpired(DomainError):
+    code = "dispute_expired"
+    default_detail = _("This dispute was not decided in time and is dismissed: nothing is released.")

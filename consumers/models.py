@@ -21,6 +21,9 @@ The card state machine
 Every rule also reads the clock itself, so nothing depends on when the periodic job that activates
 cards runs. Money lives in the ledger: ``escrow_balance`` is the card's escrow account balance, and
 ``price == escrow_balance + released_total + refunded_total`` for every paid card.
+
+A ``Dispute`` (a merchant contesting a service its consumer rejected; its rules are
+``consumers.disputes``') holds the card while it is open: no refund, no transfer.
 """
 
 import secrets
@@ -296,3 +299,125 @@ class OperatorConsent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["operator_change", "card"], name="operatorconsent_once_per_card")
         ]
+
+
+# --- disputes (consumers.disputes) -------------------------------------------------------------
+
+
+def _past_decide_by(dispute: "Dispute") -> bool:
+    return clock.now() >= dispute.decide_by
+
+
+class Dispute(FSMModelMixin, models.Model):
+    """A merchant contests a service its consumer rejected; the regulator decides.
+
+    ::
+
+        open ──uphold──▶ upheld      (the redemption's share is released, once)
+          │ ╲
+          │  dismiss──▶ dismissed    (the regulator's decision; or the platform refunded the card)
+          ╲
+           expire───▶ dismissed      (not decided by ``decide_by``)
+
+    One dispute per redemption. ``released`` is what upholding released (never more than the
+    card's escrow then); ``ended_by`` says who ended it. While a dispute is open (and not past
+    ``decide_by``) its card can be neither refunded nor transferred.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        UPHELD = "upheld", _("upheld")
+        DISMISSED = "dismissed", _("dismissed")
+
+    class EndedBy(models.TextChoices):
+        DECISION = "decision", _("the regulator's decision")
+        TIMEOUT = "timeout", _("not decided in time")
+        REFUND = "refund", _("the card was refunded by the platform")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    redemption = models.OneToOneField(Redemption, on_delete=models.PROTECT, related_name="dispute")
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="disputes")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="disputes")
+    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="disputes")  # the holder then
+    reason = models.TextField()
+    state = FSMField(default=State.OPEN, choices=State.choices, protected=True)
+    decide_by = models.DateTimeField()
+    released = models.BigIntegerField(default=0)  # fen released to the merchant by upholding it
+    note = models.TextField(blank=True, default="")  # the regulator's, with its decision
+    ended_by = models.CharField(max_length=16, choices=EndedBy.choices, blank=True, default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "decide_by"], name="dispute_state_decide_by_idx"),
+            models.Index(fields=["card", "state"], name="dispute_card_state_idx"),
+            models.Index(fields=["merchant", "created_at"], name="dispute_merchant_idx"),
+            models.Index(fields=["consumer", "created_at"], name="dispute_consumer_idx"),
+        ]
+        constraints = [models.CheckConstraint(condition=Q(released__gte=0), name="dispute_released_non_negative")]
+
+    def __str__(self) -> str:
+        return f"dispute {self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        """Open by the clock: an open dispute past ``decide_by`` is dismissed, whether or not the job
+        that writes so has run."""
+        return self.state == self.State.OPEN and clock.now() < self.decide_by
+
+    @transition(field=state, source=State.OPEN, target=State.UPHELD, conditions=[lambda d: not _past_decide_by(d)])
+    def uphold(self) -> None:
+        """The regulator found the service was given: its share goes to the merchant."""
+
+    @transition(field=state, source=State.OPEN, target=State.DISMISSED)
+    def dismiss(self) -> None:
+        """The regulator found it was not, or the platform refunded the card: nothing is released."""
+
+    @transition(field=state, source=State.OPEN, target=State.DISMISSED, conditions=[_past_decide_by])
+    def expire(self) -> None:
+        """Nobody decided it in time."""
+
+
+def dispute_evidence_path(evidence: "DisputeEvidence", filename: str) -> str:
+    """``disputes/<dispute id>/<uuid><suffix>``: the sender's file name is kept in ``name``, never in the path."""
+    from core.uploads import SUFFIXES
+
+    return f"disputes/{evidence.dispute_id}/{uuid.uuid4().hex}{SUFFIXES.get(evidence.content_type, '')}"
+
+
+class DisputeEvidence(models.Model):
+    """One piece of a party's evidence: a text, or a file (PDF, JPEG or PNG by its bytes; its
+    SHA-256 kept), shown to both parties and the regulator."""
+
+    class Party(models.TextChoices):
+        MERCHANT = "merchant", _("merchant")
+        CONSUMER = "consumer", _("consumer")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="evidence")
+    party = models.CharField(max_length=16, choices=Party.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(blank=True, default="")
+    file = models.FileField(upload_to=dispute_evidence_path, max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True, default="")  # the file's name as sent
+    size = models.PositiveIntegerField(default=0)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["dispute", "created_at"], name="disputeevidence_dispute_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(file="") & ~Q(text="")) | (~Q(file="") & ~Q(sha256="")),
+                name="disputeevidence_text_or_file",
+            )
+        ]
+
+    @property
+    def is_file(self) -> bool:
+        return bool(self.file)

@@ -6,7 +6,7 @@ add up to exactly its price: rounding never creates or loses a fen.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from core import calendar, clock
 from core.rules import rule
@@ -52,3 +52,15 @@ def period_pass_earned(*, price: int, days: int, valid_from: date, today: date) 
 def voluntary_refund_fee(*, escrow: int, refund_fee_bps: int) -> int:
     """``floor(escrow * refund_fee_bps / 10000)``."""
     return escrow * refund_fee_bps // 10_000
+
+
+def dispute_window_ends_at(rejected_at: datetime) -> datetime:
+    """Until when a merchant may contest a service rejected at ``rejected_at``: the rules profile's
+    ``dispute_window_days`` later."""
+    return rejected_at + timedelta(days=rule("dispute_window_days").value)
+
+
+def dispute_decide_by(opened_at: datetime) -> datetime:
+    """When a dispute opened at ``opened_at`` is dismissed if the regulator has not decided it: the
+    rules profile's ``dispute_decision_days`` later."""
+    return opened_at + timedelta(days=rule("dispute_decision_days").value)

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
+from consumers import rules
 from consumers.errors import CardNotRedeemable
 from consumers.models import (
     COUNTER_CODE_ALPHABET,
     COUNTER_CODE_LENGTH,
     Card,
     Consumer,
+    Dispute,
+    DisputeEvidence,
     OperatorConsent,
     Redemption,
 )
 from core import clock
 from core.errors import NotFound
-from merchants.models import OperatorChange
+from merchants.models import Merchant, OperatorChange, Product
 from merchants.oversight import oversight_of
 
 
@@ -177,3 +182,134 @@ def operator_change_cards_refunded(*, change: OperatorChange) -> QuerySet[Card]:
 def card_operator_consent(*, card: Card, change: OperatorChange) -> OperatorConsent | None:
     """The holder's answer for ``card`` to ``change``, if one was given."""
     return OperatorConsent.objects.filter(operator_change=change, card=card).first()
+
+
+# --- disputes ---------------------------------------------------------------------------------
+
+
+def card_has_open_dispute(card: Card) -> bool:
+    """Whether a dispute about a service on the card is open (by the clock: one past its
+    ``decide_by`` is dismissed), which stops the card's refunds and transfers (``card_in_dispute``).
+    Read under the card's lock, it cannot change until the commit: opening a dispute locks the card."""
+    return Dispute.objects.filter(card_id=card.pk, state=Dispute.State.OPEN, decide_by__gt=clock.now()).exists()
+
+
+def card_open_disputes(*, card_ids) -> set:
+    """The ids, among ``card_ids``, of cards with an open dispute (one query, for a page of cards)."""
+    return set(
+        Dispute.objects.filter(card_id__in=list(card_ids), state=Dispute.State.OPEN, decide_by__gt=clock.now())
+        .values_list("card_id", flat=True)
+        .distinct()
+    )
+
+
+def _with_evidence(disputes: QuerySet[Dispute]) -> QuerySet[Dispute]:
+    """Disputes with what a page or a response shows of them: the redemption, card, parties and evidence."""
+    return disputes.select_related("redemption", "card__product", "merchant", "consumer").prefetch_related(
+        Prefetch("evidence", queryset=DisputeEvidence.objects.order_by("created_at", "pk"))
+    )
+
+
+def _disputes() -> QuerySet[Dispute]:
+    return _with_evidence(Dispute.objects.order_by("-created_at", "pk"))
+
+
+def disputes_visible_to(*, user) -> QuerySet[Dispute]:
+    """A merchant's disputes, or the disputes about a consumer's services (the regulator reads
+    ``disputes_among``, scoped to its jurisdiction); anyone else sees none."""
+    if user.role == "merchant":
+        return _disputes().filter(merchant__user=user)
+    if user.role == "consumer":
+        return _disputes().filter(consumer__user=user)
+    return Dispute.objects.none()
+
+
+def disputes_among(*, merchants: QuerySet[Merchant], state: str | None = None) -> QuerySet[Dispute]:
+    """The disputes of ``merchants`` (a regulator's jurisdiction), open ones first by their
+    deadline, then the decided, newest first; ``state`` narrows them."""
+    disputes = _with_evidence(Dispute.objects.filter(merchant__in=merchants))
+    if state:
+        disputes = disputes.filter(state=state)
+    return disputes.order_by(F("decided_at").desc(nulls_first=True), "decide_by", "pk")
+
+
+def dispute_get(*, user, dispute_id) -> Dispute:
+    """One of the user's disputes (``disputes_visible_to``); anyone else's is "not found"."""
+    try:
+        return disputes_visible_to(user=user).get(pk=dispute_id)
+    except (Dispute.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
+
+
+def dispute_among(*, merchants: QuerySet[Merchant], dispute_id) -> Dispute:
+    """A dispute of one of ``merchants`` (the regulator's); any other is "not found"."""
+    try:
+        return disputes_among(merchants=merchants).get(pk=dispute_id)
+    except (Dispute.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
+
+
+def dispute_evidence(*, dispute: Dispute) -> list[DisputeEvidence]:
+    """The parties' evidence, oldest first (as prefetched by the selectors above, else read now)."""
+    if "evidence" in getattr(dispute, "_prefetched_objects_cache", {}):
+        return list(dispute.evidence.all())
+    return list(dispute.evidence.order_by("created_at", "pk"))
+
+
+def dispute_evidence_get(*, user, evidence_id, merchants: QuerySet[Merchant] | None = None) -> DisputeEvidence:
+    """A file of evidence for one of the dispute's parties or, given its jurisdiction's
+    ``merchants``, a regulator; anyone else is told it does not exist."""
+    try:
+        evidence = DisputeEvidence.objects.select_related("dispute").get(pk=evidence_id)
+    except (DisputeEvidence.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
+    if not evidence.file:
+        raise NotFound()
+    if merchants is not None:
+        if merchants.filter(pk=evidence.dispute.merchant_id).exists():
+            return evidence
+        raise NotFound()
+    if disputes_visible_to(user=user).filter(pk=evidence.dispute_id).exists():
+        return evidence
+    raise NotFound()
+
+
+def redemption_contestable_until(redemption: Redemption) -> datetime | None:
+    """Until when the merchant may contest a rejected redemption, or None if it cannot be contested:
+    not rejected, a pass's check-in (it releases nothing), its card holds nothing any more, or the
+    window has closed. (The card's state is as last written; ``dispute_open`` checks it locked.)"""
+    if redemption.state != Redemption.State.REJECTED or redemption.decided_at is None:
+        return None
+    if redemption.card.kind == Product.Kind.PERIOD_PASS or redemption.card.state not in Card.HOLDING:
+        return None
+    until = rules.dispute_window_ends_at(redemption.decided_at)
+    return until if clock.now() < until else None
+
+
+@dataclass(frozen=True)
+class Contestable:
+    redemption: Redemption
+    until: datetime  # the end of the time to contest it
+
+
+def redemptions_contestable(*, merchant: Merchant) -> list[Contestable]:
+    """The merchant's rejected services it may still contest and has not, the newest first."""
+    window = rules.dispute_window_ends_at(clock.now()) - clock.now()
+    candidates = (
+        Redemption.objects.filter(
+            merchant=merchant,
+            state=Redemption.State.REJECTED,
+            decided_at__gt=clock.now() - window,
+            dispute__isnull=True,
+            card__state__in=Card.HOLDING,
+        )
+        .exclude(card__kind=Product.Kind.PERIOD_PASS)
+        .select_related("card__product")
+        .order_by("-decided_at", "pk")
+    )
+    found = []
+    for redemption in candidates:
+        until = redemption_contestable_until(redemption)
+        if until is not None:
+            found.append(Contestable(redemption=redemption, until=until))
+    return found

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from consumers import services
+from consumers import disputes, services
 
 
 @shared_task
@@ -21,3 +21,8 @@ def period_pass_accrue_task() -> int:
 @shared_task
 def cooling_off_ending_notify_task() -> int:
     return services.cooling_off_ending_notify()
+
+
+@shared_task
+def disputes_expire_due_task() -> int:
+    return disputes.disputes_expire_due()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from consumers import api
+from consumers import api, disputes_api
 from merchants.api import MerchantCreateApi, ProductListCreateApi
 
 urlpatterns = [
@@ -15,4 +15,21 @@ urlpatterns = [
     path("redemptions", api.RedemptionListCreateApi.as_view(), name="redemptions"),
     path("redemptions/<uuid:redemption_id>/confirm", api.RedemptionConfirmApi.as_view(), name="redemption-confirm"),
     path("redemptions/<uuid:redemption_id>/reject", api.RedemptionRejectApi.as_view(), name="redemption-reject"),
+    path(
+        "redemptions/<uuid:redemption_id>/dispute",
+        disputes_api.RedemptionDisputeCreateApi.as_view(),
+        name="redemption-dispute",
+    ),
+    path("disputes", disputes_api.DisputeListApi.as_view(), name="disputes"),
+    path("disputes/<uuid:dispute_id>", disputes_api.DisputeDetailApi.as_view(), name="dispute-detail"),
+    path(
+        "disputes/<uuid:dispute_id>/evidence",
+        disputes_api.DisputeEvidenceCreateApi.as_view(),
+        name="dispute-evidence",
+    ),
+    path(
+        "disputes/evidence/<uuid:evidence_id>",
+        disputes_api.DisputeEvidenceFileApi.as_view(),
+        name="dispute-evidence-file",
+    ),
 ]

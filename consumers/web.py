@@ -36,7 +36,7 @@ from django.views.decorators.http import require_POST
 from consumers import selectors, services
 from consumers.contract import card_contract_pdf
 from consumers.errors import CardNotRedeemable
-from consumers.models import Card, Consumer, Redemption
+from consumers.models import Card, Consumer, Dispute, Redemption
 from core import clock
 from core.errors import NotFound
 from core.formatting import beijing_date, beijing_datetime, percent, yuan
@@ -388,7 +388,18 @@ def _live_context(request) -> dict:
     pending = list(mine.filter(state=Redemption.State.AWAITING_CONFIRMATION))
     for redemption in pending:
         redemption.lapsed = redemption.expires_at <= now
-    recent = mine.exclude(state=Redemption.State.AWAITING_CONFIRMATION)[:MERCHANT_RECENT_REDEMPTIONS]
+    recent = list(mine.exclude(state=Redemption.State.AWAITING_CONFIRMATION)[:MERCHANT_RECENT_REDEMPTIONS])
+    # A rejected one links to its dispute, or to the "contest" form while it may still be contested.
+    disputed = dict(
+        Dispute.objects.filter(
+            redemption__in=[r.pk for r in recent if r.state == Redemption.State.REJECTED]
+        ).values_list("redemption_id", "pk")
+    )
+    for redemption in recent:
+        redemption.dispute_pk = disputed.get(redemption.pk)
+        redemption.contestable = redemption.dispute_pk is None and bool(
+            selectors.redemption_contestable_until(redemption)
+        )
     return {"pending": pending, "recent": recent}
 
 

@@ -6,7 +6,7 @@ the complaint pages under ``/c/complaints/`` are ``complaints.web_urls``'."""
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from consumers import web
+from consumers import disputes_web, web
 
 pages = [
     path("", RedirectView.as_view(pattern_name="web-consumer-cards"), name="web-consumer-home"),
@@ -23,6 +23,7 @@ pages = [
     path("redemptions/pending/", web.redemptions_pending, name="web-consumer-redemptions-pending"),
     path("redemptions/<uuid:redemption_id>/confirm/", web.redemption_confirm, name="web-consumer-redemption-confirm"),
     path("redemptions/<uuid:redemption_id>/reject/", web.redemption_reject, name="web-consumer-redemption-reject"),
+    path("disputes/<uuid:dispute_id>/", disputes_web.consumer_dispute, name="web-consumer-dispute"),
 ]
 
 merchant_pages = [
@@ -30,10 +31,18 @@ merchant_pages = [
     path("redemptions/start/", web.merchant_redemption_start, name="web-merchant-redemption-start"),
     path("redemptions/live/", web.merchant_redemptions_live, name="web-merchant-redemptions-live"),
     path("redemptions/counter/", web.merchant_counter, name="web-merchant-counter"),
+    path(
+        "redemptions/<uuid:redemption_id>/dispute/",
+        disputes_web.merchant_dispute_open,
+        name="web-merchant-redemption-dispute",
+    ),
+    path("disputes/", disputes_web.merchant_disputes, name="web-merchant-disputes"),
+    path("disputes/<uuid:dispute_id>/", disputes_web.merchant_dispute, name="web-merchant-dispute"),
 ]
 
 urlpatterns = [
     path("signup/consumer/", web.signup, name="web-signup-consumer"),
     path("c/", include(pages)),
     path("m/", include(merchant_pages)),
+    path("disputes/evidence/<uuid:evidence_id>/", disputes_web.evidence_file, name="web-dispute-evidence"),
 ]

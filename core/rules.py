@@ -43,6 +43,8 @@ DEADLINE_RULES = (
     "relocation_notice_days",
     "complaint_response_hours",
     "complaint_urgent_response_hours",
+    "dispute_window_days",
+    "dispute_decision_days",
 )
 # Every profile's general rules hold these: the platform reads them whatever the city.
 REQUIRED_RULES = (
@@ -77,6 +79,8 @@ RULE_LABELS = {
     "operator_change_notice_days": gettext_lazy("Notice before a change of operator"),
     "complaint_response_hours": gettext_lazy("Time to answer a complaint"),
     "complaint_urgent_response_hours": gettext_lazy("Time to answer an urgent complaint"),
+    "dispute_window_days": gettext_lazy("Time to contest a rejected service"),
+    "dispute_decision_days": gettext_lazy("Time to decide a dispute"),
     "max_price": gettext_lazy("Highest price of one card"),
     "filing_balance_threshold": gettext_lazy("Prepaid balance that requires filing"),
     "education_max_sessions": gettext_lazy("Most class sessions collected at once"),

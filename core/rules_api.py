@@ -136,6 +136,12 @@ class RulesApi(APIView):
         relocation_notice_days = serializers.IntegerField()
         complaint_response_hours = serializers.IntegerField()
         complaint_urgent_response_hours = serializers.IntegerField()
+        dispute_window_days = serializers.IntegerField(
+            help_text="Days a merchant has, from the consumer's rejection, to contest a service."
+        )
+        dispute_decision_days = serializers.IntegerField(
+            help_text="Days the regulator has to decide a dispute; one not decided by then is dismissed."
+        )
         limits = RulesProfileRuleSerializer(many=True)
         filing = RulesProfileFilingSerializer()
         rules = RulesProfileRuleSerializer(many=True)

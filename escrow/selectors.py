@@ -1,11 +1,14 @@
-"""Reads of the escrow ledger: balances and the regulator's verification."""
+"""Reads of the escrow ledger: balances, an account's entries, and the regulator's verification."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TypedDict
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from core import sql
 from escrow import statements
@@ -14,6 +17,52 @@ from escrow.models import Account, ChainHead, JournalEntry, Posting
 
 # What the custody bank must hold: everything the platform owes.
 LIABILITY_KINDS = (Account.Kind.CARD_ESCROW, Account.Kind.MERCHANT_SETTLEMENT, Account.Kind.REFUND_PAYABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEntry:
+    """One journal entry as an account's statement shows it."""
+
+    entry_id: int
+    code: str
+    idempotency_key: str
+    memo: str
+    created_at: datetime
+    hash: str
+    amount: int  # the entry's posting on the account, signed as posted (+ debit, - credit); 0: none
+    moved: int  # the money the entry moved: the sum of its debits
+
+
+def account_entries(*, account_id: int, entry_keys: Sequence[str] = ()) -> list[AccountEntry]:
+    """Every journal entry that posted to ``account_id`` (a card's escrow: its purchase, releases,
+    fee and refund), with the entries ``entry_keys`` name that did not (a refund's payment out of
+    refunds payable), oldest first. Three indexed reads: the account's postings by the
+    ``(account, entry)`` index, the named entries by their unique key, then the entries by id."""
+    posted = dict(Posting.objects.filter(account_id=account_id).values_list("entry_id", "amount"))
+    ids = set(posted)
+    if entry_keys:
+        ids |= set(JournalEntry.objects.filter(idempotency_key__in=list(entry_keys)).values_list("pk", flat=True))
+    if not ids:
+        return []
+    rows = (
+        JournalEntry.objects.filter(pk__in=ids)
+        .annotate(moved=Sum("postings__amount", filter=Q(postings__amount__gt=0)))
+        .order_by("created_at", "pk")
+        .values_list("pk", "code", "idempotency_key", "memo", "created_at", "hash", "moved")
+    )
+    return [
+        AccountEntry(
+            entry_id=pk,
+            code=code,
+            idempotency_key=key,
+            memo=memo,
+            created_at=created_at,
+            hash=link,
+            amount=posted.get(pk, 0),
+            moved=moved or 0,
+        )
+        for pk, code, key, memo, created_at, link, moved in rows
+    ]
 
 
 class LedgerVerification(TypedDict):

@@ -36,6 +36,8 @@ class Kind(models.TextChoices):
     CARD_TRANSFER_OFFERED = "card_transfer_offered", _("card transfer offered")
     COMPLAINT_DUE = "complaint_due", _("complaint due")
     DOCUMENTS_REQUESTED = "documents_requested", _("documents requested")
+    DISPUTE_OPENED = "dispute_opened", _("service contested")
+    DISPUTE_DECIDED = "dispute_decided", _("dispute decided")
 
 
 class Channel(models.TextChoices):

@@ -119,7 +119,48 @@ def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
             "The market regulator, inspecting your shop, asks you for documents: %(request)s. Send them "
             "(PDF, JPEG or PNG) on this page: %(url)s"
         ) % p
+    if kind == Kind.DISPUTE_OPENED:
+        return _("%(merchant)s contests a service you rejected") % p, _(
+            "%(merchant)s says the service you rejected on your card was given, and has asked the market "
+            "regulator to decide. Add your side (what happened, photos, documents) before %(decide_by_at)s: "
+            "%(url)s. Until it is decided, the card can be neither refunded nor transferred."
+        ) % p
+    if kind == Kind.DISPUTE_DECIDED:
+        return _dispute_decided(p)
     raise ValueError(f"unknown notification kind {kind!r}")
+
+
+def _dispute_decided(p: dict[str, str]) -> tuple[str, str]:
+    """A dispute ended: for its consumer or its merchant (``party``), upheld or dismissed (``outcome``),
+    and why it was dismissed (``ended_by``: the regulator, the deadline, the platform's refund)."""
+    if p["outcome"] == "upheld":
+        if p["party"] == "merchant":
+            return _("Your dispute was upheld"), _(
+                "The market regulator found that the service your consumer rejected was given: %(amount)s "
+                "of the card's escrow has been released to you."
+            ) % p
+        return _("The regulator upheld %(merchant)s's dispute") % p, _(
+            "The market regulator found that the service you rejected at %(merchant)s was given: %(amount)s "
+            "of your card's escrow has been released to the merchant. Your card can be refunded and "
+            "transferred again: %(url)s"
+        ) % p
+    why = {
+        "timeout": _("it was not decided in time"),
+        "refund": _("the platform refunded the card in full"),
+    }.get(p.get("ended_by", ""), _("the market regulator dismissed it"))
+    if p["party"] == "merchant":
+        return _("Your dispute was dismissed"), _(
+            "Your dispute about a service your consumer rejected has ended (%(why)s): nothing was released."
+        ) % {**p, "why": why}
+    if p.get("ended_by") == "refund":
+        return _("The dispute with %(merchant)s has ended") % p, _(
+            "%(merchant)s's dispute about a service you rejected has ended: the platform refunds everything "
+            "left on your card to you, and nothing was released to the merchant."
+        ) % p
+    return _("The dispute with %(merchant)s has ended") % p, _(
+        "%(merchant)s's dispute about a service you rejected has ended (%(why)s): nothing was released from "
+        "your card, and it can be refunded and transferred again: %(url)s"
+    ) % {**p, "why": why}
 
 
 def render(*, kind: str, params: dict[str, Any], language: str) -> tuple[str, str]:

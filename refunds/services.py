@@ -21,8 +21,10 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from consumers import rules
+from consumers.disputes import disputes_end_for_refund
+from consumers.errors import CardInDispute
 from consumers.models import Card, Consumer
-from consumers.selectors import operator_change_cards_refunded
+from consumers.selectors import card_has_open_dispute, operator_change_cards_refunded
 from consumers.services import card_apply_clock, card_change, card_lock
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
@@ -208,6 +210,8 @@ def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
                 return existing
             raise CardNotRefundable()
         card_apply_clock(card)
+        if card_has_open_dispute(card):
+            raise CardInDispute()
         note = ""
         if reason == Refund.Reason.MERCHANT_DEFAULT:
             # The reasons (the merchant as read with the card's lock) go into the journal entry's
@@ -227,7 +231,8 @@ def refund_for_default(*, card_id: Any, actor_id: int | None, note: str = "") ->
     ``POST /regulator/cards/{id}/refund``): ``(refund, whether it was booked now)``. Runs in the
     caller's transaction if there is one (the regulator's audit line commits with it). Asking again
     returns the first ``merchant_default`` refund; a card refunded for another reason is
-    ``card_not_refundable``."""
+    ``card_not_refundable``; one with an open dispute ``card_in_dispute`` (the regulator decides the
+    dispute first)."""
     with transaction.atomic():
         card = card_lock(pk=card_id)
         existing = Refund.objects.filter(card=card).first()
@@ -236,6 +241,8 @@ def refund_for_default(*, card_id: Any, actor_id: int | None, note: str = "") ->
                 return existing, False
             raise CardNotRefundable()
         card_apply_clock(card)
+        if card_has_open_dispute(card):
+            raise CardInDispute()
         refund = _refund_book(
             card=card,
             reason=Refund.Reason.MERCHANT_DEFAULT,
@@ -264,7 +271,9 @@ def refund_entitlement_record(*, card_id: Any, source: str, actor_id: int | None
 
 def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label: str = "") -> Refund | None:
     """Refund a card in full because its merchant closed (or the regulator ordered it). Returns
-    None when the card has nothing left to refund; refunding twice returns the first refund."""
+    None when the card has nothing left to refund; refunding twice returns the first refund. An open
+    dispute of the card is dismissed first (``disputes_end_for_refund``): the disputed share is
+    refunded with the rest."""
     with transaction.atomic(durable=True):
         card = card_lock(pk=card_id)
         existing = Refund.objects.filter(card=card).first()
@@ -273,6 +282,7 @@ def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label
         card_apply_clock(card)
         if card.escrow_left <= 0 or card.state not in Card.HOLDING:
             return None
+        disputes_end_for_refund(card_ids=[card.pk])
         return _refund_book(
             card=card, reason=Refund.Reason.MERCHANT_CLOSURE, actor_id=actor_id, actor_label=actor_label
         )
@@ -541,7 +551,8 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
 
     The chunk locks its cards in primary-key order and re-checks their state under the lock, so
     two steps racing (a redelivered task beside a live one) never refund a card twice. Each card
-    gets its own ledger entries, as ``refund_for_closure`` would post them; the chunk's cards,
+    gets its own ledger entries, as ``refund_for_closure`` would post them (and its open dispute is
+    dismissed, as there); the chunk's cards,
     refunds and outbox messages are written with one statement each, and its entries are posted
     together last, so the refunds payable account (which the payments of earlier chunks lock too)
     stays locked only from there to the commit."""
@@ -589,6 +600,8 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
             entries += card_entries
             changes.append(change)
         if refunds:
+            # An open dispute of a card refunded now ends: the disputed share is refunded with the rest.
+            disputes_end_for_refund(card_ids=[refund.card_id for refund in refunds])
             sql.update_each(changes)  # each card's change, as _refund_book writes one: one UPDATE for the chunk
             sql.rows_insert(
                 model=Refund,

@@ -1,5 +1,5 @@
-"""The refunds app's API routes, under ``/api/v1/`` (config/urls.py): a card's refund, and the
-merchant's settlement statement, which lists its cards' refunds."""
+"""The refunds app's API routes, under ``/api/v1/`` (config/urls.py): a card's refund, the holder's
+statement of a card, and the merchant's settlement statement, which lists its cards' refunds."""
 
 from django.urls import path
 
@@ -7,6 +7,8 @@ from refunds import api
 
 urlpatterns = [
     path("cards/<uuid:card_id>/refunds", api.CardRefundCreateApi.as_view(), name="card-refunds"),
+    path("cards/<uuid:card_id>/statement", api.CardStatementApi.as_view(), name="card-statement"),
+    path("cards/<uuid:card_id>/statement.pdf", api.CardStatementPdfApi.as_view(), name="card-statement-pdf"),
     path(
         "merchant/settlements/<uuid:settlement_id>/statement.pdf",
         api.MerchantSettlementStatementApi.as_view(),

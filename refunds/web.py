@@ -37,6 +37,7 @@ from merchants.models import OperatorChange
 from merchants.selectors import merchant_settlement_get, operator_change_open
 from merchants.web import merchant_of_request
 from notifications.selectors import notifications_of_user
+from refunds.holder_statement import holder_statement_lines, holder_statement_pdf
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
 from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
@@ -177,12 +178,15 @@ def card_list(request):
 
 @consumer_only
 def card_detail(request, card_id):
-    """A card: its terms and money, its services, its contract, refunds and complaints."""
+    """A card: its terms and money, its services, its contract, its statement (every movement of its
+    money with the journal entry's hash), disputes, refunds and complaints."""
     card = _card_by_the_clock(card_of_request(request, card_id))
     redemptions = (
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
     )[:RECENT_REDEMPTIONS]
     refund = Refund.objects.filter(card=card).first()
+    disputes = consumer_selectors.disputes_visible_to(user=request.user).filter(card=card)
+    in_dispute = consumer_selectors.card_has_open_dispute(card)
     # At the counter: a QR code and the short code the merchant scans or types (a card that can be served).
     counter_qr = (
         qr_svg(counter_link(request, card), label=_("QR code for the counter"), html_id="counter-qr")
@@ -202,7 +206,11 @@ def card_detail(request, card_id):
             "payment": card.payment,
             "redemptions": redemptions,
             "refund": refund,
-            "refund_options": list(_refund_options(card).values()) if refund is None else [],
+            # While a dispute is open no refund applies (card_in_dispute): the page says why instead.
+            "refund_options": list(_refund_options(card).values()) if refund is None and not in_dispute else [],
+            "disputes": disputes,
+            "in_dispute": in_dispute,
+            "statement": holder_statement_lines(card=card),
             "default_reasons": _default_reasons(card) if refund is None else [],
             "notice": _merchant_notice(card),
             "operator_change": _operator_change_notice(card),
@@ -237,6 +245,15 @@ def card_refund(request, card_id):
             % {"amount": yuan(refund.amount), "fee": yuan(refund.fee)},
         )
     return redirect("web-consumer-card", card_id=card.pk)
+
+
+@consumer_only
+def card_statement(request, card_id):
+    """The holder's statement as a PDF (the same as the API's ``cards/{id}/statement.pdf``)."""
+    card = card_of_request(request, card_id)
+    response = HttpResponse(holder_statement_pdf(card=card), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="card-statement-{card.pk}.pdf"'
+    return response
 
 
 # --- the merchant's settlement statement (mounted under /m/) ------------------------------------

@@ -9,6 +9,7 @@ consumer_pages = [
     path("cards/", web.card_list, name="web-consumer-cards"),
     path("cards/<uuid:card_id>/", web.card_detail, name="web-consumer-card"),
     path("cards/<uuid:card_id>/refund/", web.card_refund, name="web-consumer-card-refund"),
+    path("cards/<uuid:card_id>/statement.pdf", web.card_statement, name="web-consumer-card-statement"),
 ]
 
 merchant_pages = [

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from regulator.api import cases as case_views
+from regulator.api import disputes as dispute_views
 from regulator.api import filings as filing_views
 from regulator.api import merchants as merchant_views
 from regulator.api import operator_changes as operator_change_views
@@ -80,6 +81,22 @@ urlpatterns = [
         "regulator/filings/<uuid:filing_id>/return",
         filing_views.RegulatorFilingReturnApi.as_view(),
         name="regulator-filing-return",
+    ),
+    path("regulator/disputes", dispute_views.RegulatorDisputeListApi.as_view(), name="regulator-disputes"),
+    path(
+        "regulator/disputes/<uuid:dispute_id>",
+        dispute_views.RegulatorDisputeDetailApi.as_view(),
+        name="regulator-dispute",
+    ),
+    path(
+        "regulator/disputes/<uuid:dispute_id>/decide",
+        dispute_views.RegulatorDisputeDecideApi.as_view(),
+        name="regulator-dispute-decide",
+    ),
+    path(
+        "regulator/disputes/evidence/<uuid:evidence_id>",
+        dispute_views.RegulatorDisputeEvidenceFileApi.as_view(),
+        name="regulator-dispute-evidence-file",
     ),
     path("regulator/risk/compute", merchant_views.RiskComputeAllApi.as_view(), name="regulator-risk-compute"),
     path("regulator/cases", case_views.CaseListCreateApi.as_view(), name="regulator-cases"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from regulator import web, web_cases
+from regulator import web, web_cases, web_disputes
 
 urlpatterns = [
     path("", web.dashboard, name="web-regulator-dashboard"),
@@ -30,6 +30,10 @@ urlpatterns = [
         web.operator_change_decide,
         name="web-regulator-operator-change-decide",
     ),
+    path("disputes/", web_disputes.disputes, name="web-regulator-disputes"),
+    path("disputes/<uuid:dispute_id>/", web_disputes.dispute_detail, name="web-regulator-dispute"),
+    path("disputes/<uuid:dispute_id>/decide/", web_disputes.dispute_decide, name="web-regulator-dispute-decide"),
+    path("disputes/evidence/<uuid:evidence_id>/", web_disputes.evidence_file, name="web-regulator-dispute-evidence"),
     path("audit-log/", web.audit_log, name="web-regulator-audit-log"),
     path("ledger/", web.ledger, name="web-regulator-ledger"),
     path("rules/", web.rules, name="web-regulator-rules"),

@@ -18,6 +18,7 @@ import core.pdf
 from consumers.contract import card_contract_pdf
 from core import clock
 from merchants.services.settlement import settlement_run
+from refunds.holder_statement import holder_statement_pdf
 from refunds.statement import settlement_statement_pdf
 from regulator.charts import Series, current_month_note, line_chart
 from regulator.reports.audit import audit_report_pdf
@@ -56,8 +57,9 @@ def texts_of(pdf: bytes) -> list[str]:
 
 @pytest.fixture
 def pdfs(regulator):
-    """The card contract, the first settlement statement and the audit report of one gym that
-    opened on 20 February 2026 (Beijing), and the city's periodic report of February."""
+    """The card contract, the first settlement statement, the audit report and the holder's
+    statement of one gym that opened on 20 February 2026 (Beijing), and the city's periodic report
+    of February."""
     with override_settings(PLATFORM_CONTACT=CONTACT):
         with at("2026-02-20 09:00 +0800"):
             gym = builders.merchant(name="朝阳健身工作室")
@@ -76,6 +78,7 @@ def pdfs(regulator):
                 "statement": settlement_statement_pdf(settlement=settlement),
                 "audit report": audit_report_pdf(merchant_id=gym.pk, generated_by=regulator),
                 "periodic report": bytes(report.files.get(kind="pdf").content),
+                "holder's statement": holder_statement_pdf(card=card),
             }
 
 

@@ -84,6 +84,7 @@ VERB_NAMES = {
     "refund_retry": "重新发送失败退款",
     "filing_accept": "备案通过",
     "filing_return": "备案退回补正",
+    "dispute_decide": "申诉裁决",
     "export": "导出数据",
     "case_open": "立案检查",
     "case_assign": "指派检查员",

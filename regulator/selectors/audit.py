@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from complaints.models import Complaint
-from consumers.models import Card
+from consumers.models import Card, Dispute
 from core.errors import InvalidInput
 from core.formatting import beijing_date, beijing_datetime, mask_account, yuan
 from escrow.models import JournalEntry
@@ -156,6 +156,7 @@ OTHER_VERBS = {
     "operator_change_request": gettext_lazy("change of operator asked for"),
     "operator_change_approve": gettext_lazy("change of operator approved"),
     "operator_change_reject": gettext_lazy("change of operator rejected"),
+    "dispute_decide": gettext_lazy("dispute decided"),
     "export": gettext_lazy("data exported"),
     "case_open": gettext_lazy("inspection case opened"),
     "case_assign": gettext_lazy("inspection case assigned"),
@@ -189,6 +190,7 @@ FIELD_LABELS = {
     "cards_to_refund": pgettext_lazy("audit log field", "cards to refund"),
     "state": pgettext_lazy("audit log field", "state"),
     "card_state": pgettext_lazy("audit log field", "card state"),
+    "card": pgettext_lazy("audit log field", "card"),
     "source": pgettext_lazy("audit log field", "source"),
     "category": pgettext_lazy("audit log field", "category"),
     "urgent": pgettext_lazy("audit log field", "urgent"),
@@ -232,6 +234,7 @@ _STATES_BY_VERB = {
     "case_documents_request": InspectionCase.State,
     "case_documents_submit": InspectionCase.State,
     "case_close": InspectionCase.State,
+    "dispute_decide": Dispute.State,
 }
 _CHOICES_BY_FIELD = {
     "source": Complaint.Source,
@@ -247,6 +250,7 @@ _MEMO_WORDS = {
     "payment": gettext_lazy("card payment %(reference)s"),
     "redemption": gettext_lazy("service %(reference)s"),
     "refund": gettext_lazy("refund paid out, reference %(reference)s"),
+    "dispute": gettext_lazy("dispute %(reference)s upheld"),
 }
 
 
@@ -342,6 +346,7 @@ _TARGETS = {
     "card": gettext_lazy("card %(ref)s"),
     "case": gettext_lazy("inspection case %(ref)s"),
     "complaint": gettext_lazy("complaint %(ref)s"),
+    "dispute": gettext_lazy("dispute %(ref)s"),
     "filing": gettext_lazy("filing %(ref)s"),
     "merchant": gettext_lazy("merchant %(ref)s"),
     "operator_change": gettext_lazy("change of operator %(ref)s"),

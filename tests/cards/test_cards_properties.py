@@ -1,6 +1,7 @@
-"""Random purchases, payments, redemptions, confirmations, refunds and clock jumps keep
-``price == escrow_balance + released_total + refunded_total`` for every paid card, and the ledger
-verifies, after every step."""
+"""Random purchases, payments, redemptions, confirmations, refunds, disputes (contested, upheld,
+dismissed, timed out) and clock jumps keep ``price == escrow_balance + released_total +
+refunded_total`` for every paid card, and the ledger verifies, after every step. A dispute releases at
+most once, never while its card is refunded, and no card is refunded while a dispute of it is open."""
 
 from datetime import timedelta
 
@@ -10,7 +11,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from consumers.models import Card
+from consumers.disputes import dispute_decide, dispute_open, disputes_expire_due
+from consumers.models import Card, Dispute
 from consumers.services import (
     card_purchase,
     cards_activate_due,
@@ -21,15 +23,20 @@ from consumers.services import (
     redemption_request,
     redemptions_expire_due,
 )
+from core import clock
 from core.errors import DomainError
+from escrow.models import JournalEntry
 from escrow.selectors import ledger_verify
+from refunds.models import Refund
 from refunds.services import refund_for_closure, refund_request
 from tests.cards import builders
+from tests.factories import UserFactory
 
 
 class CardMachine(RuleBasedStateMachine):
     cards = Bundle("cards")
     redemptions = Bundle("redemptions")
+    disputes = Bundle("disputes")
 
     @initialize()
     def start(self):
@@ -44,6 +51,7 @@ class CardMachine(RuleBasedStateMachine):
             builders.period_pass(self.merchant, price=31_000, days=9),
         ]
         self.consumer = builders.consumer()
+        self.regulator = UserFactory(role="regulator")
 
     def teardown(self):
         if hasattr(self, "traveller"):
@@ -85,6 +93,34 @@ class CardMachine(RuleBasedStateMachine):
         if redemption is not None:
             self.attempt(lambda: redemption_reject(consumer=self.consumer, redemption_id=redemption.pk))
 
+    @rule(target=disputes, redemption=redemptions)
+    def contest(self, redemption):
+        """The merchant contests a service (refused unless it was rejected, within the window)."""
+        if redemption is None:
+            return None
+        return self.attempt(lambda: dispute_open(merchant=self.merchant, redemption_id=redemption.pk, reason="given"))
+
+    @rule(target=disputes, card=cards, amount=st.integers(1, 40_000))
+    def contested_service(self, card, amount):
+        """The disputed case: a service asked for, rejected by the holder and contested at once."""
+        redemption = self.request(card, amount)
+        if redemption is None:
+            return None
+        self.reject(redemption)
+        return self.contest(redemption)
+
+    @rule(card=cards, amount=st.integers(1, 40_000), outcome=st.sampled_from(["upheld", "upheld", "dismissed"]))
+    def contested_and_decided(self, card, amount, outcome):
+        """A contested service the regulator decides at once (upheld releases its share)."""
+        dispute = self.contested_service(card, amount)
+        if dispute is not None:
+            self.decide(dispute, outcome)
+
+    @rule(dispute=disputes, outcome=st.sampled_from(["upheld", "dismissed"]))
+    def decide(self, dispute, outcome):
+        if dispute is not None:
+            self.attempt(lambda: dispute_decide(dispute_id=dispute.pk, outcome=outcome, actor_id=self.regulator.pk))
+
     @rule(card=cards, reason=st.sampled_from(["cooling_off", "small_balance", "voluntary"]))
     def refund(self, card, reason):
         self.attempt(lambda: refund_request(consumer=self.consumer, card_id=card.pk, reason=reason))
@@ -103,6 +139,7 @@ class CardMachine(RuleBasedStateMachine):
         cards_activate_due()
         redemptions_expire_due()
         period_pass_accrue()
+        disputes_expire_due()
 
     @invariant()
     def every_paid_card_balances(self):
@@ -113,6 +150,22 @@ class CardMachine(RuleBasedStateMachine):
                 assert card.escrow_account.balance == 0
         for card in Card.objects.select_related("escrow_account").filter(paid_at=None):
             assert card.escrow_account.balance == 0 and card.released_total == 0
+
+    @invariant()
+    def a_dispute_releases_at_most_once_and_only_when_upheld(self):
+        released = dict(
+            JournalEntry.objects.filter(idempotency_key__startswith="dispute:").values_list("idempotency_key", "id")
+        )
+        for dispute in Dispute.objects.all():
+            posted = f"dispute:{dispute.pk}" in released
+            assert posted == (dispute.state == Dispute.State.UPHELD and dispute.released > 0), dispute
+            assert dispute.released >= 0
+
+    @invariant()
+    def no_card_is_refunded_while_a_dispute_of_it_is_open(self):
+        for dispute in Dispute.objects.filter(state=Dispute.State.OPEN, decide_by__gt=clock.now()):
+            refund = Refund.objects.filter(card_id=dispute.card_id).first()
+            assert refund is None or refund.created_at < dispute.created_at, dispute
 
     @invariant()
     def ledger_verifies(self):

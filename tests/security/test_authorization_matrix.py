@@ -121,6 +121,10 @@ TABLE = [
     row("POST", "/api/v1/cards/<uuid:card_id>/operator-consent", (A, 200, 404, 403, 403, 403),
         objects={"card_id": "card"}, body={"consent": True},
         why="the holder answers merchant A's approved change of operator for their own card"),
+    row("GET", "/api/v1/cards/<uuid:card_id>/statement", (A, 200, 404, 403, 403, 403), objects={"card_id": "card"},
+        why="the holder's statement: only the holder"),
+    row("GET", "/api/v1/cards/<uuid:card_id>/statement.pdf", (A, 200, 404, 403, 403, 403),
+        objects={"card_id": "card"}),
     row("POST", "/api/v1/payments/<uuid:payment_id>/simulate", (A, 200, 404, 403, 403, 403),
         objects={"payment_id": "unpaid_payment"}, body={"outcome": "succeeded"}),
     # --- redemptions ---------------------------------------------------------------------------------------
@@ -131,6 +135,19 @@ TABLE = [
         objects={"redemption_id": "redemption_to_confirm"}),
     row("POST", "/api/v1/redemptions/<uuid:redemption_id>/reject", (A, 200, 404, 403, 403, 403),
         objects={"redemption_id": "redemption_to_reject"}),
+    # --- disputes (a merchant contests a rejected service; the regulator's side is below) -------------------
+    row("POST", "/api/v1/redemptions/<uuid:redemption_id>/dispute", (A, 403, 403, 201, 404, 403),
+        objects={"redemption_id": "redemption_to_dispute"}, body={"reason": "She trained that day."},
+        why="only the merchant of the rejected service contests it"),
+    row("GET", "/api/v1/disputes", (A, 200, 200, 200, 200, 403),
+        why="each side its own; the regulator lists them under /regulator/disputes"),
+    row("GET", "/api/v1/disputes/<uuid:dispute_id>", (A, 200, 404, 200, 404, 403), objects={"dispute_id": "dispute"}),
+    row("POST", "/api/v1/disputes/<uuid:dispute_id>/evidence", (A, 201, 404, 201, 404, 403),
+        objects={"dispute_id": "dispute"}, body={"text": "What I saw."}, why="either side adds evidence"),
+    row("GET", "/api/v1/disputes/evidence/<uuid:evidence_id>", (A, 200, 404, 200, 404, 404),
+        objects={"evidence_id": "evidence"},
+        why="the two sides; anyone else, the regulator too, is told it does not exist (the regulator's own "
+            "path is below)"),
     # --- the merchant's own money --------------------------------------------------------------------------
     row("GET", "/api/v1/merchant/balance", (A, 403, 403, 200, 200, 403), why="each merchant its own"),
     row("POST", "/api/v1/merchant/closure", (A, 403, 403, 400, 400, 403),
@@ -251,6 +268,13 @@ TABLE = [
         objects={"merchant_id": "merchant"},
         body={"new_operator_name": "新店主", "new_license_number": license_number(910_002), "changes_on": "2026-04-30"},
         why="409 operator_change_pending: merchant A's change is open"),
+    row("GET", "/api/v1/regulator/disputes", (A, 403, 403, 403, 403, 200)),
+    row("GET", "/api/v1/regulator/disputes/<uuid:dispute_id>", (A, 403, 403, 403, 403, 200),
+        objects={"dispute_id": "dispute"}),
+    row("POST", "/api/v1/regulator/disputes/<uuid:dispute_id>/decide", (A, 403, 403, 403, 403, 200),
+        objects={"dispute_id": "dispute_to_decide"}, body={"outcome": "upheld", "note": "matrix"}),
+    row("GET", "/api/v1/regulator/disputes/evidence/<uuid:evidence_id>", (A, 403, 403, 403, 403, 200),
+        objects={"evidence_id": "evidence"}),
     # --- the public record (no login; credentials are ignored) ---------------------------------------------
     row("GET", "/api/v1/public/merchants", (200, 200, 200, 200, 200, 200), why="public search of merchants"),
     row("GET", "/api/v1/public/merchants/<str:merchant_id>", (200, 200, 200, 200, 200, 200),
@@ -378,7 +402,11 @@ LOGIN = "login"  # sent to the login page
 PAGES = [
     ("/c/", {}, (LOGIN, 200, 200, 403, 403, 403)),
     ("/c/cards/{card}/", {"card": "card"}, (LOGIN, 200, 404, 403, 403, 403)),
+    ("/c/cards/{card}/statement.pdf", {"card": "card"}, (LOGIN, 200, 404, 403, 403, 403)),
+    ("/c/disputes/{dispute}/", {"dispute": "dispute"}, (LOGIN, 200, 404, 403, 403, 403)),
     ("/m/", {}, (LOGIN, 403, 403, 200, 200, 403)),
+    ("/m/disputes/{dispute}/", {"dispute": "dispute"}, (LOGIN, 403, 403, 200, 404, 403)),
+    ("/disputes/evidence/{evidence}/", {"evidence": "evidence"}, (LOGIN, 200, 404, 200, 404, 404)),
     ("/m/settlements/{settlement}/statement.pdf", {"settlement": "settlement"}, (LOGIN, 403, 403, 200, 404, 403)),
     ("/r/", {}, (LOGIN, 403, 403, 403, 403, 200)),
     # The city regulator sees every merchant; a district regulator those of its district
@@ -401,6 +429,7 @@ PAGES = [
     )],
     ("/r/reports/", {}, (LOGIN, 403, 403, 403, 403, 200)),
     ("/r/reports/{report}/", {"report": "report"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/disputes/{dispute}/", {"dispute": "dispute"}, (LOGIN, 403, 403, 403, 403, 200)),
     # The public record: anyone, logged in or not.
     ("/p/merchants/", {}, (200, 200, 200, 200, 200, 200)),
     ("/p/merchants/{merchant}/", {"merchant": "merchant"}, (200, 200, 200, 200, 200, 200)),

@@ -27,9 +27,9 @@ PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 OBJECTS = {
     "merchant_id": ["merchant"],
     "product_id": ["product"],
-    "card_id": ["card", "card_to_refund", "unpaid_card"],
+    "card_id": ["card", "card_to_refund", "unpaid_card", "disputed_card"],
     "payment_id": ["unpaid_payment"],
-    "redemption_id": ["redemption"],
+    "redemption_id": ["redemption", "redemption_to_dispute"],
     "complaint_id": ["complaint"],
     "settlement_id": ["settlement"],
     "action_id": ["action"],
@@ -42,6 +42,8 @@ OBJECTS = {
     "file_id": ["answer_file"],
     "report_id": ["report"],
     "change_id": ["operator_change", "operator_change_to_approve"],
+    "dispute_id": ["dispute"],
+    "evidence_id": ["evidence"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

@@ -70,9 +70,9 @@ EXAMPLES = int(os.environ.get("SCHEMA_FUZZ_EXAMPLES", "15"))
 
 # The world's rows that each path parameter, body field or query parameter may name.
 PATH_IDS = {
-    "card_id": ("card", "other_card", "card_to_refund", "unpaid_card", "card_in_default"),
+    "card_id": ("card", "other_card", "card_to_refund", "unpaid_card", "card_in_default", "disputed_card"),
     "payment_id": ("unpaid_payment",),
-    "redemption_id": ("redemption", "redemption_to_confirm", "redemption_to_reject"),
+    "redemption_id": ("redemption", "redemption_to_confirm", "redemption_to_reject", "redemption_to_dispute"),
     "complaint_id": ("complaint", "complaint_to_respond", "complaint_to_close"),
     "settlement_id": ("settlement",),
     "merchant_id": ("merchant", "other_merchant"),
@@ -81,6 +81,8 @@ PATH_IDS = {
     "case_id": ("case", "case_to_close", "other_case", "closed_case"),
     "request_id": ("document_request", "answered_request"),
     "file_id": ("finding_file", "answer_file"),
+    "dispute_id": ("dispute", "dispute_to_decide"),
+    "evidence_id": ("evidence",),
 }
 FIELD_IDS = {
     "card": PATH_IDS["card_id"],

@@ -4,7 +4,8 @@ each merchant, and — around consumer 1's card — a card still in cooling-off,
 pending redemptions, complaints, a regulator action, inspection cases with their files and the
 city's periodic report of February. Merchant A has given notice of a move and has an approved
 change of operator (its holders are asked to consent); merchant B has a change of operator
-awaiting the regulator.
+awaiting the regulator. Consumer 1 also has a card whose rejected services merchant A
+contests (two disputes open, one service left to contest).
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator`` (the whole
@@ -27,8 +28,9 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from complaints.models import Complaint
-from consumers.models import Card, Redemption
-from consumers.services import card_purchase, redemption_confirm, redemption_request
+from consumers.disputes import dispute_open
+from consumers.models import Card, Dispute, Redemption
+from consumers.services import card_purchase, redemption_confirm, redemption_reject, redemption_request
 from core.models import User
 from merchants.models import Filing, Merchant, OperatorChange, Product, Settlement
 from merchants.services.filing import filing_submit
@@ -97,6 +99,10 @@ class World:
     report: PeriodicReport  # the city's report of February 2026, done (PDF and XLSX written)
     operator_change: OperatorChange  # merchant A's, approved: A's holders are asked to consent
     operator_change_to_approve: OperatorChange  # merchant B's, requested, for the regulator to approve
+    disputed_card: Card  # consumer's, bought from A at NOW: services rejected, two of them contested
+    dispute: Dispute  # merchant A's, open, with a PDF of evidence
+    dispute_to_decide: Dispute  # merchant A's, open, for the regulator to decide
+    redemption_to_dispute: Redemption  # rejected on ``disputed_card``, not contested: for merchant A to contest
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -217,6 +223,17 @@ def build_world() -> World:
         reason="店铺转让",
     )
 
+    disputed_card = builders.paid_card(product, consumer)
+    rejected = []
+    for _ in range(3):
+        started = redemption_request(merchant=merchant, card_id=disputed_card.pk)
+        rejected.append(redemption_reject(consumer=consumer, redemption_id=started.pk))
+    evidence = SimpleUploadedFile("签到表.pdf", b"%PDF-1.4 matrix evidence", content_type="application/pdf")
+    dispute = dispute_open(
+        merchant=merchant, redemption_id=rejected[0].pk, reason="持卡人当天已签到。", files=[evidence]
+    )
+    dispute_to_decide = dispute_open(merchant=merchant, redemption_id=rejected[1].pk, reason="门店监控可以证明。")
+
     world = World(
         users={
             "anonymous": None,
@@ -258,6 +275,10 @@ def build_world() -> World:
         report=report,
         operator_change=changes[0],
         operator_change_to_approve=changes[1],
+        disputed_card=disputed_card,
+        dispute=dispute,
+        dispute_to_decide=dispute_to_decide,
+        redemption_to_dispute=rejected[2],
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -267,13 +288,15 @@ def build_world() -> World:
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
             "filing", "filing_to_accept", "case", "case_to_close", "other_case", "closed_case",
             "document_request", "answered_request", "finding_file", "answer_file", "report",
-            "operator_change", "operator_change_to_approve",
+            "operator_change", "operator_change_to_approve", "disputed_card", "dispute", "dispute_to_decide",
+            "redemption_to_dispute",
         )
     }  # fmt: skip
     world.ids["merchant_to_flag"] = world.ids["merchant"]
     world.ids.update({f"{key}@district_regulator": str(thing.pk) for key, thing in own.items()})
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
     world.ids["document"] = str(filings[0].documents.get().pk)
+    world.ids["evidence"] = str(dispute.evidence.get().pk)
     # the consumer's notice of the service waiting for them (notifications.Notification)
     world.ids["notification"] = str(
         Notification.objects.filter(user=consumer.user, event_key=f"service_requested:{pending[0].pk}").get().pk

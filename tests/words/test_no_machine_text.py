@@ -5,8 +5,8 @@ Every page the URL resolver knows is rendered for every role over the city of
 tests/security/world.py (each object page with every object of the city that fits it), in Chinese
 and in English; the visible text is what is checked (tags, attribute values, URLs, scripts, styles,
 form values and ``<code>`` are not read). Every PDF the app makes (the contract, the statement, the
-audit report; not a document a merchant uploaded) is checked the same way, its text extracted with
-pypdf.
+audit report, the holder's statement; not a document a merchant uploaded nor a dispute's evidence)
+is checked the same way, its text extracted with pypdf.
 
 Dates for people are Beijing 年月日 in Chinese and "March 2, 2026" in English: a bare YYYY-MM-DD is
 machine text in both languages.
@@ -144,7 +144,9 @@ def test_no_page_or_pdf_shows_an_iso_date_a_raw_enum_key_or_a_blank_cell(busy_wo
                 html = response.content.decode()
                 text = visible_text(html)
                 problems += [f"{role} {path}: an empty cell in {row[:160]!r}" for row in empty_cells(html)]
-            elif kind.startswith("application/pdf") and "/documents/" not in path:  # not an uploaded file
+            elif kind.startswith("application/pdf") and not any(  # not a file someone uploaded
+                uploaded in path for uploaded in ("/documents/", "/evidence/")
+            ):
                 pdfs += 1
                 body = b"".join(response.streaming_content) if response.streaming else response.content
                 text = pdf_text(body)
