@@ -42,6 +42,7 @@ OBJECTS = {
     "file_id": ["answer_file"],
     "report_id": ["report"],
     "change_id": ["operator_change", "operator_change_to_approve"],
+    "consumer_id": ["complainant"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 
