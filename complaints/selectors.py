@@ -12,11 +12,12 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils.translation import get_language
 
 from complaints.models import Complaint
+from consumers.models import Consumer
 from core import clock
 from core.errors import NotFound
 from merchants.oversight import oversight_of
@@ -180,3 +181,22 @@ def complaint_stats(
         "top_categories": top_categories,
         "top_pairs": top_pairs,
     }
+
+
+def merchant_complainants(*, merchant_id: Any, limit: int) -> tuple[list[Consumer], int]:
+    """The consumers who complained about the merchant, the most recent complaint first (at most
+    ``limit`` of them), and how many there are in all. The caller has found the merchant as its own."""
+    complainants = (
+        Consumer.objects.filter(complaints__merchant_id=merchant_id)
+        .annotate(last_complained_at=Max("complaints__created_at"))
+        .order_by("-last_complained_at", "pk")
+    )
+    return list(complainants[:limit]), complainants.count()
+
+
+def merchant_complainant_get(*, merchant_id: Any, consumer_id: Any) -> Consumer:
+    """A consumer who complained about the merchant; anyone else (or a malformed id) is not found."""
+    try:
+        return Consumer.objects.filter(complaints__merchant_id=merchant_id).distinct().get(pk=consumer_id)
+    except (Consumer.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc

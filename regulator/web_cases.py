@@ -3,6 +3,11 @@ case (flagged merchants offered first; a merchant's page links here with it chos
 a form for each step (assign, findings with files, ask the merchant for documents, link a measure,
 close) and its timeline. Also the case report PDF and the download of a case's file.
 
+While the case is open its page lists the people the inspector may need to call, the complainants
+of the merchant, masked (personal information: "minimum necessary"); a form per person, with the
+reason, shows that one's full name and phone number on the page it answers with, once
+(``regulator.services.contacts``, which writes the audit line) — no GET shows them.
+
 The pages read through ``regulator.selectors.cases`` and write through ``regulator.services.cases``,
 the API's own; a refusal comes back as a message (``core.web.attempt``) and the form is shown again.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -19,10 +25,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from complaints.selectors import merchant_complainant_get, merchant_complainants
+from consumers.models import Consumer
 from core.errors import NotFound
-from core.formatting import beijing_date
+from core.formatting import beijing_date, mask_name, mask_phone
 from core.models import User
 from core.web import OnceForm, attempt, role_required
 from merchants.models import Merchant
@@ -33,10 +42,13 @@ from regulator.reports.case import case_report_pdf
 from regulator.selectors import cases as selectors
 from regulator.selectors.audit import audit_actor_in_words, audit_changes_in_words, audit_verb_label
 from regulator.services import cases as services
+from regulator.services.contacts import REASON_MAX as REVEAL_REASON_MAX
+from regulator.services.contacts import ConsumerContact, consumer_contact_reveal
 
 regulator_only = role_required("regulator")
 
 PAGE_SIZE = 25
+CONTACTS_SHOWN = 50  # the most recent complainants listed on a case's page
 ID_FIELDS = ("finding", "document_request", "action")  # ids in an audit line: the page shows the things
 
 
@@ -172,6 +184,19 @@ class CloseForm(forms.Form):
         super().__init__(*args, auto_id="close-%s", **kwargs)
 
 
+class RevealForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Why the case needs this contact"),
+        max_length=REVEAL_REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=gettext_lazy("Recorded in the audit log with your name."),
+    )
+
+    def __init__(self, *args: Any, consumer: Consumer, **kwargs: Any) -> None:
+        super().__init__(*args, auto_id=f"reveal-{consumer.pk}-%s", **kwargs)
+        self.consumer_id = str(consumer.pk)
+
+
 # --- the list --------------------------------------------------------------------------------------
 
 
@@ -228,9 +253,18 @@ def cases(request):
 
 
 def _timeline(case: InspectionCase) -> list[dict[str, Any]]:
+    events = list(selectors.case_audit_trail(case=case))
+    shown = [
+        str(event.changes["consumer"][1])
+        for event in events
+        if event.verb == "contact_reveal" and isinstance(event.changes.get("consumer"), list)
+    ]
+    names = selectors.case_consumers_masked(ids=shown) if shown else {}
     rows = []
-    for event in selectors.case_audit_trail(case=case):
+    for event in events:
         changes = {field: pair for field, pair in event.changes.items() if field not in ID_FIELDS}
+        if event.verb == "contact_reveal" and isinstance(changes.get("consumer"), list):  # whose, masked
+            changes["consumer"] = [None, names.get(str(changes["consumer"][1]), "")]
         rows.append(
             {
                 "created_at": event.created_at,
@@ -244,7 +278,35 @@ def _timeline(case: InspectionCase) -> list[dict[str, Any]]:
     return rows
 
 
-def _case_page(request, case: InspectionCase, *, status: int = 200, **forms_given: forms.Form) -> HttpResponse:
+def _contacts(case: InspectionCase, *, revealed: ConsumerContact | None, form: RevealForm | None) -> dict[str, Any]:
+    """The complainants of the case's merchant, masked, each with its form (the one posted, with its
+    errors, in its place); the one just revealed in full."""
+    people, total = merchant_complainants(merchant_id=case.merchant_id, limit=CONTACTS_SHOWN)
+    rows = []
+    for person in people:
+        shown = revealed is not None and revealed.consumer_id == str(person.pk)
+        posted = form is not None and form.consumer_id == str(person.pk)
+        rows.append(
+            {
+                "consumer": person,
+                "masked_name": mask_name(person.display_name),
+                "masked_phone": mask_phone(person.phone),
+                "revealed": revealed if shown else None,
+                "form": form if posted else RevealForm(consumer=person),
+            }
+        )
+    return {"contacts": rows, "contacts_more": max(total - len(rows), 0)}
+
+
+def _case_page(
+    request,
+    case: InspectionCase,
+    *,
+    status: int = 200,
+    revealed: ConsumerContact | None = None,
+    reveal_form: RevealForm | None = None,
+    **forms_given: forms.Form,
+) -> HttpResponse:
     live = case.state != InspectionCase.State.CLOSED
     measure_form = forms_given.get("measure_form") or MeasureForm(case=case)
     context = {
@@ -261,6 +323,8 @@ def _case_page(request, case: InspectionCase, *, status: int = 200, **forms_give
         "measures_linkable": bool(measure_form.fields["action"].choices),
         "close_form": forms_given.get("close_form") or CloseForm(),
     }
+    if live:
+        context.update(_contacts(case, revealed=revealed, form=reveal_form))
     return render(request, "regulator/case_detail.html", context, status=status)
 
 
@@ -358,6 +422,38 @@ def case_close(request, case_id):
         success=_("The case is closed."),
         anchor="case-summary",
     )
+
+
+@regulator_only
+@require_POST
+@never_cache
+def case_contact_reveal(request, case_id, consumer_id):
+    """One complainant's full name and phone number, for the reason given, on the case's page this
+    response renders (the audit log records it); not stored, not shown again on the next visit."""
+    case = _case_or_404(request, case_id)
+    try:
+        consumer = merchant_complainant_get(merchant_id=case.merchant_id, consumer_id=consumer_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    if case.state == InspectionCase.State.CLOSED:
+        messages.error(request, _("The case is closed: its contacts are no longer shown."))
+        return redirect("web-regulator-case", case_id=case.pk)
+    form = RevealForm(request.POST, consumer=consumer)
+    if form.is_valid():
+        revealed = attempt(
+            request,
+            lambda: consumer_contact_reveal(
+                regulator=request.user,
+                consumer=consumer,
+                case_id=case.pk,
+                reason=form.cleaned_data["reason"],
+                merchant_id=case.merchant_id,
+            ),
+            form=form,
+        )
+        if revealed is not None:
+            return _case_page(request, case, revealed=revealed)
+    return _case_page(request, case, status=400, reveal_form=form)
 
 
 @regulator_only

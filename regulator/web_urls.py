@@ -48,6 +48,11 @@ urlpatterns = [
     ),
     path("cases/<uuid:case_id>/measures/", web_cases.case_measure, name="web-regulator-case-measure"),
     path("cases/<uuid:case_id>/close/", web_cases.case_close, name="web-regulator-case-close"),
+    path(
+        "cases/<uuid:case_id>/contacts/<uuid:consumer_id>/",
+        web_cases.case_contact_reveal,
+        name="web-regulator-case-contact-reveal",
+    ),
     path("cases/<uuid:case_id>/report.pdf", web_cases.case_report, name="web-regulator-case-report"),
     path("reports/", web.periodic_reports, name="web-regulator-reports"),
     path("reports/<uuid:report_id>/", web.periodic_report_detail, name="web-regulator-report"),

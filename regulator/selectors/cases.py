@@ -13,7 +13,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 
+from consumers.models import Consumer
 from core.errors import InvalidInput, NotFound
+from core.formatting import mask_name
 from core.models import User
 from merchants.models import Merchant
 from regulator.models import (
@@ -95,6 +97,19 @@ def case_audit_trail(*, case: InspectionCase) -> QuerySet[AuditEvent]:
         .filter(merchant_id=case.merchant_id, target=f"case:{case.pk}")
         .order_by("created_at", "pk")
     )
+
+
+def case_consumers_masked(*, ids: list[str]) -> dict[str, str]:
+    """The masked names of the consumers whose contact a case's audit lines showed, by id."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(Consumer._meta.pk.to_python(value))
+        except ValidationError:
+            continue
+    return {
+        str(pk): mask_name(name) for pk, name in Consumer.objects.filter(pk__in=valid).values_list("pk", "display_name")
+    }
 
 
 def case_measures_linkable(*, case: InspectionCase) -> QuerySet[RegulatorAction]:

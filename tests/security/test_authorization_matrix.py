@@ -516,3 +516,27 @@ def test_a_page_form_on_an_object_outside_the_jurisdiction_is_404_and_changes_no
         acted[path] = own.post(path, data).status_code
     assert set(acted.values()) == {302}, acted
     assert city_state() != before
+
+
+def test_a_complainant_s_full_contact_is_shown_only_to_a_regulator_covering_the_case(world):
+    """The case page's reveal form (POST only): regulators covering merchant A see the contact (and
+    the audit log gains a line each); the regulator of another district is told the case does not
+    exist; anyone else is refused, and nothing is written for them."""
+    from regulator.models import AuditEvent
+
+    path = f"/r/cases/{world.ids['case']}/contacts/{world.ids['complainant']}/"
+    expected = dict(zip(ROLES + DISTRICT_ROLES, (LOGIN, 403, 403, 403, 403, 200, 200, 404), strict=True))
+    got, written = {}, {}
+    for role in expected:
+        client = Client()
+        if world.users[role] is not None:
+            sign_in(client, world.users[role])
+        before = AuditEvent.objects.filter(verb="contact_reveal").count()
+        response = client.post(path, {"reason": "matrix"})
+        landed = response.get("Location", "")
+        got[role] = (
+            LOGIN if response.status_code == 302 and landed.startswith("/login/?next=") else response.status_code
+        )
+        written[role] = AuditEvent.objects.filter(verb="contact_reveal").count() - before
+    assert got == expected
+    assert written == {role: int(status == 200) for role, status in expected.items()}

@@ -44,6 +44,7 @@ OBJECTS = {
     "change_id": ["operator_change", "operator_change_to_approve"],
     "dispute_id": ["dispute"],
     "evidence_id": ["evidence"],
+    "consumer_id": ["complainant"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 

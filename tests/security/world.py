@@ -295,6 +295,7 @@ def build_world() -> World:
     world.ids["merchant_to_flag"] = world.ids["merchant"]
     world.ids.update({f"{key}@district_regulator": str(thing.pk) for key, thing in own.items()})
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
+    world.ids["complainant"] = str(consumer.pk)  # the consumer (a Consumer) who complained about merchant A
     world.ids["document"] = str(filings[0].documents.get().pk)
     world.ids["evidence"] = str(dispute.evidence.get().pk)
     # the consumer's notice of the service waiting for them (notifications.Notification)
