@@ -40,7 +40,7 @@ def reference_hash(*, chain, seq, prev_hash, code, idempotency_key, actor_id, ac
     actor_id=st.none() | ids,
     actor_label=texts,
     memo=texts,
-    created_at=st.datetimes(min_value=datetime(2000, 1, 1), timezones=st.just(UTC)),
+    created_at=st.datetimes(min_value=datetime(2000, 1, 1), timezones=st.just(UTC)),  # noqa: DTZ001 - bounds are naive
     postings=st.lists(st.tuples(ids, st.integers(min_value=-(2**62), max_value=2**62)), max_size=5),
 )
 def test_the_written_out_canonical_json_hashes_as_json_dumps_does(**fields):
