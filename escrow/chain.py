@@ -14,7 +14,11 @@ from json.encoder import encode_basestring as _string  # json.dumps' own, ensure
 GENESIS_HASH = "0" * 64
 
 
-def canonical_time(moment: datetime) -> str:
+def canonical_time(moment: datetime | str) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC; a string is taken as that form already (as the
+    verification reads it from PostgreSQL)."""
+    if isinstance(moment, str):
+        return moment
     if moment.tzinfo is None:  # SQLite hands back naive UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -30,7 +34,7 @@ def entry_hash(
     actor_id: int | None,
     actor_label: str,
     memo: str,
-    created_at: datetime,
+    created_at: datetime | str,
     postings: Iterable[tuple[int, int]],
 ) -> str:
     # The canonical JSON, written out: what ``json.dumps(content, sort_keys=True,

@@ -108,17 +108,9 @@ class _Walk:
         self.last[chain] = (seq, link)
 
     def run(self, rows: Iterable[tuple]) -> _Walk:
-        current: tuple | None = None
-        postings: list[tuple[int, int]] = []
+        """Walk ``escrow.statements.journal_rows``: an entry's columns, then its postings."""
         for row in rows:
-            if current is None or row[0] != current[0]:
-                if current is not None:
-                    self.entry(current, postings)
-                current, postings = row[:11], []
-            if row[11] is not None:
-                postings.append((row[11], row[12]))
-        if current is not None:
-            self.entry(current, postings)
+            self.entry(row[:11], row[11])
         return self
 
     def merge(self, other: _Walk) -> None:

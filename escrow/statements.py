@@ -200,12 +200,15 @@ def _stream(query: str, params: Sequence) -> Iterator[tuple]:
 def journal_rows(
     *, after: Sequence[tuple[int, int]] | None = None, chain_range: tuple[int, int] | None = None
 ) -> Iterator[tuple]:
-    """Entries with their postings, one row per posting (an entry without postings once, with
-    NULLs), in chain order: ``JOURNAL_ROW_COLUMNS`` then the posting's ``account_id, amount``.
+    """Entries in chain order, each ``JOURNAL_ROW_COLUMNS`` then the list of its postings
+    ``(account_id, amount)`` in posting order (empty for an entry without postings).
 
     ``after`` — ``(chain, seq)`` pairs — keeps only those chains' entries after ``seq`` (each an
     index range on the chain's ``(chain, seq)``: what an incremental check reads); ``chain_range``
-    keeps the chains ``lo <= chain < hi`` (a slice of a full check)."""
+    keeps the chains ``lo <= chain < hi`` (a slice of a full check).
+
+    On PostgreSQL ``created_at`` comes as the canonical text of ``escrow.chain.canonical_time``
+    (the hash's own form): no datetime to parse and format again for every entry."""
     where, params = [], []
     if after is not None:
         if not after:
@@ -215,13 +218,32 @@ def journal_rows(
     if chain_range is not None:
         where.append("e.chain >= %s AND e.chain < %s")
         params += list(chain_range)
-    columns = ", ".join(f"e.{column}" for column in JOURNAL_ROW_COLUMNS)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    columns = [f"e.{column}" for column in JOURNAL_ROW_COLUMNS]
+    if connection.vendor == "postgresql":
+        columns[JOURNAL_ROW_COLUMNS.index("created_at")] = (
+            """to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        )
     query = (
-        f"SELECT {columns}, p.account_id, p.amount FROM {_ENTRY} e LEFT JOIN {_POSTING} p ON p.entry_id = e.id"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + " ORDER BY e.chain, e.seq, p.id"
+        f"SELECT {', '.join(columns)}, p.account_id, p.amount FROM {_ENTRY} e "
+        f"LEFT JOIN {_POSTING} p ON p.entry_id = e.id{condition} ORDER BY e.chain, e.seq, p.id"
     )
-    return _stream(query, params)
+    return _grouped(_stream(query, params))
+
+
+def _grouped(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """Rows of one posting each (the entry's columns first) as rows of one entry each."""
+    current: tuple | None = None
+    postings: list[tuple[int, int]] = []
+    for row in rows:
+        if current is None or row[0] != current[0]:
+            if current is not None:
+                yield (*current, postings)
+            current, postings = row[:-2], []
+        if row[-2] is not None:
+            postings.append((row[-2], row[-1]))
+    if current is not None:
+        yield (*current, postings)
 
 
 def accounts_with_sums(*, from_checkpoint: bool) -> Iterator[tuple]:

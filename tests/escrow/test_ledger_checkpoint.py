@@ -43,7 +43,7 @@ def checkpointed():
 
 @pytest.fixture
 def rows_read(monkeypatch):
-    """How many journal rows each check streamed."""
+    """How many entries each check read from the journal."""
     counts: list[int] = []
     original = statements.journal_rows
 
@@ -68,7 +68,7 @@ def test_the_next_check_reads_only_the_entries_after_the_checkpoint(checkpointed
     _release(card, merchant)
     incremental = ledger_verify()
     full = ledger_verify(full=True)
-    assert rows_read == [2, 8]  # the new entry's two postings; then all four entries' eight
+    assert rows_read == [1, 4]  # the new entry; then all four entries
     assert ledger_ok(incremental) and not incremental["full"] and full["full"]
     assert {k: v for k, v in incremental.items() if k != "full"} == {k: v for k, v in full.items() if k != "full"}
 
