@@ -445,13 +445,7 @@ def ledger_checkpoint_move(*, check: LedgerCheck, move: CheckpointMove) -> bool:
             update_fields=["seq", "hash"],
             batch_size=1000,
         )
-        LedgerCheckpointSum.objects.bulk_create(
-            [LedgerCheckpointSum(account_id=account_id, total=total) for account_id, total in move.totals.items()],
-            update_conflicts=True,
-            unique_fields=["account"],
-            update_fields=["total"],
-            batch_size=5000,
-        )
+        statements.checkpoint_totals_upsert(move.totals)
         LedgerCheckpoint.objects.update_or_create(
             pk=1,
             defaults={
