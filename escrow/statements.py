@@ -219,6 +219,18 @@ def journal_rows(
         where.append("e.chain >= %s AND e.chain < %s")
         params += list(chain_range)
     condition = f" WHERE {' AND '.join(where)}" if where else ""
+    join, join_params = "p.entry_id = e.id", []
+    if after is not None:
+        # The new entries' postings lie at or after the first new entry's id: a range of the
+        # postings' entry index, so the join reads the new postings only, not the history's.
+        # ``id + 0``: not the primary key's MIN shortcut, which would walk the ids from the
+        # oldest until one matches (the whole history), but the chains' index ranges.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT MIN(e.id + 0) FROM {_ENTRY} e{condition}", params)
+            first = cursor.fetchone()[0]
+        if first is None:
+            return iter(())
+        join, join_params = f"{join} AND p.entry_id >= %s", [first]
     columns = [f"e.{column}" for column in JOURNAL_ROW_COLUMNS]
     if connection.vendor == "postgresql":
         columns[JOURNAL_ROW_COLUMNS.index("created_at")] = (
@@ -226,9 +238,9 @@ def journal_rows(
         )
     query = (
         f"SELECT {', '.join(columns)}, p.account_id, p.amount FROM {_ENTRY} e "
-        f"LEFT JOIN {_POSTING} p ON p.entry_id = e.id{condition} ORDER BY e.chain, e.seq, p.id"
+        f"LEFT JOIN {_POSTING} p ON {join}{condition} ORDER BY e.chain, e.seq, p.id"
     )
-    return _grouped(_stream(query, params))
+    return _grouped(_stream(query, [*join_params, *params]))
 
 
 def _grouped(rows: Iterator[tuple]) -> Iterator[tuple]:
