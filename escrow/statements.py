@@ -190,7 +190,14 @@ ROWS_PER_FETCH = 10_000
 
 def _stream(query: str, params: Sequence) -> Iterator[tuple]:
     """Rows of ``query`` a fetch at a time: a server-side cursor on PostgreSQL (inside the
-    caller's transaction), so the journal never has to fit in memory."""
+    caller's transaction), so the journal never has to fit in memory.
+
+    A cursor is planned for its first rows (``cursor_tuple_fraction``, 0.1): for the new entries
+    of an incremental check that is a walk of the whole ``(chain, seq)`` index in order, sparing
+    a sort but reading the history. Every row is read here, so the cursor is planned for all."""
+    if connection.vendor == "postgresql":  # until the transaction ends: it only plans cursors
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
     with connection.chunked_cursor() as cursor:
         cursor.execute(query, params)
         while rows := cursor.fetchmany(ROWS_PER_FETCH):
