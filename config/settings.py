@@ -505,6 +505,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 LEDGER_CHAIN_STRIPES = env_int("LEDGER_CHAIN_STRIPES", 64, doc="Hash-chain stripes of the journal (1-1024).")
 if not 1 <= LEDGER_CHAIN_STRIPES <= 1024:
     raise ImproperlyConfigured("LEDGER_CHAIN_STRIPES must be between 1 and 1024")
+LEDGER_FULL_CHECK_DAYS = env_int(
+    "LEDGER_FULL_CHECK_DAYS", 7, doc="Days between the nightly ledger check's full runs (from genesis)."
+)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 
 # The rules profile (core/profiles/<RULES_PROFILE>.json; README "Rules profiles"): the city's rules,

@@ -201,6 +201,7 @@ class LedgerCheck(models.Model):
     problems_total = models.PositiveIntegerField(default=0)
     milliseconds = models.PositiveIntegerField()  # how long the check took
     created_at = models.DateTimeField()
+    full = models.BooleanField(default=True)  # from genesis; otherwise from the checkpoint
 
     class Meta:
         indexes = [models.Index(fields=["-created_at"], name="ledgercheck_created_idx")]
@@ -208,3 +209,33 @@ class LedgerCheck(models.Model):
     @property
     def ok(self) -> bool:
         return self.balanced and self.chain_ok and self.custody_matches and self.accounts_match
+
+
+class LedgerCheckpoint(models.Model):
+    """Where the last passing check left the ledger (one row, ``pk=1``): every chain verified up
+    to ``LedgerCheckpointHead`` and every account's postings up to there summing to its
+    ``LedgerCheckpointSum``. An incremental check starts here, so its cost follows the entries
+    posted since, not the journal's history; a full check recomputes everything from genesis and
+    sets it again. A check that finds a problem never moves it."""
+
+    ledger_check = models.ForeignKey(LedgerCheck, on_delete=models.PROTECT, related_name="+")  # that set it
+    entries = models.BigIntegerField()  # entries at or before the checkpoint
+    full_check_at = models.DateTimeField()  # the newest full check behind it
+    created_at = models.DateTimeField()
+
+
+class LedgerCheckpointHead(models.Model):
+    """One chain's verified head at the checkpoint: its entries 1..``seq`` link up to ``hash``."""
+
+    chain = models.PositiveSmallIntegerField(primary_key=True)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+
+class LedgerCheckpointSum(models.Model):
+    """The raw sum of one account's posting amounts (debits positive) up to the checkpoint; an
+    account without a row had no postings there. Only the accounts a check saw postings for are
+    written (upserted), so moving the checkpoint costs what the new postings cost."""
+
+    account = models.OneToOneField(Account, on_delete=models.PROTECT, primary_key=True, related_name="+")
+    total = models.BigIntegerField()

@@ -1,9 +1,31 @@
-"""Reads of the escrow ledger: balances, an account's entries, and the regulator's verification."""
+"""Reads of the escrow ledger: balances, an account's entries, and the regulator's verification.
+
+Verification is incremental. A check that passes leaves a checkpoint (``escrow.models.LedgerCheckpoint``):
+each chain's verified head and each account's posting total up to it. The next check reads only the
+entries after each chain's checkpointed head — an index range per chain — so its cost follows the
+entries posted since, not the journal's history:
+
+- every new entry links to its chain's previous hash and its hash matches its content;
+- every new entry has two or more postings summing to zero;
+- every account's balance equals its checkpoint total plus its new postings (one pass over the
+  accounts, which custody = liabilities reads anyway);
+- custody equals everything owed.
+
+The incremental check trusts the rows before the checkpoint: they were verified when it was set,
+and PostgreSQL's triggers (migration ``escrow/0003``) refuse UPDATE and DELETE of entries and
+postings since. Only someone who bypasses the triggers can change them, and a full check
+(``ledger_verify(full=True)``, ``manage.py verify_ledger --full``, the nightly job every
+``LEDGER_FULL_CHECK_DAYS``) recomputes everything from genesis and finds it. A full check on
+PostgreSQL reads the chains in parallel, slices of chains in threads of their own that read the
+same exported snapshot.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
 
@@ -13,10 +35,12 @@ from django.db.models import Q, Sum
 from core import sql
 from escrow import statements
 from escrow.chain import GENESIS_HASH, entry_hash, heads_hash
-from escrow.models import Account, ChainHead, JournalEntry, Posting
+from escrow.models import Account, ChainHead, JournalEntry, LedgerCheckpoint, LedgerCheckpointHead, Posting
 
 # What the custody bank must hold: everything the platform owes.
 LIABILITY_KINDS = (Account.Kind.CARD_ESCROW, Account.Kind.MERCHANT_SETTLEMENT, Account.Kind.REFUND_PAYABLE)
+# Threads of a full check on PostgreSQL (each one connection reading a slice of the chains).
+FULL_CHECK_WORKERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,50 +97,40 @@ class LedgerVerification(TypedDict):
     entries: int
     head_hash: str
     problems: list[str]
+    full: bool  # recomputed from genesis; otherwise from the checkpoint
 
 
-def _custody_matches() -> bool:
-    custody = Account.objects.filter(kind=Account.Kind.CUSTODY).aggregate(total=Sum("balance"))["total"] or 0
-    owed = Account.objects.filter(kind__in=LIABILITY_KINDS).aggregate(total=Sum("balance"))["total"] or 0
-    return custody == owed
+@dataclass
+class CheckpointMove:
+    """What a passing check verified, for ``escrow.services`` to keep as the new checkpoint."""
+
+    base_check_id: int | None  # the checkpoint the check started from (None: from genesis)
+    full: bool
+    entries: int
+    heads: dict[int, tuple[int, str]]  # chain → verified (seq, hash)
+    totals: dict[int, int]  # account → posting total, for the accounts with postings in this check
 
 
-def _verify_chains(problems: list[str]) -> tuple[bool, int]:
-    """Recompute every chain link from the stored rows, streaming them in chain order."""
-    heads = {chain: (seq, link) for chain, seq, link in ChainHead.objects.values_list("chain", "seq", "hash")}
-    rows = (
-        Posting.objects.order_by("entry__chain", "entry__seq", "id")
-        .values_list(
-            "entry_id",
-            "entry__chain",
-            "entry__seq",
-            "entry__prev_hash",
-            "entry__hash",
-            "entry__code",
-            "entry__idempotency_key",
-            "entry__actor_id",
-            "entry__actor_label",
-            "entry__memo",
-            "entry__created_at",
-            "account_id",
-            "amount",
-        )
-        .iterator(chunk_size=5000)
-    )
-    ok = True
-    seen = 0
-    last: dict[int, tuple[int, str]] = {}
-    current: tuple | None = None
-    postings: list[tuple[int, int]] = []
+@dataclass
+class _Walk:
+    """One pass over entries in chain order: links, hashes, balance, each account's new total."""
 
-    def close(entry: tuple) -> None:
-        nonlocal ok, seen
+    start: dict[int, tuple[int, str]]
+    problems: list[str] = field(default_factory=list)
+    chain_ok: bool = True
+    entries: int = 0
+    unbalanced: int = 0
+    without_postings: int = 0
+    totals: dict[int, int] = field(default_factory=dict)
+    last: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def entry(self, entry: tuple, postings: list[tuple[int, int]]) -> None:
         entry_id, chain, seq, prev_hash, link, code, key, actor_id, actor_label, memo, created_at = entry
-        seen += 1
-        expected_seq, expected_prev = last.get(chain, (0, GENESIS_HASH))
+        self.entries += 1
+        expected_seq, expected_prev = self.last.get(chain) or self.start.get(chain, (0, GENESIS_HASH))
         if seq != expected_seq + 1 or prev_hash != expected_prev:
-            ok = False
-            problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) does not follow seq {expected_seq}")
+            self.chain_ok = False
+            self.problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) does not follow seq {expected_seq}")
         recomputed = entry_hash(
             chain=chain,
             seq=seq,
@@ -130,67 +144,149 @@ def _verify_chains(problems: list[str]) -> tuple[bool, int]:
             postings=postings,
         )
         if recomputed != link:
-            ok = False
-            problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) hash does not match its content")
-        last[chain] = (seq, link)
+            self.chain_ok = False
+            self.problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) hash does not match its content")
+        if not postings:
+            self.without_postings += 1
+        if len(postings) < 2 or sum(amount for _, amount in postings) != 0:
+            self.unbalanced += 1
+        totals = self.totals
+        for account_id, amount in postings:
+            totals[account_id] = totals.get(account_id, 0) + amount
+        self.last[chain] = (seq, link)
 
-    for row in rows:
-        entry = row[:11]
-        if current is not None and entry[0] != current[0]:
-            close(current)
-            postings = []
-        current = entry
-        postings.append((row[11], row[12]))
-    if current is not None:
-        close(current)
+    def run(self, rows: Iterable[tuple]) -> _Walk:
+        """Walk ``escrow.statements.journal_rows``: an entry's columns, then its postings."""
+        for row in rows:
+            self.entry(row[:11], row[11])
+        return self
 
-    for chain in set(heads) | set(last):
-        if heads.get(chain, (0, GENESIS_HASH)) != last.get(chain, (0, GENESIS_HASH)):
-            ok = False
-            problems.append(f"chain {chain}: head {heads.get(chain)} differs from its last entry {last.get(chain)}")
-    return ok, seen
+    def merge(self, other: _Walk) -> None:
+        self.problems += other.problems
+        self.chain_ok = self.chain_ok and other.chain_ok
+        self.entries += other.entries
+        self.unbalanced += other.unbalanced
+        self.without_postings += other.without_postings
+        for account_id, amount in other.totals.items():
+            self.totals[account_id] = self.totals.get(account_id, 0) + amount
+        self.last.update(other.last)
 
 
-def ledger_verify() -> LedgerVerification:
-    """Check the ledger's invariants (``escrow.models``) from the stored rows.
+def _slices(chains: list[int], workers: int) -> list[tuple[int, int]]:
+    """``workers`` contiguous ranges ``[lo, hi)`` of chain numbers covering every chain there can
+    be, each holding about as many of ``chains``."""
+    step = -(-len(chains) // workers) or 1
+    bounds = [chains[index] for index in range(step, len(chains), step)]
+    edges = [0, *bounds, 1 << 16]
+    return [(lo, hi) for lo, hi in itertools.pairwise(edges) if lo < hi]
+
+
+def _walk_in_snapshot(snapshot: str, start: dict, chain_range: tuple[int, int]) -> _Walk:
+    """A thread's slice of a full check, on its own connection, in the exported ``snapshot``."""
+    try:
+        with transaction.atomic():
+            statements.snapshot_import(snapshot)
+            return _Walk(start).run(statements.journal_rows(chain_range=chain_range))
+    finally:
+        connection.close()
+
+
+def _walk_full(start: dict, chains: list[int], workers: int) -> _Walk:
+    snapshot = statements.snapshot_export() if workers > 1 else None
+    if snapshot is None:
+        return _Walk(start).run(statements.journal_rows())
+    slices = _slices(chains, workers)
+    with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="ledger-verify") as pool:
+        parts = list(pool.map(lambda chain_range: _walk_in_snapshot(snapshot, start, chain_range), slices))
+    walk = _Walk(start)
+    for part in parts:
+        walk.merge(part)
+    return walk
+
+
+def ledger_verify(*, full: bool = False, workers: int | None = None) -> LedgerVerification:
+    """Check the ledger's invariants (``escrow.models``) from the stored rows: from the checkpoint
+    of the last passing check, or from genesis with ``full`` (or when there is no checkpoint).
 
     The checks read one snapshot of the ledger (a REPEATABLE READ, read-only transaction on
     PostgreSQL): on a live platform an entry posted while they run is seen by all of them or by
     none, so a sound ledger never reads as broken (a chain head ahead of its entries, an entry
     without its postings)."""
-    if connection.in_atomic_block:  # the caller's transaction decides what is seen
-        return _ledger_verify()
+    return ledger_verify_for_checkpoint(full=full, workers=workers)[0]
+
+
+def ledger_verify_for_checkpoint(
+    *, full: bool = False, workers: int | None = None
+) -> tuple[LedgerVerification, CheckpointMove]:
+    """``ledger_verify`` and what it verified, for a passing check to become the next checkpoint."""
+    if connection.in_atomic_block:  # the caller's transaction decides what is seen, in this thread
+        return _ledger_verify(full=full, workers=1)
     with transaction.atomic():
         sql.snapshot_read_only()
-        return _ledger_verify()
+        return _ledger_verify(full=full, workers=FULL_CHECK_WORKERS if workers is None else workers)
 
 
-def _ledger_verify() -> LedgerVerification:
-    problems: list[str] = []
-    unbalanced = statements.unbalanced_entries_count()
-    if unbalanced:
-        problems.append(f"{unbalanced} entries do not balance")
-    off = statements.accounts_off_their_postings_count()
+def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, CheckpointMove]:
+    checkpoint = None if full else LedgerCheckpoint.objects.first()
+    full = checkpoint is None
+    start: dict[int, tuple[int, str]] = {}
+    if checkpoint is not None:
+        start = {chain: (seq, link) for chain, seq, link in LedgerCheckpointHead.objects.values_list()}
+    heads = {chain: (seq, link) for chain, seq, link in ChainHead.objects.values_list("chain", "seq", "hash")}
+    if full:
+        walk = _walk_full(start, sorted(heads), workers if connection.vendor == "postgresql" else 1)
+    else:
+        after = [(chain, start.get(chain, (0, ""))[0]) for chain in sorted(set(heads) | set(start))]
+        walk = _Walk(start).run(statements.journal_rows(after=after))
+    problems = walk.problems
+    chain_ok = walk.chain_ok
+    for chain in sorted(set(heads) | set(walk.last) | set(start)):
+        last = walk.last.get(chain) or start.get(chain, (0, GENESIS_HASH))
+        if heads.get(chain, (0, GENESIS_HASH)) != last:
+            chain_ok = False
+            problems.append(f"chain {chain}: head {heads.get(chain)} differs from its last entry {last}")
+    if walk.without_postings:
+        chain_ok = False
+        problems.append(f"{walk.without_postings} entries have no postings")
+    if walk.unbalanced:
+        problems.append(f"{walk.unbalanced} entries do not balance")
+
+    off = custody = owed = 0
+    totals: dict[int, int] = {}
+    for account_id, kind, balance, total in statements.accounts_with_sums(from_checkpoint=not full):
+        new = walk.totals.get(account_id)
+        if new is not None:
+            total += new
+            totals[account_id] = total
+        if balance != (total if kind in Account.DEBIT_SIDE else -total):
+            off += 1
+        if kind == Account.Kind.CUSTODY:
+            custody += balance
+        elif kind in LIABILITY_KINDS:
+            owed += balance
     if off:
         problems.append(f"{off} account balances differ from their postings")
-    custody_matches = _custody_matches()
-    if not custody_matches:
+    if custody != owed:
         problems.append("custody differs from escrow + settlement + refunds payable")
-    chain_ok, hashed = _verify_chains(problems)
-    entries = JournalEntry.objects.count()
-    if hashed != entries:
-        chain_ok = False
-        problems.append(f"{entries - hashed} entries have no postings")
-    heads = ChainHead.objects.values_list("chain", "seq", "hash")
-    return {
-        "balanced": unbalanced == 0,
+    entries = walk.entries + (checkpoint.entries if checkpoint is not None else 0)
+    result: LedgerVerification = {
+        "balanced": walk.unbalanced == 0,
         "chain_ok": chain_ok,
-        "custody_matches": custody_matches,
+        "custody_matches": custody == owed,
         "accounts_match": off == 0,
         "entries": entries,
-        "head_hash": heads_hash(heads),
+        "head_hash": heads_hash((chain, seq, link) for chain, (seq, link) in heads.items()),
         "problems": problems,
+        "full": full,
     }
+    move = CheckpointMove(
+        base_check_id=checkpoint.ledger_check_id if checkpoint is not None else None,
+        full=full,
+        entries=entries,
+        heads=heads,
+        totals=totals,
+    )
+    return result, move
 
 
 def ledger_ok(result: LedgerVerification) -> bool:

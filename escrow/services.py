@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -30,10 +31,18 @@ from core.gateways import get_gateway
 from escrow import statements
 from escrow.chain import entry_hash
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
-from escrow.models import Account, JournalEntry, LedgerCheck, Reconciliation
+from escrow.models import (
+    Account,
+    JournalEntry,
+    LedgerCheck,
+    LedgerCheckpoint,
+    LedgerCheckpointHead,
+    LedgerCheckpointSum,
+    Reconciliation,
+)
 
 if TYPE_CHECKING:
-    from escrow.selectors import LedgerVerification
+    from escrow.selectors import CheckpointMove, LedgerVerification
 
 log = logging.getLogger(__name__)
 
@@ -372,21 +381,32 @@ def reconciliation_run() -> Reconciliation:
 LEDGER_CHECK_PROBLEMS_KEPT = 100
 
 
-def ledger_check_run() -> LedgerCheck:
-    """Verify the whole ledger now and keep the result (the nightly job, and "verify now")."""
-    return ledger_check_verify_and_keep()[0]
+def ledger_check_run(*, full: bool = False) -> LedgerCheck:
+    """Verify the ledger now and keep the result (the nightly job, and "verify now"): from the
+    checkpoint, or from genesis with ``full``."""
+    return ledger_check_verify_and_keep(full=full)[0]
 
 
-def ledger_check_verify_and_keep() -> tuple[LedgerCheck, LedgerVerification]:
-    """Verify the whole ledger now, keep the result and return it with the full verification (every
+def ledger_check_nightly() -> LedgerCheck:
+    """The nightly check: from the checkpoint, and from genesis when the newest full check is
+    ``LEDGER_FULL_CHECK_DAYS`` old or more (or there is none)."""
+    latest = LedgerCheck.objects.filter(full=True).order_by("-created_at").values_list("created_at", flat=True)
+    since = latest.first()
+    due = since is None or clock.now() - since >= timedelta(days=settings.LEDGER_FULL_CHECK_DAYS)
+    return ledger_check_run(full=due)
+
+
+def ledger_check_verify_and_keep(*, full: bool = False) -> tuple[LedgerCheck, LedgerVerification]:
+    """Verify the ledger now, keep the result and return it with the full verification (every
     problem, not only the kept ones): every source of a check (the regulator's "verify now", the
-    nightly job, ``manage.py verify_ledger``) keeps it, so the ledger page shows the newest of any."""
+    nightly job, ``manage.py verify_ledger``) keeps it, so the ledger page shows the newest of any.
+    A check that passes moves the checkpoint (``ledger_checkpoint_move``)."""
     import time
 
-    from escrow.selectors import ledger_verify
+    from escrow.selectors import ledger_ok, ledger_verify_for_checkpoint
 
     started = time.monotonic()
-    result = ledger_verify()
+    result, move = ledger_verify_for_checkpoint(full=full)
     check = LedgerCheck.objects.create(
         balanced=result["balanced"],
         chain_ok=result["chain_ok"],
@@ -398,5 +418,41 @@ def ledger_check_verify_and_keep() -> tuple[LedgerCheck, LedgerVerification]:
         problems_total=len(result["problems"]),
         milliseconds=round((time.monotonic() - started) * 1000),
         created_at=clock.now(),
+        full=result["full"],
     )
+    if ledger_ok(result):
+        ledger_checkpoint_move(check=check, move=move)
     return check, result
+
+
+def ledger_checkpoint_move(*, check: LedgerCheck, move: CheckpointMove) -> bool:
+    """Make what ``check`` verified the checkpoint: its chain heads, and the totals of the accounts
+    it saw postings for (upserted; a full check replaces every total and head). An incremental
+    check is refused (False) when another check moved the checkpoint since it read it: its totals
+    only add to the checkpoint it started from. The checkpoint row is locked first."""
+    with transaction.atomic():
+        current = LedgerCheckpoint.objects.select_for_update().filter(pk=1).first()
+        if not move.full and (current is None or current.ledger_check_id != move.base_check_id):
+            return False
+        full_check_at = check.created_at if move.full else current.full_check_at  # type: ignore[union-attr]
+        if move.full:  # self-contained: whatever another check left, this one replaces all of it
+            LedgerCheckpointSum.objects.all().delete()
+            LedgerCheckpointHead.objects.all().delete()
+        LedgerCheckpointHead.objects.bulk_create(
+            [LedgerCheckpointHead(chain=chain, seq=seq, hash=link) for chain, (seq, link) in move.heads.items()],
+            update_conflicts=True,
+            unique_fields=["chain"],
+            update_fields=["seq", "hash"],
+            batch_size=1000,
+        )
+        statements.checkpoint_totals_upsert(move.totals)
+        LedgerCheckpoint.objects.update_or_create(
+            pk=1,
+            defaults={
+                "ledger_check": check,
+                "entries": move.entries,
+                "full_check_at": full_check_at,
+                "created_at": check.created_at,
+            },
+        )
+    return True

@@ -6,18 +6,18 @@ spends running them (bench/ledger.py measures it). These are the statements the 
 rows locked with ``SELECT ... FOR UPDATE`` in primary-key order, balances changed with
 ``balance = balance + delta`` (what ``F("balance") + delta`` compiles to), never
 read-modify-write. Table and column names come from the models; the reads that repeat are
-prepared once per session (``core.sql.fetch``). The verification's two aggregates live here too.
+prepared once per session (``core.sql.fetch``). The verification's reads live here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from django.db import connection
 
 from core import sql
 from escrow.chain import GENESIS_HASH
-from escrow.models import Account, ChainHead, JournalEntry, Posting
+from escrow.models import Account, ChainHead, JournalEntry, LedgerCheckpointSum, Posting
 
 _ACCOUNT = sql.table(Account)
 _ENTRY = sql.table(JournalEntry)
@@ -182,25 +182,140 @@ def entries_insert(entries: Sequence[JournalEntry], postings: Sequence[Sequence[
             )
 
 
-def unbalanced_entries_count() -> int:
-    """Entries with fewer than two postings or postings that do not sum to zero."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM (SELECT e.id FROM {_ENTRY} e LEFT JOIN {_POSTING} p ON p.entry_id = e.id "
-            "GROUP BY e.id HAVING COUNT(p.id) < 2 OR COALESCE(SUM(p.amount), 0) <> 0) bad"
+_CHECKPOINT_SUM = sql.table(LedgerCheckpointSum)
+JOURNAL_ROW_COLUMNS: tuple[str, ...] = ("id", "chain", "seq", "prev_hash", "hash", "code", "idempotency_key")
+JOURNAL_ROW_COLUMNS += ("actor_id", "actor_label", "memo", "created_at")
+ROWS_PER_FETCH = 10_000
+
+
+def _stream(query: str, params: Sequence) -> Iterator[tuple]:
+    """Rows of ``query`` a fetch at a time: a server-side cursor on PostgreSQL (inside the
+    caller's transaction), so the journal never has to fit in memory.
+
+    A cursor is planned for its first rows (``cursor_tuple_fraction``, 0.1): for the new entries
+    of an incremental check that is a walk of the whole ``(chain, seq)`` index in order, sparing
+    a sort but reading the history. Every row is read here, so the cursor is planned for all."""
+    if connection.vendor == "postgresql":  # until the transaction ends: it only plans cursors
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(ROWS_PER_FETCH):
+            yield from rows
+
+
+def journal_rows(
+    *, after: Sequence[tuple[int, int]] | None = None, chain_range: tuple[int, int] | None = None
+) -> Iterator[tuple]:
+    """Entries in chain order, each ``JOURNAL_ROW_COLUMNS`` then the list of its postings
+    ``(account_id, amount)`` in posting order (empty for an entry without postings).
+
+    ``after`` — ``(chain, seq)`` pairs — keeps only those chains' entries after ``seq`` (each an
+    index range on the chain's ``(chain, seq)``: what an incremental check reads); ``chain_range``
+    keeps the chains ``lo <= chain < hi`` (a slice of a full check).
+
+    On PostgreSQL ``created_at`` comes as the canonical text of ``escrow.chain.canonical_time``
+    (the hash's own form): no datetime to parse and format again for every entry."""
+    where, params = [], []
+    if after is not None:
+        if not after:
+            return iter(())
+        where.append("(" + " OR ".join(["(e.chain = %s AND e.seq > %s)"] * len(after)) + ")")
+        params += [value for pair in after for value in pair]
+    if chain_range is not None:
+        where.append("e.chain >= %s AND e.chain < %s")
+        params += list(chain_range)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    join, join_params = "p.entry_id = e.id", []
+    if after is not None:
+        # The new entries' postings lie at or after the first new entry's id: a range of the
+        # postings' entry index, so the join reads the new postings only, not the history's.
+        # ``id + 0``: not the primary key's MIN shortcut, which would walk the ids from the
+        # oldest until one matches (the whole history), but the chains' index ranges.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT MIN(e.id + 0) FROM {_ENTRY} e{condition}", params)
+            first = cursor.fetchone()[0]
+        if first is None:
+            return iter(())
+        join, join_params = f"{join} AND p.entry_id >= %s", [first]
+    columns = [f"e.{column}" for column in JOURNAL_ROW_COLUMNS]
+    if connection.vendor == "postgresql":
+        columns[JOURNAL_ROW_COLUMNS.index("created_at")] = (
+            """to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
         )
+    query = (
+        f"SELECT {', '.join(columns)}, p.account_id, p.amount FROM {_ENTRY} e "
+        f"LEFT JOIN {_POSTING} p ON {join}{condition} ORDER BY e.chain, e.seq, p.id"
+    )
+    return _grouped(_stream(query, [*join_params, *params]))
+
+
+def _grouped(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """Rows of one posting each (the entry's columns first) as rows of one entry each."""
+    current: tuple | None = None
+    postings: list[tuple[int, int]] = []
+    for row in rows:
+        if current is None or row[0] != current[0]:
+            if current is not None:
+                yield (*current, postings)
+            current, postings = row[:-2], []
+        if row[-2] is not None:
+            postings.append((row[-2], row[-1]))
+    if current is not None:
+        yield (*current, postings)
+
+
+def accounts_with_sums(*, from_checkpoint: bool) -> Iterator[tuple]:
+    """Every account's ``(id, kind, balance, checkpoint total)``; the total is 0 without
+    ``from_checkpoint`` (a full check counts from genesis) or without a checkpoint row."""
+    if from_checkpoint:
+        query = (
+            f"SELECT a.id, a.kind, a.balance, COALESCE(s.total, 0) FROM {_ACCOUNT} a "
+            f"LEFT JOIN {_CHECKPOINT_SUM} s ON s.account_id = a.id"
+        )
+    else:
+        query = f"SELECT a.id, a.kind, a.balance, 0 FROM {_ACCOUNT} a"
+    return _stream(query, [])
+
+
+def snapshot_export() -> str | None:
+    """Export this REPEATABLE READ transaction's snapshot for other sessions to read the same
+    state (PostgreSQL; None elsewhere). Valid while this transaction stays open."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
         return cursor.fetchone()[0]
 
 
-def accounts_off_their_postings_count() -> int:
-    """Accounts whose stored balance differs from the signed sum of their postings (sign by side:
-    ``Account.DEBIT_SIDE``)."""
+def snapshot_import(snapshot: str) -> None:
+    """Make the transaction just begun a read-only REPEATABLE READ reading ``snapshot``."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM {_ACCOUNT} a LEFT JOIN "
-            f"(SELECT account_id, SUM(amount) AS total FROM {_POSTING} GROUP BY account_id) p ON p.account_id = a.id "
-            f"WHERE a.balance <> CASE WHEN a.kind IN ({_placeholders(len(Account.DEBIT_SIDE))}) "
-            "THEN COALESCE(p.total, 0) ELSE -COALESCE(p.total, 0) END",
-            list(Account.DEBIT_SIDE),
-        )
-        return cursor.fetchone()[0]
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+
+
+def checkpoint_totals_upsert(totals: dict[int, int]) -> None:
+    """Set each account's checkpoint total (``LedgerCheckpointSum``), inserting or replacing its
+    row: one statement of two arrays on PostgreSQL (the ORM's ``bulk_create`` spent longer building
+    a day's hundred thousand rows than the check spent verifying them), multi-row INSERTs elsewhere."""
+    if not totals:
+        return
+    upsert = "ON CONFLICT (account_id) DO UPDATE SET total = excluded.total"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {_CHECKPOINT_SUM} (account_id, total) "
+                f"SELECT * FROM unnest(%s::bigint[], %s::bigint[]) {upsert}",
+                [list(totals), list(totals.values())],
+            )
+            return
+        rows = list(totals.items())
+        step = sql.rows_per_statement(2)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            cursor.execute(
+                f"INSERT INTO {_CHECKPOINT_SUM} (account_id, total) VALUES {', '.join(['(%s, %s)'] * len(chunk))} "
+                f"{upsert}",
+                [value for row in chunk for value in row],
+            )
