@@ -7,7 +7,8 @@ chunks, for its size and SHA-256 (kept with the file, so a download can be match
 sent) and leaves it at its start for storage. Files are stored under generated names (never the
 sender's) and served only as attachments to the people the owning app allows.
 
-Used by a dispute's evidence (``consumers.disputes``); any app that takes documents can call it.
+Used by a dispute's evidence (``consumers.disputes``) and an inspection case's files
+(``regulator.services.cases``, which keeps its own error codes); any app that takes documents can call it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ACCEPTED: dict[str, tuple[bytes, ...]] = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
 }
 SUFFIXES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
-_HEAD = max(len(magic) for magics in ACCEPTED.values() for magic in magics)
+HEAD_BYTES = max(len(magic) for magics in ACCEPTED.values() for magic in magics)  # what content_type_of reads
 _CHUNK = 64 * 1024
 
 
@@ -53,7 +54,7 @@ def upload_validate(file: IO[bytes], *, max_bytes: int, field: str = "files") ->
     if size is not None and size > max_bytes:
         raise InvalidInput(errors={field: [_too_large(name, max_bytes)]})
     file.seek(0)
-    head = file.read(_HEAD)
+    head = file.read(HEAD_BYTES)
     content_type = content_type_of(head)
     if content_type is None:
         raise InvalidInput(errors={field: [_("%(name)s: only PDF, JPEG or PNG files are accepted.") % {"name": name}]})

@@ -44,6 +44,7 @@ from core import clock
 from core.errors import InvalidInput, NotFound
 from core.idempotency import keyed_id
 from core.models import User
+from core.uploads import HEAD_BYTES, content_type_of
 from merchants.models import Merchant
 from notifications.models import Kind
 from notifications.services import notification_send
@@ -73,13 +74,6 @@ REASON_MAX = 2000
 TEXT_MAX = 5000  # a finding, a conclusion
 REQUEST_MAX = 2000  # what the merchant is asked for, and its note in answer
 MAX_FILES = 10
-# The first bytes of each accepted type (a JPEG's SOI marker and the start of its next marker).
-MAGIC = (
-    (b"%PDF-", "application/pdf"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-)
-_HEAD = max(len(magic) for magic, _type in MAGIC)
 _CHUNK = 64 * 1024
 
 
@@ -95,14 +89,6 @@ class CheckedFile:
     sha256: str
 
 
-def case_file_type(head: bytes) -> str | None:
-    """The content type the first bytes of a file show, or None when it is none we accept."""
-    for magic, content_type in MAGIC:
-        if head.startswith(magic):
-            return content_type
-    return None
-
-
 def _name(upload: UploadedFile, content_type: str) -> str:
     stem = PurePath(upload.name or "").stem.strip() or "file"
     suffix = CASE_FILE_TYPES[content_type]
@@ -116,8 +102,8 @@ def _check_one(upload: UploadedFile) -> CheckedFile:
     if (upload.size or 0) > limit:
         raise CaseFileTooLarge(_too_large(shown, limit), errors={"files": [_too_large(shown, limit)]})
     upload.seek(0)
-    head = upload.read(_HEAD)
-    content_type = case_file_type(head)
+    head = upload.read(HEAD_BYTES)
+    content_type = content_type_of(head)  # the same types a dispute's evidence takes (core.uploads)
     if content_type is None:
         message = _("%(name)s is not a PDF, JPEG or PNG file (its content was checked, not its name).") % {
             "name": shown
