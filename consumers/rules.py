@@ -52,3 +52,10 @@ def period_pass_earned(*, price: int, days: int, valid_from: date, today: date) 
 def voluntary_refund_fee(*, escrow: int, refund_fee_bps: int) -> int:
     """``floor(escrow * refund_fee_bps / 10000)``."""
     return escrow * refund_fee_bps // 10_000
+
+
+def top_up_face_value(*, amount: int, price: int, face_value: int) -> int:
+    """Face value a top-up of ``amount`` fen adds to a stored-value card: at the card's own rate
+    (money paid to face value), ``floor(amount * face_value / price)``. Rounding down keeps the
+    card's escrow covering its balance at the rate its releases use (``stored_value_release``)."""
+    return amount * face_value // price

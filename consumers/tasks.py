@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from consumers import services
+from consumers import services, services_top_ups, services_transfers
 
 
 @shared_task
@@ -21,3 +21,13 @@ def period_pass_accrue_task() -> int:
 @shared_task
 def cooling_off_ending_notify_task() -> int:
     return services.cooling_off_ending_notify()
+
+
+@shared_task
+def card_transfers_expire_due_task() -> int:
+    return services_transfers.card_transfers_expire_due()
+
+
+@shared_task
+def top_ups_settle_due_task() -> int:
+    return services_top_ups.top_ups_settle_due()

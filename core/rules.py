@@ -45,7 +45,7 @@ DEADLINE_RULES = (
     "complaint_urgent_response_hours",
 )
 # Every profile's general rules hold these: the platform reads them whatever the city.
-REQUIRED_RULES = (*DEADLINE_RULES, "max_price", "filing_balance_threshold")
+REQUIRED_RULES = (*DEADLINE_RULES, "max_price", "filing_balance_threshold", "transfers_per_card_per_year")
 
 # The settings that held these values before the profiles: (setting, key inside it or None).
 LEGACY_SETTINGS: dict[str, tuple[str, str | None]] = {
@@ -77,6 +77,7 @@ RULE_LABELS = {
     "transport_filing_unredeemed_cards": gettext_lazy("Unused cards that require filing"),
     "transport_filing_working_days": gettext_lazy("Time to file"),
     "filing_due_working_days": gettext_lazy("Time to file once required"),
+    "transfers_per_card_per_year": gettext_lazy("Transfers of one card in a year"),
 }
 
 

@@ -33,6 +33,12 @@ class Kind(models.TextChoices):
     MERCHANT_CLOSING = "merchant_closing", _("merchant closing")
     MERCHANT_RELOCATING = "merchant_relocating", _("merchant relocating")
     CARD_TRANSFER_OFFERED = "card_transfer_offered", _("card transfer offered")
+    CARD_TRANSFER_ACCEPTED = "card_transfer_accepted", _("card transfer accepted")
+    CARD_TRANSFER_RECEIVED = "card_transfer_received", _("card received by transfer")
+    CARD_TRANSFER_DECLINED = "card_transfer_declined", _("card transfer declined")
+    CARD_TRANSFER_CANCELLED = "card_transfer_cancelled", _("card transfer withdrawn")
+    CARD_TRANSFER_EXPIRED = "card_transfer_expired", _("card transfer expired")
+    CARD_TRANSFERRED = "card_transferred", _("card transferred (to the merchant)")
     COMPLAINT_DUE = "complaint_due", _("complaint due")
 
 

@@ -7,6 +7,7 @@ from refunds import api
 
 urlpatterns = [
     path("cards/<uuid:card_id>/refunds", api.CardRefundCreateApi.as_view(), name="card-refunds"),
+    path("card-top-ups/<uuid:top_up_id>/refund", api.TopUpRefundCreateApi.as_view(), name="card-top-up-refund"),
     path(
         "merchant/settlements/<uuid:settlement_id>/statement.pdf",
         api.MerchantSettlementStatementApi.as_view(),

@@ -154,7 +154,7 @@ def card_detail(request, card_id):
     redemptions = (
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
     )[:RECENT_REDEMPTIONS]
-    refund = Refund.objects.filter(card=card).first()
+    refund = Refund.objects.filter(card=card, top_up__isnull=True).first()
     # At the counter: a QR code and the short code the merchant scans or types (a card that can be served).
     counter_qr = (
         qr_svg(counter_link(request, card), label=_("QR code for the counter"), html_id="counter-qr")

@@ -152,7 +152,7 @@ def test_a_missing_required_rule_is_refused(tmp_path):
 def test_a_rule_twice_is_refused(tmp_path):
     data = beijing_data()
     data["rules"].append(copy.deepcopy(data["rules"][0]))
-    with pytest.raises(ProfileInvalid, match=r"rules\[8\]\.key: rule 'cooling_off_days' appears twice"):
+    with pytest.raises(ProfileInvalid, match=r"rules\[9\]\.key: rule 'cooling_off_days' appears twice"):
         profile_load(write(tmp_path, data))
 
 
