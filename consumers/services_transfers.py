@@ -17,13 +17,15 @@ offer expires finds it among their cards and may accept it. (Refusing unknown nu
 any holder whether a number has an account here.) The holder's own number is refused (400).
 
 Refused with 409 ``card_not_transferable``, ``reason`` saying why (``NOT_TRANSFERABLE``), when
-offering and again when accepting: a card not paid, finished (used up, refunded, cancelled) or
-frozen; a card in its cooling-off period (it may be returned in full instead); a top-up of it
-waiting for payment or in its own cooling-off period; a service waiting for the holder's
-confirmation; a dispute about one of its services open; a card already transferred
-``transfers_per_card_per_year`` times in the last 365 days (the rules profile's limit, so that cards
-do not become a resale market; the body adds ``rule`` and ``basis``); and, when offering, a card
-already on offer. An answer to an offer that is no longer open is 409 ``card_transfer_not_open``.
+offering and again when accepting: a card not paid, or finished (used up, refunded, cancelled); a
+card whose merchant's releases the regulator froze (its holder may take a fee-free refund instead,
+and nobody should be handed such a card); a card in its cooling-off period (it may be returned in
+full instead); a top-up of it waiting for payment or in its own cooling-off period; a service
+waiting for the holder's confirmation; a dispute about one of its services open; a card already
+transferred ``transfers_per_card_per_year`` times in the last 365 days (the rules profile's limit,
+so that cards do not become a resale market; the body adds ``rule`` and ``basis``); and, when
+offering, a card already on offer. An answer to an offer no longer open is 409
+``card_transfer_not_open``, its ``reason`` the offer's state.
 
 Lock order: the card, then the transfer (then its top-ups), as card → redemption elsewhere.
 """
@@ -123,7 +125,7 @@ def card_transfer_refusal(card: Card) -> CardNotTransferable | None:
         return _refuse("not_paid")
     if card.state in (Card.State.EXHAUSTED, Card.State.REFUNDED, Card.State.CANCELLED):
         return _refuse("finished")
-    if card.state == Card.State.FROZEN:
+    if card.state == Card.State.FROZEN or card.merchant.releases_frozen:
         return _refuse("frozen")
     if card.state == Card.State.COOLING_OFF:
         return _refuse("cooling_off")
