@@ -217,7 +217,11 @@ def transfers_offered_to(*, consumer: Consumer) -> QuerySet[CardTransfer]:
 
 def transfers_given_by(*, consumer: Consumer) -> QuerySet[CardTransfer]:
     """Cards this consumer gave away (accepted offers): their contract as it stood stays theirs."""
-    return transfers_visible_to(user=consumer.user).filter(from_consumer=consumer, state=CardTransfer.State.ACCEPTED)
+    return (
+        transfers_visible_to(user=consumer.user)
+        .select_related("to_consumer")
+        .filter(from_consumer=consumer, state=CardTransfer.State.ACCEPTED)
+    )
 
 
 def card_transfers(*, card: Card, consumer: Consumer) -> QuerySet[CardTransfer]:

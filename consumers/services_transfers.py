@@ -67,7 +67,8 @@ def _refusal(reason: str, **values: Any) -> str:
         "not_paid": _("This card has not been paid for yet."),
         "finished": _("This card is used up, refunded or cancelled: there is nothing left on it to transfer."),
         "frozen": _(
-            "The regulator has frozen the merchant's releases: the card cannot change hands until the freeze is lifted."
+            "The regulator has frozen the merchant's releases: the card cannot change hands until the freeze is "
+            "lifted. You may ask for a full refund of what is left instead."
         ),
         "cooling_off": _(
             "A card in its cooling-off period cannot be transferred: return it for a full refund instead, or "
@@ -179,11 +180,11 @@ def card_transfer_offer(
     phone = phone_normalize(to_phone or "")
     if not PHONE.match(to_phone or "") or not phone:
         raise InvalidInput(errors={"to_phone": [_("Enter a mobile phone number.")]})
-    if phone == phone_normalize(consumer.phone):
-        raise InvalidInput(errors={"to_phone": [_("This is your own phone number.")]})
     transfer_id = keyed_id(_TRANSFER_IDS, idempotency_key)
     with service_atomic():
-        card = card_lock(pk=card_id, consumer=consumer)
+        card = card_lock(pk=card_id, consumer=consumer)  # someone else's card: "not found", whatever the phone
+        if phone == phone_normalize(consumer.phone):
+            raise InvalidInput(errors={"to_phone": [_("This is your own phone number.")]})
         if idempotency_key:
             made = CardTransfer.objects.filter(pk=transfer_id, from_consumer=consumer).first()
             if made is not None:

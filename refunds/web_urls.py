@@ -9,6 +9,7 @@ consumer_pages = [
     path("cards/", web.card_list, name="web-consumer-cards"),
     path("cards/<uuid:card_id>/", web.card_detail, name="web-consumer-card"),
     path("cards/<uuid:card_id>/refund/", web.card_refund, name="web-consumer-card-refund"),
+    path("top-ups/<uuid:top_up_id>/refund/", web.top_up_refund_request, name="web-consumer-top-up-refund"),
 ]
 
 merchant_pages = [

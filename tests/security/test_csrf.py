@@ -25,7 +25,7 @@ PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 OBJECTS = {
     "merchant_id": ["merchant"],
     "product_id": ["product"],
-    "card_id": ["card", "card_to_refund", "unpaid_card"],
+    "card_id": ["card", "card_to_refund", "unpaid_card", "stored_card"],
     "payment_id": ["unpaid_payment"],
     "redemption_id": ["redemption"],
     "complaint_id": ["complaint"],
@@ -35,6 +35,8 @@ OBJECTS = {
     "notification_id": ["notification"],
     "filing_id": ["filing", "filing_to_accept"],
     "document_id": ["document"],
+    "transfer_id": ["transfer", "transfer_accepted"],
+    "top_up_id": ["top_up", "unpaid_top_up"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 
