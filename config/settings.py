@@ -365,6 +365,10 @@ SPECTACULAR_SETTINGS = {
         # A merchant's trading status and what is known of its filing (备案), in several responses.
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "FilingStatusEnum": "merchants.selectors.FILING_STATUSES",
+        # A card's state, a top-up's and a card transfer's.
+        "CardStateEnum": "consumers.models.Card.State",
+        "TopUpStateEnum": "consumers.models.TopUp.State",
+        "CardTransferStateEnum": "consumers.models.CardTransfer.State",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.
