@@ -154,6 +154,8 @@ class PaymentSimulateApi(APIView):
 
     @extend_schema(
         operation_id="payment_simulate",
+        description="The sandbox bank settles a card's payment, or a top-up's (the top-up's id is its payment's "
+        "id); the answer is the card either way.",
         request=InputSerializer,
         responses={
             200: CardSerializer,

@@ -1,6 +1,8 @@
 """Top-ups of stored-value cards (issue 19, item 4): a purchase of its own, with its own payment,
 cooling-off period, escrow entry and annex, within the card cap and the education limit."""
 
+from datetime import timedelta
+
 import pytest
 import time_machine
 from pypdf import PdfReader
@@ -9,6 +11,7 @@ from consumers.errors import CardNotTopUpable, PaymentNotPending
 from consumers.models import Card, TopUp
 from consumers.services import payment_settle, payment_simulate, redemption_confirm, redemption_request
 from consumers.services_top_ups import top_up_request, top_ups_settle_due
+from core import clock
 from core.outbox import outbox_deliver_many, outbox_due_ids
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
@@ -343,3 +346,17 @@ def test_the_annex_states_the_top_up_and_its_cooling_off():
     contract = client_for(card.consumer.user).get(f"/api/v1/cards/{card.pk}/contract.pdf")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(contract.content)).pages)
     assert "充值记录" in text and "¥900.00" in text and "¥1,350.00" in text
+
+
+@time_machine.travel(LATER, tick=False)
+def test_a_returned_top_up_is_not_a_card_returned_in_the_merchants_refund_rate():
+    from regulator.models import RiskAssessment
+    from regulator.services.risk import compute_risk
+
+    card = stored_card()
+    top_up_refund(consumer=card.consumer, top_up_id=paid_top_up(card, 9_000).pk)
+    other = builders.paid_card(card.product)
+    refund_request(consumer=other.consumer, card_id=other.pk, reason="cooling_off")
+    compute_risk(at=clock.now() + timedelta(minutes=1), merchant_ids=[card.merchant_id])
+    signals = {s["name"]: s for s in RiskAssessment.objects.get(merchant=card.merchant).signals}
+    assert signals["refund_rate"]["value"] == 0.5  # one card of the two returned; the top-up is no card
