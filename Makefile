@@ -12,6 +12,7 @@ BIND ?= 127.0.0.1:8000
 run: setup seed
 	@echo "Serving http://$(BIND)  (API docs: http://$(BIND)/api/v1/docs/, health: http://$(BIND)/healthz)"
 	@echo "Database: $${DATABASE_URL:-embedded SQLite in var/}   Broker: $${CELERY_BROKER_URL:-embedded filesystem broker in var/broker}"
+	@echo "The demo regulator signs in with a code too: scan the QR code on http://$(BIND)/login/ (debug mode), or print the current one: $(PY) manage.py demo_totp_code"
 	@echo "Ctrl-C stops the web server, the worker and beat."
 	$(PY) manage.py runplatform --bind $(BIND)
 

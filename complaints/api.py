@@ -291,6 +291,6 @@ class ComplaintStatsApi(APIView):
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         stats = selectors.complaint_stats(
-            month=data.get("month"), district=data.get("district"), category=data.get("category")
+            user=request.user, month=data.get("month"), district=data.get("district"), category=data.get("category")
         )
         return Response(self.OutputSerializer(stats).data)

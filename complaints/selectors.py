@@ -1,7 +1,8 @@
 """Reads of complaints: who sees which, the lists' filters, and the regulator's statistics.
 
-Visibility: a consumer sees the complaints they filed, a merchant those against it, the regulator
-all; anything else is "not found". Statistics are ``GROUP BY`` queries; Python only shapes the
+Visibility: a consumer sees the complaints they filed, a merchant those against it, a regulator
+those against the merchants of its jurisdiction (``merchants.oversight``); anything else is "not
+found". Statistics are ``GROUP BY`` queries; Python only shapes the
 grouped rows. Months are Beijing calendar months (``created_at`` is stored in UTC).
 """
 
@@ -18,6 +19,7 @@ from django.utils.translation import get_language
 from complaints.models import Complaint
 from core import clock
 from core.errors import NotFound
+from merchants.oversight import oversight_of
 from merchants.registry import district_name
 
 STATS_MONTHS = 12
@@ -25,10 +27,11 @@ TOP_PAIRS = 10
 
 
 def complaints_visible_to(*, user) -> QuerySet[Complaint]:
-    """A consumer's own complaints, a merchant's complaints against it, every complaint for a regulator."""
+    """A consumer's own complaints, a merchant's complaints against it, a regulator's those against
+    the merchants of its jurisdiction."""
     complaints = Complaint.objects.select_related("merchant").order_by("-created_at", "pk")
     if user.role == "regulator":
-        return complaints
+        return oversight_of(user).narrow(complaints, path="merchant__")
     if user.role == "merchant":
         return complaints.filter(merchant__user=user)
     return complaints.filter(consumer__user=user)
@@ -78,17 +81,20 @@ def _between(first: date, end: date) -> Q:
     return Q(created_at__gte=clock.local_midnight(first), created_at__lt=clock.local_midnight(end))
 
 
-def complaint_stats(*, month: date | None = None, district: str | None = None, category: str | None = None) -> dict:
+def complaint_stats(
+    *, user, month: date | None = None, district: str | None = None, category: str | None = None
+) -> dict:
     """Counts by district, category and month over the 12 months ending with ``month`` (default: the
     current Beijing month), and that month's top problems: the categories ranked by count with their
     share and the change against the month before, the top district × category pairs, and overdue counts.
+    Of the complaints against the merchants of regulator ``user``'s jurisdiction.
     """
     language = get_language() or "zh-hans"
     this_month = _month_start(month or clock.local_date())
     previous_month, next_month = _month_start(this_month, -1), _month_start(this_month, 1)
     window_start = _month_start(this_month, 1 - STATS_MONTHS)
 
-    complaints = Complaint.objects.all()
+    complaints = oversight_of(user).narrow(Complaint.objects.all(), path="merchant__")
     if district:
         complaints = complaints.filter(merchant__district=district)
     if category:

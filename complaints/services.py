@@ -53,6 +53,7 @@ from core.idempotency import keyed_id
 from core.models import User
 from core.rules import Rule, profile_version, rule
 from merchants.models import Merchant
+from merchants.oversight import oversight_of
 from refunds.services import refund_entitlement_record
 
 OVERDUE_CHUNK = 500
@@ -101,9 +102,13 @@ def _record_hotline_entry(*, complaint: Complaint, actor_id: int | None, actor_l
     )
 
 
-def _merchant_id_of(merchant_id: Any) -> Any:
+def _merchant_id_of(merchant_id: Any, *, actor: User) -> Any:
+    """The merchant's id; one outside a regulator's jurisdiction is unknown to it."""
+    merchants = Merchant.objects.all()
+    if actor.role == User.Role.REGULATOR:
+        merchants = oversight_of(actor).narrow(merchants)
     try:
-        return Merchant.objects.values_list("pk", flat=True).get(pk=merchant_id)
+        return merchants.values_list("pk", flat=True).get(pk=merchant_id)
     except (Merchant.DoesNotExist, ValueError, DjangoValidationError) as exc:
         raise UnknownMerchant(errors={"merchant": [str(UnknownMerchant.default_detail)]}) from exc
 
@@ -166,7 +171,7 @@ def complaint_file(
         raise ComplaintSourceNotAllowed(errors={"source": [str(ComplaintSourceNotAllowed.default_detail)]})
     consumer_id = consumer_of_user(user=actor).pk if source == Complaint.Source.APP else None
 
-    merchant_id = _merchant_id_of(merchant_id)
+    merchant_id = _merchant_id_of(merchant_id, actor=actor)
     if card_id is not None:
         card_id = _card_checked(card_id=card_id, merchant_id=merchant_id, consumer_id=consumer_id).pk
     complaint_id = keyed_id(_COMPLAINT_IDS, idempotency_key)
@@ -214,9 +219,13 @@ def _reference_taken(reference: str | None) -> bool:
     return bool(reference) and Complaint.objects.filter(hotline_reference=reference).exists()
 
 
-def _locked(complaint_id: Any, **ownership: Any) -> Complaint:
+def _locked(complaint_id: Any, *, regulator: User | None = None, **ownership: Any) -> Complaint:
+    """The complaint, locked; one against a merchant outside ``regulator``'s jurisdiction is not found."""
+    complaints = Complaint.objects.select_for_update(of=("self",))
+    if regulator is not None:
+        complaints = oversight_of(regulator).narrow(complaints, path="merchant__")
     try:
-        return Complaint.objects.select_for_update(of=("self",)).get(pk=complaint_id, **ownership)
+        return complaints.get(pk=complaint_id, **ownership)
     except (Complaint.DoesNotExist, ValueError, DjangoValidationError) as exc:
         raise NotFound() from exc
 
@@ -254,7 +263,7 @@ def complaint_close(*, complaint_id: Any, regulator: User, resolution: str, uphe
     if not resolution:
         raise InvalidInput(errors={"resolution": [_("The resolution may not be empty.")]})
     with transaction.atomic():
-        complaint = _locked(complaint_id)
+        complaint = _locked(complaint_id, regulator=regulator)
         if not can_proceed(complaint.close):
             raise ComplaintNotOpen(_("The complaint is already closed."))
         before = complaint.state

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 READ: dict[str, str] = {}
@@ -79,3 +81,25 @@ def env_int(name: str, default: int, *, doc: str = "") -> int:
 
 def env_list(name: str, default: str, *, doc: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default, doc=doc).split(",") if item.strip()]
+
+
+def database_config(url: str, *, conn_max_age: int) -> dict:
+    """Django's ``DATABASES`` entry for ``url``, as ``dj_database_url`` reads it, and also a libpq
+    multi-host URL (``postgres://user@host1:5432,host2:5432/name?target_session_attrs=read-write``):
+    libpq tries the hosts in order and keeps the first that answers as asked, so after a failover
+    new connections find the promoted standby."""
+
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return dj_database_url.parse(url, conn_max_age=conn_max_age)
+    first = hosts.split(",")[0]
+    config = dj_database_url.parse(
+        parts._replace(netloc=f"{credentials}@{first}" if credentials else first, query="").geturl(),
+        conn_max_age=conn_max_age,
+    )
+    pairs = [host.rpartition(":") if ":" in host else (host, "", "5432") for host in hosts.split(",")]
+    config["HOST"] = ",".join(host for host, _, _ in pairs)
+    config["PORT"] = ",".join(port for _, _, port in pairs)
+    config.setdefault("OPTIONS", {}).update(dict(parse_qsl(parts.query)))
+    return config

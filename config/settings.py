@@ -4,14 +4,17 @@ The embedded default needs no server: SQLite in ``var/`` and Celery on kombu's f
 Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` to run on PostgreSQL and Redis.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import database_config, env_bool, env_int, env_list, env_str
+from core.logging import logging_config
+from core.queues import bulk_queue
 from core.rules import profile_defaults
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,7 +42,7 @@ SECURE_SSL_REDIRECT = env_bool(
     "DJANGO_SECURE_SSL_REDIRECT", not DEBUG, doc="Redirect plain-HTTP requests to HTTPS (health checks exempt)."
 )
 # The container's own health probe calls http://127.0.0.1:8000/healthz, behind no proxy.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^metrics$"]  # Prometheus scrapes from inside too
 if env_bool(
     "DJANGO_SECURE_PROXY_SSL_HEADER",
     not DEBUG,
@@ -69,6 +72,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "notifications",
     "escrow",
@@ -82,6 +87,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Each request's id (X-Request-ID, in every log line) first; then request rates and latencies
+    # are counted from here to PrometheusAfterMiddleware (README "Operations").
+    "core.middleware.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,8 +99,15 @@ MIDDLEWARE = [
     "core.middleware.ApiNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed the second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A regulator's session without its second factor, or idle too long, ends here (after the
+    # messages, so the idle one can say why on the login page).
+    "core.middleware.RegulatorSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.replica.ReplicaReadsMiddleware",
+    "core.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a login refused by the lockout into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -149,6 +165,21 @@ if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
 AXES_CLIENT_IP_CALLABLE = "core.web.client_ip"
 
+# --- Regulators' two factors (README "Security") ----------------------------------------------
+# A regulator signs in with the password and the current code of a TOTP authenticator (RFC 6238:
+# 30 s, 6 digits, SHA-1; django-otp's TOTPDevice), on the pages and for an API token. A code is
+# taken once (the device keeps the last time step used); failures slow the device down
+# exponentially (OTP_TOTP_THROTTLE_FACTOR seconds, doubling) and count against the login throttle.
+OTP_TOTP_ISSUER = "预付卡资金存管平台"  # the name authenticator apps show beside the account
+OTP_TOTP_THROTTLE_FACTOR = 1
+# A regulator's session ends after this long without a request (and on logging out); the next
+# page asks for the password and the code again.
+REGULATOR_SESSION_IDLE_MINUTES = env_int(
+    "REGULATOR_SESSION_IDLE_MINUTES", 30, doc="Minutes of inactivity after which a regulator's session ends."
+)
+if REGULATOR_SESSION_IDLE_MINUTES < 1:
+    raise ImproperlyConfigured("REGULATOR_SESSION_IDLE_MINUTES must be at least 1")
+
 # The public record (/p/merchants/, /api/v1/public/...): no login, so each client address may ask
 # PUBLIC_RATE_LIMIT times a minute (a fixed window counted in the cache), and a merchant's figures
 # are computed at most once every PUBLIC_RECORD_CACHE_SECONDS.
@@ -184,7 +215,7 @@ DATABASE_URL = env_str(
     doc="Database; default an embedded SQLite file, e.g. postgres://user:pass@host:5432/name.",
 )
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": database_config(
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, doc="Seconds a database connection is reused.")
     )
 }
@@ -203,6 +234,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+# A streaming replica for what only reads (core/replica.py): the regulator's pages, API, exports
+# and reports and the public record; writes and read-after-write stay on the primary.
+DATABASE_REPLICA_URL = env_str(
+    "DATABASE_REPLICA_URL",
+    "",
+    doc="A read-only streaming replica of the PostgreSQL database (core/replica.py); empty: none.",
+)
+REPLICA_READ_PATHS = env_list(
+    "REPLICA_READ_PATHS",
+    "/r/,/p/,/api/v1/regulator/,/api/v1/public/",
+    doc="Path prefixes whose GET and HEAD requests the replica serves.",
+)
+REPLICA_PIN_SECONDS = env_int(
+    "REPLICA_PIN_SECONDS", 10, doc="Seconds a browser's reads stay on the primary after it wrote (0: never)."
+)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **database_config(DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"]),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str(
@@ -224,6 +277,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# What people wait for on the default queue, bulk work on its own (core/queues.py); a worker
+# started without -Q takes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(bulk_queue(CELERY_TASK_DEFAULT_QUEUE)))
+CELERY_TASK_ROUTES = ("core.queues.task_route",)
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-run is delivered again; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -246,6 +304,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconciliation-daily": {"task": "escrow.tasks.reconciliation_daily_task", "schedule": crontab(hour=3, minute=0)},
     "ledger-check-daily": {"task": "escrow.tasks.ledger_check_daily_task", "schedule": crontab(hour=3, minute=20)},
     "closures-due": {"task": "merchants.tasks.closures_due_task", "schedule": crontab(minute=15)},
+    "relocations-due": {"task": "merchants.tasks.relocations_due_task", "schedule": crontab(minute=20)},
+    "operator-changes-due": {"task": "merchants.tasks.operator_changes_due_task", "schedule": crontab(minute=25)},
     "mass-refunds-resume": {"task": "refunds.tasks.mass_refunds_resume_task", "schedule": 60.0},
     "refunds-mark-overdue": {"task": "refunds.tasks.refunds_mark_overdue_task", "schedule": 300.0},
     "complaints-mark-overdue": {"task": "complaints.tasks.complaints_mark_overdue_task", "schedule": 300.0},
@@ -254,6 +314,12 @@ CELERY_BEAT_SCHEDULE = {
     "complaints-due-remind": {"task": "complaints.tasks.complaints_due_remind_task", "schedule": 600.0},
     "risk-nightly": {"task": "regulator.tasks.compute_risk_task", "schedule": crontab(hour=1, minute=30)},
     "filings-check": {"task": "merchants.tasks.filings_check_task", "schedule": crontab(hour=1, minute=0)},
+    # The periodic reports of the month and quarter just ended (made on the 1st, found made after).
+    "periodic-reports": {
+        "task": "regulator.tasks.periodic_reports_scheduled_task",
+        "schedule": crontab(hour=4, minute=10),
+    },
+    "periodic-reports-resume": {"task": "regulator.tasks.periodic_reports_resume_task", "schedule": 120.0},
 }
 
 # --- Locale ---------------------------------------------------------------------------------
@@ -270,11 +336,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"), doc="Where collectstatic writes."))
-# Uploaded files (filing documents): private, never served as static files; the pages and the API
-# hand each one to its merchant and the regulator only (merchants.web, regulator.web).
+# Uploaded files (filing documents, inspection cases' files): private, never served as static files;
+# the pages and the API hand each one to its merchant and the regulator only (merchants.web,
+# regulator.web).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"), doc="Where uploaded documents are kept."))
 FILING_DOCUMENT_MAX_BYTES = env_int(
     "FILING_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, doc="Largest document a merchant may upload with a filing."
+)
+# An inspection case's files (findings' evidence, the merchant's answers to requests for documents):
+# kept in the same private storage, downloaded only by the regulators covering the merchant (and the
+# merchant, the files it sent) (regulator.services.cases).
+CASE_FILE_MAX_BYTES = env_int(
+    "CASE_FILE_MAX_BYTES", 20 * 1024 * 1024, doc="Largest file (PDF, JPEG, PNG) of an inspection case."
 )
 # --- PDFs ------------------------------------------------------------------------------------
 # Every PDF embeds (a subset of) a CJK font with TrueType outlines (core/pdf.py): empty means the
@@ -331,6 +404,10 @@ API_TAGS = {
         "Supervision: risk, measures, refunds, the audit log and reports",
     ),
     "rules": ("现行规则及其依据", "The rules in force and their legal basis"),
+    "cases": (
+        "监督检查案件：发现、向商户调取材料、监管措施与案件报告",
+        "Inspection cases: findings, documents asked of the merchant, measures and the case report",
+    ),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "预付卡资金存管平台 API · Prepaid card escrow platform API",
@@ -369,6 +446,9 @@ SPECTACULAR_SETTINGS = {
         "CardStateEnum": "consumers.models.Card.State",
         "TopUpStateEnum": "consumers.models.TopUp.State",
         "CardTransferStateEnum": "consumers.models.CardTransfer.State",
+        # An inspection case's state and its requests for documents' (regulator.models).
+        "InspectionCaseStateEnum": "regulator.models.InspectionCase.State",
+        "DocumentRequestStateEnum": "regulator.models.DocumentRequest.State",
     },
 }
 # E-mail (closure notices). The console backend prints them; set EMAIL_URL-style settings in production.
@@ -507,20 +587,41 @@ OUTBOX_RETRY_SECONDS = env_int(
     "OUTBOX_RETRY_SECONDS", 30, doc="First retry delay of a gateway call; doubles each time."
 )
 
+# --- Operations (README "Operations") -----------------------------------------------------------
+# /metrics (core.metrics) answers 404 until one of the two is set; with both, a scrape needs both.
+METRICS_TOKEN = env_str(
+    "METRICS_TOKEN", "", doc="Bearer token Prometheus sends to read /metrics; empty: no token accepted."
+)
+METRICS_ALLOWED_IPS = env_list(
+    "METRICS_ALLOWED_IPS", "", doc="Comma-separated addresses or networks (CIDR) allowed to read /metrics."
+)
+try:
+    [ipaddress.ip_network(item, strict=False) for item in METRICS_ALLOWED_IPS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from exc
+METRICS_STATEMENT_TIMEOUT_MS = env_int(
+    "METRICS_STATEMENT_TIMEOUT_MS",
+    2000,
+    doc="Longest a metrics scrape's query may run (PostgreSQL) before its gauges are left out.",
+)
+# Several gunicorn workers: an empty folder shared by them, emptied at each start, in which
+# prometheus_client adds up every worker's request counts (its multiprocess mode reads the variable).
+PROMETHEUS_MULTIPROC_DIR = env_str(
+    "PROMETHEUS_MULTIPROC_DIR",
+    "",
+    doc="Folder where gunicorn's workers keep their request metrics; empty: per process.",
+)
+
 # --- Logging --------------------------------------------------------------------------------
-# A 403 or 404 logs one line ("Forbidden: /path", "Not Found: /path"), never a traceback.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"client_errors": {"()": "core.logging.ClientErrorWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        # Django's own console handler would print each of its lines a second time beside the root's.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.request": {"filters": ["client_errors"]},
-    },
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO", doc="Root log level.")},
-}
+# One JSON object a line with the request id in production; the message alone in development.
+LOG_FORMAT = env_str(
+    "LOG_FORMAT",
+    "text" if DEBUG else "json",
+    doc="Log lines: json (with the request id) or text; default json unless DJANGO_DEBUG.",
+)
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("DJANGO_LOG_LEVEL", "INFO", doc="Root log level."))
 
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}

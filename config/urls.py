@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("refunds.web_urls")),
     path("", include("complaints.web_urls")),
     path("r/", include("regulator.web_urls")),
+    path("", include("regulator.merchant_urls")),
     path("p/", include("regulator.public_urls")),
     path("n/", include("notifications.web_urls")),
     path("admin/", admin.site.urls),

@@ -283,6 +283,47 @@ class CardContractApi(APIView):
         return response
 
 
+class OperatorConsentSerializer(serializers.Serializer):
+    card = serializers.CharField(source="card_id")
+    operator_change = serializers.CharField(source="operator_change_id")
+    consent = serializers.BooleanField(
+        help_text="true: the card continues with the new operator; false: it is refunded in full on changes_on."
+    )
+    new_operator_name = serializers.CharField(source="operator_change.new_operator_name")
+    changes_on = serializers.DateField(source="operator_change.changes_on")
+    decided_at = serializers.DateTimeField()
+
+
+class CardOperatorConsentApi(APIView):
+    permission_classes = [IsConsumer]
+
+    class InputSerializer(serializers.Serializer):
+        consent = serializers.BooleanField(
+            help_text="true to continue with the new operator; false to be refunded (merchant_default) on its day."
+        )
+
+    @extend_schema(
+        operation_id="card_operator_consent",
+        request=InputSerializer,
+        responses={
+            200: OperatorConsentSerializer,
+            400: _errors("invalid"),
+            404: _errors("not_found"),
+            409: _errors("operator_consent_not_open, idempotency_key_reused"),
+        },
+    )
+    @idempotent(atomic=True)
+    def post(self, request, card_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = services.operator_consent_give(
+            consumer=selectors.consumer_of_user(user=request.user),
+            card_id=card_id,
+            consent=data.validated_data["consent"],
+        )
+        return Response(OperatorConsentSerializer(answer).data)
+
+
 # --- top-ups (issue 19, item 4) -------------------------------------------------------------------
 
 

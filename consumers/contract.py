@@ -28,7 +28,7 @@ from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
 from consumers.models import Card, CardTransfer, Consumer, TopUp
 from core import clock
-from core.formatting import beijing_time, percent, yuan
+from core.formatting import beijing_time, mask_phone, percent, yuan
 from core.pdf import FONT, document, page_canvas
 from core.rules import Rule, rule, rules_active
 from merchants.models import Product
@@ -57,13 +57,6 @@ _GRID = [
     ("TOPPADDING", (0, 0), (-1, -1), 2),
     ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
 ]
-
-
-def mask_phone(phone: str) -> str:
-    """Hide the four digits before the last four: ``13812341234`` → ``138****1234``."""
-    if len(phone) < 8:
-        return "****" + phone[-4:] if len(phone) > 4 else "****"
-    return f"{phone[:-8]}****{phone[-4:]}"
 
 
 def qr_drawing(value: str, size: float = 32 * mm) -> Drawing:

@@ -52,3 +52,11 @@ class CardNotTopUpable(DomainError):
 
     code = "card_not_top_upable"
     default_detail = _("Money cannot be added to this card now.")
+
+
+class OperatorConsentNotOpen(DomainError):
+    code = "operator_consent_not_open"
+    default_detail = _(
+        "No change of operator awaits this card's answer: none was approved, its day has come, or the card "
+        "holds no money."
+    )

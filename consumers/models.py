@@ -56,7 +56,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from core import clock
 from escrow.models import Account
-from merchants.models import Merchant, Product
+from merchants.models import Merchant, OperatorChange, Product
 
 
 def phone_normalize(phone: str) -> str:
@@ -442,3 +442,22 @@ class CardTransfer(FSMModelMixin, models.Model):
     @transition(field=state, source=State.OFFERED, target=State.EXPIRED, conditions=[lambda t: not _transfer_open(t)])
     def expire(self) -> None:
         """Nobody accepted before ``expires_at``."""
+
+
+class OperatorConsent(models.Model):
+    """A holder's answer for one card to an approved change of its merchant's operator
+    (``consumers.services.operator_consent_give``): ``consent`` true to continue with the new
+    operator, false to be refunded on the change day. Given again before that day, the answer is
+    replaced; a card without an answer saying true on the day is refunded (``merchant_default``). The
+    answer belongs to the card, so it follows the card to whoever holds it."""
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="operator_consents")
+    operator_change = models.ForeignKey(OperatorChange, on_delete=models.PROTECT, related_name="consents")
+    consent = models.BooleanField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")  # who answered
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["operator_change", "card"], name="operatorconsent_once_per_card")
+        ]

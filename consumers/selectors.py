@@ -16,12 +16,15 @@ from consumers.models import (
     Card,
     CardTransfer,
     Consumer,
+    OperatorConsent,
     Redemption,
     TopUp,
     phone_normalize,
 )
 from core import clock
 from core.errors import NotFound
+from merchants.models import OperatorChange
+from merchants.oversight import oversight_of
 
 
 def consumer_of_user(*, user) -> Consumer:
@@ -33,10 +36,10 @@ def consumer_of_user(*, user) -> Consumer:
 
 
 def cards_visible_to(*, user) -> QuerySet[Card]:
-    """A consumer's own cards, a merchant's sold cards, every card for a regulator."""
+    """A consumer's own cards, a merchant's sold cards, a regulator's the cards of its jurisdiction."""
     cards = Card.objects.select_related("escrow_account", "payment").order_by("-created_at", "pk")
     if user.role == "regulator":
-        return cards
+        return oversight_of(user).narrow(cards, path="merchant__")
     if user.role == "merchant":
         return cards.filter(merchant__user=user)
     return cards.filter(consumer__user=user)
@@ -104,7 +107,7 @@ def phone_tail(phone: str) -> str:
 def redemptions_visible_to(*, user) -> QuerySet[Redemption]:
     redemptions = Redemption.objects.order_by("-created_at", "pk")
     if user.role == "regulator":
-        return redemptions
+        return oversight_of(user).narrow(redemptions, path="merchant__")
     if user.role == "merchant":
         return redemptions.filter(merchant__user=user)
     return redemptions.filter(card__consumer__user=user)
@@ -182,12 +185,12 @@ def card_has_open_dispute(card: Card) -> bool:
 
 def transfers_visible_to(*, user) -> QuerySet[CardTransfer]:
     """A consumer's offers made and received (by their phone, answered or not), a merchant's
-    offers of the cards it sold, every offer for a regulator; newest first."""
+    offers of the cards it sold, a regulator's the offers of cards of its jurisdiction; newest first."""
     transfers = CardTransfer.objects.select_related(
         "card__merchant", "card__product", "card__escrow_account", "from_consumer"
     ).order_by("-created_at", "pk")
     if user.role == "regulator":
-        return transfers
+        return oversight_of(user).narrow(transfers, path="card__merchant__")
     if user.role == "merchant":
         return transfers.filter(card__merchant__user=user)
     consumer = getattr(user, "consumer", None)
@@ -283,3 +286,23 @@ def transfer_given_get(*, consumer: Consumer, transfer_id) -> CardTransfer:
         )
     except (CardTransfer.DoesNotExist, ValueError, DjangoValidationError) as exc:
         raise NotFound() from exc
+
+
+# --- a change of operator: which cards continue -------------------------------------------------
+
+
+def operator_change_cards_refunded(*, change: OperatorChange) -> QuerySet[Card]:
+    """The cards a change of operator refunds on its day: its merchant's cards paid before that day
+    (00:00 Beijing) that still hold escrow and whose holder did not consent to continue. A card
+    bought from the day on was bought from the new operator; one whose holder said yes continues."""
+    consenting = OperatorConsent.objects.filter(operator_change=change, consent=True).values("card_id")
+    return Card.objects.filter(
+        merchant_id=change.merchant_id,
+        state__in=Card.HOLDING,
+        paid_at__lt=clock.local_midnight(change.changes_on),
+    ).exclude(pk__in=consenting)
+
+
+def card_operator_consent(*, card: Card, change: OperatorChange) -> OperatorConsent | None:
+    """The holder's answer for ``card`` to ``change``, if one was given."""
+    return OperatorConsent.objects.filter(operator_change=change, card=card).first()

@@ -32,12 +32,13 @@ from consumers.errors import (
     CardNotRedeemable,
     GatewayUnavailable,
     InsufficientBalance,
+    OperatorConsentNotOpen,
     PaymentNotPending,
     RedemptionExpired,
     RedemptionNotPending,
 )
 from consumers.limits import HOLDING_FIELDS, holdings_collected, with_top_ups_waiting
-from consumers.models import Card, Consumer, Payment, Redemption, TopUp, counter_code_new
+from consumers.models import Card, Consumer, OperatorConsent, Payment, Redemption, TopUp, counter_code_new
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.gateways import GatewayError, PaymentIntent, get_gateway
@@ -48,7 +49,8 @@ from core.services import user_create
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, account_open, journal_post, singleton_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen
-from merchants.models import Merchant, Product
+from merchants.models import Merchant, OperatorChange, Product
+from merchants.selectors import operator_change_open
 from merchants.services.limits import Collected, education_limit_check, education_rules, plan_collected
 from notifications.models import Kind
 from notifications.services import notification_send, notification_settings_set
@@ -799,3 +801,33 @@ def cooling_off_ending_notify() -> int:
             )
         told += sent is not None
     return told
+
+
+# --- a change of operator: the holder's answer ------------------------------------------------
+
+
+def operator_consent_give(*, consumer: Consumer, card_id: Any, consent: bool) -> OperatorConsent:
+    """The holder answers, for one card, the approved change of its merchant's operator: ``consent``
+    true to continue with the new operator, false to be refunded on the change day (as is a card
+    left unanswered). Answering again before the day replaces the answer. Refused with 409
+    ``operator_consent_not_open`` when no approved change awaits the card's answer (none, its day
+    has come, or the card holds no escrow); another consumer's card is not found."""
+    with service_atomic():
+        card = card_lock(pk=card_id, consumer=consumer)
+        card_apply_clock(card)
+        change = operator_change_open(merchant=card.merchant)
+        if (
+            change is None
+            or change.state != OperatorChange.State.APPROVED
+            or clock.local_date() >= change.changes_on
+            or card.state not in Card.HOLDING
+            or card.escrow_left <= 0
+        ):
+            raise OperatorConsentNotOpen()
+        answer, _created = OperatorConsent.objects.update_or_create(
+            operator_change=change,
+            card=card,
+            defaults={"consent": consent, "user": consumer.user, "decided_at": clock.now()},
+        )
+    answer.operator_change = change
+    return answer

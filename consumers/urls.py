@@ -10,6 +10,7 @@ urlpatterns = [
     path("cards", api.CardListCreateApi.as_view(), name="cards"),
     path("cards/<uuid:card_id>", api.CardDetailApi.as_view(), name="card-detail"),
     path("cards/<uuid:card_id>/contract.pdf", api.CardContractApi.as_view(), name="card-contract"),
+    path("cards/<uuid:card_id>/operator-consent", api.CardOperatorConsentApi.as_view(), name="card-operator-consent"),
     path("payments/<uuid:payment_id>/simulate", api.PaymentSimulateApi.as_view(), name="payment-simulate"),
     path("cards/<uuid:card_id>/top-ups", api.CardTopUpListCreateApi.as_view(), name="card-top-ups"),
     path("card-top-ups/<uuid:top_up_id>", api.TopUpDetailApi.as_view(), name="card-top-up-detail"),

@@ -39,7 +39,7 @@ from consumers.errors import CardNotRedeemable
 from consumers.models import Card, Consumer, Redemption, TopUp
 from core import clock
 from core.errors import NotFound
-from core.formatting import beijing_datetime, percent, yuan
+from core.formatting import beijing_date, beijing_datetime, percent, yuan
 from core.rules import rule
 from core.web import OnceForm, attempt, form_idempotency_key, next_url, role_required, signup_page
 from merchants.models import Merchant, Product
@@ -476,6 +476,31 @@ def redemption_confirm(request, redemption_id):
 @require_POST
 def redemption_reject(request, redemption_id):
     return _redemption_answer(request, redemption_id, confirm=False)
+
+
+@consumer_only
+@require_POST
+def card_operator_consent(request, card_id):
+    """The holder's answer to a change of its merchant's operator (``operator_consent_give``):
+    ``consent=1`` continues with the new operator, anything else asks for the refund on the day."""
+    consumer = consumer_of_request(request)
+    card = card_of_request(request, card_id)
+    consent = request.POST.get("consent") == "1"
+    answer = attempt(
+        request, lambda: services.operator_consent_give(consumer=consumer, card_id=card.pk, consent=consent)
+    )
+    if answer is not None:
+        day = beijing_date(answer.operator_change.changes_on)
+        if answer.consent:
+            messages.success(
+                request, _("Noted: this card continues with the new operator from %(day)s.") % {"day": day}
+            )
+        else:
+            messages.success(
+                request,
+                _("Noted: everything left on this card is refunded to you in full on %(day)s.") % {"day": day},
+            )
+    return redirect("web-consumer-card", card_id=card.pk)
 
 
 # --- the merchant's services on the cards it sold (mounted under /m/) ----------------------------

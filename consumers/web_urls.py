@@ -15,6 +15,9 @@ pages = [
     path("products/<uuid:product_id>/buy/", web.product_buy, name="web-consumer-buy"),
     path("cards/<uuid:card_id>/pay/", web.card_pay, name="web-consumer-card-pay"),
     path("cards/<uuid:card_id>/contract.pdf", web.card_contract, name="web-consumer-card-contract"),
+    path(
+        "cards/<uuid:card_id>/operator-consent/", web.card_operator_consent, name="web-consumer-card-operator-consent"
+    ),
     path("payments/<uuid:payment_id>/simulate/", web.payment_simulate, name="web-consumer-payment-simulate"),
     path("cards/<uuid:card_id>/transfer/", web.card_transfer_offer, name="web-consumer-card-transfer"),
     path("card-transfers/<uuid:transfer_id>/accept/", web.card_transfer_accept, name="web-consumer-transfer-accept"),

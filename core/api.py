@@ -44,18 +44,41 @@ class AuthTokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=256, trim_whitespace=False)
+        otp = serializers.CharField(
+            max_length=64,
+            required=False,
+            allow_blank=True,
+            help_text=(
+                "Regulators only: the current 6-digit code of the account's authenticator (TOTP, RFC 6238: "
+                "30-second steps, SHA-1). Missing: 401 otp_required; wrong or already used: 401 otp_invalid. "
+                "Consumers and merchants leave it out."
+            ),
+        )
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
     @extend_schema(
         operation_id="auth_token",
+        description=(
+            "用户名和密码换取 API 令牌；监管人员另需 `otp`（身份验证器当前的 6 位动态码）。"
+            "A username and password for the API token; a regulator also sends `otp`, the current 6-digit code "
+            "of the account's authenticator (each code is taken once)."
+        ),
         request=InputSerializer,
         responses={
             200: OutputSerializer,
             400: OpenApiResponse(ErrorSerializer, description="invalid, invalid_credentials"),
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="otp_required (a regulator without otp), otp_invalid (a wrong or already used code)",
+            ),
             429: OpenApiResponse(
-                ErrorSerializer, description="too_many_login_attempts (AXES_FAILURE_LIMIT failures in a row)"
+                ErrorSerializer,
+                description=(
+                    "too_many_login_attempts (AXES_FAILURE_LIMIT failed passwords or codes in a row, or wrong "
+                    "codes too fast for the authenticator's throttle)"
+                ),
             ),
         },
     )

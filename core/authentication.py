@@ -5,16 +5,19 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from core import sql
 
-PROFILES = ("consumer", "merchant")  # the reverse one-to-one role profiles of a user
+# the reverse one-to-one role profiles of a user, and a regulator's jurisdiction (regulator.RegulatorScope)
+PROFILES = ("consumer", "merchant", "regulator_scope")
 _RELATED = ("user", *(f"user__{name}" for name in PROFILES))
 
 
 class TokenAuthentication(DrfTokenAuthentication):
-    """DRF's token scheme; the consumer or merchant profile comes with the user (one query, not two).
+    """DRF's token scheme; the consumer or merchant profile, or a regulator's jurisdiction, comes with
+    the user (one query, not two).
 
     The query is ``core.sql``'s prepared select rather than ``select_related`` compiled on every
     request: compiling it cost more than running it. The objects are the ones
-    ``select_related("user", "user__consumer", "user__merchant")`` gives, relation caches included.
+    ``select_related("user", "user__consumer", "user__merchant", "user__regulator_scope")`` gives,
+    relation caches included (a missing profile too: asking for it costs no query).
     """
 
     def authenticate_credentials(self, key):

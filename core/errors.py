@@ -79,3 +79,19 @@ class TooManyLoginAttempts(DomainError):
     status_code = 429
     code = "too_many_login_attempts"
     default_detail = _("Too many failed login attempts: this login is locked for a while. Try again later.")
+
+
+class OtpRequired(DomainError):
+    """A regulator's sign-in without the second factor's code (API.md, Additions v1.1)."""
+
+    status_code = 401
+    code = "otp_required"
+    default_detail = _(
+        "This account signs in with a second factor: send the current 6-digit code of its authenticator."
+    )
+
+
+class OtpInvalid(DomainError):
+    status_code = 401
+    code = "otp_invalid"
+    default_detail = _("The code is wrong or was already used. Wait for the authenticator's next code and try again.")

@@ -5,46 +5,49 @@ with a key reserves ``(caller, key)`` under a unique constraint, runs, and store
 repeat with the same fingerprint within 24 hours replays that response (same status, same body)
 without running again; a repeat with another fingerprint is 409 ``idempotency_key_reused``.
 
-**One path per request: the view runs at most once.** The key's state is known before the view
-runs, and decides what the request does; nothing that happens afterwards runs the view again.
+**One path per request: the view runs at most once.** Nothing that happens after a view has
+started runs it again.
 
-- *A fresh key*: the reservation is the request's first statement, in a round trip of its own
-  (its outcome is needed before the view runs). For a view declared ``@idempotent(atomic=True)``
-  it is made inside one transaction that then holds the view's service writes and the stored
-  response: they commit together or not at all, one commit for the request (the service joins it
-  through ``service_atomic()``, which is its own durable transaction everywhere else; the stored
-  response goes in one round trip with the service's last writes, ``core.sql.writes_ahead``).
-  Without ``atomic`` (the classic way) the reservation commits on its own, the view's service
-  commits its own transaction, and the response is stored after it.
-- *A key seen before* (the reservation's INSERT meets its record; inside a transaction it first
-  waits for a request still holding that record uncommitted, so a same-key request waits and
-  then replays instead of being told it is in flight): its record, locked, decides. A stored
-  response with the same fingerprint is replayed; another fingerprint is 409
-  ``idempotency_key_reused``; a reservation younger than ``LOCK_TIMEOUT`` whose response is not
-  stored yet is 409 ``idempotency_request_in_progress``. A reservation whose request died before
-  storing a response (older than ``LOCK_TIMEOUT``), or a record past the 24-hour replay window, is
-  taken over: it is reserved anew for this request, committed, and the view runs the classic way
-  (reservation first). That is safe because services derive their own ledger idempotency keys
-  from the request key (``service_key``) and the ids of the rows they create from it
-  (``keyed_id``), so a step that did commit is not repeated and money cannot move twice.
+- *A view declared* ``@idempotent(atomic=True)``: the request's reservation, the view's service
+  writes and its stored response are one transaction, committed together or not at all (the service
+  joins it through ``service_atomic()``, which is its own durable transaction everywhere else; the
+  stored response goes in one round trip with the service's last writes, ``core.sql.writes_ahead``).
+  The reservation is a plain INSERT that travels in front of the view's first statement, in its
+  round trip (``core.sql.claim_ahead``; on SQLite it is sent before the view). A fresh key costs no
+  round trip of its own.
+- *A key seen before*: the reservation meets its record (inside a transaction it first waits for a
+  request still holding that record uncommitted, so a same-key request waits and then replays
+  instead of being told it is in flight). The round trip fails before the view's statement runs; the
+  transaction goes back to the reservation's savepoint and the key's record, locked, decides. A
+  stored response with the same fingerprint is replayed, another fingerprint is 409
+  ``idempotency_key_reused``, a reservation younger than ``LOCK_TIMEOUT`` whose response is not
+  stored yet is 409 ``idempotency_request_in_progress``: each stops the view there (``_Decided``,
+  a ``BaseException`` no view can take for its own error), before its first statement has run, and
+  the request answers with it. A reservation whose request died before storing a response (older
+  than ``LOCK_TIMEOUT``), or a record past the 24-hour replay window, is taken over: reserved anew
+  in this transaction, and the view goes on from that statement. That is safe because services
+  derive their own ledger idempotency keys from the request key (``service_key``) and the ids of the
+  rows they create from it (``keyed_id``), and look for what an earlier run made before writing.
+- *A view without* ``atomic`` (the classic way): the reservation commits on its own first (or the
+  key's record decides, as above), the view's service commits its own transaction, and the
+  response is stored after it.
 
 In the request's transaction a refusal (a domain error, a 4xx) rolls everything back and is then
-stored on its own, to be replayed like any response. A failure once the view has answered (its
-last writes, or the commit: a deferred constraint, the connection lost) does not run it again
-either: the record says whether the transaction committed (the response is then returned, or the
-one a same-key request stored after it replayed); otherwise the error is the answer, a 503 when the
-database went away, which the client retries with the same key.
+stored on its own, to be replayed like any response (a view that refused before its first
+statement never sent its reservation: the key's record, if it has one, decides then). A failure
+once the view has answered (its last writes, or the commit: a deferred constraint, the connection
+lost) does not run it again either: the record says whether the transaction committed (the
+response is then returned, or the one a same-key request stored after it replayed); otherwise the
+error is the answer, a 503 when the database went away, which the client retries with the same key.
 
 A key whose record was purged (``idempotency_purge``, after the replay window) looks fresh. A
 service that writes rows keyed by the request key (``keyed_id``) then meets the rows the first
 request made, and answers with them: the card purchase catches the ``IntegrityError``. In one
-transaction that needs ``@idempotent(keyed=True)``: the reservation is a plain INSERT that goes
-in one round trip with a savepoint taken after it (a key seen before fails it, before the view
-runs, and the request rolls back to let the record decide), and the service's writes are sent
-before it returns, so the error reaches the service with the transaction rolled back to that
-savepoint (the reservation kept) and usable to read those rows. It costs a keyed request one
-round trip (its last writes and its stored response go in two); a keyed view writes nothing
-outside its service.
+transaction that needs ``@idempotent(keyed=True)``: a savepoint taken after the reservation (in
+the same round trip), and the service's writes sent before it returns, so the error reaches the
+service with the transaction rolled back to that savepoint (the reservation kept) and usable to
+read those rows. It costs a keyed request one round trip (its last writes and its stored response
+go in two); a keyed view writes nothing outside its service.
 """
 
 from __future__ import annotations
@@ -56,14 +59,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -151,8 +154,15 @@ def _keyed_service(savepoint: str) -> Iterator[None]:
 _REFUSALS = (DomainError, APIException, ObjectDoesNotExist, Http404, DjangoPermissionDenied, DjangoValidationError)
 
 
-class _SeenBefore(Exception):
-    """Raised out of a keyed request's transaction: its reservation met the key's record."""
+class _Decided(BaseException):
+    """Raised at a view's first statement when its key's record decides the request (a replay, or
+    a 409): it stops the view there, before that statement runs, and rolls its transaction back.
+    A BaseException, so that no ``except Exception`` in a view or service can take it for its own."""
+
+    def __init__(self, *, response: Response | None = None, exception: Exception | None = None) -> None:
+        super().__init__()
+        self.response = response
+        self.exception = exception
 
 
 class _Refused(Exception):
@@ -204,15 +214,28 @@ def _seen_before(*, caller: str, key: str, fingerprint: str, now: datetime) -> t
     return record, False
 
 
-def _reserve_keyed(*, caller: str, key: str, fingerprint: str, now: datetime) -> None:
-    """A keyed request's reservation (see ``_keyed_service``): a plain INSERT, which goes in one
-    round trip with the savepoint taken after it. A key that has a record fails it, and aborts the
-    transaction before the view runs (``_SeenBefore``)."""
+def _key_taken(error: BaseException) -> bool:
+    """Whether ``error`` is a reservation meeting the key's record (the only unique values of the
+    table are ``(caller, key)`` and the id)."""
+    return sql.unique_violated(error, IdempotencyRecord)
+
+
+def _settle(*, caller: str, key: str, fingerprint: str, now: datetime, keyed: bool) -> bool:
+    """The request's reservation met the key's record (``core.sql.claim_ahead``): the record,
+    locked, decides. A replay or a 409 stops the view at its first statement (``_Decided``); a key
+    taken over goes on in this transaction (True: its record went away meanwhile, reserve again)."""
     try:
-        sql.execute_all([sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))])
-        sql.savepoint("create", _SAVEPOINT)  # after the waiting INSERT
-    except IntegrityError as exc:
-        raise _SeenBefore() from exc
+        seen = _seen_before(caller=caller, key=key, fingerprint=fingerprint, now=now)
+    except DomainError as exc:
+        raise _Decided(exception=exc) from exc
+    if seen is None:
+        return True
+    record, replay = seen
+    if replay:
+        raise _Decided(response=_replayed(record))
+    if keyed:
+        sql.execute_all([sql.savepoint_statement("create", _SAVEPOINT)])
+    return False
 
 
 def _claim(*, caller: str, key: str, fingerprint: str, now: datetime) -> tuple[IdempotencyRecord, bool] | None:
@@ -284,54 +307,58 @@ def _in_one_transaction(
     view_method, view, request, args, kwargs, *, caller: str, key: str, fingerprint: str, keyed: bool
 ) -> Response:
     """The request's reservation, its view's service writes and its stored response in one
-    transaction (see the module's docstring); a key seen before replays or runs the classic way."""
+    transaction; the reservation goes in front of the view's first statement, and a key seen
+    before decides there (see the module's docstring)."""
     now = clock.now()
+    claim = [sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))]
+    if keyed:
+        claim.append(sql.savepoint_statement("create", _SAVEPOINT))
     answer: Response | None = None
     try:
         with transaction.atomic(), sql.writes_ahead():
-            if keyed:
-                _reserve_keyed(caller=caller, key=key, fingerprint=fingerprint, now=now)
-                seen = None
-            else:
-                seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
-            if seen is None:
-                opened = _request_open.set(_SAVEPOINT if keyed else "")
-                try:
-                    response = view_method(view, request, *args, **kwargs)
-                except _REFUSALS as exc:
-                    raise _Refused(exception=exc) from exc
-                finally:
-                    _request_open.reset(opened)
-                if response.status_code >= 400:
-                    raise _Refused(response=response)
-                _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
-                answer = response
+            sql.claim_ahead(
+                claim,
+                refused=_key_taken,
+                settle=partial(_settle, caller=caller, key=key, fingerprint=fingerprint, now=now, keyed=keyed),
+            )
+            opened = _request_open.set(_SAVEPOINT if keyed else "")
+            try:
+                response = view_method(view, request, *args, **kwargs)
+            except _REFUSALS as exc:
+                raise _Refused(exception=exc) from exc
+            finally:
+                _request_open.reset(opened)
+            if response.status_code >= 400:
+                raise _Refused(response=response)
+            _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+            answer = response
+    except _Decided as decided:  # rolled back at the view's first statement: the key's record decided
+        if decided.exception is not None:
+            raise decided.exception from None
+        return decided.response
     except _Refused as refused:  # rolled back, its writes unsent
         response = view.handle_exception(refused.exception) if refused.response is None else refused.response
-        if response.status_code < 500:
-            _store_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
-        return response
-    except _SeenBefore:  # rolled back before the view ran: the key's record decides
-        with transaction.atomic():
-            seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
+        if response.status_code >= 500:
+            return response
+        return _store_refusal(caller=caller, key=key, fingerprint=fingerprint, now=now, response=response)
     except DatabaseError as exc:
         if answer is None:
             raise
         return _after_failed_commit(exc, answer, caller=caller, key=key, fingerprint=fingerprint, now=now)
-    if answer is not None:
-        return answer
-    # The key was seen before and the view did not run: a replay, or the classic way with the key
-    # taken over (or, keyed, reserved again if its record went away meanwhile).
-    if seen is not None and seen[1]:
-        return _replayed(seen[0])
-    return _run_reserved(view_method, view, request, args, kwargs, caller=caller, key=key)
+    return answer
 
 
-def _store_refusal(*, caller: str, key: str, fingerprint: str, now: datetime, response: Response) -> None:
-    """Keep a refusal to replay, after its transaction rolled back. A request with the same key
-    that got in meanwhile keeps its own record."""
-    if _reserve(caller=caller, key=key, fingerprint=fingerprint, now=now):
+def _store_refusal(*, caller: str, key: str, fingerprint: str, now: datetime, response: Response) -> Response:
+    """Keep a refusal to replay, after its transaction rolled back, and answer with it. A view that
+    refused before its first statement never sent its reservation: the key's record, if it has
+    one, decides now (a replay, or a 409); a request with the same key that got in meanwhile keeps
+    its own record and is replayed."""
+    with transaction.atomic():
+        seen = _claim(caller=caller, key=key, fingerprint=fingerprint, now=now)
+        if seen is not None and seen[1]:
+            return _replayed(seen[0])
         _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
+    return response
 
 
 def _after_failed_commit(

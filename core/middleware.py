@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext as _
+from django_prometheus.middleware import PrometheusAfterMiddleware as _PrometheusAfter
+
+from core import clock
 from core.exceptions import json_not_found
+from core.logging import REQUEST_ID_HEADER, request_id_accept, request_id_var
+
+access_log = logging.getLogger("core.access")
 
 
 class ApiNotFoundMiddleware:
@@ -21,3 +35,96 @@ class ApiNotFoundMiddleware:
         ):
             return json_not_found(request)
         return response
+
+
+class RequestIdMiddleware:
+    """Give each request its id (``core.logging``): the ``X-Request-ID`` it came with if that is a
+    sane id, else a new one. The id is in every log line written while the request runs and in
+    every task it enqueues, and goes back in the response's ``X-Request-ID``. Then one access line
+    (``core.access``): method, path, status, milliseconds.
+
+    First in ``MIDDLEWARE``, so that every answer carries the id, a redirect to HTTPS included.
+    The id stays set until the next request of the thread replaces it: Django logs a 4xx or 5xx
+    ("Not Found: /path") after the middlewares have returned."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request_id_accept(request.headers.get(REQUEST_ID_HEADER))
+        request_id_var.set(request_id)
+        request.request_id = request_id
+        started = time.monotonic()
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        milliseconds = round((time.monotonic() - started) * 1000, 1)
+        access_log.info(  # the path without its query string, which may carry codes and tokens
+            "%s %s %s %sms",
+            request.method,
+            request.path,
+            response.status_code,
+            milliseconds,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": milliseconds,
+            },
+        )
+        return response
+
+
+class PrometheusAfterMiddleware(_PrometheusAfter):
+    """django-prometheus' counting middleware, with every ``method`` label one of HTTP's methods:
+    its latency histogram takes the request's method as sent, so a client sending made-up methods
+    would make a new series of each (and the scrape, and Prometheus, grow without end)."""
+
+    def label_metric(self, metric, request, response=None, **labels):
+        if "method" in labels:
+            labels["method"] = self._method(request)
+        return super().label_metric(metric, request, response, **labels)
+
+
+LAST_SEEN_KEY = "last_seen"  # a regulator's session: the time of its last request (POSIX seconds)
+
+
+class RegulatorSessionMiddleware:
+    """A regulator's session holds only after both factors, and not for long idle.
+
+    - A session of a user who needs a second factor (``User.needs_second_factor``) that has not
+      passed it (django-otp's ``is_verified()``, set by the login page's code step) is ended before
+      the view runs: the request goes on as anonymous, so a page sends it to log in and the API
+      answers 401, whatever path logged the user in with a password alone.
+    - A regulator's session with no request for ``REGULATOR_SESSION_IDLE_MINUTES`` ends (logged out,
+      with the reason in the audit log and on the login page); every request counts as activity.
+
+    Installed after django-otp's ``OTPMiddleware`` and Django's ``MessageMiddleware``.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.needs_second_factor:
+            self._check(request, user)
+        return self.get_response(request)
+
+    @staticmethod
+    def _check(request, user) -> None:
+        if not getattr(user, "is_verified", lambda: False)():
+            request.session.flush()
+            request.user = AnonymousUser()
+            return
+        now = clock.now().timestamp()
+        last_seen = request.session.get(LAST_SEEN_KEY)
+        idle = settings.REGULATOR_SESSION_IDLE_MINUTES
+        if isinstance(last_seen, int | float) and now - last_seen > idle * 60:
+            request.session_end_reason = "idle"  # for the audit log's receiver of user_logged_out
+            logout(request)
+            messages.info(
+                request,
+                _("You were signed out after %(minutes)s minutes without activity. Sign in again.") % {"minutes": idle},
+            )
+            return
+        request.session[LAST_SEEN_KEY] = now

@@ -29,6 +29,12 @@ class User(AbstractUser):
     def is_regulator(self) -> bool:
         return self.role == self.Role.REGULATOR
 
+    @property
+    def needs_second_factor(self) -> bool:
+        """Signs in with a password and the code of a TOTP authenticator (regulators: 等保 level 3
+        asks two factors of those who administer a system)."""
+        return self.role == self.Role.REGULATOR
+
 
 class IdempotencyRecord(models.Model):
     """The first response to a request sent with an ``Idempotency-Key`` (API.md, Conventions).

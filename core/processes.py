@@ -38,9 +38,7 @@ def platform_children(*, bind: str, web_workers: int) -> list[Child]:
                 bind,
                 "--workers",
                 str(web_workers),
-                "--access-logfile",
-                "-",
-            ],
+            ],  # no --access-logfile: the app writes one access line a request, with its request id
         ),
         Child("worker", [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"]),
         Child("beat", [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]),

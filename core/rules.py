@@ -45,7 +45,14 @@ DEADLINE_RULES = (
     "complaint_urgent_response_hours",
 )
 # Every profile's general rules hold these: the platform reads them whatever the city.
-REQUIRED_RULES = (*DEADLINE_RULES, "max_price", "filing_balance_threshold", "transfers_per_card_per_year")
+REQUIRED_RULES = (
+    *DEADLINE_RULES,
+    "relocation_refund_days_after",
+    "operator_change_notice_days",
+    "max_price",
+    "filing_balance_threshold",
+    "transfers_per_card_per_year",
+)
 
 # The settings that held these values before the profiles: (setting, key inside it or None).
 LEGACY_SETTINGS: dict[str, tuple[str, str | None]] = {
@@ -67,6 +74,8 @@ RULE_LABELS = {
     "refund_due_days": gettext_lazy("Time to pay a refund"),
     "closure_notice_days": gettext_lazy("Notice before closing"),
     "relocation_notice_days": gettext_lazy("Notice before moving"),
+    "relocation_refund_days_after": gettext_lazy("Days after a move a holder may still ask for a refund"),
+    "operator_change_notice_days": gettext_lazy("Notice before a change of operator"),
     "complaint_response_hours": gettext_lazy("Time to answer a complaint"),
     "complaint_urgent_response_hours": gettext_lazy("Time to answer an urgent complaint"),
     "max_price": gettext_lazy("Highest price of one card"),

@@ -37,14 +37,14 @@ from __future__ import annotations
 import itertools
 import re
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -129,23 +129,27 @@ def _prepared_names(db) -> dict[str, str] | None:
     return _prepared.setdefault(db.connection, {})
 
 
-def _on_the_wire(names: dict[str, str] | None, statements: Sequence[Statement]) -> tuple[str, list, list[str]]:
+def _on_the_wire(names: dict[str, str] | None, statements: Sequence[Sendable]) -> tuple[str, list, list[str]]:
     """One query text for ``statements``, its parameters, and the SQL of the statements it prepares.
 
     With prepared statements each becomes ``EXECUTE name(...)``, preceded the first time by its
     ``PREPARE`` in the same round trip; the new names are remembered at once and forgotten again
     (``_forget``) if the round trip fails, since a PREPARE behind a failing statement never ran."""
+    values = [p for _, params in statements for p in params or ()]
     if names is None:
-        return "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params], []
+        return "; ".join(sql for sql, _ in statements), values, []
     pieces, new = [], []
     for sql, params in statements:
+        if params is None:
+            pieces.append(sql)
+            continue
         name = names.get(sql)
         if name is None:
             name = names[sql] = f"rows_{next(_names)}"
             pieces.append(f"PREPARE {name} AS {_numbered(sql)}")
             new.append(sql)
         pieces.append(f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}")
-    return "; ".join(pieces), [p for _, params in statements for p in params], new
+    return "; ".join(pieces), values, new
 
 
 def _forget(names: dict[str, str] | None, new: list[str]) -> None:
@@ -405,6 +409,9 @@ def _update_sql(model: type[Model], fields: tuple[str, ...], added: tuple[str, .
 
 
 Statement = tuple[str, list[Any]]
+# What travels to the database: statements, and utility statements (a savepoint) without
+# parameters, sent as they are and never prepared.
+Sendable = Statement | tuple[str, None]
 
 
 def update_statement(
@@ -442,7 +449,7 @@ class Change(NamedTuple):
         return update_statement(self.instance, self.fields, add=self.add)
 
 
-def execute_all(statements: Iterable[Statement | None]) -> None:
+def execute_all(statements: Iterable[Sendable | None]) -> None:
     """Run writes whose results nobody reads, in order: in one round trip on PostgreSQL, which
     takes several statements in one query (the first that fails raises, as it would alone, and
     the rest do not run); one by one elsewhere. Nones are skipped. Inside ``writes_ahead()`` they
@@ -458,7 +465,7 @@ def execute_all(statements: Iterable[Statement | None]) -> None:
     _send(db, statements)
 
 
-def _send(db, statements: list[Statement]) -> None:
+def _send(db, statements: list[Sendable]) -> None:
     names = _prepared_names(db)
     with db.cursor() as cursor:
         if db.vendor != "postgresql":
@@ -473,10 +480,61 @@ def _send(db, statements: list[Statement]) -> None:
             raise
 
 
-# The writes waiting inside ``writes_ahead()`` (None outside it): request state, kept in a context
-# variable rather than on the connection object (each thread has its own, as it has its own
-# connection).
-_writes_ahead: ContextVar[list[Statement] | None] = ContextVar("sql_writes_ahead", default=None)
+# The writes waiting inside ``writes_ahead()`` (None outside it), and the claim waiting to go first
+# (``claim_ahead``): request state, kept in context variables rather than on the connection object
+# (each thread has its own, as it has its own connection).
+_writes_ahead: ContextVar[list[Sendable] | None] = ContextVar("sql_writes_ahead", default=None)
+_claim_waiting: ContextVar[Claim | None] = ContextVar("sql_claim_waiting", default=None)
+_CLAIM_SAVEPOINT = "sql_claim"
+
+
+class Claim(NamedTuple):
+    """Statements that claim something for the transaction (a row under a unique constraint),
+    ``refused``: whether an error is theirs (the claim met what it claims already taken), and
+    ``settle``: what to do then (``claim_ahead``)."""
+
+    statements: list[Sendable]
+    refused: Callable[[BaseException], bool]
+    settle: Callable[[], bool]
+
+
+def claim_ahead(
+    statements: Sequence[Sendable], *, refused: Callable[[BaseException], bool], settle: Callable[[], bool]
+) -> None:
+    """Send ``statements`` under a savepoint of their own; inside ``writes_ahead()`` they wait, and
+    go first in front of the connection's next statement, in its round trip (elsewhere: now).
+
+    An error for which ``refused`` answers True is the claim's own: the transaction is rolled back
+    to the claim's savepoint (the statement they travelled with has not run) and ``settle`` runs,
+    its statements in the same transaction. ``settle`` returns True to send the claim again, False
+    to go on without it (what it gave ``execute_all`` meanwhile goes in front instead), or raises,
+    which stops the caller at the statement the claim travelled with: it never runs. Any other
+    error is the statement's own, raised as it is."""
+    claim = Claim(list(statements), refused, settle)
+    if _writes_ahead.get() is None:
+        db = connections[DEFAULT_DB_ALIAS]
+        _claim_send(claim, [], lambda front: _send(db, front) if front else None)
+    else:
+        _claim_waiting.set(claim)
+
+
+def _claim_send(claim: Claim, rest: list[Sendable], send: Callable[[list[Sendable]], Any]) -> Any:
+    """``send`` the claim (under its savepoint) and ``rest`` in front of what ``send`` is for,
+    settling a refused claim and sending again (``claim_ahead``)."""
+    front = [savepoint_statement("create", _CLAIM_SAVEPOINT), *claim.statements, *rest]
+    while True:
+        try:
+            return send(front)
+        except Exception as exc:
+            if not claim.refused(exc):
+                raise
+        savepoint("rollback", _CLAIM_SAVEPOINT)
+        again = claim.settle()
+        settled = _writes_ahead.get() or []
+        if _writes_ahead.get() is not None:
+            _writes_ahead.set([])
+        front = [savepoint_statement("create", _CLAIM_SAVEPOINT), *claim.statements] if again else []
+        front += [*settled, *rest]
 
 
 @contextmanager
@@ -487,39 +545,55 @@ def writes_ahead() -> Iterator[None]:
     Django's cursor, whose wrapper puts them in front, so any read sees them and the order of
     the writes is kept. A failing write raises at that next statement instead of at its own, so
     the caller treats any error in the block as the whole transaction's: it is rolled back, and
-    ``core.idempotency`` answers with the error (the view is never run again). Elsewhere (SQLite)
-    this changes nothing."""
+    ``core.idempotency`` answers with the error (the view is never run again). A claim
+    (``claim_ahead``) goes in front of them. Elsewhere (SQLite) this changes nothing."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or _writes_ahead.get() is not None:
         yield
         return
 
+    def with_statement(execute, sql, params, many, context):
+        def send(front: list[Sendable]):
+            if not front:
+                return execute(sql, params, many, context)
+            if many or not isinstance(params, (list, tuple)):
+                _send(db, front)  # executemany, or a statement without parameters: its own round trip
+                return execute(sql, params, many, context)
+            names = _prepared_names(db)
+            text, values, new = _on_the_wire(names, front)
+            try:
+                return execute(f"{text}; {sql}", values + list(params), many, context)
+            except Exception:
+                _forget(names, new)
+                raise
+
+        return send
+
     def in_front(execute, sql, params, many, context):
-        pending = _writes_ahead.get()
-        if not pending:
+        pending, claim = _writes_ahead.get(), _claim_waiting.get()
+        if not pending and claim is None:
             return execute(sql, params, many, context)
         _writes_ahead.set([])
-        if many or not isinstance(params, (list, tuple)):
-            _send(db, pending)  # executemany, or a statement without parameters: its own round trip
-            return execute(sql, params, many, context)
-        names = _prepared_names(db)
-        text, values, new = _on_the_wire(names, pending)
-        try:
-            return execute(f"{text}; {sql}", values + list(params), many, context)
-        except Exception:
-            _forget(names, new)
-            raise
+        send = with_statement(execute, sql, params, many, context)
+        if claim is None:
+            return send(pending or [])
+        _claim_waiting.set(None)
+        return _claim_send(claim, pending or [], send)
 
-    token = _writes_ahead.set([])
+    token, claim_token = _writes_ahead.set([]), _claim_waiting.set(None)
     try:
         with db.execute_wrapper(in_front):
             yield
+            if _claim_waiting.get() is not None:
+                with db.cursor() as cursor:  # a block that ran no statement: its claim goes now
+                    cursor.execute("SELECT 1")
             pending = _writes_ahead.get()
             if pending:
                 _writes_ahead.set([])
                 _send(db, pending)
     finally:
         _writes_ahead.reset(token)
+        _claim_waiting.reset(claim_token)
 
 
 def update(instance: Model, fields: Iterable[str] = (), *, add: Mapping[str, int] | None = None) -> None:
@@ -778,15 +852,41 @@ def snapshot_read_only() -> None:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
 
-def savepoint(action: str, name: str) -> None:
-    """``create``, ``release`` or ``rollback`` (to) the savepoint ``name``, as a statement of its own:
-    writes waiting in ``writes_ahead`` travel in front of it, in the same round trip."""
+def read_only_bounded(*, milliseconds: int) -> None:
+    """Make the transaction just begun read-only, each of its statements cancelled after
+    ``milliseconds`` (PostgreSQL; elsewhere nothing changes): for reads that must stay cheap, such
+    as a metrics scrape."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute("SET LOCAL statement_timeout = %s", [int(milliseconds)])
+
+
+def unique_violated(error: BaseException, model: type[Model]) -> bool:
+    """Whether ``error`` is a write meeting a row of ``model`` that holds one of its unique values."""
+    if not isinstance(error, IntegrityError):
+        return False
+    diag = getattr(error.__cause__, "diag", None)
+    if diag is not None:  # PostgreSQL: unique_violation on the table
+        return getattr(error.__cause__, "pgcode", None) == "23505" and diag.table_name == model._meta.db_table
+    return f"UNIQUE constraint failed: {model._meta.db_table}." in str(error)  # SQLite
+
+
+def savepoint_statement(action: str, name: str) -> tuple[str, None]:
+    """The statement that does ``create``, ``release`` or ``rollback`` (to) the savepoint ``name``."""
     ops = connection.ops
     text = {
         "create": ops.savepoint_create_sql,
         "release": ops.savepoint_commit_sql,
         "rollback": ops.savepoint_rollback_sql,
     }[action](name)
+    return text, None
+
+
+def savepoint(action: str, name: str) -> None:
+    """``create``, ``release`` or ``rollback`` (to) the savepoint ``name``, as a statement of its own:
+    writes waiting in ``writes_ahead`` travel in front of it, in the same round trip."""
+    text, _ = savepoint_statement(action, name)
     with connection.cursor() as cursor:
         cursor.execute(text, [])
 

@@ -22,7 +22,7 @@ def outbox_deliver_task(message_id: int) -> str:
     return outbox_deliver(message_id=message_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, bulk=True)
 def outbox_deliver_many_task(message_ids: list[int]) -> int:
     """Deliver a batch (a day's payouts, a chunk of refunds): one task per chunk, not per message,
     and one transaction per ``batch_size`` messages where the topic allows it."""

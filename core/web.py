@@ -2,6 +2,12 @@
 consumers' and merchants'), the role gate, and running a service from a form so that its domain
 error becomes a message on the page instead of an error page.
 
+Logging in takes one step for consumers and merchants and two for regulators: after the password,
+the login page keeps only "this user, waiting for a code" in the session (for
+``LOGIN_CODE_SECONDS``), and the code page logs the user in once ``second_factor_verify`` accepts
+the authenticator's code; the session is then verified (django-otp), which regulators' pages need
+(``core.middleware.RegulatorSessionMiddleware``).
+
 Pages call the same services as the API; only the way an error reaches the person differs.
 """
 
@@ -24,13 +30,21 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 
+from core import clock, services
 from core.errors import DomainError, TooManyLoginAttempts
 from core.idempotency import caller_of, service_key
 from core.models import User
+from core.qr import qr_svg
 
 HOME_OF_ROLE = {
     User.Role.CONSUMER: "web-consumer-cards",
@@ -136,9 +150,102 @@ def elder_mode(request):
     return response
 
 
+# Debug mode only: what the login pages may show to sign in to a local demo (the demo registers
+# its regulator's authenticator in demo.apps). Each hint answers ``{"username", "uri"}`` or None.
+_DEBUG_LOGIN_HINTS: list[Callable[[], dict[str, str] | None]] = []
+
+
+def login_debug_hint_register(hint: Callable[[], dict[str, str] | None]) -> None:
+    """Show ``hint()``'s account and its authenticator's ``otpauth://`` URI (with a QR code) on the
+    login pages while ``DEBUG`` is on; never otherwise."""
+    if hint not in _DEBUG_LOGIN_HINTS:
+        _DEBUG_LOGIN_HINTS.append(hint)
+
+
+def login_debug_hints() -> list[dict[str, Any]]:
+    if not settings.DEBUG:
+        return []
+    shown = []
+    for hint in _DEBUG_LOGIN_HINTS:
+        found = hint()
+        if found:
+            label = _("QR code of the authenticator of %(username)s") % {"username": found["username"]}
+            shown.append({**found, "qr": qr_svg(found["uri"], label=label, size_px=200)})
+    return shown
+
+
+LOGIN_PENDING_KEY = "login_pending"  # {"user", "backend", "at", "next"}: the password passed, a code is due
+LOGIN_CODE_SECONDS = 300  # how long the code page waits after the password
+
+
 class LoginView(auth_views.LoginView):
+    """The password step. A user who needs a second factor is not logged in yet: the code page is next."""
+
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        user = form.get_user()
+        if not user.needs_second_factor:
+            return super().form_valid(form)
+        self.request.session[LOGIN_PENDING_KEY] = {
+            "user": user.pk,
+            "backend": user.backend,
+            "at": clock.now().timestamp(),
+            "next": self.get_redirect_url(),
+        }
+        return redirect("web-login-code")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "debug_hints": login_debug_hints()}
+
+
+class LoginCodeForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Code from your authenticator app"),
+        max_length=16,
+        help_text=gettext_lazy("The 6 digits the app shows now; a new code every 30 seconds, each usable once."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True, "size": 8}
+        ),
+    )
+
+
+def _login_pending(request) -> tuple[User | None, dict[str, Any]]:
+    """The user whose password passed on this browser less than ``LOGIN_CODE_SECONDS`` ago, if any."""
+    pending = request.session.get(LOGIN_PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None, {}
+    if clock.now().timestamp() - pending.get("at", 0) > LOGIN_CODE_SECONDS:
+        del request.session[LOGIN_PENDING_KEY]
+        messages.info(request, _("The code was not entered in time. Enter your password again."))
+        return None, {}
+    user = User.objects.filter(pk=pending.get("user"), is_active=True).first()
+    return user, pending
+
+
+@sensitive_post_parameters("code")
+@csrf_protect
+@never_cache
+def login_code(request):
+    """The second step of a regulator's login: the authenticator's current code."""
+    user, pending = _login_pending(request)
+    if user is None:
+        return redirect("web-login")
+    form = LoginCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        device = attempt(request, lambda: services.second_factor_verify(request=request, user=user, code=code))
+        if device is not None:
+            del request.session[LOGIN_PENDING_KEY]
+            login(request, user, backend=pending["backend"])
+            otp_login(request, device)
+            return redirect(pending.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
+        if getattr(request, "axes_locked_out", False):
+            del request.session[LOGIN_PENDING_KEY]  # locked out: the password again, once the lockout ends
+        form = LoginCodeForm()  # an empty field for the next code
+    context = {"form": form, "username": user.get_username(), "debug_hints": login_debug_hints()}
+    return render(request, "core/login_code.html", context)
 
 
 def client_ip(request) -> str | None:

@@ -56,7 +56,7 @@ from consumers.services import (
 )
 from core import clock
 from core.models import User
-from core.services import user_create
+from core.services import user_create, user_totp_set
 from demo import city
 from merchants.models import Merchant, Product
 from merchants.registry import DISTRICTS, uscc_check_character
@@ -106,6 +106,9 @@ SETTLEMENT_DAILY_DAYS = 14
 
 DEMO_PASSWORD = "demo-pass-2026"
 REGULATOR = "regulator"
+# The demo regulator's authenticator secret (base32, 160 bits): public like the password, so that
+# anyone trying the demo can add it to an authenticator app (make run prints its otpauth:// URI).
+DEMO_TOTP_SECRET = "PREPAIDDEMOREGULATORKEYABCDEFGHI"
 DEMO_CONSUMER = "demo-consumer"
 DEMO_MERCHANT = "demo-merchant"
 
@@ -559,6 +562,7 @@ class History:
 
     def _register_regulator(self) -> None:
         self.regulator = user_create(username=REGULATOR, password=DEMO_PASSWORD, role=User.Role.REGULATOR)
+        user_totp_set(user=self.regulator, secret=DEMO_TOTP_SECRET)
         self.users.append(self.regulator.pk)
 
     def _register_merchant(self, seller: Seller, licence: str) -> None:

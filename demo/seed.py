@@ -3,7 +3,8 @@
 ``demo_state`` says whether the database is empty, holds the demo, holds an unfinished demo or
 holds data of its own; ``demo_load`` loads the demo into an empty database
 (``demo.history`` plays the history through the real services); ``demo_logins`` and
-``demo_risk_top`` are what the command prints afterwards.
+``demo_risk_top`` are what the command prints afterwards, with ``demo_regulator_totp``, the demo
+regulator's authenticator (its secret is public, like the password).
 
 Loading needs an empty database because the history is written in the past: its journal entries
 would fall into days a real database has already settled, and its usernames could be taken.
@@ -15,16 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from complaints.models import Complaint
 from consumers.models import Card, Consumer
 from core.models import User
+from core.services import totp_secret_parse, totp_uri, user_totp_set
 from demo.city import SHOPS
 from demo.history import (
     CONSUMERS,
     DEMO_CONSUMER,
     DEMO_MERCHANT,
     DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
     REGULATOR,
     Loaded,
     history_load,
@@ -39,6 +44,7 @@ __all__ = [
     "DEMO_CONSUMER",
     "DEMO_MERCHANT",
     "DEMO_PASSWORD",
+    "DEMO_TOTP_SECRET",
     "REGULATOR",
     "demo_load",
     "demo_logins",
@@ -97,6 +103,43 @@ def demo_load(*, say: Callable[[str], None]) -> Loaded:
 
 def demo_logins() -> tuple[Login, ...]:
     return LOGINS
+
+
+def _demo_regulator_device() -> TOTPDevice | None:
+    """The demo regulator's authenticator, if it holds the demo's public secret (never another's)."""
+    device = TOTPDevice.objects.select_related("user").filter(user__username=REGULATOR, confirmed=True).first()
+    if device is None or device.bin_key != totp_secret_parse(DEMO_TOTP_SECRET):
+        return None
+    return device
+
+
+def demo_regulator_totp() -> str | None:
+    """The demo regulator's authenticator URI (``otpauth://``), after giving the demo regulator the
+    demo's authenticator if it has none (a demo loaded before regulators had two factors); None
+    when the database holds no demo regulator, or one whose authenticator is not the demo's."""
+    user = User.objects.filter(username=REGULATOR, role=User.Role.REGULATOR).first()
+    if user is None:
+        return None
+    if not TOTPDevice.objects.filter(user=user).exists():
+        return user_totp_set(user=user, secret=DEMO_TOTP_SECRET)
+    device = _demo_regulator_device()
+    return totp_uri(device) if device is not None else None
+
+
+def demo_regulator_code() -> str | None:
+    """The demo regulator's current 6-digit code (what its authenticator app shows now), or None
+    without the demo's authenticator. Only the demo's: its secret is public anyway."""
+    device = _demo_regulator_device()
+    if device is None:
+        return None
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
+
+
+def demo_login_hint() -> dict[str, str] | None:
+    """What the login pages show in debug mode (core.web.login_debug_hint_register): the demo
+    regulator's authenticator, when the demo is loaded."""
+    device = _demo_regulator_device()
+    return {"username": REGULATOR, "uri": totp_uri(device)} if device is not None else None
 
 
 def demo_other_logins() -> str:

@@ -329,3 +329,140 @@ class FilingDocumentApi(APIView):
     def get(self, request, document_id):
         document = filing_document_get(user=request.user, document_id=document_id)
         return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.name)
+
+
+# --- moving premises, and a change of operator -----------------------------------------------------
+
+
+class RelocationSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.CharField(
+        help_text="notified (holders told, the move to come), moved (the new address is the merchant's) or "
+        "cancelled (the notice was withdrawn before the move)."
+    )
+    moves_on = serializers.DateField(help_text="The moving day (Beijing).")
+    address = serializers.CharField(help_text="The new address.")
+    district = serializers.SerializerMethodField(help_text="The new district's name.")
+    district_code = serializers.CharField(source="district", help_text="The new district's GB/T 2260 code.")
+    refund_until = serializers.DateField(
+        help_text="The last day (Beijing) a holder may take a merchant_default refund because of this move: the "
+        "moving day plus the rules profile's relocation_refund_days_after."
+    )
+    rules_version = serializers.CharField(
+        help_text="The version of the rules profile whose notice and refund days were applied."
+    )
+    consumers_notified = serializers.IntegerField(help_text="How many holders are being told (in the background).")
+    notified_at = serializers.DateTimeField()
+    moved_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+    def get_district(self, relocation) -> str:
+        return district_name(relocation.district, get_language() or "zh-hans")
+
+
+class MerchantRelocationApi(APIView):
+    permission_classes = [IsMerchant]
+
+    class InputSerializer(serializers.Serializer):
+        moves_on = serializers.DateField(help_text="The moving day (Beijing), at least relocation_notice_days ahead.")
+        address = serializers.CharField(max_length=300, help_text="The new address.")
+        district = serializers.CharField(max_length=32, help_text="District code (110105), name (朝阳区) or pinyin.")
+
+    @extend_schema(
+        operation_id="merchant_relocation",
+        request=InputSerializer,
+        responses={
+            201: RelocationSerializer,
+            400: _errors("invalid, notice_too_short (with rule and basis)"),
+            409: _errors("merchant_not_active, relocation_pending, idempotency_key_reused"),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        from merchants.services.relocation import merchant_relocation_announce
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        relocation = merchant_relocation_announce(
+            merchant=selectors.merchant_of_user(user=request.user), **data.validated_data
+        )
+        return Response(RelocationSerializer(relocation).data, status=status.HTTP_201_CREATED)
+
+
+class MerchantRelocationCancelApi(APIView):
+    permission_classes = [IsMerchant]
+
+    @extend_schema(
+        operation_id="merchant_relocation_cancel",
+        request=None,
+        responses={200: RelocationSerializer, 409: _errors("relocation_not_pending")},
+    )
+    def post(self, request):
+        from merchants.services.relocation import merchant_relocation_cancel
+
+        relocation = merchant_relocation_cancel(merchant=selectors.merchant_of_user(user=request.user))
+        return Response(RelocationSerializer(relocation).data)
+
+
+class OperatorChangeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    merchant = serializers.CharField(source="merchant_id")
+    state = serializers.CharField(
+        help_text="requested (awaiting the regulator), approved (holders asked to consent), completed (the new "
+        "operator took over on changes_on) or rejected."
+    )
+    changes_on = serializers.DateField(help_text="The day (Beijing) the new operator takes over.")
+    old_operator_name = serializers.CharField()
+    old_license_number = serializers.CharField()
+    new_operator_name = serializers.CharField()
+    new_license_number = serializers.CharField()
+    reason = serializers.CharField()
+    rules_version = serializers.CharField(
+        help_text="The version of the rules profile whose operator_change_notice_days the request was checked against."
+    )
+    requested_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    regulator_note = serializers.CharField()
+    consumers_notified = serializers.IntegerField(help_text="Holders asked to consent when it was approved.")
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class MerchantOperatorChangeOutputSerializer(serializers.Serializer):
+    operator_change = OperatorChangeSerializer(allow_null=True, help_text="The newest change of operator, or null.")
+
+
+class OperatorChangeInputSerializer(serializers.Serializer):
+    new_operator_name = serializers.CharField(max_length=200)
+    new_license_number = serializers.CharField(
+        max_length=64, help_text="The new operator's unified social credit code."
+    )
+    changes_on = serializers.DateField(help_text="The day it takes over, at least operator_change_notice_days ahead.")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class MerchantOperatorChangeApi(APIView):
+    permission_classes = [IsMerchant]
+
+    @extend_schema(operation_id="merchant_operator_change_get", responses={200: MerchantOperatorChangeOutputSerializer})
+    def get(self, request):
+        change = selectors.operator_change_latest(merchant=selectors.merchant_of_user(user=request.user))
+        return Response(MerchantOperatorChangeOutputSerializer({"operator_change": change}).data)
+
+    @extend_schema(
+        operation_id="merchant_operator_change_request",
+        request=OperatorChangeInputSerializer,
+        responses={
+            201: OperatorChangeSerializer,
+            400: _errors("invalid, invalid_license_number, notice_too_short (with rule and basis)"),
+            409: _errors("merchant_not_active, operator_change_pending, idempotency_key_reused"),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        from merchants.services.operator_change import operator_change_request
+
+        data = OperatorChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = selectors.merchant_of_user(user=request.user)
+        change = operator_change_request(merchant_id=merchant.pk, requested_by=request.user, **data.validated_data)
+        return Response(OperatorChangeSerializer(change).data, status=status.HTTP_201_CREATED)

@@ -7,6 +7,7 @@ class MerchantsConfig(AppConfig):
     def ready(self) -> None:
         from core.gateways import gateway_in_database
         from core.outbox import outbox_register
+        from merchants import metrics
         from merchants.services.settlement import (
             PAYOUT_BATCH,
             PAYOUT_TOPIC,
@@ -23,3 +24,4 @@ class MerchantsConfig(AppConfig):
             batch_size=PAYOUT_BATCH,
             batch_if=gateway_in_database,
         )
+        metrics.register()  # held payouts and settlement runs, on /metrics

@@ -37,3 +37,42 @@ class FilingNotSubmitted(DomainError):
     status_code = 409
     code = "filing_not_submitted"
     default_detail = _("Only a submitted filing can be accepted or returned.")
+
+
+class NoticeTooShort(DomainError):
+    """A closure, a move or a change of operator named a day sooner than the rules profile's notice
+    allows (the error names the rule and its basis)."""
+
+    status_code = 400
+    code = "notice_too_short"
+    default_detail = _("The notice is shorter than the rules allow.")
+
+
+class MerchantNotActive(DomainError):
+    code = "merchant_not_active"
+    default_detail = _("This merchant has given notice of closing, or is closed.")
+
+
+class RelocationPending(DomainError):
+    code = "relocation_pending"
+    default_detail = _("This merchant has already given notice of a move; withdraw it before giving another.")
+
+
+class RelocationNotPending(DomainError):
+    code = "relocation_not_pending"
+    default_detail = _("There is no notice of a move still to come.")
+
+
+class OperatorChangePending(DomainError):
+    code = "operator_change_pending"
+    default_detail = _("A change of operator of this merchant is already awaiting the regulator or its day.")
+
+
+class OperatorChangeNotRequested(DomainError):
+    code = "operator_change_not_requested"
+    default_detail = _("Only a change of operator awaiting the regulator can be approved or rejected.")
+
+
+class OperatorChangeTooLate(DomainError):
+    code = "operator_change_too_late"
+    default_detail = _("The day of this change of operator has come: holders would have no time to answer.")

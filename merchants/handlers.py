@@ -16,6 +16,12 @@ merchants never import them:
                         holds escrow; ``start(merchant_id=)``: refund every such card in full, in the
                         background, once (refunds). A closing merchant's day has come: the closure job
                         starts them, and closes the merchant once none is left.
+``operator change refunds`` ``cards_left(operator_change_id=) -> bool``: whether any card of the change's
+                        merchant, paid before its day, still holds escrow without its holder's consent
+                        to continue; ``start(operator_change_id=)``: refund every such card in full
+                        (``merchant_default``), in the background, once (refunds). The day of a change
+                        of operator has come: the job starts them, and completes the change once none
+                        is left.
 
 These are not outbox topics because each answer is needed at once, in the caller's own flow: the
 balance in the same response, the counts in the same settlement, and the closing day's refunds
@@ -34,7 +40,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 @dataclass(frozen=True)
-class ClosureRefunds:
+class DayRefunds:
+    """The refunds a day's job starts and waits for (a closing day, the day of a change of operator)."""
+
     cards_left: Callable[..., bool]
     start: Callable[..., Any]
 
@@ -42,7 +50,8 @@ class ClosureRefunds:
 _escrow_outstanding: Callable[..., int] | None = None
 _refund_counts: Callable[..., Mapping[Any, int]] | None = None
 _card_figures: Callable[..., tuple[int, int]] | None = None
-_closure_refunds: ClosureRefunds | None = None
+_closure_refunds: DayRefunds | None = None
+_operator_change_refunds: DayRefunds | None = None
 
 
 def escrow_outstanding_register(provider: Callable[..., int]) -> None:
@@ -62,7 +71,12 @@ def refund_counts_register(provider: Callable[..., Mapping[Any, int]]) -> None:
 
 def closure_refunds_register(*, cards_left: Callable[..., bool], start: Callable[..., Any]) -> None:
     global _closure_refunds
-    _closure_refunds = ClosureRefunds(cards_left=cards_left, start=start)
+    _closure_refunds = DayRefunds(cards_left=cards_left, start=start)
+
+
+def operator_change_refunds_register(*, cards_left: Callable[..., bool], start: Callable[..., Any]) -> None:
+    global _operator_change_refunds
+    _operator_change_refunds = DayRefunds(cards_left=cards_left, start=start)
 
 
 def escrow_outstanding(*, merchant_id: Any) -> int:
@@ -83,7 +97,15 @@ def refund_counts(*, since: datetime, cutoff: datetime) -> Mapping[Any, int]:
     return _refund_counts(since=since, cutoff=cutoff)
 
 
-def closure_refunds() -> ClosureRefunds:
+def closure_refunds() -> DayRefunds:
     if _closure_refunds is None:
         raise ImproperlyConfigured("no handler refunds a closing merchant's cards (is the refunds app installed?)")
     return _closure_refunds
+
+
+def operator_change_refunds() -> DayRefunds:
+    if _operator_change_refunds is None:
+        raise ImproperlyConfigured(
+            "no handler refunds the cards of a change of operator (is the refunds app installed?)"
+        )
+    return _operator_change_refunds

@@ -48,6 +48,12 @@ class Merchant(FSMModelMixin, models.Model):
     closure_announced_at = models.DateTimeField(null=True, blank=True)
     # The rules profile version whose closure_notice_days the notice was checked against.
     closure_rules_version = models.CharField(max_length=32, blank=True, default="", db_default="")
+    # The last Beijing day of the newest relocation notice's refund window (merchants.services.relocation):
+    # its holders may take a merchant_default refund until then. Cleared when the notice is withdrawn.
+    relocation_refund_until = models.DateField(null=True, blank=True)
+    # The day an approved change of operator takes effect, while it is pending (merchants.services.
+    # operator_change): from then the cards whose holders did not consent are refunded.
+    operator_changes_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -179,7 +185,15 @@ class Settlement(FSMModelMixin, models.Model):
                 condition=Q(released__gte=0, fees__gte=0, payout_amount__gte=0), name="settlement_amounts_non_negative"
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "-date"], name="settlement_merchant_date_idx")]
+        indexes = [
+            models.Index(fields=["merchant", "-date"], name="settlement_merchant_date_idx"),
+            # The few payouts an operator must look at (held, refused), for /metrics and the alerts.
+            models.Index(
+                fields=["payout_state"],
+                condition=Q(payout_state__in=["held", "failed"]),
+                name="settlement_payout_open_idx",
+            ),
+        ]
 
     @property
     def payout_key(self) -> str:
@@ -311,3 +325,122 @@ class FilingDocument(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["filing", "submission"], name="filingdoc_filing_sub_idx")]
+
+
+class Relocation(FSMModelMixin, models.Model):
+    """A merchant's notice of moving (merchants.services.relocation).
+
+    ``notified`` (every holder told; each may take a ``merchant_default`` refund until
+    ``refund_until``) → ``moved`` (on ``moves_on`` the new address and district became the
+    merchant's; the window stays open until ``refund_until``), or ``cancelled`` (the merchant withdrew
+    the notice before the move; the window closes). ``old_address``/``old_district`` are where it was
+    when it gave notice; ``rules_version`` the profile whose notice and refund days were applied."""
+
+    class State(models.TextChoices):
+        NOTIFIED = "notified", _("notice given")
+        MOVED = "moved", _("moved")
+        CANCELLED = "cancelled", _("notice withdrawn")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="relocations")
+    state = FSMField(default=State.NOTIFIED, choices=State.choices, protected=True)
+    moves_on = models.DateField()  # the moving day (Beijing)
+    address = models.CharField(max_length=300)  # the new address
+    district = models.CharField(max_length=6)  # the new district's GB/T 2260 code
+    old_address = models.CharField(max_length=300)
+    old_district = models.CharField(max_length=6)
+    refund_until = models.DateField()  # moves_on + the profile's relocation_refund_days_after
+    rules_version = models.CharField(max_length=32)
+    consumers_notified = models.PositiveIntegerField(default=0)  # the fan-out's audience when notice was given
+    notified_at = models.DateTimeField()
+    moved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant"], condition=Q(state="notified"), name="relocation_one_pending_per_merchant"
+            ),
+            models.CheckConstraint(condition=Q(refund_until__gte=models.F("moves_on")), name="relocation_window"),
+        ]
+        indexes = [models.Index(fields=["state", "moves_on"], name="relocation_state_moves_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} → {self.address} on {self.moves_on} ({self.state})"
+
+    @transition(field=state, source=State.NOTIFIED, target=State.MOVED)
+    def move(self) -> None:
+        """The moving day came: the new address is the merchant's."""
+
+    @transition(field=state, source=State.NOTIFIED, target=State.CANCELLED)
+    def cancel(self) -> None:
+        """The merchant withdrew the notice before moving."""
+
+
+class OperatorChange(FSMModelMixin, models.Model):
+    """A change of the operator behind a merchant (merchants.services.operator_change).
+
+    ``requested`` (by the merchant, or the regulator on its behalf) → ``approved`` (by the regulator;
+    every holder with escrow left is asked to consent) → ``completed`` (on ``changes_on`` the cards
+    whose holders did not consent were refunded, and the new operator's name and licence number became
+    the merchant's), or ``rejected``. The old operator's name and licence are kept here, so the
+    merchant's particulars on any past day can be told (``merchants.selectors.merchant_particulars_on``)."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("awaiting the regulator")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        COMPLETED = "completed", _("completed")
+
+    OPEN = (State.REQUESTED, State.APPROVED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="operator_changes")
+    state = FSMField(default=State.REQUESTED, choices=State.choices, protected=True)
+    changes_on = models.DateField()  # the Beijing day the new operator takes over
+    old_operator_name = models.CharField(max_length=200)
+    old_license_number = models.CharField(max_length=18)
+    new_operator_name = models.CharField(max_length=200)
+    new_license_number = models.CharField(max_length=18)
+    reason = models.TextField(blank=True, default="")
+    rules_version = models.CharField(max_length=32)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    regulator_note = models.TextField(blank=True, default="")
+    consumers_notified = models.PositiveIntegerField(default=0)  # the fan-out's audience at approval
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant"],
+                condition=Q(state__in=["requested", "approved"]),
+                name="operatorchange_one_open_per_merchant",
+            ),
+            # A licence number an open change will give its merchant is nobody else's to take.
+            models.UniqueConstraint(
+                fields=["new_license_number"],
+                condition=Q(state__in=["requested", "approved"]),
+                name="operatorchange_open_licence_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "changes_on"], name="operatorchange_state_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}: {self.old_operator_name} → {self.new_operator_name} ({self.state})"
+
+    @transition(field=state, source=State.REQUESTED, target=State.APPROVED)
+    def approve(self) -> None:
+        """The regulator approved it: holders are asked."""
+
+    @transition(field=state, source=State.REQUESTED, target=State.REJECTED)
+    def reject(self) -> None:
+        """The regulator refused it; nothing changes."""
+
+    @transition(field=state, source=State.APPROVED, target=State.COMPLETED)
+    def complete(self) -> None:
+        """The day came, the cards of holders who did not consent were refunded, the new operator took over."""

@@ -1,22 +1,23 @@
-"""Reads for merchants, products and filings (备案). The figures of a merchant's that are its cards'
-(what they still hold in escrow, what was paid for them, how many still hold escrow) are asked of
-the consumers app through ``merchants.handlers``."""
+"""Reads for merchants, products, filings (备案), relocations and changes of operator. The figures
+of a merchant's that are its cards' (what they still hold in escrow, what was paid for them, how
+many still hold escrow) are asked of the consumers app through ``merchants.handlers``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Case, Q, QuerySet, Sum, Value, When
 
 from core import clock
 from core.errors import NotFound
 from core.rules import rules_active
 from escrow.models import Account
 from merchants.handlers import card_figures, escrow_outstanding
-from merchants.models import Filing, FilingDocument, Merchant, Product, Settlement
+from merchants.models import Filing, FilingDocument, Merchant, OperatorChange, Product, Relocation, Settlement
+from merchants.oversight import oversight_of
 
 
 def merchant_of_user(*, user) -> Merchant:
@@ -147,13 +148,15 @@ def filing_documents(*, filing: Filing) -> QuerySet[FilingDocument]:
 
 
 def filing_document_get(*, user, document_id: Any) -> FilingDocument:
-    """A document its merchant or a regulator may open; anyone else is told it does not exist."""
+    """A document its merchant or a regulator overseeing it may open; anyone else is told it does not exist."""
     try:
         document = FilingDocument.objects.select_related("filing__merchant").get(pk=document_id)
     except (FilingDocument.DoesNotExist, ValueError, ValidationError) as exc:
         raise NotFound() from exc
     role = getattr(user, "role", None)
-    if role == "regulator" or (role == "merchant" and document.filing.merchant.user_id == user.pk):
+    if role == "regulator" and oversight_of(user).covers(document.filing.merchant):
+        return document
+    if role == "merchant" and document.filing.merchant.user_id == user.pk:
         return document
     raise NotFound()
 
@@ -181,3 +184,112 @@ def filing_basis(*, filing: Filing | None, language: str | None) -> str:
         return profile.rule(filing.trigger, category=filing.merchant.category).basis(language)
     except KeyError:
         return ""
+
+
+# --- relocations and changes of operator ----------------------------------------------------------
+
+
+def relocation_latest(*, merchant: Merchant) -> Relocation | None:
+    """The merchant's newest relocation notice that was not withdrawn (pending or moved), or None."""
+    return (
+        Relocation.objects.filter(merchant=merchant, state__in=[Relocation.State.NOTIFIED, Relocation.State.MOVED])
+        .order_by("-notified_at", "pk")
+        .first()
+    )
+
+
+def relocation_pending(*, merchant: Merchant) -> Relocation | None:
+    """The merchant's notice of a move still to come (at most one), or None."""
+    return Relocation.objects.filter(merchant=merchant, state=Relocation.State.NOTIFIED).first()
+
+
+def relocation_refund_open(*, merchant: Merchant, day: date | None = None) -> bool:
+    """Whether a relocation notice lets the merchant's holders take a ``merchant_default`` refund on
+    ``day`` (Beijing, default today): from the notice to its ``refund_until``. Reads the merchant row
+    only (``Merchant.relocation_refund_until``)."""
+    until = merchant.relocation_refund_until
+    return until is not None and (day or clock.local_date()) <= until
+
+
+def operator_change_open(*, merchant: Merchant) -> OperatorChange | None:
+    """The merchant's change of operator awaiting the regulator or its day (at most one), or None."""
+    return OperatorChange.objects.filter(merchant=merchant, state__in=OperatorChange.OPEN).first()
+
+
+def operator_change_latest(*, merchant: Merchant) -> OperatorChange | None:
+    """The merchant's newest change of operator, whatever its state (its own page), or None."""
+    return OperatorChange.objects.filter(merchant=merchant).order_by("-requested_at", "pk").first()
+
+
+def operator_change_in_effect(*, merchant: Merchant, day: date | None = None) -> OperatorChange | None:
+    """The approved change of operator whose day has come by ``day`` (Beijing, default today) and
+    that is not completed yet: its non-consenting cards are being refunded. None when the merchant
+    row says no change is due (``Merchant.operator_changes_on``), without a query."""
+    changes_on = merchant.operator_changes_on
+    if changes_on is None or (day or clock.local_date()) < changes_on:
+        return None
+    return OperatorChange.objects.filter(merchant=merchant, state=OperatorChange.State.APPROVED).first()
+
+
+def operator_changes_for_regulator(
+    *, merchants: QuerySet[Merchant], state: str | None = None
+) -> QuerySet[OperatorChange]:
+    """Changes of operator of ``merchants`` (the regulator's jurisdiction), those awaiting a decision
+    first, then by their day."""
+    changes = OperatorChange.objects.select_related("merchant").filter(merchant__in=merchants)
+    if state:
+        changes = changes.filter(state=state)
+    waiting = Case(
+        When(state=OperatorChange.State.REQUESTED, then=Value(0)),
+        When(state=OperatorChange.State.APPROVED, then=Value(1)),
+        default=Value(2),
+    )
+    return changes.order_by(waiting, "changes_on", "pk")
+
+
+def operator_change_get(*, change_id: Any, merchants: QuerySet[Merchant] | None = None) -> OperatorChange:
+    """One change of operator with its merchant; one of a merchant outside ``merchants`` is not found."""
+    scope = OperatorChange.objects.select_related("merchant", "decided_by", "requested_by")
+    if merchants is not None:
+        scope = scope.filter(merchant__in=merchants)
+    try:
+        return scope.get(pk=change_id)
+    except (OperatorChange.DoesNotExist, ValueError, ValidationError) as exc:
+        raise NotFound() from exc
+
+
+@dataclass(frozen=True)
+class Particulars:
+    """Who a merchant was and where, on one day: its operator's name and licence, and its premises."""
+
+    name: str
+    license_number: str
+    district: str
+    address: str
+
+
+def merchant_particulars_on(*, merchant: Merchant, day: date) -> Particulars:
+    """The merchant's operator and premises as they were on ``day`` (Beijing): a settlement statement
+    of a day before a change of operator names the operator of that day, and one before a move its
+    old address. The earliest completed change (relocation) after ``day`` kept what it replaced."""
+    name, license_number, district, address = (
+        merchant.name,
+        merchant.license_number,
+        merchant.district,
+        merchant.address,
+    )
+    change = (
+        OperatorChange.objects.filter(merchant=merchant, state=OperatorChange.State.COMPLETED, changes_on__gt=day)
+        .order_by("changes_on", "completed_at")
+        .first()
+    )
+    if change is not None:
+        name, license_number = change.old_operator_name, change.old_license_number
+    move = (
+        Relocation.objects.filter(merchant=merchant, state=Relocation.State.MOVED, moves_on__gt=day)
+        .order_by("moves_on", "moved_at")
+        .first()
+    )
+    if move is not None:
+        district, address = move.old_district, move.old_address
+    return Particulars(name=name, license_number=license_number, district=district, address=address)

@@ -1,4 +1,4 @@
-"""The merchant's pages: its shop, settlements and closure notice.
+"""The merchant's pages: its shop, settlements, closure and relocation notices, a change of operator.
 
 The pages that show the cards it sold or their refunds live in the apps of that data, with their
 URLs and names under ``/m/`` unchanged: the redemption pages (start a service on a card, follow the
@@ -14,6 +14,7 @@ into the services' arguments. Errors come back from the services as domain error
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,12 +28,13 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core import clock
 from core.errors import NotFound
 from core.fields import MAX_FEN
 from core.formatting import beijing_date, percent
 from core.web import OnceForm, attempt, role_required, signup_page
 from merchants import selectors
-from merchants.models import Filing, Merchant, Product
+from merchants.models import Filing, Merchant, OperatorChange, Product
 from merchants.registry import DISTRICTS, district_name
 from merchants.selectors import (
     filing_basis,
@@ -44,6 +46,14 @@ from merchants.selectors import (
 from merchants.services import merchants as services
 from merchants.services.closure import closure_earliest_day, closure_notice_rule, merchant_closure_announce
 from merchants.services.filing import DOCUMENT_SUFFIXES, filing_submit
+from merchants.services.operator_change import operator_change_notice_rule, operator_change_request
+from merchants.services.relocation import (
+    merchant_relocation_announce,
+    merchant_relocation_cancel,
+    relocation_earliest_day,
+    relocation_notice_rule,
+    relocation_refund_rule,
+)
 
 merchant_only = role_required("merchant")
 
@@ -237,6 +247,129 @@ def closure(request):
         "notice_basis": notice.basis(get_language()),
     }
     return render(request, "merchants/closure.html", context)
+
+
+# --- (4) moving premises -------------------------------------------------------------------------
+
+
+class RelocationForm(forms.Form):
+    moves_on = forms.DateField(
+        label=gettext_lazy("Moving day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    district = forms.ChoiceField(label=gettext_lazy("New district"))
+    address = forms.CharField(label=gettext_lazy("New address"), max_length=300)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        language = get_language() or "zh-hans"
+        self.fields["district"].choices = [(code, district_name(code, language)) for code in DISTRICTS]
+        notice = relocation_notice_rule()
+        self.fields["moves_on"].help_text = _(
+            "At least %(days)s days from today: %(earliest)s (Beijing time) or later."
+        ) % {"days": notice.value, "earliest": beijing_date(relocation_earliest_day(notice=notice))}
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_only
+def relocation(request):
+    """Give notice of a move (``merchant_relocation_announce``), or see the notice given."""
+    merchant = merchant_of_request(request)
+    form = RelocationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        given = attempt(
+            request, lambda: merchant_relocation_announce(merchant=merchant, **form.cleaned_data), form=form
+        )
+        if given is not None:
+            messages.success(
+                request,
+                _("Notice of moving given: %(count)s consumer(s) with money on their cards are being told.")
+                % {"count": given.consumers_notified},
+            )
+            return redirect("web-merchant-relocation")
+    language = get_language() or "zh-hans"
+    notice, window = relocation_notice_rule(), relocation_refund_rule()
+    pending = selectors.relocation_pending(merchant=merchant)
+    latest = pending or selectors.relocation_latest(merchant=merchant)
+    context = {
+        "merchant": merchant,
+        "form": form,
+        "pending": pending,
+        "latest": latest,
+        "latest_district": district_name(latest.district, language) if latest else "",
+        "notice_days": notice.value,
+        "notice_basis": notice.basis(language),
+        "refund_days": window.value,
+        "refund_basis": window.basis(language),
+        "can_give_notice": merchant.status == Merchant.Status.ACTIVE and pending is None,
+    }
+    return render(request, "merchants/relocation.html", context)
+
+
+@require_POST
+@merchant_only
+def relocation_cancel(request):
+    """Withdraw the notice of a move still to come."""
+    merchant = merchant_of_request(request)
+    attempt(
+        request,
+        lambda: merchant_relocation_cancel(merchant=merchant),
+        success=_("The notice of moving is withdrawn."),
+    )
+    return redirect("web-merchant-relocation")
+
+
+# --- (5) a change of operator ---------------------------------------------------------------------
+
+
+class OperatorChangeForm(forms.Form):
+    new_operator_name = forms.CharField(label=gettext_lazy("New operator's name"), max_length=200)
+    new_license_number = forms.CharField(
+        label=gettext_lazy("New operator's unified social credit code"), max_length=18, min_length=18
+    )
+    changes_on = forms.DateField(
+        label=gettext_lazy("Day the new operator takes over"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        notice = operator_change_notice_rule()
+        earliest = clock.local_date() + timedelta(days=notice.value)
+        self.fields["changes_on"].help_text = _(
+            "At least %(days)s days from today: %(earliest)s (Beijing time) or later."
+        ) % {"days": notice.value, "earliest": beijing_date(earliest)}
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_only
+def operator_change(request):
+    """Ask for a change of operator (``operator_change_request``), or follow the one asked for."""
+    merchant = merchant_of_request(request)
+    form = OperatorChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        asked = attempt(
+            request,
+            lambda: operator_change_request(merchant_id=merchant.pk, requested_by=request.user, **form.cleaned_data),
+            success=_("The change of operator is sent to the regulator."),
+            form=form,
+        )
+        if asked is not None:
+            return redirect("web-merchant-operator-change")
+    notice = operator_change_notice_rule()
+    latest = selectors.operator_change_latest(merchant=merchant)
+    context = {
+        "merchant": merchant,
+        "form": form,
+        "change": latest,
+        "notice_days": notice.value,
+        "notice_basis": notice.basis(get_language()),
+        "can_ask": merchant.status == Merchant.Status.ACTIVE
+        and (latest is None or latest.state not in OperatorChange.OPEN),
+    }
+    return render(request, "merchants/operator_change.html", context)
 
 
 # --- sign-up (mounted at /signup/merchant/) -----------------------------------------------------

@@ -12,6 +12,9 @@ pages = [
     path("products/", web.product_create, name="web-merchant-product-create"),
     path("settlements/", web.settlements, name="web-merchant-settlements"),
     path("closure/", web.closure, name="web-merchant-closure"),
+    path("relocation/", web.relocation, name="web-merchant-relocation"),
+    path("relocation/cancel/", web.relocation_cancel, name="web-merchant-relocation-cancel"),
+    path("operator-change/", web.operator_change, name="web-merchant-operator-change"),
     path("filing/", web.filing, name="web-merchant-filing"),
 ]
 

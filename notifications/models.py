@@ -32,6 +32,7 @@ class Kind(models.TextChoices):
     MERCHANT_FROZEN = "merchant_frozen", _("merchant frozen")
     MERCHANT_CLOSING = "merchant_closing", _("merchant closing")
     MERCHANT_RELOCATING = "merchant_relocating", _("merchant relocating")
+    MERCHANT_OPERATOR_CHANGING = "merchant_operator_changing", _("merchant's operator changing")
     CARD_TRANSFER_OFFERED = "card_transfer_offered", _("card transfer offered")
     CARD_TRANSFER_ACCEPTED = "card_transfer_accepted", _("card transfer accepted")
     CARD_TRANSFER_RECEIVED = "card_transfer_received", _("card received by transfer")
@@ -40,6 +41,7 @@ class Kind(models.TextChoices):
     CARD_TRANSFER_EXPIRED = "card_transfer_expired", _("card transfer expired")
     CARD_TRANSFERRED = "card_transferred", _("card transferred (to the merchant)")
     COMPLAINT_DUE = "complaint_due", _("complaint due")
+    DOCUMENTS_REQUESTED = "documents_requested", _("documents requested")
 
 
 class Channel(models.TextChoices):

@@ -97,7 +97,13 @@ def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
     if kind == Kind.MERCHANT_RELOCATING:
         return _("%(merchant)s is moving") % p, _(
             "%(merchant)s will move to %(address)s on %(moves_on)s. If that no longer suits you, you may "
-            "ask for a full refund of what is left on your card, with no fee."
+            "ask for a full refund of what is left on your card, with no fee, until %(refund_until_on)s."
+        ) % p
+    if kind == Kind.MERCHANT_OPERATOR_CHANGING:
+        return _("%(merchant)s is changing hands") % p, _(
+            "The regulator has approved %(operator)s taking over %(merchant)s on %(changes_on)s. Tell us on "
+            "your card's page before then whether you continue with the new operator. If you do not say yes, "
+            "everything left on your card is refunded to you in full, with no fee, on that day."
         ) % p
     if kind == Kind.CARD_TRANSFER_OFFERED:
         return _("A card is offered to you"), _(
@@ -133,6 +139,11 @@ def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
         return _("A complaint must be answered by %(respond_by_at)s") % p, _(
             "A consumer's complaint about your shop must be answered by %(respond_by_at)s. A complaint "
             "left unanswered becomes overdue, and the regulator sees it."
+        ) % p
+    if kind == Kind.DOCUMENTS_REQUESTED:
+        return _("The regulator asks you for documents"), _(
+            "The market regulator, inspecting your shop, asks you for documents: %(request)s. Send them "
+            "(PDF, JPEG or PNG) on this page: %(url)s"
         ) % p
     raise ValueError(f"unknown notification kind {kind!r}")
 

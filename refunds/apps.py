@@ -7,12 +7,19 @@ class RefundsConfig(AppConfig):
     def ready(self) -> None:
         from core.gateways import gateway_in_database
         from core.outbox import outbox_register
-        from merchants.handlers import closure_refunds_register, refund_counts_register
+        from merchants.handlers import (
+            closure_refunds_register,
+            operator_change_refunds_register,
+            refund_counts_register,
+        )
         from payments.handlers import refund_reported_register
+        from refunds import metrics
         from refunds.merchant_events import (
             merchant_cards_left,
             merchant_closure_refunds_start,
             merchant_refund_counts,
+            operator_change_cards_left,
+            operator_change_refunds_start,
         )
         from refunds.payment_events import refund_reported_handle
         from refunds.services import (
@@ -39,3 +46,7 @@ class RefundsConfig(AppConfig):
         refund_counts_register(merchant_refund_counts)
         # A closing merchant's day has come: refund its cards, then it closes.
         closure_refunds_register(cards_left=merchant_cards_left, start=merchant_closure_refunds_start)
+        # Failed and overdue refunds, on /metrics.
+        metrics.register()
+        # The day of a change of operator has come: refund the cards of holders who did not consent.
+        operator_change_refunds_register(cards_left=operator_change_cards_left, start=operator_change_refunds_start)

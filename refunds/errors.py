@@ -21,8 +21,8 @@ class CardNotRefundable(DomainError):
 class MerchantNotInDefault(DomainError):
     code = "merchant_not_in_default"
     default_detail = _(
-        "The merchant is in good standing: it has not given notice of closing, is neither flagged nor frozen,"
-        " and no complaint about this card was upheld."
+        "The merchant is in good standing: it has not given notice of closing or moving, is neither flagged nor"
+        " frozen, its operator has not changed without your consent, and no complaint about this card was upheld."
     )
 
 

@@ -119,17 +119,23 @@ class RefundEntitlement(models.Model):
 
 class MassRefund(Job):
     """Refunding every card of a merchant that still holds escrow (the merchant closed, or the
-    regulator ordered it). Runs in the background a chunk at a time; ``done`` of ``total`` is its
-    progress. A chunk takes the next cards that still hold escrow, so a crashed chunk is simply
-    taken again and no card is refunded twice (a card has at most one refund)."""
+    regulator ordered it), or, on the day of a change of operator (``operator_change``), every card
+    whose holder did not consent to continue. Runs in the background a chunk at a time; ``done`` of
+    ``total`` is its progress. A chunk takes the next cards still to refund, so a crashed chunk is
+    simply taken again and no card is refunded twice (a card has at most one refund)."""
 
     class Reason(models.TextChoices):
         MERCHANT_CLOSURE = "merchant_closure", _("merchant closure")
         REGULATOR_ORDER = "regulator_order", _("regulator order")
+        OPERATOR_CHANGE = "operator_change", _("change of operator")
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="mass_refunds")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     actor = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The change of operator whose non-consenting cards it refunds (reason operator_change only).
+    operator_change = models.ForeignKey(
+        "merchants.OperatorChange", null=True, blank=True, on_delete=models.PROTECT, related_name="mass_refunds"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["state", "updated_at"], name="massrefund_state_updated_idx")]

@@ -18,15 +18,18 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from consumers import rules
 from consumers.models import Card, Consumer, TopUp
+from consumers.selectors import operator_change_cards_refunded
 from consumers.services import card_apply_clock, card_change, card_lock
 from consumers.services_top_ups import top_up_cooling_off_over
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
+from core.formatting import beijing_date
 from core.gateways import get_gateway
 from core.idempotency import service_atomic
 from core.jobs import jobs_stale
@@ -35,7 +38,7 @@ from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, out
 from core.rules import profile_version, rule
 from escrow.models import Account, JournalEntry
 from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
-from merchants.models import Product
+from merchants.models import Merchant, OperatorChange, Product
 from notifications.models import Kind
 from notifications.services import Notice, notifications_send_many
 from refunds.errors import (
@@ -61,9 +64,11 @@ OVERDUE_CHUNK = 500
 REFUND_TOPIC = "refund.send"
 
 
-def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
+def refund_quote(*, card: Card, reason: str, default_reasons: list[str] | None = None) -> tuple[int, int]:
     """``(amount, fee)`` a refund for ``reason`` would pay now, or the domain error saying why not.
-    Reads the clock; does not write (call on a locked, clock-applied card to act on it)."""
+    Reads the clock; does not write (call on a locked, clock-applied card to act on it).
+    ``default_reasons``: why the merchant is in default towards the card, when the caller chose the
+    card for that very reason (a change of operator's refunds); else they are read here."""
     escrow = card.escrow_left
     if reason == Refund.Reason.COOLING_OFF:
         if card.state != Card.State.COOLING_OFF or card.first_service_at is not None or not card.in_cooling_off_window:
@@ -87,10 +92,29 @@ def refund_quote(*, card: Card, reason: str) -> tuple[int, int]:
     if reason == Refund.Reason.MERCHANT_DEFAULT:
         if card.state not in Card.HOLDING or escrow <= 0:
             raise CardNotRefundable()
-        if not merchant_default_reasons(merchant=card.merchant, card_id=card.pk):
-            raise MerchantNotInDefault()
+        if default_reasons is None:
+            default_reasons = merchant_default_reasons(merchant=card.merchant, card_id=card.pk)
+        if not default_reasons:
+            raise _not_in_default(card.merchant)
         return escrow, 0
     raise InvalidInput(errors={"reason": [_("Unknown refund reason.")]})
+
+
+def _not_in_default(merchant: Merchant) -> MerchantNotInDefault:
+    """The refusal of a ``merchant_default`` refund, saying so when a move's refund window has closed
+    (with the rule that set its length, and its basis)."""
+    until = merchant.relocation_refund_until
+    if until is not None and clock.local_date() > until:
+        window = rule("relocation_refund_days_after")
+        return MerchantNotInDefault(
+            _(
+                "The fee-free refund the merchant's notice of moving allowed ended on %(date)s, %(days)s days "
+                "after the move (%(basis)s)."
+            )
+            % {"date": beijing_date(until), "days": window.value, "basis": window.basis(get_language())},
+            rule=window,
+        )
+    return MerchantNotInDefault()
 
 
 def refund_due_by(created_at: datetime) -> datetime:
@@ -108,12 +132,13 @@ def _refund_prepare(
     actor_label: str,
     refund_payable_id: int,
     note: str = "",
+    default_reasons: list[str] | None = None,
 ) -> tuple[Refund, list[NewEntry], sql.Change]:
     """The refund of a locked card, its ledger entries (any fee, then the refund, which empty the
     card's escrow) and the card's write, none written yet; the card object is brought up to date
     (totals, ``refunded``) by ``card_change``. ``note`` is added to the entries' memo (the audit
     log shows it as the entry's reason)."""
-    amount, fee = refund_quote(card=card, reason=reason)
+    amount, fee = refund_quote(card=card, reason=reason, default_reasons=default_reasons)
     now = clock.now()
     refund = Refund(
         card=card,
@@ -531,8 +556,23 @@ def cards_holding_escrow(*, merchant_id) -> QuerySet[Card]:
     return Card.objects.filter(merchant_id=merchant_id, state__in=Card.HOLDING)
 
 
-def mass_refund_start(*, merchant_id, reason: str, actor_id: int | None = None) -> MassRefund:
-    """Start refunding every card of the merchant that holds escrow, in the background.
+def operator_change_cards(*, operator_change_id) -> QuerySet[Card]:
+    """The cards a change of operator refunds on its day (``consumers.selectors.
+    operator_change_cards_refunded``: paid before the day, holding escrow, no consent to continue)."""
+    change = OperatorChange.objects.get(pk=operator_change_id)
+    return operator_change_cards_refunded(change=change)
+
+
+def _mass_refund_cards(job: MassRefund) -> QuerySet[Card]:
+    """The cards the job still has to refund: every card holding escrow, or a change of operator's."""
+    if job.operator_change_id is not None:
+        return operator_change_cards(operator_change_id=job.operator_change_id)
+    return cards_holding_escrow(merchant_id=job.merchant_id)
+
+
+def mass_refund_start(*, merchant_id, reason: str, actor_id: int | None = None, operator_change_id=None) -> MassRefund:
+    """Start refunding every card of the merchant that holds escrow (with ``operator_change_id``:
+    every card that change refunds), in the background.
     Starting again while one runs returns the running one. May run inside a caller's transaction
     (the regulator's order commits with its job); the first chunk is queued once it commits."""
     with transaction.atomic():
@@ -544,14 +584,16 @@ def mass_refund_start(*, merchant_id, reason: str, actor_id: int | None = None) 
         if running is not None:
             return running
         now = clock.now()
-        job = MassRefund.objects.create(
+        job = MassRefund(
             merchant_id=merchant_id,
             reason=reason,
             actor_id=actor_id,
-            total=cards_holding_escrow(merchant_id=merchant_id).count(),
+            operator_change_id=operator_change_id,
             created_at=now,
             updated_at=now,
         )
+        job.total = _mass_refund_cards(job).count()
+        job.save()
         transaction.on_commit(lambda: mass_refund_kick(job_id=job.pk))
     return job
 
@@ -578,10 +620,16 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
     if job.state not in (MassRefund.State.QUEUED, MassRefund.State.RUNNING):
         return False
     actor_label = f"mass_refund:{job.pk}"
+    # A change of operator refunds as merchant_default (the holder did not consent to continue),
+    # the reason written in each refund entry's memo; a closure or an order as merchant_closure.
+    reason, default_reasons, note = Refund.Reason.MERCHANT_CLOSURE, None, ""
+    if job.operator_change_id is not None:
+        reason, default_reasons = Refund.Reason.MERCHANT_DEFAULT, ["operator_changed"]
+        note = f"merchant in default: operator_changed; operator change {job.operator_change_id}"
     with transaction.atomic(durable=True):
-        # Any ``chunk`` cards still holding escrow, found on the (merchant, state) index. Ordering
+        # Any ``chunk`` cards still to refund, found on the (merchant, state) index. Ordering
         # them by pk here would make every step skip, in pk order, all the cards refunded before.
-        ids = list(cards_holding_escrow(merchant_id=job.merchant_id).values_list("pk", flat=True)[:chunk])
+        ids = list(_mass_refund_cards(job).values_list("pk", flat=True)[:chunk])
         cards = list(
             Card.objects.select_for_update(of=("self",))
             .select_related("payment")
@@ -600,11 +648,13 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
                 continue
             refund, card_entries, change = _refund_prepare(
                 card=card,
-                reason=Refund.Reason.MERCHANT_CLOSURE,
+                reason=reason,
                 gateway=card.payment.gateway,
                 actor_id=job.actor_id,
                 actor_label=actor_label,
                 refund_payable_id=refund_payable_id,
+                note=note,
+                default_reasons=default_reasons,
             )
             refunds.append(refund)
             entries += card_entries

@@ -36,6 +36,7 @@ from core.pdf import TITLE as TITLE_STYLE
 from escrow.models import JournalEntry, Posting
 from merchants.models import Settlement
 from merchants.registry import district_name
+from merchants.selectors import merchant_particulars_on
 from refunds.models import Refund
 
 TITLE = "商户资金结算对账单"
@@ -220,8 +221,9 @@ def _payout(settlement: Settlement) -> Table:
 
 
 def settlement_statement_pdf(*, settlement: Settlement) -> bytes:
-    """The statement of ``settlement`` for its merchant: an A4 PDF."""
-    merchant = settlement.merchant
+    """The statement of ``settlement`` for its merchant: an A4 PDF. It names the operator and the
+    district of the day settled (a change of operator or a move after it does not rename it)."""
+    merchant = merchant_particulars_on(merchant=settlement.merchant, day=settlement.date)
     lines = settlement_statement_lines(settlement=settlement)
     releases = [line for line in lines if line.code == JournalEntry.Code.RELEASE]
     fees = [line for line in lines if line.code == JournalEntry.Code.FEE]

@@ -28,13 +28,15 @@ from django_fsm import can_proceed
 from consumers import selectors as consumer_selectors
 from consumers.contract import mask_phone
 from consumers.models import Card, TopUp
+from consumers.selectors import card_operator_consent
 from consumers.web import TopUpForm, TransferOfferForm, card_of_request, consumer_of_request, counter_link
 from core import clock
 from core.errors import DomainError, NotFound
 from core.formatting import percent, yuan
 from core.qr import qr_svg
 from core.web import attempt, role_required
-from merchants.selectors import merchant_settlement_get
+from merchants.models import OperatorChange
+from merchants.selectors import merchant_settlement_get, operator_change_open
 from merchants.web import merchant_of_request
 from notifications.selectors import notifications_of_user
 from refunds.models import Refund
@@ -129,6 +131,32 @@ def _merchant_notice(card: Card, *, entitled: bool | None = None) -> MerchantNot
     )
 
 
+@dataclass(frozen=True)
+class OperatorChangeNotice:
+    """An approved change of the card's merchant's operator: whom to, on which day, the holder's
+    answer so far (None: not given, which refunds the card on the day) and whether they may still answer."""
+
+    change: OperatorChange
+    consent: bool | None
+    open: bool
+
+
+def _operator_change_notice(card: Card) -> OperatorChangeNotice | None:
+    """The question a change of operator asks the holder of this card; none on a finished card or at
+    a merchant without an approved change."""
+    if card.state in FINISHED:
+        return None
+    change = operator_change_open(merchant=card.merchant)
+    if change is None or change.state != OperatorChange.State.APPROVED:
+        return None
+    answer = card_operator_consent(card=card, change=change)
+    return OperatorChangeNotice(
+        change=change,
+        consent=None if answer is None else answer.consent,
+        open=clock.local_date() < change.changes_on and card.state in REFUNDABLE and card.escrow_left > 0,
+    )
+
+
 def _pending_redemptions(request):
     """Services the merchant started that wait for this consumer's answer and can still be confirmed."""
     return consumer_selectors.redemptions_awaiting_answer(user=request.user).select_related("card__product", "merchant")
@@ -215,6 +243,7 @@ def card_detail(request, card_id):
             "refund_options": list(_refund_options(card).values()) if refund is None else [],
             "default_reasons": _default_reasons(card) if refund is None else [],
             "notice": _merchant_notice(card),
+            "operator_change": _operator_change_notice(card),
             "fee_percent": percent(card.refund_fee_bps),
             "now": clock.now(),
             **_card_life(request, card),

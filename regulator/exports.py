@@ -15,7 +15,9 @@ What people read: headers are Chinese words, money is yuan (2 decimals; numbers 
 names and phone numbers are masked (the personal information protection law's minimum necessary).
 
 Jurisdiction: every export's queryset passes through ``_in_scope`` (one place) with the path from
-its rows to their merchant; a regulator's scope narrows it there.
+its rows to their merchant; a regulator's jurisdiction narrows it there. The journal extract keeps
+the entries that move money of the jurisdiction's merchants (``journal_entries_within``), each with
+all its postings, so every entry shown still balances.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ from complaints.selectors import complaint_list
 from consumers.models import Card
 from core import clock
 from core.errors import InvalidInput
+from core.formatting import mask_name, mask_phone
 from escrow.models import Account, JournalEntry, Posting
 from merchants.models import Merchant
 from merchants.registry import DISTRICTS, district_code
 from refunds.models import Refund
 from refunds.selectors import refunds_for_regulator
 from regulator.models import RiskLevel
+from regulator.selectors.audit import journal_entries_within
+from regulator.selectors.jurisdiction import CITY, jurisdiction_of
 from regulator.selectors.risk import regulator_merchants
 from regulator.services.audit import audit_record
 
@@ -85,24 +90,6 @@ class Export:
 
 
 # --- people's words ----------------------------------------------------------------------------------
-
-
-def mask_phone(phone: str | None) -> str:
-    """``13812341234`` → ``138****1234``; short numbers keep their last four digits at most."""
-    phone = (phone or "").strip()
-    if not phone:
-        return ""
-    if len(phone) < 8:
-        return "****" + phone[-4:] if len(phone) > 4 else "****"
-    return f"{phone[:-8]}****{phone[-4:]}"
-
-
-def mask_name(name: str | None) -> str:
-    """The first character and one ``*`` per character hidden: ``张三`` → ``张*``, ``欧阳娜娜`` → ``欧***``."""
-    name = (name or "").strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
 
 
 def yuan(fen: int | None) -> Decimal | None:
@@ -189,23 +176,26 @@ def _day(params: dict[str, str], name: str, errors: dict) -> date | None:
 # --- jurisdiction: the one place a regulator's scope narrows every export -----------------------------
 
 # From each export's rows to their merchant ("" for merchants themselves). The journal's postings
-# reach a merchant through their account: a card's escrow account or a merchant's settlement account.
-SCOPE_PATHS: dict[str, tuple[str, ...]] = {
-    "merchants": ("",),
-    "cards": ("merchant__",),
-    "refunds": ("card__merchant__",),
-    "complaints": ("merchant__",),
-    "journal": ("account__card__merchant__", "account__merchant__"),
+# are kept by their entry (``journal_entries_within``): an entry of the jurisdiction is shown whole.
+SCOPE_PATHS: dict[str, str] = {
+    "merchants": "",
+    "cards": "merchant__",
+    "refunds": "card__merchant__",
+    "complaints": "merchant__",
 }
 
 
 def _in_scope(queryset: QuerySet, *, name: str, user) -> QuerySet:
-    """The rows of export ``name`` within ``user``'s jurisdiction. Regulators see the whole city
-    today; a scope (districts, categories) filters ``<path>district`` / ``<path>category`` here,
-    with ``SCOPE_PATHS[name]``."""
+    """The rows of export ``name`` within ``user``'s jurisdiction (``jurisdiction_of``): of its
+    merchants, reached by ``SCOPE_PATHS[name]``; the journal's, by their entry."""
     if user.role != "regulator":
         return queryset.none()
-    return queryset
+    jurisdiction = jurisdiction_of(user)
+    if jurisdiction.city_wide:
+        return queryset
+    if name == "journal":
+        return queryset.filter(entry__in=journal_entries_within(jurisdiction))
+    return jurisdiction.narrow(queryset, path=SCOPE_PATHS[name])
 
 
 # --- the five exports ----------------------------------------------------------------------------------
@@ -220,7 +210,8 @@ def _merchants(params: dict[str, str], user, errors: dict) -> Export:
     }
     if errors:
         raise InvalidInput(errors=errors)
-    rows = regulator_merchants(**filters, ordering="-risk_score").values_list(
+    # The whole city's here: ``_in_scope`` narrows every export to the user's jurisdiction.
+    rows = regulator_merchants(jurisdiction=CITY, **filters, ordering="-risk_score").values_list(
         "id",
         "name",
         "license_number",

@@ -7,6 +7,10 @@ Every page reads through the selectors and writes through the services the API u
 ``audit_log_keys``/``audit_log_rows``, ``ledger_verify`` and ``audit_report_pdf``. The forms here only
 turn what a person types into those functions' arguments; a service's refusal comes back as a
 message through ``core.web.attempt``. Charts are inline SVG from ``regulator.charts``.
+
+Every page is of the regulator's jurisdiction (``jurisdiction_of``): its counts, charts, lists and
+filters hold its merchants alone, and a merchant, action, complaint, card, refund or filing outside
+it is a 404, as a missing one is. The ledger page is the whole book's (see the jurisdiction module).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from complaints.models import Complaint
-from complaints.selectors import complaint_list, complaint_stats
+from complaints.selectors import complaint_get, complaint_list, complaint_stats
 from complaints.services import complaint_close, complaint_file, complaint_response_rule
+from consumers.selectors import card_get
 from core import clock
 from core.calendar import calendar_gaps
 from core.errors import NotFound
@@ -37,20 +42,45 @@ from core.rules import Rule, rule_label, rules_active, rules_in_force
 from core.web import OnceForm, attempt, next_url, role_required
 from escrow.models import JournalEntry, LedgerCheck
 from escrow.services import ledger_check_run
-from merchants.models import Filing, Merchant
+from merchants.models import Filing, Merchant, OperatorChange
 from merchants.registry import DISTRICTS, district_name
-from merchants.selectors import filing_documents, filing_get, filings_for_regulator
+from merchants.selectors import filing_documents, operator_changes_for_regulator
 from notifications.selectors import fanout_for_event
-from refunds.selectors import cards_refundable_for_default, refunds_needing_attention
+from refunds.selectors import cards_refundable_for_default, operator_change_refund_job
 from regulator import charts, tasks
+from regulator.api.reports import periodic_report_download
+from regulator.errors import ReportNotReady
 from regulator.exports import export_count
 from regulator.models import RegulatorAction, RiskLevel
+from regulator.reports import periodic_figures
 from regulator.reports.audit import audit_report_pdf
+from regulator.reports.periodic_text import jurisdiction_label, rate
+from regulator.reports.periods import MONTH, QUARTER, Period, period_label, period_parse, periods_recent
 from regulator.selectors import audit as audit_selectors
 from regulator.selectors import dashboard as dashboard_selectors
 from regulator.selectors import risk as risk_selectors
+from regulator.selectors.jurisdiction import Jurisdiction, jurisdiction_of
+from regulator.selectors.periodic_reports import (
+    periodic_report_file,
+    periodic_report_get,
+    periodic_report_progress,
+    periodic_reports_for,
+)
+from regulator.selectors.scoped import (
+    regulator_filing_get,
+    regulator_filings,
+    regulator_refunds,
+    regulator_refunds_needing_attention,
+)
 from regulator.services.actions import action_notify_key, merchant_action_take
+from regulator.services.audit import audit_report_recorded
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
+from regulator.services.operator_changes import (
+    regulator_operator_change_approve,
+    regulator_operator_change_get,
+    regulator_operator_change_reject,
+)
+from regulator.services.periodic_reports import periodic_report_generate
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 from regulator.services.risk import compute_risk
 
@@ -93,10 +123,38 @@ def _language() -> str:
     return "en" if (get_language() or "").startswith("en") else "zh-hans"
 
 
-def _district_choices(blank: str | None) -> list[tuple[str, str]]:
+def _district_choices(blank: str | None, jurisdiction: Jurisdiction) -> list[tuple[str, str]]:
+    """The districts of the jurisdiction, by name."""
     language = _language()
-    choices = [(code, district_name(code, language)) for code in DISTRICTS]
+    codes = DISTRICTS if jurisdiction.districts is None else [c for c in DISTRICTS if c in jurisdiction.districts]
+    choices = [(code, district_name(code, language)) for code in codes]
     return [("", blank), *choices] if blank is not None else choices
+
+
+def _category_choices(choices, jurisdiction: Jurisdiction) -> list[tuple[str, str]]:
+    """Merchant categories of the jurisdiction (the others would only ever show nothing)."""
+    if jurisdiction.categories is None:
+        return list(choices)
+    return [(value, label) for value, label in choices if value in jurisdiction.categories]
+
+
+def _jurisdiction_text(jurisdiction: Jurisdiction) -> str:
+    """The jurisdiction in words: "朝阳区、海淀区 · 教育培训", or the whole city."""
+    if jurisdiction.city_wide:
+        return _("The whole city")
+    language = _language()
+    comma = ", " if language == "en" else "、"
+    parts = []
+    if jurisdiction.districts is not None:
+        parts.append(comma.join(district_name(code, language) for code in jurisdiction.districts if code in DISTRICTS))
+    else:
+        parts.append(_("every district"))
+    if jurisdiction.categories is not None:
+        labels = dict(Merchant.Category.choices)
+        parts.append(comma.join(str(labels.get(value, value)) for value in jurisdiction.categories))
+    else:
+        parts.append(_("every category"))
+    return " · ".join(parts)
 
 
 def _with_blank(choices, blank: str) -> list[tuple[str, str]]:
@@ -114,9 +172,18 @@ def _partial_or_page(request, page: str, partial: str, context: dict[str, Any], 
     return response
 
 
-def _merchant_or_404(merchant_id) -> Merchant:
+def _merchant_or_404(request, merchant_id) -> Merchant:
+    """A merchant of the regulator's jurisdiction; any other is a 404, as a missing one."""
     try:
-        return risk_selectors.merchant_get(merchant_id=merchant_id)
+        return risk_selectors.merchant_get(jurisdiction=jurisdiction_of(request.user), merchant_id=merchant_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+def _or_404(call: Any) -> Any:
+    """A selector's answer; its ``NotFound`` (missing, or outside the jurisdiction) as a 404 page."""
+    try:
+        return call()
     except NotFound as exc:
         raise Http404 from exc
 
@@ -132,11 +199,12 @@ def _bucket_label(low: int, high: int) -> str:
 @require_GET
 def dashboard(request):
     language = _language()
-    escrow = dashboard_selectors.dashboard_escrow_total()
-    levels = dashboard_selectors.dashboard_risk_levels()
-    histogram = dashboard_selectors.dashboard_risk_histogram()
-    by_district = dashboard_selectors.dashboard_escrow_by_district()
-    trend = dashboard_selectors.dashboard_sales_and_releases()
+    jurisdiction = jurisdiction_of(request.user)
+    escrow = dashboard_selectors.dashboard_escrow_total(jurisdiction=jurisdiction)
+    levels = dashboard_selectors.dashboard_risk_levels(jurisdiction=jurisdiction)
+    histogram = dashboard_selectors.dashboard_risk_histogram(jurisdiction=jurisdiction)
+    by_district = dashboard_selectors.dashboard_escrow_by_district(jurisdiction=jurisdiction)
+    trend = dashboard_selectors.dashboard_sales_and_releases(jurisdiction=jurisdiction)
 
     district_rows = sorted(
         (
@@ -146,16 +214,17 @@ def dashboard(request):
                 "escrow": by_district.get(code, (0, 0))[0],
                 "cards": by_district.get(code, (0, 0))[1],
             }
-            for code in DISTRICTS
+            for code, _name in _district_choices(None, jurisdiction)
         ),
         key=lambda row: (-row["escrow"], row["code"]),
     )
     months = [f"{row['month']:%Y-%m}" for row in trend]
     context = {
+        "jurisdiction": _jurisdiction_text(jurisdiction),
         "escrow": escrow,
         "levels": levels,
-        "overdue_complaints": dashboard_selectors.dashboard_overdue_complaints(),
-        "flagged": dashboard_selectors.dashboard_flagged_merchants(),
+        "overdue_complaints": dashboard_selectors.dashboard_overdue_complaints(jurisdiction=jurisdiction),
+        "flagged": dashboard_selectors.dashboard_flagged_merchants(jurisdiction=jurisdiction),
         "calendar_gaps": calendar_gaps(),
         "histogram": [
             {"label": _bucket_label(low, high), "low": low, "high": high, "count": n} for low, high, n in histogram
@@ -242,8 +311,8 @@ def rules(request):
 @regulator_only
 @require_POST
 def risk_compute_all(request):
-    """Score every merchant in the background (what ``POST /regulator/risk/compute`` does)."""
-    tasks.compute_risk_task.delay()
+    """Score every merchant of the jurisdiction in the background (``POST /regulator/risk/compute``)."""
+    tasks.compute_risk_task.delay(regulator_id=request.user.pk)
     messages.success(request, _("Every merchant's risk is being recomputed in the background."))
     return redirect("web-regulator-dashboard")
 
@@ -275,11 +344,13 @@ class MerchantFilterForm(forms.Form):
     flagged = forms.ChoiceField(label=gettext_lazy("Flag"), required=False)
     ordering = forms.ChoiceField(label=gettext_lazy("Sort by"), required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, jurisdiction: Jurisdiction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["risk_level"].choices = _with_blank(RiskLevel.choices, _("All levels"))
-        self.fields["district"].choices = _district_choices(_("All districts"))
-        self.fields["category"].choices = _with_blank(Merchant.Category.choices, _("All categories"))
+        self.fields["district"].choices = _district_choices(_("All districts"), jurisdiction)
+        self.fields["category"].choices = _with_blank(
+            _category_choices(Merchant.Category.choices, jurisdiction), _("All categories")
+        )
         self.fields["flagged"].choices = [("", _("Flagged or not")), ("yes", _("Flagged")), ("no", _("Not flagged"))]
         self.fields["ordering"].choices = [
             (key, label) for key, label in ORDERING_LABELS.items() if key in risk_selectors.ORDERINGS
@@ -291,11 +362,13 @@ class MerchantFilterForm(forms.Form):
 @regulator_only
 @require_GET
 def merchant_list(request):
-    form = MerchantFilterForm(request.GET)
+    jurisdiction = jurisdiction_of(request.user)
+    form = MerchantFilterForm(request.GET, jurisdiction=jurisdiction)
     form.is_valid()  # an unknown value is dropped (and shown as the field's error); the rest apply
     data = form.cleaned_data
     ordering = data.get("ordering") or "-risk_score"
     rows = risk_selectors.regulator_merchants(
+        jurisdiction=jurisdiction,
         risk_level=data.get("risk_level") or None,
         district=data.get("district") or None,
         category=data.get("category") or None,
@@ -390,7 +463,9 @@ def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | Non
     language = _language()
     latest = risk_selectors.risk_latest(merchant=merchant)
     history = risk_selectors.risk_history(merchant=merchant)
-    figures = risk_selectors.regulator_merchants().filter(pk=merchant.pk).first()
+    figures = (
+        risk_selectors.regulator_merchants(jurisdiction=jurisdiction_of(request.user)).filter(pk=merchant.pk).first()
+    )
     complaints = complaint_list(user=request.user, merchant_id=merchant.pk)
     context = {
         "merchant": merchant,
@@ -418,14 +493,14 @@ def _merchant_page(request, merchant: Merchant, *, action_form: ActionForm | Non
 @regulator_only
 @require_GET
 def merchant_detail(request, merchant_id):
-    return _merchant_page(request, _merchant_or_404(merchant_id))
+    return _merchant_page(request, _merchant_or_404(request, merchant_id))
 
 
 @regulator_only
 @require_POST
 def merchant_action(request, merchant_id):
     """The actions form: ``merchant_action_take``, then the action's own page to follow it."""
-    merchant = _merchant_or_404(merchant_id)
+    merchant = _merchant_or_404(request, merchant_id)
     form = ActionForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -451,7 +526,7 @@ def merchant_action(request, merchant_id):
 @regulator_only
 @require_POST
 def merchant_risk_compute(request, merchant_id):
-    merchant = _merchant_or_404(merchant_id)
+    merchant = _merchant_or_404(request, merchant_id)
     if attempt(request, lambda: compute_risk(merchant_ids=[merchant.pk])) is not None:
         merchant.refresh_from_db()
         level = RiskLevel(merchant.risk_level).label if merchant.risk_level in RiskLevel.values else ""
@@ -469,6 +544,7 @@ def merchant_report(request, merchant_id):
         pdf = audit_report_pdf(merchant_id=merchant_id, generated_by=request.user)
     except NotFound as exc:
         raise Http404 from exc
+    audit_report_recorded(actor_id=request.user.pk, merchant_id=merchant_id)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="audit-report-{merchant_id}.pdf"'
     return response
@@ -477,11 +553,9 @@ def merchant_report(request, merchant_id):
 # --- actions ---------------------------------------------------------------------------------------
 
 
-def _action_context(action_id) -> dict[str, Any]:
-    try:
-        action = risk_selectors.action_get(action_id=action_id)
-    except NotFound as exc:
-        raise Http404 from exc
+def _action_context(request, action_id) -> dict[str, Any]:
+    jurisdiction = jurisdiction_of(request.user)
+    action = _or_404(lambda: risk_selectors.action_get(jurisdiction=jurisdiction, action_id=action_id))
     progress = risk_selectors.action_progress(action)
     notify_key = action_notify_key(action)
     notices = fanout_for_event(event_key=notify_key) if notify_key else None
@@ -504,14 +578,14 @@ def _action_context(action_id) -> dict[str, Any]:
 @regulator_only
 @require_GET
 def action_detail(request, action_id):
-    return render(request, "regulator/action_detail.html", _action_context(action_id))
+    return render(request, "regulator/action_detail.html", _action_context(request, action_id))
 
 
 @regulator_only
 @require_GET
 def action_status(request, action_id):
     """The action's state and progress alone: what the action page polls until it is finished."""
-    response = render(request, "regulator/_action_status.html", _action_context(action_id))
+    response = render(request, "regulator/_action_status.html", _action_context(request, action_id))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -526,10 +600,10 @@ class ComplaintFilterForm(forms.Form):
     source = forms.ChoiceField(label=gettext_lazy("Source"), required=False)
     merchant = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, jurisdiction: Jurisdiction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["state"].choices = _with_blank(Complaint.State.choices, _("All states"))
-        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["district"].choices = _district_choices(_("All districts"), jurisdiction)
         self.fields["category"].choices = _with_blank(Complaint.Category.choices, _("All categories"))
         self.fields["source"].choices = _with_blank(Complaint.Source.choices, _("All sources"))
         for name, field in self.fields.items():
@@ -577,12 +651,12 @@ class CardRefundForm(OnceForm):
 
 
 def _complaints_page(request, *, hotline_form: HotlineForm | None = None, status: int = 200):
-    filters = ComplaintFilterForm(request.GET)
+    filters = ComplaintFilterForm(request.GET, jurisdiction=jurisdiction_of(request.user))
     filters.is_valid()
     data = filters.cleaned_data
     merchant = None
     if data.get("merchant"):
-        merchant = _merchant_or_404(data["merchant"])
+        merchant = _merchant_or_404(request, data["merchant"])
     rows = dashboard_selectors.complaint_queue(
         user=request.user,
         merchant_id=merchant.pk if merchant else None,
@@ -633,7 +707,12 @@ def complaints(request):
     if form.is_valid():
         data = form.cleaned_data
         # A licence number is looked up; anything else goes to the service, which refuses unknown ids.
-        merchant_id = dashboard_selectors.merchant_id_by_reference(data["merchant"]) or data["merchant"]
+        merchant_id = (
+            dashboard_selectors.merchant_id_by_reference(
+                jurisdiction=jurisdiction_of(request.user), value=data["merchant"]
+            )
+            or data["merchant"]
+        )
         complaint = attempt(
             request,
             lambda: complaint_file(
@@ -659,6 +738,7 @@ def complaints(request):
 @regulator_only
 @require_POST
 def complaint_close_view(request, complaint_id):
+    _or_404(lambda: complaint_get(user=request.user, complaint_id=complaint_id))  # of the jurisdiction
     form = CloseForm(request.POST)
     back = next_url(request, reverse("web-regulator-complaints"))
     if not form.is_valid():
@@ -681,6 +761,7 @@ def complaint_close_view(request, complaint_id):
 @require_POST
 def card_refund_view(request, card_id):
     """Refund one card in full because its merchant is in default (the complaint page's button)."""
+    _or_404(lambda: card_get(user=request.user, card_id=card_id))  # of the jurisdiction
     form = CardRefundForm(request.POST)
     back = next_url(request, reverse("web-regulator-complaints"))
     if not form.is_valid():
@@ -701,7 +782,8 @@ def card_refund_view(request, card_id):
 @require_GET
 def refunds_attention(request):
     """Failed refunds and refunds unpaid past their deadline, oldest deadline first, to send again."""
-    page = Paginator(refunds_needing_attention(), PAGE_SIZE).get_page(request.GET.get("page"))
+    refunds = regulator_refunds_needing_attention(jurisdiction=jurisdiction_of(request.user))
+    page = Paginator(refunds, PAGE_SIZE).get_page(request.GET.get("page"))
     now = clock.now()
     for refund in page.object_list:
         refund.age = now - refund.created_at
@@ -717,6 +799,8 @@ def refunds_attention(request):
 @regulator_only
 @require_POST
 def refund_retry_view(request, refund_id):
+    if not regulator_refunds(jurisdiction=jurisdiction_of(request.user)).filter(pk=refund_id).exists():
+        raise Http404
     attempt(
         request,
         lambda: regulator_refund_retry(refund_id=refund_id, actor_id=request.user.pk),
@@ -734,9 +818,9 @@ class StatsForm(forms.Form):
     district = forms.ChoiceField(label=gettext_lazy("District"), required=False)
     category = forms.ChoiceField(label=gettext_lazy("Category"), required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, jurisdiction: Jurisdiction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["district"].choices = _district_choices(_("All districts"))
+        self.fields["district"].choices = _district_choices(_("All districts"), jurisdiction)
         self.fields["category"].choices = _with_blank(Complaint.Category.choices, _("All categories"))
         for name, field in self.fields.items():
             field.widget.attrs["id"] = f"stats-{name}"
@@ -757,11 +841,14 @@ class StatsForm(forms.Form):
 @regulator_only
 @require_GET
 def complaint_statistics(request):
-    form = StatsForm(request.GET)
+    form = StatsForm(request.GET, jurisdiction=jurisdiction_of(request.user))
     form.is_valid()
     data = form.cleaned_data
     stats = complaint_stats(
-        month=data.get("month"), district=data.get("district") or None, category=data.get("category") or None
+        user=request.user,
+        month=data.get("month"),
+        district=data.get("district") or None,
+        category=data.get("category") or None,
     )
     categories = dict(Complaint.Category.choices)
     for row in stats["by_category"] + stats["top_categories"] + stats["top_pairs"]:
@@ -824,17 +911,20 @@ def audit_log(request):
     form = AuditFilterForm(request.GET)
     form.is_valid()
     data = form.cleaned_data
+    jurisdiction = jurisdiction_of(request.user)
     merchant = None
     if data.get("merchant"):
-        merchant_id = dashboard_selectors.merchant_id_by_reference(data["merchant"])
+        merchant_id = dashboard_selectors.merchant_id_by_reference(jurisdiction=jurisdiction, value=data["merchant"])
         if merchant_id is None:
             form.add_error("merchant", _("No merchant has this id or licence number."))
         else:
-            merchant = risk_selectors.merchant_get(merchant_id=merchant_id)
+            merchant = risk_selectors.merchant_get(jurisdiction=jurisdiction, merchant_id=merchant_id)
     rows: list[dict[str, Any]] = []
     page = None
     if not form.errors:
-        keys = audit_selectors.audit_log_keys(kind=data.get("kind") or None, merchant=merchant)
+        keys = audit_selectors.audit_log_keys(
+            jurisdiction=jurisdiction, reader_id=request.user.pk, kind=data.get("kind") or None, merchant=merchant
+        )
         page = Paginator(keys, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = audit_selectors.audit_log_rows(list(page.object_list))
         names = dashboard_selectors.merchant_names([row["merchant"] for row in rows if row["merchant"]])
@@ -907,16 +997,14 @@ def filings(request):
     if form.is_valid():
         state = form.cleaned_data["state"] or None
         overdue = {"1": True, "0": False}.get(form.cleaned_data["overdue"])
-    rows = filings_for_regulator(state=state, overdue=overdue)
+    rows = regulator_filings(jurisdiction=jurisdiction_of(request.user), state=state, overdue=overdue)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "regulator/filings.html", {"form": form, "page": page})
 
 
 def _filing_page(request, filing_id, *, form: FilingDecisionForm | None = None, status: int = 200):
-    try:
-        filing = filing_get(filing_id=filing_id)
-    except NotFound as exc:
-        raise Http404 from exc
+    jurisdiction = jurisdiction_of(request.user)
+    filing = _or_404(lambda: regulator_filing_get(jurisdiction=jurisdiction, filing_id=filing_id))
     context = {
         "filing": filing,
         "documents": filing_documents(filing=filing),
@@ -935,6 +1023,8 @@ def filing_detail(request, filing_id):
 @require_POST
 def filing_decide(request, filing_id):
     """Accept or return a submitted filing (the button pressed says which)."""
+    jurisdiction = jurisdiction_of(request.user)
+    _or_404(lambda: regulator_filing_get(jurisdiction=jurisdiction, filing_id=filing_id))
     form = FilingDecisionForm(request.POST)
     if not form.is_valid():
         return _filing_page(request, filing_id, form=form, status=400)
@@ -956,3 +1046,273 @@ def filing_decide(request, filing_id):
     if decided is None:
         return _filing_page(request, filing_id, form=form, status=409 if not form.errors else 400)
     return redirect("web-regulator-filing", filing_id=filing_id)
+
+
+# --- periodic reports ----------------------------------------------------------------------------------
+
+REPORT_MONTHS = 24  # months offered in the form, this one first
+REPORT_QUARTERS = 8
+
+
+def _period_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    language = _language()
+    months = periods_recent(kind=MONTH, count=REPORT_MONTHS)
+    quarters = periods_recent(kind=QUARTER, count=REPORT_QUARTERS)
+    return [
+        (_("Months"), [(f"{p.kind}-{p.year}-{p.number}", period_label(p, language)) for p in months]),
+        (_("Quarters"), [(f"{p.kind}-{p.year}-{p.number}", period_label(p, language)) for p in quarters]),
+    ]
+
+
+class PeriodicReportForm(forms.Form):
+    period = forms.ChoiceField(label=gettext_lazy("Month or quarter"))
+    regenerate = forms.BooleanField(
+        label=gettext_lazy("Generate it again if it was made before"),
+        required=False,
+        help_text=gettext_lazy("Otherwise the report already made is shown."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["period"].choices = _period_choices()
+        last_month = periods_recent(kind=MONTH, count=2)[1]
+        self.fields["period"].initial = f"{last_month.kind}-{last_month.year}-{last_month.number}"
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"report-{name}"
+
+    def clean_period(self) -> Period:
+        kind, year, number = self.cleaned_data["period"].split("-")
+        return period_parse(kind=kind, year=int(year), number=int(number))
+
+
+def _jurisdiction_words(districts: list[str] | None, categories: list[str] | None) -> str:
+    """The jurisdiction in the page's language: 全市 / Whole city, or its districts (and trades)."""
+    language = _language()
+    if not language.startswith("en"):
+        return jurisdiction_label(districts, categories)
+    where = (
+        ", ".join(district_name(code, language) if code in DISTRICTS else code for code in districts)
+        if districts is not None
+        else _("Whole city")
+    )
+    if categories is None:
+        return where
+    names = dict(Merchant.Category.choices)
+    return f"{where} ({', '.join(str(names.get(code, code)) for code in categories)})"
+
+
+def _report_row(report) -> dict[str, Any]:
+    """What the pages show of one report (its figures aside)."""
+    language = _language()
+    files = {file.kind: file for file in report.files.all()} if report.state == "done" else {}
+    period = Period(report.period, report.year, report.number)
+    return {
+        "report": report,
+        "label": period_label(period, language),
+        "first_day": period.first_day,
+        "last_day": period.last_day,
+        "jurisdiction": _jurisdiction_words(report.districts, report.categories),
+        "requested_by": report.requested_by.get_username() if report.requested_by_id else _("the scheduled job"),
+        "progress": periodic_report_progress(report),
+        "finished": report.state in ("done", "failed"),
+        "files": files,
+    }
+
+
+def _report_or_404(request, report_id):
+    try:
+        return periodic_report_get(user=request.user, report_id=report_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+@regulator_only
+@require_http_methods(["GET", "POST"])
+def periodic_reports(request):
+    """The periodic reports of the regulator's jurisdiction, newest first, and the form that
+    generates one (``periodic_report_generate``); POST goes on to the report's page, which follows it."""
+    form = PeriodicReportForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            report = attempt(
+                request,
+                lambda: periodic_report_generate(
+                    jurisdiction=jurisdiction_of(request.user),
+                    period=form.cleaned_data["period"],
+                    requested_by=request.user,
+                    regenerate=form.cleaned_data["regenerate"],
+                ),
+                form=form,
+            )
+            if report is not None:
+                return redirect("web-regulator-report", report_id=report.pk)
+        status = 400
+    page = Paginator(periodic_reports_for(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "rows": [_report_row(report) for report in page.object_list],
+        "jurisdiction": _jurisdiction_words(*_jurisdiction_lists(jurisdiction_of(request.user))),
+    }
+    return render(request, "regulator/reports.html", context, status=status)
+
+
+def _jurisdiction_lists(jurisdiction) -> tuple[list[str] | None, list[str] | None]:
+    return (
+        None if jurisdiction.districts is None else sorted(jurisdiction.districts),
+        None if jurisdiction.categories is None else sorted(jurisdiction.categories),
+    )
+
+
+def _report_summary(report) -> list[tuple[str, str]]:
+    """The headline figures of a finished report, in the page's words."""
+    figures = report.figures
+    escrow = periodic_figures.totals(figures["escrow"], periodic_figures.ESCROW_FIELDS)
+    complaints = periodic_figures.totals(figures["complaints"], periodic_figures.COMPLAINT_FIELDS)
+    refunds = periodic_figures.totals(figures["refunds"], periodic_figures.REFUND_FIELDS)
+    riskiest = figures["riskiest"]
+    return [
+        (_("Escrow held at the end"), yuan(escrow["held_end"])),
+        (_("Paid into escrow"), yuan(escrow["paid_in"])),
+        (_("Released to merchants"), yuan(escrow["released"])),
+        (_("Refunded to consumers"), yuan(escrow["refunded"])),
+        (
+            _("Complaints"),
+            _("%(count)s, answered on time: %(rate)s")
+            % {
+                "count": complaints["count"],
+                "rate": rate(complaints["on_time"], complaints["count"] - complaints["pending"]),
+            },
+        ),
+        (
+            _("Refunds"),
+            _("%(count)s, %(amount)s, paid on time: %(rate)s")
+            % {
+                "count": refunds["count"],
+                "amount": yuan(refunds["amount"]),
+                "rate": rate(refunds["on_time"], refunds["count"] - refunds["pending"]),
+            },
+        ),
+        (
+            _("Filings required"),
+            _("%(required)s, filed in the period: %(submitted)s")
+            % {"required": figures["filings"]["required"], "submitted": figures["filings"]["submitted"]},
+        ),
+        (
+            _("Riskiest merchant"),
+            f"{riskiest[0]['name']} ({riskiest[0]['score']})" if riskiest else _("no assessment yet"),
+        ),
+    ]
+
+
+# --- changes of operator --------------------------------------------------------------------------
+
+
+class OperatorChangeFilterForm(forms.Form):
+    state = forms.ChoiceField(label=gettext_lazy("State"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = _with_blank(OperatorChange.State.choices, _("All states"))
+
+
+class OperatorChangeDecisionForm(forms.Form):
+    note = forms.CharField(
+        label=gettext_lazy("Note to the merchant"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=gettext_lazy("Required when rejecting: say why."),
+    )
+
+
+@regulator_only
+@require_GET
+def operator_changes(request):
+    """Changes of operator in the regulator's jurisdiction, those awaiting a decision first."""
+    form = OperatorChangeFilterForm(request.GET or None)
+    state = None
+    if form.is_valid():
+        state = form.cleaned_data["state"] or None
+    rows = operator_changes_for_regulator(merchants=jurisdiction_of(request.user).merchants(), state=state)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "regulator/operator_changes.html", {"form": form, "page": page})
+
+
+def _operator_change_page(request, change_id, *, form: OperatorChangeDecisionForm | None = None, status: int = 200):
+    try:
+        change = regulator_operator_change_get(regulator=request.user, change_id=change_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    context = {
+        "change": change,
+        "refunds": operator_change_refund_job(operator_change_id=change.pk),
+        "form": form or OperatorChangeDecisionForm(),
+    }
+    return render(request, "regulator/operator_change_detail.html", context, status=status)
+
+
+@regulator_only
+@require_GET
+def periodic_report_detail(request, report_id):
+    report = _report_or_404(request, report_id)
+    context = {**_report_row(report), "summary": _report_summary(report) if report.state == "done" else []}
+    return render(request, "regulator/report_detail.html", context)
+
+
+@regulator_only
+@require_GET
+def periodic_report_status(request, report_id):
+    """One report's state, progress and downloads: what its page polls until it is finished."""
+    response = render(request, "regulator/_report_status.html", _report_row(_report_or_404(request, report_id)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@regulator_only
+@require_GET
+def periodic_report_file_download(request, report_id, kind: str):
+    try:
+        report, file = periodic_report_file(user=request.user, report_id=report_id, kind=kind)
+    except NotFound as exc:
+        raise Http404 from exc
+    except ReportNotReady as exc:
+        raise Http404 from exc
+    return periodic_report_download(report, file)
+
+
+@regulator_only
+@require_GET
+def operator_change_detail(request, change_id):
+    return _operator_change_page(request, change_id)
+
+
+@regulator_only
+@require_POST
+def operator_change_decide(request, change_id):
+    """Approve or reject a requested change of operator (the button pressed says which)."""
+    form = OperatorChangeDecisionForm(request.POST)
+    if not form.is_valid():
+        return _operator_change_page(request, change_id, form=form, status=400)
+    note = form.cleaned_data["note"]
+    if request.POST.get("decision") == "reject":
+        if not note.strip():
+            form.add_error("note", _("Say why the change is rejected."))
+            return _operator_change_page(request, change_id, form=form, status=400)
+        decided = attempt(
+            request,
+            lambda: regulator_operator_change_reject(regulator=request.user, change_id=change_id, note=note),
+            success=_("The change of operator is rejected; the merchant sees your note."),
+            form=form,
+        )
+    else:
+        decided = attempt(
+            request,
+            lambda: regulator_operator_change_approve(regulator=request.user, change_id=change_id, note=note),
+            success=_("The change of operator is approved: every consumer with money on a card is being asked."),
+            form=form,
+        )
+    if decided is None:
+        return _operator_change_page(request, change_id, form=form, status=409 if not form.errors else 400)
+    return redirect("web-regulator-operator-change", change_id=change_id)

@@ -23,6 +23,9 @@ from regulator.charts import Series, current_month_note, line_chart
 from regulator.reports.audit import audit_report_pdf
 from regulator.reports.charts import monthly_chart
 from regulator.reports.figures import MonthFigures
+from regulator.reports.periods import MONTH, Period
+from regulator.selectors.jurisdiction import CITY
+from regulator.services.periodic_reports import periodic_report_generate, periodic_report_step
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 
@@ -54,7 +57,7 @@ def texts_of(pdf: bytes) -> list[str]:
 @pytest.fixture
 def pdfs(regulator):
     """The card contract, the first settlement statement and the audit report of one gym that
-    opened on 20 February 2026 (Beijing)."""
+    opened on 20 February 2026 (Beijing), and the city's periodic report of February."""
     with override_settings(PLATFORM_CONTACT=CONTACT):
         with at("2026-02-20 09:00 +0800"):
             gym = builders.merchant(name="朝阳健身工作室")
@@ -65,10 +68,14 @@ def pdfs(regulator):
         with at("2026-03-03 02:00 +0800"):
             settlement = settlement_run(day=date(2026, 3, 2)).settlements.select_related("merchant").get()
         with at("2026-03-05 10:00 +0800"):
+            report = periodic_report_generate(jurisdiction=CITY, period=Period(MONTH, 2026, 2))
+            while periodic_report_step(report_id=report.pk):
+                pass
             yield {
                 "contract": card_contract_pdf(card=card),
                 "statement": settlement_statement_pdf(settlement=settlement),
                 "audit report": audit_report_pdf(merchant_id=gym.pk, generated_by=regulator),
+                "periodic report": bytes(report.files.get(kind="pdf").content),
             }
 
 

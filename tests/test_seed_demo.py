@@ -163,9 +163,10 @@ def test_complaints_are_in_the_words_of_the_merchants_trade(seeded):
 
 def test_the_demo_logins_get_tokens_with_their_roles(seeded, api):
     for login in demo.demo_logins():
-        response = api.post(
-            "/api/v1/auth/token", {"username": login.username, "password": demo.DEMO_PASSWORD}, format="json"
-        )
+        body = {"username": login.username, "password": demo.DEMO_PASSWORD}
+        if login.role == "regulator":  # and the demo authenticator's code (demo_totp_code prints it)
+            body["otp"] = demo.demo_regulator_code()
+        response = api.post("/api/v1/auth/token", body, format="json")
         assert response.status_code == 200, (login.username, response.content)
         assert Token.objects.get(key=response.json()["token"]).user.role == login.role
         assert login.username in seeded
@@ -174,6 +175,12 @@ def test_the_demo_logins_get_tokens_with_their_roles(seeded, api):
     assert Redemption.objects.filter(card__consumer=me, state="awaiting_confirmation").exists()
     shop = Merchant.objects.get(user__username=demo.DEMO_MERCHANT)
     assert Complaint.objects.filter(merchant=shop, state="open").count() >= 2
+
+
+def test_the_output_says_how_to_get_the_demo_regulators_codes(seeded):
+    uri = re.search(r"otpauth://totp/\S+", seeded)[0]
+    assert f"secret={demo.DEMO_TOTP_SECRET}" in uri and "regulator" in uri
+    assert "demo_totp_code" in seeded
 
 
 def test_a_second_run_changes_nothing(seeded):

@@ -24,22 +24,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from core import clock
-from core.errors import DomainError
 from core.formatting import beijing_date
 from core.rules import Rule, profile_version, rule, rule_label
+from merchants.errors import MerchantNotActive, NoticeTooShort
 from merchants.handlers import closure_refunds
 from merchants.models import Merchant
 from notifications.models import Kind
 from notifications.services import fanout_start
-
-
-class NoticeTooShort(DomainError):
-    status_code = 400
-    code = "notice_too_short"
-
-
-class MerchantNotActive(DomainError):
-    code = "merchant_not_active"
 
 
 def closure_notice_rule() -> Rule:

@@ -16,7 +16,7 @@ from core.services import user_create
 from escrow.models import Account
 from escrow.services import account_open
 from merchants.errors import InvalidLicenseNumber
-from merchants.models import Merchant, Product
+from merchants.models import Merchant, OperatorChange, Product
 from merchants.registry import district_code, uscc_is_valid
 from merchants.services.limits import product_limits_check
 from notifications.services import notification_settings_set
@@ -44,7 +44,11 @@ def merchant_register(
         raise InvalidInput(errors={"district": [_("Not one of Beijing's 16 districts.")]})
     if category not in Merchant.Category.values:
         raise InvalidInput(errors={"category": [_("Unknown category.")]})
-    if Merchant.objects.filter(license_number=license_number).exists():
+    # A licence an open change of operator will give its merchant is taken too.
+    if (
+        Merchant.objects.filter(license_number=license_number).exists()
+        or OperatorChange.objects.filter(new_license_number=license_number, state__in=OperatorChange.OPEN).exists()
+    ):
         raise InvalidInput(errors={"license_number": [_("A merchant with this licence number is registered.")]})
     with transaction.atomic(durable=True):
         user = user_create(username=username, password=password, role=User.Role.MERCHANT)

@@ -1,4 +1,5 @@
-"""Filings (备案) for the regulator: the list (by state, overdue), one filing, accept and return."""
+"""Filings (备案) for the regulator: the list (by state, overdue), one filing, accept and return; of
+the regulator's jurisdiction (a filing of a merchant outside it is not found)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from core.api import ErrorSerializer, paginated_response
 from core.permissions import IsRegulator
 from merchants.api import FilingSerializer
 from merchants.models import Filing
-from merchants.selectors import filing_get, filings_for_regulator
+from regulator.selectors.jurisdiction import jurisdiction_of
+from regulator.selectors.scoped import regulator_filing_get, regulator_filings
 from regulator.services.filings import regulator_filing_accept, regulator_filing_return
 
 NOTE_MAX = 2000
@@ -39,7 +41,9 @@ class RegulatorFilingListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        filings = filings_for_regulator(state=data.get("state"), overdue=data.get("overdue"))
+        filings = regulator_filings(
+            jurisdiction=jurisdiction_of(request.user), state=data.get("state"), overdue=data.get("overdue")
+        )
         return paginated_response(view=self, request=request, queryset=filings, serializer=FilingSerializer)
 
 
@@ -48,7 +52,8 @@ class RegulatorFilingDetailApi(APIView):
 
     @extend_schema(operation_id="regulator_filing_get", responses={200: FilingSerializer, 404: _errors("not_found")})
     def get(self, request, filing_id):
-        return Response(FilingSerializer(filing_get(filing_id=filing_id)).data)
+        filing = regulator_filing_get(jurisdiction=jurisdiction_of(request.user), filing_id=filing_id)
+        return Response(FilingSerializer(filing).data)
 
 
 # Accepting and returning refuse the same things: a bad body, an unknown filing, one not submitted.

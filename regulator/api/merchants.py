@@ -1,4 +1,5 @@
-"""The regulator's merchant views: the risk list, one merchant's risk, actions and the audit log."""
+"""The regulator's merchant views: the risk list, one merchant's risk, actions and the audit log,
+each of the regulator's jurisdiction (``regulator.selectors.jurisdiction``)."""
 
 from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,6 +17,7 @@ from regulator import tasks
 from regulator.models import RegulatorAction, RiskLevel
 from regulator.selectors import audit as audit_selectors
 from regulator.selectors import risk as selectors
+from regulator.selectors.jurisdiction import jurisdiction_of
 from regulator.services.actions import merchant_action_take
 
 
@@ -78,6 +80,7 @@ class RegulatorMerchantListApi(APIView):
         if district:
             district = district_code(district) or district
         rows = selectors.regulator_merchants(
+            jurisdiction=jurisdiction_of(request.user),
             risk_level=params.get("risk_level") or None,
             district=district,
             category=params.get("category") or None,
@@ -125,7 +128,7 @@ class MerchantRiskApi(APIView):
 
     @extend_schema(operation_id="regulator_merchant_risk", responses={200: RiskOutputSerializer, 404: ErrorSerializer})
     def get(self, request, merchant_id):
-        merchant = selectors.merchant_get(merchant_id=merchant_id)
+        merchant = selectors.merchant_get(jurisdiction=jurisdiction_of(request.user), merchant_id=merchant_id)
         return Response(RiskOutputSerializer(_risk_body(merchant)).data)
 
     @extend_schema(
@@ -137,7 +140,7 @@ class MerchantRiskApi(APIView):
     def post(self, request, merchant_id):
         from regulator.services.risk import compute_risk
 
-        merchant = selectors.merchant_get(merchant_id=merchant_id)
+        merchant = selectors.merchant_get(jurisdiction=jurisdiction_of(request.user), merchant_id=merchant_id)
         compute_risk(merchant_ids=[merchant.pk])
         merchant.refresh_from_db()
         return Response(RiskOutputSerializer(_risk_body(merchant)).data)
@@ -149,10 +152,14 @@ class RiskComputeAllApi(APIView):
     @extend_schema(
         operation_id="regulator_risk_compute_all",
         request=None,
-        responses={202: OpenApiResponse(description="Queued: every merchant is scored in the background.")},
+        responses={
+            202: OpenApiResponse(
+                description="Queued: every merchant of the regulator's jurisdiction is scored in the background."
+            )
+        },
     )
     def post(self, request):
-        tasks.compute_risk_task.delay()
+        tasks.compute_risk_task.delay(regulator_id=request.user.pk)
         return Response({"state": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -190,7 +197,7 @@ class MerchantActionCreateApi(APIView):
         responses={200: ActionOutputSerializer(many=True), 404: ErrorSerializer},
     )
     def get(self, request, merchant_id):
-        merchant = selectors.merchant_get(merchant_id=merchant_id)
+        merchant = selectors.merchant_get(jurisdiction=jurisdiction_of(request.user), merchant_id=merchant_id)
         rows = (
             RegulatorAction.objects.select_related("mass_refund", "actor")
             .filter(merchant=merchant)
@@ -212,9 +219,10 @@ class MerchantActionCreateApi(APIView):
     def post(self, request, merchant_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        merchant = selectors.merchant_get(merchant_id=merchant_id)
+        jurisdiction = jurisdiction_of(request.user)
+        merchant = selectors.merchant_get(jurisdiction=jurisdiction, merchant_id=merchant_id)
         action = merchant_action_take(merchant_id=merchant.pk, actor_id=request.user.pk, **data.validated_data)
-        action = selectors.action_get(action_id=action.pk)
+        action = selectors.action_get(jurisdiction=jurisdiction, action_id=action.pk)
         return Response(ActionOutputSerializer(action).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -223,7 +231,8 @@ class ActionDetailApi(APIView):
 
     @extend_schema(operation_id="regulator_action", responses={200: ActionOutputSerializer, 404: ErrorSerializer})
     def get(self, request, action_id):
-        return Response(ActionOutputSerializer(selectors.action_get(action_id=action_id)).data)
+        action = selectors.action_get(jurisdiction=jurisdiction_of(request.user), action_id=action_id)
+        return Response(ActionOutputSerializer(action).data)
 
 
 class AuditLogApi(APIView):
@@ -254,8 +263,13 @@ class AuditLogApi(APIView):
         from rest_framework.settings import api_settings
 
         params = request.query_params
-        merchant = selectors.merchant_get(merchant_id=params["merchant"]) if params.get("merchant") else None
-        keys = audit_selectors.audit_log_keys(kind=params.get("kind") or None, merchant=merchant)
+        jurisdiction = jurisdiction_of(request.user)
+        merchant = None
+        if params.get("merchant"):
+            merchant = selectors.merchant_get(jurisdiction=jurisdiction, merchant_id=params["merchant"])
+        keys = audit_selectors.audit_log_keys(
+            jurisdiction=jurisdiction, reader_id=request.user.pk, kind=params.get("kind") or None, merchant=merchant
+        )
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(keys, request, view=self)
         rows = audit_selectors.audit_log_rows(list(page))

@@ -1,5 +1,6 @@
 """Refunds for the regulator (API.md, Additions v1.1): refund one card of a merchant in default,
-watch refunds against their deadline, and send a failed one again."""
+watch refunds against their deadline, and send a failed one again; of the regulator's jurisdiction
+(a card or refund of a merchant outside it is not found)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from core.idempotency import idempotent
 from core.permissions import IsRegulator
 from refunds.api import RefundSerializer
 from refunds.models import Refund
-from refunds.selectors import REGULATOR_ORDERINGS, refunds_for_regulator
+from refunds.selectors import REGULATOR_ORDERINGS
+from regulator.selectors.jurisdiction import jurisdiction_of
+from regulator.selectors.scoped import regulator_refunds
 from regulator.services.refunds import regulator_card_refund, regulator_refund_retry
 
 NOTE_MAX = 2000
@@ -84,7 +87,12 @@ class RegulatorRefundListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        refunds = refunds_for_regulator(state=data.get("state"), overdue=data.get("overdue"), ordering=data["ordering"])
+        refunds = regulator_refunds(
+            jurisdiction=jurisdiction_of(request.user),
+            state=data.get("state"),
+            overdue=data.get("overdue"),
+            ordering=data["ordering"],
+        )
         return paginated_response(view=self, request=request, queryset=refunds, serializer=RegulatorRefundSerializer)
 
 

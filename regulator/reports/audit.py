@@ -76,10 +76,12 @@ from regulator.reports.names import (
 )
 from regulator.selectors.audit import (
     audit_actor_in_words,
+    audit_actor_name,
     audit_changes_in_words,
     audit_reason_in_words,
     audit_verb_label,
 )
+from regulator.selectors.jurisdiction import CITY, jurisdiction_of
 from regulator.selectors.risk import merchant_get, risk_history, risk_latest
 
 # --- layout ----------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ def _audit(events: list[AuditEvent], total: int) -> list[Flowable]:
             [
                 _moment(event.created_at),
                 _cell(audit_verb_label("action", event.verb)),
-                _cell(audit_actor_in_words(event.actor.username if event.actor else event.actor_label)),
+                _cell(audit_actor_in_words(audit_actor_name(event.actor, event.actor_label))),
                 _cell(audit_reason_in_words(kind="action", verb=event.verb, reason=event.reason) or "无"),
                 _cell(_changes_text(event.verb, event.changes)),
             ]
@@ -378,9 +380,12 @@ def _ledger(
 
 
 def audit_report_pdf(*, merchant_id, generated_by=None) -> bytes:
-    """The audit report of merchant ``merchant_id`` (404 ``NotFound`` if there is none): an A4 PDF.
-    ``generated_by`` is the user who asked for it, named on the report."""
-    merchant = merchant_get(merchant_id=merchant_id)
+    """The audit report of merchant ``merchant_id`` (404 ``NotFound`` if there is none, or if it is
+    outside the jurisdiction of ``generated_by``): an A4 PDF. ``generated_by`` is the regulator who
+    asked for it, named on the report; without one (a job) the merchant may be any of the city's.
+    The ledger's verification and head hash in it are the whole book's (the ledger is one book)."""
+    jurisdiction = CITY if generated_by is None else jurisdiction_of(generated_by)
+    merchant = merchant_get(jurisdiction=jurisdiction, merchant_id=merchant_id)
     latest = risk_latest(merchant=merchant)
     history = risk_history(merchant=merchant)
     months = report_monthly_figures(merchant=merchant)

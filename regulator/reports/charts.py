@@ -1,4 +1,6 @@
-"""The audit report's charts: the risk score over time, and card sales against releases by month.
+"""The reports' charts. The audit report's: the risk score over time, and card sales against
+releases by month. The periodic report's: the escrow held at the period's end by district, and the
+money paid in, released and refunded during it by trade.
 
 The monthly chart starts at the first month with any sales or releases (a young merchant's chart is
 not eleven empty months and a sliver), gives every month at most ``_MONTH_WIDTH``, draws a non-zero
@@ -11,7 +13,7 @@ import calendar
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from reportlab.graphics.charts.barcharts import VerticalBarChart
+from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
@@ -164,4 +166,70 @@ def monthly_chart(months: list[MonthFigures]) -> Drawing:
                 fillColor=colors.grey,
             )
         )
+    return drawing
+
+
+_REFUND_COLOR = colors.HexColor("#8c6bb1")
+_BAR_ROW = 5.5 * mm  # the room of one district in the horizontal chart
+
+
+def escrow_by_district_chart(rows: list[tuple[str, int]]) -> Drawing:
+    """``(district name, fen held)`` as one horizontal bar each, the largest at the top, in yuan."""
+    rows = sorted(rows, key=lambda row: (row[1], row[0]))  # reportlab draws the first at the bottom
+    height = 16 * mm + _BAR_ROW * max(len(rows), 1)
+    drawing = Drawing(_CHART_WIDTH, height)
+    chart = HorizontalBarChart()
+    chart.x, chart.y = 24 * mm, 8 * mm
+    chart.width, chart.height = _CHART_WIDTH - 32 * mm, _BAR_ROW * max(len(rows), 1)
+    chart.data = [[fen for _, fen in rows] or [0]]
+    chart.categoryAxis.categoryNames = [name for name, _ in rows] or [""]
+    top = _nice_top(max((fen for _, fen in rows), default=0))
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, top, top / 5
+    chart.valueAxis.labelTextFormat = _axis_yuan
+    _axis_font(chart.categoryAxis)
+    _axis_font(chart.valueAxis)
+    chart.bars[0].fillColor = _SALES_COLOR
+    chart.barWidth = 3 * mm
+    drawing.add(chart)
+    drawing.add(String(chart.x, height - 4 * mm, "期末托管资金余额（元，按区）", fontName=FONT, fontSize=8))
+    return drawing
+
+
+def flows_by_category_chart(rows: list[tuple[str, int, int, int]]) -> Drawing:
+    """``(trade name, paid in, released, refunded)`` in fen: three bars a trade, labelled in yuan."""
+    drawing = Drawing(_CHART_WIDTH, _CHART_HEIGHT)
+    chart = VerticalBarChart()
+    chart.x, chart.y = 22 * mm, 10 * mm
+    chart.width = min(_CHART_WIDTH - 26 * mm, 30 * mm * max(len(rows), 1))
+    chart.height = _CHART_HEIGHT - 20 * mm
+    chart.data = [[row[n] for row in rows] or [0] for n in (1, 2, 3)]
+    chart.categoryAxis.categoryNames = [row[0] for row in rows] or [""]
+    top = _nice_top(max((value for series in chart.data for value in series), default=0))
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, top, top / 5
+    chart.valueAxis.labelTextFormat = _axis_yuan
+    _axis_font(chart.categoryAxis)
+    _axis_font(chart.valueAxis)
+    for series, color in enumerate((_SALES_COLOR, _RELEASE_COLOR, _REFUND_COLOR)):
+        chart.bars[series].fillColor = color
+    chart.barSpacing = 0.5
+    chart.groupSpacing = 6
+
+    def visible(rect: Rect, *, value: int | None, **_: object) -> None:
+        if value and rect.height < _MIN_BAR:
+            rect.height = _MIN_BAR
+
+    chart.barRecord = visible
+    drawing.add(chart)
+    legend = Legend()
+    legend.x, legend.y = chart.x + 2 * mm, _CHART_HEIGHT - 2 * mm
+    legend.fontName, legend.fontSize = FONT, 7.5
+    legend.alignment = "right"
+    legend.columnMaximum = 1
+    legend.deltax = 30 * mm
+    legend.colorNamePairs = [
+        (_SALES_COLOR, "存入托管（元）"),
+        (_RELEASE_COLOR, "划付商户（元）"),
+        (_REFUND_COLOR, "退还消费者（元）"),
+    ]
+    drawing.add(legend)
     return drawing

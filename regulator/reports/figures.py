@@ -16,6 +16,7 @@ from refunds.models import Refund
 from regulator.models import AuditEvent
 from regulator.reports.names import AUDIT_LINES, LATEST_COMPLAINTS, LEDGER_LINES, MONTHS
 from regulator.selectors.dashboard import dashboard_sales_and_releases
+from regulator.selectors.jurisdiction import CITY
 from regulator.services.risk import HOLDING
 
 
@@ -45,7 +46,8 @@ class ExtractLine:
 def report_monthly_figures(*, merchant: Merchant, months: int = MONTHS) -> list[MonthFigures]:
     """Selector: card sales and releases of the last ``months`` Beijing months (this one included),
     oldest first: the dashboard's trend, of this merchant's cards and settlement account."""
-    return [MonthFigures(**row) for row in dashboard_sales_and_releases(months=months, merchant=merchant)]
+    rows = dashboard_sales_and_releases(jurisdiction=CITY, months=months, merchant=merchant)  # the merchant's own
+    return [MonthFigures(**row) for row in rows]
 
 
 def report_escrow_figures(*, merchant: Merchant) -> dict[str, int]:

@@ -1,10 +1,12 @@
-"""The audit report's fixed words: its title, limits and the Chinese names of codes and states."""
+"""The reports' fixed words: titles, limits and the Chinese names of codes and states (the audit report
+of a merchant, the periodic report of a jurisdiction)."""
 
 from __future__ import annotations
 
 from complaints.models import Complaint
 from escrow.models import JournalEntry
-from merchants.models import Merchant
+from merchants.models import Filing, Merchant
+from refunds.models import Refund
 
 TITLE = "预付卡商户审计报告"
 MONTHS = 12  # months of sales and releases charted
@@ -24,6 +26,7 @@ SIGNAL_NAMES = {
     "refund_rate": "消费者退卡率",
     "rejected_redemptions": "服务被拒确认率",
     "filing_threshold": "达到备案标准",
+    "refunds_late": "退款逾期或失败",
 }
 LEVEL_NAMES = {"low": "低", "medium": "中", "high": "高"}
 CATEGORY_NAMES = {
@@ -82,6 +85,17 @@ VERB_NAMES = {
     "filing_accept": "备案通过",
     "filing_return": "备案退回补正",
     "export": "导出数据",
+    "case_open": "立案检查",
+    "case_assign": "指派检查员",
+    "case_finding_add": "记录检查发现",
+    "case_documents_request": "向商户调取材料",
+    "case_documents_submit": "商户提交材料",
+    "case_measure_link": "关联监管措施",
+    "case_close": "结案",
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出登录",
+    "contact_reveal": "查看消费者完整联系方式",
 }
 FIELD_NAMES = {
     "flagged": "风险标记",
@@ -90,4 +104,22 @@ FIELD_NAMES = {
     "risk_warning": "风险提示",
     "state": "状态",
     "late": "逾期答复",
+}
+
+# The periodic report (regulator.reports.periodic_pdf, periodic_xlsx).
+PERIODIC_TITLE = "单用途预付卡监管定期报告"
+CITY_NAME = "全市"
+SCHEDULED_JOB = "定时任务"
+REFUND_REASON_NAMES = {
+    Refund.Reason.COOLING_OFF: "冷静期退卡",
+    Refund.Reason.SMALL_BALANCE: "小额余额退款",
+    Refund.Reason.VOLUNTARY: "自愿退卡",
+    Refund.Reason.MERCHANT_CLOSURE: "商户停业退款",
+    Refund.Reason.MERCHANT_DEFAULT: "商户违约退款",
+}
+FILING_STATE_NAMES = {
+    Filing.State.REQUIRED: "待备案",
+    Filing.State.SUBMITTED: "已提交待审核",
+    Filing.State.ACCEPTED: "已通过",
+    Filing.State.RETURNED: "退回补正",
 }

@@ -3,12 +3,17 @@ journal entry, newest first, in one paginated list.
 
 The two tables are merged in SQL (``UNION ALL`` of ``(kind, id, created_at)`` ordered by time), so a
 page costs one query for its keys and one per table to load the rows on it, however long the log.
+
+Of a regulator's jurisdiction: the lines about its merchants, and the journal entries that move
+money of their cards or settlement accounts. A regulator of part of the city also sees its own
+lines about no merchant (its exports); other such lines, and entries of no merchant's, are the
+city-wide regulators' alone.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import CharField, Q, QuerySet, Sum, Value
@@ -19,12 +24,13 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from complaints.models import Complaint
 from consumers.models import Card
 from core.errors import InvalidInput
-from core.formatting import beijing_date, beijing_datetime, yuan
+from core.formatting import beijing_date, beijing_datetime, mask_account, yuan
 from escrow.models import JournalEntry
-from merchants.models import Filing, Merchant
+from merchants.models import Filing, Merchant, OperatorChange
 from refunds.models import Refund
 from refunds.selectors import DEFAULT_REASONS
-from regulator.models import AuditEvent, RegulatorAction
+from regulator.models import AuditEvent, InspectionCase, RegulatorAction
+from regulator.selectors.jurisdiction import Jurisdiction
 
 KINDS = ("action", "journal")
 
@@ -35,12 +41,32 @@ def _keys(queryset, kind: str):
     )
 
 
-def audit_log_keys(*, kind: str | None = None, merchant: Merchant | None = None) -> QuerySet:
-    """``{kind, ref, created_at}`` rows of the whole log, newest first (paginate this)."""
+def journal_entries_within(jurisdiction: Jurisdiction) -> QuerySet[JournalEntry]:
+    """The journal entries that move money of the jurisdiction's merchants: with a posting on one of
+    their cards' escrow accounts or on one of their settlement accounts."""
+    entries = JournalEntry.objects.all()
+    if jurisdiction.city_wide:
+        return entries
+    touching = jurisdiction.q("postings__account__card__merchant__") | jurisdiction.q("postings__account__merchant__")
+    return entries.filter(pk__in=JournalEntry.objects.filter(touching).values("pk"))
+
+
+def audit_log_keys(
+    *,
+    jurisdiction: Jurisdiction,
+    reader_id: int | None = None,
+    kind: str | None = None,
+    merchant: Merchant | None = None,
+) -> QuerySet:
+    """``{kind, ref, created_at}`` rows of the log within ``jurisdiction``, newest first (paginate
+    this); ``reader_id``, the regulator reading, also sees its own lines about no merchant."""
     if kind is not None and kind not in KINDS:
         raise InvalidInput(errors={"kind": [f"one of {', '.join(KINDS)}"]})
     events = AuditEvent.objects.all()
-    entries = JournalEntry.objects.all()
+    entries = journal_entries_within(jurisdiction)
+    if not jurisdiction.city_wide:
+        own = Q(merchant__isnull=True, actor_id=reader_id) if reader_id is not None else Q(pk__in=[])
+        events = events.filter(jurisdiction.q("merchant__") | own)
     if merchant is not None:
         events = events.filter(merchant=merchant)
         touching = Q(postings__account_id=merchant.settlement_account_id) | Q(
@@ -54,6 +80,13 @@ def audit_log_keys(*, kind: str | None = None, merchant: Merchant | None = None)
         parts.append(_keys(entries.order_by(), "journal"))
     rows = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True)
     return rows.order_by("-created_at", "-ref")
+
+
+def audit_actor_name(user, label: str) -> str:
+    """Who: a user's name; a consumer's (the holder behind a purchase or a refund) masked."""
+    if user is None:
+        return label
+    return mask_account(user.username) if user.role == "consumer" else user.username
 
 
 def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
@@ -76,7 +109,7 @@ def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
                     "kind": "action",
                     "id": str(e.pk),
                     "created_at": e.created_at,
-                    "actor": e.actor.username if e.actor else e.actor_label,
+                    "actor": audit_actor_name(e.actor, e.actor_label),
                     "verb": e.verb,
                     "merchant": str(e.merchant_id) if e.merchant_id else None,
                     "target": e.target,
@@ -93,7 +126,7 @@ def audit_log_rows(keys: list[dict]) -> list[dict[str, Any]]:
                     "kind": "journal",
                     "id": str(j.pk),
                     "created_at": j.created_at,
-                    "actor": j.actor.username if j.actor else j.actor_label,
+                    "actor": audit_actor_name(j.actor, j.actor_label),
                     "verb": j.code,
                     "merchant": None,
                     "target": f"chain:{j.chain}:{j.seq}",
@@ -120,7 +153,31 @@ OTHER_VERBS = {
     "refund_retry": gettext_lazy("failed refund sent again"),
     "filing_accept": gettext_lazy("filing accepted"),
     "filing_return": gettext_lazy("filing returned to the merchant"),
+    "operator_change_request": gettext_lazy("change of operator asked for"),
+    "operator_change_approve": gettext_lazy("change of operator approved"),
+    "operator_change_reject": gettext_lazy("change of operator rejected"),
     "export": gettext_lazy("data exported"),
+    "case_open": gettext_lazy("inspection case opened"),
+    "case_assign": gettext_lazy("inspection case assigned"),
+    "case_finding_add": gettext_lazy("finding recorded"),
+    "case_documents_request": gettext_lazy("documents asked of the merchant"),
+    "case_documents_submit": gettext_lazy("documents sent by the merchant"),
+    "case_measure_link": gettext_lazy("measure linked to the case"),
+    "case_close": gettext_lazy("inspection case closed"),
+    "login": gettext_lazy("signed in (password and code)"),
+    "login_failed": gettext_lazy("sign-in refused"),
+    "logout": gettext_lazy("signed out"),
+    "contact_reveal": gettext_lazy("a consumer's full name and phone number shown"),
+}
+
+# Why a sign-in was refused (``regulator.services.audit.LOGIN_FAILURES``) or a session ended.
+_SIGN_IN_REASONS = {
+    "password": gettext_lazy("wrong username or password"),
+    "locked_out": gettext_lazy("too many failures: the username and address are locked out for a while"),
+    "otp_required": gettext_lazy("the authenticator's code was missing"),
+    "otp_invalid": gettext_lazy("wrong or already used authenticator code"),
+    "otp_throttled": gettext_lazy("codes sent too fast after wrong ones"),
+    "idle": gettext_lazy("no activity for too long"),
 }
 
 FIELD_LABELS = {
@@ -142,6 +199,21 @@ FIELD_LABELS = {
     "amount": pgettext_lazy("audit log field", "amount"),
     "default_reasons": pgettext_lazy("audit log field", "why the merchant is in default"),
     "submission": pgettext_lazy("audit log field", "submission"),
+    "assignee": pgettext_lazy("audit log field", "inspector"),
+    "finding": pgettext_lazy("audit log field", "finding"),
+    "files": pgettext_lazy("audit log field", "files (with their SHA-256)"),
+    "document_request": pgettext_lazy("audit log field", "request for documents"),
+    "measure": pgettext_lazy("audit log field", "measure"),
+    "action": pgettext_lazy("audit log field", "action"),
+    "requests_withdrawn": pgettext_lazy("audit log field", "requests for documents withdrawn"),
+    "address": pgettext_lazy("audit log field", "from address"),
+    "filters": pgettext_lazy("audit log field", "filters"),
+    "rows": pgettext_lazy("audit log field", "rows"),
+    "consumer": pgettext_lazy("audit log field", "consumer"),
+    "case": pgettext_lazy("audit log field", "case"),
+    "operator": pgettext_lazy("audit log field", "operator"),
+    "license_number": pgettext_lazy("audit log field", "licence number"),
+    "changes_on": pgettext_lazy("audit log field", "day of the change"),
 }
 
 _STATES_BY_VERB = {
@@ -151,10 +223,22 @@ _STATES_BY_VERB = {
     "complaint_overdue": Complaint.State,
     "filing_accept": Filing.State,
     "filing_return": Filing.State,
+    "operator_change_request": OperatorChange.State,
+    "operator_change_approve": OperatorChange.State,
+    "operator_change_reject": OperatorChange.State,
     "refund_retry": Refund.State,
     "refund_merchant_default": Refund.State,
+    "case_open": InspectionCase.State,
+    "case_documents_request": InspectionCase.State,
+    "case_documents_submit": InspectionCase.State,
+    "case_close": InspectionCase.State,
 }
-_CHOICES_BY_FIELD = {"source": Complaint.Source, "category": Complaint.Category, "card_state": Card.State}
+_CHOICES_BY_FIELD = {
+    "source": Complaint.Source,
+    "category": Complaint.Category,
+    "card_state": Card.State,
+    "measure": RegulatorAction.Action,
+}
 _RISK_REASON = re.compile(r"^risk score (?P<score>\d+) ≥ (?P<threshold>\d+)$")
 _MEMO_FEE = re.compile(r"^(?P<reason>[a-z_]+) refund fee$")
 _MEMO_REFUND = re.compile(r"^(?P<reason>[a-z_]+) refund(?:: (?P<note>.*))?$", re.DOTALL)
@@ -189,6 +273,13 @@ def audit_value_text(*, verb: str, field: str, value: Any) -> str:
         return yuan(value)
     if field == "default_reasons" and isinstance(value, list):
         return "；".join(str(DEFAULT_REASONS.get(key, key)) for key in value)
+    if field == "files" and isinstance(value, list):
+        return "；".join(str(item) for item in value)
+    if field == "changes_on" and isinstance(value, str):
+        try:
+            return beijing_date(date.fromisoformat(value))
+        except ValueError:
+            return value
     if field == "respond_by" and isinstance(value, str):
         try:
             return beijing_datetime(datetime.fromisoformat(value))
@@ -226,6 +317,8 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
             "score": match["score"],
             "threshold": match["threshold"],
         }
+    if kind == "action" and verb in ("login_failed", "logout") and reason in _SIGN_IN_REASONS:
+        return str(_SIGN_IN_REASONS[reason])
     if kind != "journal":
         return reason
     if match := _MEMO_FEE.match(reason):
@@ -247,15 +340,26 @@ def audit_reason_in_words(*, kind: str, verb: str, reason: str) -> str:
 _TARGETS = {
     "action": gettext_lazy("measure %(ref)s"),
     "card": gettext_lazy("card %(ref)s"),
+    "case": gettext_lazy("inspection case %(ref)s"),
     "complaint": gettext_lazy("complaint %(ref)s"),
     "filing": gettext_lazy("filing %(ref)s"),
     "merchant": gettext_lazy("merchant %(ref)s"),
+    "operator_change": gettext_lazy("change of operator %(ref)s"),
     "refund": gettext_lazy("refund %(ref)s"),
+    "report": gettext_lazy("audit report of merchant %(ref)s"),
+}
+
+
+_WHOLE_TARGETS = {
+    "session": gettext_lazy("the pages"),
+    "token": gettext_lazy("an API token"),
 }
 
 
 def audit_target_in_words(target: str) -> str:
     """What the line is about: ``card:<id>`` → "card 1a2b3c4d…", ``chain:3:12`` → "chain 3, entry 12"."""
+    if target in _WHOLE_TARGETS:
+        return str(_WHOLE_TARGETS[target])
     kind, _colon, ref = (target or "").partition(":")
     if kind == "chain" and ref.count(":") == 1:
         chain, seq = ref.split(":")

@@ -1,8 +1,9 @@
-"""Reads for the regulator's pages that the API does not need: the dashboard's city-wide figures,
-the complaints queue's order, a merchant's recent actions and the names behind merchant ids.
+"""Reads for the regulator's pages that the API does not need: the dashboard's figures, the
+complaints queue's order, a merchant's recent actions and the names behind merchant ids.
 
-Each figure is one SQL aggregate (or one ``GROUP BY``) over the whole city; Python only fills in
-the empty buckets and months. Money is integer fen. Months are Beijing calendar months.
+Each figure is one SQL aggregate (or one ``GROUP BY``) over the regulator's jurisdiction (the whole
+city for a city-wide regulator); Python only fills in the empty buckets and months. Money is integer
+fen. Months are Beijing calendar months.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from escrow.chain import heads_hash
 from escrow.models import Account, ChainHead, JournalEntry, Posting
 from merchants.models import Merchant
 from regulator.models import RegulatorAction, RiskLevel
+from regulator.selectors.jurisdiction import Jurisdiction
 from regulator.services.risk import HOLDING
 
 TREND_MONTHS = 6  # months of sales against releases on the dashboard
@@ -32,40 +34,42 @@ RECENT_ACTIONS = 10
 _ESCROW_LEFT = F("price") - F("released_total") - F("refunded_total")
 
 
-def dashboard_escrow_total() -> dict[str, int]:
+def dashboard_escrow_total(*, jurisdiction: Jurisdiction) -> dict[str, int]:
     """``{escrow, cards}``: fen held in escrow by every card that holds escrow, and how many cards."""
-    return Card.objects.filter(state__in=HOLDING).aggregate(escrow=Coalesce(Sum(_ESCROW_LEFT), 0), cards=Count("pk"))
+    cards = jurisdiction.narrow(Card.objects.filter(state__in=HOLDING), path="merchant__")
+    return cards.aggregate(escrow=Coalesce(Sum(_ESCROW_LEFT), 0), cards=Count("pk"))
 
 
-def dashboard_risk_levels() -> dict[str, int]:
-    """``{"low": n, "medium": n, "high": n, "flagged": n, "total": n}`` over all merchants, one query."""
-    return Merchant.objects.aggregate(
+def dashboard_risk_levels(*, jurisdiction: Jurisdiction) -> dict[str, int]:
+    """``{"low": n, "medium": n, "high": n, "flagged": n, "total": n}`` over the merchants, one query."""
+    return jurisdiction.merchants().aggregate(
         total=Count("pk"),
         flagged=Count("pk", filter=Q(flagged=True)),
         **{level: Count("pk", filter=Q(risk_level=level)) for level in RiskLevel.values},
     )
 
 
-def dashboard_overdue_complaints() -> int:
+def dashboard_overdue_complaints(*, jurisdiction: Jurisdiction) -> int:
     """Complaints past their deadline and still unanswered (the ``(state, respond_by)`` index)."""
-    return Complaint.objects.filter(state=Complaint.State.OVERDUE).count()
+    overdue = Complaint.objects.filter(state=Complaint.State.OVERDUE)
+    return jurisdiction.narrow(overdue, path="merchant__").count()
 
 
-def dashboard_risk_histogram() -> list[tuple[int, int, int]]:
+def dashboard_risk_histogram(*, jurisdiction: Jurisdiction) -> list[tuple[int, int, int]]:
     """``(low, high, merchants)`` per bucket of ``RISK_BUCKET`` points, 0-9 … 90-100 (100 joins the
     last bucket), from one aggregate of conditional counts."""
     bounds = [(low, low + RISK_BUCKET - 1) for low in range(0, 100, RISK_BUCKET)]
     bounds[-1] = (bounds[-1][0], 100)
-    counts = Merchant.objects.aggregate(
+    counts = jurisdiction.merchants().aggregate(
         **{f"b{low}": Count("pk", filter=Q(risk_score__gte=low, risk_score__lte=high)) for low, high in bounds}
     )
     return [(low, high, counts[f"b{low}"]) for low, high in bounds]
 
 
-def dashboard_escrow_by_district() -> dict[str, tuple[int, int]]:
+def dashboard_escrow_by_district(*, jurisdiction: Jurisdiction) -> dict[str, tuple[int, int]]:
     """``{district code: (escrow fen, cards)}`` of the cards holding escrow, one ``GROUP BY``."""
     rows = (
-        Card.objects.filter(state__in=HOLDING)
+        jurisdiction.narrow(Card.objects.filter(state__in=HOLDING), path="merchant__")
         .values("merchant__district")
         .annotate(escrow=Sum(_ESCROW_LEFT), cards=Count("pk"))
         .values_list("merchant__district", "escrow", "cards")
@@ -85,18 +89,24 @@ def _month_key(month: datetime | date) -> date:
 
 
 def dashboard_sales_and_releases(
-    *, months: int = TREND_MONTHS, merchant: Merchant | None = None
+    *, jurisdiction: Jurisdiction, months: int = TREND_MONTHS, merchant: Merchant | None = None
 ) -> list[dict[str, Any]]:
     """``[{month, sales, cards, released}]`` for the last ``months`` Beijing months (this one
     included), oldest first: card sales (``paid_at``, ``price``) and the releases credited to
-    merchants' settlement accounts (``release`` entries' postings), each one ``GROUP BY`` month.
-    With ``merchant``, that merchant's alone (its cards, its settlement account: the audit report)."""
+    merchants' settlement accounts (``release`` entries' postings), each one ``GROUP BY`` month: of
+    the jurisdiction's merchants, or with ``merchant`` (one of them), that merchant's alone (its
+    cards, its settlement account: the audit report)."""
     today = clock.local_date()
     since = clock.local_midnight(_month_start(today, months - 1))
     paid = Card.objects.filter(paid_at__gte=since)
     postings = Posting.objects.filter(entry__code=JournalEntry.Code.RELEASE, entry__created_at__gte=since)
     if merchant is None:
-        postings = postings.filter(account__kind=Account.Kind.MERCHANT_SETTLEMENT)
+        paid = jurisdiction.narrow(paid, path="merchant__")
+        postings = jurisdiction.narrow(
+            postings.filter(account__kind=Account.Kind.MERCHANT_SETTLEMENT), path="account__merchant__"
+        )
+    elif not jurisdiction.covers(merchant):
+        paid, postings = paid.none(), postings.none()
     else:
         paid = paid.filter(merchant=merchant)
         postings = postings.filter(account_id=merchant.settlement_account_id)
@@ -123,10 +133,11 @@ def dashboard_sales_and_releases(
     return rows
 
 
-def dashboard_flagged_merchants(*, limit: int = FLAGGED_SHOWN) -> list[Merchant]:
+def dashboard_flagged_merchants(*, jurisdiction: Jurisdiction, limit: int = FLAGGED_SHOWN) -> list[Merchant]:
     """The flagged merchants, riskiest first."""
     return list(
-        Merchant.objects.filter(flagged=True)
+        jurisdiction.merchants()
+        .filter(flagged=True)
         .order_by("-risk_score", "name", "pk")
         .only("pk", "name", "district", "category", "risk_score", "risk_level", "sales_frozen", "releases_frozen")[
             :limit
@@ -171,16 +182,18 @@ def merchant_names(ids: list[Any]) -> dict[str, str]:
     return {str(pk): name for pk, name in Merchant.objects.filter(pk__in=clean).values_list("pk", "name")}
 
 
-def merchant_id_by_reference(value: str) -> Any | None:
-    """The id of the merchant that ``value`` names, by id or by licence number; None if none does."""
+def merchant_id_by_reference(*, jurisdiction: Jurisdiction, value: str) -> Any | None:
+    """The id of the jurisdiction's merchant that ``value`` names, by id or by licence number; None
+    if none does."""
     value = (value or "").strip()
     if not value:
         return None
+    merchants = jurisdiction.merchants()
     try:
         merchant_id = uuid.UUID(value)
     except ValueError:
-        return Merchant.objects.filter(license_number=value.upper()).values_list("pk", flat=True).first()
-    return Merchant.objects.filter(pk=merchant_id).values_list("pk", flat=True).first()
+        return merchants.filter(license_number=value.upper()).values_list("pk", flat=True).first()
+    return merchants.filter(pk=merchant_id).values_list("pk", flat=True).first()
 
 
 def ledger_head() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Reads of merchants' risk for the regulator: the list, one merchant's breakdown, its history."""
+"""Reads of merchants' risk for the regulator: the list, one merchant's breakdown, its history.
+Each is of the regulator's jurisdiction: a merchant, or an action on one, outside it is not found."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from core import clock
 from core.errors import InvalidInput, NotFound
 from merchants.models import Merchant
 from regulator.models import RegulatorAction, RiskAssessment
+from regulator.selectors.jurisdiction import Jurisdiction
 from regulator.services.risk import HOLDING
 
 ORDERINGS = {
@@ -41,18 +43,19 @@ def _subquery_total(queryset, expression):
 
 def regulator_merchants(
     *,
+    jurisdiction: Jurisdiction,
     risk_level: str | None = None,
     district: str | None = None,
     category: str | None = None,
     flagged: bool | None = None,
     ordering: str = "-risk_score",
 ) -> QuerySet[Merchant]:
-    """Merchants with their stored risk and the live figures of API.md's list."""
+    """The jurisdiction's merchants with their stored risk and the live figures of API.md's list."""
     if ordering not in ORDERINGS:
         raise InvalidInput(errors={"ordering": [f"one of {', '.join(sorted(ORDERINGS))}"]})
     since = clock.now() - timedelta(days=90)
     holding = Card.objects.filter(merchant_id=OuterRef("pk"), state__in=HOLDING)
-    rows = Merchant.objects.annotate(
+    rows = jurisdiction.merchants().annotate(
         escrow_outstanding=_subquery_total(holding, Sum(F("price") - F("released_total") - F("refunded_total"))),
         active_cards=_subquery_total(holding, Count("pk")),
         complaints_90d=_subquery_total(
@@ -70,9 +73,9 @@ def regulator_merchants(
     return rows.order_by(ordering, "pk")
 
 
-def merchant_get(*, merchant_id) -> Merchant:
+def merchant_get(*, jurisdiction: Jurisdiction, merchant_id) -> Merchant:
     try:
-        return Merchant.objects.get(pk=merchant_id)
+        return jurisdiction.merchants().get(pk=merchant_id)
     except (Merchant.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound() from exc
 
@@ -87,9 +90,10 @@ def risk_history(*, merchant: Merchant, limit: int = 365) -> list[tuple]:
     return list(reversed(list(rows.values_list("computed_at", "score", "level")[:limit])))
 
 
-def action_get(*, action_id) -> RegulatorAction:
+def action_get(*, jurisdiction: Jurisdiction, action_id) -> RegulatorAction:
+    actions = jurisdiction.narrow(RegulatorAction.objects.select_related("mass_refund", "merchant"), path="merchant__")
     try:
-        return RegulatorAction.objects.select_related("mass_refund", "merchant").get(pk=action_id)
+        return actions.get(pk=action_id)
     except (RegulatorAction.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound() from exc
 

@@ -31,6 +31,7 @@ from refunds.models import MassRefund
 from refunds.services import mass_refund_start
 from regulator.errors import ActionNotAllowed
 from regulator.models import RegulatorAction
+from regulator.selectors.jurisdiction import Jurisdiction, jurisdiction_of_actor
 from regulator.services.audit import audit_record
 
 Action = RegulatorAction.Action
@@ -64,9 +65,10 @@ def default_warning() -> str:
         return _("The market regulator has flagged this merchant. Think carefully before buying a prepaid card.")
 
 
-def _lock_merchant(merchant_id) -> Merchant:
+def _lock_merchant(merchant_id, *, jurisdiction: Jurisdiction) -> Merchant:
+    """The merchant, locked; one outside the jurisdiction is not found."""
     try:
-        return Merchant.objects.select_for_update().get(pk=merchant_id)
+        return jurisdiction.merchants(Merchant.objects.select_for_update()).get(pk=merchant_id)
     except (Merchant.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound() from exc
 
@@ -75,9 +77,12 @@ def merchant_action_take(
     *, merchant_id, actor_id: int, action: str, reason: str, warning: str | None = None
 ) -> RegulatorAction:
     """Take ``action`` against the merchant for ``reason``. ``warning`` (flag only) is the public
-    text shown with its products; by default a standard warning."""
+    text shown with its products; by default a standard warning. A merchant outside the actor's
+    jurisdiction is not found, and nothing is done to it (a refund order's background work then
+    touches this one merchant's cards alone)."""
+    jurisdiction = jurisdiction_of_actor(actor_id)
     with transaction.atomic():
-        merchant = _lock_merchant(merchant_id)
+        merchant = _lock_merchant(merchant_id, jurisdiction=jurisdiction)
         now = clock.now()
         record = RegulatorAction(merchant=merchant, actor_id=actor_id, action=action, reason=reason, created_at=now)
         if action in _TOGGLES:

@@ -11,6 +11,7 @@ from django.db import transaction
 from core.models import User
 from merchants.models import Filing
 from merchants.services.filing import filing_accept, filing_return
+from regulator.selectors.jurisdiction import jurisdiction_of
 from regulator.services.audit import audit_record
 
 
@@ -26,7 +27,9 @@ def _audit(filing: Filing, *, verb: str, regulator: User) -> None:
 
 
 def regulator_filing_accept(*, filing_id: Any, regulator: User, note: str = "") -> Filing:
-    """Accept a submitted filing (``filing_not_submitted`` otherwise), with an audit line."""
+    """Accept a submitted filing (``filing_not_submitted`` otherwise), with an audit line. A filing
+    of a merchant outside the regulator's jurisdiction is not found."""
+    jurisdiction_of(regulator).require(Filing.objects.all(), pk=filing_id)
     with transaction.atomic():
         filing = filing_accept(filing_id=filing_id, regulator=regulator, note=note)
         _audit(filing, verb="filing_accept", regulator=regulator)
@@ -35,7 +38,8 @@ def regulator_filing_accept(*, filing_id: Any, regulator: User, note: str = "") 
 
 def regulator_filing_return(*, filing_id: Any, regulator: User, note: str) -> Filing:
     """Return a submitted filing to its merchant with ``note`` (``filing_not_submitted`` otherwise),
-    with an audit line."""
+    with an audit line. A filing of a merchant outside the regulator's jurisdiction is not found."""
+    jurisdiction_of(regulator).require(Filing.objects.all(), pk=filing_id)
     with transaction.atomic():
         filing = filing_return(filing_id=filing_id, regulator=regulator, note=note)
         _audit(filing, verb="filing_return", regulator=regulator)

@@ -77,8 +77,10 @@ def celery_worker(transactional_db, tmp_path) -> Iterator[Worker]:
     same broker (``make run`` on the same ``var/``) takes them and nothing left in the default
     queue reaches this one."""
     from django.db import connection
+    from kombu import Queue
 
     from config.celery import app
+    from core.queues import bulk_queue
 
     queue = f"browser-tests-{os.getpid()}"
     log = tmp_path / "worker.log"
@@ -103,7 +105,8 @@ def celery_worker(transactional_db, tmp_path) -> Iterator[Worker]:
         app.conf.changes.pop("task_always_eager", None)
         app.conf.changes.pop("task_default_queue", None)
         worker.stop()
-        with app.connection_for_write() as broker:  # the queue, its binding and anything left in it
-            bound = app.amqp.queues[queue].bind(broker.default_channel)
-            bound.declare()  # makes the binding known to this channel, so that delete removes it too
-            bound.delete()
+        with app.connection_for_write() as broker:  # the queues, their bindings and anything left in them
+            for name in (queue, bulk_queue(queue)):
+                bound = Queue(name).bind(broker.default_channel)
+                bound.declare()  # makes the binding known to this channel, so that delete removes it too
+                bound.delete()

@@ -41,6 +41,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from tests.browser.support import ROOT
+from tests.factories import sign_in
 from tests.security.test_csrf import page_paths
 from tests.security.world import NOW, build_world
 
@@ -119,7 +120,7 @@ def html_pages(world) -> dict[str, list[str]]:
     for role in ROLES:
         client = Client()
         if world.users[role] is not None:
-            client.force_login(world.users[role])
+            sign_in(client, world.users[role])
         pages[role] = [
             path
             for path in paths
@@ -134,7 +135,7 @@ def session_cookie(world, role: str, base_url: str) -> list[dict]:
     if world.users[role] is None:
         return []
     client = Client()
-    client.force_login(world.users[role])
+    sign_in(client, world.users[role])
     return [{"name": name, "value": morsel.value, "url": base_url} for name, morsel in client.cookies.items()]
 
 

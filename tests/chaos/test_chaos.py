@@ -20,12 +20,16 @@ clients is the machine's). ``make chaos`` runs it for ten minutes; ``make test``
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -47,12 +51,13 @@ from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 from tests.chaos.stack import ROOT, Stack, server_env
-from tests.chaos.workload import World, workload_run, world_build
+from tests.chaos.workload import Report, World, workload_run, world_build
 from tests.settlement.test_settlement_crash import database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "45"))
+SCALE_SECONDS = float(os.environ.get("CHAOS_SCALE_SECONDS", "25"))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "6"))
 SEED = int(os.environ["CHAOS_SEED"]) if os.environ.get("CHAOS_SEED") else random.SystemRandom().randrange(2**32)
 
@@ -128,7 +133,7 @@ def drain(stack: Stack, timeout: float = 180) -> str | None:
         if not any(left.values()):
             return None
         if time.monotonic() > deadline or not stack.alive():
-            return f"the worker did not finish: {left}\n{stack.tail('worker')}"
+            return f"the worker did not finish: {left}\n{stack.tails()}"
         time.sleep(0.5)
 
 
@@ -283,25 +288,26 @@ def invariants(report) -> list[tuple[str, bool, str]]:
     return checks
 
 
-def test_many_clients_doing_anything_leave_the_books_exact(tmp_path):
+def chaos_run(tmp_path, *, seconds: float, **stack_options) -> Report:
+    """The workload against a ``Stack(**stack_options)`` for ``seconds``, then the invariants."""
     started = time.monotonic()
     world = world_build(merchants=3, consumers=CLIENTS)
     days = history(world)
-    say(f"\n[chaos] seed {SEED} (replay: CHAOS_SEED={SEED}), {CLIENTS} clients for {SECONDS:.0f}s")
-    env = server_env(database_url(), REDEMPTION_TTL_MINUTES="1")
+    say(f"\n[chaos] seed {SEED} (replay: CHAOS_SEED={SEED}), {CLIENTS} clients for {seconds:.0f}s")
+    env = server_env(database_url(), REDEMPTION_TTL_MINUTES="1", WORKER_LOG_LEVEL="INFO")
     from django.db import connections
 
     connections.close_all()
-    with Stack(env=env, logs=tmp_path) as stack:
+    with Stack(env=env, logs=tmp_path, **stack_options) as stack:
         try:
             report = workload_run(
                 base_url=stack.base_url,
                 world=world,
-                seconds=SECONDS,
+                seconds=seconds,
                 clients=CLIENTS,
                 seed=SEED,
                 settle=Operator(days, env),
-                settle_every=max(5.0, SECONDS / 6),
+                settle_every=max(5.0, seconds / 6),
             )
             unfinished = drain(stack)
         finally:
@@ -331,3 +337,34 @@ def test_many_clients_doing_anything_leave_the_books_exact(tmp_path):
     say(f"[chaos] {time.monotonic() - started:.0f}s in all; seed {SEED}")
     failed = [name for name, ok, _ in checks if not ok]
     assert not failed, f"seed {SEED}: {failed}\n" + "\n".join(report.failures[:30])
+    return report
+
+
+def test_many_clients_doing_anything_leave_the_books_exact(tmp_path):
+    chaos_run(tmp_path, seconds=SECONDS)
+
+
+def test_two_instances_behind_a_load_balancer_and_two_workers_keep_the_books_exact(tmp_path):
+    """Two gunicorn instances behind haproxy and two Celery workers, the second taking the bulk
+    queue alone (core/queues.py): the same workload keeps every invariant, both instances answer,
+    and the bulk work (fan-outs and their SMS batches, the regulator's refund orders) is the bulk
+    worker's alone."""
+    report = chaos_run(tmp_path, seconds=SCALE_SECONDS, instances=2)
+    served = [len((tmp_path / f"gunicorn{n}.access.log").read_text().splitlines()) for n in (1, 2)]
+    say(f"[chaos] requests served by each instance: {served}")
+    assert min(served) > report.total / 4, served  # round robin: each instance takes about half
+    ran = {only: ran_tasks(tmp_path / f"worker-{only}.log") for only in ("default", "bulk")}
+    say(f"[chaos] tasks run by each worker: {ran}")
+    assert ran["default"] and ran["bulk"], ran  # both took work
+    assert all(not is_bulk(name) for name in ran["default"]), ran
+    assert all(is_bulk(name) for name in ran["bulk"]), ran
+
+
+def ran_tasks(log: Path) -> Counter:
+    """The tasks a worker ran, from its log at INFO ("Task <name>[<id>] succeeded ...")."""
+    return Counter(re.findall(r"Task ([\w.]+)\[[\w-]+\] succeeded", log.read_text()))
+
+
+def is_bulk(name: str) -> bool:
+    module, function = name.rsplit(".", 1)
+    return bool(getattr(getattr(importlib.import_module(module), function), "bulk", False))

@@ -4,14 +4,18 @@ from django.core.management.base import CommandError
 
 from core.models import User
 from tests.conftest import client_for
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
 
 
 def test_token_is_issued_for_right_credentials_and_authenticates(api):
     user = UserFactory(role="regulator")
-    response = api.post("/api/v1/auth/token", {"username": user.username, "password": PASSWORD}, format="json")
+    response = api.post(
+        "/api/v1/auth/token",
+        {"username": user.username, "password": PASSWORD, "otp": totp_code(user)},
+        format="json",
+    )
     assert response.status_code == 200
     token = response.json()["token"]
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")

@@ -6,14 +6,14 @@ import pytest
 
 from core.web import ELDER_COOKIE, ELDER_MAX_AGE
 from tests.cards import builders
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def consumer_client(client):
-    client.force_login(builders.consumer().user)
+    sign_in(client, builders.consumer().user)
     return client
 
 
@@ -42,7 +42,7 @@ def test_it_outlasts_the_session(consumer_client):
     consumer_client.post("/logout/")
     login = consumer_client.get("/login/")
     assert elder_html(login)  # the visitor's page too: the log-in form in large text
-    consumer_client.force_login(builders.consumer().user)
+    sign_in(consumer_client, builders.consumer().user)
     assert elder_html(consumer_client.get("/c/cards/"))
 
 
@@ -64,13 +64,13 @@ def test_the_toggle_needs_the_csrf_token():
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(UserFactory(role="consumer"))
+    sign_in(client, UserFactory(role="consumer"))
     assert client.post("/elder-mode/", {"on": "1"}).status_code == 403
 
 
 @pytest.mark.parametrize("role", ["merchant", "regulator"])
 def test_a_merchant_or_regulator_has_neither_the_toggle_nor_the_class(client, role):
-    client.force_login(builders.merchant().user if role == "merchant" else UserFactory(role=role))
+    sign_in(client, builders.merchant().user if role == "merchant" else UserFactory(role=role))
     client.cookies[ELDER_COOKIE] = "1"
     page = client.get("/m/" if role == "merchant" else "/r/", follow=True)
     html = page.content.decode()

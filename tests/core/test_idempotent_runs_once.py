@@ -3,8 +3,11 @@ situations that once rolled a request back and ran its view a second time (the c
 each take one path, chosen before the view runs.
 
 The views counted are the real ones (the card purchase and the redemption confirmation of
-consumers/api.py, their own bodies) declared again here with a counter in front, and one more view
-whose last write fails after it has answered."""
+consumers/api.py, their own bodies) declared again here with a counter around them, and one more view
+whose last write fails after it has answered. A run is counted when the body answers or refuses. A
+request whose key's record decides it (a replay, a 409) is stopped at the view's first statement,
+before that statement runs: the reservation travels in front of it and fails. That stop is counted
+apart (``STOPPED``); nothing of the view's ran."""
 
 import threading
 from datetime import timedelta
@@ -29,20 +32,35 @@ from tests.cards import builders
 from tests.conftest import client_for
 
 RUNS: list[str] = []  # one item per run of a counted view's body (list.append is atomic across threads)
+STOPPED: list[str] = []  # one item per body stopped at its first statement by its key's record
+
+
+def _counted(name, body):
+    """Run ``body`` and count it: a run when it answers or refuses (an ``Exception``); a stop when
+    the key's record stops it (``core.idempotency`` raises a ``BaseException`` for that, so that no
+    view can take it for its own error)."""
+    try:
+        response = body()
+    except Exception:
+        RUNS.append(name)
+        raise
+    except BaseException:
+        STOPPED.append(name)
+        raise
+    RUNS.append(name)
+    return response
 
 
 class CountedCardPurchaseApi(CardListCreateApi):
     @idempotent(atomic=gateway_in_database, keyed=True)
     def post(self, request):
-        RUNS.append("purchase")
-        return CardListCreateApi.post.__wrapped__(self, request)
+        return _counted("purchase", lambda: CardListCreateApi.post.__wrapped__(self, request))
 
 
 class CountedRedemptionConfirmApi(RedemptionConfirmApi):
     @idempotent(atomic=True)
     def post(self, request, redemption_id):
-        RUNS.append("confirm")
-        return RedemptionConfirmApi.post.__wrapped__(self, request, redemption_id)
+        return _counted("confirm", lambda: RedemptionConfirmApi.post.__wrapped__(self, request, redemption_id))
 
 
 class LastWriteFailsApi(APIView):
@@ -67,11 +85,20 @@ urlpatterns = [
 pytestmark = pytest.mark.urls(__name__)
 
 
+def _stopped(*names):
+    """What ``STOPPED`` holds after requests the key's record decided: on PostgreSQL their
+    reservation travels with the view's first statement, which stops the view there; elsewhere it
+    is sent before the view, which then does not start."""
+    return list(names) if connections["default"].vendor == "postgresql" else []
+
+
 @pytest.fixture(autouse=True)
 def _runs():
     RUNS.clear()
+    STOPPED.clear()
     yield
     RUNS.clear()
+    STOPPED.clear()
 
 
 def _buy(client, product, key):
@@ -87,6 +114,7 @@ def test_a_fresh_key_runs_the_view_once_and_its_repeat_replays_without_running_i
     assert (first.status_code, again.status_code) == (201, 201)
     assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
     assert RUNS == ["purchase"]
+    assert _stopped("purchase") == STOPPED
 
 
 @pytest.mark.django_db
@@ -97,6 +125,7 @@ def test_another_body_under_the_same_key_is_refused_without_running_the_view():
     other = _buy(client, builders.session_pack(merchant, sessions=20), "buy-2")
     assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
     assert RUNS == ["purchase"]
+    assert _stopped("purchase") == STOPPED
 
 
 @pytest.mark.django_db
@@ -111,6 +140,7 @@ def test_a_purged_keys_repurchase_runs_the_view_once_and_answers_with_the_card_b
     assert Card.objects.filter(consumer=buyer).count() == 1
     assert IdempotencyRecord.objects.get(key="bought-last-month").state == IdempotencyRecord.State.COMPLETED
     assert RUNS == ["purchase", "purchase"]  # once per request
+    assert STOPPED == []
 
 
 @pytest.mark.django_db
@@ -126,10 +156,12 @@ def test_a_stale_reservation_is_taken_over_by_one_run_and_a_live_one_is_409_with
         busy = _buy(client, product, "died")
     assert (busy.status_code, busy.json()["code"]) == (409, "idempotency_request_in_progress")
     assert RUNS == ["purchase"]
+    assert _stopped("purchase") == STOPPED
     with time_machine.travel("2026-03-02 10:02 +0800", tick=False):
         retried = _buy(client, product, "died")
     assert retried.status_code == 201 and retried.json()["id"] == first.json()["id"]
     assert RUNS == ["purchase", "purchase"]
+    assert _stopped("purchase") == STOPPED  # the take-over ran, in one transaction
     assert Card.objects.filter(consumer=buyer).count() == 1
 
 
@@ -146,6 +178,7 @@ def test_a_refusal_runs_the_view_once_is_stored_after_the_rollback_and_replayed_
     assert (again.status_code, again.json(), again["Idempotent-Replayed"]) == (409, first.json(), "true")
     assert not JournalEntry.objects.filter(code="release").exists()
     assert RUNS == ["confirm"]
+    assert _stopped("confirm") == STOPPED
 
 
 @pytest.mark.django_db
@@ -184,4 +217,5 @@ def test_requests_racing_with_one_key_run_the_view_once_and_the_others_wait_and_
     assert sorted(r.status_code for r in responses) == [201] * 4
     assert sum(r.get("Idempotent-Replayed") == "true" for r in responses) == 3
     assert RUNS == ["purchase"]
+    assert sorted(STOPPED) == ["purchase"] * 3  # each stopped at its first statement, then replayed
     assert Card.objects.filter(consumer=buyer).count() == 1

@@ -210,3 +210,72 @@ def test_a_fresh_connection_prepares_its_first_statement():
     card.refund_fee_bps = 4
     rows.execute_all([rows.update_statement(card, ["refund_fee_bps"])])
     assert Card.objects.get(pk=card.pk).refund_fee_bps == 4
+
+
+def _claim_world():
+    """A claimed account row (a unique primary key) and a statement to travel with."""
+    taken = Account.objects.create(kind=Account.Kind.CARD_ESCROW, name="taken", created_at=clock.now())
+    claim = rows.insert_statement(
+        Account(pk=taken.pk, kind=Account.Kind.CARD_ESCROW, name="again", created_at=clock.now())
+    )
+    return taken, claim
+
+
+class _Stop(BaseException):
+    pass
+
+
+@pytest.mark.postgres
+def test_a_claim_travels_first_in_the_round_trip_of_the_next_statement():
+    free = rows.insert_statement(Account(pk=10**9, kind=Account.Kind.CARD_ESCROW, name="free", created_at=clock.now()))
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), rows.writes_ahead(), connection.execute_wrapper(record):
+        rows.claim_ahead([free], refused=lambda error: True, settle=lambda: False)
+        assert sent == []
+        assert _read(f"SELECT name FROM {rows.table(Account)} WHERE id = %s", [10**9]) == ("free",)
+    assert len(sent) == 1 and sent[0].startswith("SAVEPOINT") and sent[0].endswith("WHERE id = %s")
+
+
+@pytest.mark.parametrize("deferred", [True, False], ids=["in front of the next statement", "at once"])
+def test_a_refused_claim_is_rolled_back_to_its_savepoint_and_its_settle_stops_the_statement_before_it_runs(deferred):
+    if deferred and connection.vendor != "postgresql":
+        pytest.skip("writes wait only on PostgreSQL")
+    taken, claim = _claim_world()
+    settled = []
+
+    def settle():
+        settled.append(Account.objects.get(pk=taken.pk).name)  # the transaction is usable again
+        raise _Stop
+
+    with transaction.atomic():
+        before = Account.objects.count()
+        with pytest.raises(_Stop), transaction.atomic(), rows.writes_ahead() if deferred else transaction.atomic():
+            rows.claim_ahead([claim], refused=lambda error: rows.unique_violated(error, Account), settle=settle)
+            Account.objects.create(kind=Account.Kind.CARD_ESCROW, name="never", created_at=clock.now())
+        assert settled == ["taken"]
+        assert Account.objects.count() == before and not Account.objects.filter(name="never").exists()
+
+
+@pytest.mark.postgres
+def test_a_settled_claim_lets_the_statement_run_with_what_settling_queued_and_another_error_is_the_statements_own():
+    taken, claim = _claim_world()
+    with transaction.atomic(), rows.writes_ahead():
+        rows.claim_ahead(
+            [claim],
+            refused=lambda error: rows.unique_violated(error, Account),
+            settle=lambda: (
+                rows.execute_all([rows.update_statement(Account(pk=taken.pk, name="settled"), ["name"])]) or False
+            ),
+        )
+        assert _read(f"SELECT name FROM {rows.table(Account)} WHERE id = %s", [taken.pk]) == ("settled",)
+
+    from django.db import IntegrityError
+
+    with pytest.raises(IntegrityError), transaction.atomic(), rows.writes_ahead():
+        rows.claim_ahead([claim], refused=lambda error: False, settle=lambda: pytest.fail("not the claim's error"))
+        _read("SELECT 1", [])

@@ -228,14 +228,40 @@ class PrivatePostgres:
     def init(self) -> None:
         self._check(self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"))
 
-    def start(self) -> None:
+    def start(self, **settings: str) -> None:
+        """Start the server; ``settings`` are more ``-c name=value`` (``synchronous_standby_names``)."""
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        options += "".join(f" -c {name}={value}" for name, value in settings.items())
         self._check(
             self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options, "-w", "start")
         )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def init_standby_of(self, primary: PrivatePostgres, *, name: str = "standby") -> None:
+        """This cluster as a streaming replica of ``primary``: a base backup that writes the
+        standby's settings (``-R``: ``standby.signal`` and ``primary_conninfo``), the standby
+        known to the primary by ``name`` (``application_name``, what ``synchronous_standby_names``
+        names)."""
+        conninfo = f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}"
+        self._check(self._run("pg_basebackup", "-d", conninfo, "-D", str(self.data), "-R", "-X", "stream", "--no-sync"))
+
+    def promote(self) -> None:
+        """End a standby's recovery: it becomes a primary that takes writes."""
+        self._check(self._run("pg_ctl", "-D", str(self.data), "-w", "promote"))
+
+    def query(self, sql: str, database: str = "postgres") -> list[tuple]:
+        import psycopg2
+
+        db = psycopg2.connect(self.url(database))
+        try:
+            db.autocommit = True
+            with db.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            db.close()
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"

@@ -52,6 +52,7 @@ class Client:
     flows_done: list[float] = field(default_factory=list)  # when each flow completed
     buys: int = 0
     failure: str = ""
+    answered: list[tuple[str, str]] = field(default_factory=list)  # (what, id) of each step answered 2xx
 
     def step(self, method, path, *, token, body=None, key=None, ok=(200, 201)) -> Answer:
         deadline = time.monotonic() + 60
@@ -73,14 +74,18 @@ class Client:
         key = f"{self.name}-{n}"
         card = self.step("POST", "/api/v1/cards", token=self.consumer, body={"product": self.product}, key=f"buy-{key}")
         self.buys += 1
+        self.answered.append(("bought", card.body["id"]))
         self.step(
             "POST", f"/api/v1/payments/{card.body['payment']['id']}/simulate", token=self.consumer,
             body={"outcome": "succeeded"}, key=f"pay-{key}",
         )  # fmt: skip
+        self.answered.append(("paid", card.body["id"]))
         service = self.step(
             "POST", "/api/v1/redemptions", token=self.merchant, body={"card": card.body["id"]}, key=f"start-{key}"
         )
+        self.answered.append(("requested", service.body["id"]))
         self.step("POST", f"/api/v1/redemptions/{service.body['id']}/confirm", token=self.consumer, key=f"ok-{key}")
+        self.answered.append(("confirmed", service.body["id"]))
         self.flows_done.append(time.monotonic())
 
     def run(self, stop: threading.Event) -> None:
@@ -116,35 +121,36 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def shop_and_clients(port: int, count: int) -> list[Client]:
+    """A merchant with a product and ``count`` consumers, signed up through the API of ``port``."""
+    merchant = call(port, "POST", "/api/v1/merchants", body={
+        "username": "gym", "password": PASSWORD, "name": "Gym", "license_number": "91350100M000100Y43",
+        "category": "fitness", "district": "朝阳区", "address": "1 Guanghua Rd",
+    })  # fmt: skip
+    assert merchant.status == 201, merchant
+    shop = token_for(port, "gym", PASSWORD)
+    product = call(port, "POST", "/api/v1/products", token=shop, body={
+        "name": "10 sessions", "kind": "session_pack", "price": 100_000, "sessions": 10,
+    })  # fmt: skip
+    assert product.status == 201, product
+    clients = []
+    for n in range(count):
+        body = {"username": f"c{n}", "password": PASSWORD, "display_name": f"C{n}", "phone": "13800001234"}
+        assert call(port, "POST", "/api/v1/consumers", body=body).status == 201
+        clients.append(
+            Client(port=port, name=f"c{n}", consumer=token_for(port, f"c{n}", PASSWORD), merchant=shop,
+                   product=product.body["id"])
+        )  # fmt: skip
+    return clients
+
+
 def test_a_database_crash_under_load_answers_503_applies_nothing_by_half_and_recovers(cluster, tmp_path):
     env = service_env(database_url=cluster.url("platform"), broker_url=f"redis://127.0.0.1:{free_port()}/0")
     migrated = manage(env, "migrate", "-v0")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     server, port = start_gunicorn(env=env, log=tmp_path / "gunicorn.log", workers=2)
     try:
-        merchant = call(port, "POST", "/api/v1/merchants", body={
-            "username": "gym", "password": PASSWORD, "name": "Gym", "license_number": "91350100M000100Y43",
-            "category": "fitness", "district": "朝阳区", "address": "1 Guanghua Rd",
-        })  # fmt: skip
-        assert merchant.status == 201, merchant
-        shop = token_for(port, "gym", PASSWORD)
-        product = call(port, "POST", "/api/v1/products", token=shop, body={
-            "name": "10 sessions", "kind": "session_pack", "price": 100_000, "sessions": 10,
-        })  # fmt: skip
-        assert product.status == 201, product
-        clients = []
-        for n in range(CLIENTS):
-            body = {"username": f"c{n}", "password": PASSWORD, "display_name": f"C{n}", "phone": "13800001234"}
-            assert call(port, "POST", "/api/v1/consumers", body=body).status == 201
-            clients.append(
-                Client(
-                    port=port,
-                    name=f"c{n}",
-                    consumer=token_for(port, f"c{n}", PASSWORD),
-                    merchant=shop,
-                    product=product.body["id"],
-                )
-            )
+        clients = shop_and_clients(port, CLIENTS)
 
         stop = threading.Event()
         threads = [threading.Thread(target=client.run, args=(stop,)) for client in clients]

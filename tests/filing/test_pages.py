@@ -13,6 +13,7 @@ from merchants.services.filing import filing_submit
 from regulator.services.filings import regulator_filing_accept
 from tests.cards import builders as b
 from tests.consumers.test_contract_pdf import text_of
+from tests.factories import sign_in
 from tests.filing.helpers import require
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def page_client(user=None, language: str = "en") -> Client:
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
     if user is not None:
-        client.force_login(user)
+        sign_in(client, user)
     return client
 
 

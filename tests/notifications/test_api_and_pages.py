@@ -11,7 +11,7 @@ from notifications.models import Notification, NotificationSettings
 from notifications.services import notification_send
 from tests.cards import builders
 from tests.conftest import client_for
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_consumer_sign_up_takes_an_optional_email():
 
 def login(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

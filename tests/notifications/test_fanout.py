@@ -16,7 +16,7 @@ from notifications.services import fanout_start, fanout_step, fanouts_resume, no
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.cards.test_redemptions import use
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +133,7 @@ def test_regulator_flag_or_freeze_notifies_every_holder_and_the_action_page_show
     job = FanOut.objects.get(event_key=f"{kind}:{record.pk}")
     assert (job.state, job.done, job.total) == ("done", 5, 5)
     client = Client()
-    client.force_login(regulator)
+    sign_in(client, regulator)
     page = client.get(f"/r/actions/{record.pk}/status/").content.decode()
     assert 'data-testid="notice-progress"' in page and 'value="5"' in page
 

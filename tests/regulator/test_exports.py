@@ -21,6 +21,7 @@ from regulator.models import AuditEvent
 from regulator.services.actions import merchant_action_take
 from tests.cards import builders
 from tests.conftest import client_for
+from tests.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -198,13 +199,13 @@ def test_others_are_refused(city, consumer, merchant_user, api):
 def test_rows_are_read_in_chunks_through_a_streamed_response(regulator, city, monkeypatch):
     monkeypatch.setattr(exports, "CHUNK", 1)
     calls = []
-    real = type(exports.regulator_merchants()).iterator
+    real = type(exports.regulator_merchants(jurisdiction=exports.CITY)).iterator
 
     def spy(self, chunk_size=None):
         calls.append(chunk_size)
         return real(self, chunk_size=chunk_size)
 
-    monkeypatch.setattr(type(exports.regulator_merchants()), "iterator", spy)
+    monkeypatch.setattr(type(exports.regulator_merchants(jurisdiction=exports.CITY)), "iterator", spy)
     response = client_for(regulator).get("/api/v1/regulator/exports/merchants.csv")
     assert isinstance(response, StreamingHttpResponse) and response.streaming
     assert calls == []  # nothing read before the response starts streaming
@@ -241,7 +242,7 @@ def test_the_pages_link_their_exports_with_their_filters_and_rows(regulator, cit
     from django.test import Client
 
     browser = Client()
-    browser.force_login(regulator)
+    sign_in(browser, regulator)
     page = browser.get("/r/merchants/?district=110108&flagged=yes").content.decode()
     assert 'href="/api/v1/regulator/exports/merchants.csv?district=110108&amp;flagged=true"' in page
     assert 'href="/api/v1/regulator/exports/merchants.xlsx?district=110108&amp;flagged=true"' in page

@@ -20,7 +20,7 @@ def test_anyone_reads_the_active_profile():
     response = APIClient().get("/api/v1/rules")
     assert response.status_code == 200
     body = response.json()
-    assert (body["profile"], body["version"]) == ("beijing", "2026.12.2")
+    assert (body["profile"], body["version"]) == ("beijing", "2026.12.3")
     assert (body["cooling_off_days"], body["refund_due_days"], body["closure_notice_days"]) == (7, 5, 30)
     assert (body["complaint_response_hours"], body["complaint_urgent_response_hours"]) == (48, 2)
     assert {item["key"] for item in body["limits"]} == {

@@ -26,6 +26,7 @@ from regulator.web import HotlineForm
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.conftest import client_for
+from tests.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def days(profile: Profile, key: str) -> int:
 
 def page_client(user) -> Client:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

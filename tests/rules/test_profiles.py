@@ -152,7 +152,8 @@ def test_a_missing_required_rule_is_refused(tmp_path):
 def test_a_rule_twice_is_refused(tmp_path):
     data = beijing_data()
     data["rules"].append(copy.deepcopy(data["rules"][0]))
-    with pytest.raises(ProfileInvalid, match=r"rules\[9\]\.key: rule 'cooling_off_days' appears twice"):
+    last = len(data["rules"]) - 1
+    with pytest.raises(ProfileInvalid, match=rf"rules\[{last}\]\.key: rule 'cooling_off_days' appears twice"):
         profile_load(write(tmp_path, data))
 
 

@@ -10,13 +10,14 @@ from django.test import Client
 from django.urls import reverse
 
 from core.rules import RULE_LABELS, rules_active
+from tests.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def page(user, url: str, language: str = "en") -> tuple[int, str]:
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
-    client.force_login(user)
+    sign_in(client, user)
     response = client.get(url)
     return response.status_code, response.content.decode()
 

@@ -16,6 +16,14 @@ merchant A) and "other" is the other party:
 
 Within a row the roles expected to fail are called first, so a success never hides a refusal.
 The Stripe webhook authenticates by signature, not by user: it has its own test below.
+
+Jurisdictions: every row is also called by two regulators of one district each (world.py's
+``DISTRICT_ROLES``). Their statuses follow from the city-wide regulator's (``scoped_statuses``),
+so a row added for any regulator route gets them too: the district regulator of the city's
+merchants answers as the city regulator does; the regulator of another district gets 404 wherever
+the row names an object (a merchant, card, refund, complaint, filing, action or document of the
+city), and the city regulator's answer on the routes that name none (lists: their rows are checked
+in test_jurisdiction_lists.py). A row states ``scoped=(own, outside)`` where that rule does not hold.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from rest_framework.test import APIClient
 
 from tests.cards.builders import PASSWORD, license_number
 from tests.conftest import client_for
-from tests.security.world import ROLES, World
+from tests.factories import sign_in
+from tests.security.world import DISTRICT_ROLES, ROLES, World
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +56,33 @@ class Row:
     body: Body
     expected: tuple[int, int, int, int, int, int]
     why: str = ""
+    scoped: tuple[int, int] | None = None  # (district regulator, outside regulator) where not derived
 
 
-def row(method, route, expected, *, objects=None, body=None, why=""):
-    return Row(method, route, objects or {}, body, expected, why)
+# The world's periodic report is the whole city's: a regulator of part of the city sees its own
+# jurisdiction's reports, not the city's (regulator.selectors.periodic_reports).
+CITY_WIDE_ONLY = (404, 404)
+CITY_WIDE_OBJECTS = {"report"}
+
+
+def row(method, route, expected, *, objects=None, body=None, why="", scoped=None):
+    return Row(method, route, objects or {}, body, expected, why, scoped)
+
+
+def scoped_statuses(entry: Row) -> tuple[int, int]:
+    """What the two district regulators get: the city regulator's status, but 404 for the regulator
+    of another district wherever the row names an object and the city regulator gets past the role
+    gate. Public rows (the anonymous column is not 401) answer everyone alike."""
+    if entry.scoped is not None:
+        return entry.scoped
+    city = entry.expected[ROLES.index("regulator")]
+    if entry.expected[0] != 401 or city in (401, 403) or not entry.objects:
+        return city, city
+    return city, 404
+
+
+def statuses(entry: Row) -> dict[str, int]:
+    return dict(zip(ROLES + DISTRICT_ROLES, entry.expected + scoped_statuses(entry), strict=True))
 
 
 A = 401  # shorthand for the anonymous column, which is always 401 but for public endpoints
@@ -68,7 +100,7 @@ TABLE = [
         why="public sign-up; a new username per role"),
     row("POST", "/api/v1/merchants", (201, 201, 201, 201, 201, 201),
         body=lambda w, role: {"username": f"new-merchant-{role}", "password": PASSWORD, "name": "New shop",
-                              "license_number": license_number(900_000 + ROLES.index(role)),
+                              "license_number": license_number(900_000 + (ROLES + DISTRICT_ROLES).index(role)),
                               "category": "fitness", "district": "朝阳区", "address": "1 Road"},
         why="public sign-up; a new licence per role"),
     # --- products ------------------------------------------------------------------------------------------
@@ -86,6 +118,9 @@ TABLE = [
     row("POST", "/api/v1/cards/<uuid:card_id>/refunds", (A, 201, 404, 403, 403, 403),
         objects={"card_id": "card_to_refund"}, body={"reason": "cooling_off"},
         why="the owner's cooling-off refund of a card kept for it"),
+    row("POST", "/api/v1/cards/<uuid:card_id>/operator-consent", (A, 200, 404, 403, 403, 403),
+        objects={"card_id": "card"}, body={"consent": True},
+        why="the holder answers merchant A's approved change of operator for their own card"),
     row("POST", "/api/v1/payments/<uuid:payment_id>/simulate", (A, 200, 404, 403, 403, 403),
         objects={"payment_id": "unpaid_payment"}, body={"outcome": "succeeded"}),
     # --- a card's top-ups and transfers --------------------------------------------------------------------
@@ -126,6 +161,15 @@ TABLE = [
     row("POST", "/api/v1/merchant/closure", (A, 403, 403, 400, 400, 403),
         body={"closes_on": "2026-03-11", "reason": "moving"},
         why="400 notice_too_short: a real closure would stop merchant A's sales for every later row"),
+    row("POST", "/api/v1/merchant/relocation", (A, 403, 403, 400, 400, 403),
+        body={"moves_on": "2026-03-20", "address": "新址 1 号", "district": "110105"},
+        why="400 notice_too_short: a real notice would put the merchant's holders' refunds in play"),
+    row("POST", "/api/v1/merchant/relocation/cancel", (A, 403, 403, 200, 409, 403),
+        why="merchant A withdraws its notice of moving; B has none: 409 relocation_not_pending"),
+    row("GET", "/api/v1/merchant/operator-change", (A, 403, 403, 200, 200, 403), why="each merchant its own"),
+    row("POST", "/api/v1/merchant/operator-change", (A, 403, 403, 400, 400, 403),
+        body={"new_operator_name": "新店主", "new_license_number": license_number(910_001), "changes_on": "2026-03-20"},
+        why="400 notice_too_short (each merchant has a change open, too)"),
     row("GET", "/api/v1/merchant/settlements", (A, 403, 403, 200, 200, 403), why="each merchant its own"),
     row("GET", "/api/v1/merchant/settlements/<uuid:settlement_id>/statement.pdf", (A, 403, 403, 200, 404, 403),
         objects={"settlement_id": "settlement"}),
@@ -148,7 +192,8 @@ TABLE = [
         objects={"complaint_id": "complaint_to_respond"}, body={"text": "We will refund."}),
     row("POST", "/api/v1/complaints/<uuid:complaint_id>/close", (A, 403, 403, 403, 403, 200),
         objects={"complaint_id": "complaint_to_close"}, body={"resolution": "Refunded."}),
-    # --- the regulator (sees every merchant: no "other party") ----------------------------------------------
+    # --- the regulator (the city regulator sees every merchant; a district regulator, see scoped_statuses) ---
+    row("GET", "/api/v1/regulator/me", (A, 403, 403, 403, 403, 200), why="the regulator's jurisdiction"),
     row("GET", "/api/v1/regulator/complaints/stats", (A, 403, 403, 403, 403, 200)),
     row("GET", "/api/v1/regulator/ledger/verify", (A, 403, 403, 403, 403, 200)),
     row("GET", "/api/v1/regulator/reconciliations", (A, 403, 403, 403, 403, 200)),
@@ -160,7 +205,7 @@ TABLE = [
     row("GET", "/api/v1/regulator/merchants/<str:merchant_id>/actions", (A, 403, 403, 403, 403, 200),
         objects={"merchant_id": "merchant"}),
     row("POST", "/api/v1/regulator/merchants/<str:merchant_id>/actions", (A, 403, 403, 403, 403, 202),
-        objects={"merchant_id": "merchant"}, body={"action": "flag", "reason": "matrix"},
+        objects={"merchant_id": "merchant_to_flag"}, body={"action": "flag", "reason": "matrix"},
         why="a flag only adds a public warning: merchant A still sells and serves"),
     row("GET", "/api/v1/regulator/actions/<str:action_id>", (A, 403, 403, 403, 403, 200),
         objects={"action_id": "action"}),
@@ -182,6 +227,55 @@ TABLE = [
     row("POST", "/api/v1/regulator/filings/<uuid:filing_id>/return", (A, 403, 403, 403, 403, 200),
         objects={"filing_id": "filing"}, body={"note": "the bank's letter is missing"}),
     row("POST", "/api/v1/regulator/risk/compute", (A, 403, 403, 403, 403, 202)),
+    # --- inspection cases ------------------------------------------------------------------------------------
+    row("GET", "/api/v1/regulator/cases", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/cases", (A, 403, 403, 403, 403, 201),
+        body=lambda w, role: {"merchant": w.ids["merchant"], "reason": "matrix"}, scoped=(201, 404),
+        why="the merchant named in the body: outside the jurisdiction, as missing"),
+    row("GET", "/api/v1/regulator/cases/<uuid:case_id>", (A, 403, 403, 403, 403, 200), objects={"case_id": "case"}),
+    row("POST", "/api/v1/regulator/cases/<uuid:case_id>/assign", (A, 403, 403, 403, 403, 200),
+        objects={"case_id": "case"}, body=lambda w, role: {"assignee": w.users["regulator"].username}),
+    row("POST", "/api/v1/regulator/cases/<uuid:case_id>/findings", (A, 403, 403, 403, 403, 201),
+        objects={"case_id": "case"}, body={"text": "matrix"}, why="a finding without files, as JSON"),
+    row("POST", "/api/v1/regulator/cases/<uuid:case_id>/document-requests", (A, 403, 403, 403, 403, 201),
+        objects={"case_id": "case"}, body={"text": "matrix"}),
+    row("POST", "/api/v1/regulator/cases/<uuid:case_id>/measures", (A, 403, 403, 403, 403, 201),
+        objects={"case_id": "other_case"}, body=lambda w, role: {"action": w.ids["action"]},
+        why="the world's action is against merchant B, the other case's merchant"),
+    row("POST", "/api/v1/regulator/cases/<uuid:case_id>/close", (A, 403, 403, 403, 403, 200),
+        objects={"case_id": "case_to_close"}, body={"conclusion": "matrix"}),
+    row("GET", "/api/v1/regulator/cases/<uuid:case_id>/report.pdf", (A, 403, 403, 403, 403, 200),
+        objects={"case_id": "case"}),
+    row("GET", "/api/v1/case-files/<uuid:file_id>", (A, 404, 404, 200, 404, 200),
+        objects={"file_id": "answer_file"}, why="the file merchant A sent: A and regulators; anyone else: not found"),
+    row("GET", "/api/v1/merchant/document-requests", (A, 403, 403, 200, 200, 403), why="each merchant its own"),
+    row("GET", "/api/v1/merchant/document-requests/<uuid:request_id>", (A, 403, 403, 200, 404, 403),
+        objects={"request_id": "document_request"}),
+    row("POST", "/api/v1/merchant/document-requests/<uuid:request_id>/submit", (A, 403, 403, 200, 404, 403),
+        objects={"request_id": "document_request"}, body={"note": "matrix"}, why="a note without files, as JSON"),
+    row("GET", "/api/v1/regulator/reports/periodic", (A, 403, 403, 403, 403, 200)),
+    row("POST", "/api/v1/regulator/reports/periodic", (A, 403, 403, 403, 403, 202),
+        body={"period": "month", "year": 2026, "number": 2},
+        why="February's report of the city exists: asking again returns it, nothing changes"),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}, scoped=CITY_WIDE_ONLY),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>.pdf", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}, scoped=CITY_WIDE_ONLY),
+    row("GET", "/api/v1/regulator/reports/periodic/<uuid:report_id>.xlsx", (A, 403, 403, 403, 403, 200),
+        objects={"report_id": "report"}, scoped=CITY_WIDE_ONLY),
+    row("GET", "/api/v1/regulator/operator-changes", (A, 403, 403, 403, 403, 200)),
+    row("GET", "/api/v1/regulator/operator-changes/<uuid:change_id>", (A, 403, 403, 403, 403, 200),
+        objects={"change_id": "operator_change"}),
+    row("POST", "/api/v1/regulator/operator-changes/<uuid:change_id>/approve", (A, 403, 403, 403, 403, 200),
+        objects={"change_id": "operator_change_to_approve"}, body={"note": "materials complete"},
+        why="merchant B's change, requested, kept for this row"),
+    row("POST", "/api/v1/regulator/operator-changes/<uuid:change_id>/reject", (A, 403, 403, 403, 403, 409),
+        objects={"change_id": "operator_change"}, body={"note": "no"},
+        why="409 operator_change_not_requested: merchant A's change is already approved"),
+    row("POST", "/api/v1/regulator/merchants/<uuid:merchant_id>/operator-change", (A, 403, 403, 403, 403, 409),
+        objects={"merchant_id": "merchant"},
+        body={"new_operator_name": "新店主", "new_license_number": license_number(910_002), "changes_on": "2026-04-30"},
+        why="409 operator_change_pending: merchant A's change is open"),
     # --- the public record (no login; credentials are ignored) ---------------------------------------------
     row("GET", "/api/v1/public/merchants", (200, 200, 200, 200, 200, 200), why="public search of merchants"),
     row("GET", "/api/v1/public/merchants/<str:merchant_id>", (200, 200, 200, 200, 200, 200),
@@ -231,9 +325,12 @@ def api_routes() -> set[tuple[str, str]]:
     return found
 
 
-def path_of(route: str, objects: dict[str, str], world: World) -> str:
+def path_of(route: str, objects: dict[str, str], world: World, role: str = "") -> str:
+    """The route with the world's objects in it (the role's own object where it has one)."""
+
     def fill(match: re.Match) -> str:
-        return world.ids[objects[match[1]]]
+        key = objects[match[1]]
+        return world.ids.get(f"{key}@{role}", world.ids[key])
 
     return PARAMETER.sub(fill, route)
 
@@ -244,7 +341,7 @@ def client_of(world: World, role: str) -> APIClient:
 
 
 def call(world: World, role: str, entry: Row):
-    path = path_of(entry.route, entry.objects, world)
+    path = path_of(entry.route, entry.objects, world, role)
     body = entry.body(world, role) if callable(entry.body) else entry.body
     client = client_of(world, role)
     if entry.method == "GET":
@@ -277,9 +374,9 @@ def test_every_api_route_has_a_row():
 def test_every_api_endpoint_answers_every_role_as_the_matrix_says(world):
     failures = []
     for entry in TABLE:
-        expected = dict(zip(ROLES, entry.expected, strict=True))
+        expected = statuses(entry)
         # Refusals first: a success (the only state change of a row) then cannot mask one.
-        for role in sorted(ROLES, key=lambda r: expected[r] < 300):
+        for role in sorted(expected, key=lambda r: expected[r] < 300):
             failure = mismatch(entry, role, expected[role], call(world, role, entry))
             if failure:
                 failures.append(failure)
@@ -294,7 +391,7 @@ def test_an_unsigned_stripe_webhook_is_refused_whoever_sends_it(world, settings,
     settings.STRIPE_WEBHOOK_SECRET = "whsec_matrix_only"
     event = {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": {"object": {}}}
     expected = {"stripe": (400, "invalid_signature"), "local": (404, "not_found")}[gateway]
-    for role in ROLES:
+    for role in ROLES + DISTRICT_ROLES:
         response = client_of(world, role).post(WEBHOOK[1], event, format="json")
         assert (response.status_code, response.json()["code"]) == expected, role
 
@@ -309,22 +406,51 @@ PAGES = [
     ("/m/", {}, (LOGIN, 403, 403, 200, 200, 403)),
     ("/m/settlements/{settlement}/statement.pdf", {"settlement": "settlement"}, (LOGIN, 403, 403, 200, 404, 403)),
     ("/r/", {}, (LOGIN, 403, 403, 403, 403, 200)),
-    # A regulator sees every merchant: there is no other party's object to refuse.
+    # The city regulator sees every merchant; a district regulator those of its district
+    # (page_statuses: the regulator of another district gets 404 for each of the city's objects).
     ("/r/merchants/{merchant}/", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/cases/", {}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/cases/{case}/", {"case": "case"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/m/document-requests/", {}, (LOGIN, 403, 403, 200, 200, 403)),
+    ("/m/document-requests/{request}/", {"request": "document_request"}, (LOGIN, 403, 403, 200, 404, 403)),
+    # A case's file: the merchant that sent it and regulators; anyone else is told it does not exist.
+    ("/case-files/{file}/", {"file": "answer_file"}, (LOGIN, 404, 404, 200, 404, 200)),
+    ("/case-files/{file}/", {"file": "finding_file"}, (LOGIN, 404, 404, 404, 404, 200)),
+    ("/r/merchants/{merchant}/report.pdf", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/complaints/?merchant={merchant}", {"merchant": "merchant"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/actions/{action}/", {"action": "action"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/actions/{action}/status/", {"action": "action"}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/filings/{filing}/", {"filing": "filing_to_accept"}, (LOGIN, 403, 403, 403, 403, 200)),
+    *[(f"/r/{page}", {}, (LOGIN, 403, 403, 403, 403, 200)) for page in (
+        "merchants/", "complaints/", "complaints/stats/", "refunds/", "filings/", "audit-log/", "ledger/", "rules/",
+    )],
+    ("/r/reports/", {}, (LOGIN, 403, 403, 403, 403, 200)),
+    ("/r/reports/{report}/", {"report": "report"}, (LOGIN, 403, 403, 403, 403, 200)),
     # The public record: anyone, logged in or not.
     ("/p/merchants/", {}, (200, 200, 200, 200, 200, 200)),
     ("/p/merchants/{merchant}/", {"merchant": "merchant"}, (200, 200, 200, 200, 200, 200)),
 ]  # fmt: skip
 
 
+def page_statuses(objects: dict[str, str], expected: tuple) -> tuple:
+    """The two district regulators' answers, as ``scoped_statuses`` derives them for the API."""
+    city = expected[ROLES.index("regulator")]
+    if expected[0] != LOGIN or city != 200 or not objects:
+        return city, city
+    if set(objects.values()) & CITY_WIDE_OBJECTS:
+        return CITY_WIDE_ONLY
+    return city, 404
+
+
 def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
     failures = []
-    for template, objects, statuses in PAGES:
+    for template, objects, expected_statuses in PAGES:
         path = template.format(**{name: world.ids[key] for name, key in objects.items()})
-        for role, expected in zip(ROLES, statuses, strict=True):
+        statuses = expected_statuses + page_statuses(objects, expected_statuses)
+        for role, expected in zip(ROLES + DISTRICT_ROLES, statuses, strict=True):
             client = Client()
             if world.users[role] is not None:
-                client.force_login(world.users[role])
+                sign_in(client, world.users[role])
             response = client.get(path, follow=True)  # /c/ itself redirects to the card list
             if expected == LOGIN:
                 landed = response.redirect_chain[-1][0] if response.redirect_chain else path
@@ -334,3 +460,55 @@ def test_every_area_of_the_site_answers_every_role_as_the_matrix_says(world):
             if got != expected:
                 failures.append(f"GET {template} as {role}: expected {expected}, got {got}")
     assert not failures, "\n".join(failures)
+
+
+# --- the pages' forms that act on one object ---------------------------------------------------------------
+# Posted by the regulator of another district: 404, and nothing of the city changes. Posted by the
+# district regulator of the city's merchants (on its own object): the page acts and sends it on (302).
+PAGE_ACTIONS = [
+    ("/r/merchants/{id}/actions/", "merchant_to_flag", {"action": "flag", "reason": "matrix"}),
+    ("/r/merchants/{id}/risk/", "merchant", {}),
+    ("/r/complaints/{id}/close/", "complaint_to_close", {"resolution": "Refunded."}),
+    ("/r/cards/{id}/refund/", "card_in_default", {"note": "matrix"}),
+    ("/r/refunds/{id}/retry/", "refund", {}),
+    ("/r/filings/{id}/decide/", "filing_to_accept", {"decision": "accept", "note": ""}),
+    ("/r/filings/{id}/decide/", "filing", {"decision": "return", "note": "the bank's letter is missing"}),
+]
+
+
+def city_state() -> tuple:
+    """What any of those forms would change: the audit log, risk scores, refunds, flags, states."""
+    from complaints.models import Complaint
+    from merchants.models import Filing, Merchant
+    from refunds.models import Refund
+    from regulator.models import AuditEvent, RegulatorAction, RiskAssessment
+
+    return (
+        AuditEvent.objects.count(),
+        RegulatorAction.objects.count(),
+        RiskAssessment.objects.count(),
+        sorted(Refund.objects.values_list("pk", "state")),
+        sorted(Merchant.objects.values_list("pk", "flagged")),
+        sorted(Complaint.objects.values_list("pk", "state")),
+        sorted(Filing.objects.values_list("pk", "state")),
+    )
+
+
+def test_a_page_form_on_an_object_outside_the_jurisdiction_is_404_and_changes_nothing(world):
+    outside, own = Client(), Client()
+    sign_in(outside, world.users["outside_regulator"])
+    sign_in(own, world.users["district_regulator"])
+    before = city_state()
+    refused = {}
+    for template, key, data in PAGE_ACTIONS:
+        path = template.format(id=world.ids[key])
+        refused[path] = outside.post(path, data).status_code
+    assert set(refused.values()) == {404}, refused
+    assert city_state() == before
+
+    acted = {}
+    for template, key, data in PAGE_ACTIONS:
+        path = template.format(id=world.ids.get(f"{key}@district_regulator", world.ids[key]))
+        acted[path] = own.post(path, data).status_code
+    assert set(acted.values()) == {302}, acted
+    assert city_state() != before

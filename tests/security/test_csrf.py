@@ -18,6 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.factories import sign_in
+
 ROLES = ("anonymous", "consumer", "merchant", "regulator")
 NOT_PAGES = ("api/", "admin/", "healthz", "livez", "i18n/")
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -37,6 +39,11 @@ OBJECTS = {
     "document_id": ["document"],
     "transfer_id": ["transfer", "transfer_accepted"],
     "top_up_id": ["top_up", "unpaid_top_up"],
+    "case_id": ["case", "closed_case"],
+    "request_id": ["document_request", "answered_request"],
+    "file_id": ["answer_file"],
+    "report_id": ["report"],
+    "change_id": ["operator_change", "operator_change_to_approve"],
 }
 PRODUCT = {"name": "5 sessions", "kind": "session_pack", "price": 10_000, "sessions": 5}
 
@@ -97,7 +104,7 @@ def page_paths(world) -> list[str]:
 def browser(world, role: str, **kwargs) -> Client:
     client = Client(**kwargs)
     if world.users[role] is not None:
-        client.force_login(world.users[role])
+        sign_in(client, world.users[role])
     return client
 
 
@@ -166,7 +173,7 @@ def test_the_api_with_a_token_needs_no_csrf_token(world):
 
 def test_a_session_authenticated_api_post_needs_the_csrf_token(world):
     client = APIClient(enforce_csrf_checks=True)
-    client.force_login(world.users["merchant"])
+    sign_in(client, world.users["merchant"])
     client.get("/m/")  # the merchant's page sets the CSRF cookie, as in a browser
 
     refused = client.post("/api/v1/products", PRODUCT, format="json")

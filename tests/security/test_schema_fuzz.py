@@ -78,6 +78,9 @@ PATH_IDS = {
     "merchant_id": ("merchant", "other_merchant"),
     "action_id": ("action",),
     "refund_id": ("refund",),
+    "case_id": ("case", "case_to_close", "other_case", "closed_case"),
+    "request_id": ("document_request", "answered_request"),
+    "file_id": ("finding_file", "answer_file"),
 }
 FIELD_IDS = {
     "card": PATH_IDS["card_id"],

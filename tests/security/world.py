@@ -1,12 +1,20 @@
 """One small city for the security tests, built through the real services: two merchants (A and
 B), two consumers each with a card (consumer 1 bought from A, consumer 2 from B), a settlement of
 each merchant, and — around consumer 1's card — a card still in cooling-off, an unpaid card,
-pending redemptions, complaints and a regulator action; consumer 1's stored-value card with its
-top-ups (paid, and waiting for payment), and offers of cards between the two consumers (open, and
-one accepted), who have different phone numbers.
+pending redemptions, complaints, a regulator action, inspection cases with their files and the
+city's periodic report of February. Merchant A has given notice of a move and has an approved
+change of operator (its holders are asked to consent); merchant B has a change of operator
+awaiting the regulator. Consumer 1 has a stored-value card from A with its top-ups (paid, and waiting
+for payment), and the two consumers, who have different phone numbers, have offers of cards between
+them (open, and one accepted).
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
-owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator``.
+owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator`` (the whole
+city's). Every merchant trades in one district (``DISTRICT``); two more regulators are scoped to a
+district (``DISTRICT_ROLES``): ``district_regulator`` to that one, ``outside_regulator`` to another
+where no merchant of the city trades. Where a regulator's call changes an object once and for all
+(closing a complaint, refunding a card, deciding a filing, flagging), the district regulator has an
+object of its own in the same district: ``ids["<key>@district_regulator"]``.
 
 Everything is built at fixed times; the tests then run frozen at ``NOW``, so nothing expires
 under them (a redemption waits REDEMPTION_TTL_MINUTES for its confirmation).
@@ -26,20 +34,30 @@ from consumers.services import card_purchase, payment_simulate, redemption_confi
 from consumers.services_top_ups import top_up_request
 from consumers.services_transfers import card_transfer_accept, card_transfer_offer
 from core.models import User
-from merchants.models import Filing, Merchant, Product, Settlement
+from merchants.models import Filing, Merchant, OperatorChange, Product, Settlement
 from merchants.services.filing import filing_submit
+from merchants.services.operator_change import operator_change_request
+from merchants.services.relocation import merchant_relocation_announce
 from merchants.services.settlement import settlement_run
 from notifications.models import Notification
 from refunds.models import Refund
 from refunds.services import refund_request
-from regulator.models import RegulatorAction
+from regulator.models import CaseFile, DocumentRequest, InspectionCase, PeriodicReport, RegulatorAction
+from regulator.reports.periods import MONTH, Period
+from regulator.selectors.jurisdiction import CITY
+from regulator.services import cases as case_services
 from regulator.services.actions import merchant_action_take
+from regulator.services.jurisdiction import regulator_scope_set
+from regulator.services.operator_changes import regulator_operator_change_approve
+from regulator.services.periodic_reports import periodic_report_generate, periodic_report_step
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
 from tests.factories import UserFactory
 from tests.filing.helpers import require
 
 ROLES = ("anonymous", "consumer", "other_consumer", "merchant", "other_merchant", "regulator")
+DISTRICT_ROLES = ("district_regulator", "outside_regulator")
+DISTRICT, OTHER_DISTRICT = "110105", "110108"  # 朝阳区, where the city's merchants trade; 海淀区, where none do
 NOW = "2026-03-10 10:00 +0800"
 BOUGHT = "2026-03-01 10:00 +0800"
 SERVED = "2026-03-02 11:00 +0800"
@@ -70,6 +88,20 @@ class World:
     refund: Refund  # consumer's cooling-off refund of another card from A (pending, or paid once delivered)
     filing: Filing  # merchant A's filing (备案), submitted with one document, for the regulator to return
     filing_to_accept: Filing  # merchant B's, submitted, for the regulator to accept
+    # Inspection cases (regulator.services.cases): on merchant A, with a finding's file, a request for
+    # documents A answered with a file and one A has still to answer; one to close; one on merchant B
+    # (the world's action's merchant), to link the action to as a measure; and a closed one.
+    case: InspectionCase
+    case_to_close: InspectionCase
+    other_case: InspectionCase
+    closed_case: InspectionCase
+    document_request: DocumentRequest  # A's, waiting for it
+    answered_request: DocumentRequest  # A's, answered with ``answer_file``
+    finding_file: CaseFile  # the regulator's evidence on ``case``
+    answer_file: CaseFile  # what merchant A sent
+    report: PeriodicReport  # the city's report of February 2026, done (PDF and XLSX written)
+    operator_change: OperatorChange  # merchant A's, approved: A's holders are asked to consent
+    operator_change_to_approve: OperatorChange  # merchant B's, requested, for the regulator to approve
     card_to_transfer: Card  # consumer's, from A, active: for the consumer to offer
     transfer: CardTransfer  # consumer's open offer of another card from A to the other consumer
     transfer_to_accept: CardTransfer  # another such offer, for the other consumer to accept
@@ -89,11 +121,30 @@ def _serve(card: Card) -> None:
     redemption_confirm(consumer=card.consumer, redemption_id=redemption.pk)
 
 
+def _district_regulator(district: str) -> User:
+    user = UserFactory(role="regulator")
+    regulator_scope_set(user=user, districts=[district])
+    return user
+
+
+def _filing_submitted(shop: Merchant) -> Filing:
+    require(shop)  # the balance line met, as the daily check finds it
+    document = SimpleUploadedFile("营业执照.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")
+    return filing_submit(
+        merchant=shop,
+        legal_representative="王芳",
+        contact_phone="13800001111",
+        deposit_bank="北京银行朝阳支行",
+        documents=[document],
+    )
+
+
 def build_world() -> World:
     """The city; call it frozen at ``NOW``."""
-    merchant, other_merchant = builders.merchant(), builders.merchant()
+    merchant, other_merchant = builders.merchant(district="朝阳区"), builders.merchant(district="朝阳区")
     consumer, other_consumer = builders.consumer(), builders.consumer(phone=OTHER_PHONE)
     regulator = UserFactory(role="regulator")
+    district_regulator, outside_regulator = _district_regulator(DISTRICT), _district_regulator(OTHER_DISTRICT)
     product = builders.session_pack(merchant, price=100_000, sessions=10)
     other_product = builders.session_pack(other_merchant, price=50_000, sessions=5)
 
@@ -130,19 +181,68 @@ def build_world() -> World:
     for paid in top_ups[:2]:
         payment_simulate(consumer=consumer, payment_id=paid.pk, outcome="succeeded")
 
-    filings = []
-    for shop in (merchant, other_merchant):
-        require(shop)  # the balance line met, as the daily check finds it
-        document = SimpleUploadedFile("营业执照.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")
-        filings.append(
-            filing_submit(
-                merchant=shop,
-                legal_representative="王芳",
-                contact_phone="13800001111",
-                deposit_bank="北京银行朝阳支行",
-                documents=[document],
-            )
+    filings = [_filing_submitted(shop) for shop in (merchant, other_merchant)]
+    # The district regulator's own objects for the calls that change one for good (see above).
+    third, fourth = builders.merchant(district="朝阳区"), builders.merchant(district="朝阳区")
+    own = {
+        "merchant_to_flag": third,
+        "filing_to_accept": _filing_submitted(third),
+        "filing": _filing_submitted(fourth),
+        "card_in_default": builders.paid_card(other_product, other_consumer),
+        "complaint_to_close": app_complaint(consumer, merchant),
+    }
+
+    case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="投诉集中，疑似停课")
+    finding = case_services.case_finding_add(
+        regulator=regulator,
+        case_id=case.pk,
+        text="现场检查：门店照常营业，课程表已张贴。",
+        files=[SimpleUploadedFile("现场记录.pdf", b"%PDF-1.4 matrix", content_type="application/pdf")],
+    )
+    answered_request = case_services.case_documents_request(regulator=regulator, case_id=case.pk, text="近三个月签到表")
+    case_services.case_documents_submit(
+        merchant=merchant,
+        request_id=answered_request.pk,
+        files=[SimpleUploadedFile("签到表.png", b"\x89PNG\r\n\x1a\n matrix", content_type="image/png")],
+        note="见附件",
+    )
+    document_request = case_services.case_documents_request(regulator=regulator, case_id=case.pk, text="场地租赁合同")
+    case_to_close = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="复查")
+    own["case_to_close"] = case_services.case_open(regulator=regulator, merchant_id=third.pk, reason="复查")
+    other_case = case_services.case_open(regulator=regulator, merchant_id=other_merchant.pk, reason="投诉集中")
+    closed_case = case_services.case_open(regulator=regulator, merchant_id=merchant.pk, reason="例行检查")
+    case_services.case_close(regulator=regulator, case_id=closed_case.pk, conclusion="未发现问题，结案。")
+
+    report = periodic_report_generate(jurisdiction=CITY, period=Period(MONTH, 2026, 2))
+    while periodic_report_step(report_id=report.pk):  # the worker's steps, here and now
+        pass
+    report.refresh_from_db()
+
+    # Merchant A moves on 15 April and changes hands on 20 April; B asks to change hands too.
+    merchant_relocation_announce(
+        merchant=merchant, moves_on=date(2026, 4, 15), address="望京街 9 号", district="朝阳区"
+    )
+    changes = [
+        operator_change_request(
+            merchant_id=shop.pk,
+            new_operator_name=f"{shop.name}（新）",
+            new_license_number=builders.license_number(800_000 + n),
+            changes_on=date(2026, 4, 20),
+            requested_by=shop.user,
+            reason="店铺转让",
         )
+        for n, shop in enumerate((merchant, other_merchant))
+    ]
+    regulator_operator_change_approve(regulator=regulator, change_id=changes[0].pk, note="材料齐全")
+    changes[0].refresh_from_db()
+    own["operator_change_to_approve"] = operator_change_request(
+        merchant_id=third.pk,
+        new_operator_name=f"{third.name}（新）",
+        new_license_number=builders.license_number(800_010),
+        changes_on=date(2026, 4, 20),
+        requested_by=third.user,
+        reason="店铺转让",
+    )
 
     world = World(
         users={
@@ -152,6 +252,8 @@ def build_world() -> World:
             "merchant": merchant.user,
             "other_merchant": other_merchant.user,
             "regulator": regulator,
+            "district_regulator": district_regulator,
+            "outside_regulator": outside_regulator,
         },
         merchant=merchant,
         other_merchant=other_merchant,
@@ -172,6 +274,17 @@ def build_world() -> World:
         refund=refund,
         filing=filings[0],
         filing_to_accept=filings[1],
+        case=case,
+        case_to_close=case_to_close,
+        other_case=other_case,
+        closed_case=closed_case,
+        document_request=document_request,
+        answered_request=answered_request,
+        finding_file=finding.files.get(),
+        answer_file=answered_request.files.get(),
+        report=report,
+        operator_change=changes[0],
+        operator_change_to_approve=changes[1],
         card_to_transfer=to_transfer[0],
         transfer=offers[0],
         transfer_to_accept=offers[1],
@@ -190,11 +303,15 @@ def build_world() -> World:
             "merchant", "other_merchant", "product", "card", "other_card", "card_to_refund", "unpaid_card",
             "redemption", "redemption_to_confirm", "redemption_to_reject", "settlement", "complaint",
             "complaint_to_respond", "complaint_to_close", "action", "card_in_default", "refund",
-            "filing", "filing_to_accept", "card_to_transfer", "transfer", "transfer_to_accept",
+            "filing", "filing_to_accept", "case", "case_to_close", "other_case", "closed_case",
+            "document_request", "answered_request", "finding_file", "answer_file", "report",
+            "operator_change", "operator_change_to_approve", "card_to_transfer", "transfer", "transfer_to_accept",
             "transfer_to_decline", "transfer_to_cancel", "transfer_accepted", "incoming_transfer", "stored_card",
             "top_up", "top_up_to_refund", "unpaid_top_up",
         )
     }  # fmt: skip
+    world.ids["merchant_to_flag"] = world.ids["merchant"]
+    world.ids.update({f"{key}@district_regulator": str(thing.pk) for key, thing in own.items()})
     world.ids["unpaid_payment"] = str(unpaid_card.payment.pk)
     world.ids["document"] = str(filings[0].documents.get().pk)
     # the consumer's notice of the service waiting for them (notifications.Notification)

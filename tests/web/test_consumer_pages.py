@@ -19,7 +19,7 @@ from refunds.models import Refund
 from regulator.services.actions import merchant_action_take
 from tests import stripe_fake as fake_stripe
 from tests.cards import builders
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 from tests.web.pages import submission_of
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def input_value(response, name: str) -> str | None:
 
 def browser(user) -> Client:
     client = Client(headers={"accept-language": "en"})
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 
@@ -144,7 +144,7 @@ def test_every_consumer_page_renders_for_its_consumer(alice_web, card_with_servi
 
 def test_the_pages_are_in_chinese_by_default_with_lang_set(card_with_service, alice):
     client = Client()
-    client.force_login(alice.user)
+    sign_in(client, alice.user)
     response = client.get(reverse("web-consumer-cards"))
     assert response.status_code == 200
     assert b'<html lang="zh-hans">' in response.content
@@ -465,7 +465,7 @@ def test_the_default_reasons_are_shown_in_chinese_with_the_beijing_date(shop, al
     closes_on = clock.local_date() + timedelta(days=45)
     merchant_closure_announce(merchant=merchant, closes_on=closes_on, reason="moving")
     client = Client(headers={"accept-language": "zh-hans"})
-    client.force_login(alice.user)
+    sign_in(client, alice.user)
     html = client.get(reverse("web-consumer-card", args=[card.pk])).content.decode()
     assert f"商户已公告停业，将于 {closes_on.year}年{closes_on.month}月{closes_on.day}日 停业" in html
     listing = client.get(reverse("web-consumer-cards")).content.decode()

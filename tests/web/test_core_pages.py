@@ -5,9 +5,11 @@ import re
 import pytest
 
 from core.models import User
+from core.services import user_totp_set
 from merchants.models import Merchant
 from tests.cards import builders
 from tests.cards.builders import PASSWORD, license_number
+from tests.factories import totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +31,10 @@ def test_login_takes_each_role_to_its_own_start_page(client, role, home):
         "regulator": lambda: User.objects.create_user(username="reg", password=PASSWORD, role="regulator"),
     }[role]()
     response = client.post("/login/", {"username": user.username, "password": PASSWORD}, follow=True)
+    if role == "regulator":  # the password, then the authenticator's code
+        assert response.redirect_chain[-1][0] == "/login/code/"
+        user_totp_set(user=user)
+        response = client.post("/login/code/", {"code": totp_code(user)}, follow=True)
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == home
 

@@ -12,7 +12,7 @@ from consumers.models import Redemption
 from consumers.services import card_purchase
 from core.qr import qr_modules
 from tests.cards import builders
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 from tests.web.pages import submission_of
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def client_of(user) -> Client:
     client = Client(headers={"accept-language": "en"})
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

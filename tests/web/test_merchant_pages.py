@@ -16,7 +16,7 @@ from merchants.models import Merchant, Product
 from merchants.services.settlement import settlement_run
 from tests.cards import builders
 from tests.complaints.complaints_builders import app_complaint
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 from tests.settlement.test_settlement import day_of_business  # noqa: F401 (fixture)
 from tests.web.pages import submission_of
 
@@ -29,7 +29,7 @@ PAGES = ["web-merchant-home", "web-merchant-redemptions", "web-merchant-settleme
 def page_client(user=None) -> Client:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     if user is not None:
-        client.force_login(user)
+        sign_in(client, user)
     return client
 
 

@@ -14,7 +14,7 @@ from complaints.models import Complaint
 from regulator.reports.audit import audit_report_pdf
 from regulator.services.audit import audit_record
 from tests.cards import builders
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 from tests.words.test_no_machine_text import visible_text
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def events():
 
 def _page(language: str) -> str:
     client = Client(headers={"accept-language": language})
-    client.force_login(UserFactory(role="regulator"))
+    sign_in(client, UserFactory(role="regulator"))
     return visible_text(client.get(reverse("web-regulator-audit-log")).content.decode())
 
 
@@ -78,7 +78,7 @@ def test_the_audit_log_speaks_english_too(events):
 
 def test_the_event_filter_is_labelled_for_what_it_filters(events):
     client = Client(headers={"accept-language": "zh-hans"})
-    client.force_login(UserFactory(role="regulator"))
+    sign_in(client, UserFactory(role="regulator"))
     html = client.get(reverse("web-regulator-audit-log")).content.decode()
     assert "记录类型" in html and "卡种" not in visible_text(html)
 

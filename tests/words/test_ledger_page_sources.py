@@ -14,7 +14,7 @@ from core import clock
 from escrow.models import LedgerCheck
 from escrow.tasks import ledger_check_daily_task
 from tests.escrow.ledger_helpers import funded_card
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sign_in
 from tests.words.test_no_machine_text import visible_text
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def _page() -> str:
     client = Client(headers={"accept-language": "zh-hans"})
-    client.force_login(UserFactory(role="regulator"))
+    sign_in(client, UserFactory(role="regulator"))
     return client.get(reverse("web-regulator-ledger")).content.decode()
 
 
@@ -47,7 +47,7 @@ def test_the_newest_check_wins_whatever_its_source():
     assert "2026年3月10日 09:30" in visible_text(_page())
     with time_machine.travel(datetime(2026, 3, 10, 11, 0, tzinfo=clock.BEIJING), tick=False):
         client = Client(headers={"accept-language": "zh-hans"})
-        client.force_login(UserFactory(role="regulator"))
+        sign_in(client, UserFactory(role="regulator"))
         client.post(reverse("web-regulator-ledger"))
     assert LedgerCheck.objects.count() == 3
     assert "2026年3月10日 11:00" in visible_text(_page())

@@ -24,6 +24,7 @@ from django.apps import apps
 from django.conf import settings
 from django.test import Client
 
+from tests.factories import sign_in
 from tests.security.test_csrf import ROLES, page_paths
 
 LANGUAGES = ("zh-hans", "en")
@@ -114,7 +115,7 @@ def client_for(world, role: str, language: str) -> Client:
     client = Client(headers={"accept-language": language})
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     if world.users[role] is not None:
-        client.force_login(world.users[role])
+        sign_in(client, world.users[role])
     return client
 
 

@@ -48,3 +48,11 @@ class Command(BaseCommand):
         for login in demo.demo_logins():
             self.stdout.write(f"  {login.role:9s} {login.username:14s} {login.shows}")
         self.stdout.write(f"  and the others: {demo.demo_other_logins()}")
+        uri = demo.demo_regulator_totp()
+        if uri is not None:
+            self.stdout.write(
+                f"The regulator also enters a 6-digit code from an authenticator app (TOTP). Add the demo's to "
+                f"yours by scanning the QR code on the login page (debug mode) or with this URI (secret "
+                f"{demo.DEMO_TOTP_SECRET}):\n  {uri}\n"
+                f"  or print the current code: .venv/bin/python manage.py demo_totp_code"
+            )
