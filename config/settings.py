@@ -297,6 +297,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "core.tasks.outbox_sweep_task", "schedule": 60.0},
     "cards-activate-due": {"task": "consumers.tasks.cards_activate_due_task", "schedule": 60.0},
     "redemptions-expire-due": {"task": "consumers.tasks.redemptions_expire_due_task", "schedule": 60.0},
+    "card-transfers-expire-due": {"task": "consumers.tasks.card_transfers_expire_due_task", "schedule": 60.0},
+    "top-ups-settle-due": {"task": "consumers.tasks.top_ups_settle_due_task", "schedule": 60.0},
     "period-pass-accrue": {"task": "consumers.tasks.period_pass_accrue_task", "schedule": crontab(hour=0, minute=5)},
     "settlement-daily": {"task": "merchants.tasks.settlement_daily_task", "schedule": crontab(hour=2, minute=0)},
     "reconciliation-daily": {"task": "escrow.tasks.reconciliation_daily_task", "schedule": crontab(hour=3, minute=0)},
@@ -448,6 +450,10 @@ SPECTACULAR_SETTINGS = {
         # A merchant's trading status and what is known of its filing (备案), in several responses.
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "FilingStatusEnum": "merchants.selectors.FILING_STATUSES",
+        # A card's state, a top-up's and a card transfer's.
+        "CardStateEnum": "consumers.models.Card.State",
+        "TopUpStateEnum": "consumers.models.TopUp.State",
+        "CardTransferStateEnum": "consumers.models.CardTransfer.State",
         # An inspection case's state and its requests for documents' (regulator.models).
         "InspectionCaseStateEnum": "regulator.models.InspectionCase.State",
         "DocumentRequestStateEnum": "regulator.models.DocumentRequest.State",
@@ -560,6 +566,10 @@ RISK_FILING_THRESHOLD = env_int(
 )
 RISK_AUTO_FLAG = env_bool("RISK_AUTO_FLAG", True, doc="Flag a merchant automatically when its risk turns high.")
 REDEMPTION_TTL_MINUTES = env_int("REDEMPTION_TTL_MINUTES", 15, doc="Minutes a consumer has to confirm a service.")
+# Card transfers (consumers.services_transfers): hours an offer waits for the other consumer's answer.
+CARD_TRANSFER_TTL_HOURS = env_int(
+    "CARD_TRANSFER_TTL_HOURS", 72, doc="Hours a card transfer offer waits for an answer before it expires."
+)
 # Complaints (complaints.services): hours a merchant has to answer, from when the
 # complaint was received (the hotline's call time for hotline work orders).
 COMPLAINT_RESPONSE_HOURS = env_int(

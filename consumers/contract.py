@@ -5,6 +5,11 @@ template, the page footer with the platform's contact and "第 n 页 / 共 N 页
 Money is integer fen and is formatted without floats. Times are shown in Beijing time.
 The refund rules follow API.md, Refunds; the cooling-off period and the time to pay a refund come
 from the rules profile in force, and the contract cites their provisions and the profile's version.
+
+A card's life after its purchase shows in it too: the top-ups paid into it (each with its own annex,
+``top_up_annex_pdf``) and its transfers. A card that changed hands is reissued in its holder's name,
+with the transfer's date; the giver's contract stays theirs as it stood until the transfer
+(``card_contract_pdf(card=..., until=transfer)``), naming them and saying when and to whom it passed.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
-from consumers.models import Card
+from consumers.models import Card, CardTransfer, Consumer, TopUp
 from core import clock
 from core.formatting import beijing_time, mask_phone, percent, yuan
 from core.pdf import FONT, document, page_canvas
@@ -97,8 +102,8 @@ def _header(card: Card) -> Table:
     return header
 
 
-def _parties(card: Card) -> Table:
-    merchant, consumer = card.merchant, card.consumer
+def _parties(card: Card, holder: Consumer) -> Table:
+    merchant, consumer = card.merchant, holder
     rows = [
         ("商户（卖方）", merchant.name),
         ("消费者（买方）", consumer.display_name),
@@ -121,8 +126,27 @@ def _terms(card: Card) -> Table:
         rows.append(("有效天数", f"{card.days} 天"))
         if card.valid_from and card.valid_until:
             rows.append(("有效期", f"{beijing_time(card.valid_from)} 至 {beijing_time(card.valid_until)}"))
-    rows += [("购卡价款", yuan(card.price)), ("自愿退款手续费率", percent(card.refund_fee_bps))]
+    rows += [("购卡价款", yuan(purchase_price(card))), ("自愿退款手续费率", percent(card.refund_fee_bps))]
     return _table(rows)
+
+
+PAID_TOP_UPS = (TopUp.State.COOLING_OFF, TopUp.State.SETTLED, TopUp.State.REFUNDED)
+TOP_UP_STATES = {
+    TopUp.State.PENDING_PAYMENT: "待付款",
+    TopUp.State.COOLING_OFF: "冷静期内",
+    TopUp.State.SETTLED: "已生效",
+    TopUp.State.REFUNDED: "已退款",
+    TopUp.State.CANCELLED: "已取消",
+}
+
+
+def _paid_top_ups(card: Card) -> list[TopUp]:
+    return list(card.top_ups.filter(state__in=PAID_TOP_UPS).order_by("paid_at", "pk"))
+
+
+def purchase_price(card: Card) -> int:
+    """What the purchase itself cost: the card's money paid less its paid top-ups."""
+    return card.price - sum(top_up.amount for top_up in _paid_top_ups(card))
 
 
 # Civil Code art. 203, as core.calendar counts it (last_day).
@@ -152,7 +176,7 @@ def _cooling_off_note(card: Card) -> str:
     )
 
 
-def _receipt(card: Card) -> list[Flowable]:
+def _receipt(card: Card, *, given: bool = False) -> list[Flowable]:
     if card.paid_at is None:
         pairs = [
             ("应付金额", f"{yuan(card.price)}（待付款）"),
@@ -161,11 +185,14 @@ def _receipt(card: Card) -> list[Flowable]:
         ]
     else:
         pairs = [
-            ("实付金额", yuan(card.price)),
+            ("实付金额", yuan(purchase_price(card))),
             ("付款时间", beijing_time(card.paid_at)),
             ("冷静期截止", beijing_time(card.cooling_off_ends_at) if card.cooling_off_ends_at else "—"),
-            ("当前托管余额", yuan(card.escrow_account.balance)),
         ]
+        if card.price != purchase_price(card):
+            pairs.append(("含充值累计实付", yuan(card.price)))
+        if not given:
+            pairs.append(("当前托管余额", yuan(card.escrow_account.balance)))
     return [_table(pairs, label_width=28 * mm), Spacer(0, 1.5 * mm), _p(_cooling_off_note(card))]
 
 
@@ -237,25 +264,166 @@ def _escrow_statement(card: Card) -> Paragraph:
     )
 
 
-def card_contract_pdf(*, card: Card) -> bytes:
-    """The purchase contract and receipt of ``card``: an A4 PDF."""
+def _accepted_transfers(card: Card, *, until: CardTransfer | None) -> list[CardTransfer]:
+    transfers = card.transfers.filter(state=CardTransfer.State.ACCEPTED).select_related("from_consumer", "to_consumer")
+    if until is not None and until.decided_at is not None:
+        transfers = transfers.filter(decided_at__lte=until.decided_at)
+    return list(transfers.order_by("decided_at", "pk"))
+
+
+def _holding(card: Card, transfers: list[CardTransfer], *, until: CardTransfer | None) -> list[Flowable]:
+    """Whose the card is under this contract: reissued to a holder who received it by transfer, or
+    the giver's copy, ended by the transfer."""
+    if until is not None and until.decided_at is not None and until.to_consumer is not None:
+        return [
+            _p(
+                f"本卡已于 {beijing_time(until.decided_at)} 转让给 {escape(until.to_consumer.display_name)}"
+                f"（手机号码 {mask_phone(until.to_consumer.phone)}）。自转让时起，本合同项下的权利义务由受让人承继，"
+                "原持卡人不再享有本卡权利；转让未收取任何费用，托管资金未发生变动。"
+            )
+        ]
+    received = [transfer for transfer in transfers if transfer.to_consumer_id == card.consumer_id]
+    if not received:
+        return []
+    last = received[-1]
+    when = beijing_time(last.decided_at) if last.decided_at else "—"
+    return [
+        _p(
+            f"本合同因预付卡转让重新签发：{escape(last.from_consumer.display_name)} 于 {when} 将本卡转让给"
+            f"现持卡人 {escape(card.consumer.display_name)}，并已通知商户。"
+            "本卡的服务条款、托管余额及退款规则均不因转让而改变。"
+        )
+    ]
+
+
+def _top_ups_table(top_ups: list[TopUp]) -> Table:
+    rows = [["付款时间", "充值金额", "增加面额", "冷静期截止", "状态"]]
+    rows += [
+        [
+            beijing_time(top_up.paid_at) if top_up.paid_at else "—",
+            yuan(top_up.amount),
+            yuan(top_up.face_value),
+            beijing_time(top_up.cooling_off_ends_at) if top_up.cooling_off_ends_at else "—",
+            TOP_UP_STATES[top_up.state],
+        ]
+        for top_up in top_ups
+    ]
+    table = Table([[_p(escape(cell)) for cell in row] for row in rows])
+    table.setStyle(TableStyle([*_GRID[:2], ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke)]))
+    return table
+
+
+def _transfers_table(transfers: list[CardTransfer]) -> Table:
+    rows = [["转让时间", "原持卡人", "受让人"]]
+    rows += [
+        [
+            beijing_time(transfer.decided_at) if transfer.decided_at else "—",
+            transfer.from_consumer.display_name,
+            transfer.to_consumer.display_name if transfer.to_consumer else "—",
+        ]
+        for transfer in transfers
+    ]
+    table = Table([[_p(escape(cell)) for cell in row] for row in rows])
+    table.setStyle(TableStyle([*_GRID[:2], ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke)]))
+    return table
+
+
+def card_contract_pdf(*, card: Card, until: CardTransfer | None = None) -> bytes:
+    """The purchase contract and receipt of ``card``: an A4 PDF, naming its present holder (reissued
+    to one who received it by transfer). With ``until`` (an accepted transfer of it), the giver's
+    copy instead: as it stood until that transfer, naming the giver and saying it ended then."""
+    holder = until.from_consumer if until is not None else card.consumer
+    transfers = _accepted_transfers(card, until=until)
+    top_ups = _paid_top_ups(card)
+    if until is not None and until.decided_at is not None:
+        top_ups = [top_up for top_up in top_ups if top_up.paid_at and top_up.paid_at <= until.decided_at]
     buffer = io.BytesIO()
     doc = document(buffer, title=TITLE, subject=f"卡号 {card.pk}", bottom_margin=16 * mm)
     story: list[Flowable] = [
         _header(card),
         _p("一、合同双方", _HEADING),
-        _parties(card),
+        _parties(card, holder),
+        *_holding(card, transfers, until=until),
         _p("二、商品及服务条款", _HEADING),
         _terms(card),
         _p("三、付款收据及冷静期", _HEADING),
-        *_receipt(card),
+        *_receipt(card, given=until is not None),
         _p("四、退款规则", _HEADING),
         *_refund_rules(card),
         _basis(),
         _p("五、资金托管", _HEADING),
         _escrow_statement(card),
+    ]
+    if top_ups:
+        story += [
+            _p("六、充值记录", _HEADING),
+            _p("每笔充值另有补充协议及收据，各自享有冷静期，冷静期内未接受服务的可全额退还该笔充值款。"),
+            _top_ups_table(top_ups),
+        ]
+    if transfers:
+        story += [_p("七、转让记录" if top_ups else "六、转让记录", _HEADING), _transfers_table(transfers)]
+    story += [Spacer(0, 4 * mm), _p(f"本文件生成时间：{beijing_time(clock.now())}", _SMALL)]
+    doc.build(story, canvasmaker=page_canvas(f"{TITLE}　卡号 {card.pk}"))
+    return buffer.getvalue()
+
+
+ANNEX_TITLE = "预付卡充值补充协议及收据"
+
+
+def top_up_annex_pdf(*, top_up: TopUp) -> bytes:
+    """A top-up's contract annex and receipt: a purchase of its own, with its own cooling-off period
+    and escrow, under the card's contract."""
+    card = top_up.card
+    buffer = io.BytesIO()
+    doc = document(buffer, title=ANNEX_TITLE, subject=f"卡号 {card.pk} 充值 {top_up.pk}", bottom_margin=16 * mm)
+    cooling_off = rule("cooling_off_days")
+    if top_up.paid_at is None:
+        receipt = [
+            ("应付金额", f"{yuan(top_up.amount)}（{TOP_UP_STATES[top_up.state]}）"),
+            ("增加面额", yuan(top_up.face_value)),
+        ]
+        window = (
+            f"冷静期自付款成功时开始计算：付款当日不计，至付款次日起第{cooling_off.value}日24:00（北京时间）届满。"
+            f"{HOLIDAY_EXTENSION}"
+        )
+    else:
+        ends = beijing_time(top_up.cooling_off_ends_at) if top_up.cooling_off_ends_at else "—"
+        receipt = [
+            ("实付金额", yuan(top_up.amount)),
+            ("增加面额", yuan(top_up.face_value)),
+            ("付款时间", beijing_time(top_up.paid_at)),
+            ("冷静期截止", ends),
+            ("状态", TOP_UP_STATES[top_up.state]),
+        ]
+        window = f"本笔充值的冷静期截止时间为 {ends}。{HOLIDAY_EXTENSION}"
+    story: list[Flowable] = [
+        _p(ANNEX_TITLE, _TITLE),
+        _p(f"卡号：{card.pk}　充值编号：{top_up.pk}", _CENTERED_SMALL),
+        _p("一、当事人", _HEADING),
+        _parties(card, top_up.consumer),
+        _p("二、充值内容", _HEADING),
+        _table([("商品名称", card.product.name), ("卡片类型", KIND_NAMES.get(card.kind, card.kind)), *receipt]),
+        _p(
+            "本笔充值按原购卡合同约定的价款与面额比例折算面额（按分向下取整），计入本卡余额；"
+            "原购卡合同的服务条款、退款规则及手续费率同样适用于本笔充值。"
+        ),
+        _p("三、冷静期", _HEADING),
+        _p(
+            f"{window}冷静期内且本笔充值付款后未接受任何服务的，可申请全额退还本笔充值款 {yuan(top_up.amount)}，"
+            "不收取手续费，原路退回本笔充值的付款账户；退还后本卡余额相应减少本笔充值增加的面额，"
+            f"其余款项及本卡状态不受影响。退款自申请之时起{rule('refund_due_days').value}日内退回。"
+        ),
+        _p("四、资金托管", _HEADING),
+        _p(
+            "本笔充值款全额存入本卡在托管银行的托管账户，与平台及商户的自有资金分开管理，"
+            "仅在消费者确认接受相应服务后按该次服务的金额划付给商户。"
+        ),
+        _p(
+            f"依据：{escape(cooling_off.basis_zh)}；{escape(rule('max_price').basis_zh)}"
+            f"（{escape(rules_active().name_zh)}规则，版本 {escape(top_up.rules_version or rules_active().version)}）。"
+        ),
         Spacer(0, 4 * mm),
         _p(f"本文件生成时间：{beijing_time(clock.now())}", _SMALL),
     ]
-    doc.build(story, canvasmaker=page_canvas(f"{TITLE}　卡号 {card.pk}"))
+    doc.build(story, canvasmaker=page_canvas(f"{ANNEX_TITLE}　卡号 {card.pk}"))
     return buffer.getvalue()

@@ -34,6 +34,26 @@ class GatewayUnavailable(DomainError):
     default_detail = _("The payment gateway could not be reached; retry with the same Idempotency-Key.")
 
 
+class CardNotTransferable(DomainError):
+    """``reason`` says why (``consumers.services_transfers.NOT_TRANSFERABLE``); under the yearly
+    limit the body adds its ``rule`` and ``basis`` too."""
+
+    code = "card_not_transferable"
+    default_detail = _("This card cannot be transferred now.")
+
+
+class TransferNotOpen(DomainError):
+    code = "card_transfer_not_open"
+    default_detail = _("This offer was already accepted, declined, withdrawn, or it has expired.")
+
+
+class CardNotTopUpable(DomainError):
+    """``reason`` says why (``consumers.services_top_ups.NOT_TOP_UPABLE``)."""
+
+    code = "card_not_top_upable"
+    default_detail = _("Money cannot be added to this card now.")
+
+
 class OperatorConsentNotOpen(DomainError):
     code = "operator_consent_not_open"
     default_detail = _(

@@ -24,6 +24,27 @@ cards runs. Money lives in the ledger: ``escrow_balance`` is the card's escrow a
 
 A ``Dispute`` (a merchant contesting a service its consumer rejected; its rules are
 ``consumers.disputes``') holds the card while it is open: no refund, no transfer.
+A card's life after the purchase
+--------------------------------
+- ``TopUp``: more money paid into a stored-value card, a purchase of its own: its own payment at the
+  gateway, its own cooling-off period (returned in full while no service was received since it was
+  paid), its own escrow posting into the card's escrow account and its own contract annex. Once paid
+  it counts in the card's ``price`` (money paid), ``face_value`` and ``balance``, so the invariant
+  above holds with top-ups counted in the money paid::
+
+      pending_payment ──pay──▶ cooling_off ──settle──▶ settled
+            │                      │
+          cancel                 refund
+            ▼                      ▼
+        cancelled               refunded
+
+- ``CardTransfer``: the holder offers the card to another consumer by phone number; the card
+  changes hands when that consumer accepts (no money moves: the escrow account is the card's)::
+
+      offered ──accept──▶ accepted
+         ├────decline──▶ declined
+         ├────cancel───▶ cancelled   (by the holder)
+         └────expire───▶ expired     (past expires_at, by the clock)
 """
 
 import secrets
@@ -38,6 +59,16 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from core import clock
 from escrow.models import Account
 from merchants.models import Merchant, OperatorChange, Product
+
+
+def phone_normalize(phone: str) -> str:
+    """A phone number as transfers compare them: without spaces or dashes and without China's
+    country code (``+86 138-0000-1234`` → ``13800001234``); another country's keeps its ``+``."""
+    digits = "".join(ch for ch in phone if ch not in " -")
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix) and len(digits) > len(prefix):
+            return digits[len(prefix) :]
+    return digits
 
 
 class Consumer(models.Model):
@@ -280,6 +311,139 @@ class Redemption(FSMModelMixin, models.Model):
     )
     def expire(self) -> None:
         """Nobody confirmed within the time allowed."""
+
+
+class TopUp(FSMModelMixin, models.Model):
+    """Money paid into a stored-value card after its purchase (see the module docstring).
+
+    ``amount`` is the money paid; ``face_value`` the face value it adds to the card's balance, at
+    the card's own rate (its plan's price to face value, rounded down to the fen). The payment is
+    the top-up's own (``gateway``, ``external_id``, ``client_secret``): its id is the payment's id
+    in the API. ``consumer`` is who paid (the holder then; a card is not transferred while a top-up
+    waits for payment or is in its cooling-off period)."""
+
+    class State(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("pending payment")
+        COOLING_OFF = "cooling_off", _("cooling-off")
+        SETTLED = "settled", _("settled")
+        REFUNDED = "refunded", _("refunded")
+        CANCELLED = "cancelled", _("cancelled")
+
+    # A top-up counted against the card's cap and the education limit before it is paid, and one
+    # that stops the card from being transferred.
+    OPEN = (State.PENDING_PAYMENT, State.COOLING_OFF)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="top_ups")
+    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="top_ups")
+    amount = models.BigIntegerField()
+    face_value = models.BigIntegerField()
+    state = FSMField(default=State.PENDING_PAYMENT, choices=State.choices, protected=True)
+    gateway = models.CharField(max_length=16)
+    external_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    client_secret = models.CharField(max_length=255, blank=True, default="")
+    purchase_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    rules_version = models.CharField(max_length=40, blank=True, default="")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cooling_off_ends_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)  # paid, cancelled, settled or refunded
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["card", "state"], name="topup_card_state_idx"),
+            models.Index(fields=["state", "cooling_off_ends_at"], name="topup_state_cooling_off_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0, face_value__gt=0), name="topup_amounts_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"top-up {self.pk}"
+
+    @property
+    def in_cooling_off_window(self) -> bool:
+        return self.cooling_off_ends_at is not None and clock.now() < self.cooling_off_ends_at
+
+    @property
+    def payment_status(self) -> str:
+        """Its payment's status, as a card's payment has one: pending, succeeded or failed."""
+        if self.state == self.State.PENDING_PAYMENT:
+            return "pending"
+        return "failed" if self.state == self.State.CANCELLED else "succeeded"
+
+    @transition(field=state, source=State.PENDING_PAYMENT, target=State.COOLING_OFF)
+    def pay(self) -> None:
+        """The payment reached the custody bank: the money is in the card's escrow."""
+
+    @transition(field=state, source=State.PENDING_PAYMENT, target=State.CANCELLED)
+    def cancel(self) -> None:
+        """The payment failed, or the card could take no more money when it arrived."""
+
+    @transition(field=state, source=State.COOLING_OFF, target=State.SETTLED)
+    def settle(self) -> None:
+        """Its cooling-off period is over: by the clock, or a service was received since it was paid."""
+
+    @transition(field=state, source=State.COOLING_OFF, target=State.REFUNDED)
+    def refund(self) -> None:
+        """Returned in full within its cooling-off period."""
+
+
+def _transfer_open(transfer: "CardTransfer") -> bool:
+    return clock.now() < transfer.expires_at
+
+
+class CardTransfer(FSMModelMixin, models.Model):
+    """A holder's offer of a card to the consumer with ``to_phone`` (``phone_normalize``d); the
+    card is theirs once they accept. One open offer a card at most. Nothing here moves money."""
+
+    class State(models.TextChoices):
+        OFFERED = "offered", _("offered")
+        ACCEPTED = "accepted", _("accepted")
+        DECLINED = "declined", _("declined")
+        CANCELLED = "cancelled", _("cancelled")
+        EXPIRED = "expired", _("expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="transfers")
+    from_consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="transfers_given")
+    to_phone = models.CharField(max_length=20)
+    to_consumer = models.ForeignKey(
+        Consumer, on_delete=models.PROTECT, null=True, blank=True, related_name="transfers_received"
+    )
+    state = FSMField(default=State.OFFERED, choices=State.choices, protected=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["to_phone", "state"], name="transfer_to_phone_state_idx"),
+            models.Index(fields=["state", "expires_at"], name="transfer_state_expires_idx"),
+            models.Index(fields=["card", "state", "decided_at"], name="transfer_card_state_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["card"], condition=Q(state="offered"), name="transfer_one_open_offer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"transfer {self.pk}"
+
+    @transition(field=state, source=State.OFFERED, target=State.ACCEPTED, conditions=[_transfer_open])
+    def accept(self) -> None:
+        """The consumer with the phone took the card: it is theirs."""
+
+    @transition(field=state, source=State.OFFERED, target=State.DECLINED)
+    def decline(self) -> None:
+        """The consumer with the phone said no."""
+
+    @transition(field=state, source=State.OFFERED, target=State.CANCELLED)
+    def cancel(self) -> None:
+        """The holder withdrew the offer."""
+
+    @transition(field=state, source=State.OFFERED, target=State.EXPIRED, conditions=[lambda t: not _transfer_open(t)])
+    def expire(self) -> None:
+        """Nobody accepted before ``expires_at``."""
 
 
 class OperatorConsent(models.Model):

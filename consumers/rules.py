@@ -64,3 +64,10 @@ def dispute_decide_by(opened_at: datetime) -> datetime:
     """When a dispute opened at ``opened_at`` is dismissed if the regulator has not decided it: the
     rules profile's ``dispute_decision_days`` later."""
     return opened_at + timedelta(days=rule("dispute_decision_days").value)
+
+
+def top_up_face_value(*, amount: int, price: int, face_value: int) -> int:
+    """Face value a top-up of ``amount`` fen adds to a stored-value card: at the card's own rate
+    (money paid to face value), ``floor(amount * face_value / price)``. Rounding down keeps the
+    card's escrow covering its balance at the rate its releases use (``stored_value_release``)."""
+    return amount * face_value // price

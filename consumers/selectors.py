@@ -8,7 +8,8 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models.functions import Replace
 
 from consumers import rules
 from consumers.errors import CardNotRedeemable
@@ -16,11 +17,14 @@ from consumers.models import (
     COUNTER_CODE_ALPHABET,
     COUNTER_CODE_LENGTH,
     Card,
+    CardTransfer,
     Consumer,
     Dispute,
     DisputeEvidence,
     OperatorConsent,
     Redemption,
+    TopUp,
+    phone_normalize,
 )
 from core import clock
 from core.errors import NotFound
@@ -162,6 +166,122 @@ def card_holders_after(merchant_id: str, after: int, limit: int) -> list[int]:
 
 def card_holders_count(merchant_id: str) -> int:
     return _holders(merchant_id).values("user_id").distinct().count()
+
+
+# --- transfers and top-ups -----------------------------------------------------------------------
+
+
+def consumers_with_phone(*, phone: str) -> QuerySet[Consumer]:
+    """Consumers signed up with this phone number, however they typed it (spaces, dashes, +86)."""
+    normalized = phone_normalize(phone)
+    variants = [normalized] if normalized.startswith("+") else [normalized, f"+86{normalized}", f"0086{normalized}"]
+    typed = Replace(Replace(F("phone"), Value(" "), Value("")), Value("-"), Value(""))
+    return Consumer.objects.annotate(phone_typed=typed).filter(phone_typed__in=variants)
+
+
+def transfers_visible_to(*, user) -> QuerySet[CardTransfer]:
+    """A consumer's offers made and received (by their phone, answered or not), a merchant's
+    offers of the cards it sold, a regulator's the offers of cards of its jurisdiction; newest first."""
+    transfers = CardTransfer.objects.select_related(
+        "card__merchant", "card__product", "card__escrow_account", "from_consumer"
+    ).order_by("-created_at", "pk")
+    if user.role == "regulator":
+        return oversight_of(user).narrow(transfers, path="card__merchant__")
+    if user.role == "merchant":
+        return transfers.filter(card__merchant__user=user)
+    consumer = getattr(user, "consumer", None)
+    if consumer is None:
+        return transfers.none()
+    return transfers.filter(
+        Q(from_consumer=consumer) | Q(to_phone=phone_normalize(consumer.phone)) | Q(to_consumer=consumer)
+    )
+
+
+def transfer_get(*, user, transfer_id) -> CardTransfer:
+    try:
+        return transfers_visible_to(user=user).get(pk=transfer_id)
+    except (CardTransfer.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
+
+
+def transfers_offered_to(*, consumer: Consumer) -> QuerySet[CardTransfer]:
+    """Offers waiting for this consumer's answer (made to their phone, still open by the clock)."""
+    return (
+        CardTransfer.objects.select_related("card__merchant", "card__product", "card__escrow_account", "from_consumer")
+        .filter(to_phone=phone_normalize(consumer.phone), state=CardTransfer.State.OFFERED, expires_at__gt=clock.now())
+        .exclude(from_consumer=consumer)
+        .order_by("expires_at", "pk")
+    )
+
+
+def transfers_given_by(*, consumer: Consumer) -> QuerySet[CardTransfer]:
+    """Cards this consumer gave away (accepted offers): their contract as it stood stays theirs."""
+    return (
+        transfers_visible_to(user=consumer.user)
+        .select_related("to_consumer")
+        .filter(from_consumer=consumer, state=CardTransfer.State.ACCEPTED)
+    )
+
+
+def card_transfers(*, card: Card, consumer: Consumer) -> QuerySet[CardTransfer]:
+    """A card's transfers as its holder sees them: how it came to them (each accepted transfer) and
+    their own offers of it; another holder's unanswered offers to third parties stay theirs."""
+    return (
+        CardTransfer.objects.select_related("from_consumer", "to_consumer")
+        .filter(card=card)
+        .filter(Q(state=CardTransfer.State.ACCEPTED) | Q(from_consumer=consumer))
+        .order_by("-created_at", "pk")
+    )
+
+
+def card_open_offer(*, card: Card) -> CardTransfer | None:
+    """The card's offer still waiting for an answer, if any (open by the clock)."""
+    return (
+        CardTransfer.objects.filter(card=card, state=CardTransfer.State.OFFERED, expires_at__gt=clock.now())
+        .order_by("pk")
+        .first()
+    )
+
+
+def card_holder_since(*, card: Card):
+    """When the card came to its present holder: its last accepted transfer, else None (bought)."""
+    return (
+        CardTransfer.objects.filter(card=card, state=CardTransfer.State.ACCEPTED, to_consumer_id=card.consumer_id)
+        .order_by("-decided_at")
+        .first()
+    )
+
+
+def top_ups_visible_to(*, user) -> QuerySet[TopUp]:
+    """Top-ups of the cards the user sees (``cards_visible_to``), newest first."""
+    return (
+        TopUp.objects.filter(card__in=cards_visible_to(user=user).values("pk"))
+        .select_related("card")
+        .order_by("-created_at", "pk")
+    )
+
+
+def top_up_get(*, user, top_up_id) -> TopUp:
+    try:
+        return (
+            top_ups_visible_to(user=user)
+            .select_related("card__merchant", "card__product", "consumer")
+            .get(pk=top_up_id)
+        )
+    except (TopUp.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
+
+
+def transfer_given_get(*, consumer: Consumer, transfer_id) -> CardTransfer:
+    """One of the consumer's accepted offers (a card they gave away), with its card; else "not found"."""
+    try:
+        return (
+            CardTransfer.objects.select_related("card__merchant", "card__product", "card__escrow_account")
+            .filter(from_consumer=consumer, state=CardTransfer.State.ACCEPTED)
+            .get(pk=transfer_id)
+        )
+    except (CardTransfer.DoesNotExist, ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
 
 
 # --- a change of operator: which cards continue -------------------------------------------------

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -36,8 +37,8 @@ from consumers.errors import (
     RedemptionExpired,
     RedemptionNotPending,
 )
-from consumers.limits import HOLDING_FIELDS, holdings_collected
-from consumers.models import Card, Consumer, OperatorConsent, Payment, Redemption, counter_code_new
+from consumers.limits import HOLDING_FIELDS, holdings_collected, with_top_ups_waiting
+from consumers.models import Card, Consumer, OperatorConsent, Payment, Redemption, TopUp, counter_code_new
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.gateways import GatewayError, PaymentIntent, get_gateway
@@ -91,19 +92,27 @@ def card_change(
     card: Card,
     *,
     paid_at: datetime | None = None,
+    topped_up: int = 0,
     released: int = 0,
     refunded: int | None = None,
+    returned: int = 0,
     fields: Iterable[str] = (),
     add: Mapping[str, int] | None = None,
 ) -> sql.Change:
-    """The one way a locked card's totals and state change (purchases, releases, refunds, mass
-    refunds): apply the change to the card in memory and return its write, which the caller runs
-    (``sql.execute_all([change.statement()])``, or ``sql.update_each`` for a chunk of cards).
+    """The one way a locked card's totals and state change (purchases, top-ups, releases, refunds,
+    mass refunds): apply the change to the card in memory and return its write, which the caller
+    runs (``sql.execute_all([change.statement()])``, or ``sql.update_each`` for a chunk of cards).
 
     - ``paid_at``: the purchase was paid then: the card ``pay``s and its cooling-off period is fixed.
+    - ``topped_up``: a top-up's payment put this many more fen in its escrow: counted in ``price``
+      (money paid), so ``price == escrow + released_total + refunded_total`` still holds; the caller
+      adds the face value it bought (``add``: ``face_value`` and ``balance``).
     - ``released``: fen of its escrow went to the merchant (a service, a day of a pass, a refund's fee).
     - ``refunded``: a refund paid this many fen back to the consumer (with its fee, what was left):
       the card is ``refund``ed (the transition refuses if anything is left in escrow).
+    - ``returned``: a top-up's cooling-off refund paid this many fen back: counted in
+      ``refunded_total``; the card keeps its state and the rest of its escrow (the caller takes the
+      top-up's face value off ``balance``).
     - An active card whose escrow is empty is ``exhaust``ed.
 
     The totals are written as ``column = column + delta`` on the locked row (``F()`` in the ORM);
@@ -117,13 +126,19 @@ def card_change(
         card.paid_at = paid_at
         card.cooling_off_ends_at = rules.cooling_off_ends_at(paid_at)
         written |= {"state", "paid_at", "cooling_off_ends_at"}
+    if topped_up:
+        card.price += topped_up
+        deltas["price"] = topped_up
     if released:
         card.released_total += released
         deltas["released_total"] = released
+    if returned:
+        card.refunded_total += returned
+        deltas["refunded_total"] = returned
     if refunded is not None:
         if refunded:
             card.refunded_total += refunded
-            deltas["refunded_total"] = refunded
+            deltas["refunded_total"] = deltas.get("refunded_total", 0) + refunded
         card.refund()
         written.add("state")
     elif card.escrow_left == 0 and card.state == Card.State.ACTIVE:
@@ -326,8 +341,10 @@ def _education_holdings(
     read runs after the lock is granted, so it sees the card of a purchase that held it before."""
     sql.execute_all([sql.lock_statement(Consumer, {"pk": consumer.pk})])
     rows = list(
-        Card.objects.filter(
-            Q(state__in=Card.LIMIT_COUNTED) | Q(pk=card_id), consumer_id=consumer.pk, merchant_id=merchant_id
+        with_top_ups_waiting(
+            Card.objects.filter(
+                Q(state__in=Card.LIMIT_COUNTED) | Q(pk=card_id), consumer_id=consumer.pk, merchant_id=merchant_id
+            )
         ).values_list("pk", *HOLDING_FIELDS)
     )
     if any(row[0] == card_id for row in rows):
@@ -396,25 +413,106 @@ def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool
 
 
 def payment_settle(*, payment_external_id: str, succeeded: bool) -> Card:
-    """The gateway's verdict on a payment (Stripe webhook): the purchase entry, or a cancelled card."""
+    """The gateway's verdict on a payment (Stripe webhook): the purchase entry, or a cancelled card;
+    for a top-up's payment, its entry into the card's escrow, or a cancelled top-up."""
     with transaction.atomic(durable=True):
-        payment, custody_id = _lock_payment(external_id=payment_external_id)
+        try:
+            payment, custody_id = _lock_payment(external_id=payment_external_id)
+        except NotFound:
+            top_up, card = _lock_top_up(external_id=payment_external_id)
+            return _top_up_payment_decide(top_up=top_up, card=card, succeeded=succeeded)
         return _payment_decide(payment=payment, custody_id=custody_id, succeeded=succeeded)
 
 
 def payment_simulate(*, consumer: Consumer, payment_id: str, outcome: str) -> Card:
-    """The local sandbox bank settles a payment as its consumer says (PAYMENT_GATEWAY=local)."""
+    """The local sandbox bank settles a payment as its consumer says (PAYMENT_GATEWAY=local): a
+    card's, or a top-up's (whose id is its payment's id); the answer is the card either way."""
     if settings.PAYMENT_GATEWAY != "local":
         raise NotFound()
     if outcome not in ("succeeded", "failed"):
         raise InvalidInput(errors={"outcome": [_('Must be "succeeded" or "failed".')]})
     with service_atomic():
-        payment, custody_id = _lock_payment(pk=payment_id, consumer=consumer)
+        try:
+            payment, custody_id = _lock_payment(pk=payment_id, consumer=consumer)
+        except NotFound:
+            top_up, card = _lock_top_up(pk=payment_id, consumer=consumer)
+            return _top_up_payment_decide(top_up=top_up, card=card, succeeded=outcome == "succeeded")
         card = _payment_decide(payment=payment, custody_id=custody_id, succeeded=outcome == "succeeded")
         if outcome == "succeeded":
             LocalGateway().payment_received(payment_external_id=payment.external_id, amount=card.price)
         card.payment = payment
         return card
+
+
+# --- a top-up's payment (its request is consumers.services_top_ups') ---------------------------
+
+
+def _lock_top_up(*, consumer: Consumer | None = None, **lookup) -> tuple[TopUp, Card]:
+    """Lock a top-up's card, then the top-up (the card first, as everywhere). ``lookup`` is exact
+    matches on the top-up's own fields; ``consumer`` must be who pays it."""
+    if consumer is not None:
+        lookup["consumer"] = consumer
+    try:
+        card_id = TopUp.objects.filter(**lookup).values_list("card_id", flat=True).first()
+    except (ValueError, DjangoValidationError) as exc:
+        raise NotFound() from exc
+    if card_id is None:
+        raise NotFound()
+    card = card_lock(pk=card_id)
+    top_up = TopUp.objects.select_for_update().get(**lookup)
+    return top_up, card
+
+
+def _top_up_payment_decide(*, top_up: TopUp, card: Card, succeeded: bool) -> Card:
+    """The gateway's verdict on a locked top-up of a locked card. Paid: its money goes into the
+    card's escrow (a purchase entry of its own), its cooling-off period starts, and the card counts
+    it in its money paid, face value and balance. A card that can no longer hold money when the
+    payment arrives (refunded, used up) cancels the top-up instead under the sandbox bank, which
+    then takes nothing; under Stripe the money did arrive, so this is refused (the webhook keeps
+    the event failing and visible for an operator to refund it), as for a cancelled card."""
+    paid = (TopUp.State.COOLING_OFF, TopUp.State.SETTLED, TopUp.State.REFUNDED)
+    if (succeeded and top_up.state in paid) or (not succeeded and top_up.state == TopUp.State.CANCELLED):
+        return card  # the gateway told us twice
+    if top_up.state != TopUp.State.PENDING_PAYMENT:
+        raise PaymentNotPending()
+    now = clock.now()
+    top_up.decided_at = now
+    card_apply_clock(card)
+    if succeeded and card.state not in Card.HOLDING:
+        if top_up.gateway != "local":
+            raise PaymentNotPending(_("The card can no longer take money; the payment must be refunded."))
+        succeeded = False
+    if not succeeded:
+        top_up.cancel()
+        top_up.save(update_fields=["state", "decided_at"])
+        return card
+    entry = journal_post(
+        code=JournalEntry.Code.PURCHASE,
+        legs=[  # the card's leg first: a card's entries share one hash chain
+            Leg(card.escrow_account_id, -top_up.amount),
+            Leg(singleton_account_id(Account.Kind.CUSTODY), top_up.amount),
+        ],
+        idempotency_key=f"top-up:{top_up.pk}",
+        actor_label=f"gateway:{top_up.gateway}",
+        memo=f"top-up {top_up.pk} payment {top_up.external_id}"[:200],
+        need_id=False,  # the card and the top-up are locked
+    )
+    top_up.pay()
+    top_up.paid_at = now
+    top_up.cooling_off_ends_at = rules.cooling_off_ends_at(now)
+    top_up.save(update_fields=["state", "paid_at", "cooling_off_ends_at", "decided_at"])
+    if entry.replayed:
+        return card  # counted in the card when it was posted
+    card.escrow_account.balance = entry.balances[card.escrow_account_id]
+    card.face_value = _required(card.face_value) + top_up.face_value
+    card.balance = _required(card.balance) + top_up.face_value
+    change = card_change(
+        card, topped_up=top_up.amount, add={"face_value": top_up.face_value, "balance": top_up.face_value}
+    )
+    sql.execute_all([change.statement()])
+    if top_up.gateway == "local":
+        LocalGateway().payment_received(payment_external_id=top_up.external_id, amount=top_up.amount)
+    return card
 
 
 # --- redemptions ----------------------------------------------------------------------------

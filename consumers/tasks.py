@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from consumers import disputes, services
+from consumers import disputes, services, services_top_ups, services_transfers
 
 
 @shared_task
@@ -26,3 +26,13 @@ def cooling_off_ending_notify_task() -> int:
 @shared_task
 def disputes_expire_due_task() -> int:
     return disputes.disputes_expire_due()
+
+
+@shared_task
+def card_transfers_expire_due_task() -> int:
+    return services_transfers.card_transfers_expire_due()
+
+
+@shared_task
+def top_ups_settle_due_task() -> int:
+    return services_top_ups.top_ups_settle_due()

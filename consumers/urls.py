@@ -12,6 +12,22 @@ urlpatterns = [
     path("cards/<uuid:card_id>/contract.pdf", api.CardContractApi.as_view(), name="card-contract"),
     path("cards/<uuid:card_id>/operator-consent", api.CardOperatorConsentApi.as_view(), name="card-operator-consent"),
     path("payments/<uuid:payment_id>/simulate", api.PaymentSimulateApi.as_view(), name="payment-simulate"),
+    path("cards/<uuid:card_id>/top-ups", api.CardTopUpListCreateApi.as_view(), name="card-top-ups"),
+    path("card-top-ups/<uuid:top_up_id>", api.TopUpDetailApi.as_view(), name="card-top-up-detail"),
+    path("card-top-ups/<uuid:top_up_id>/annex.pdf", api.TopUpAnnexApi.as_view(), name="card-top-up-annex"),
+    path("cards/<uuid:card_id>/transfers", api.CardTransferCreateApi.as_view(), name="card-transfer-create"),
+    path("card-transfers", api.CardTransferListApi.as_view(), name="card-transfers"),
+    path("card-transfers/<uuid:transfer_id>", api.CardTransferDetailApi.as_view(), name="card-transfer-detail"),
+    path("card-transfers/<uuid:transfer_id>/accept", api.CardTransferAcceptApi.as_view(), name="card-transfer-accept"),
+    path(
+        "card-transfers/<uuid:transfer_id>/decline", api.CardTransferDeclineApi.as_view(), name="card-transfer-decline"
+    ),
+    path("card-transfers/<uuid:transfer_id>/cancel", api.CardTransferCancelApi.as_view(), name="card-transfer-cancel"),
+    path(
+        "card-transfers/<uuid:transfer_id>/contract.pdf",
+        api.CardTransferContractApi.as_view(),
+        name="card-transfer-contract",
+    ),
     path("redemptions", api.RedemptionListCreateApi.as_view(), name="redemptions"),
     path("redemptions/<uuid:redemption_id>/confirm", api.RedemptionConfirmApi.as_view(), name="redemption-confirm"),
     path("redemptions/<uuid:redemption_id>/reject", api.RedemptionRejectApi.as_view(), name="redemption-reject"),

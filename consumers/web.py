@@ -33,10 +33,10 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from consumers import selectors, services
-from consumers.contract import card_contract_pdf
+from consumers import selectors, services, services_top_ups, services_transfers
+from consumers.contract import card_contract_pdf, top_up_annex_pdf
 from consumers.errors import CardNotRedeemable
-from consumers.models import Card, Consumer, Dispute, Redemption
+from consumers.models import Card, Consumer, Dispute, Redemption, TopUp
 from core import clock
 from core.errors import NotFound
 from core.formatting import beijing_date, beijing_datetime, percent, yuan
@@ -231,6 +231,187 @@ def card_contract(request, card_id):
     card = card_of_request(request, card_id)
     response = HttpResponse(card_contract_pdf(card=card), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="contract-{card.pk}.pdf"'
+    return response
+
+
+# --- a card's transfers (its page and the card list show them: ``refunds.web``) ----------------------
+
+
+class TransferOfferForm(OnceForm):
+    to_phone = forms.RegexField(
+        label=gettext_lazy("Their mobile phone number"),
+        regex=r"^\+?[0-9][0-9 -]{5,18}$",
+        max_length=20,
+        help_text=gettext_lazy("The person accepts in the app with the account signed up with this number."),
+        error_messages={"invalid": gettext_lazy("Enter a mobile phone number.")},
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+
+
+@consumer_only
+@require_POST
+def card_transfer_offer(request, card_id):
+    """The holder offers the card to a phone number (``card_transfer_offer``)."""
+    consumer = consumer_of_request(request)
+    form = TransferOfferForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(f"{reverse('web-consumer-card', args=[card_id])}#transfer")
+    attempt(
+        request,
+        lambda: services_transfers.card_transfer_offer(
+            consumer=consumer,
+            card_id=card_id,
+            to_phone=form.cleaned_data["to_phone"],
+            idempotency_key=form.idempotency_key(request, form="transfer"),
+        ),
+        success=_("Offered. The card stays yours until they accept; you can withdraw the offer until then."),
+    )
+    return redirect(f"{reverse('web-consumer-card', args=[card_id])}#transfer")
+
+
+@consumer_only
+@require_POST
+def card_transfer_cancel(request, transfer_id):
+    consumer = consumer_of_request(request)
+    transfer = attempt(
+        request,
+        lambda: services_transfers.card_transfer_cancel(consumer=consumer, transfer_id=transfer_id),
+        success=_("Offer withdrawn: the card stays yours."),
+    )
+    if transfer is None:
+        return redirect(next_url(request, reverse("web-consumer-cards")))
+    return redirect(f"{reverse('web-consumer-card', args=[transfer.card_id])}#transfer")
+
+
+@consumer_only
+@require_POST
+def card_transfer_accept(request, transfer_id):
+    """The consumer with the offer's phone takes the card; its page opens."""
+    consumer = consumer_of_request(request)
+    transfer = attempt(
+        request,
+        lambda: services_transfers.card_transfer_accept(consumer=consumer, transfer_id=transfer_id),
+        success=_("The card is yours now. Its money stays in escrow and its contract was reissued in your name."),
+    )
+    if transfer is None:
+        return redirect("web-consumer-cards")
+    return redirect("web-consumer-card", card_id=transfer.card_id)
+
+
+@consumer_only
+@require_POST
+def card_transfer_decline(request, transfer_id):
+    consumer = consumer_of_request(request)
+    attempt(
+        request,
+        lambda: services_transfers.card_transfer_decline(consumer=consumer, transfer_id=transfer_id),
+        success=_("Declined: the card stays with the person who offered it."),
+    )
+    return redirect("web-consumer-cards")
+
+
+@consumer_only
+def card_transfer_contract(request, transfer_id):
+    """The giver's contract as it stood until the card was transferred (the API's same PDF)."""
+    try:
+        transfer = selectors.transfer_given_get(consumer=consumer_of_request(request), transfer_id=transfer_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    response = HttpResponse(card_contract_pdf(card=transfer.card, until=transfer), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="contract-{transfer.card_id}-until-transfer.pdf"'
+    return response
+
+
+# --- a card's top-ups -----------------------------------------------------------------------------
+
+
+class TopUpForm(OnceForm):
+    amount = YuanField(
+        label=gettext_lazy("Amount (yuan)"),
+        help_text=gettext_lazy(
+            "Adds face value at this card's own rate. It can be returned in full until its own cooling-off "
+            "period ends, if you receive no service in the meantime."
+        ),
+    )
+
+
+def top_up_of_request(request, top_up_id) -> TopUp:
+    """A top-up of one of the request's consumer's cards; anyone else's is "not found"."""
+    try:
+        return selectors.top_up_get(user=request.user, top_up_id=top_up_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+@consumer_only
+@require_POST
+def card_top_up(request, card_id):
+    """Top up a stored-value card (``top_up_request``): it waits for payment on its payment page."""
+    consumer = consumer_of_request(request)
+    form = TopUpForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(f"{reverse('web-consumer-card', args=[card_id])}#top-up")
+    top_up = attempt(
+        request,
+        lambda: services_top_ups.top_up_request(
+            consumer=consumer,
+            card_id=card_id,
+            amount=form.cleaned_data["amount"],
+            idempotency_key=form.idempotency_key(request, form="top-up"),
+        ),
+    )
+    if top_up is None:
+        return redirect(f"{reverse('web-consumer-card', args=[card_id])}#top-up")
+    return redirect("web-consumer-top-up-pay", top_up_id=top_up.pk)
+
+
+@consumer_only
+def top_up_pay(request, top_up_id):
+    """A top-up's payment: the sandbox bank's buttons, or Stripe's client secret."""
+    top_up = top_up_of_request(request, top_up_id)
+    return render(request, "consumers/top_up_pay.html", {"top_up": top_up, "card": top_up.card})
+
+
+@consumer_only
+@require_POST
+def top_up_simulate(request, top_up_id):
+    """The sandbox bank settles the top-up's payment (``payment_simulate``: its id is the payment's)."""
+    consumer = consumer_of_request(request)
+    outcome = request.POST.get("outcome", "")
+    card = attempt(request, lambda: services.payment_simulate(consumer=consumer, payment_id=top_up_id, outcome=outcome))
+    if card is None:
+        return redirect("web-consumer-top-up-pay", top_up_id=top_up_id)
+    top_up = top_up_of_request(request, top_up_id)
+    if top_up.state == TopUp.State.CANCELLED:
+        messages.error(request, _("The top-up was not paid, so nothing was charged."))
+    else:
+        messages.success(
+            request,
+            _(
+                "Topped up: %(amount)s is held in escrow and %(face)s added to the balance. Until %(ends)s "
+                "(Beijing time) you can have this top-up back in full if you receive no service meanwhile."
+            )
+            % {
+                "amount": yuan(top_up.amount),
+                "face": yuan(top_up.face_value),
+                "ends": beijing_datetime(top_up.cooling_off_ends_at),
+            },
+        )
+    return redirect(f"{reverse('web-consumer-card', args=[card.pk])}#top-up")
+
+
+@consumer_only
+def top_up_annex(request, top_up_id):
+    """The top-up's contract annex and receipt (the API's same PDF)."""
+    top_up = top_up_of_request(request, top_up_id)
+    response = HttpResponse(top_up_annex_pdf(top_up=top_up), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="top-up-{top_up.pk}.pdf"'
     return response
 
 

@@ -22,6 +22,10 @@ class ErrorSerializer(serializers.Serializer):
     basis = serializers.CharField(
         required=False, help_text="With rule: the provision the rule comes from, in the request's language."
     )
+    reason = serializers.CharField(
+        required=False,
+        help_text="For a code with several causes (card_not_transferable, card_not_top_upable): which one.",
+    )
 
 
 def paginated_response(*, view, request, queryset, serializer) -> Response:

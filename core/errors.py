@@ -16,18 +16,26 @@ if TYPE_CHECKING:
 
 class DomainError(Exception):
     """``rule``: the rules-profile rule a refusal is made under (core.rules.rule()); the error body
-    then adds ``rule`` (its key) and ``basis`` (the provision, in the request's language)."""
+    then adds ``rule`` (its key) and ``basis`` (the provision, in the request's language).
+    ``reason``: for a code with several causes, a stable snake_case sub-code saying which one
+    (added to the body as ``reason``; the ``code`` stays the same)."""
 
     status_code = 409
     code = "conflict"
     default_detail: Any = _("The request conflicts with the current state.")
 
     def __init__(
-        self, detail: Any = None, *, errors: dict[str, list[str]] | None = None, rule: Rule | None = None
+        self,
+        detail: Any = None,
+        *,
+        errors: dict[str, list[str]] | None = None,
+        rule: Rule | None = None,
+        reason: str | None = None,
     ) -> None:
         self.detail = detail if detail is not None else self.default_detail
         self.errors = errors
         self.rule = rule
+        self.reason = reason
         super().__init__(str(self.detail))
 
 

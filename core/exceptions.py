@@ -65,11 +65,17 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _body(
-    code: str, detail: Any, errors: dict[str, list[str]] | None = None, rule: Rule | None = None
+    code: str,
+    detail: Any,
+    errors: dict[str, list[str]] | None = None,
+    rule: Rule | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "detail": str(detail)}
     if errors is not None:
         body["errors"] = errors
+    if reason is not None:
+        body["reason"] = reason
     if rule is not None:
         body["rule"] = rule.key
         body["basis"] = rule.basis(get_language())
@@ -95,7 +101,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if exc.status_code == status.HTTP_400_BAD_REQUEST:
             errors = exc.errors or {"non_field_errors": [str(exc.detail)]}
         set_rollback()
-        return Response(_body(exc.code, exc.detail, errors, exc.rule), status=exc.status_code)
+        return Response(_body(exc.code, exc.detail, errors, exc.rule, exc.reason), status=exc.status_code)
 
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         exc = exceptions.NotFound()

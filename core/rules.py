@@ -53,6 +53,7 @@ REQUIRED_RULES = (
     "operator_change_notice_days",
     "max_price",
     "filing_balance_threshold",
+    "transfers_per_card_per_year",
 )
 
 # The settings that held these values before the profiles: (setting, key inside it or None).
@@ -89,6 +90,7 @@ RULE_LABELS = {
     "transport_filing_unredeemed_cards": gettext_lazy("Unused cards that require filing"),
     "transport_filing_working_days": gettext_lazy("Time to file"),
     "filing_due_working_days": gettext_lazy("Time to file once required"),
+    "transfers_per_card_per_year": gettext_lazy("Transfers of one card in a year"),
 }
 
 

@@ -76,7 +76,7 @@ def rules_summary() -> dict[str, Any]:
 class RulesProfileRuleSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="The rule's key in the profile (an error's `rule`).")
     value = serializers.IntegerField()
-    unit = serializers.ChoiceField(choices=["days", "working_days", "hours", "fen", "sessions", "cards"])
+    unit = serializers.ChoiceField(choices=["days", "working_days", "hours", "fen", "sessions", "cards", "transfers"])
     group = serializers.ChoiceField(choices=["period", "limit", "filing", "complaint"])
     industry = serializers.CharField(allow_null=True, help_text="The industry part it belongs to; null: general.")
     basis_zh = serializers.CharField(help_text="The provision it comes from, in Chinese.")

@@ -109,6 +109,32 @@ def _texts(kind: str, p: dict[str, str]) -> tuple[str, str]:
         return _("A card is offered to you"), _(
             "%(sender)s offers you their card from %(merchant)s. Accept or decline it in the app before %(expires_at)s."
         ) % p
+    if kind == Kind.CARD_TRANSFER_ACCEPTED:
+        return _("Your card now belongs to %(recipient)s") % p, _(
+            "%(recipient)s accepted your card from %(merchant)s on %(accepted_at)s. It is theirs now, with "
+            "everything left on it; nothing was charged and no money moved."
+        ) % p
+    if kind == Kind.CARD_TRANSFER_RECEIVED:
+        return _("The card from %(merchant)s is yours") % p, _(
+            "You accepted the card %(sender)s gave you. Its money stays in escrow as before, and its contract "
+            "has been reissued in your name: %(url)s"
+        ) % p
+    if kind == Kind.CARD_TRANSFER_DECLINED:
+        return _("Your card offer was declined"), _(
+            "The person you offered your card from %(merchant)s to declined it. The card is still yours."
+        ) % p
+    if kind == Kind.CARD_TRANSFER_CANCELLED:
+        return _("A card offer was withdrawn"), _("%(sender)s withdrew the offer of their card from %(merchant)s.") % p
+    if kind == Kind.CARD_TRANSFER_EXPIRED:
+        return _("Your card offer has expired"), _(
+            "Nobody accepted your card from %(merchant)s before %(expires_at)s. The card is still yours; "
+            "you may offer it again."
+        ) % p
+    if kind == Kind.CARD_TRANSFERRED:
+        return _("A card of yours has a new holder"), _(
+            "A customer's card of %(product)s (counter code %(code)s) was transferred to %(recipient)s on "
+            "%(accepted_at)s. Serve the new holder from now on; the money left on it is unchanged."
+        ) % p
     if kind == Kind.COMPLAINT_DUE:
         return _("A complaint must be answered by %(respond_by_at)s") % p, _(
             "A consumer's complaint about your shop must be answered by %(respond_by_at)s. A complaint "

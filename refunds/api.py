@@ -24,6 +24,11 @@ class RefundSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField()
     card = serializers.CharField(source="card_id")
+    top_up = serializers.CharField(
+        source="top_up_id",
+        allow_null=True,
+        help_text="The top-up returned within its own cooling-off period (only its money); null for the card's refund.",
+    )
     currency = CurrencyField()
     due_by = serializers.DateTimeField(
         help_text="When it must be paid by: the rules profile's refund_due_days after the request (GET /api/v1/rules)."
@@ -41,6 +46,7 @@ class RefundSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "card",
+            "top_up",
             "reason",
             "amount",
             "fee",
@@ -85,6 +91,27 @@ class CardRefundCreateApi(APIView):
         refund = services.refund_request(
             consumer=consumer_of_user(user=request.user), card_id=card_id, reason=data.validated_data["reason"]
         )
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+class TopUpRefundCreateApi(APIView):
+    permission_classes = [IsConsumer]
+
+    @extend_schema(
+        operation_id="card_top_up_refund",
+        tags=["cards"],
+        description="Return a top-up in full within its own cooling-off period (reason cooling_off): only its "
+        "money, back through its own payment; the card keeps the rest and its state.",
+        request=None,
+        responses={
+            201: RefundSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="not_found"),
+            409: OpenApiResponse(ErrorSerializer, description="cooling_off_expired, card_not_refundable"),
+        },
+    )
+    @idempotent(atomic=True)
+    def post(self, request, top_up_id):
+        refund = services.top_up_refund(consumer=consumer_of_user(user=request.user), top_up_id=top_up_id)
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
 

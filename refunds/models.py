@@ -3,7 +3,9 @@
 A refund is booked in one transaction with its ledger entries (card escrow → refunds payable, and
 any fee → merchant settlement) and an outbox message; the outbox sends it to the gateway with the
 refund's idempotency key and, once the gateway has paid, the ``refund_paid`` entry moves the money
-out of custody. A card has at most one refund (unique), and a refund empties the card.
+out of custody. A card has at most one refund of the card (unique), and it empties the card. A
+top-up returned within its own cooling-off period is a refund too (``top_up`` set, at most one a
+top-up): it returns that top-up's money through that top-up's payment, and the card holds the rest.
 
 A mass refund books a chunk of cards in one transaction and, with the local gateway, its refunds
 are paid a chunk per transaction too (``refunds.services.refunds_deliver_batch``): still one
@@ -26,7 +28,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from consumers.models import Card
+from consumers.models import Card, TopUp
 from core import clock
 from core.jobs import Job
 
@@ -45,7 +47,9 @@ class Refund(FSMModelMixin, models.Model):
         FAILED = "failed", _("failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="refund_record")
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="refund_records")
+    # Set for a top-up's cooling-off refund (only that top-up's money); None for the card's own.
+    top_up = models.OneToOneField(TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="refund_record")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     amount = models.BigIntegerField()  # fen back to the consumer
     fee = models.BigIntegerField(default=0)  # fen released to the merchant
@@ -69,7 +73,9 @@ class Refund(FSMModelMixin, models.Model):
             models.Index(fields=["state", "due_by"], name="refund_state_due_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gte=0, fee__gte=0), name="refund_amounts_non_negative")
+            models.CheckConstraint(condition=Q(amount__gte=0, fee__gte=0), name="refund_amounts_non_negative"),
+            # The card's own refund, once (a top-up's refunds are once each by their one-to-one).
+            models.UniqueConstraint(fields=["card"], condition=Q(top_up__isnull=True), name="refund_card_once"),
         ]
 
     @property

@@ -121,7 +121,7 @@ def cards_refundable_for_default(*, card_ids: list[Any]) -> set[Any]:
     card at a merchant whose change of operator's day has come)."""
     cards = list(Card.objects.select_related("merchant").filter(pk__in=card_ids, state__in=Card.HOLDING))
     ids = [card.pk for card in cards]
-    refunded = set(Refund.objects.filter(card_id__in=ids).values_list("card_id", flat=True))
+    refunded = set(Refund.objects.filter(card_id__in=ids, top_up__isnull=True).values_list("card_id", flat=True))
     entitled = cards_entitled(card_ids=ids)
     return {
         card.pk

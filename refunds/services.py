@@ -17,15 +17,17 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from consumers import rules
 from consumers.disputes import disputes_end_for_refund
 from consumers.errors import CardInDispute
-from consumers.models import Card, Consumer
+from consumers.models import Card, Consumer, TopUp
 from consumers.selectors import card_has_open_dispute, operator_change_cards_refunded
 from consumers.services import card_apply_clock, card_change, card_lock
+from consumers.services_top_ups import top_up_cooling_off_over
 from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
@@ -204,7 +206,7 @@ def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
         raise InvalidInput(errors={"reason": [_("Choose merchant_default, cooling_off, small_balance or voluntary.")]})
     with service_atomic():
         card = card_lock(pk=card_id, consumer=consumer)
-        existing = Refund.objects.filter(card=card).first()
+        existing = Refund.objects.filter(card=card, top_up__isnull=True).first()
         if existing is not None:
             if existing.reason == reason:
                 return existing
@@ -218,6 +220,72 @@ def refund_request(*, consumer: Consumer, card_id: str, reason: str) -> Refund:
             # memo, which the regulator's audit log shows with the actor.
             note = _default_note(card=card)
         return _refund_book(card=card, reason=reason, actor_id=consumer.user_id, note=note)
+
+
+def top_up_refund_quote(*, card: Card, top_up: TopUp) -> int:
+    """Fen a cooling-off refund of the top-up pays now (all its money), or the domain error saying
+    why not: its cooling-off period is over (by the clock, or a service since it was paid), or the
+    card no longer holds it. Reads the clock; call on a locked card and top-up to act on it."""
+    if top_up.state != TopUp.State.COOLING_OFF or top_up_cooling_off_over(top_up):
+        raise CoolingOffExpired(rule=rule("cooling_off_days"))
+    if card.state not in Card.HOLDING or card.escrow_left < top_up.amount or (card.balance or 0) < top_up.face_value:
+        raise CardNotRefundable()
+    return top_up.amount
+
+
+def top_up_refund(*, consumer: Consumer, top_up_id: Any) -> Refund:
+    """Return a top-up in full within its cooling-off period: only its money, back through its own
+    payment; the card keeps the rest of its escrow and its state (``card_change(returned=...)``)
+    and loses the face value the top-up bought. Asking again returns the refund."""
+    with service_atomic():
+        try:
+            card_id = TopUp.objects.filter(pk=top_up_id, consumer=consumer).values_list("card_id", flat=True).first()
+        except (ValueError, DjangoValidationError) as exc:
+            raise NotFound() from exc
+        if card_id is None:
+            raise NotFound()
+        card = card_lock(pk=card_id, consumer=consumer)  # still theirs: a card that changed hands is not
+        top_up = TopUp.objects.select_for_update().get(pk=top_up_id)
+        existing = Refund.objects.filter(top_up=top_up).first()
+        if existing is not None:
+            return existing
+        card_apply_clock(card)
+        amount = top_up_refund_quote(card=card, top_up=top_up)
+        now = clock.now()
+        refund = Refund(
+            card=card,
+            top_up=top_up,
+            reason=Refund.Reason.COOLING_OFF,
+            amount=amount,
+            fee=0,
+            gateway=top_up.gateway,
+            created_at=now,
+            due_by=refund_due_by(now),
+            rules_version=profile_version(),
+        )
+        journal_post_many(
+            [
+                NewEntry(
+                    code=JournalEntry.Code.REFUND,
+                    legs=[
+                        Leg(card.escrow_account_id, amount),
+                        Leg(singleton_account(Account.Kind.REFUND_PAYABLE).id, -amount),
+                    ],
+                    idempotency_key=f"refund:top-up:{top_up.pk}",
+                    actor_id=consumer.user_id,
+                    memo=f"cooling_off refund of top-up {top_up.pk}"[:200],
+                )
+            ]
+        )
+        card.balance = (card.balance or 0) - top_up.face_value
+        change = card_change(card, returned=amount, add={"balance": -top_up.face_value})
+        sql.execute_all([change.statement()])
+        top_up.refund()
+        top_up.decided_at = now
+        top_up.save(update_fields=["state", "decided_at"])
+        refund.save()
+        outbox_enqueue(topic=REFUND_TOPIC, payload={"refund_id": str(refund.pk)}, idempotency_key=f"refund:{refund.pk}")
+        return refund
 
 
 def _default_note(*, card: Card, note: str = "") -> str:
@@ -235,7 +303,7 @@ def refund_for_default(*, card_id: Any, actor_id: int | None, note: str = "") ->
     dispute first)."""
     with transaction.atomic():
         card = card_lock(pk=card_id)
-        existing = Refund.objects.filter(card=card).first()
+        existing = Refund.objects.filter(card=card, top_up__isnull=True).first()
         if existing is not None:
             if existing.reason == Refund.Reason.MERCHANT_DEFAULT:
                 return existing, False
@@ -276,7 +344,7 @@ def refund_for_closure(*, card_id: str, actor_id: int | None = None, actor_label
     refunded with the rest."""
     with transaction.atomic(durable=True):
         card = card_lock(pk=card_id)
-        existing = Refund.objects.filter(card=card).first()
+        existing = Refund.objects.filter(card=card, top_up__isnull=True).first()
         if existing is not None:
             return existing
         card_apply_clock(card)
@@ -352,13 +420,15 @@ def refund_deliver(message: OutboxMessage) -> None:
     """Outbox handler: send one refund through its gateway under the message's idempotency key."""
     refund = (
         Refund.objects.select_for_update(of=("self",))
-        .select_related("card__payment")
+        .select_related("card__payment", "top_up")
         .get(pk=message.payload["refund_id"])
     )
     if refund.state != Refund.State.PENDING:
         return
+    # A top-up's refund goes back through the top-up's own payment, the card's through the card's.
+    paid_by = refund.top_up.external_id if refund.top_up is not None else refund.card.payment.external_id
     external_id = get_gateway(refund.gateway).refund_send(  # a GatewayError fails this delivery
-        payment_external_id=refund.card.payment.external_id,
+        payment_external_id=paid_by,
         amount=refund.amount,
         idempotency_key=message.idempotency_key,
         first_sent_at=message.created_at,
@@ -383,7 +453,8 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         Refund.objects.select_for_update(of=("self",))
         .filter(pk__in=list(keys), state=Refund.State.PENDING)
         .order_by("pk")
-        .values_list("pk", "amount", "gateway", "card__payment__external_id")
+        .annotate(paid_by=Coalesce("top_up__external_id", "card__payment__external_id"))
+        .values_list("pk", "amount", "gateway", "paid_by")
     )
     if not refunds:
         return
@@ -576,7 +647,7 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
             .filter(pk__in=ids, state__in=Card.HOLDING)
             .order_by("pk")
         )
-        refunded = set(Refund.objects.filter(card__in=cards).values_list("card_id", flat=True))
+        refunded = set(Refund.objects.filter(card__in=cards, top_up__isnull=True).values_list("card_id", flat=True))
         refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
         refunds: list[Refund] = []
         entries: list[NewEntry] = []

@@ -20,14 +20,16 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed
 
 from consumers import selectors as consumer_selectors
-from consumers.models import Card
+from consumers.contract import mask_phone
+from consumers.models import Card, TopUp
 from consumers.selectors import card_operator_consent
-from consumers.web import card_of_request, consumer_of_request, counter_link
+from consumers.web import TopUpForm, TransferOfferForm, card_of_request, consumer_of_request, counter_link
 from core import clock
 from core.errors import DomainError, NotFound
 from core.formatting import percent, yuan
@@ -40,7 +42,14 @@ from notifications.selectors import notifications_of_user
 from refunds.holder_statement import holder_statement_lines, holder_statement_pdf
 from refunds.models import Refund
 from refunds.selectors import cards_entitled, merchant_default_explained, merchant_default_reasons
-from refunds.services import CONSUMER_REASONS, REFUNDABLE, refund_quote, refund_request
+from refunds.services import (
+    CONSUMER_REASONS,
+    REFUNDABLE,
+    refund_quote,
+    refund_request,
+    top_up_refund,
+    top_up_refund_quote,
+)
 from refunds.statement import settlement_statement_pdf
 
 consumer_only = role_required("consumer")
@@ -169,11 +178,40 @@ def card_list(request):
         card.default_reasons = _default_reasons(card, entitled=card.pk in entitled)
         card.notice = _merchant_notice(card, entitled=card.pk in entitled)
     notifications = notifications_of_user(user=request.user).filter(read_at__isnull=True)[:RECENT_NOTIFICATIONS]
+    consumer = consumer_of_request(request)
     return render(
         request,
         "refunds/card_list.html",
-        {"page": page, "notifications": notifications, "pending": _pending_redemptions(request)},
+        {
+            "page": page,
+            "notifications": notifications,
+            "pending": _pending_redemptions(request),
+            # Cards offered to this consumer's phone, to accept or decline; and cards they gave away.
+            "offers": consumer_selectors.transfers_offered_to(consumer=consumer),
+            "given": consumer_selectors.transfers_given_by(consumer=consumer)[:PAGE_SIZE],
+        },
     )
+
+
+@dataclass(frozen=True)
+class TopUpLine:
+    top_up: TopUp
+    refundable: bool  # may be returned in full now (its own cooling-off period)
+
+
+def _top_up_lines(card: Card) -> list[TopUpLine]:
+    """The card's top-ups, newest first, each with whether it may be returned now (``top_up_refund_quote``,
+    the rule the refund itself applies)."""
+    lines = []
+    for top_up in card.top_ups.order_by("-created_at", "pk"):
+        try:
+            top_up_refund_quote(card=card, top_up=top_up)
+        except DomainError:
+            refundable = False
+        else:
+            refundable = True
+        lines.append(TopUpLine(top_up=top_up, refundable=refundable))
+    return lines
 
 
 @consumer_only
@@ -184,7 +222,7 @@ def card_detail(request, card_id):
     redemptions = (
         consumer_selectors.redemptions_visible_to(user=request.user).filter(card=card).select_related("merchant")
     )[:RECENT_REDEMPTIONS]
-    refund = Refund.objects.filter(card=card).first()
+    refund = Refund.objects.filter(card=card, top_up__isnull=True).first()
     disputes = consumer_selectors.disputes_visible_to(user=request.user).filter(card=card)
     in_dispute = consumer_selectors.card_has_open_dispute(card)
     # At the counter: a QR code and the short code the merchant scans or types (a card that can be served).
@@ -216,8 +254,44 @@ def card_detail(request, card_id):
             "operator_change": _operator_change_notice(card),
             "fee_percent": percent(card.refund_fee_bps),
             "now": clock.now(),
+            **_card_life(request, card),
         },
     )
+
+
+def _card_life(request, card: Card) -> dict:
+    """What the card page shows of the card's top-ups and transfers, with their forms."""
+    consumer = consumer_of_request(request)
+    open_offer = consumer_selectors.card_open_offer(card=card)
+    stored_value = card.kind == "stored_value"
+    transfers = list(consumer_selectors.card_transfers(card=card, consumer=consumer))
+    for transfer in [*transfers, open_offer]:
+        if transfer is not None:
+            transfer.to_phone_masked = mask_phone(transfer.to_phone)
+    return {
+        "transfers": transfers,
+        "open_offer": open_offer if open_offer is not None and open_offer.from_consumer_id == consumer.pk else None,
+        "transfer_form": TransferOfferForm() if card.state == Card.State.ACTIVE and open_offer is None else None,
+        "holder_since": consumer_selectors.card_holder_since(card=card),
+        "top_ups": _top_up_lines(card) if stored_value else [],
+        "top_up_form": TopUpForm() if stored_value and card.state in Card.REDEEMABLE else None,
+    }
+
+
+@consumer_only
+@require_POST
+def top_up_refund_request(request, top_up_id):
+    """Return a top-up within its own cooling-off period (``top_up_refund``)."""
+    consumer = consumer_of_request(request)
+    refund = attempt(request, lambda: top_up_refund(consumer=consumer, top_up_id=top_up_id))
+    if refund is None:
+        return redirect("web-consumer-cards")
+    messages.success(
+        request,
+        _("Top-up returned: %(amount)s is on its way back to you; the rest stays on the card.")
+        % {"amount": yuan(refund.amount)},
+    )
+    return redirect(f"{reverse('web-consumer-card', args=[refund.card_id])}#top-up")
 
 
 @consumer_only

@@ -10,6 +10,7 @@ consumer_pages = [
     path("cards/<uuid:card_id>/", web.card_detail, name="web-consumer-card"),
     path("cards/<uuid:card_id>/refund/", web.card_refund, name="web-consumer-card-refund"),
     path("cards/<uuid:card_id>/statement.pdf", web.card_statement, name="web-consumer-card-statement"),
+    path("top-ups/<uuid:top_up_id>/refund/", web.top_up_refund_request, name="web-consumer-top-up-refund"),
 ]
 
 merchant_pages = [

@@ -266,6 +266,7 @@ _UNITS = {
     "hours": lambda n: ngettext("%(n)s hour", "%(n)s hours", n) % {"n": n},
     "sessions": lambda n: ngettext("%(n)s session", "%(n)s sessions", n) % {"n": n},
     "cards": lambda n: ngettext("%(n)s card", "%(n)s cards", n) % {"n": n},
+    "transfers": lambda n: ngettext("%(n)s transfer", "%(n)s transfers", n) % {"n": n},
     "fen": yuan,
 }
 

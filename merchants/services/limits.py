@@ -87,6 +87,24 @@ def price_check(*, category: str, price: int) -> None:
         )
 
 
+def card_cap_check(*, category: str, held: int, adding: int) -> None:
+    """Refuse money paid into a card (a top-up) that would take what the card holds paid in and
+    not yet used (``held``: its escrow, with top-ups waiting for their payment) over ``max_price``."""
+    cap = rule("max_price", category=category)
+    if held + adding > cap.value:
+        room = max(0, cap.value - held)
+        values = {"max": yuan(cap.value), "held": yuan(held), "room": yuan(room), "basis": _basis(cap)}
+        raise CardLimitExceeded(
+            _(
+                "A card may hold at most %(max)s paid in and not yet used, the national cap on a prepaid card: "
+                "this card holds %(held)s, so at most %(room)s more can be added (%(basis)s)."
+            )
+            % values,
+            errors={"amount": [_("At most %(room)s.") % values]},
+            rule=cap,
+        )
+
+
 def product_limits_check(
     *,
     category: str,
@@ -137,12 +155,13 @@ def product_limits_check(
         )
 
 
-def education_limit_check(*, category: str, held: Collected, adding: Collected) -> None:
+def education_limit_check(*, category: str, held: Collected, adding: Collected, field: str = "product") -> None:
     """Refuse a purchase at an education merchant that would take what the consumer holds unused
     there (``held``) with the new card (``adding``) over the limit, in the measure the card adds to.
 
     A card that adds nothing to a measure is not refused over it, so a consumer already over (the
-    limit was lowered, or the card came by transfer) may still buy in the other measure."""
+    limit was lowered, or the card came by transfer) may still buy in the other measure. ``field``
+    is the input the refusal's field error names (a top-up's ``amount``)."""
     limits = education_rules(category)
     if limits is None:
         return
@@ -161,7 +180,7 @@ def education_limit_check(*, category: str, held: Collected, adding: Collected) 
                 "at this merchant and this card adds %(count)s (%(basis)s)."
             )
             % values,
-            errors={"product": [_("Over the limit of %(max)s class hours at once.") % values]},
+            errors={field: [_("Over the limit of %(max)s class hours at once.") % values]},
             rule=max_sessions,
         )
     if adding.days and total.days > max_days.value:
@@ -172,6 +191,6 @@ def education_limit_check(*, category: str, held: Collected, adding: Collected) 
                 "have %(held)s days left and this card adds %(count)s (%(basis)s)."
             )
             % values,
-            errors={"product": [_("Over the limit of %(max)s days at once.") % values]},
+            errors={field: [_("Over the limit of %(max)s days at once.") % values]},
             rule=max_days,
         )

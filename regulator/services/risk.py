@@ -172,9 +172,10 @@ def _complaints(at: datetime, merchant_ids: list | None) -> dict:
 
 
 def _refunds(at: datetime, merchant_ids: list | None) -> dict:
-    """Refunds consumers asked for in 90 days (closures and orders are not the consumer's choice)."""
+    """Cards consumers returned in 90 days (closures and orders are not the consumer's choice; a
+    top-up returned in its cooling-off period is not a card returned)."""
     scope = Refund.objects.filter(
-        created_at__gte=at - timedelta(days=90), created_at__lt=at, reason__in=CONSUMER_REFUNDS
+        created_at__gte=at - timedelta(days=90), created_at__lt=at, reason__in=CONSUMER_REFUNDS, top_up__isnull=True
     )
     if merchant_ids is not None:
         scope = scope.filter(card__merchant_id__in=merchant_ids)

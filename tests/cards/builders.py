@@ -33,11 +33,9 @@ def merchant(*, category: str = "fitness", district: str = "朝阳区", name: st
     )
 
 
-def consumer() -> Consumer:
+def consumer(*, phone: str = "13800001234") -> Consumer:
     n = next(_n)
-    return consumer_register(
-        username=f"consumer{n}", password=PASSWORD, display_name=f"Consumer {n}", phone="13800001234"
-    )
+    return consumer_register(username=f"consumer{n}", password=PASSWORD, display_name=f"Consumer {n}", phone=phone)
 
 
 def session_pack(m: Merchant, *, price: int = 100_000, sessions: int = 10, refund_fee_bps: int = 0) -> Product:

@@ -20,11 +20,16 @@ def test_anyone_reads_the_active_profile():
     response = APIClient().get("/api/v1/rules")
     assert response.status_code == 200
     body = response.json()
-    assert (body["profile"], body["version"]) == ("beijing", "2026.12.2")
+    assert (body["profile"], body["version"]) == ("beijing", "2026.12.3")
     assert (body["cooling_off_days"], body["refund_due_days"], body["closure_notice_days"]) == (7, 5, 30)
     assert (body["complaint_response_hours"], body["complaint_urgent_response_hours"]) == (48, 2)
     assert (body["dispute_window_days"], body["dispute_decision_days"]) == (7, 15)
-    assert {item["key"] for item in body["limits"]} == {"max_price", "education_max_sessions", "education_max_days"}
+    assert {item["key"] for item in body["limits"]} == {
+        "max_price",
+        "education_max_sessions",
+        "education_max_days",
+        "transfers_per_card_per_year",
+    }
     assert body["filing"]["balance_threshold"] == 50_000_000
     assert {item["key"] for item in body["filing"]["rules"]} >= {
         "filing_balance_threshold",

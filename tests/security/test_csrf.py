@@ -27,7 +27,7 @@ PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 OBJECTS = {
     "merchant_id": ["merchant"],
     "product_id": ["product"],
-    "card_id": ["card", "card_to_refund", "unpaid_card", "disputed_card"],
+    "card_id": ["card", "card_to_refund", "unpaid_card", "disputed_card", "stored_card"],
     "payment_id": ["unpaid_payment"],
     "redemption_id": ["redemption", "redemption_to_dispute"],
     "complaint_id": ["complaint"],
@@ -37,6 +37,8 @@ OBJECTS = {
     "notification_id": ["notification"],
     "filing_id": ["filing", "filing_to_accept"],
     "document_id": ["document"],
+    "transfer_id": ["transfer", "transfer_accepted"],
+    "top_up_id": ["top_up", "unpaid_top_up"],
     "case_id": ["case", "closed_case"],
     "request_id": ["document_request", "answered_request"],
     "file_id": ["answer_file"],

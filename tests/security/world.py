@@ -5,7 +5,9 @@ pending redemptions, complaints, a regulator action, inspection cases with their
 city's periodic report of February. Merchant A has given notice of a move and has an approved
 change of operator (its holders are asked to consent); merchant B has a change of operator
 awaiting the regulator. Consumer 1 also has a card whose rejected services merchant A
-contests (two disputes open, one service left to contest).
+contests (two disputes open, one service left to contest). Consumer 1 has a stored-value card
+from A with its top-ups (paid, and waiting for payment), and the two consumers, who have
+different phone numbers, have offers of cards between them (open, and one accepted).
 
 The parties are named by the role they play towards A's side of the city: ``consumer`` (the
 owner), ``other_consumer``, ``merchant`` (A), ``other_merchant`` (B) and ``regulator`` (the whole
@@ -29,8 +31,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from complaints.models import Complaint
 from consumers.disputes import dispute_open
-from consumers.models import Card, Dispute, Redemption
-from consumers.services import card_purchase, redemption_confirm, redemption_reject, redemption_request
+from consumers.models import Card, CardTransfer, Dispute, Redemption, TopUp
+from consumers.services import (
+    card_purchase,
+    payment_simulate,
+    redemption_confirm,
+    redemption_reject,
+    redemption_request,
+)
+from consumers.services_top_ups import top_up_request
+from consumers.services_transfers import card_transfer_accept, card_transfer_offer
 from core.models import User
 from merchants.models import Filing, Merchant, OperatorChange, Product, Settlement
 from merchants.services.filing import filing_submit
@@ -61,6 +71,7 @@ BOUGHT = "2026-03-01 10:00 +0800"
 SERVED = "2026-03-02 11:00 +0800"
 SETTLED_DAY = date(2026, 3, 2)
 SETTLED = "2026-03-03 02:00 +0800"
+OTHER_PHONE = "13900002222"  # the other consumer's (transfers are offered by phone number)
 
 
 @dataclass
@@ -103,6 +114,17 @@ class World:
     dispute: Dispute  # merchant A's, open, with a PDF of evidence
     dispute_to_decide: Dispute  # merchant A's, open, for the regulator to decide
     redemption_to_dispute: Redemption  # rejected on ``disputed_card``, not contested: for merchant A to contest
+    card_to_transfer: Card  # consumer's, from A, active: for the consumer to offer
+    transfer: CardTransfer  # consumer's open offer of another card from A to the other consumer
+    transfer_to_accept: CardTransfer  # another such offer, for the other consumer to accept
+    transfer_to_decline: CardTransfer  # another, for the other consumer to decline
+    transfer_to_cancel: CardTransfer  # another, for the consumer to withdraw
+    transfer_accepted: CardTransfer  # a card from A the consumer gave the other consumer
+    incoming_transfer: CardTransfer  # the other consumer's open offer of their card from B to the consumer
+    stored_card: Card  # consumer's stored-value card from A, active
+    top_up: TopUp  # of stored_card, paid at NOW: in its cooling-off period
+    top_up_to_refund: TopUp  # another such, for the consumer to return
+    unpaid_top_up: TopUp  # another, waiting for its payment
     ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -132,15 +154,19 @@ def _filing_submitted(shop: Merchant) -> Filing:
 def build_world() -> World:
     """The city; call it frozen at ``NOW``."""
     merchant, other_merchant = builders.merchant(district="朝阳区"), builders.merchant(district="朝阳区")
-    consumer, other_consumer = builders.consumer(), builders.consumer()
+    consumer, other_consumer = builders.consumer(), builders.consumer(phone=OTHER_PHONE)
     regulator = UserFactory(role="regulator")
     district_regulator, outside_regulator = _district_regulator(DISTRICT), _district_regulator(OTHER_DISTRICT)
     product = builders.session_pack(merchant, price=100_000, sessions=10)
     other_product = builders.session_pack(other_merchant, price=50_000, sessions=5)
 
+    stored = builders.stored_value(merchant, price=90_000, face_value=100_000, unit_price=5_000)
     with time_machine.travel(BOUGHT, tick=False):
         card = builders.paid_card(product, consumer)
         other_card = builders.paid_card(other_product, other_consumer)
+        # Cards past their cooling-off period by NOW, for transfers and top-ups.
+        to_transfer = [builders.paid_card(product, consumer) for _ in range(6)]
+        stored_card = builders.paid_card(stored, consumer)
     with time_machine.travel(SERVED, tick=False):
         _serve(card)
         _serve(other_card)
@@ -159,6 +185,13 @@ def build_world() -> World:
     refund = refund_request(
         consumer=consumer, card_id=builders.paid_card(product, consumer).pk, reason=Refund.Reason.COOLING_OFF
     )
+
+    offers = [card_transfer_offer(consumer=consumer, card_id=c.pk, to_phone=OTHER_PHONE) for c in to_transfer[1:]]
+    card_transfer_accept(consumer=other_consumer, transfer_id=offers[4].pk)
+    incoming = card_transfer_offer(consumer=other_consumer, card_id=other_card.pk, to_phone=consumer.phone)
+    top_ups = [top_up_request(consumer=consumer, card_id=stored_card.pk, amount=9_000) for _ in range(3)]
+    for paid in top_ups[:2]:
+        payment_simulate(consumer=consumer, payment_id=paid.pk, outcome="succeeded")
 
     filings = [_filing_submitted(shop) for shop in (merchant, other_merchant)]
     # The district regulator's own objects for the calls that change one for good (see above).
@@ -279,6 +312,17 @@ def build_world() -> World:
         dispute=dispute,
         dispute_to_decide=dispute_to_decide,
         redemption_to_dispute=rejected[2],
+        card_to_transfer=to_transfer[0],
+        transfer=offers[0],
+        transfer_to_accept=offers[1],
+        transfer_to_decline=offers[2],
+        transfer_to_cancel=offers[3],
+        transfer_accepted=offers[4],
+        incoming_transfer=incoming,
+        stored_card=builders.fresh(stored_card),
+        top_up=top_ups[0],
+        top_up_to_refund=top_ups[1],
+        unpaid_top_up=top_ups[2],
     )
     world.ids = {
         name: str(getattr(world, name).pk)
@@ -290,6 +334,9 @@ def build_world() -> World:
             "document_request", "answered_request", "finding_file", "answer_file", "report",
             "operator_change", "operator_change_to_approve", "disputed_card", "dispute", "dispute_to_decide",
             "redemption_to_dispute",
+            "card_to_transfer", "transfer", "transfer_to_accept",
+            "transfer_to_decline", "transfer_to_cancel", "transfer_accepted", "incoming_transfer", "stored_card",
+            "top_up", "top_up_to_refund", "unpaid_top_up",
         )
     }  # fmt: skip
     world.ids["merchant_to_flag"] = world.ids["merchant"]
