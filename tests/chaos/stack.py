@@ -91,6 +91,8 @@ class Stack:
                 ports = [free_port() for _ in range(self.instances)]
                 for n, port in enumerate(ports, 1):
                     self._gunicorn(f"gunicorn{n}", port)
+                for port in ports:  # every instance up before the balancer's first check
+                    self._wait_until_up(port=port)
                 self.processes["haproxy"] = self._start("haproxy", ["haproxy", "-db", "-f", str(self._haproxy(ports))])
                 if self.with_worker:
                     for only in ("default", "bulk"):
@@ -104,12 +106,15 @@ class Stack:
 
     def _haproxy(self, ports: list[int]) -> Path:
         """haproxy's configuration: round robin over the instances, each checked on ``/livez``; a
-        request whose instance went away is tried on another (``retries``, ``redispatch``)."""
-        servers = "\n".join(f"    server web{n} 127.0.0.1:{port} check inter 1s" for n, port in enumerate(ports, 1))
+        request whose instance went away is tried on another (``retries``, ``redispatch``). A check
+        waits as long as a request may (a busy instance answers late, it is not down) and an
+        instance is taken out only after five failed checks in a row."""
+        servers = "\n".join(f"    server web{n} 127.0.0.1:{port} check" for n, port in enumerate(ports, 1))
         path = self.logs / "haproxy.cfg"
         path.write_text(
             "defaults\n    mode http\n    timeout connect 5s\n    timeout client 120s\n    timeout server 120s\n"
-            "    retries 2\n    option redispatch\n"
+            "    timeout check 30s\n    retries 3\n    option redispatch\n"
+            "    default-server inter 1s fall 5 rise 1\n"
             f"frontend platform\n    bind 127.0.0.1:{self.port}\n    default_backend web\n"
             "backend web\n    balance roundrobin\n    option httpchk GET /livez\n"
             f"{servers}\n"
@@ -119,14 +124,14 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _wait_until_up(self, timeout: float = 60) -> None:
+    def _wait_until_up(self, timeout: float = 60, *, port: int | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.tail(name)}")
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=5)
                 conn.request("GET", "/livez")
                 if conn.getresponse().status == 200:
                     return
