@@ -87,10 +87,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Each request's id (X-Request-ID, in every log line) first; then request rates and latencies
-    # are counted from here to PrometheusAfterMiddleware (README "Operations").
+    # Each request's id (X-Request-ID, in every log line) first; then request rates and latencies,
+    # timed from here (README "Operations").
     "core.middleware.RequestIdMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.middleware.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,7 +107,6 @@ MIDDLEWARE = [
     "core.middleware.RegulatorSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.replica.ReplicaReadsMiddleware",
-    "core.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a login refused by the lockout into its answer.
     "axes.middleware.AxesMiddleware",
 ]

@@ -15,7 +15,10 @@ api_v1 = [
     path("", include("notifications.urls")),
 ]
 
+# The API first: its requests are most of the traffic, and a path is matched against the patterns
+# in order (every page's pattern, before, was tried on each API request first).
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
     path("", include("core.web_urls")),
     path("", include("consumers.web_urls")),
     path("", include("merchants.web_urls")),
@@ -26,7 +29,6 @@ urlpatterns = [
     path("p/", include("regulator.public_urls")),
     path("n/", include("notifications.web_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_v1)),
 ]
 
 handler400 = "core.exceptions.json_bad_request"
