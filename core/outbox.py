@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from core import clock
+from core import clock, sql
 from core.models import OutboxMessage
 from core.sql import rows_insert
 
@@ -99,9 +99,10 @@ def outbox_enqueue(*, topic: str, payload: dict[str, Any], idempotency_key: str)
     if topic not in TOPICS:
         raise ValueError(f"no outbox handler for topic {topic!r}")
     now = clock.now()
-    message = OutboxMessage.objects.create(
+    message = OutboxMessage(
         topic=topic, payload=payload, idempotency_key=idempotency_key, next_attempt_at=now, created_at=now
     )
+    sql.insert(message)  # what create() writes, without compiling it on every notice and refund
     transaction.on_commit(lambda: outbox_kick(message_id=message.pk))
     return message
 

@@ -675,11 +675,23 @@ def insert_statement(instance: Model, *, returning: bool = False, skip_conflicts
 
 def insert_new(instance: Model) -> bool:
     """INSERT ``instance`` unless a row with one of its unique values exists (one statement);
-    whether it was written."""
+    whether it was written. A written instance with an auto primary key gets it, and is saved
+    (``_state.adding`` false), as after ``create()``."""
     db = connections[DEFAULT_DB_ALIAS]
+    auto_pk = instance._meta.auto_field is not None and instance.pk is None
     with db.cursor() as cursor:
         cursor.execute(*insert_statement(instance, returning=True, skip_conflicts=True))
-        return cursor.fetchone() is not None
+        if not auto_pk or not db.features.can_return_columns_from_insert:
+            written = cursor.rowcount == 1
+        else:
+            row = cursor.fetchone()
+            written = row is not None
+            if written:
+                instance.pk = row[0]
+    if written:
+        instance._state.adding = False
+        instance._state.db = db.alias
+    return written
 
 
 def insert(*instances: Model) -> None:

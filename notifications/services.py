@@ -50,7 +50,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from core import clock
+from core import clock, sql
 from core.errors import InvalidInput, NotFound
 from core.faults import fault_point
 from core.jobs import jobs_stale
@@ -136,27 +136,28 @@ def notification_send(
     if this user was already told of ``event_key``."""
     if kind not in Kind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
-    with transaction.atomic():
+    # Inside a caller's transaction, part of it (no savepoint: a failure here is the caller's).
+    with transaction.atomic(savepoint=False):
         contact = _contacts([user_id]).get(user_id)
         if contact is None:
             raise ValueError(f"no user {user_id}")
         title, body = render(kind=kind, params=params, language=contact.language)
         channels = channels_for(contact, about_money=about_money)
-        notification, created = Notification.objects.get_or_create(
+        notification = Notification(
             user_id=user_id,
             event_key=event_key,
-            defaults={
-                "kind": kind,
-                "title": title,
-                "body": body,
-                "card_id": card_id,
-                "merchant_id": merchant_id,
-                "about_money": about_money,
-                "channels": channels,
-                "created_at": clock.now(),
-            },
+            kind=kind,
+            title=title,
+            body=body,
+            card_id=card_id,
+            merchant_id=merchant_id,
+            about_money=about_money,
+            channels=channels,
+            created_at=clock.now(),
         )
-        if not created:
+        # One statement: the notice, unless this user was told of this event already (the unique
+        # (user, event_key); a concurrent one is waited for, then skipped).
+        if not sql.insert_new(notification):
             return None
         for topic, items in _deliveries([(notification.pk, contact, channels)]).items():
             for payload, key in items:
