@@ -17,17 +17,19 @@ started runs it again.
   round trip of its own.
 - *A key seen before*: the reservation meets its record (inside a transaction it first waits for a
   request still holding that record uncommitted, so a same-key request waits and then replays
-  instead of being told it is in flight). The round trip fails before the view's statement runs; the
-  transaction goes back to the reservation's savepoint and the key's record, locked, decides. A
-  stored response with the same fingerprint is replayed, another fingerprint is 409
-  ``idempotency_key_reused``, a reservation younger than ``LOCK_TIMEOUT`` whose response is not
-  stored yet is 409 ``idempotency_request_in_progress``: each stops the view there (``_Decided``,
-  a ``BaseException`` no view can take for its own error), before its first statement has run, and
-  the request answers with it. A reservation whose request died before storing a response (older
-  than ``LOCK_TIMEOUT``), or a record past the 24-hour replay window, is taken over: reserved anew
-  in this transaction, and the view goes on from that statement. That is safe because services
-  derive their own ledger idempotency keys from the request key (``service_key``) and the ids of the
-  rows they create from it (``keyed_id``), and look for what an earlier run made before writing.
+  instead of being told it is in flight). The round trip fails before the view's statement runs:
+  the view is stopped there (``core.sql.ClaimRefused``, a ``BaseException`` no view can take for
+  its own error), before its first statement has run, and the transaction is rolled back. A new
+  transaction locks the key's record, which decides before the view is called. A stored response
+  with the same fingerprint is replayed, another fingerprint is 409 ``idempotency_key_reused``, a
+  reservation younger than ``LOCK_TIMEOUT`` whose response is not stored yet is 409
+  ``idempotency_request_in_progress``. A reservation whose request died before storing a response
+  (older than ``LOCK_TIMEOUT``), or a record past the 24-hour replay window, is taken over:
+  reserved anew in that transaction, and the view runs in it. That is safe because services derive
+  their own ledger idempotency keys from the request key (``service_key``) and the ids of the rows
+  they create from it (``keyed_id``), and look for what an earlier run made before writing. The
+  reservation has no savepoint of its own: a key seen before is rare, and a savepoint in every
+  request's transaction cost PostgreSQL a subtransaction each time.
 - *A view without* ``atomic`` (the classic way): the reservation commits on its own first (or the
   key's record decides, as above), the view's service commits its own transaction, and the
   response is stored after it.
@@ -59,7 +61,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from functools import partial, wraps
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -154,10 +156,9 @@ def _keyed_service(savepoint: str) -> Iterator[None]:
 _REFUSALS = (DomainError, APIException, ObjectDoesNotExist, Http404, DjangoPermissionDenied, DjangoValidationError)
 
 
-class _Decided(BaseException):
-    """Raised at a view's first statement when its key's record decides the request (a replay, or
-    a 409): it stops the view there, before that statement runs, and rolls its transaction back.
-    A BaseException, so that no ``except Exception`` in a view or service can take it for its own."""
+class _Decided(Exception):
+    """Raised in the request's transaction when its key's record decides the request (a replay,
+    or a 409), before the view is called: it rolls the transaction back."""
 
     def __init__(self, *, response: Response | None = None, exception: Exception | None = None) -> None:
         super().__init__()
@@ -221,9 +222,9 @@ def _key_taken(error: BaseException) -> bool:
 
 
 def _settle(*, caller: str, key: str, fingerprint: str, now: datetime, keyed: bool) -> bool:
-    """The request's reservation met the key's record (``core.sql.claim_ahead``): the record,
-    locked, decides. A replay or a 409 stops the view at its first statement (``_Decided``); a key
-    taken over goes on in this transaction (True: its record went away meanwhile, reserve again)."""
+    """At the start of a transaction, for a request whose reservation met the key's record: the
+    record, locked, decides. A replay or a 409 is raised (``_Decided``); a key taken over goes on in
+    this transaction (False); True: the record went away meanwhile, reserve the key again."""
     try:
         seen = _seen_before(caller=caller, key=key, fingerprint=fingerprint, now=now)
     except DomainError as exc:
@@ -304,11 +305,21 @@ def _reserved_first(view_method, view, request, args, kwargs, *, caller: str, ke
 
 
 def _in_one_transaction(
-    view_method, view, request, args, kwargs, *, caller: str, key: str, fingerprint: str, keyed: bool
+    view_method,
+    view,
+    request,
+    args,
+    kwargs,
+    *,
+    caller: str,
+    key: str,
+    fingerprint: str,
+    keyed: bool,
+    seen: bool = False,
 ) -> Response:
     """The request's reservation, its view's service writes and its stored response in one
-    transaction; the reservation goes in front of the view's first statement, and a key seen
-    before decides there (see the module's docstring)."""
+    transaction; the reservation goes in front of the view's first statement. A key seen before
+    (``seen``: its reservation was refused) is decided by its record first (the module's docstring)."""
     now = clock.now()
     claim = [sql.insert_statement(_record(caller=caller, key=key, fingerprint=fingerprint, now=now))]
     if keyed:
@@ -316,11 +327,8 @@ def _in_one_transaction(
     answer: Response | None = None
     try:
         with transaction.atomic(), sql.writes_ahead():
-            sql.claim_ahead(
-                claim,
-                refused=_key_taken,
-                settle=partial(_settle, caller=caller, key=key, fingerprint=fingerprint, now=now, keyed=keyed),
-            )
+            if not seen or _settle(caller=caller, key=key, fingerprint=fingerprint, now=now, keyed=keyed):
+                sql.claim_ahead(claim, refused=_key_taken)
             opened = _request_open.set(_SAVEPOINT if keyed else "")
             try:
                 response = view_method(view, request, *args, **kwargs)
@@ -332,7 +340,20 @@ def _in_one_transaction(
                 raise _Refused(response=response)
             _store(caller=caller, key=key, status_code=response.status_code, body=response.data)
             answer = response
-    except _Decided as decided:  # rolled back at the view's first statement: the key's record decided
+    except sql.ClaimRefused:  # rolled back at the view's first statement, which never ran
+        return _in_one_transaction(
+            view_method,
+            view,
+            request,
+            args,
+            kwargs,
+            caller=caller,
+            key=key,
+            fingerprint=fingerprint,
+            keyed=keyed,
+            seen=True,
+        )
+    except _Decided as decided:  # rolled back: the key's record decided, the view was not called
         if decided.exception is not None:
             raise decided.exception from None
         return decided.response

@@ -485,56 +485,52 @@ def _send(db, statements: list[Sendable]) -> None:
 # (each thread has its own, as it has its own connection).
 _writes_ahead: ContextVar[list[Sendable] | None] = ContextVar("sql_writes_ahead", default=None)
 _claim_waiting: ContextVar[Claim | None] = ContextVar("sql_claim_waiting", default=None)
-_CLAIM_SAVEPOINT = "sql_claim"
 
 
 class Claim(NamedTuple):
-    """Statements that claim something for the transaction (a row under a unique constraint),
-    ``refused``: whether an error is theirs (the claim met what it claims already taken), and
-    ``settle``: what to do then (``claim_ahead``)."""
+    """Statements that claim something for the transaction (a row under a unique constraint), and
+    ``refused``: whether an error is theirs (the claim met what it claims already taken)."""
 
     statements: list[Sendable]
     refused: Callable[[BaseException], bool]
-    settle: Callable[[], bool]
 
 
-def claim_ahead(
-    statements: Sequence[Sendable], *, refused: Callable[[BaseException], bool], settle: Callable[[], bool]
-) -> None:
-    """Send ``statements`` under a savepoint of their own; inside ``writes_ahead()`` they wait, and
-    go first in front of the connection's next statement, in its round trip (elsewhere: now).
+class ClaimRefused(BaseException):
+    """A claim (``claim_ahead``) met what it claims already taken. The statement it travelled with
+    did not run, and the transaction is aborted: the caller rolls it back and decides outside it.
+    A ``BaseException``, so that no ``except Exception`` of the code whose statement it stopped
+    takes it for its own error."""
 
-    An error for which ``refused`` answers True is the claim's own: the transaction is rolled back
-    to the claim's savepoint (the statement they travelled with has not run) and ``settle`` runs,
-    its statements in the same transaction. ``settle`` returns True to send the claim again, False
-    to go on without it (what it gave ``execute_all`` meanwhile goes in front instead), or raises,
-    which stops the caller at the statement the claim travelled with: it never runs. Any other
-    error is the statement's own, raised as it is."""
-    claim = Claim(list(statements), refused, settle)
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def claim_ahead(statements: Sequence[Sendable], *, refused: Callable[[BaseException], bool]) -> None:
+    """Send ``statements`` first: inside ``writes_ahead()`` they wait, and go in front of the
+    connection's next statement, in its round trip (elsewhere: now).
+
+    An error for which ``refused`` answers True is the claim's own: ``ClaimRefused`` is raised in
+    place of the statement the claim travelled with, which has not run, and the transaction can
+    only be rolled back. Any other error is the statement's own, raised as it is. No savepoint: a
+    claim is refused rarely (a repeated request), and one on every transaction cost PostgreSQL a
+    subtransaction each time."""
+    claim = Claim(list(statements), refused)
     if _writes_ahead.get() is None:
         db = connections[DEFAULT_DB_ALIAS]
-        _claim_send(claim, [], lambda front: _send(db, front) if front else None)
+        _claim_send(claim, [], lambda front: _send(db, front))
     else:
         _claim_waiting.set(claim)
 
 
 def _claim_send(claim: Claim, rest: list[Sendable], send: Callable[[list[Sendable]], Any]) -> Any:
-    """``send`` the claim (under its savepoint) and ``rest`` in front of what ``send`` is for,
-    settling a refused claim and sending again (``claim_ahead``)."""
-    front = [savepoint_statement("create", _CLAIM_SAVEPOINT), *claim.statements, *rest]
-    while True:
-        try:
-            return send(front)
-        except Exception as exc:
-            if not claim.refused(exc):
-                raise
-        savepoint("rollback", _CLAIM_SAVEPOINT)
-        again = claim.settle()
-        settled = _writes_ahead.get() or []
-        if _writes_ahead.get() is not None:
-            _writes_ahead.set([])
-        front = [savepoint_statement("create", _CLAIM_SAVEPOINT), *claim.statements] if again else []
-        front += [*settled, *rest]
+    """``send`` the claim and ``rest`` in front of what ``send`` is for (``claim_ahead``)."""
+    try:
+        return send([*claim.statements, *rest])
+    except Exception as exc:
+        if claim.refused(exc):
+            raise ClaimRefused(exc) from exc
+        raise
 
 
 @contextmanager
