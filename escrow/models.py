@@ -81,8 +81,10 @@ class Account(models.Model):
         MERCHANT_SETTLEMENT = "merchant_settlement", _("merchant settlement")
         REFUND_PAYABLE = "refund_payable", _("refunds payable")
 
-    # Kinds of which there is exactly one account, created by migration 0002.
-    SINGLETONS = (Kind.CUSTODY, Kind.REFUND_PAYABLE)
+    # Kinds with one city-wide account each (``city_wide``, opened by migrations 0002 and 0012)
+    # beside every merchant's own (``merchants.Merchant.custody_account`` and
+    # ``refund_payable_account``).
+    CITY_WIDE_KINDS = (Kind.CUSTODY, Kind.REFUND_PAYABLE)
     # Kinds whose balance rises with a debit; all others rise with a credit.
     DEBIT_SIDE = (Kind.CUSTODY,)
 
@@ -91,12 +93,17 @@ class Account(models.Model):
     balance = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, default=CURRENCY)
     created_at = models.DateTimeField()
+    # The city's own custody or refunds-payable account: a merchant without accounts of its own
+    # (one signed up before they existed, not yet moved by ``manage.py ledger_split_custody``)
+    # posts there.
+    city_wide = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_non_negative"),
-            models.UniqueConstraint(
-                fields=["kind"], condition=Q(kind__in=["custody", "refund_payable"]), name="account_singleton_kinds"
+            models.UniqueConstraint(fields=["kind"], condition=Q(city_wide=True), name="account_city_wide_kind_unique"),
+            models.CheckConstraint(
+                condition=Q(city_wide=False) | Q(kind__in=["custody", "refund_payable"]), name="account_city_wide_kinds"
             ),
         ]
         indexes = [models.Index(fields=["kind"], name="account_kind_idx")]

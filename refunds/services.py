@@ -39,7 +39,8 @@ from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
 from core.rules import profile_version, rule
 from escrow.models import Account, JournalEntry
-from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
+from escrow.services import Leg, NewEntry, city_wide_account_id, journal_post_many
+from merchants.accounts import custody_account_id, refund_payable_account_id
 from merchants.models import Merchant, OperatorChange, Product
 from notifications.models import Kind
 from notifications.services import Notice, notifications_send_many
@@ -188,7 +189,7 @@ def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: 
         gateway=card.payment.gateway,
         actor_id=actor_id,
         actor_label=actor_label,
-        refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
+        refund_payable_id=refund_payable_account_id(card.merchant),
         note=note,
     )
     # Together, even with a fee: every account is locked before any hash chain, as in a chunk of
@@ -269,7 +270,7 @@ def top_up_refund(*, consumer: Consumer, top_up_id: Any) -> Refund:
                     code=JournalEntry.Code.REFUND,
                     legs=[
                         Leg(card.escrow_account_id, amount),
-                        Leg(singleton_account(Account.Kind.REFUND_PAYABLE).id, -amount),
+                        Leg(refund_payable_account_id(card.merchant), -amount),
                     ],
                     idempotency_key=f"refund:top-up:{top_up.pk}",
                     actor_id=consumer.user_id,
@@ -375,6 +376,7 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
     if refund.state == Refund.State.PAID:
         return
     if refund.amount:
+        merchant = refund.card.merchant
         journal_post_many(
             [
                 _refund_paid_entry(
@@ -382,8 +384,8 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
                     amount=refund.amount,
                     gateway=refund.gateway,
                     external_id=external_id,
-                    refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
-                    custody_id=singleton_account(Account.Kind.CUSTODY).id,
+                    refund_payable_id=refund_payable_account_id(merchant),
+                    custody_id=custody_account_id(merchant),
                 )
             ]
         )
@@ -420,7 +422,7 @@ def refund_deliver(message: OutboxMessage) -> None:
     """Outbox handler: send one refund through its gateway under the message's idempotency key."""
     refund = (
         Refund.objects.select_for_update(of=("self",))
-        .select_related("card__payment", "top_up")
+        .select_related("card__payment", "card__merchant", "top_up")
         .get(pk=message.payload["refund_id"])
     )
     if refund.state != Refund.State.PENDING:
@@ -454,18 +456,25 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         .filter(pk__in=list(keys), state=Refund.State.PENDING)
         .order_by("pk")
         .annotate(paid_by=Coalesce("top_up__external_id", "card__payment__external_id"))
-        .values_list("pk", "amount", "gateway", "paid_by")
+        .values_list(
+            "pk",
+            "amount",
+            "gateway",
+            "paid_by",
+            "card__merchant__refund_payable_account_id",
+            "card__merchant__custody_account_id",
+        )
     )
     if not refunds:
         return
-    names = {gateway for _, _, gateway, _ in refunds}
+    names = {gateway for _, _, gateway, *_ in refunds}
     gateway = get_gateway(names.pop())
     # A gateway whose refunds are rows of this database pays a batch in one call (the sandbox bank).
     send_many = getattr(gateway, "refunds_send_many", None) if gateway.in_database else None
     if names or send_many is None:
         raise DeliveryFailed(f"refunds of the {gateway.name} gateway are sent one at a time")
     external_ids = send_many(
-        refunds=[(payment_external_id, amount, keys[str(pk)]) for pk, amount, _, payment_external_id in refunds]
+        refunds=[(payment_external_id, amount, keys[str(pk)]) for pk, amount, _, payment_external_id, *_ in refunds]
     )
     fault_point("refund.after_gateway")
     sql.rows_update_each(
@@ -477,10 +486,13 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         paid_at=clock.now(),
     )  # the batch's refunds become paid here
     _refunds_notify(kind=Kind.REFUND_PAID, refund_ids=[pk for pk, *_ in refunds])
-    # Posted last: refunds payable, which the booking of the next chunk also locks, stays locked
-    # only from here to the commit.
-    refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
-    custody_id = singleton_account(Account.Kind.CUSTODY).id
+    # Posted last: the refunds-payable accounts, which the booking of the next chunk also locks,
+    # stay locked only from here to the commit. Each refund is paid from its merchant's own
+    # accounts (the city-wide ones for a merchant without them).
+    city_payable = city_custody = 0
+    if any(payable is None or custody is None for *_, payable, custody in refunds):
+        city_payable = city_wide_account_id(Account.Kind.REFUND_PAYABLE)
+        city_custody = city_wide_account_id(Account.Kind.CUSTODY)
     journal_post_many(
         [
             _refund_paid_entry(
@@ -488,10 +500,10 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
                 amount=amount,
                 gateway=gateway_name,
                 external_id=external_id,
-                refund_payable_id=refund_payable_id,
-                custody_id=custody_id,
+                refund_payable_id=payable or city_payable,
+                custody_id=custody or city_custody,
             )
-            for (pk, amount, gateway_name, _), external_id in zip(refunds, external_ids, strict=True)
+            for (pk, amount, gateway_name, _, payable, custody), external_id in zip(refunds, external_ids, strict=True)
             if amount
         ]
     )
@@ -648,7 +660,7 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
             .order_by("pk")
         )
         refunded = set(Refund.objects.filter(card__in=cards, top_up__isnull=True).values_list("card_id", flat=True))
-        refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
+        refund_payable_id = refund_payable_account_id(job.merchant)
         refunds: list[Refund] = []
         entries: list[NewEntry] = []
         changes: list[sql.Change] = []
