@@ -11,12 +11,13 @@ Where a refund's life changes, for whoever must be told (notifications, once the
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -39,7 +40,7 @@ from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
 from core.rules import profile_version, rule
 from escrow.models import Account, JournalEntry
-from escrow.services import Leg, NewEntry, city_wide_account_id, journal_post_many
+from escrow.services import Leg, NewEntry, account_open, city_wide_account_id, journal_post_many
 from merchants.accounts import custody_account_id, refund_payable_account_id
 from merchants.models import Merchant, OperatorChange, Product
 from notifications.models import Kind
@@ -718,3 +719,67 @@ def mass_refunds_resume() -> int:
     for job_id in stale:
         mass_refund_kick(job_id=job_id)
     return len(stale)
+
+
+# --- a merchant's own custody and refunds-payable accounts ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustodySplit:
+    """What ``merchant_custody_split`` moved for one merchant (fen)."""
+
+    merchant_id: Any
+    custody: int  # its cards' escrow + its settlement balance + its refunds booked but not paid
+    refund_payable: int  # its refunds booked but not paid
+    split_now: bool  # False: it had its own accounts already, nothing moved
+
+
+def merchant_custody_split(*, merchant_id: Any) -> CustodySplit:
+    """Give a merchant signed up before per-merchant accounts existed its own custody and
+    refunds-payable accounts, and move its share of the city-wide ones onto them with one balanced
+    ``correction`` entry, in one transaction (``manage.py ledger_split_custody`` runs it per merchant).
+
+    Its custody share is what the platform owes on its behalf: its cards' escrow, its settlement
+    balance not yet paid out and its refunds booked but not yet paid; its refunds-payable share is
+    those refunds. Every kind's total is unchanged, so ``ledger_verify`` reads the same custody and
+    the same liabilities after as before. A merchant that has its own accounts already is left
+    alone (the command can be run again after a stop). The merchant's row is locked first; money in
+    flight for it while it is split (a payment or refund already past its merchant's read) would
+    still post to the city-wide accounts, so run it while the workers and web servers are stopped.
+    """
+    with transaction.atomic(durable=True):
+        merchant = Merchant.objects.select_for_update(of=("self",)).get(pk=merchant_id)
+        if merchant.custody_account_id is not None:
+            return CustodySplit(merchant.pk, 0, 0, split_now=False)
+        escrow = Card.objects.filter(merchant=merchant).aggregate(total=Sum("escrow_account__balance"))["total"] or 0
+        settlement = Account.objects.values_list("balance", flat=True).get(pk=merchant.settlement_account_id)
+        unpaid = (
+            Refund.objects.filter(
+                card__merchant=merchant, state__in=[Refund.State.PENDING, Refund.State.FAILED]
+            ).aggregate(total=Sum("amount"))["total"]
+            or 0
+        )
+        custody = account_open(kind=Account.Kind.CUSTODY, name=f"custody: {merchant.name}")
+        payable = account_open(kind=Account.Kind.REFUND_PAYABLE, name=f"refunds payable: {merchant.name}")
+        legs = []
+        share = escrow + settlement + unpaid
+        if share:  # custody (a debit-side account): the merchant's gains what the city's loses
+            legs += [Leg(custody.pk, share), Leg(city_wide_account_id(Account.Kind.CUSTODY), -share)]
+        if unpaid:  # refunds payable (credit side): the city's owes less, the merchant's more
+            legs += [Leg(city_wide_account_id(Account.Kind.REFUND_PAYABLE), unpaid), Leg(payable.pk, -unpaid)]
+        if legs:
+            journal_post_many(
+                [
+                    NewEntry(
+                        code=JournalEntry.Code.CORRECTION,
+                        legs=legs,
+                        idempotency_key=f"custody-split:{merchant.pk}",
+                        actor_label="ledger_split_custody",
+                        memo=f"merchant {merchant.pk}: its own custody and refunds payable"[:200],
+                    )
+                ]
+            )
+        merchant.custody_account = custody
+        merchant.refund_payable_account = payable
+        merchant.save(update_fields=["custody_account", "refund_payable_account"])
+        return CustodySplit(merchant.pk, share, unpaid, split_now=True)
