@@ -29,8 +29,10 @@ What counts as waiting on a row lock: a sample whose ``wait_event_type`` is ``Lo
 or update to end) or ``tuple`` (queued for a row's lock behind another waiter). The share is of all
 the clients' samples, whatever their state (a backend idle between two transactions counts in the
 denominator); the share among samples in a transaction (state not ``idle``) is reported beside it.
-Each waiting sample is attributed to the table of the row it waits for, from its tuple locks in
-``pg_locks`` (``escrow_account``: an account's balance; ``escrow_chainhead``: a hash chain's head). Results go to
+Each waiting sample is attributed to the row it waits for, from its tuple locks in ``pg_locks``:
+its table (``escrow_account``: an account's balance; ``escrow_chainhead``: a hash chain's head)
+and, for an account, its kind and whether it is a city-wide one (when that row version is still
+the current one; a merchant's own custody account is locked by that merchant's payments only). Results go to
 bench/out/hotrow.json, whose ``headline`` bench/report.py reads.
 """
 
@@ -168,15 +170,23 @@ def _client(spec: dict, index: int, barrier, pids, results) -> None:
     )
 
 
-# One poll: each client backend's state and wait; for one waiting on a lock, the tables of the row
-# locks it holds or waits for (a backend waiting for a row's transaction holds that row's tuple
-# lock; one queued behind it waits for the tuple lock), read from pg_locks only then.
-POLL = (
-    "SELECT a.state, a.wait_event_type, a.wait_event, CASE WHEN a.wait_event_type = 'Lock' THEN "
-    "(SELECT string_agg(DISTINCT l.relation::regclass::text, ',') FROM pg_locks l "
-    "WHERE l.pid = a.pid AND l.locktype = 'tuple') END "
-    "FROM pg_stat_activity a WHERE a.pid = ANY(%s)"
-)
+# One poll: each client backend's state and wait; for one waiting on a lock, the rows it holds or
+# waits for a lock on (a backend waiting for a row's transaction holds that row's tuple lock; one
+# queued behind it waits for the tuple lock), read from pg_locks only then: each as its table, and
+# for an account its kind (and whether it is a city-wide one) when that row version is still the
+# current one.
+POLL = """
+SELECT a.state, a.wait_event_type, a.wait_event,
+       CASE WHEN a.wait_event_type = 'Lock' THEN (
+           SELECT string_agg(DISTINCT l.relation::regclass::text || COALESCE(': ' || (
+               SELECT acc.kind || CASE WHEN acc.city_wide THEN ' (city-wide)' ELSE '' END
+               FROM escrow_account acc
+               WHERE l.relation = 'escrow_account'::regclass AND acc.ctid = format('(%%s,%%s)', l.page, l.tuple)::tid
+           ), ''), ', ')
+           FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'tuple'
+       ) END
+FROM pg_stat_activity a WHERE a.pid = ANY(%s)
+"""
 
 
 def run_phase(*, label: str, url: str, env: dict, layout: dict, clients: int, seconds: float, interval: float) -> dict:
