@@ -398,7 +398,7 @@ def main(argv: list[str]) -> int:
     data = {
         "benchmark": "hotrow",
         "command": command,
-        "started_at": started.isoformat(),
+        "date": started.isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": host | {"uptime_at_start": load_start, "uptime_at_end": load_end},
         "merchants": args.merchants,

@@ -7,14 +7,26 @@ Every account holds a non-negative ``balance`` in fen, on its normal side:
 ==================== ======== =============================================================
 kind                 side     what the balance is
 ==================== ======== =============================================================
-custody              debit    Money held for everyone at the custody bank (one account).
+custody              debit    Money held at the custody bank for a merchant's cards, settlement
+                              and unpaid refunds (one per merchant, and one city-wide).
 card_escrow          credit   A card's prepaid money not yet earned by the merchant (one per card).
 merchant_settlement  credit   Money released to a merchant and not yet paid out (one per merchant).
-refund_payable       credit   Refunds booked for consumers and not yet paid back by the gateway
-                              (one account).
+refund_payable       credit   Refunds booked for a merchant's consumers and not yet paid back by
+                              the gateway (one per merchant, and one city-wide).
 ==================== ======== =============================================================
 
 Custody is the platform's asset; every other account is money the platform owes somebody.
+
+The bank holds one pool of money; the ledger splits custody and refunds payable by merchant so
+that a merchant's purchases, refunds and payouts lock only that merchant's rows: one account
+shared by the whole city made every payment in the city wait for the one before it (issue 20;
+bench/hotrow.py measures it). ``merchants.Merchant.custody_account`` and
+``refund_payable_account`` name a merchant's own (the ledger imports no domain app, so the mapping
+lives there, in ``merchants.accounts``). The two ``city_wide`` accounts, opened by migration, are
+what a merchant signed up before per-merchant accounts existed still uses until
+``manage.py ledger_split_custody`` moves its share onto its own with a ``correction`` entry.
+Every total (invariant 4, reconciliation, the regulator's pages) is the sum over all accounts of
+a kind.
 
 Entries
 -------
@@ -53,8 +65,10 @@ Invariants
 1. Every entry has at least two postings and they sum to zero.
 2. Every account's balance equals the signed sum of its postings (sign by its side).
 3. No account balance is below zero.
-4. Custody equals all card escrow plus all merchant settlement not yet paid out plus refunds booked
-   but not yet paid: the money at the bank is exactly what the platform owes.
+4. Custody (all custody accounts together) equals all card escrow plus all merchant settlement not
+   yet paid out plus refunds booked but not yet paid (all refunds-payable accounts together): the
+   money at the bank is exactly what the platform owes. Checked on the totals: a merchant's own
+   custody equals its own liabilities too, but nothing relies on that.
 5. Entries and postings, once posted, never change or disappear; a correction is a new entry.
 6. Each chain runs 1, 2, 3, ... with every hash recomputable from its content and predecessor.
 

@@ -49,7 +49,7 @@ from merchants.models import Merchant, Settlement, SettlementRun
 
 PAYOUT_TOPIC = "payout.send"
 CHUNK = 1000
-PAYOUT_BATCH = 100  # local payouts per transaction: custody stays locked for a fraction of a second
+PAYOUT_BATCH = 100  # local payouts per transaction (each merchant's own custody account is locked until commit)
 EPOCH = datetime(2000, 1, 1, tzinfo=clock.BEIJING)
 _SETTLEMENT_IDS = uuid.UUID("1f0c6a52-93a8-4c1e-9d5b-2f7f3b1b8e44")
 
