@@ -110,7 +110,8 @@ class Account(models.Model):
     # The city's own custody or refunds-payable account: a merchant without accounts of its own
     # (one signed up before they existed, not yet moved by ``manage.py ledger_split_custody``)
     # posts there.
-    city_wide = models.BooleanField(default=False)
+    # The default is the database's too: bench/ writes accounts in plain SQL.
+    city_wide = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
