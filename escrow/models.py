@@ -95,10 +95,6 @@ class Account(models.Model):
         MERCHANT_SETTLEMENT = "merchant_settlement", _("merchant settlement")
         REFUND_PAYABLE = "refund_payable", _("refunds payable")
 
-    # Kinds with one city-wide account each (``city_wide``, opened by migrations 0002 and 0012)
-    # beside every merchant's own (``merchants.Merchant.custody_account`` and
-    # ``refund_payable_account``).
-    CITY_WIDE_KINDS = (Kind.CUSTODY, Kind.REFUND_PAYABLE)
     # Kinds whose balance rises with a debit; all others rise with a credit.
     DEBIT_SIDE = (Kind.CUSTODY,)
 
@@ -107,7 +103,8 @@ class Account(models.Model):
     balance = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, default=CURRENCY)
     created_at = models.DateTimeField()
-    # The city's own custody or refunds-payable account: a merchant without accounts of its own
+    # The city-wide custody or refunds-payable account (one of each, opened by migrations 0002 and
+    # 0012; every merchant has its own beside them): a merchant without accounts of its own
     # (one signed up before they existed, not yet moved by ``manage.py ledger_split_custody``)
     # posts there.
     # The default is the database's too: bench/ writes accounts in plain SQL.

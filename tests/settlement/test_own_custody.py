@@ -9,6 +9,8 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
+from consumers.services import payment_simulate
+from consumers.services_top_ups import top_up_request
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
 from escrow.models import Account, JournalEntry, Posting
@@ -17,7 +19,7 @@ from escrow.services import city_wide_account
 from merchants.models import Merchant
 from merchants.services.settlement import settlement_run
 from refunds.models import Refund
-from refunds.services import REFUND_TOPIC, refund_request
+from refunds.services import REFUND_TOPIC, refund_request, top_up_refund
 from tests.cards import builders
 from tests.cards.test_redemptions import use
 
@@ -144,4 +146,18 @@ def test_split_moves_a_legacy_merchants_share_onto_its_own_accounts_and_the_ledg
     assert balance(gym.refund_payable_account_id) == 0
     assert balance(gym.settlement_account_id) == 0
     assert balance(gym.custody_account_id) == escrow_of(gym)
+    assert ledger_ok(ledger_verify())
+
+
+def test_a_top_up_and_its_refund_post_only_to_the_merchants_own_accounts():
+    shop = builders.merchant()
+    card = builders.paid_card(builders.stored_value(shop, price=90_000, face_value=100_000, unit_price=5_000))
+    before = last_entry_id()
+    top_up = top_up_request(consumer=card.consumer, card_id=card.pk, amount=45_000)
+    payment_simulate(consumer=card.consumer, payment_id=top_up.pk, outcome="succeeded")
+    assert balance(shop.custody_account_id) == 90_000 + 45_000
+    top_up_refund(consumer=card.consumer, top_up_id=top_up.pk)  # booked; its payment waits for the commit
+    assert balance(shop.refund_payable_account_id) == 45_000
+    assert set(JournalEntry.objects.filter(pk__gt=before).values_list("code", flat=True)) == {"purchase", "refund"}
+    assert not accounts_posted_after(before) & city_wide_ids()
     assert ledger_ok(ledger_verify())
