@@ -63,7 +63,7 @@ format: install
 # bench/README.md (a result older than this run is marked stale), and the target fails if any did.
 # BENCH_ARGS="--quick" makes a smoke run: flow.py and workload.py have no --quick, they get
 # FLOW_ARGS and WORKLOAD_ARGS instead (short runs).
-BENCHMARKS := ledger settlement risk flow $(if $(wildcard bench/workload.py),workload) notify export verify
+BENCHMARKS := ledger settlement risk flow $(if $(wildcard bench/workload.py),workload) notify export verify hotrow
 QUICK := $(findstring --quick,$(BENCH_ARGS))
 FLOW_ARGS ?= $(if $(QUICK),--clients 8 --seconds 3)
 WORKLOAD_ARGS ?= $(if $(QUICK),--seconds 5)

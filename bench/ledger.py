@@ -467,7 +467,7 @@ def setup_ledger(cards: int, merchants: int) -> dict:
     for ids, what in ((card_ids, "card"), (merchant_ids, "merchant")):
         if ids != list(range(ids[0], ids[0] + len(ids))):
             raise RuntimeError(f"{what} account ids are not contiguous; the pgbench script needs them to be")
-    custody = Account.objects.get(kind=Account.Kind.CUSTODY)  # opened by migration 0002
+    custody = Account.objects.get(kind=Account.Kind.CUSTODY, city_wide=True)  # opened by migration 0002
     for card_id in card_ids:
         ledger_transfer(
             code="purchase",

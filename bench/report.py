@@ -34,6 +34,9 @@ export     ``headline``: peak RSS of the journal        RSS with Django loaded a
            export (CSV, XLSX) and its rows/s            rows/s: none
 verify     ``headline``: a full ledger check's          the same check on one connection;
            postings/s, an incremental day's seconds     none
+hotrow     ``headline``: share of samples waiting on a  the same load on the city-wide custody
+           row lock, payments at 8 clients across       account, in the same run
+           1,000 merchants, and payments/s
 ========== ============================================ ==========================================
 
 Targets come from the JSON where the benchmark records them (``rows[].target`` of the ledger,
@@ -61,7 +64,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("ledger", "settlement", "risk", "flow", "workload", "notify")
 # Summarised when their JSON is there (``make bench`` runs them and reports their failure itself).
-LATER_BENCHMARKS = ("export", "verify")
+LATER_BENCHMARKS = ("export", "verify", "hotrow")
 COMMANDS = {name: f".venv/bin/python bench/{name}.py" for name in (*BENCHMARKS, *LATER_BENCHMARKS)}
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 FLOW_TARGET_FLOWS_PER_S = 80.0  # as bench/flow.py prints them, at 8 clients

@@ -47,7 +47,8 @@ from core.models import User
 from core.rules import profile_version
 from core.services import user_create
 from escrow.models import Account, JournalEntry
-from escrow.services import Leg, account_open, journal_post, singleton_account_id
+from escrow.services import Leg, account_open, city_wide_account_id, journal_post
+from merchants.accounts import custody_account_id
 from merchants.errors import MerchantFrozen, MerchantSalesFrozen
 from merchants.models import Merchant, OperatorChange, Product
 from merchants.selectors import operator_change_open
@@ -353,26 +354,27 @@ def _education_holdings(
 
 
 def _lock_payment(*, consumer: Consumer | None = None, **lookup) -> tuple[Payment, int | None]:
-    """Lock a payment and its card (one statement), with the card's escrow account loaded, and
-    read the custody account's id with them (None before the ledger has one). ``lookup`` is exact
-    matches on the payment's own fields; ``consumer`` must own the card."""
+    """Lock a payment and its card (one statement), with the card's escrow account and its
+    merchant loaded, and read the custody account the purchase is paid into with them: the
+    merchant's own, or the city-wide one for a merchant without one (None before the ledger has
+    one). ``lookup`` is exact matches on the payment's own fields; ``consumer`` must own the card."""
     if consumer is not None:
         lookup["card__consumer"] = consumer
     try:
         found = sql.get_with(
             Payment,
             lookup=lookup,
-            related=("card__escrow_account",),
+            related=("card__escrow_account", "card__merchant"),
             for_update=True,
             of=("self", "card"),
-            scalars=[sql.Scalar(Account, "pk", kind=Account.Kind.CUSTODY)],
+            scalars=[sql.Scalar(Account, "pk", kind=Account.Kind.CUSTODY, city_wide=True)],
         )
     except ValueError as exc:
         raise NotFound() from exc
     if found is None:
         raise NotFound()
-    payment, (custody_id,) = found
-    return payment, custody_id
+    payment, (city_custody_id,) = found
+    return payment, payment.card.merchant.custody_account_id or city_custody_id
 
 
 def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool) -> Card:
@@ -397,7 +399,7 @@ def _payment_decide(*, payment: Payment, custody_id: int | None, succeeded: bool
         # The card's leg first: it picks the hash chain, so a card's entries share one chain.
         legs=[
             Leg(card.escrow_account_id, -card.price),
-            Leg(custody_id or singleton_account_id(Account.Kind.CUSTODY), card.price),
+            Leg(custody_id or city_wide_account_id(Account.Kind.CUSTODY), card.price),
         ],
         idempotency_key=f"purchase:{card.pk}",
         actor_label=f"gateway:{payment.gateway}",
@@ -490,7 +492,7 @@ def _top_up_payment_decide(*, top_up: TopUp, card: Card, succeeded: bool) -> Car
         code=JournalEntry.Code.PURCHASE,
         legs=[  # the card's leg first: a card's entries share one hash chain
             Leg(card.escrow_account_id, -top_up.amount),
-            Leg(singleton_account_id(Account.Kind.CUSTODY), top_up.amount),
+            Leg(custody_account_id(card.merchant), top_up.amount),
         ],
         idempotency_key=f"top-up:{top_up.pk}",
         actor_label=f"gateway:{top_up.gateway}",

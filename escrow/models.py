@@ -7,14 +7,26 @@ Every account holds a non-negative ``balance`` in fen, on its normal side:
 ==================== ======== =============================================================
 kind                 side     what the balance is
 ==================== ======== =============================================================
-custody              debit    Money held for everyone at the custody bank (one account).
+custody              debit    Money held at the custody bank for a merchant's cards, settlement
+                              and unpaid refunds (one per merchant, and one city-wide).
 card_escrow          credit   A card's prepaid money not yet earned by the merchant (one per card).
 merchant_settlement  credit   Money released to a merchant and not yet paid out (one per merchant).
-refund_payable       credit   Refunds booked for consumers and not yet paid back by the gateway
-                              (one account).
+refund_payable       credit   Refunds booked for a merchant's consumers and not yet paid back by
+                              the gateway (one per merchant, and one city-wide).
 ==================== ======== =============================================================
 
 Custody is the platform's asset; every other account is money the platform owes somebody.
+
+The bank holds one pool of money; the ledger splits custody and refunds payable by merchant so
+that a merchant's purchases, refunds and payouts lock only that merchant's rows: one account
+shared by the whole city made every payment in the city wait for the one before it (issue 20;
+bench/hotrow.py measures it). ``merchants.Merchant.custody_account`` and
+``refund_payable_account`` name a merchant's own (the ledger imports no domain app, so the mapping
+lives there, in ``merchants.accounts``). The two ``city_wide`` accounts, opened by migration, are
+what a merchant signed up before per-merchant accounts existed still uses until
+``manage.py ledger_split_custody`` moves its share onto its own with a ``correction`` entry.
+Every total (invariant 4, reconciliation, the regulator's pages) is the sum over all accounts of
+a kind.
 
 Entries
 -------
@@ -53,8 +65,10 @@ Invariants
 1. Every entry has at least two postings and they sum to zero.
 2. Every account's balance equals the signed sum of its postings (sign by its side).
 3. No account balance is below zero.
-4. Custody equals all card escrow plus all merchant settlement not yet paid out plus refunds booked
-   but not yet paid: the money at the bank is exactly what the platform owes.
+4. Custody (all custody accounts together) equals all card escrow plus all merchant settlement not
+   yet paid out plus refunds booked but not yet paid (all refunds-payable accounts together): the
+   money at the bank is exactly what the platform owes. Checked on the totals: a merchant's own
+   custody equals its own liabilities too, but nothing relies on that.
 5. Entries and postings, once posted, never change or disappear; a correction is a new entry.
 6. Each chain runs 1, 2, 3, ... with every hash recomputable from its content and predecessor.
 
@@ -81,8 +95,6 @@ class Account(models.Model):
         MERCHANT_SETTLEMENT = "merchant_settlement", _("merchant settlement")
         REFUND_PAYABLE = "refund_payable", _("refunds payable")
 
-    # Kinds of which there is exactly one account, created by migration 0002.
-    SINGLETONS = (Kind.CUSTODY, Kind.REFUND_PAYABLE)
     # Kinds whose balance rises with a debit; all others rise with a credit.
     DEBIT_SIDE = (Kind.CUSTODY,)
 
@@ -91,12 +103,19 @@ class Account(models.Model):
     balance = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, default=CURRENCY)
     created_at = models.DateTimeField()
+    # The city-wide custody or refunds-payable account (one of each, opened by migrations 0002 and
+    # 0012; every merchant has its own beside them): a merchant without accounts of its own
+    # (one signed up before they existed, not yet moved by ``manage.py ledger_split_custody``)
+    # posts there.
+    # The default is the database's too: bench/ writes accounts in plain SQL.
+    city_wide = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_non_negative"),
-            models.UniqueConstraint(
-                fields=["kind"], condition=Q(kind__in=["custody", "refund_payable"]), name="account_singleton_kinds"
+            models.UniqueConstraint(fields=["kind"], condition=Q(city_wide=True), name="account_city_wide_kind_unique"),
+            models.CheckConstraint(
+                condition=Q(city_wide=False) | Q(kind__in=["custody", "refund_payable"]), name="account_city_wide_kinds"
             ),
         ]
         indexes = [models.Index(fields=["kind"], name="account_kind_idx")]

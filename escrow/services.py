@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 
 from core import clock, sql
 from core.errors import IdempotencyKeyReused
@@ -68,35 +69,36 @@ class NewEntry:
 
 
 def account_open(*, kind: str, name: str) -> Account:
-    """Open an account with a zero balance (card escrow and merchant settlement accounts)."""
-    if kind in Account.SINGLETONS:
-        raise ValueError(f"{kind} is a singleton account, created by migration")
+    """Open an account with a zero balance: a card's escrow, a merchant's settlement, custody or
+    refunds payable (the city-wide ones are opened by migration, ``city_wide_account``)."""
     account = Account(kind=kind, name=name[:200], created_at=clock.now())
     sql.insert(account)  # every purchase opens one: the plain INSERT of ``create()``
     return account
 
 
-SINGLETON_NAMES: dict[str, str] = {
+CITY_WIDE_NAMES: dict[str, str] = {
     Account.Kind.CUSTODY: "Custody bank account",
     Account.Kind.REFUND_PAYABLE: "Refunds payable to consumers",
 }
 
 
-def singleton_account(kind: str) -> Account:
-    """The custody or refunds-payable account (migration 0002 opens them; opened here if missing)."""
+def city_wide_account(kind: str) -> Account:
+    """The city-wide custody or refunds-payable account (migrations 0002 and 0012 open them;
+    opened here if missing): what a merchant without accounts of its own posts to."""
     account, _ = Account.objects.get_or_create(
-        kind=kind, defaults={"name": SINGLETON_NAMES[kind], "created_at": clock.now()}
+        kind=kind, city_wide=True, defaults={"name": CITY_WIDE_NAMES[kind], "created_at": clock.now()}
     )
     return account
 
 
-def singleton_account_id(kind: str) -> int:
-    """The custody or refunds-payable account's id: one indexed read, without compiling a query.
+def city_wide_account_id(kind: str) -> int:
+    """The city-wide custody or refunds-payable account's id: one indexed read, without compiling
+    a query.
 
     Not cached in the process: looked up by its kind each time, so a test database that was
-    flushed and given new singleton accounts is always seen as it is."""
-    found = statements.account_id_of_kind(kind)
-    return found if found is not None else singleton_account(kind).id
+    flushed and given new city-wide accounts is always seen as it is."""
+    found = statements.city_wide_account_id(kind)
+    return found if found is not None else city_wide_account(kind).id
 
 
 _CODES = frozenset(JournalEntry.Code.values)
@@ -359,10 +361,11 @@ def ledger_transfer(
 
 
 def reconciliation_run() -> Reconciliation:
-    """Compare custody in the ledger with the gateway's own record, and keep the result."""
+    """Compare custody in the ledger (every custody account: the city-wide one and each
+    merchant's) with the gateway's own record, and keep the result."""
     gateway = get_gateway()
     external = gateway.custody_balance()
-    custody = Account.objects.values_list("balance", flat=True).get(pk=singleton_account(Account.Kind.CUSTODY).pk)
+    custody = Account.objects.filter(kind=Account.Kind.CUSTODY).aggregate(total=Sum("balance"))["total"] or 0
     reconciliation = Reconciliation.objects.create(
         gateway=gateway.name,
         ledger_custody=custody,

@@ -37,10 +37,10 @@ def _lock(of: str = "") -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
-def account_id_of_kind(kind: str) -> int | None:
-    """The id of the (singleton) account of ``kind``: one indexed read."""
+def city_wide_account_id(kind: str) -> int | None:
+    """The id of the city-wide account of ``kind``: one read of its partial unique index."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {_ACCOUNT} WHERE kind = %s", [kind])
+        cursor.execute(f"SELECT id FROM {_ACCOUNT} WHERE kind = %s AND city_wide", [kind])
         row = cursor.fetchone()
     return row[0] if row is not None else None
 

@@ -42,6 +42,16 @@ class Merchant(FSMModelMixin, models.Model):
     risk_level = models.CharField(max_length=8, default="low")
     risk_computed_at = models.DateTimeField(null=True, blank=True)
     settlement_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="merchant")
+    # The merchant's own share of custody and of refunds payable: its purchases, refunds and
+    # payouts post here, so they never lock an account another merchant's money moves through.
+    # Null for a merchant signed up before they existed, until ``manage.py ledger_split_custody``
+    # opens them; until then it uses the city-wide accounts (``merchants.accounts``).
+    custody_account = models.OneToOneField(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="custody_of"
+    )
+    refund_payable_account = models.OneToOneField(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds_payable_of"
+    )
     stripe_account_id = models.CharField(max_length=64, blank=True, default="")
     closes_on = models.DateField(null=True, blank=True)  # announced closing day (Beijing)
     closure_reason = models.TextField(blank=True, default="")

@@ -11,12 +11,13 @@ Where a refund's life changes, for whoever must be told (notifications, once the
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -39,7 +40,8 @@ from core.models import OutboxMessage
 from core.outbox import DeliveryFailed, outbox_enqueue, outbox_enqueue_many, outbox_resend
 from core.rules import profile_version, rule
 from escrow.models import Account, JournalEntry
-from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
+from escrow.services import Leg, NewEntry, account_open, city_wide_account_id, journal_post_many
+from merchants.accounts import custody_account_id, refund_payable_account_id
 from merchants.models import Merchant, OperatorChange, Product
 from notifications.models import Kind
 from notifications.services import Notice, notifications_send_many
@@ -188,7 +190,7 @@ def _refund_book(*, card: Card, reason: str, actor_id: int | None, actor_label: 
         gateway=card.payment.gateway,
         actor_id=actor_id,
         actor_label=actor_label,
-        refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
+        refund_payable_id=refund_payable_account_id(card.merchant),
         note=note,
     )
     # Together, even with a fee: every account is locked before any hash chain, as in a chunk of
@@ -269,7 +271,7 @@ def top_up_refund(*, consumer: Consumer, top_up_id: Any) -> Refund:
                     code=JournalEntry.Code.REFUND,
                     legs=[
                         Leg(card.escrow_account_id, amount),
-                        Leg(singleton_account(Account.Kind.REFUND_PAYABLE).id, -amount),
+                        Leg(refund_payable_account_id(card.merchant), -amount),
                     ],
                     idempotency_key=f"refund:top-up:{top_up.pk}",
                     actor_id=consumer.user_id,
@@ -375,6 +377,7 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
     if refund.state == Refund.State.PAID:
         return
     if refund.amount:
+        merchant = refund.card.merchant
         journal_post_many(
             [
                 _refund_paid_entry(
@@ -382,8 +385,8 @@ def refund_mark_paid(*, refund: Refund, external_id: str) -> None:
                     amount=refund.amount,
                     gateway=refund.gateway,
                     external_id=external_id,
-                    refund_payable_id=singleton_account(Account.Kind.REFUND_PAYABLE).id,
-                    custody_id=singleton_account(Account.Kind.CUSTODY).id,
+                    refund_payable_id=refund_payable_account_id(merchant),
+                    custody_id=custody_account_id(merchant),
                 )
             ]
         )
@@ -420,7 +423,7 @@ def refund_deliver(message: OutboxMessage) -> None:
     """Outbox handler: send one refund through its gateway under the message's idempotency key."""
     refund = (
         Refund.objects.select_for_update(of=("self",))
-        .select_related("card__payment", "top_up")
+        .select_related("card__payment", "card__merchant", "top_up")
         .get(pk=message.payload["refund_id"])
     )
     if refund.state != Refund.State.PENDING:
@@ -454,18 +457,25 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         .filter(pk__in=list(keys), state=Refund.State.PENDING)
         .order_by("pk")
         .annotate(paid_by=Coalesce("top_up__external_id", "card__payment__external_id"))
-        .values_list("pk", "amount", "gateway", "paid_by")
+        .values_list(
+            "pk",
+            "amount",
+            "gateway",
+            "paid_by",
+            "card__merchant__refund_payable_account_id",
+            "card__merchant__custody_account_id",
+        )
     )
     if not refunds:
         return
-    names = {gateway for _, _, gateway, _ in refunds}
+    names = {gateway for _, _, gateway, *_ in refunds}
     gateway = get_gateway(names.pop())
     # A gateway whose refunds are rows of this database pays a batch in one call (the sandbox bank).
     send_many = getattr(gateway, "refunds_send_many", None) if gateway.in_database else None
     if names or send_many is None:
         raise DeliveryFailed(f"refunds of the {gateway.name} gateway are sent one at a time")
     external_ids = send_many(
-        refunds=[(payment_external_id, amount, keys[str(pk)]) for pk, amount, _, payment_external_id in refunds]
+        refunds=[(payment_external_id, amount, keys[str(pk)]) for pk, amount, _, payment_external_id, *_ in refunds]
     )
     fault_point("refund.after_gateway")
     sql.rows_update_each(
@@ -477,10 +487,13 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
         paid_at=clock.now(),
     )  # the batch's refunds become paid here
     _refunds_notify(kind=Kind.REFUND_PAID, refund_ids=[pk for pk, *_ in refunds])
-    # Posted last: refunds payable, which the booking of the next chunk also locks, stays locked
-    # only from here to the commit.
-    refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
-    custody_id = singleton_account(Account.Kind.CUSTODY).id
+    # Posted last: the refunds-payable accounts, which the booking of the next chunk also locks,
+    # stay locked only from here to the commit. Each refund is paid from its merchant's own
+    # accounts (the city-wide ones for a merchant without them).
+    city_payable = city_custody = 0
+    if any(payable is None or custody is None for *_, payable, custody in refunds):
+        city_payable = city_wide_account_id(Account.Kind.REFUND_PAYABLE)
+        city_custody = city_wide_account_id(Account.Kind.CUSTODY)
     journal_post_many(
         [
             _refund_paid_entry(
@@ -488,10 +501,10 @@ def refunds_deliver_batch(messages: list[OutboxMessage]) -> None:
                 amount=amount,
                 gateway=gateway_name,
                 external_id=external_id,
-                refund_payable_id=refund_payable_id,
-                custody_id=custody_id,
+                refund_payable_id=payable or city_payable,
+                custody_id=custody or city_custody,
             )
-            for (pk, amount, gateway_name, _), external_id in zip(refunds, external_ids, strict=True)
+            for (pk, amount, gateway_name, _, payable, custody), external_id in zip(refunds, external_ids, strict=True)
             if amount
         ]
     )
@@ -648,7 +661,7 @@ def mass_refund_step(*, job_id: int, chunk: int = MASS_REFUND_CHUNK) -> bool:
             .order_by("pk")
         )
         refunded = set(Refund.objects.filter(card__in=cards, top_up__isnull=True).values_list("card_id", flat=True))
-        refund_payable_id = singleton_account(Account.Kind.REFUND_PAYABLE).id
+        refund_payable_id = refund_payable_account_id(job.merchant)
         refunds: list[Refund] = []
         entries: list[NewEntry] = []
         changes: list[sql.Change] = []
@@ -706,3 +719,67 @@ def mass_refunds_resume() -> int:
     for job_id in stale:
         mass_refund_kick(job_id=job_id)
     return len(stale)
+
+
+# --- a merchant's own custody and refunds-payable accounts ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustodySplit:
+    """What ``merchant_custody_split`` moved for one merchant (fen)."""
+
+    merchant_id: Any
+    custody: int  # its cards' escrow + its settlement balance + its refunds booked but not paid
+    refund_payable: int  # its refunds booked but not paid
+    split_now: bool  # False: it had its own accounts already, nothing moved
+
+
+def merchant_custody_split(*, merchant_id: Any) -> CustodySplit:
+    """Give a merchant signed up before per-merchant accounts existed its own custody and
+    refunds-payable accounts, and move its share of the city-wide ones onto them with one balanced
+    ``correction`` entry, in one transaction (``manage.py ledger_split_custody`` runs it per merchant).
+
+    Its custody share is what the platform owes on its behalf: its cards' escrow, its settlement
+    balance not yet paid out and its refunds booked but not yet paid; its refunds-payable share is
+    those refunds. Every kind's total is unchanged, so ``ledger_verify`` reads the same custody and
+    the same liabilities after as before. A merchant that has its own accounts already is left
+    alone (the command can be run again after a stop). The merchant's row is locked first; money in
+    flight for it while it is split (a payment or refund already past its merchant's read) would
+    still post to the city-wide accounts, so run it while the workers and web servers are stopped.
+    """
+    with transaction.atomic(durable=True):
+        merchant = Merchant.objects.select_for_update(of=("self",)).get(pk=merchant_id)
+        if merchant.custody_account_id is not None:
+            return CustodySplit(merchant.pk, 0, 0, split_now=False)
+        escrow = Card.objects.filter(merchant=merchant).aggregate(total=Sum("escrow_account__balance"))["total"] or 0
+        settlement = Account.objects.values_list("balance", flat=True).get(pk=merchant.settlement_account_id)
+        unpaid = (
+            Refund.objects.filter(
+                card__merchant=merchant, state__in=[Refund.State.PENDING, Refund.State.FAILED]
+            ).aggregate(total=Sum("amount"))["total"]
+            or 0
+        )
+        custody = account_open(kind=Account.Kind.CUSTODY, name=f"custody: {merchant.name}")
+        payable = account_open(kind=Account.Kind.REFUND_PAYABLE, name=f"refunds payable: {merchant.name}")
+        legs = []
+        share = escrow + settlement + unpaid
+        if share:  # custody (a debit-side account): the merchant's gains what the city's loses
+            legs += [Leg(custody.pk, share), Leg(city_wide_account_id(Account.Kind.CUSTODY), -share)]
+        if unpaid:  # refunds payable (credit side): the city's owes less, the merchant's more
+            legs += [Leg(city_wide_account_id(Account.Kind.REFUND_PAYABLE), unpaid), Leg(payable.pk, -unpaid)]
+        if legs:
+            journal_post_many(
+                [
+                    NewEntry(
+                        code=JournalEntry.Code.CORRECTION,
+                        legs=legs,
+                        idempotency_key=f"custody-split:{merchant.pk}",
+                        actor_label="ledger_split_custody",
+                        memo=f"merchant {merchant.pk}: its own custody and refunds payable"[:200],
+                    )
+                ]
+            )
+        merchant.custody_account = custody
+        merchant.refund_payable_account = payable
+        merchant.save(update_fields=["custody_account", "refund_payable_account"])
+        return CustodySplit(merchant.pk, share, unpaid, split_now=True)

@@ -35,7 +35,8 @@ def merchant_register(
     address: str,
     email: str = "",
 ) -> Merchant:
-    """Sign up a merchant with its user and its settlement account (``email``: where its notices go)."""
+    """Sign up a merchant with its user and its settlement, custody and refunds-payable accounts
+    (``email``: where its notices go)."""
     license_number = license_number.strip().upper()
     if not uscc_is_valid(license_number):
         raise InvalidLicenseNumber(errors={"license_number": [str(InvalidLicenseNumber.default_detail)]})
@@ -54,6 +55,8 @@ def merchant_register(
         user = user_create(username=username, password=password, role=User.Role.MERCHANT)
         notification_settings_set(user=user, email=email)
         account = account_open(kind=Account.Kind.MERCHANT_SETTLEMENT, name=f"settlement: {name}")
+        custody = account_open(kind=Account.Kind.CUSTODY, name=f"custody: {name}")
+        refund_payable = account_open(kind=Account.Kind.REFUND_PAYABLE, name=f"refunds payable: {name}")
         return Merchant.objects.create(
             user=user,
             name=name,
@@ -62,6 +65,8 @@ def merchant_register(
             district=code,
             address=address,
             settlement_account=account,
+            custody_account=custody,
+            refund_payable_account=refund_payable,
             created_at=clock.now(),
         )
 

@@ -42,13 +42,14 @@ from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_enqueue_many
 from core.sql import rows_update_each
 from escrow.models import Account, JournalEntry, Posting
-from escrow.services import Leg, NewEntry, journal_post_many, singleton_account
+from escrow.services import Leg, NewEntry, journal_post_many
+from merchants.accounts import custody_account_id
 from merchants.handlers import refund_counts
 from merchants.models import Merchant, Settlement, SettlementRun
 
 PAYOUT_TOPIC = "payout.send"
 CHUNK = 1000
-PAYOUT_BATCH = 100  # local payouts per transaction: custody stays locked for a fraction of a second
+PAYOUT_BATCH = 100  # local payouts per transaction (each merchant's own custody account is locked until commit)
 EPOCH = datetime(2000, 1, 1, tzinfo=clock.BEIJING)
 _SETTLEMENT_IDS = uuid.UUID("1f0c6a52-93a8-4c1e-9d5b-2f7f3b1b8e44")
 
@@ -203,13 +204,14 @@ def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
     return False
 
 
-def _payout_entry(settlement: Settlement, *, custody_id: int, gateway: Gateway, reference: str) -> NewEntry:
-    """The payout's entry: the merchant's settlement account → custody."""
+def _payout_entry(settlement: Settlement, *, gateway: Gateway, reference: str) -> NewEntry:
+    """The payout's entry: the merchant's settlement account → its custody account (its own, or the
+    city-wide one for a merchant without one: ``merchants.accounts``)."""
     return NewEntry(
         code=JournalEntry.Code.PAYOUT,
         legs=[
             Leg(settlement.merchant.settlement_account_id, settlement.payout_amount),
-            Leg(custody_id, -settlement.payout_amount),
+            Leg(custody_account_id(settlement.merchant), -settlement.payout_amount),
         ],
         idempotency_key=f"payout:{settlement.pk}",
         actor_label=f"gateway:{gateway.name}",
@@ -217,7 +219,7 @@ def _payout_entry(settlement: Settlement, *, custody_id: int, gateway: Gateway, 
     )
 
 
-def _payout_pay(settlement: Settlement, *, gateway: Gateway, custody_id: int) -> None:
+def _payout_pay(settlement: Settlement, *, gateway: Gateway) -> None:
     """Pay a locked, pending settlement through the gateway and book it, in the caller's
     transaction; the caller sets ``paid_at`` and saves the settlement."""
     merchant = settlement.merchant
@@ -234,7 +236,7 @@ def _payout_pay(settlement: Settlement, *, gateway: Gateway, custody_id: int) ->
         )
     fault_point("payout.after_gateway")
     if settlement.payout_amount:
-        journal_post_many([_payout_entry(settlement, custody_id=custody_id, gateway=gateway, reference=reference)])
+        journal_post_many([_payout_entry(settlement, gateway=gateway, reference=reference)])
     settlement.pay()
     settlement.payout_reference = reference
 
@@ -252,7 +254,7 @@ def payout_deliver(message: OutboxMessage) -> None:
     if _payout_held(settlement, gateway):
         settlement.save(update_fields=["payout_state", "held_reason"])
         return
-    _payout_pay(settlement, gateway=gateway, custody_id=singleton_account(Account.Kind.CUSTODY).id)
+    _payout_pay(settlement, gateway=gateway)
     settlement.paid_at = clock.now()
     settlement.save(update_fields=["payout_state", "payout_reference", "paid_at"])
 
@@ -272,7 +274,6 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
     for settlement in settlements:
         settlement.merchant = merchants[settlement.merchant_id]
     gateway = get_batch_gateway()  # a batch handler runs only for a gateway in this database
-    custody_id = singleton_account(Account.Kind.CUSTODY).id
     pending = [s for s in settlements if s.payout_state == Settlement.PayoutState.PENDING]
     held = [s for s in pending if _payout_held(s, gateway)]
     paying = [s for s in pending if s.payout_state == Settlement.PayoutState.PENDING]
@@ -287,7 +288,7 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
     fault_point("payout.after_gateway")
     journal_post_many(
         [
-            _payout_entry(settlement, custody_id=custody_id, gateway=gateway, reference=reference)
+            _payout_entry(settlement, gateway=gateway, reference=reference)
             for settlement, reference in zip(with_money, references, strict=True)
         ]
     )

@@ -1,7 +1,8 @@
 """The regulator's view of the ledger: its verification and the reconciliations with the gateway.
 
 Both are the whole book's for every regulator, a district regulator's too: the ledger is one book
-(one custody account, hash chains across every merchant), its verdict and the bank's balance name no
+(custody checked as one total over every merchant's custody account, hash chains across every
+merchant), its verdict and the bank's balance name no
 merchant. The entries themselves are scoped (the audit log, the journal export): see
 ``regulator.selectors.jurisdiction``."""
 

@@ -8,7 +8,7 @@ from core.errors import InvalidInput
 from core.models import OutboxMessage
 from escrow.models import Account, JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
-from escrow.services import singleton_account
+from escrow.services import city_wide_account
 from payments.models import BankTransaction
 from refunds.errors import BalanceNotSmall, CardNotRefundable, CoolingOffExpired
 from refunds.models import Refund
@@ -33,7 +33,7 @@ def test_cooling_off_refund_returns_all_money_paid_and_reaches_the_consumer_once
     assert card.state == Card.State.REFUNDED and card.escrow_account.balance == 0 and card.refunded_total == 100_000
     assert BankTransaction.objects.filter(kind="refund").count() == 1
     assert JournalEntry.objects.filter(code="refund_paid").count() == 1
-    assert singleton_account(Account.Kind.REFUND_PAYABLE).balance == 0
+    assert Account.objects.get(pk=card.merchant.refund_payable_account_id).balance == 0
     assert ledger_ok(ledger_verify())
 
 
@@ -144,6 +144,8 @@ def test_refund_quote_names_the_amount_before_confirming():
 def test_booked_refund_waits_in_refunds_payable_until_the_gateway_pays():
     card = builders.paid_card(builders.session_pack(builders.merchant(), price=40_000))
     refund_request(consumer=card.consumer, card_id=card.pk, reason="cooling_off")  # no commit: outbox not run
-    assert singleton_account(Account.Kind.REFUND_PAYABLE).balance == 40_000
+    # Booked to the merchant's own refunds-payable account; the city-wide one is not touched.
+    assert Account.objects.get(pk=card.merchant.refund_payable_account_id).balance == 40_000
+    assert city_wide_account(Account.Kind.REFUND_PAYABLE).balance == 0
     assert OutboxMessage.objects.get().state == OutboxMessage.State.PENDING
     assert ledger_ok(ledger_verify())  # custody still holds it, owed to the consumer

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from core.fields import MoneyField, StrictIntegerField
 from core.idempotency import idempotent
 from escrow.models import Account
-from escrow.services import ledger_transfer, singleton_account
+from escrow.services import city_wide_account, ledger_transfer
 
 CALLS = {"deposit": 0}
 
@@ -29,7 +29,7 @@ class DepositApi(APIView):
         CALLS["deposit"] += 1
         entry = ledger_transfer(
             code="purchase",
-            debit_account_id=singleton_account(Account.Kind.CUSTODY).id,
+            debit_account_id=city_wide_account(Account.Kind.CUSTODY).id,
             credit_account_id=data.validated_data["account"],
             amount=data.validated_data["amount"],
             idempotency_key=request.idempotency_key or f"deposit-{CALLS['deposit']}-{request.user.pk}",

@@ -81,13 +81,16 @@ def test_select_returns_every_match_and_get_refuses_more_than_one():
 
 def test_a_scalar_is_read_in_the_same_statement(django_assert_num_queries):
     card = builders.paid_card(builders.session_pack(builders.merchant()))
-    custody = Account.objects.get(kind=Account.Kind.CUSTODY)
+    custody = Account.objects.get(kind=Account.Kind.CUSTODY, city_wide=True)
     read = _read_once_prepared(
         lambda: sql.get_with(
             Payment,
             lookup={"card": card},
             related=("card",),
-            scalars=[sql.Scalar(Account, "pk", kind=Account.Kind.CUSTODY), sql.Scalar(Account, "pk", name="none")],
+            scalars=[
+                sql.Scalar(Account, "pk", kind=Account.Kind.CUSTODY, city_wide=True),
+                sql.Scalar(Account, "pk", name="none"),
+            ],
         )
     )
     with django_assert_num_queries(1):

@@ -3,7 +3,7 @@
 import itertools
 
 from escrow.models import Account
-from escrow.services import account_open, ledger_transfer, singleton_account
+from escrow.services import account_open, city_wide_account, ledger_transfer
 
 _keys = itertools.count()
 
@@ -13,11 +13,11 @@ def key(prefix: str = "k") -> str:
 
 
 def custody() -> Account:
-    return singleton_account(Account.Kind.CUSTODY)
+    return city_wide_account(Account.Kind.CUSTODY)
 
 
 def refund_payable() -> Account:
-    return singleton_account(Account.Kind.REFUND_PAYABLE)
+    return city_wide_account(Account.Kind.REFUND_PAYABLE)
 
 
 def funded_card(amount: int, name: str = "card") -> Account:

@@ -1,5 +1,5 @@
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from core.errors import IdempotencyKeyReused
 from escrow.errors import InsufficientFunds, UnbalancedEntry, UnknownAccount
@@ -155,9 +155,18 @@ def test_entries_of_one_card_share_a_chain_and_number_it_without_gaps():
     assert all(links[i + 1][0] == links[i][1] for i in range(2))
 
 
-def test_singleton_accounts_cannot_be_opened_again():
-    with pytest.raises(ValueError):
-        account_open(kind=Account.Kind.CUSTODY, name="second custody")
+def test_a_merchant_custody_account_opens_beside_the_city_wide_one_but_a_second_city_wide_is_refused():
+    city = custody()
+    own = account_open(kind=Account.Kind.CUSTODY, name="a merchant's custody")
+    assert (own.kind, own.city_wide, city.city_wide) == (Account.Kind.CUSTODY, False, True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Account.objects.create(
+            kind=Account.Kind.CUSTODY, name="second city custody", city_wide=True, created_at=own.created_at
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Account.objects.create(
+            kind=Account.Kind.CARD_ESCROW, name="a city-wide card?", city_wide=True, created_at=own.created_at
+        )
 
 
 def test_a_replayed_post_says_so_and_a_new_one_reports_balances():

@@ -16,6 +16,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -98,7 +99,8 @@ def assert_ledger_verifies() -> None:
 
 
 def balance(kind: str) -> int:
-    return Account.objects.get(kind=kind).balance
+    """Every account of ``kind`` together: the city-wide one and each merchant's."""
+    return Account.objects.filter(kind=kind).aggregate(total=Sum("balance"))["total"] or 0
 
 
 def message_of(refund: Refund) -> OutboxMessage:

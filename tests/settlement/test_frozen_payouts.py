@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 import time_machine
+from django.db.models import Sum
 
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver
@@ -37,7 +38,8 @@ def act(merchant, action, *, capture):
 
 
 def custody_balance() -> int:
-    return Account.objects.get(kind=Account.Kind.CUSTODY).balance
+    """Every custody account together: the city-wide one and each merchant's."""
+    return Account.objects.filter(kind=Account.Kind.CUSTODY).aggregate(total=Sum("balance"))["total"] or 0
 
 
 def test_a_frozen_merchants_settlement_is_computed_but_its_payout_held_in_custody(

@@ -17,7 +17,7 @@ from core.models import OutboxMessage
 from core.outbox import TOPICS, outbox_deliver, outbox_deliver_many
 from escrow.models import Account, JournalEntry, Posting
 from escrow.selectors import ledger_ok, ledger_verify
-from escrow.services import singleton_account
+from escrow.services import city_wide_account
 from merchants.services.settlement import PAYOUT_TOPIC
 from payments.models import BankTransaction
 from refunds.models import MassRefund, Refund
@@ -57,13 +57,15 @@ def assert_each_refund_paid_once(cards):
         assert refund.external_id == f"local_re_{bank.pk}"
         entry = JournalEntry.objects.get(idempotency_key=f"refund-paid:{refund.pk}")
         assert entry.code == "refund_paid" and entry.memo == f"refund {refund.external_id}"
+        merchant = refund.card.merchant  # paid from its own accounts, not the city-wide ones
         assert dict(Posting.objects.filter(entry=entry).values_list("account_id", "amount")) == {
-            singleton_account(Account.Kind.REFUND_PAYABLE).id: refund.amount,
-            singleton_account(Account.Kind.CUSTODY).id: -refund.amount,
+            merchant.refund_payable_account_id: refund.amount,
+            merchant.custody_account_id: -refund.amount,
         }
     assert BankTransaction.objects.filter(kind="refund").count() == len(cards)
     assert JournalEntry.objects.filter(code="refund_paid").count() == len(cards)
-    assert singleton_account(Account.Kind.REFUND_PAYABLE).balance == 0
+    assert not Account.objects.filter(kind=Account.Kind.REFUND_PAYABLE).exclude(balance=0).exists()
+    assert city_wide_account(Account.Kind.CUSTODY).balance == 0  # nothing went through the city's
     assert ledger_ok(ledger_verify())
 
 
