@@ -41,13 +41,22 @@ def _keys(queryset, kind: str):
     )
 
 
+# The merchant's accounts a posting can be on, named from the account: its settlement account, its
+# own custody and refunds-payable accounts (a refund paid out touches only those two), and its
+# cards' escrow accounts.
+_MERCHANT_OF_ACCOUNT = ("merchant", "custody_of", "refunds_payable_of", "card__merchant")
+
+
 def journal_entries_within(jurisdiction: Jurisdiction) -> QuerySet[JournalEntry]:
     """The journal entries that move money of the jurisdiction's merchants: with a posting on one of
-    their cards' escrow accounts or on one of their settlement accounts."""
+    their accounts (``_MERCHANT_OF_ACCOUNT``). An entry on the city-wide accounts alone (a merchant
+    signed up before its own accounts, until ``ledger_split_custody``) is the city's."""
     entries = JournalEntry.objects.all()
     if jurisdiction.city_wide:
         return entries
-    touching = jurisdiction.q("postings__account__card__merchant__") | jurisdiction.q("postings__account__merchant__")
+    touching = Q(pk__in=[])
+    for merchant in _MERCHANT_OF_ACCOUNT:
+        touching |= jurisdiction.q(f"postings__account__{merchant}__")
     return entries.filter(pk__in=JournalEntry.objects.filter(touching).values("pk"))
 
 
@@ -69,9 +78,14 @@ def audit_log_keys(
         events = events.filter(jurisdiction.q("merchant__") | own)
     if merchant is not None:
         events = events.filter(merchant=merchant)
-        touching = Q(postings__account_id=merchant.settlement_account_id) | Q(
-            postings__account__card__merchant_id=merchant.pk
-        )
+        touching = Q(postings__account__card__merchant_id=merchant.pk)
+        for account_id in (
+            merchant.settlement_account_id,
+            merchant.custody_account_id,
+            merchant.refund_payable_account_id,
+        ):
+            if account_id is not None:
+                touching |= Q(postings__account_id=account_id)
         entries = entries.filter(pk__in=JournalEntry.objects.filter(touching).values("pk"))
     parts = []
     if kind in (None, "action"):

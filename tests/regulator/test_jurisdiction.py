@@ -219,3 +219,31 @@ def test_the_admin_sets_a_regulators_jurisdiction_through_the_service():
     )
     assert changed.status_code == 302, changed.content[:500]
     assert jurisdiction_of(User.objects.get(pk=inspector.pk)) == CITY  # nothing ticked: the whole city
+
+
+def test_a_district_regulator_sees_its_merchants_refund_paid_out_and_no_other(city, django_capture_on_commit_callbacks):
+    from escrow.models import JournalEntry
+    from refunds.services import refund_request
+    from regulator.selectors.audit import journal_entries_within
+
+    for shop in ("chaoyang_gym", "haidian_gym"):
+        card = builders.paid_card(builders.session_pack(city[shop], price=30_000, sessions=3))
+        with django_capture_on_commit_callbacks(execute=True):  # the gateway pays it, as in production
+            refund_request(consumer=card.consumer, card_id=card.pk, reason="cooling_off")
+    paid = {
+        entry.pk: entry.postings.values_list("account_id", flat=True)
+        for entry in JournalEntry.objects.filter(code="refund_paid")
+    }
+    assert len(paid) == 2
+    chaoyang = _regulator(districts=[CHAOYANG])
+    seen = set(
+        journal_entries_within(jurisdiction_of(chaoyang)).filter(code="refund_paid").values_list("pk", flat=True)
+    )
+    gym = city["chaoyang_gym"]
+    assert seen == {
+        pk for pk, accounts in paid.items() if set(accounts) == {gym.custody_account_id, gym.refund_payable_account_id}
+    }
+    response = client_for(chaoyang).get("/api/v1/regulator/audit-log", {"kind": "journal", "merchant": str(gym.pk)})
+    assert response.status_code == 200, response.content
+    verbs = [row["verb"] for row in response.json()["results"]]
+    assert verbs.count("refund_paid") == 1 and "purchase" in verbs

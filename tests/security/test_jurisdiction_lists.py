@@ -81,10 +81,7 @@ def test_an_export_holds_the_jurisdictions_rows_alone(world, name):
         rows[role] = list(csv.reader(io.StringIO(text)))[1:]
     assert rows["regulator"]
     assert rows["outside_regulator"] == []
-    if name == "journal":  # entries that move no merchant's money (a refund paid out of the pool) stay city-wide
-        assert 0 < len(rows["district_regulator"]) <= len(rows["regulator"])
-    else:
-        assert rows["district_regulator"] == rows["regulator"]
+    assert rows["district_regulator"] == rows["regulator"]  # the journal too: a refund paid out is its merchant's
 
 
 def test_complaint_statistics_count_the_jurisdictions_complaints_alone(world):
