@@ -15,8 +15,9 @@ registers ``jurisdiction_of``.
 What stays city-wide for every regulator: the ledger's verification and the reconciliations with
 the bank. The ledger is one book whose custody is checked as one total over every merchant's
 custody account, with hash chains that run across all merchants; whether it balances and its
-chains hold is one fact about the whole book, and none of it names a merchant. A district regulator sees that verdict (and may ask for it again), but not the
-entries of merchants outside (the audit log and the journal export are scoped).
+chains hold is one fact about the whole book, and none of it names a merchant. A district
+regulator sees that verdict (and may ask for it again), but not the entries of merchants outside
+(the audit log and the journal export are scoped).
 """
 
 from __future__ import annotations

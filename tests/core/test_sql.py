@@ -245,13 +245,16 @@ def test_a_refused_claim_stops_the_statement_before_it_runs_and_leaves_the_trans
     taken, claim = _claim_world()
     ran = []
     before = Account.objects.count()
-    with pytest.raises(rows.ClaimRefused) as refused:
-        with transaction.atomic(), rows.writes_ahead() if deferred else transaction.atomic():
-            rows.claim_ahead([claim], refused=lambda error: rows.unique_violated(error, Account))
-            try:  # an ``except Exception`` of the code whose statement the claim stopped does not see it
-                Account.objects.create(kind=Account.Kind.CARD_ESCROW, name="never", created_at=clock.now())
-            except Exception:  # noqa: BLE001
-                ran.append("caught")
+    with (
+        pytest.raises(rows.ClaimRefused) as refused,
+        transaction.atomic(),
+        rows.writes_ahead() if deferred else transaction.atomic(),
+    ):
+        rows.claim_ahead([claim], refused=lambda error: rows.unique_violated(error, Account))
+        try:  # an ``except Exception`` of the code whose statement the claim stopped does not see it
+            Account.objects.create(kind=Account.Kind.CARD_ESCROW, name="never", created_at=clock.now())
+        except Exception:  # noqa: BLE001
+            ran.append("caught")
     assert rows.unique_violated(refused.value.error, Account)
     assert ran == []
     assert Account.objects.count() == before and not Account.objects.filter(name="never").exists()
