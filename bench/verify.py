@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 import shlex
+import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -194,6 +195,73 @@ class Ledger:
             done += size
 
 
+# The day's settlement, as merchants.services.settlement._merchant_totals sums it, by account (the
+# bench's merchant accounts have no merchant rows): the release postings on merchant settlement
+# accounts in the window, joined to their entries for the code and the date.
+DAY_SETTLEMENT_SQL = """
+SELECT p.account_id, SUM(-p.amount), COUNT(*)
+FROM escrow_posting p
+JOIN escrow_journalentry e ON e.id = p.entry_id
+JOIN escrow_account a ON a.id = p.account_id AND a.kind = 'merchant_settlement'
+WHERE e.code IN ('release', 'fee') AND e.created_at > %(since)s AND e.created_at <= %(cutoff)s
+GROUP BY p.account_id
+"""
+PROBE_RUNS = 3
+PROBE_ACCOUNTS = 20
+
+
+def history_probe(ledger: Ledger, conn, *, since: datetime, cutoff: datetime) -> dict:
+    """What the readers that matter pay at this history, for the partitioning question (README):
+    the day's settlement sum (median of ``PROBE_RUNS``, with its plan) and the statements of
+    ``PROBE_ACCOUNTS`` cards and merchants (``escrow.selectors.account_entries``, median of one
+    call each). The day and the accounts' sizes are the same at every history size."""
+    from django.db import connections
+
+    from escrow.selectors import account_entries
+
+    params = {"since": since, "cutoff": cutoff}
+    with conn, conn.cursor() as cursor:
+        seconds = []
+        for _ in range(PROBE_RUNS):
+            started = time.perf_counter()
+            cursor.execute(DAY_SETTLEMENT_SQL, params)
+            rows = cursor.fetchall()
+            seconds.append(time.perf_counter() - started)
+        cursor.execute("EXPLAIN (COSTS OFF) " + DAY_SETTLEMENT_SQL, params)
+        plan = [line for (line,) in cursor.fetchall()]
+    probe: dict = {
+        "day_settlement": {
+            "median_s": round(statistics.median(seconds), 4),
+            "runs_s": [round(x, 4) for x in seconds],
+            "accounts": len(rows),
+            "postings": sum(count for _, _, count in rows),
+            "plan": plan,
+        }
+    }
+    connections.close_all()
+    for kind, accounts in (("card", ledger.cards), ("merchant", ledger.merchants)):
+        step = max(1, len(accounts) // PROBE_ACCOUNTS)
+        sample = accounts[::step][:PROBE_ACCOUNTS]
+        seconds, lines = [], []
+        for account in sample:
+            started = time.perf_counter()
+            lines.append(len(account_entries(account_id=account)))
+            seconds.append(time.perf_counter() - started)
+        probe[f"{kind}_statement"] = {
+            "median_s": round(statistics.median(seconds), 4),
+            "max_s": round(max(seconds), 4),
+            "accounts": len(sample),
+            "median_lines": statistics.median(lines),
+        }
+    d, c, m = probe["day_settlement"], probe["card_statement"], probe["merchant_statement"]
+    say(
+        f"  the day's settlement sum {d['median_s']:.3f} s ({d['postings']:,} postings, {d['accounts']:,} accounts); "
+        f"a card's statement {c['median_s'] * 1000:.1f} ms ({c['median_lines']:.0f} lines), a merchant's "
+        f"{m['median_s'] * 1000:.1f} ms ({m['median_lines']:.0f} lines)"
+    )
+    return probe
+
+
 def timed(what: str, run):
     started = time.perf_counter()
     outcome = run()
@@ -235,10 +303,13 @@ def round_of(ledger: Ledger, conn, *, history_to: int, day_postings: int, one_co
         result["full_one_connection"] = {"ok": not single["problems"], "seconds": round(seconds, 3)}
         result["full_one_connection"]["postings_per_s"] = round(history / seconds)
     say(f"one day: {day_postings:,} postings of releases")
+    day_since = ledger.moment
     ledger.releases(day_postings, over=timedelta(days=1))
     with conn, conn.cursor() as cursor:
         cursor.execute("ANALYZE escrow_journalentry")
         cursor.execute("ANALYZE escrow_posting")
+    say("the readers that matter, at this history")
+    result["probe"] = history_probe(ledger, conn, since=day_since, cutoff=ledger.moment)
     connections.close_all()
     incremental, seconds = timed(f"incremental check of the day, {day_postings:,} postings", ledger_check_run)
     result["incremental_day"] = {
@@ -364,6 +435,13 @@ def main(argv: list[str]) -> int:
             f"({r['incremental_day']['postings']:,} postings)"
         )
         print(f"  nothing new     {r['incremental_nothing_new']['seconds']:8.2f} s")
+        d, c, m = r["probe"]["day_settlement"], r["probe"]["card_statement"], r["probe"]["merchant_statement"]
+        print(f"  day's settlement sum {d['median_s']:8.3f} s  ({d['postings']:,} postings)")
+        for label, q in (("card statement ", c), ("merchant stmt  ", m)):
+            print(
+                f"  {label} {q['median_s'] * 1000:8.1f} ms ({q['median_lines']:.0f} lines, "
+                f"max {q['max_s'] * 1000:.1f} ms)"
+            )
     print(
         f"full check: {full_rate:,} postings/s, target >= {TARGET_FULL_POSTINGS_PER_S:,}: "
         f"{verdict(full_rate >= TARGET_FULL_POSTINGS_PER_S)}"
