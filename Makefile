@@ -95,7 +95,7 @@ bench-10x: install
 	  echo "== $(PY) bench/$$name.py --scale $(SCALE) $(BENCH_ARGS)"; uptime; \
 	  $(PY) bench/$$name.py --scale $(SCALE) $(BENCH_ARGS) || failed="$$failed $$name"; \
 	done; \
-	$(PY) bench/report.py || failed="$$failed report"; \
+	$(PY) bench/report.py --merge || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
 
 # The chaos "bank test" run long (tests/chaos/; `make test` runs it for 45 s). Needs PostgreSQL:

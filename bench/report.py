@@ -351,6 +351,19 @@ def build(
     }
 
 
+def merged(previous: dict, results: dict) -> dict:
+    """``results`` with each benchmark it did not run (and each it does not name) taken from
+    ``previous``, in ``previous``'s order, the new ones after; the machine and date stay the new
+    run's, and ``command`` says what was merged."""
+    fresh = {bench["name"]: bench for bench in results["benchmarks"] if bench["status"] != "not run"}
+    benchmarks = [fresh.pop(bench["name"], bench) for bench in previous.get("benchmarks", [])]
+    benchmarks += [bench for bench in results["benchmarks"] if bench["name"] in fresh]
+    command = previous.get("command", "make bench")
+    if not command.endswith(" + make bench-10x"):
+        command += " + make bench-10x"
+    return {**results, "command": command, "benchmarks": benchmarks}
+
+
 def fmt(value: float | None) -> str:
     if value is None:
         return "-"
@@ -432,8 +445,16 @@ def main(argv: list[str]) -> int:
         "--server", default=DEFAULT_SERVER, help="PostgreSQL asked for its version if no result states it"
     )
     parser.add_argument("--quick", action="store_true", help="the benchmarks ran as a smoke run")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="a benchmark with no JSON in --out-dir keeps its rows from the existing --results "
+        "(make bench-10x: the 10x rows are added beside the default run's)",
+    )
     args = parser.parse_args(argv)
     results = build(args.out_dir, since=args.since, server=args.server, quick=args.quick)
+    if args.merge and args.results.exists():
+        results = merged(json.loads(args.results.read_text()), results)
     args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     rendered = table(results)
     args.readme.write_text(with_table(args.readme.read_text(), rendered))
