@@ -468,9 +468,10 @@ def load(conn, p: dict) -> dict:
             """,
             """
             INSERT INTO merchants_product (id, name, kind, price, face_value, unit_price, sessions, days,
-                                           refund_fee_bps, on_sale, created_at, merchant_id)
+                                           refund_fee_bps, on_sale, created_at, merchant_id, rules_version)
             SELECT DISTINCT ON (product_id) product_id, 'Bench ' || kind || ' ' || tier, kind, price, face,
-                   unit_price, sessions, days, fee_bps, true, %(at)s::timestamptz - interval '200 days', merchant_id
+                   unit_price, sessions, days, fee_bps, true, %(at)s::timestamptz - interval '200 days', merchant_id,
+                   ''
             FROM bench_card ORDER BY product_id
             """,
             """
@@ -492,7 +493,7 @@ def load(conn, p: dict) -> dict:
             INSERT INTO consumers_card (id, kind, state, price, face_value, unit_price, sessions, days, refund_fee_bps,
                 released_total, refunded_total, balance, sessions_remaining, valid_from, valid_until, paid_at,
                 cooling_off_ends_at, first_service_at, purchase_key, counter_code, created_at, escrow_account_id,
-                merchant_id, product_id, consumer_id)
+                merchant_id, product_id, consumer_id, rules_version)
             SELECT md5('bench-card-' || j)::uuid, kind, state, price, face, unit_price, sessions, days, fee_bps,
                    released + fee, refund_amount,
                    CASE WHEN kind = 'stored_value' THEN face - LEAST(n, cap) * (face / 4) END,
@@ -506,7 +507,7 @@ def load(conn, p: dict) -> dict:
                                    svc_end - interval '1 minute') END,
                    'bench:' || j, {COUNTER_CODE_SQL},
                    paid_at - interval '2 minutes', escrow_account_id, merchant_id, product_id,
-                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid
+                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid, ''
             FROM bench_card
             """,
             """

@@ -211,9 +211,9 @@ def load(conn, layout: dict) -> dict:
             """,
             """
             INSERT INTO merchants_product (id, name, kind, price, face_value, unit_price, sessions, days,
-                                           refund_fee_bps, on_sale, created_at, merchant_id)
+                                           refund_fee_bps, on_sale, created_at, merchant_id, rules_version)
             SELECT md5('bench-product-' || i)::uuid, 'Bench pack ' || i, 'session_pack', %(price)s, NULL, NULL,
-                   %(sessions)s, NULL, 0, true, %(created)s, md5('bench-merchant-' || i)::uuid
+                   %(sessions)s, NULL, 0, true, %(created)s, md5('bench-merchant-' || i)::uuid, ''
             FROM generate_series(0, %(last_merchant)s) i
             """,
             """
@@ -240,13 +240,13 @@ def load(conn, layout: dict) -> dict:
             INSERT INTO consumers_card (id, kind, state, price, face_value, unit_price, sessions, days, refund_fee_bps,
                 released_total, refunded_total, balance, sessions_remaining, valid_from, valid_until, paid_at,
                 cooling_off_ends_at, first_service_at, purchase_key, counter_code, created_at, escrow_account_id,
-                merchant_id, product_id, consumer_id)
+                merchant_id, product_id, consumer_id, rules_version)
             SELECT md5('bench-card-' || j)::uuid, 'session_pack', 'active', %(price)s, NULL, NULL, %(sessions)s, NULL,
                    0, 0, 0, NULL, %(sessions)s, NULL, NULL, %(paid)s, %(cooling_off_ends)s, NULL, 'bench:' || j,
                    {COUNTER_CODE_SQL}, %(paid)s, %(escrow_account_base)s + j,
                    md5('bench-merchant-' || {card_merchant})::uuid,
                    md5('bench-product-' || {card_merchant})::uuid,
-                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid
+                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid, ''
             FROM generate_series(0, %(all_cards)s - 1) j
             """,
             """
