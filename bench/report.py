@@ -271,7 +271,7 @@ def benchmark_result(
         "name": name,
         "status": "stale: from an earlier run" if stale else "ok",
         "command": data.get("command", COMMANDS[kind]),
-        "date": data.get("date") or data.get("date_utc"),
+        "date": data.get("date") or data.get("date_utc") or data.get("started_at"),
         "quick": quick or is_quick(data),
         "figures": extract(data),
     }
