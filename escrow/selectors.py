@@ -181,30 +181,23 @@ def _slices(chains: list[int], workers: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in itertools.pairwise(edges) if lo < hi]
 
 
-def _walk_in_snapshot(
-    snapshot: str, start: dict, chain_range: tuple[int, int], after: list[tuple[int, int]] | None
-) -> _Walk:
-    """A thread's slice of a check, on its own connection, in the exported ``snapshot``: its
-    chains from genesis, or with ``after`` only their entries after the checkpoint's."""
-    if after is not None:
-        after = [(chain, seq) for chain, seq in after if chain_range[0] <= chain < chain_range[1]]
+def _walk_in_snapshot(snapshot: str, start: dict, chain_range: tuple[int, int]) -> _Walk:
+    """A thread's slice of a full check, on its own connection, in the exported ``snapshot``."""
     try:
         with transaction.atomic():
             statements.snapshot_import(snapshot)
-            return _Walk(start).run(statements.journal_rows(chain_range=chain_range, after=after))
+            return _Walk(start).run(statements.journal_rows(chain_range=chain_range))
     finally:
         connection.close()
 
 
-def _walk_full(start: dict, chains: list[int], workers: int, after: list[tuple[int, int]] | None = None) -> _Walk:
-    """The chains walked in ``workers`` threads, each a slice of them (from genesis, or with
-    ``after`` from the checkpoint: an incremental check's day is read the same way)."""
+def _walk_full(start: dict, chains: list[int], workers: int) -> _Walk:
     snapshot = statements.snapshot_export() if workers > 1 else None
     if snapshot is None:
-        return _Walk(start).run(statements.journal_rows(after=after))
+        return _Walk(start).run(statements.journal_rows())
     slices = _slices(chains, workers)
     with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="ledger-verify") as pool:
-        parts = list(pool.map(lambda chain_range: _walk_in_snapshot(snapshot, start, chain_range, after), slices))
+        parts = list(pool.map(lambda chain_range: _walk_in_snapshot(snapshot, start, chain_range), slices))
     walk = _Walk(start)
     for part in parts:
         walk.merge(part)
@@ -240,12 +233,11 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
     if checkpoint is not None:
         start = {chain: (seq, link) for chain, seq, link in LedgerCheckpointHead.objects.values_list()}
     heads = {chain: (seq, link) for chain, seq, link in ChainHead.objects.values_list("chain", "seq", "hash")}
-    workers = workers if connection.vendor == "postgresql" else 1
     if full:
-        walk = _walk_full(start, sorted(heads), workers)
+        walk = _walk_full(start, sorted(heads), workers if connection.vendor == "postgresql" else 1)
     else:
-        chains = sorted(set(heads) | set(start))
-        walk = _walk_full(start, chains, workers, after=[(chain, start.get(chain, (0, ""))[0]) for chain in chains])
+        after = [(chain, start.get(chain, (0, ""))[0]) for chain in sorted(set(heads) | set(start))]
+        walk = _Walk(start).run(statements.journal_rows(after=after))
     problems = walk.problems
     chain_ok = walk.chain_ok
     for chain in sorted(set(heads) | set(walk.last) | set(start)):

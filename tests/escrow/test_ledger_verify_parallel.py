@@ -6,7 +6,6 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from escrow import selectors
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
 from escrow.services import ledger_check_run, ledger_transfer
@@ -57,38 +56,3 @@ def test_the_threads_leave_no_connection_behind(many_chains):
     while _sessions() != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _sessions() == before
-
-
-def _more_releases(count: int, offset: int) -> None:
-    merchant = merchant_account()
-    for index in range(count):
-        card = funded_card(2_000 + offset + index, name=f"later card {offset + index}")
-        ledger_transfer(
-            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=index + 1,
-            idempotency_key=key(),
-        )  # fmt: skip
-
-
-def test_a_parallel_incremental_check_agrees_with_a_one_connection_check(many_chains, monkeypatch):
-    ledger_check_run()  # the checkpoint
-    _more_releases(12, 0)
-    exported = []
-    export = selectors.statements.snapshot_export
-    monkeypatch.setattr(selectors.statements, "snapshot_export", lambda: exported.append(1) or export())
-    parallel = ledger_verify(workers=4)
-    assert exported == [1]  # the day read in threads, in one exported snapshot
-    single = ledger_verify(workers=1)
-    assert exported == [1]
-    assert not parallel["full"] and ledger_ok(parallel) and parallel == single
-    assert parallel["entries"] == 48  # 24 before the checkpoint, 24 after
-
-
-def test_a_parallel_incremental_check_finds_a_new_entry_altered_in_any_slice(many_chains):
-    ledger_check_run()
-    _more_releases(12, 100)
-    new = JournalEntry.objects.order_by("-chain", "-seq").first()  # the last slice's chain
-    with transaction.atomic():
-        _raw("UPDATE escrow_journalentry SET memo = 'edited' WHERE id = %s", [new.id])
-    result = ledger_verify(workers=4)
-    assert not result["full"] and not result["chain_ok"]
-    assert any(f"entry {new.id} " in problem for problem in result["problems"])
