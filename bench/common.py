@@ -23,6 +23,22 @@ MiB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def out_name(benchmark: str, scale: int) -> str:
+    """The file of ``bench/out`` a run writes: ``risk.json`` at the default sizes, ``risk-10x.json``
+    at ``--scale 10``, so that a scaled run never overwrites the default run's figures."""
+    return f"{benchmark}.json" if scale == 1 else f"{benchmark}-{scale}x.json"
+
+
+def add_scale_argument(parser) -> None:
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="multiply the default sizes (issue 20's 10x: --scale 10); explicit sizes still win; "
+        "results go to bench/out/<name>-<scale>x.json",
+    )
+
+
 def say(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
 

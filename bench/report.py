@@ -65,6 +65,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("ledger", "settlement", "risk", "flow", "workload", "notify")
 # Summarised when their JSON is there (``make bench`` runs them and reports their failure itself).
 LATER_BENCHMARKS = ("export", "verify", "hotrow")
+SCALED_BENCHMARKS = ("settlement", "risk", "verify")  # --scale N writes bench/out/<name>-<N>x.json
 COMMANDS = {name: f".venv/bin/python bench/{name}.py" for name in (*BENCHMARKS, *LATER_BENCHMARKS)}
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 FLOW_TARGET_FLOWS_PER_S = 80.0  # as bench/flow.py prints them, at 8 clients
@@ -251,25 +252,29 @@ def is_quick(data: dict) -> bool:
     return bool(settings.get("quick")) or "--quick" in str(data.get("command", ""))
 
 
-def benchmark_result(name: str, path: Path, since: float | None, quick: bool = False) -> dict:
-    """What one benchmark's JSON says, or why there is nothing to say."""
+def benchmark_result(
+    name: str, path: Path, since: float | None, quick: bool = False, *, kind: str | None = None
+) -> dict:
+    """What one benchmark's JSON says, or why there is nothing to say. ``kind`` is the benchmark
+    whose JSON it is when ``name`` differs (``settlement 10x`` is a ``settlement``)."""
+    kind = kind or name
     if not path.exists():
-        return {"name": name, "status": "not run", "command": COMMANDS[name], "figures": []}
+        return {"name": name, "status": "not run", "command": COMMANDS[kind], "figures": []}
     data = json.loads(path.read_text())
-    extract = headline_figures if "headline" in data else EXTRACTORS.get(name)
+    extract = headline_figures if "headline" in data else EXTRACTORS.get(kind)
     if extract is None:
         return {
             "name": name,
             "status": "no headline figures in its JSON",
-            "command": data.get("command", COMMANDS[name]),
+            "command": data.get("command", COMMANDS[kind]),
             "figures": [],
         }
     stale = since is not None and path.stat().st_mtime < since
     return {
         "name": name,
         "status": "stale: from an earlier run" if stale else "ok",
-        "command": data.get("command", COMMANDS[name]),
-        "date": data.get("date") or data.get("date_utc"),
+        "command": data.get("command", COMMANDS[kind]),
+        "date": data.get("date") or data.get("date_utc") or data.get("started_at"),
         "quick": quick or is_quick(data),
         "figures": extract(data),
     }
@@ -335,12 +340,31 @@ def build(
         path = out_dir / f"{name}.json"
         raw[name] = json.loads(path.read_text()) if path.exists() else None
         benchmarks.append(benchmark_result(name, path, since, quick))
+    # Runs at a scale (``--scale 10``: ``settlement-10x.json``), each on rows of its own. ``make
+    # bench`` does not run them (``make bench-10x`` does), so they are never marked stale by it.
+    for kind in SCALED_BENCHMARKS:
+        for path in sorted(out_dir.glob(f"{kind}-*x.json"), key=lambda p: int(p.stem.rsplit("-", 1)[1][:-1])):
+            scale = path.stem.rsplit("-", 1)[1]
+            benchmarks.append(benchmark_result(f"{kind} {scale}", path, None, kind=kind))
     return {
         "date": (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         "command": 'make bench BENCH_ARGS="--quick"' if quick else "make bench",
         "machine": machine_of(raw, server),
         "benchmarks": benchmarks,
     }
+
+
+def merged(previous: dict, results: dict) -> dict:
+    """``results`` with each benchmark it did not run (and each it does not name) taken from
+    ``previous``, in ``previous``'s order, the new ones after; the machine and date stay the new
+    run's, and ``command`` says what was merged."""
+    fresh = {bench["name"]: bench for bench in results["benchmarks"] if bench["status"] != "not run"}
+    benchmarks = [fresh.pop(bench["name"], bench) for bench in previous.get("benchmarks", [])]
+    benchmarks += [bench for bench in results["benchmarks"] if bench["name"] in fresh]
+    command = previous.get("command", "make bench")
+    if not command.endswith(" + make bench-10x"):
+        command += " + make bench-10x"
+    return {**results, "command": command, "benchmarks": benchmarks}
 
 
 def fmt(value: float | None) -> str:
@@ -424,8 +448,16 @@ def main(argv: list[str]) -> int:
         "--server", default=DEFAULT_SERVER, help="PostgreSQL asked for its version if no result states it"
     )
     parser.add_argument("--quick", action="store_true", help="the benchmarks ran as a smoke run")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="a benchmark with no JSON in --out-dir keeps its rows from the existing --results "
+        "(make bench-10x: the 10x rows are added beside the default run's)",
+    )
     args = parser.parse_args(argv)
     results = build(args.out_dir, since=args.since, server=args.server, quick=args.quick)
+    if args.merge and args.results.exists():
+        results = merged(json.loads(args.results.read_text()), results)
     args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     rendered = table(results)
     args.readme.write_text(with_table(args.readme.read_text(), rendered))

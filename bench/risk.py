@@ -72,9 +72,11 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
     DEFAULT_SERVER,
     SEQUENCES_FROM_DATA,
     MiB,
+    add_scale_argument,
     connect,
     django_env,
     machine,
+    out_name,
     process_cpu,
     rss_now,
     run_in_fresh_process,
@@ -466,9 +468,10 @@ def load(conn, p: dict) -> dict:
             """,
             """
             INSERT INTO merchants_product (id, name, kind, price, face_value, unit_price, sessions, days,
-                                           refund_fee_bps, on_sale, created_at, merchant_id)
+                                           refund_fee_bps, on_sale, created_at, merchant_id, rules_version)
             SELECT DISTINCT ON (product_id) product_id, 'Bench ' || kind || ' ' || tier, kind, price, face,
-                   unit_price, sessions, days, fee_bps, true, %(at)s::timestamptz - interval '200 days', merchant_id
+                   unit_price, sessions, days, fee_bps, true, %(at)s::timestamptz - interval '200 days', merchant_id,
+                   ''
             FROM bench_card ORDER BY product_id
             """,
             """
@@ -490,7 +493,7 @@ def load(conn, p: dict) -> dict:
             INSERT INTO consumers_card (id, kind, state, price, face_value, unit_price, sessions, days, refund_fee_bps,
                 released_total, refunded_total, balance, sessions_remaining, valid_from, valid_until, paid_at,
                 cooling_off_ends_at, first_service_at, purchase_key, counter_code, created_at, escrow_account_id,
-                merchant_id, product_id, consumer_id)
+                merchant_id, product_id, consumer_id, rules_version)
             SELECT md5('bench-card-' || j)::uuid, kind, state, price, face, unit_price, sessions, days, fee_bps,
                    released + fee, refund_amount,
                    CASE WHEN kind = 'stored_value' THEN face - LEAST(n, cap) * (face / 4) END,
@@ -504,7 +507,7 @@ def load(conn, p: dict) -> dict:
                                    svc_end - interval '1 minute') END,
                    'bench:' || j, {COUNTER_CODE_SQL},
                    paid_at - interval '2 minutes', escrow_account_id, merchant_id, product_id,
-                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid
+                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid, ''
             FROM bench_card
             """,
             """
@@ -1102,9 +1105,10 @@ def print_report(report: dict) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--merchants", type=int, default=10_000, help="merchants (default 10,000)")
-    parser.add_argument("--cards", type=int, default=1_000_000, help="cards (default 1,000,000)")
-    parser.add_argument("--postings", type=int, default=5_000_000, help="ledger postings (default 5,000,000)")
+    parser.add_argument("--merchants", type=int, help="merchants (default 10,000 x --scale)")
+    parser.add_argument("--cards", type=int, help="cards (default 1,000,000 x --scale)")
+    parser.add_argument("--postings", type=int, help="ledger postings (default 5,000,000 x --scale)")
+    add_scale_argument(parser)
     parser.add_argument("--runs", type=int, default=3, help="timed runs of compute_risk (default 3)")
     parser.add_argument("--quick", action="store_true", help="a hundredth: 100 merchants, 10k cards, 50k postings")
     parser.add_argument(
@@ -1114,8 +1118,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"PostgreSQL server URL (default {DEFAULT_SERVER})")
     args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error("--scale must be at least 1")
     if args.quick:
         args.merchants, args.cards, args.postings = 100, 10_000, 50_000
+    args.merchants = args.merchants or 10_000 * args.scale
+    args.cards = args.cards or 1_000_000 * args.scale
+    args.postings = args.postings or 5_000_000 * args.scale
     if args.merchants < 20 or args.cards < 20 * args.merchants // 10 or args.runs < 1:
         parser.error("need at least 20 merchants, 2 cards per merchant and one run")
     return args
@@ -1224,6 +1233,7 @@ def main(argv: list[str]) -> int:
             "cards": args.cards,
             "postings": args.postings,
             "runs": args.runs,
+            "scale": args.scale,
             "quick": args.quick,
             "generated_up_to": at.isoformat(),
         },
@@ -1243,7 +1253,7 @@ def main(argv: list[str]) -> int:
     print_report(report)
     out_dir = REPO / "bench" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "risk.json"
+    out = out_dir / out_name("risk", args.scale)
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"results: {out.relative_to(REPO)}")
     if not data["books_ok"] or not checks["ok"]:

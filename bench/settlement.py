@@ -71,11 +71,13 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
     DEFAULT_SERVER,
     SEQUENCES_FROM_DATA,
     MiB,
+    add_scale_argument,
     admin,
     connect,
     database_url,
     django_env,
     machine,
+    out_name,
     process_cpu,
     rss_now,
     run_in_fresh_process,
@@ -87,6 +89,9 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 DAY = date(2026, 3, 2)  # the Beijing day settled
 TARGET_SETTLEMENT_S = 30.0
+# Issue 20: at 10x today's data (100,000 merchants, the day's releases scaled by 10 as well) a
+# day's settlement within 10 s. Any --scale above 1 is held to it.
+TARGET_SETTLEMENT_SCALED_S = 10.0
 TARGET_PEAK_MB = 300.0  # megabytes of 10^6 bytes; RSS is shown in MiB
 TARGET_REFUND_CARDS_PER_S = 500.0
 CARDS_PER_MERCHANT = 10
@@ -206,9 +211,9 @@ def load(conn, layout: dict) -> dict:
             """,
             """
             INSERT INTO merchants_product (id, name, kind, price, face_value, unit_price, sessions, days,
-                                           refund_fee_bps, on_sale, created_at, merchant_id)
+                                           refund_fee_bps, on_sale, created_at, merchant_id, rules_version)
             SELECT md5('bench-product-' || i)::uuid, 'Bench pack ' || i, 'session_pack', %(price)s, NULL, NULL,
-                   %(sessions)s, NULL, 0, true, %(created)s, md5('bench-merchant-' || i)::uuid
+                   %(sessions)s, NULL, 0, true, %(created)s, md5('bench-merchant-' || i)::uuid, ''
             FROM generate_series(0, %(last_merchant)s) i
             """,
             """
@@ -235,13 +240,13 @@ def load(conn, layout: dict) -> dict:
             INSERT INTO consumers_card (id, kind, state, price, face_value, unit_price, sessions, days, refund_fee_bps,
                 released_total, refunded_total, balance, sessions_remaining, valid_from, valid_until, paid_at,
                 cooling_off_ends_at, first_service_at, purchase_key, counter_code, created_at, escrow_account_id,
-                merchant_id, product_id, consumer_id)
+                merchant_id, product_id, consumer_id, rules_version)
             SELECT md5('bench-card-' || j)::uuid, 'session_pack', 'active', %(price)s, NULL, NULL, %(sessions)s, NULL,
                    0, 0, 0, NULL, %(sessions)s, NULL, NULL, %(paid)s, %(cooling_off_ends)s, NULL, 'bench:' || j,
                    {COUNTER_CODE_SQL}, %(paid)s, %(escrow_account_base)s + j,
                    md5('bench-merchant-' || {card_merchant})::uuid,
                    md5('bench-product-' || {card_merchant})::uuid,
-                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid
+                   md5('bench-consumer-' || (j %% %(consumers)s))::uuid, ''
             FROM generate_series(0, %(all_cards)s - 1) j
             """,
             """
@@ -822,7 +827,12 @@ def print_report(report: dict) -> None:
         print("(--quick: a smaller run; the targets are set for the defaults)")
     print()
     rows = [
-        ("settlement, end to end", f"{s['total_s']:.2f} s", f"<= {TARGET_SETTLEMENT_S:.0f} s", s["time_verdict"]),
+        (
+            "settlement, end to end",
+            f"{s['total_s']:.2f} s",
+            f"<= {report['targets']['settlement_s']:.0f} s",
+            s["time_verdict"],
+        ),
         ("  settlement_run(deliver=False)", f"{s['create_s']:.2f} s", "", ""),
         ("    of which the aggregate query", f"{s['aggregate_s']:.2f} s", "", ""),
         ("  payouts_deliver(run)", f"{s['payouts_s']:.2f} s", "", ""),
@@ -903,8 +913,8 @@ def print_report(report: dict) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--releases", type=int, default=1_000_000, help="release entries (default 1,000,000)")
-    parser.add_argument("--merchants", type=int, default=10_000, help="merchants settled (default 10,000)")
+    parser.add_argument("--releases", type=int, help="release entries of the day (default 1,000,000 x --scale)")
+    parser.add_argument("--merchants", type=int, help="merchants settled (default 10,000 x --scale)")
     parser.add_argument("--refund-cards", type=int, default=100_000, help="cards mass-refunded (default 100,000)")
     parser.add_argument(
         "--booking-cards", type=int, default=None, help="cards of the booking-only diagnostic (default a tenth)"
@@ -913,9 +923,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"PostgreSQL server URL (default {DEFAULT_SERVER})")
     parser.add_argument("--broker", default=DEFAULT_BROKER, help=f"Redis broker, flushed (default {DEFAULT_BROKER})")
     parser.add_argument("--timeout", type=float, default=3600, help="give up on the mass refund after (s)")
+    add_scale_argument(parser)
     args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error("--scale must be at least 1")
     if args.quick:
         args.releases, args.merchants, args.refund_cards = 100_000, 1_000, 10_000
+    # One closing merchant's cards do not grow with the city: --refund-cards is not scaled.
+    args.releases = args.releases or 1_000_000 * args.scale
+    args.merchants = args.merchants or 10_000 * args.scale
+    args.target_s = TARGET_SETTLEMENT_S if args.scale == 1 else TARGET_SETTLEMENT_SCALED_S
     if args.booking_cards is None:
         args.booking_cards = max(1, args.refund_cards // 10)
     if min(args.releases, args.merchants, args.refund_cards, args.booking_cards) < 1:
@@ -992,7 +1009,7 @@ def main(argv: list[str]) -> int:
         settle["rows_per_s"] = args.releases / settle["total_s"]
         settle["ratio_to_floor"] = settle["total_s"] / floor["median_s"]
         settle["aggregate_ratio_to_floor"] = settle["aggregate_s"] / floor["median_s"]
-        settle["time_verdict"] = verdict(settle["total_s"] <= TARGET_SETTLEMENT_S)
+        settle["time_verdict"] = verdict(settle["total_s"] <= args.target_s)
         settle["memory_verdict"] = verdict(settle["peak_rss_bytes"] <= TARGET_PEAK_MB * 1e6)
         settle["same_window_as_floor"] = (
             datetime.fromisoformat(settle["since"]) == since and datetime.fromisoformat(settle["cutoff"]) == cutoff
@@ -1056,6 +1073,7 @@ def main(argv: list[str]) -> int:
                 "refund_cards": args.refund_cards,
                 "booking_cards": args.booking_cards,
                 "quick": args.quick,
+                "scale": args.scale,
                 "day": DAY.isoformat(),
                 "broker": args.broker,
                 "worker_concurrency": WORKER_CONCURRENCY,
@@ -1063,7 +1081,7 @@ def main(argv: list[str]) -> int:
                 "gateway": "local",
             },
             "targets": {
-                "settlement_s": TARGET_SETTLEMENT_S,
+                "settlement_s": args.target_s,
                 "peak_rss_mb": TARGET_PEAK_MB,
                 "refund_cards_per_s": TARGET_REFUND_CARDS_PER_S,
             },
@@ -1084,7 +1102,7 @@ def main(argv: list[str]) -> int:
         print_report(report)
         out_dir = REPO / "bench" / "out"
         out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / "settlement.json"
+        out = out_dir / out_name("settlement", args.scale)
         out.write_text(json.dumps(report, indent=2, default=str) + "\n")
         print(f"results: {out.relative_to(REPO)}")
         failures = [key for key in LEDGER_KEYS if not after_settlement[key] or not at_end[key]]

@@ -183,6 +183,38 @@ def test_a_benchmark_without_results_or_from_an_earlier_run_is_marked(tmp_path):
     }
 
 
+def test_a_run_at_a_scale_gets_rows_of_its_own_beside_the_default_run(out):
+    scaled = {
+        **RISK,
+        "command": ".venv/bin/python bench/risk.py --scale 10",
+        "slowest_s": 90.0,
+        "settings": {"quick": False, "scale": 10},
+    }
+    write(out, **{"risk-10x": scaled, "risk-2x": {**scaled, "slowest_s": 40.0}})
+    results = report.build(out, since=os.path.getmtime(out / "risk.json") + 1)
+    names = [b["name"] for b in results["benchmarks"]]
+    assert names[-2:] == ["risk 2x", "risk 10x"]
+    wall = "compute_risk(), slowest of 2 runs"
+    assert figures(results, "risk 10x")[wall]["verdict"] == "MISS"  # 90 s > 60
+    assert figures(results, "risk 2x")[wall]["verdict"] == "PASS"
+    assert figures(results, "risk")[wall]["value"] == 30.0  # the default run's own figures
+    status = {b["name"]: b["status"] for b in results["benchmarks"]}
+    assert status["risk 10x"] == "ok"  # make bench does not run it: never stale by its start
+    assert status["risk"] == "stale: from an earlier run"
+
+
+def test_merging_keeps_the_rows_of_benchmarks_not_run_and_adds_the_new_ones(out, tmp_path):
+    previous = report.build(out)
+    scaled = write(tmp_path / "scaled", **{"risk-10x": {**RISK, "slowest_s": 90.0}})
+    results = report.merged(previous, report.build(scaled))
+    names = [b["name"] for b in results["benchmarks"]]
+    assert names == [b["name"] for b in previous["benchmarks"]] + ["risk 10x"]
+    assert figures(results, "ledger") == figures(previous, "ledger")  # not run now: kept as it was
+    assert figures(results, "risk 10x")["compute_risk(), slowest of 2 runs"]["value"] == 90.0
+    assert results["command"] == "make bench + make bench-10x"
+    assert report.merged(results, report.build(scaled))["command"] == "make bench + make bench-10x"
+
+
 def test_the_readme_table_is_replaced_between_its_markers_only(out, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# Benchmarks\n\nintro\n\n{report.BEGIN}\nold table\n{report.END}\n\n## After\n")
