@@ -343,6 +343,9 @@ def main() -> int:
              "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
              "--log-level", "warning"],
             cwd=REPO, env=env, start_new_session=True,
+            # The access log (core.access: a JSON line a request, on stdout) is written, then
+            # dropped: a reader of it would spend the two CPUs the server is measured on.
+            stdout=subprocess.DEVNULL,
         )  # fmt: skip
         cpu = ServerCpu(gunicorn_pid=gunicorn.pid, server=args.server, database=database)
         load_before = os.getloadavg()[0]
