@@ -568,6 +568,14 @@ def redemption_request(
         return redemption
 
 
+def _consumer_user_id(consumer_id: uuid.UUID) -> int:
+    """The consumer's user (a prepared read: every service request tells its consumer)."""
+    consumer = sql.get(Consumer, lookup={"pk": consumer_id})
+    if consumer is None:
+        raise NotFound()
+    return consumer.user_id
+
+
 def _service_requested_notify(*, card: Card, redemption: Redemption) -> None:
     """Tell the card's consumer a service waits for their confirmation (in the same transaction)."""
     params: dict[str, Any] = {
@@ -578,7 +586,7 @@ def _service_requested_notify(*, card: Card, redemption: Redemption) -> None:
     if redemption.amount is not None:
         params["amount_fen"] = redemption.amount
     notification_send(
-        user_id=Consumer.objects.filter(pk=card.consumer_id).values_list("user_id", flat=True).get(),
+        user_id=_consumer_user_id(card.consumer_id),
         kind=Kind.SERVICE_REQUESTED,
         event_key=f"service_requested:{redemption.pk}",
         params=params,

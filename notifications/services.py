@@ -101,6 +101,22 @@ def _contacts(user_ids: list[int]) -> dict[int, Contact]:
     }
 
 
+def _contact(user_id: int) -> Contact | None:
+    """One user's addresses and switches (``_contacts`` for one): core.sql's prepared select of
+    the user with its settings, read on every notice sent in a request."""
+    user = sql.get(User, lookup={"pk": user_id}, related=("notification_settings",))
+    if user is None:
+        return None
+    prefs = getattr(user, "notification_settings", None)
+    return Contact(
+        language=(prefs.language if prefs is not None else "") or settings.LANGUAGE_CODE,
+        phone=(prefs.phone if prefs is not None else "") or "",
+        email=user.email or "",
+        notify_sms=prefs is None or prefs.notify_sms is not False,
+        notify_email=prefs is None or prefs.notify_email is not False,
+    )
+
+
 def channels_for(contact: Contact, *, about_money: bool) -> list[str]:
     """The channels a notice goes on (the rule of the module docstring)."""
     channels = [Channel.IN_APP.value]
@@ -138,7 +154,7 @@ def notification_send(
         raise ValueError(f"unknown notification kind {kind!r}")
     # Inside a caller's transaction, part of it (no savepoint: a failure here is the caller's).
     with transaction.atomic(savepoint=False):
-        contact = _contacts([user_id]).get(user_id)
+        contact = _contact(user_id)
         if contact is None:
             raise ValueError(f"no user {user_id}")
         title, body = render(kind=kind, params=params, language=contact.language)
