@@ -79,6 +79,18 @@ class Contact:
     notify_email: bool
 
 
+def _contact_of(email: str | None, phone: str | None, notify_sms, notify_email, language: str | None) -> Contact:
+    """A contact from a user's e-mail and its settings' values (None: the user has no settings;
+    the defaults stand)."""
+    return Contact(
+        language=language or settings.LANGUAGE_CODE,
+        phone=phone or "",
+        email=email or "",
+        notify_sms=notify_sms is not False,
+        notify_email=notify_email is not False,
+    )
+
+
 def _contacts(user_ids: list[int]) -> dict[int, Contact]:
     """Each user's addresses and switches (defaults for a user without settings), one query."""
     rows = User.objects.filter(pk__in=user_ids).values_list(
@@ -90,13 +102,7 @@ def _contacts(user_ids: list[int]) -> dict[int, Contact]:
         "notification_settings__language",
     )
     return {
-        pk: Contact(
-            language=language or settings.LANGUAGE_CODE,
-            phone=phone or "",
-            email=email or "",
-            notify_sms=notify_sms is not False,
-            notify_email=notify_email is not False,
-        )
+        pk: _contact_of(email, phone, notify_sms, notify_email, language)
         for pk, email, phone, notify_sms, notify_email, language in rows
     }
 
@@ -108,13 +114,9 @@ def _contact(user_id: int) -> Contact | None:
     if user is None:
         return None
     prefs = getattr(user, "notification_settings", None)
-    return Contact(
-        language=(prefs.language if prefs is not None else "") or settings.LANGUAGE_CODE,
-        phone=(prefs.phone if prefs is not None else "") or "",
-        email=user.email or "",
-        notify_sms=prefs is None or prefs.notify_sms is not False,
-        notify_email=prefs is None or prefs.notify_email is not False,
-    )
+    if prefs is None:
+        return _contact_of(user.email, None, None, None, None)
+    return _contact_of(user.email, prefs.phone, prefs.notify_sms, prefs.notify_email, prefs.language)
 
 
 def channels_for(contact: Contact, *, about_money: bool) -> list[str]:
