@@ -227,6 +227,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """This machine's (steal, total) CPU ticks so far, from ``/proc/stat``'s ``cpu`` line.
+
+    Steal is time the hypervisor gave this virtual machine's CPUs to someone else: work of other
+    machines on the same host, which no process here sees. A run with steal is slower for a reason
+    the code does not control, and its CPU per flow is inflated too (caches shared with neighbours).
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[7], sum(fields)
+
+
 def _children(parent: int) -> list[int]:
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -252,8 +263,9 @@ class ServerCpu:
         )  # fmt: skip
         return [int(line) for line in found.stdout.split()]
 
-    def snapshot(self) -> dict[str, dict[int, float]]:
+    def snapshot(self) -> dict:
         return {
+            "ticks": _cpu_ticks(),
             "app": {pid: _cpu_seconds(pid) for pid in _children(self.gunicorn_pid)},
             "db": {pid: _cpu_seconds(pid) for pid in self._backends()},
         }
@@ -283,7 +295,10 @@ def run(kind: str, clients: int, port: int, data: dict, seconds: float, cpu: Ser
         return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
     per_flow = 1000 / max(1, len(flows))
+    steal = after["ticks"][0] - before["ticks"][0]
+    total = max(1, after["ticks"][1] - before["ticks"][1])
     return {
+        "steal_pct": 100 * steal / total,
         "kind": kind,
         "clients": clients,
         "flows": len(flows),
@@ -375,9 +390,12 @@ def main() -> int:
                 f"{ours['request_p99_ms']:>7.1f}ms {ours['flow_p99_ms']:>8.1f}ms {base['flows_per_s']:>13.1f} "
                 f"{ratio:>6.3f} {ours['errors']:>6}  "
                 f"{ours['app_cpu_ms_per_flow']:>6.1f} {ours['db_cpu_ms_per_flow']:>6.1f}"
+                f"  {ours['steal_pct']:>30.1f}"
             )
             summary[-1].update(
-                app_cpu_ms_per_flow=ours["app_cpu_ms_per_flow"], db_cpu_ms_per_flow=ours["db_cpu_ms_per_flow"]
+                app_cpu_ms_per_flow=ours["app_cpu_ms_per_flow"],
+                db_cpu_ms_per_flow=ours["db_cpu_ms_per_flow"],
+                steal_pct=ours["steal_pct"],
             )
         bare_app = statistics.fmean(r["app_cpu_ms_per_flow"] for r in rows if r["kind"] == "bare")
         print(f"bare view: {bare_app:.1f} ms of gunicorn CPU per 4 requests")
