@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--repo", default=str(HERE), help="the checkout to count (default: this one)")
     parser.add_argument("--flows", type=int, default=200, help="flows counted (default 200; 30 more warm up)")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--statements", action="store_true", help="also time each statement (wall time per flow, by its text)"
+    )
     args = parser.parse_args()
     repo = Path(args.repo).resolve()
     os.chdir(repo)
@@ -65,7 +68,7 @@ def main() -> None:
         from bench.flow import setup_data  # the checkout's own: the same merchant, product and consumer
 
         data = setup_data(1)
-        count(repo, data, args.flows)
+        count(repo, data, args.flows, statements=args.statements)
     finally:
         from django.db import connections
 
@@ -73,7 +76,7 @@ def main() -> None:
         psql(args.server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def count(repo: Path, data: dict, flows: int) -> None:
+def count(repo: Path, data: dict, flows: int, *, statements: bool = False) -> None:
     from django.db import connection
     from django.test import Client
 
@@ -129,7 +132,38 @@ def count(repo: Path, data: dict, flows: int) -> None:
     print(f"python calls per flow     {calls / flows:10,.0f}")
     print(f"statements per flow       {statements / flows:10.1f}")
     print(f"CPU per flow: app {app_ms:.2f} ms, PostgreSQL backend {db_ms:.2f} ms (load average {load:.2f})")
-    print(f"reproduce: .venv/bin/python bench/flow_calls.py --repo {repo} --flows {flows}")
+    if statements:
+        timed_statements(flow, flows)
+    option = " --statements" if statements else ""
+    print(f"reproduce: .venv/bin/python bench/flow_calls.py --repo {repo} --flows {flows}{option}")
+
+
+def timed_statements(flow, flows: int) -> None:
+    """Each statement's wall time per flow (sent to the reply read), by its first 100 characters:
+    where the database's part of a flow goes, one client, no contention."""
+    import re
+    from collections import Counter, defaultdict
+
+    from django.db import connection
+
+    spent: defaultdict[str, float] = defaultdict(float)
+    sent: Counter[str] = Counter()
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            text = re.sub(r"\s+", " ", sql)[:100]
+            spent[text] += time.perf_counter() - started
+            sent[text] += 1
+
+    with connection.execute_wrapper(timed):
+        for i in range(flows):
+            flow(f"statements-{i}")
+    print(f"statement wall time per flow {sum(spent.values()) * 1000 / flows:.2f} ms, by statement:")
+    for text, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {seconds * 1000 / flows:7.3f} ms  {sent[text] / flows:5.2f}x  {text}")
 
 
 if __name__ == "__main__":
