@@ -31,25 +31,27 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from core import clock
+from core import clock, sql
 from core.errors import DomainError
 from core.faults import fault_point
-from core.gateways import Gateway, get_batch_gateway, get_gateway
+from core.gateways import Gateway, gateway_in_database, get_batch_gateway, get_gateway
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_enqueue_many
-from core.sql import rows_update_each
-from escrow.models import Account, JournalEntry, Posting
-from escrow.services import Leg, NewEntry, journal_post_many
+from escrow.models import Account, JournalEntry, SettlementDayTotal
+from escrow.services import Leg, NewEntry, city_wide_account_id, journal_post_many
 from merchants.accounts import custody_account_id
 from merchants.handlers import refund_counts
 from merchants.models import Merchant, Settlement, SettlementRun
 
 PAYOUT_TOPIC = "payout.send"
 CHUNK = 1000
-PAYOUT_BATCH = 100  # local payouts per transaction (each merchant's own custody account is locked until commit)
+PAYOUT_BATCH = 100  # local payouts per outbox transaction (each merchant's own custody account is locked until commit)
+# Merchants settled and paid per transaction by the nightly run with the local bank
+# (``_chunk_settle_and_pay``): their accounts stay locked until it commits, a fraction of a second.
+SETTLE_CHUNK = 2000
 EPOCH = datetime(2000, 1, 1, tzinfo=clock.BEIJING)
 _SETTLEMENT_IDS = uuid.UUID("1f0c6a52-93a8-4c1e-9d5b-2f7f3b1b8e44")
 
@@ -82,45 +84,47 @@ def _run_open(*, day: date) -> SettlementRun:
 
 
 def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple[Any, int, int, int]]:
-    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window: one
-    aggregate over the postings to merchant settlement accounts (a credit is negative), on the
-    journal's ``created_at`` index."""
-    released = Q(entry__code=JournalEntry.Code.RELEASE)
-    fee = Q(entry__code=JournalEntry.Code.FEE)
-    money = BigIntegerField()
+    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window, in
+    merchant order: the day totals the ledger kept as the releases and fees posted
+    (``escrow.models.SettlementDayTotal``), one row per merchant and business day, read by their
+    ``(day, account)`` index. No posting is read: a day of ten million releases is as many rows to
+    sum, and its merchants' totals are a hundred thousand (issue 20).
+
+    The window's ends are Beijing midnights (``_run_open``), so it holds whole business days:
+    ``(midnight of the first, midnight after the last]``."""
+    first, last = clock.business_day(since) + timedelta(days=1), clock.business_day(cutoff)
+    if clock.local_midnight(first) != since or clock.local_midnight(last + timedelta(days=1)) != cutoff:
+        raise ValueError(f"a settlement window runs from midnight to midnight, not {since} .. {cutoff}")
     rows = (
-        Posting.objects.filter(
-            account__kind=Account.Kind.MERCHANT_SETTLEMENT,
-            account__merchant__isnull=False,
-            entry__code__in=[JournalEntry.Code.RELEASE, JournalEntry.Code.FEE],
-            entry__created_at__gt=since,
-            entry__created_at__lte=cutoff,
-        )
+        SettlementDayTotal.objects.filter(day__gte=first, day__lte=last, account__merchant__isnull=False)
         .values("account__merchant")
-        .annotate(
-            released=Sum(Case(When(released, then=-F("amount")), default=Value(0), output_field=money)),
-            fees=Sum(Case(When(fee, then=-F("amount")), default=Value(0), output_field=money)),
-            count=Count("pk", filter=released),
-        )
+        .annotate(released=Sum("released"), fees=Sum("fees"), count=Sum("releases_count"))
         .order_by("account__merchant")
         .values_list("account__merchant", "released", "fees", "count")
     )
-    return list(rows)
+    return [(merchant, int(released), int(fees), int(count)) for merchant, released, fees, count in rows]
 
 
 def settlement_run(
     *, day: date, progress: Callable[[int, int], None] | None = None, deliver: bool = True
 ) -> SettlementRun:
     """Settle ``day`` (Beijing) for every merchant and make the payouts. Safe to run again, and
-    after a crash at any step: nothing is settled or paid twice and nothing is left behind."""
+    after a crash at any step: nothing is settled or paid twice and nothing is left behind.
+
+    When the gateway's payouts are rows of this database (the local bank) and ``deliver`` is on,
+    each chunk of ``SETTLE_CHUNK`` merchants is settled and paid in one transaction
+    (``_chunk_settle_and_pay``): no outbox message is needed, there being no outside call to make.
+    Otherwise each settlement's payout waits in the outbox, and ``payouts_deliver`` sends them."""
     run = _run_open(day=day)
     if run.state == SettlementRun.State.RUNNING:
         totals = _merchant_totals(since=run.since, cutoff=run.cutoff)
         refunds: Mapping[Any, int] = refund_counts(since=run.since, cutoff=run.cutoff)
         SettlementRun.objects.filter(pk=run.pk).update(merchants_total=len(totals))
         now = clock.now()
-        for start in range(0, len(totals), CHUNK):
-            chunk = totals[start : start + CHUNK]
+        pay_now = deliver and gateway_in_database()
+        size = SETTLE_CHUNK if pay_now else CHUNK
+        for start in range(0, len(totals), size):
+            chunk = totals[start : start + size]
             with transaction.atomic(durable=True):
                 settlements = [
                     Settlement(
@@ -139,11 +143,14 @@ def settlement_run(
                     )
                     for merchant_id, released, fees, count in chunk
                 ]
-                Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
-                outbox_enqueue_many(
-                    topic=PAYOUT_TOPIC,
-                    items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements],
-                )
+                if pay_now:
+                    _chunk_settle_and_pay(settlements)
+                else:
+                    Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
+                    outbox_enqueue_many(
+                        topic=PAYOUT_TOPIC,
+                        items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements],
+                    )
                 SettlementRun.objects.filter(pk=run.pk).update(merchants_done=start + len(chunk))
             fault_point("settlement.after_chunk")
             if progress:
@@ -158,12 +165,90 @@ def settlement_run(
     return run
 
 
+_SETTLEMENT_COLUMNS = [
+    "id",
+    "run_id",
+    "merchant_id",
+    "date",
+    "since",
+    "cutoff",
+    "released",
+    "fees",
+    "releases_count",
+    "refunds_count",
+    "payout_amount",
+    "payout_state",
+    "payout_reference",
+    "held_reason",
+    "created_at",
+    "paid_at",
+]
+
+
+def _chunk_settle_and_pay(settlements: list[Settlement]) -> None:
+    """Write a chunk's new settlements already paid (or held), in the caller's transaction, with a
+    gateway whose payouts are rows of this database: what settling them with ``outbox_enqueue_many``
+    and delivering each message with ``payouts_deliver_batch`` does, in a handful of statements
+    for the chunk. The merchants are locked first, in primary-key order (as a payout and a freeze
+    lock them); a settlement that already exists (written by an earlier run of the day that
+    crashed after its commit, or by ``deliver=False``) is left to ``payouts_deliver``. The bank
+    pays the chunk in one call, and ``journal_post_many`` posts the chunk's payout entries, each
+    under the key ``payout_deliver`` would use: a payout is made once whichever path makes it."""
+    merchants = _lock_merchants_for_payout([s.merchant_id for s in settlements])
+    existing = set(Settlement.objects.filter(pk__in=[s.pk for s in settlements]).values_list("pk", flat=True))
+    gateway = get_batch_gateway()
+    city_custody = city_wide_account_id(Account.Kind.CUSTODY)
+    fresh = [s for s in settlements if s.pk not in existing]
+    paying = []
+    for settlement in fresh:
+        frozen, stripe_account_id, _, _ = merchants[settlement.merchant_id]
+        reason = _payout_hold_reason(releases_frozen=frozen, stripe_account_id=stripe_account_id, gateway=gateway)
+        if reason:
+            settlement.hold()
+            settlement.held_reason = reason
+        else:
+            paying.append(settlement)
+    with_money = [s for s in paying if s.payout_amount]
+    references = (
+        gateway.payouts_send_many(
+            payouts=[(str(s.pk), s.payout_amount, merchants[s.merchant_id][1], s.payout_key) for s in with_money]
+        )
+        if with_money
+        else []
+    )
+    fault_point("payout.after_gateway")
+    entries = []
+    for settlement, reference in zip(with_money, references, strict=True):
+        _, _, settlement_account, custody = merchants[settlement.merchant_id]
+        entries.append(
+            _payout_new_entry(
+                settlement,
+                settlement_account_id=settlement_account,
+                custody_account_id=custody or city_custody,
+                gateway=gateway,
+                reference=reference,
+            )
+        )
+        settlement.payout_reference = reference
+    journal_post_many(entries)
+    paid_at = clock.now()
+    for settlement in paying:
+        settlement.pay()
+        settlement.paid_at = paid_at
+    sql.rows_insert(
+        model=Settlement,
+        fields=[name.removesuffix("_id") for name in _SETTLEMENT_COLUMNS],
+        rows=([getattr(s, name) for name in _SETTLEMENT_COLUMNS] for s in fresh),
+    )
+
+
 def payouts_deliver(*, run: SettlementRun) -> int:
     """Send every pending payout of ``run`` now (what the daily job does after settling). With the
     local gateway ``PAYOUT_BATCH`` payouts share a transaction; with any other each has its own,
     since a transaction must not stay open across calls to the outside world (the topic's
     registration in ``merchants.apps`` says so; ``outbox_deliver_many`` follows it)."""
-    keys = [f"payout:{pk}" for pk in run.settlements.values_list("pk", flat=True)]
+    pending = run.settlements.filter(payout_state=Settlement.PayoutState.PENDING)
+    keys = [f"payout:{pk}" for pk in pending.values_list("pk", flat=True)]
     sent = 0
     for start in range(0, len(keys), CHUNK):
         ids = list(
@@ -186,36 +271,72 @@ def _lock_merchants(merchant_ids: Iterable[Any]) -> dict[Any, Merchant]:
     return {merchant.pk: merchant for merchant in merchants}
 
 
-def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
-    """Hold a payout that must not or cannot be made now; True if it was held. While the
-    regulator has frozen the merchant's releases the money stays in custody; a Stripe payout
-    needs the merchant's connected account."""
-    if settlement.merchant.releases_frozen:
-        settlement.hold()
-        settlement.held_reason = _(
+def _lock_merchants_for_payout(merchant_ids: Iterable[Any]) -> dict[Any, tuple[bool, str, int, int | None]]:
+    """``_lock_merchants`` for a chunk paid with its settlements: the same locks, in the same
+    order, reading only what a payout needs: ``(releases_frozen, stripe_account_id,
+    settlement_account_id, custody_account_id)`` by merchant."""
+    rows = (
+        Merchant.objects.select_for_update(no_key=True)
+        .filter(pk__in=set(merchant_ids))
+        .order_by("pk")
+        .values_list("pk", "releases_frozen", "stripe_account_id", "settlement_account_id", "custody_account_id")
+    )
+    return {pk: (frozen, stripe, settlement, custody) for pk, frozen, stripe, settlement, custody in rows}
+
+
+def _payout_hold_reason(*, releases_frozen: bool, stripe_account_id: str, gateway: Gateway) -> str:
+    """Why a payout must not or cannot be made now ("" if it can): while the regulator has frozen
+    the merchant's releases the money stays in custody; a Stripe payout needs the merchant's
+    connected account."""
+    if releases_frozen:
+        return _(
             "The market regulator froze this merchant's releases: the payout stays in custody "
             "until the freeze is lifted."
         )
-        return True
-    if gateway.name == "stripe" and not settlement.merchant.stripe_account_id:
-        settlement.hold()
-        settlement.held_reason = _("The merchant has no Stripe connected account to pay out to.")
-        return True
-    return False
+    if gateway.name == "stripe" and not stripe_account_id:
+        return _("The merchant has no Stripe connected account to pay out to.")
+    return ""
 
 
-def _payout_entry(settlement: Settlement, *, gateway: Gateway, reference: str) -> NewEntry:
+def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
+    """Hold a payout that must not or cannot be made now (``_payout_hold_reason``); True if it was
+    held."""
+    merchant = settlement.merchant
+    reason = _payout_hold_reason(
+        releases_frozen=merchant.releases_frozen, stripe_account_id=merchant.stripe_account_id, gateway=gateway
+    )
+    if not reason:
+        return False
+    settlement.hold()
+    settlement.held_reason = reason
+    return True
+
+
+def _payout_new_entry(
+    settlement: Settlement, *, settlement_account_id: int, custody_account_id: int, gateway: Gateway, reference: str
+) -> NewEntry:
     """The payout's entry: the merchant's settlement account → its custody account (its own, or the
     city-wide one for a merchant without one: ``merchants.accounts``)."""
     return NewEntry(
         code=JournalEntry.Code.PAYOUT,
         legs=[
-            Leg(settlement.merchant.settlement_account_id, settlement.payout_amount),
-            Leg(custody_account_id(settlement.merchant), -settlement.payout_amount),
+            Leg(settlement_account_id, settlement.payout_amount),
+            Leg(custody_account_id, -settlement.payout_amount),
         ],
         idempotency_key=f"payout:{settlement.pk}",
         actor_label=f"gateway:{gateway.name}",
         memo=f"settlement {settlement.date.isoformat()} {reference}",
+    )
+
+
+def _payout_entry(settlement: Settlement, *, gateway: Gateway, reference: str) -> NewEntry:
+    """``_payout_new_entry`` of a settlement whose merchant is loaded."""
+    return _payout_new_entry(
+        settlement,
+        settlement_account_id=settlement.merchant.settlement_account_id,
+        custody_account_id=custody_account_id(settlement.merchant),
+        gateway=gateway,
+        reference=reference,
     )
 
 
@@ -305,7 +426,7 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
 def _settlements_mark_paid(settlements: list[Settlement]) -> None:
     """One UPDATE for a paid batch: paid at one moment, each settlement with its own gateway
     reference."""
-    rows_update_each(
+    sql.rows_update_each(
         model=Settlement,
         column="payout_reference",
         values={s.pk: s.payout_reference for s in settlements},
