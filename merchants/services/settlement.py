@@ -3,17 +3,27 @@
 ``settlement_run`` settles one Beijing day for every merchant:
 
 1. The run row fixes the window ``(since, cutoff]``: ``since`` is the previous run's cutoff, so a
-   missed day is caught up by the next run and nothing is settled twice.
-2. One aggregate query sums, per merchant, the releases and refund fees credited to its settlement
-   account in the window. No posting is read into Python or written.
-3. Settlements are written in chunks, each chunk in one transaction with its payouts' outbox
-   messages. A settlement's id is derived from (run, merchant) and its outbox key from the
-   settlement, so running again after a crash at any step finds what exists and writes the rest.
-4. Each payout is sent by the outbox: the gateway pays under the settlement's key, then one
-   transaction posts the payout entry (merchant settlement → custody) and marks it paid. A crash
-   between the two repeats the call under the same key, which the gateway answers with the first
-   payout; the ledger's own key refuses a second entry. With the local gateway, whose payout is a
-   row in this same database, ``payouts_deliver`` pays ``PAYOUT_BATCH`` settlements per transaction
+   missed day is caught up by the next run and nothing is settled twice. Both ends are Beijing
+   midnights: the window is whole business days.
+2. The merchants' totals of those days are read from the day totals the ledger keeps as the
+   releases and refund fees post (``escrow.models.SettlementDayTotal``: one row per merchant
+   settlement account and day, added to in each posting's own transaction). No posting is read:
+   at 10x a day is ten million of them (issue 20), and summing them alone took longer than the
+   day's whole settlement may. ``escrow.selectors.settlement_day_mismatches`` reconciles a day's
+   totals with its postings.
+3. Settlements are written in chunks, each chunk in one transaction. With a gateway whose payouts
+   are rows of this database (the local bank) and ``deliver`` on, the chunk is paid in the same
+   transaction (``_chunk_settle_and_pay``): the merchants locked, the bank paid in one call, the
+   payout entries posted together by ``journal_post_many``, the settlements written paid (or
+   held), each chunk a few statements. Otherwise each chunk writes its settlements with their
+   payouts' outbox messages. A settlement's id is derived from (run, merchant), its outbox key and
+   payout entry key from the settlement, so running again after a crash at any step finds what
+   exists and writes the rest, and pays each merchant once.
+4. A payout that waits in the outbox is sent by it: the gateway pays under the settlement's key,
+   then one transaction posts the payout entry (merchant settlement → custody) and marks it paid.
+   A crash between the two repeats the call under the same key, which the gateway answers with the
+   first payout; the ledger's own key refuses a second entry. With the local gateway,
+   ``payouts_deliver`` pays ``PAYOUT_BATCH`` settlements per transaction
    (``outbox_deliver_batch``): the same steps for each, one commit for the batch, so a crash leaves
    the whole batch pending and the next run pays it.
 
