@@ -136,26 +136,26 @@ def settlement_run(
         for start in range(0, len(totals), size):
             chunk = totals[start : start + size]
             with transaction.atomic(durable=True):
-                settlements = [
-                    Settlement(
-                        id=settlement_id(run_id=run.pk, merchant_id=merchant_id),
-                        run=run,
-                        merchant_id=merchant_id,
-                        date=day,
-                        since=run.since,
-                        cutoff=run.cutoff,
-                        released=released,
-                        fees=fees,
-                        releases_count=count,
-                        refunds_count=refunds.get(merchant_id, 0),
-                        payout_amount=released + fees,
-                        created_at=now,
-                    )
-                    for merchant_id, released, fees, count in chunk
-                ]
                 if pay_now:
-                    _chunk_settle_and_pay(settlements)
+                    _chunk_settle_and_pay(run=run, chunk=chunk, refunds=refunds, now=now)
                 else:
+                    settlements = [
+                        Settlement(
+                            id=settlement_id(run_id=run.pk, merchant_id=merchant_id),
+                            run=run,
+                            merchant_id=merchant_id,
+                            date=day,
+                            since=run.since,
+                            cutoff=run.cutoff,
+                            released=released,
+                            fees=fees,
+                            releases_count=count,
+                            refunds_count=refunds.get(merchant_id, 0),
+                            payout_amount=released + fees,
+                            created_at=now,
+                        )
+                        for merchant_id, released, fees, count in chunk
+                    ]
                     Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
                     outbox_enqueue_many(
                         topic=PAYOUT_TOPIC,
@@ -175,80 +175,89 @@ def settlement_run(
     return run
 
 
-_SETTLEMENT_COLUMNS = [
-    "id",
-    "run_id",
-    "merchant_id",
-    "date",
-    "since",
-    "cutoff",
-    "released",
-    "fees",
-    "releases_count",
-    "refunds_count",
-    "payout_amount",
-    "payout_state",
-    "payout_reference",
-    "held_reason",
-    "created_at",
-    "paid_at",
-]
+# What a settlement paid (or held) with its chunk is written with: each row's own values, then the
+# values every row of the run shares.
+_SETTLED_FIELDS = ["id", "merchant", "released", "fees", "releases_count", "refunds_count", "payout_amount"]
+_SETTLED_FIELDS += ["payout_state", "payout_reference", "held_reason", "paid_at"]
 
 
-def _chunk_settle_and_pay(settlements: list[Settlement]) -> None:
-    """Write a chunk's new settlements already paid (or held), in the caller's transaction, with a
-    gateway whose payouts are rows of this database: what settling them with ``outbox_enqueue_many``
-    and delivering each message with ``payouts_deliver_batch`` does, in a handful of statements
-    for the chunk. The merchants are locked first, in primary-key order (as a payout and a freeze
-    lock them); a settlement that already exists (written by an earlier run of the day that
-    crashed after its commit, or by ``deliver=False``) is left to ``payouts_deliver``. The bank
-    pays the chunk in one call, and ``journal_post_many`` posts the chunk's payout entries, each
-    under the key ``payout_deliver`` would use: a payout is made once whichever path makes it."""
-    merchants = _lock_merchants_for_payout([s.merchant_id for s in settlements])
-    existing = set(Settlement.objects.filter(pk__in=[s.pk for s in settlements]).values_list("pk", flat=True))
+def _chunk_settle_and_pay(
+    *, run: SettlementRun, chunk: list[tuple[Any, int, int, int]], refunds: Mapping[Any, int], now: datetime
+) -> None:
+    """Settle and pay a chunk of merchants' ``(merchant_id, released, fees, releases_count)`` in
+    the caller's transaction, with a gateway whose payouts are rows of this database: what writing
+    the settlements with ``outbox_enqueue_many`` and then ``payouts_deliver_batch`` do, in a
+    handful of statements for the whole chunk.
+
+    The merchants are locked first, in primary-key order (as a payout and a freeze lock them). A
+    settlement that already exists (its chunk committed before a crash, or written by
+    ``deliver=False``) is left alone, to ``payouts_deliver``. Each new one is held
+    (``_payout_hold_reason``) or paid: the bank pays the chunk in one call, each under the
+    settlement's key, ``journal_post_many`` posts the payout entries under the keys
+    ``payouts_deliver_batch`` would use, and the settlements are written in bulk, already paid or
+    held: a row is born in its state, no state of an existing row changes here. Whichever path pays
+    a settlement, it is paid once."""
+    ids = {merchant_id: settlement_id(run_id=run.pk, merchant_id=merchant_id) for merchant_id, *_ in chunk}
+    merchants = _lock_merchants_for_payout(ids)
+    existing = set(Settlement.objects.filter(pk__in=list(ids.values())).values_list("pk", flat=True))
     gateway = get_batch_gateway()
     city_custody = city_wide_account_id(Account.Kind.CUSTODY)
-    fresh = [s for s in settlements if s.pk not in existing]
-    paying = []
-    for settlement in fresh:
-        frozen, stripe_account_id, _, _ = merchants[settlement.merchant_id]
+    memo_day = run.date.isoformat()
+    rows: list[list[Any]] = []
+    paying: list[tuple[list[Any], Any, Any, int]] = []  # (its row, settlement id, merchant id, fen)
+    for merchant_id, released, fees, count in chunk:
+        pk = ids[merchant_id]
+        if pk in existing:
+            continue
+        frozen, stripe_account_id, _, _ = merchants[merchant_id]
         reason = _payout_hold_reason(releases_frozen=frozen, stripe_account_id=stripe_account_id, gateway=gateway)
-        if reason:
-            settlement.hold()
-            settlement.held_reason = reason
-        else:
-            paying.append(settlement)
-    with_money = [s for s in paying if s.payout_amount]
+        amount = released + fees
+        state = (Settlement.PayoutState.HELD if reason else Settlement.PayoutState.PAID).value
+        row = [str(pk), str(merchant_id), released, fees, count, refunds.get(merchant_id, 0), amount, state, ""]
+        row += [reason, None if reason else now]
+        rows.append(row)
+        if not reason and amount:
+            paying.append((row, pk, merchant_id, amount))
     references = (
         gateway.payouts_send_many(
-            payouts=[(str(s.pk), s.payout_amount, merchants[s.merchant_id][1], s.payout_key) for s in with_money]
+            payouts=[
+                (str(pk), amount, merchants[merchant_id][1], Settlement.payout_key_of(pk))
+                for _, pk, merchant_id, amount in paying
+            ]
         )
-        if with_money
+        if paying
         else []
     )
     fault_point("payout.after_gateway")
     entries = []
-    for settlement, reference in zip(with_money, references, strict=True):
-        _, _, settlement_account, custody = merchants[settlement.merchant_id]
+    for (row, pk, merchant_id, amount), reference in zip(paying, references, strict=True):
+        _, _, settlement_account, custody = merchants[merchant_id]
+        row[8] = reference
         entries.append(
             _payout_new_entry(
-                settlement,
+                settlement_id=pk,
+                day=memo_day,
+                amount=amount,
                 settlement_account_id=settlement_account,
                 custody_account_id=custody or city_custody,
                 gateway=gateway,
                 reference=reference,
             )
         )
-        settlement.payout_reference = reference
     journal_post_many(entries)
-    paid_at = clock.now()
-    for settlement in paying:
-        settlement.pay()
-        settlement.paid_at = paid_at
     sql.rows_insert(
         model=Settlement,
-        fields=[name.removesuffix("_id") for name in _SETTLEMENT_COLUMNS],
-        rows=([getattr(s, name) for name in _SETTLEMENT_COLUMNS] for s in fresh),
+        fields=_SETTLED_FIELDS,
+        rows=rows,
+        constants={
+            "run": run.pk,
+            "date": run.date,
+            "since": run.since,
+            "cutoff": run.cutoff,
+            "created_at": now,
+            "payout_attempt": 0,
+        },
+        prepared=True,
     )
 
 
@@ -323,26 +332,32 @@ def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
 
 
 def _payout_new_entry(
-    settlement: Settlement, *, settlement_account_id: int, custody_account_id: int, gateway: Gateway, reference: str
+    *,
+    settlement_id: Any,
+    day: str,
+    amount: int,
+    settlement_account_id: int,
+    custody_account_id: int,
+    gateway: Gateway,
+    reference: str,
 ) -> NewEntry:
     """The payout's entry: the merchant's settlement account → its custody account (its own, or the
     city-wide one for a merchant without one: ``merchants.accounts``)."""
     return NewEntry(
         code=JournalEntry.Code.PAYOUT,
-        legs=[
-            Leg(settlement_account_id, settlement.payout_amount),
-            Leg(custody_account_id, -settlement.payout_amount),
-        ],
-        idempotency_key=f"payout:{settlement.pk}",
+        legs=[Leg(settlement_account_id, amount), Leg(custody_account_id, -amount)],
+        idempotency_key=f"payout:{settlement_id}",
         actor_label=f"gateway:{gateway.name}",
-        memo=f"settlement {settlement.date.isoformat()} {reference}",
+        memo=f"settlement {day} {reference}",
     )
 
 
 def _payout_entry(settlement: Settlement, *, gateway: Gateway, reference: str) -> NewEntry:
     """``_payout_new_entry`` of a settlement whose merchant is loaded."""
     return _payout_new_entry(
-        settlement,
+        settlement_id=settlement.pk,
+        day=settlement.date.isoformat(),
+        amount=settlement.payout_amount,
         settlement_account_id=settlement.merchant.settlement_account_id,
         custody_account_id=custody_account_id(settlement.merchant),
         gateway=gateway,
