@@ -203,6 +203,9 @@ def entry_write(entry: JournalEntry, legs: Sequence[tuple[int, int]]) -> sql.Sta
 def entries_insert(entries: Sequence[JournalEntry], postings: Sequence[Sequence[tuple[int, int]]]) -> None:
     """Write new entries with their postings (``(account_id, amount)`` per entry, in order) in
     multi-row INSERTs; each entry's ``id`` is set from the database."""
+    if connection.vendor == "postgresql" and len(entries) > CASE_ROWS_MAX:
+        _entries_insert_arrays(entries, postings)
+        return
     ids: dict[str, int] = {}
     step = sql.rows_per_statement(len(ENTRY_COLUMNS))
     with connection.cursor() as cursor:
@@ -224,6 +227,34 @@ def entries_insert(entries: Sequence[JournalEntry], postings: Sequence[Sequence[
                 f"VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}",
                 [value for row in chunk for value in row],
             )
+
+
+def _array_types(model: type, columns: Sequence[str]) -> str:
+    """``%s::type[]`` for each of ``columns`` (their fields' names), typed as the model's columns."""
+    meta = model._meta
+    return ", ".join(f"%s::{meta.get_field(column).db_type(connection)}[]" for column in columns)
+
+
+def _entries_insert_arrays(entries: Sequence[JournalEntry], postings: Sequence[Sequence[tuple[int, int]]]) -> None:
+    """``entries_insert`` on PostgreSQL for a large batch: each column's values as one array
+    (``unnest``), two statements whatever the batch's size. A multi-row VALUES costs PostgreSQL
+    twice as much to parse as the rows cost to write (a day's hundred thousand payouts)."""
+    values = [entry_values(entry) for entry in entries]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_ENTRY} ({', '.join(ENTRY_COLUMNS)}) "
+            f"SELECT * FROM unnest({_array_types(JournalEntry, ENTRY_COLUMNS)}) RETURNING idempotency_key, id",
+            [[row[index] for row in values] for index in range(len(ENTRY_COLUMNS))],
+        )
+        ids = dict(cursor.fetchall())
+        for entry in entries:
+            entry.id = ids[entry.idempotency_key]
+        rows = [(entry.id, *leg) for entry, legs in zip(entries, postings, strict=True) for leg in legs]
+        cursor.execute(
+            f"INSERT INTO {_POSTING} (entry_id, account_id, amount) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
+            [[row[index] for row in rows] for index in range(3)],
+        )
 
 
 _CHECKPOINT_SUM = sql.table(LedgerCheckpointSum)
