@@ -190,3 +190,24 @@ def test_the_migration_builds_the_day_totals_of_the_postings_before_it():
         }
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db
+def test_the_check_command_passes_a_reconciled_day_and_fails_a_differing_one(capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    card, merchant = funded_card(1_000), merchant_account()
+    with time_machine.travel(moment(0, 60 * 10**6), tick=False):
+        ledger_transfer(
+            code="release",
+            debit_account_id=card.pk,
+            credit_account_id=merchant.pk,
+            amount=250,
+            idempotency_key=key("release"),
+        )
+    call_command("settlement_days_check", "--date", FIRST_DAY.isoformat())
+    assert "equal the postings" in capsys.readouterr().out
+    SettlementDayTotal.objects.filter(account_id=merchant.pk).update(releases_count=2)
+    with pytest.raises(CommandError, match="1 accounts"):
+        call_command("settlement_days_check", "--date", FIRST_DAY.isoformat())
