@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
@@ -59,9 +60,6 @@ from merchants.models import Merchant, Settlement, SettlementRun
 PAYOUT_TOPIC = "payout.send"
 CHUNK = 1000
 PAYOUT_BATCH = 100  # local payouts per outbox transaction (each merchant's own custody account is locked until commit)
-# Merchants settled and paid per transaction by the nightly run with the local bank
-# (``_chunk_settle_and_pay``): their accounts stay locked until it commits, a fraction of a second.
-SETTLE_CHUNK = 2000
 EPOCH = datetime(2000, 1, 1, tzinfo=clock.BEIJING)
 _SETTLEMENT_IDS = uuid.UUID("1f0c6a52-93a8-4c1e-9d5b-2f7f3b1b8e44")
 
@@ -122,7 +120,7 @@ def settlement_run(
     after a crash at any step: nothing is settled or paid twice and nothing is left behind.
 
     When the gateway's payouts are rows of this database (the local bank) and ``deliver`` is on,
-    each chunk of ``SETTLE_CHUNK`` merchants is settled and paid in one transaction
+    each chunk of ``SETTLEMENT_CHUNK`` merchants is settled and paid in one transaction
     (``_chunk_settle_and_pay``): no outbox message is needed, there being no outside call to make.
     Otherwise each settlement's payout waits in the outbox, and ``payouts_deliver`` sends them."""
     run = _run_open(day=day)
@@ -132,7 +130,9 @@ def settlement_run(
         SettlementRun.objects.filter(pk=run.pk).update(merchants_total=len(totals))
         now = clock.now()
         pay_now = deliver and gateway_in_database()
-        size = SETTLE_CHUNK if pay_now else CHUNK
+        # Merchants settled and paid per transaction with the local bank (``_chunk_settle_and_pay``):
+        # their accounts stay locked until it commits, a fraction of a second.
+        size = settings.SETTLEMENT_CHUNK if pay_now else CHUNK
         for start in range(0, len(totals), size):
             chunk = totals[start : start + size]
             with transaction.atomic(durable=True):

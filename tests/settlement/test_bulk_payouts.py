@@ -57,8 +57,8 @@ def assert_each_paid_once(merchants, *, held=()):
     assert ledger_ok(ledger_verify())
 
 
-def test_merchants_are_settled_and_paid_a_chunk_per_transaction_each_once(five_merchants, monkeypatch):
-    monkeypatch.setattr(service, "SETTLE_CHUNK", 2)
+def test_merchants_are_settled_and_paid_a_chunk_per_transaction_each_once(five_merchants, settings):
+    settings.SETTLEMENT_CHUNK = 2
     frozen = five_merchants[3]
     Merchant.objects.filter(pk=frozen.pk).update(releases_frozen=True)
     seen = []
@@ -73,8 +73,8 @@ def test_merchants_are_settled_and_paid_a_chunk_per_transaction_each_once(five_m
     assert sum(Settlement.objects.values_list("released", flat=True)) == 50_000
 
 
-def test_a_run_interrupted_between_chunks_pays_the_rest_once_when_run_again(five_merchants, monkeypatch):
-    monkeypatch.setattr(service, "SETTLE_CHUNK", 2)
+def test_a_run_interrupted_between_chunks_pays_the_rest_once_when_run_again(five_merchants, monkeypatch, settings):
+    settings.SETTLEMENT_CHUNK = 2
     calls = []
     real = service.journal_post_many
 
@@ -97,8 +97,8 @@ def test_a_run_interrupted_between_chunks_pays_the_rest_once_when_run_again(five
     assert_each_paid_once(five_merchants)
 
 
-def test_settlements_left_pending_in_the_outbox_are_paid_once_by_the_nightly_run(five_merchants, monkeypatch):
-    monkeypatch.setattr(service, "SETTLE_CHUNK", 2)
+def test_settlements_left_pending_in_the_outbox_are_paid_once_by_the_nightly_run(five_merchants, settings):
+    settings.SETTLEMENT_CHUNK = 2
     with at(SETTLED):
         run = settlement_run(day=DAY, deliver=False)  # settled; every payout waits in the outbox
     assert Settlement.objects.filter(payout_state="pending").count() == 5
