@@ -244,7 +244,6 @@ def _chunk_settle_and_pay(
                 reference=reference,
             )
         )
-    journal_post_many(entries)
     sql.rows_insert(
         model=Settlement,
         fields=_SETTLED_FIELDS,
@@ -259,6 +258,8 @@ def _chunk_settle_and_pay(
         },
         prepared=True,
     )
+    # Last: the entries lock the chain heads, which every posting in the city takes, until commit.
+    journal_post_many(entries)
 
 
 def payouts_deliver(*, run: SettlementRun) -> int:
