@@ -191,15 +191,10 @@ def _post(entries: Sequence[NewEntry], *, need_id: bool = True) -> list[JournalE
                 balances[leg.account_id] = balance[leg.account_id]
             after.append(balances)
         delta = {account_id: amount for account_id, amount in delta.items() if amount}
-        created_at = clock.now()
-        days = _settlement_days(fresh, {account_id: kind for account_id, kind, _, _ in locked}, created_at)
-        sql.execute_all(
-            [
-                statements.balances_add(delta) if delta else None,
-                statements.settlement_days_add(days) if days else None,
-            ]
-        )
-        posted = _entries_write(fresh, need_id=need_id, created_at=created_at) if fresh else []
+        if delta:
+            sql.execute_all([statements.balances_add(delta)])
+        kinds = {account_id: kind for account_id, kind, _, _ in locked}
+        posted = _entries_write(fresh, need_id=need_id, kinds=kinds) if fresh else []
 
     for entry, balances in zip(posted, after, strict=True):
         entry.balances = balances  # each account's balance after this entry, read under its lock
@@ -232,10 +227,16 @@ def _settlement_days(
     return {key: (released, fees, count) for key, (released, fees, count) in totals.items()}
 
 
-def _entries_write(entries: Sequence[NewEntry], *, need_id: bool, created_at: datetime) -> list[JournalEntry]:
-    """Write new entries on their chains (a card's entries share the chain of its first leg)."""
+def _entries_write(entries: Sequence[NewEntry], *, need_id: bool, kinds: dict[int, str]) -> list[JournalEntry]:
+    """Write new entries on their chains (a card's entries share the chain of its first leg), and
+    add their releases and fees to the day totals of their merchant settlement accounts (``kinds``:
+    each account's kind), whose rows only this transaction can touch: it holds the accounts."""
     stripes = settings.LEDGER_CHAIN_STRIPES
     heads = statements.chain_heads_lock(sorted({new.legs[0].account_id % stripes for new in entries}))
+    created_at = clock.now()  # after the chain's lock: a chain's entries are stamped in their order
+    days = _settlement_days(entries, kinds, created_at)
+    if days:  # travels with the entry's write, in its round trip
+        sql.execute_all([statements.settlement_days_add(days)])
     posted: list[JournalEntry] = []
     for new in entries:
         chain = new.legs[0].account_id % stripes
