@@ -902,7 +902,7 @@ def print_report(report: dict) -> None:
         ),
         ("  read the day totals (SettlementDayTotal)", f"{s['aggregate_s']:.2f} s", "", ""),
         ("  settle and pay in chunks", f"{s['create_s'] - s['aggregate_s']:.2f} s", "", ""),
-        ("  payouts_deliver(run): what was left pending", f"{s['payouts_s']:.2f} s", "", ""),
+        ("  payouts_deliver(run), what was left", f"{s['payouts_s']:.2f} s", "", ""),
         (
             "peak RSS of the settling process",
             f"{s['peak_rss_bytes'] / MiB:.0f} MiB",
