@@ -16,17 +16,25 @@ What runs, in order:
    skips the ledger's triggers (and the foreign-key checks); account balances and card totals are
    then set from the postings in one UPDATE each. Generated entries sit on chains 2000 and 2001, outside the services'
    stripes, with placeholder hashes: this benchmark does not verify hash chains. Then VACUUM
-   ANALYZE and a CHECKPOINT, so the timed runs do not pay for the load.
-2. The floor: a plain ``SUM ... GROUP BY merchant`` over the same release postings, with the join
-   our aggregate makes, run three times; the median counts.
-3. The settlement, in a fresh spawned process (its peak RSS is the settlement's, not the setup's):
-   ``settlement_run(day=2026-03-02, deliver=False)`` (one aggregate query, settlements and payout
-   outbox messages in chunks), then ``payouts_deliver(run)`` (every payout through the outbox and
-   the local gateway, which books the payout entry). Both are timed, as is the aggregate query
-   inside the first; statements are counted per phase.
-4. SQL checks: every entry balanced, every stored balance equal to its postings, every merchant
-   settlement account at 0 after the payouts, custody equal to the sum of liabilities, one paid
-   settlement per merchant adding up to the releases.
+   ANALYZE and a CHECKPOINT, so the timed runs do not pay for the load. The merchants' day totals
+   (``escrow.models.SettlementDayTotal``), which the ledger keeps as each release posts, are
+   written from the generated postings in one ``INSERT ... SELECT ... GROUP BY`` (the generated
+   releases bypass the services); the checks of step 4 reconcile them with the postings.
+2. The floor of the old path: a plain ``SUM ... GROUP BY merchant`` over the day's release
+   postings, run three times; the median counts. Settlement no longer sums the postings: the
+   floor shows what summing them at night would cost at best.
+3. The settlement, in a fresh spawned process (its peak RSS is the settlement's, not the setup's),
+   as the nightly job runs it: ``settlement_run(day=2026-03-02)`` (``deliver=True``): the day
+   totals read, then for each chunk of merchants one transaction that writes their settlements,
+   pays them through the local bank (one call) and posts their payout entries
+   (``journal_post_many``), then ``payouts_deliver(run)`` for anything still pending. Timed
+   whole, with the day totals read and the closing ``payouts_deliver`` timed inside it;
+   statements are counted per phase.
+4. SQL checks: the day totals equal the day's release and fee postings per merchant account
+   (``escrow.selectors.settlement_day_mismatches``, in SQL), every entry balanced, every stored
+   balance equal to its postings, every merchant settlement account at 0 after the payouts,
+   custody equal to the sum of liabilities, one paid settlement per merchant adding up to the
+   releases.
 5. The mass refund: a real Celery worker (``celery -A config worker --concurrency 2``) on Redis
    (``--broker``, flushed first) and the bench database; ``mass_refund_start`` on the closing
    merchant, then the job's chunk tasks run in the worker, each chunk's commit queueing the
@@ -305,12 +313,21 @@ def load(conn, layout: dict) -> dict:
         say(f"  releases {hi}/{r} ({hi / elapsed:,.0f} entries/s)")
     timings[f"{r} releases"] = round(time.monotonic() - started, 2)
     step(
-        "balances and card totals from the postings; identity sequences",
+        "balances, card totals and merchants' day totals from the postings; identity sequences",
         [
             "CREATE TEMP TABLE bench_totals ON COMMIT DROP AS "
             "SELECT account_id, SUM(amount) AS total, COUNT(*) AS n FROM escrow_posting GROUP BY account_id",
             "UPDATE escrow_account a SET balance = CASE WHEN a.kind = 'custody' THEN t.total ELSE -t.total END "
             "FROM bench_totals t WHERE t.account_id = a.id",
+            # What each release's own transaction adds as it posts (escrow.services, SettlementDayTotal):
+            # the generated releases bypass the services, so their day totals are written here.
+            "INSERT INTO escrow_settlementdaytotal (account_id, day, released, fees, releases_count) "
+            "SELECT p.account_id, ((e.created_at - interval '1 microsecond') AT TIME ZONE 'Asia/Shanghai')::date, "
+            "COALESCE(SUM(-p.amount) FILTER (WHERE e.code = 'release'), 0), "
+            "COALESCE(SUM(-p.amount) FILTER (WHERE e.code = 'fee'), 0), COUNT(*) FILTER (WHERE e.code = 'release') "
+            "FROM escrow_posting p JOIN escrow_journalentry e ON e.id = p.entry_id "
+            "JOIN escrow_account a ON a.id = p.account_id AND a.kind = 'merchant_settlement' "
+            "WHERE e.code IN ('release', 'fee') GROUP BY 1, 2",
             # released = price - escrow; sessions used = postings on the escrow account less the purchase
             "UPDATE consumers_card c SET released_total = c.price - a.balance, "
             "sessions_remaining = c.sessions - (t.n - 1) "
@@ -382,7 +399,10 @@ class StatementCounter:
 
 
 def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
-    """Settle the day: ``settlement_run(deliver=False)`` then ``payouts_deliver``, both timed."""
+    """Settle the day as the nightly job does: ``settlement_run(day, deliver=True)``, which with the
+    local gateway settles and pays each chunk of merchants in one transaction and then sends any
+    payout still pending (``payouts_deliver``). Timed whole, with the day totals read and the
+    closing ``payouts_deliver`` timed inside it."""
     os.environ.update(env)
     rss_bare = rss_now()
     import django
@@ -399,6 +419,8 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
     counter = StatementCounter()
     timings: dict[str, float] = {}
     original_totals, original_refund_counts = service._merchant_totals, service.refund_counts
+    original_deliver = service.payouts_deliver
+    sent_counts: list[int] = []
 
     def timed_totals(**kwargs):  # instrumentation only: the service's own function, timed
         counter.phase = "aggregate"
@@ -414,23 +436,25 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
         timings["refund_counts_s"] = time.perf_counter() - started
         return counts
 
+    def timed_deliver(**kwargs):
+        counter.phase = "payouts"
+        started = time.perf_counter()
+        sent_counts.append(original_deliver(**kwargs))
+        timings["payouts_s"] = time.perf_counter() - started
+        return sent_counts[-1]
+
     service._merchant_totals, service.refund_counts = timed_totals, timed_refund_counts
+    service.payouts_deliver = timed_deliver
 
     def progress(done: int, total: int) -> None:
-        say(f"  settlements written: {done}/{total} merchants")
+        say(f"  settled and paid: {done}/{total} merchants")
 
     day = date.fromisoformat(day_iso)
     cpu0, backend0 = time.process_time(), process_cpu(backend_pid)
     with connection.execute_wrapper(counter):
         counter.phase = "open"
         started = time.perf_counter()
-        run = service.settlement_run(day=day, progress=progress, deliver=False)
-        settled = time.perf_counter()
-        rss_settled = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        cpu1, backend1 = time.process_time(), process_cpu(backend_pid)
-        say(f"  settlements created in {settled - started:.2f} s; paying out")
-        counter.phase = "payouts"
-        sent = service.payouts_deliver(run=run)
+        run = service.settlement_run(day=day, progress=progress, deliver=True)
         finished = time.perf_counter()
     cpu2, backend2 = time.process_time(), process_cpu(backend_pid)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -444,27 +468,25 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
     def backend_delta(a, b):
         return None if a is None or b is None else round(b - a, 2)
 
+    payouts_s = timings.get("payouts_s", 0.0)
     results.put(
         {
             "run_id": run.pk,
             "since": run.since.isoformat(),
             "cutoff": run.cutoff.isoformat(),
             "merchants_total": run.merchants_total,
-            "payouts_sent": sent,
-            "create_s": settled - started,
-            "payouts_s": finished - settled,
+            "payouts_sent_after": sum(sent_counts),
+            # settled and paid in chunks (everything up to the closing payouts_deliver)
+            "create_s": finished - started - payouts_s,
+            "payouts_s": payouts_s,  # the closing payouts_deliver: what was left pending
             "total_s": finished - started,
             "aggregate_s": timings.get("aggregate_s"),
             "refund_counts_s": timings.get("refund_counts_s"),
             "rss_bare_bytes": rss_bare,
             "rss_ready_bytes": rss_ready,
-            "peak_rss_after_create_bytes": rss_settled,
             "peak_rss_bytes": peak,
-            "python_cpu_s": {"create": round(cpu1 - cpu0, 2), "payouts": round(cpu2 - cpu1, 2)},
-            "backend_cpu_s": {
-                "create": backend_delta(backend0, backend1),
-                "payouts": backend_delta(backend1, backend2),
-            },
+            "python_cpu_s": {"settlement_run": round(cpu2 - cpu0, 2)},
+            "backend_cpu_s": {"settlement_run": backend_delta(backend0, backend2)},
             "statements": counter.counts,
             "aggregate_sql": " ".join(counter.aggregate[0].split()) if counter.aggregate else None,
             "aggregate_plan": plan,
@@ -539,6 +561,51 @@ def ledger_checks(conn) -> dict:
         "custody": custody,
         "liabilities": liabilities,
         "custody_matches": custody == liabilities,
+    }
+
+
+def day_totals_check(conn) -> dict:
+    """The reconciliation the product offers (``escrow.selectors.settlement_day_mismatches``), in
+    SQL: the day's ``SettlementDayTotal`` rows against the day's release and fee postings summed
+    per merchant settlement account. Outside the timing."""
+    started = time.monotonic()
+    window = {
+        "since": f"{DAY.isoformat()} 00:00:00+08",
+        "cutoff": f"{(DAY + timedelta(days=1)).isoformat()} 00:00:00+08",
+    }
+    with conn, conn.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_posted ON COMMIT DROP AS "
+            "SELECT p.account_id, SUM(-p.amount) FILTER (WHERE e.code = 'release') AS released, "
+            "SUM(-p.amount) FILTER (WHERE e.code = 'fee') AS fees, COUNT(*) FILTER (WHERE e.code = 'release') AS n "
+            "FROM escrow_posting p JOIN escrow_journalentry e ON e.id = p.entry_id "
+            "JOIN escrow_account a ON a.id = p.account_id AND a.kind = 'merchant_settlement' "
+            "WHERE e.code IN ('release', 'fee') AND e.created_at > %(since)s AND e.created_at <= %(cutoff)s "
+            "GROUP BY p.account_id",
+            window,
+        )
+        cursor.execute(
+            "SELECT COUNT(*) FROM bench_posted p FULL JOIN "
+            "(SELECT * FROM escrow_settlementdaytotal WHERE day = %s) t ON t.account_id = p.account_id "
+            "WHERE COALESCE(p.released, 0) <> COALESCE(t.released, 0) OR COALESCE(p.fees, 0) <> COALESCE(t.fees, 0) "
+            "OR COALESCE(p.n, 0) <> COALESCE(t.releases_count, 0)",
+            [DAY],
+        )
+        mismatches = cursor.fetchone()[0]
+        cursor.execute("SELECT COUNT(*), COALESCE(SUM(released), 0) FROM bench_posted")
+        posted_accounts, posted_released = cursor.fetchone()
+        cursor.execute(
+            "SELECT COUNT(*), COALESCE(SUM(released), 0) FROM escrow_settlementdaytotal WHERE day = %s", [DAY]
+        )
+        kept_accounts, kept_released = cursor.fetchone()
+    return {
+        "mismatches": mismatches,
+        "accounts_kept": kept_accounts,
+        "accounts_from_postings": posted_accounts,
+        "released_kept": int(kept_released),
+        "released_from_postings": int(posted_released),
+        "ok": mismatches == 0 and kept_accounts == posted_accounts and int(kept_released) == int(posted_released),
+        "seconds": time.monotonic() - started,
     }
 
 
@@ -833,9 +900,9 @@ def print_report(report: dict) -> None:
             f"<= {report['targets']['settlement_s']:.0f} s",
             s["time_verdict"],
         ),
-        ("  settlement_run(deliver=False)", f"{s['create_s']:.2f} s", "", ""),
-        ("    of which the aggregate query", f"{s['aggregate_s']:.2f} s", "", ""),
-        ("  payouts_deliver(run)", f"{s['payouts_s']:.2f} s", "", ""),
+        ("  read the day totals (SettlementDayTotal)", f"{s['aggregate_s']:.2f} s", "", ""),
+        ("  settle and pay in chunks", f"{s['create_s'] - s['aggregate_s']:.2f} s", "", ""),
+        ("  payouts_deliver(run), what was left", f"{s['payouts_s']:.2f} s", "", ""),
         (
             "peak RSS of the settling process",
             f"{s['peak_rss_bytes'] / MiB:.0f} MiB",
@@ -844,9 +911,9 @@ def print_report(report: dict) -> None:
         ),
         ("  of which Django loaded and connected", f"{s['rss_ready_bytes'] / MiB:.0f} MiB", "", ""),
         ("release rows settled per second", f"{s['rows_per_s']:,.0f}", "", ""),
-        ("floor: plain SUM ... GROUP BY merchant", f"{f['median_s']:.3f} s", "", ""),
+        ("old path's floor: SUM ... GROUP BY merchant", f"{f['median_s']:.3f} s", "", ""),
         ("ratio settlement / floor", f"{s['ratio_to_floor']:.1f}", "recorded", ""),
-        ("ratio aggregate query / floor", f"{s['aggregate_ratio_to_floor']:.2f}", "", ""),
+        ("ratio day totals read / floor", f"{s['aggregate_ratio_to_floor']:.3f}", "", ""),
         (
             f"mass refund of {mr['done']:,} cards, paid out",
             f"{mr['paid_out_s']:.2f} s = {mr['paid_out_cards_per_s']:,.0f} cards/s",
@@ -880,8 +947,15 @@ def print_report(report: dict) -> None:
     )
     cpu, backend = s["python_cpu_s"], s["backend_cpu_s"]
     print(
-        f"CPU: create {cpu['create']} s Python / {backend['create']} s PostgreSQL backend; "
-        f"payouts {cpu['payouts']} s Python / {backend['payouts']} s backend"
+        f"CPU of settlement_run: {cpu['settlement_run']} s Python / {backend['settlement_run']} s PostgreSQL backend; "
+        f"payouts left for payouts_deliver: {s['payouts_sent_after']}"
+    )
+    dc = report["checks"]["day_totals"]
+    print(
+        f"day totals reconciled with the day's postings: {dc['accounts_kept']} accounts kept, "
+        f"{dc['accounts_from_postings']} from postings, {dc['mismatches']} mismatches, "
+        f"released {dc['released_kept']} = {dc['released_from_postings']} fen; ok={dc['ok']} "
+        f"(check took {dc['seconds']:.1f} s, outside the timing)"
     )
     print(
         f"mass refund: {mr['total']:,} cards in chunks of {report['mass_refund_chunk']} (one Celery task per "
@@ -1015,12 +1089,14 @@ def main(argv: list[str]) -> int:
             datetime.fromisoformat(settle["since"]) == since and datetime.fromisoformat(settle["cutoff"]) == cutoff
         )
         say(
-            f"settled in {settle['total_s']:.2f} s (create {settle['create_s']:.2f} s, of which aggregate "
-            f"{settle['aggregate_s']:.2f} s; payouts {settle['payouts_s']:.2f} s); peak RSS "
+            f"settled in {settle['total_s']:.2f} s (day totals read {settle['aggregate_s']:.2f} s; settled and paid "
+            f"in chunks {settle['create_s']:.2f} s; payouts_deliver after {settle['payouts_s']:.2f} s); peak RSS "
             f"{settle['peak_rss_bytes'] / MiB:.0f} MiB"
         )
 
-        say("checking the ledger and the settlements")
+        say("checking the ledger, the day totals and the settlements")
+        day_totals = day_totals_check(conn)
+        say(f"  day totals = the day's postings: ok={day_totals['ok']} ({day_totals['seconds']:.1f} s)")
         after_settlement = ledger_checks(conn)
         settlements_ok = settlement_checks(
             conn, run_id=settle["run_id"], merchants=args.merchants, released=load_info["released_fen"]
@@ -1094,6 +1170,7 @@ def main(argv: list[str]) -> int:
             "checks": {
                 "after_settlement": after_settlement,
                 "settlements": settlements_ok,
+                "day_totals": day_totals,
                 "refunds": refunds_ok,
                 "at_end": at_end,
             },
@@ -1108,6 +1185,8 @@ def main(argv: list[str]) -> int:
         failures = [key for key in LEDGER_KEYS if not after_settlement[key] or not at_end[key]]
         if not settlements_ok["ok"]:
             failures.append("settlements")
+        if not day_totals["ok"]:
+            failures.append("day totals")
         if not refunds_ok["ok"]:
             failures.append("refunds")
         if not booking["checks"]["ok"]:

@@ -510,6 +510,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 LEDGER_CHAIN_STRIPES = env_int("LEDGER_CHAIN_STRIPES", 64, doc="Hash-chain stripes of the journal (1-1024).")
 if not 1 <= LEDGER_CHAIN_STRIPES <= 1024:
     raise ImproperlyConfigured("LEDGER_CHAIN_STRIPES must be between 1 and 1024")
+SETTLEMENT_CHUNK = env_int(
+    "SETTLEMENT_CHUNK",
+    2000,
+    doc="Merchants settled (and, with the local bank, paid) per transaction by the daily settlement.",
+)
+if SETTLEMENT_CHUNK < 1:
+    raise ImproperlyConfigured("SETTLEMENT_CHUNK must be at least 1")
 LEDGER_FULL_CHECK_DAYS = env_int(
     "LEDGER_FULL_CHECK_DAYS", 7, doc="Days between the nightly ledger check's full runs (from genesis)."
 )

@@ -4,7 +4,7 @@ Every rule reads the time from ``now()`` (tests move it with time-machine). Dead
 Beijing time, the platform's local time, and stored in UTC.
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -30,3 +30,10 @@ def local_date(moment: datetime | None = None) -> date:
 def local_midnight(day: date) -> datetime:
     """00:00 Beijing time at the start of ``day``."""
     return datetime.combine(day, time(0, 0), tzinfo=BEIJING)
+
+
+def business_day(moment: datetime) -> date:
+    """The Beijing day whose settlement window holds ``moment``: a day's window is
+    ``(its midnight, the next midnight]`` (``merchants.models.SettlementRun``), so an instant at
+    midnight exactly closes the day before. Timestamps are stored to the microsecond."""
+    return local(moment - timedelta(microseconds=1)).date()

@@ -26,16 +26,24 @@ import itertools
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
 
-from core import sql
+from core import clock, sql
 from escrow import statements
 from escrow.chain import GENESIS_HASH, entry_hash, heads_hash
-from escrow.models import Account, ChainHead, JournalEntry, LedgerCheckpoint, LedgerCheckpointHead, Posting
+from escrow.models import (
+    Account,
+    ChainHead,
+    JournalEntry,
+    LedgerCheckpoint,
+    LedgerCheckpointHead,
+    Posting,
+    SettlementDayTotal,
+)
 
 # What the custody bank must hold: everything the platform owes.
 LIABILITY_KINDS = (Account.Kind.CARD_ESCROW, Account.Kind.MERCHANT_SETTLEMENT, Account.Kind.REFUND_PAYABLE)
@@ -291,3 +299,55 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
 
 def ledger_ok(result: LedgerVerification) -> bool:
     return result["balanced"] and result["chain_ok"] and result["custody_matches"] and result["accounts_match"]
+
+
+DayTotals = dict[int, tuple[int, int, int]]  # account → (released, fees, releases_count)
+
+
+def settlement_day_totals(*, day: date) -> DayTotals:
+    """The ``SettlementDayTotal`` rows of ``day`` (Beijing), as kept while the postings were made."""
+    rows = SettlementDayTotal.objects.filter(day=day).values_list("account_id", "released", "fees", "releases_count")
+    return {account: (released, fees, count) for account, released, fees, count in rows}
+
+
+def settlement_day_totals_from_postings(*, day: date) -> DayTotals:
+    """``day``'s release and fee credits to merchant settlement accounts summed from the journal's
+    postings (the day's window ``(midnight, next midnight]``, as a settlement reads it): what the
+    day's totals must equal. Reads every posting of the day: a check, not the settlement's path."""
+    money = BigIntegerField()
+    rows = (
+        Posting.objects.filter(
+            account__kind=Account.Kind.MERCHANT_SETTLEMENT,
+            entry__code__in=[JournalEntry.Code.RELEASE, JournalEntry.Code.FEE],
+            entry__created_at__gt=clock.local_midnight(day),
+            entry__created_at__lte=clock.local_midnight(day + timedelta(days=1)),
+        )
+        .values("account_id")
+        .annotate(
+            released=Sum(
+                Case(When(entry__code=JournalEntry.Code.RELEASE, then=-F("amount")), default=Value(0)),
+                output_field=money,
+            ),
+            fees=Sum(
+                Case(When(entry__code=JournalEntry.Code.FEE, then=-F("amount")), default=Value(0)), output_field=money
+            ),
+            count=Count("pk", filter=Q(entry__code=JournalEntry.Code.RELEASE)),
+        )
+        .order_by()
+        .values_list("account_id", "released", "fees", "count")
+    )
+    return {account: (released, fees, count) for account, released, fees, count in rows}
+
+
+def settlement_day_mismatches(*, day: date) -> list[tuple[int, tuple[int, int, int], tuple[int, int, int]]]:
+    """The accounts whose kept totals of ``day`` differ from the day's postings:
+    ``(account, kept, from the postings)``, each ``(released, fees, releases_count)`` (zeros for a
+    missing side). Empty when the day reconciles: what a settlement of the day pays is exactly
+    what the ledger released and charged in fees that day."""
+    kept, posted = settlement_day_totals(day=day), settlement_day_totals_from_postings(day=day)
+    zero = (0, 0, 0)
+    return [
+        (account, kept.get(account, zero), posted.get(account, zero))
+        for account in sorted(kept.keys() | posted.keys())
+        if tuple(kept.get(account, zero)) != tuple(posted.get(account, zero))
+    ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -193,7 +193,8 @@ def _post(entries: Sequence[NewEntry], *, need_id: bool = True) -> list[JournalE
         delta = {account_id: amount for account_id, amount in delta.items() if amount}
         if delta:
             sql.execute_all([statements.balances_add(delta)])
-        posted = _entries_write(fresh, need_id=need_id) if fresh else []
+        kinds = {account_id: kind for account_id, kind, _, _ in locked}
+        posted = _entries_write(fresh, need_id=need_id, kinds=kinds) if fresh else []
 
     for entry, balances in zip(posted, after, strict=True):
         entry.balances = balances  # each account's balance after this entry, read under its lock
@@ -201,11 +202,41 @@ def _post(entries: Sequence[NewEntry], *, need_id: bool = True) -> list[JournalE
     return [by_key[key] for key in keys]
 
 
-def _entries_write(entries: Sequence[NewEntry], *, need_id: bool) -> list[JournalEntry]:
-    """Write new entries on their chains (a card's entries share the chain of its first leg)."""
+# Entries whose credits to a merchant settlement account are what a day's settlement pays out, and
+# the column of ``SettlementDayTotal`` each adds to.
+_SETTLED_CODES: dict[str, int] = {JournalEntry.Code.RELEASE: 0, JournalEntry.Code.FEE: 1}
+
+
+def _settlement_days(
+    entries: Sequence[NewEntry], kinds: dict[int, str], created_at: datetime
+) -> dict[tuple[int, date], tuple[int, int, int]]:
+    """What ``entries`` add to their merchant settlement accounts' ``SettlementDayTotal`` of
+    ``created_at``'s business day: ``(account, day) → (released, fees, releases_count)``, each
+    posting counted as ``merchants.services.settlement`` sums the day (a credit is negative)."""
+    day = clock.business_day(created_at)
+    totals: dict[tuple[int, date], list[int]] = {}
+    for new in entries:
+        column = _SETTLED_CODES.get(new.code)
+        if column is None:
+            continue
+        for leg in new.legs:
+            if kinds[leg.account_id] == Account.Kind.MERCHANT_SETTLEMENT:
+                row = totals.setdefault((leg.account_id, day), [0, 0, 0])
+                row[column] -= leg.amount
+                row[2] += column == 0
+    return {key: (released, fees, count) for key, (released, fees, count) in totals.items()}
+
+
+def _entries_write(entries: Sequence[NewEntry], *, need_id: bool, kinds: dict[int, str]) -> list[JournalEntry]:
+    """Write new entries on their chains (a card's entries share the chain of its first leg), and
+    add their releases and fees to the day totals of their merchant settlement accounts (``kinds``:
+    each account's kind), whose rows only this transaction can touch: it holds the accounts."""
     stripes = settings.LEDGER_CHAIN_STRIPES
     heads = statements.chain_heads_lock(sorted({new.legs[0].account_id % stripes for new in entries}))
-    created_at = clock.now()
+    created_at = clock.now()  # after the chain's lock: a chain's entries are stamped in their order
+    days = _settlement_days(entries, kinds, created_at)
+    if days:  # travels with the entry's write, in its round trip
+        sql.execute_all([statements.settlement_days_add(days)])
     posted: list[JournalEntry] = []
     for new in entries:
         chain = new.legs[0].account_id % stripes

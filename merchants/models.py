@@ -208,7 +208,12 @@ class Settlement(FSMModelMixin, models.Model):
     @property
     def payout_key(self) -> str:
         """The idempotency key the gateway pays this settlement under."""
-        return f"payout:{self.pk}" if not self.payout_attempt else f"payout:{self.pk}:{self.payout_attempt}"
+        return self.payout_key_of(self.pk, self.payout_attempt)
+
+    @staticmethod
+    def payout_key_of(settlement_id: object, attempt: int = 0) -> str:
+        """The gateway's key for ``attempt`` of the payout of settlement ``settlement_id``."""
+        return f"payout:{settlement_id}" if not attempt else f"payout:{settlement_id}:{attempt}"
 
     @transition(field=payout_state, source=PayoutState.PENDING, target=PayoutState.PAID)
     def pay(self) -> None:

@@ -3,17 +3,27 @@
 ``settlement_run`` settles one Beijing day for every merchant:
 
 1. The run row fixes the window ``(since, cutoff]``: ``since`` is the previous run's cutoff, so a
-   missed day is caught up by the next run and nothing is settled twice.
-2. One aggregate query sums, per merchant, the releases and refund fees credited to its settlement
-   account in the window. No posting is read into Python or written.
-3. Settlements are written in chunks, each chunk in one transaction with its payouts' outbox
-   messages. A settlement's id is derived from (run, merchant) and its outbox key from the
-   settlement, so running again after a crash at any step finds what exists and writes the rest.
-4. Each payout is sent by the outbox: the gateway pays under the settlement's key, then one
-   transaction posts the payout entry (merchant settlement → custody) and marks it paid. A crash
-   between the two repeats the call under the same key, which the gateway answers with the first
-   payout; the ledger's own key refuses a second entry. With the local gateway, whose payout is a
-   row in this same database, ``payouts_deliver`` pays ``PAYOUT_BATCH`` settlements per transaction
+   missed day is caught up by the next run and nothing is settled twice. Both ends are Beijing
+   midnights: the window is whole business days.
+2. The merchants' totals of those days are read from the day totals the ledger keeps as the
+   releases and refund fees post (``escrow.models.SettlementDayTotal``: one row per merchant
+   settlement account and day, added to in each posting's own transaction). No posting is read:
+   at 10x a day is ten million of them (issue 20), and summing them alone took longer than the
+   day's whole settlement may. ``escrow.selectors.settlement_day_mismatches`` reconciles a day's
+   totals with its postings.
+3. Settlements are written in chunks, each chunk in one transaction. With a gateway whose payouts
+   are rows of this database (the local bank) and ``deliver`` on, the chunk is paid in the same
+   transaction (``_chunk_settle_and_pay``): the merchants locked, the bank paid in one call, the
+   payout entries posted together by ``journal_post_many``, the settlements written paid (or
+   held), each chunk a few statements. Otherwise each chunk writes its settlements with their
+   payouts' outbox messages. A settlement's id is derived from (run, merchant), its outbox key and
+   payout entry key from the settlement, so running again after a crash at any step finds what
+   exists and writes the rest, and pays each merchant once.
+4. A payout that waits in the outbox is sent by it: the gateway pays under the settlement's key,
+   then one transaction posts the payout entry (merchant settlement → custody) and marks it paid.
+   A crash between the two repeats the call under the same key, which the gateway answers with the
+   first payout; the ledger's own key refuses a second entry. With the local gateway,
+   ``payouts_deliver`` pays ``PAYOUT_BATCH`` settlements per transaction
    (``outbox_deliver_batch``): the same steps for each, one commit for the batch, so a crash leaves
    the whole batch pending and the next run pays it.
 
@@ -30,26 +40,26 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from core import clock
+from core import clock, sql
 from core.errors import DomainError
 from core.faults import fault_point
-from core.gateways import Gateway, get_batch_gateway, get_gateway
+from core.gateways import Gateway, gateway_in_database, get_batch_gateway, get_gateway
 from core.models import OutboxMessage
 from core.outbox import outbox_deliver_many, outbox_enqueue_many
-from core.sql import rows_update_each
-from escrow.models import Account, JournalEntry, Posting
-from escrow.services import Leg, NewEntry, journal_post_many
+from escrow.models import Account, JournalEntry, SettlementDayTotal
+from escrow.services import Leg, NewEntry, city_wide_account_id, journal_post_many
 from merchants.accounts import custody_account_id
 from merchants.handlers import refund_counts
 from merchants.models import Merchant, Settlement, SettlementRun
 
 PAYOUT_TOPIC = "payout.send"
 CHUNK = 1000
-PAYOUT_BATCH = 100  # local payouts per transaction (each merchant's own custody account is locked until commit)
+PAYOUT_BATCH = 100  # local payouts per outbox transaction (each merchant's own custody account is locked until commit)
 EPOCH = datetime(2000, 1, 1, tzinfo=clock.BEIJING)
 _SETTLEMENT_IDS = uuid.UUID("1f0c6a52-93a8-4c1e-9d5b-2f7f3b1b8e44")
 
@@ -82,68 +92,75 @@ def _run_open(*, day: date) -> SettlementRun:
 
 
 def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple[Any, int, int, int]]:
-    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window: one
-    aggregate over the postings to merchant settlement accounts (a credit is negative), on the
-    journal's ``created_at`` index."""
-    released = Q(entry__code=JournalEntry.Code.RELEASE)
-    fee = Q(entry__code=JournalEntry.Code.FEE)
-    money = BigIntegerField()
+    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window, in
+    merchant order: the day totals the ledger kept as the releases and fees posted
+    (``escrow.models.SettlementDayTotal``), one row per merchant and business day, read by their
+    ``(day, account)`` index. No posting is read: a day of ten million releases is as many rows to
+    sum, and its merchants' totals are a hundred thousand (issue 20).
+
+    The window's ends are Beijing midnights (``_run_open``), so it holds whole business days:
+    ``(midnight of the first, midnight after the last]``."""
+    first, last = clock.business_day(since) + timedelta(days=1), clock.business_day(cutoff)
+    if clock.local_midnight(first) != since or clock.local_midnight(last + timedelta(days=1)) != cutoff:
+        raise ValueError(f"a settlement window runs from midnight to midnight, not {since} .. {cutoff}")
     rows = (
-        Posting.objects.filter(
-            account__kind=Account.Kind.MERCHANT_SETTLEMENT,
-            account__merchant__isnull=False,
-            entry__code__in=[JournalEntry.Code.RELEASE, JournalEntry.Code.FEE],
-            entry__created_at__gt=since,
-            entry__created_at__lte=cutoff,
-        )
+        SettlementDayTotal.objects.filter(day__gte=first, day__lte=last, account__merchant__isnull=False)
         .values("account__merchant")
-        .annotate(
-            released=Sum(Case(When(released, then=-F("amount")), default=Value(0), output_field=money)),
-            fees=Sum(Case(When(fee, then=-F("amount")), default=Value(0), output_field=money)),
-            count=Count("pk", filter=released),
-        )
+        .annotate(released=Sum("released"), fees=Sum("fees"), count=Sum("releases_count"))
         .order_by("account__merchant")
         .values_list("account__merchant", "released", "fees", "count")
     )
-    return list(rows)
+    return [(merchant, int(released), int(fees), int(count)) for merchant, released, fees, count in rows]
 
 
 def settlement_run(
     *, day: date, progress: Callable[[int, int], None] | None = None, deliver: bool = True
 ) -> SettlementRun:
     """Settle ``day`` (Beijing) for every merchant and make the payouts. Safe to run again, and
-    after a crash at any step: nothing is settled or paid twice and nothing is left behind."""
+    after a crash at any step: nothing is settled or paid twice and nothing is left behind.
+
+    When the gateway's payouts are rows of this database (the local bank) and ``deliver`` is on,
+    each chunk of ``SETTLEMENT_CHUNK`` merchants is settled and paid in one transaction
+    (``_chunk_settle_and_pay``): no outbox message is needed, there being no outside call to make.
+    Otherwise each settlement's payout waits in the outbox, and ``payouts_deliver`` sends them."""
     run = _run_open(day=day)
     if run.state == SettlementRun.State.RUNNING:
         totals = _merchant_totals(since=run.since, cutoff=run.cutoff)
         refunds: Mapping[Any, int] = refund_counts(since=run.since, cutoff=run.cutoff)
         SettlementRun.objects.filter(pk=run.pk).update(merchants_total=len(totals))
         now = clock.now()
-        for start in range(0, len(totals), CHUNK):
-            chunk = totals[start : start + CHUNK]
+        pay_now = deliver and gateway_in_database()
+        # Merchants settled and paid per transaction with the local bank (``_chunk_settle_and_pay``):
+        # their accounts stay locked until it commits, a fraction of a second.
+        size = settings.SETTLEMENT_CHUNK if pay_now else CHUNK
+        for start in range(0, len(totals), size):
+            chunk = totals[start : start + size]
             with transaction.atomic(durable=True):
-                settlements = [
-                    Settlement(
-                        id=settlement_id(run_id=run.pk, merchant_id=merchant_id),
-                        run=run,
-                        merchant_id=merchant_id,
-                        date=day,
-                        since=run.since,
-                        cutoff=run.cutoff,
-                        released=released,
-                        fees=fees,
-                        releases_count=count,
-                        refunds_count=refunds.get(merchant_id, 0),
-                        payout_amount=released + fees,
-                        created_at=now,
+                if pay_now:
+                    _chunk_settle_and_pay(run=run, chunk=chunk, refunds=refunds, now=now)
+                else:
+                    settlements = [
+                        Settlement(
+                            id=settlement_id(run_id=run.pk, merchant_id=merchant_id),
+                            run=run,
+                            merchant_id=merchant_id,
+                            date=day,
+                            since=run.since,
+                            cutoff=run.cutoff,
+                            released=released,
+                            fees=fees,
+                            releases_count=count,
+                            refunds_count=refunds.get(merchant_id, 0),
+                            payout_amount=released + fees,
+                            created_at=now,
+                        )
+                        for merchant_id, released, fees, count in chunk
+                    ]
+                    Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
+                    outbox_enqueue_many(
+                        topic=PAYOUT_TOPIC,
+                        items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements],
                     )
-                    for merchant_id, released, fees, count in chunk
-                ]
-                Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
-                outbox_enqueue_many(
-                    topic=PAYOUT_TOPIC,
-                    items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements],
-                )
                 SettlementRun.objects.filter(pk=run.pk).update(merchants_done=start + len(chunk))
             fault_point("settlement.after_chunk")
             if progress:
@@ -158,12 +175,100 @@ def settlement_run(
     return run
 
 
+# What a settlement paid (or held) with its chunk is written with: each row's own values, then the
+# values every row of the run shares.
+_SETTLED_FIELDS = ["id", "merchant", "released", "fees", "releases_count", "refunds_count", "payout_amount"]
+_SETTLED_FIELDS += ["payout_state", "payout_reference", "held_reason", "paid_at"]
+
+
+def _chunk_settle_and_pay(
+    *, run: SettlementRun, chunk: list[tuple[Any, int, int, int]], refunds: Mapping[Any, int], now: datetime
+) -> None:
+    """Settle and pay a chunk of merchants' ``(merchant_id, released, fees, releases_count)`` in
+    the caller's transaction, with a gateway whose payouts are rows of this database: what writing
+    the settlements with ``outbox_enqueue_many`` and then ``payouts_deliver_batch`` do, in a
+    handful of statements for the whole chunk.
+
+    The merchants are locked first, in primary-key order (as a payout and a freeze lock them). A
+    settlement that already exists (its chunk committed before a crash, or written by
+    ``deliver=False``) is left alone, to ``payouts_deliver``. Each new one is held
+    (``_payout_hold_reason``) or paid: the bank pays the chunk in one call, each under the
+    settlement's key, ``journal_post_many`` posts the payout entries under the keys
+    ``payouts_deliver_batch`` would use, and the settlements are written in bulk, already paid or
+    held: a row is born in its state, no state of an existing row changes here. Whichever path pays
+    a settlement, it is paid once."""
+    ids = {merchant_id: settlement_id(run_id=run.pk, merchant_id=merchant_id) for merchant_id, *_ in chunk}
+    merchants = _lock_merchants_for_payout(ids)
+    existing = set(Settlement.objects.filter(pk__in=list(ids.values())).values_list("pk", flat=True))
+    gateway = get_batch_gateway()
+    city_custody = city_wide_account_id(Account.Kind.CUSTODY)
+    memo_day = run.date.isoformat()
+    rows: list[list[Any]] = []
+    paying: list[tuple[list[Any], Any, Any, int]] = []  # (its row, settlement id, merchant id, fen)
+    for merchant_id, released, fees, count in chunk:
+        pk = ids[merchant_id]
+        if pk in existing:
+            continue
+        frozen, stripe_account_id, _, _ = merchants[merchant_id]
+        reason = _payout_hold_reason(releases_frozen=frozen, stripe_account_id=stripe_account_id, gateway=gateway)
+        amount = released + fees
+        state = (Settlement.PayoutState.HELD if reason else Settlement.PayoutState.PAID).value
+        row = [str(pk), str(merchant_id), released, fees, count, refunds.get(merchant_id, 0), amount, state, ""]
+        row += [reason, None if reason else now]
+        rows.append(row)
+        if not reason and amount:
+            paying.append((row, pk, merchant_id, amount))
+    references = (
+        gateway.payouts_send_many(
+            payouts=[
+                (str(pk), amount, merchants[merchant_id][1], Settlement.payout_key_of(pk))
+                for _, pk, merchant_id, amount in paying
+            ]
+        )
+        if paying
+        else []
+    )
+    fault_point("payout.after_gateway")
+    entries = []
+    for (row, pk, merchant_id, amount), reference in zip(paying, references, strict=True):
+        _, _, settlement_account, custody = merchants[merchant_id]
+        row[8] = reference
+        entries.append(
+            _payout_new_entry(
+                settlement_id=pk,
+                day=memo_day,
+                amount=amount,
+                settlement_account_id=settlement_account,
+                custody_account_id=custody or city_custody,
+                gateway=gateway,
+                reference=reference,
+            )
+        )
+    sql.rows_insert(
+        model=Settlement,
+        fields=_SETTLED_FIELDS,
+        rows=rows,
+        constants={
+            "run": run.pk,
+            "date": run.date,
+            "since": run.since,
+            "cutoff": run.cutoff,
+            "created_at": now,
+            "payout_attempt": 0,
+        },
+        prepared=True,
+    )
+    # Last: the entries lock the chain heads, which every posting in the city takes, until commit.
+    journal_post_many(entries)
+
+
 def payouts_deliver(*, run: SettlementRun) -> int:
     """Send every pending payout of ``run`` now (what the daily job does after settling). With the
     local gateway ``PAYOUT_BATCH`` payouts share a transaction; with any other each has its own,
     since a transaction must not stay open across calls to the outside world (the topic's
     registration in ``merchants.apps`` says so; ``outbox_deliver_many`` follows it)."""
-    keys = [f"payout:{pk}" for pk in run.settlements.values_list("pk", flat=True)]
+    pending = run.settlements.filter(payout_state=Settlement.PayoutState.PENDING)
+    keys = [f"payout:{pk}" for pk in pending.values_list("pk", flat=True)]
     sent = 0
     for start in range(0, len(keys), CHUNK):
         ids = list(
@@ -186,36 +291,78 @@ def _lock_merchants(merchant_ids: Iterable[Any]) -> dict[Any, Merchant]:
     return {merchant.pk: merchant for merchant in merchants}
 
 
-def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
-    """Hold a payout that must not or cannot be made now; True if it was held. While the
-    regulator has frozen the merchant's releases the money stays in custody; a Stripe payout
-    needs the merchant's connected account."""
-    if settlement.merchant.releases_frozen:
-        settlement.hold()
-        settlement.held_reason = _(
+def _lock_merchants_for_payout(merchant_ids: Iterable[Any]) -> dict[Any, tuple[bool, str, int, int | None]]:
+    """``_lock_merchants`` for a chunk paid with its settlements: the same locks, in the same
+    order, reading only what a payout needs: ``(releases_frozen, stripe_account_id,
+    settlement_account_id, custody_account_id)`` by merchant."""
+    rows = (
+        Merchant.objects.select_for_update(no_key=True)
+        .filter(pk__in=set(merchant_ids))
+        .order_by("pk")
+        .values_list("pk", "releases_frozen", "stripe_account_id", "settlement_account_id", "custody_account_id")
+    )
+    return {pk: (frozen, stripe, settlement, custody) for pk, frozen, stripe, settlement, custody in rows}
+
+
+def _payout_hold_reason(*, releases_frozen: bool, stripe_account_id: str, gateway: Gateway) -> str:
+    """Why a payout must not or cannot be made now ("" if it can): while the regulator has frozen
+    the merchant's releases the money stays in custody; a Stripe payout needs the merchant's
+    connected account."""
+    if releases_frozen:
+        return _(
             "The market regulator froze this merchant's releases: the payout stays in custody "
             "until the freeze is lifted."
         )
-        return True
-    if gateway.name == "stripe" and not settlement.merchant.stripe_account_id:
-        settlement.hold()
-        settlement.held_reason = _("The merchant has no Stripe connected account to pay out to.")
-        return True
-    return False
+    if gateway.name == "stripe" and not stripe_account_id:
+        return _("The merchant has no Stripe connected account to pay out to.")
+    return ""
 
 
-def _payout_entry(settlement: Settlement, *, gateway: Gateway, reference: str) -> NewEntry:
+def _payout_held(settlement: Settlement, gateway: Gateway) -> bool:
+    """Hold a payout that must not or cannot be made now (``_payout_hold_reason``); True if it was
+    held."""
+    merchant = settlement.merchant
+    reason = _payout_hold_reason(
+        releases_frozen=merchant.releases_frozen, stripe_account_id=merchant.stripe_account_id, gateway=gateway
+    )
+    if not reason:
+        return False
+    settlement.hold()
+    settlement.held_reason = reason
+    return True
+
+
+def _payout_new_entry(
+    *,
+    settlement_id: Any,
+    day: str,
+    amount: int,
+    settlement_account_id: int,
+    custody_account_id: int,
+    gateway: Gateway,
+    reference: str,
+) -> NewEntry:
     """The payout's entry: the merchant's settlement account → its custody account (its own, or the
     city-wide one for a merchant without one: ``merchants.accounts``)."""
     return NewEntry(
         code=JournalEntry.Code.PAYOUT,
-        legs=[
-            Leg(settlement.merchant.settlement_account_id, settlement.payout_amount),
-            Leg(custody_account_id(settlement.merchant), -settlement.payout_amount),
-        ],
-        idempotency_key=f"payout:{settlement.pk}",
+        legs=[Leg(settlement_account_id, amount), Leg(custody_account_id, -amount)],
+        idempotency_key=f"payout:{settlement_id}",
         actor_label=f"gateway:{gateway.name}",
-        memo=f"settlement {settlement.date.isoformat()} {reference}",
+        memo=f"settlement {day} {reference}",
+    )
+
+
+def _payout_entry(settlement: Settlement, *, gateway: Gateway, reference: str) -> NewEntry:
+    """``_payout_new_entry`` of a settlement whose merchant is loaded."""
+    return _payout_new_entry(
+        settlement_id=settlement.pk,
+        day=settlement.date.isoformat(),
+        amount=settlement.payout_amount,
+        settlement_account_id=settlement.merchant.settlement_account_id,
+        custody_account_id=custody_account_id(settlement.merchant),
+        gateway=gateway,
+        reference=reference,
     )
 
 
@@ -305,7 +452,7 @@ def payouts_deliver_batch(messages: list[OutboxMessage]) -> None:
 def _settlements_mark_paid(settlements: list[Settlement]) -> None:
     """One UPDATE for a paid batch: paid at one moment, each settlement with its own gateway
     reference."""
-    rows_update_each(
+    sql.rows_update_each(
         model=Settlement,
         column="payout_reference",
         values={s.pk: s.payout_reference for s in settlements},

@@ -117,3 +117,30 @@ def test_an_unbalanced_entry_refuses_the_whole_batch():
             ]
         )
     assert balance(card) == 1_000
+
+
+def test_a_batch_larger_than_a_case_statement_posts_through_arrays_as_singles_would():
+    """Above ``CASE_ROWS_MAX`` rows the balances, entries and postings travel as arrays."""
+    from escrow.statements import CASE_ROWS_MAX
+
+    cards = [funded_card(500 + n) for n in range(CASE_ROWS_MAX + 6)]
+    merchants = [merchant_account() for _ in range(CASE_ROWS_MAX + 3)]
+    releases = [
+        NewEntry(
+            code="release",
+            legs=[Leg(card.id, 500 + n), Leg(merchants[n % len(merchants)].id, -(500 + n))],
+            idempotency_key=key(),
+        )
+        for n, card in enumerate(cards)
+    ]
+    entries = post_many(releases)
+    assert len({entry.pk for entry in entries}) == len(cards) and all(entry.pk for entry in entries)
+    for n, (card, entry) in enumerate(zip(cards, entries, strict=True)):
+        assert balance(card) == 0
+        assert dict(Posting.objects.filter(entry_id=entry.pk).values_list("account_id", "amount")) == {
+            card.id: 500 + n,
+            merchants[n % len(merchants)].id: -(500 + n),
+        }
+    assert sum(balance(merchant) for merchant in merchants) == sum(500 + n for n in range(len(cards)))
+    assert all(entry.replayed for entry in post_many(releases))
+    assert ledger_ok(ledger_verify())
