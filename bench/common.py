@@ -86,8 +86,9 @@ def admin(server: str, sql: str) -> None:
 
 
 @contextmanager
-def throwaway_database(server: str, name: str) -> Iterator[str]:
-    """Create database ``name`` on ``server``, yield its URL, and drop it at the end whatever happened."""
+def throwaway_database(server: str, name: str, *, keep: bool = False) -> Iterator[str]:
+    """Create database ``name`` on ``server``, yield its URL, and drop it at the end whatever happened
+    (``keep``: leave it, to study the data after the run, and say how to drop it)."""
     say(f"creating database {name}")
     admin(server, f'CREATE DATABASE "{name}"')
     try:
@@ -97,11 +98,14 @@ def throwaway_database(server: str, name: str) -> Iterator[str]:
             from django.db import connections
 
             connections.close_all()
-        try:
-            admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            say(f"dropped database {name}")
-        except Exception as exc:  # noqa: BLE001 - report, never mask the run's own error
-            print(f"could not drop database {name}: {exc}", file=sys.stderr)
+        if keep:
+            say(f'kept database {name}: drop it with DROP DATABASE "{name}" WITH (FORCE)')
+        else:
+            try:
+                admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                say(f"dropped database {name}")
+            except Exception as exc:  # noqa: BLE001 - report, never mask the run's own error
+                print(f"could not drop database {name}: {exc}", file=sys.stderr)
 
 
 # After a bulk load in plain SQL: the identity sequences continue after the rows written.

@@ -1220,6 +1220,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="diagnostic: also time the audit report PDF of the riskiest merchant (a full ledger verification)",
     )
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"PostgreSQL server URL (default {DEFAULT_SERVER})")
+    parser.add_argument(
+        "--keep-database", action="store_true", help="keep the generated database after the run (to study it)"
+    )
     args = parser.parse_args(argv)
     if args.scale < 1:
         parser.error("--scale must be at least 1")
@@ -1246,7 +1249,7 @@ def main(argv: list[str]) -> int:
         f"machine: {host['nproc']} CPUs ({host['cpu']}), PostgreSQL {host['postgresql']}, Python {host['python']}, "
         f"load average {host['loadavg_at_start']:.2f}"
     )
-    with throwaway_database(args.server, f"bench_risk_{os.getpid()}") as url:
+    with throwaway_database(args.server, f"bench_risk_{os.getpid()}", keep=args.keep_database) as url:
         env = django_env(url, secrets.token_urlsafe(32))
         os.environ.update(env)
         import django
