@@ -7,9 +7,8 @@ entries posted since, not the journal's history:
 
 - every new entry links to its chain's previous hash and its hash matches its content;
 - every new entry has two or more postings summing to zero;
-- every account's balance equals its checkpoint total plus its new postings (one aggregate over
-  the accounts in PostgreSQL, which custody = liabilities reads anyway; the new postings' sums by
-  account go to it as two arrays);
+- every account's balance equals its checkpoint total plus its new postings (one pass over the
+  accounts, which custody = liabilities reads anyway);
 - custody equals everything owed.
 
 The incremental check trusts the rows before the checkpoint: they were verified when it was set,
