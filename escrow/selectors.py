@@ -108,7 +108,7 @@ class CheckpointMove:
     full: bool
     entries: int
     heads: dict[int, tuple[int, str]]  # chain → verified (seq, hash)
-    deltas: dict[int, int]  # account → the sum of its postings this check read (from genesis if full)
+    totals: dict[int, int]  # account → posting total, for the accounts with postings in this check
 
 
 @dataclass
@@ -251,13 +251,19 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
     if walk.unbalanced:
         problems.append(f"{walk.unbalanced} entries do not balance")
 
-    off, custody, owed = statements.accounts_against_postings(
-        deltas=walk.totals,
-        from_checkpoint=not full,
-        debit_side=Account.DEBIT_SIDE,
-        custody=Account.Kind.CUSTODY,
-        owed=LIABILITY_KINDS,
-    )
+    off = custody = owed = 0
+    totals: dict[int, int] = {}
+    for account_id, kind, balance, total in statements.accounts_with_sums(from_checkpoint=not full):
+        new = walk.totals.get(account_id)
+        if new is not None:
+            total += new
+            totals[account_id] = total
+        if balance != (total if kind in Account.DEBIT_SIDE else -total):
+            off += 1
+        if kind == Account.Kind.CUSTODY:
+            custody += balance
+        elif kind in LIABILITY_KINDS:
+            owed += balance
     if off:
         problems.append(f"{off} account balances differ from their postings")
     if custody != owed:
@@ -278,7 +284,7 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
         full=full,
         entries=entries,
         heads=heads,
-        deltas=walk.totals,
+        totals=totals,
     )
     return result, move
 

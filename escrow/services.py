@@ -430,9 +430,9 @@ def ledger_check_verify_and_keep(*, full: bool = False) -> tuple[LedgerCheck, Le
 
 def ledger_checkpoint_move(*, check: LedgerCheck, move: CheckpointMove) -> bool:
     """Make what ``check`` verified the checkpoint: its chain heads, and the totals of the accounts
-    it saw postings for (their sums added; a full check replaces every total and head). An
-    incremental check is refused (False) when another check moved the checkpoint since it read it:
-    its sums only add to the checkpoint it started from. The checkpoint row is locked first."""
+    it saw postings for (upserted; a full check replaces every total and head). An incremental
+    check is refused (False) when another check moved the checkpoint since it read it: its totals
+    only add to the checkpoint it started from. The checkpoint row is locked first."""
     with transaction.atomic():
         current = LedgerCheckpoint.objects.select_for_update().filter(pk=1).first()
         if not move.full and (current is None or current.ledger_check_id != move.base_check_id):
@@ -448,7 +448,7 @@ def ledger_checkpoint_move(*, check: LedgerCheck, move: CheckpointMove) -> bool:
             update_fields=["seq", "hash"],
             batch_size=1000,
         )
-        statements.checkpoint_totals_add(move.deltas)  # on the totals the check started from (locked)
+        statements.checkpoint_totals_upsert(move.totals)
         LedgerCheckpoint.objects.update_or_create(
             pk=1,
             defaults={
