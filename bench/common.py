@@ -86,8 +86,9 @@ def admin(server: str, sql: str) -> None:
 
 
 @contextmanager
-def throwaway_database(server: str, name: str) -> Iterator[str]:
-    """Create database ``name`` on ``server``, yield its URL, and drop it at the end whatever happened."""
+def throwaway_database(server: str, name: str, *, keep: bool = False) -> Iterator[str]:
+    """Create database ``name`` on ``server``, yield its URL, and drop it at the end whatever happened
+    (``keep``: leave it, to study the data after the run, and say how to drop it)."""
     say(f"creating database {name}")
     admin(server, f'CREATE DATABASE "{name}"')
     try:
@@ -97,11 +98,14 @@ def throwaway_database(server: str, name: str) -> Iterator[str]:
             from django.db import connections
 
             connections.close_all()
-        try:
-            admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            say(f"dropped database {name}")
-        except Exception as exc:  # noqa: BLE001 - report, never mask the run's own error
-            print(f"could not drop database {name}: {exc}", file=sys.stderr)
+        if keep:
+            say(f'kept database {name}: drop it with DROP DATABASE "{name}" WITH (FORCE)')
+        else:
+            try:
+                admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                say(f"dropped database {name}")
+            except Exception as exc:  # noqa: BLE001 - report, never mask the run's own error
+                print(f"could not drop database {name}: {exc}", file=sys.stderr)
 
 
 # After a bulk load in plain SQL: the identity sequences continue after the rows written.
@@ -122,6 +126,69 @@ def vacuum_and_checkpoint(conn, timings: dict[str, float]) -> None:
     conn.autocommit = False
     timings["vacuum analyze + checkpoint"] = round(time.monotonic() - started, 2)
     say(f"  VACUUM ANALYZE and CHECKPOINT: {timings['vacuum analyze + checkpoint']:.1f} s")
+
+
+# Unique and exclusion constraints no foreign key references, and indexes that back no primary key,
+# unique or exclusion constraint and that no foreign key references: what can go during the load.
+SECONDARY_CONSTRAINTS = """
+SELECT c.oid, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+FROM pg_constraint c
+WHERE c.conrelid = ANY(%(tables)s::regclass[]) AND c.contype IN ('u', 'x')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)
+ORDER BY 2, 3
+"""
+SECONDARY_INDEXES = """
+SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+WHERE i.indrelid = ANY(%(tables)s::regclass[])
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x', 'f'))
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)
+ORDER BY 2, 1
+"""
+
+
+def schema_of(conn, tables: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Every index and constraint of ``tables`` as PostgreSQL defines it, to check that the
+    rebuilt schema is the migrated one."""
+    with conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY(%(names)s) "
+            "UNION ALL SELECT conrelid::regclass::text, conname || ' ' || pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid = ANY(%(tables)s::regclass[]) ORDER BY 1, 2",
+            {"names": list(tables), "tables": list(tables)},
+        )
+        return cursor.fetchall()
+
+
+def secondary_indexes_drop(conn, tables: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Drop the secondary indexes and unique constraints of ``tables`` (primary keys, foreign keys
+    and what foreign keys reference stay); return ``(table, statement)`` pairs that rebuild each
+    as it was defined."""
+    rebuild: list[tuple[str, str]] = []
+    with conn, conn.cursor() as cursor:
+        cursor.execute(SECONDARY_CONSTRAINTS, {"tables": list(tables)})
+        for _, table, name, definition in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            rebuild.append((table, f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+        cursor.execute(SECONDARY_INDEXES, {"tables": list(tables)})
+        for index, table, definition in cursor.fetchall():
+            cursor.execute(f"DROP INDEX {index}")
+            rebuild.append((table, definition))
+    return rebuild
+
+
+def secondary_indexes_rebuild(conn, rebuild: list[tuple[str, str]], timings: dict[str, float]) -> None:
+    """Rebuild what ``secondary_indexes_drop`` dropped, table by table, each index built by one sort."""
+    started = time.monotonic()
+    for table in dict.fromkeys(table for table, _ in rebuild):
+        table_started = time.monotonic()
+        statements = [statement for owner, statement in rebuild if owner == table]
+        with conn, conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        say(f"    {table}: {len(statements)} indexes in {time.monotonic() - table_started:.1f} s")
+    timings["secondary indexes rebuilt"] = round(time.monotonic() - started, 2)
+    say(f"  {len(rebuild)} secondary indexes rebuilt: {timings['secondary indexes rebuilt']:.1f} s")
 
 
 def process_cpu(pid: int) -> float | None:

@@ -13,7 +13,8 @@ What runs, in order:
    entry per card, then release entries (card → merchant, two postings each) until the history
    holds a quarter of ``--postings``. Every entry is hashed by ``escrow.chain.entry_hash`` on the
    chain of its first leg (``LEDGER_CHAIN_STRIPES``), as ``journal_post`` does, and written with
-   COPY; balances, chain heads and sequences follow. VACUUM ANALYZE and CHECKPOINT.
+   COPY, the history without the journal's secondary indexes (rebuilt after it, as migrated);
+   balances, chain heads and sequences follow. VACUUM ANALYZE and CHECKPOINT.
 3. Timed: a full check (``ledger_check_run(full=True)``, chains in parallel) sets the
    checkpoint; ``--day-postings`` of one day's releases are appended; timed: the incremental check
    (``ledger_check_run()``) and one with nothing new (what every check pays: one pass over the
@@ -51,6 +52,9 @@ from bench.common import (  # noqa: E402 (the repository on sys.path first)
     machine,
     out_name,
     say,
+    schema_of,
+    secondary_indexes_drop,
+    secondary_indexes_rebuild,
     throwaway_database,
     vacuum_and_checkpoint,
     verdict,
@@ -115,6 +119,7 @@ class Ledger:
             (f"{a}\t{kind}\t{name}\t0\tcny\t{START.isoformat()}\n" for a, kind, name in rows),
         )
         self.heads: dict[int, tuple[int, str]] = {}
+        self.pending: dict[int, int] = {}  # balance changes not written yet (``flush``)
         self.released = 0
         self.moment = START
 
@@ -125,11 +130,12 @@ class Ledger:
             cursor.copy_expert(f"COPY {target} FROM STDIN", buffer)  # entries balance by construction
 
     def post(self, entries: list[tuple[str, list[tuple[int, int]]]], step: timedelta) -> None:
-        """Hash and write ``(code, legs)`` entries, ``step`` apart; balances and heads follow."""
+        """Hash and write ``(code, legs)`` entries, ``step`` apart; their balance changes and the
+        chains' heads are kept for ``flush``."""
         from escrow.chain import GENESIS_HASH, entry_hash
 
         entry_lines, posting_lines = [], []
-        delta: dict[int, int] = {}
+        delta = self.pending
         for code, legs in entries:
             chain = legs[0][0] % self.stripes
             seq, prev = self.heads.get(chain, (0, GENESIS_HASH))
@@ -154,7 +160,12 @@ class Ledger:
             entry_lines,
         )
         self._copy("escrow_posting (entry_id, account_id, amount)", posting_lines)
-        balance = (f"{a}\t{amount if a == self.custody else -amount}\n" for a, amount in delta.items())
+
+    def flush(self) -> None:
+        """Write the balance changes of the entries posted since the last flush (one UPDATE, not
+        one per batch: a million accounts updated again every batch bloated the accounts), the
+        chains' heads and the entries' sequence."""
+        balance = (f"{a}\t{amount if a == self.custody else -amount}\n" for a, amount in self.pending.items())
         with self.conn, self.conn.cursor() as cursor:
             cursor.execute("CREATE TEMP TABLE bench_delta (id bigint, amount bigint) ON COMMIT DROP")
             cursor.copy_expert("COPY bench_delta FROM STDIN", io.StringIO("".join(balance)))
@@ -171,11 +182,13 @@ class Ledger:
                 "SELECT setval(pg_get_serial_sequence('escrow_journalentry', 'id'), "
                 "(SELECT MAX(id) FROM escrow_journalentry))"
             )
+        self.pending = {}
 
     def purchases(self) -> None:
         for lo in range(0, len(self.cards), BATCH_ENTRIES):
             batch = self.cards[lo : lo + BATCH_ENTRIES]
             self.post([("purchase", [(card, -PRICE), (self.custody, PRICE)]) for card in batch], timedelta(seconds=1))
+        self.flush()
 
     def releases(self, postings: int, *, over: timedelta) -> None:
         """Releases of ``postings`` postings (two each), spread over ``over``."""
@@ -193,6 +206,7 @@ class Ledger:
             self.post(entries, step)
             self.released += size
             done += size
+        self.flush()
 
 
 # The day's settlement, as merchants.services.settlement._merchant_totals sums it, by account (the
@@ -302,19 +316,41 @@ def postings_count(conn) -> int:
         return cursor.fetchone()[0]
 
 
-def round_of(ledger: Ledger, conn, *, history_to: int, day_postings: int, one_connection: bool) -> dict:
-    """Grow the history to ``history_to`` postings, then: full check, a day, incremental checks."""
+HISTORY_TABLES = ("escrow_journalentry", "escrow_posting")
+
+
+def round_of(
+    ledger: Ledger, conn, *, history_to: int, day_postings: int, one_connection: bool, purchases: bool = False
+) -> dict:
+    """Grow the history to ``history_to`` postings (first a purchase a card with ``purchases``),
+    then: full check, a day, incremental checks."""
     from django.db import connections
 
     from escrow.selectors import FULL_CHECK_WORKERS, ledger_verify
     from escrow.services import ledger_check_run
 
+    timings: dict[str, float] = {}
+    # The history is written without the journal's secondary indexes (maintained at random
+    # places, they held the 10x load to 8,700 entries/s), rebuilt after it as migrated; the day's
+    # entries below are written with every index in place.
+    schema = schema_of(conn, HISTORY_TABLES)
+    rebuild = secondary_indexes_drop(conn, HISTORY_TABLES)
+    say(f"  {len(rebuild)} secondary indexes of {', '.join(HISTORY_TABLES)} dropped for the history")
+    started = time.perf_counter()
+    if purchases:
+        say(f"{len(ledger.cards):,} purchases, one a card")
+        ledger.purchases()
     grow = history_to - postings_count(conn)
     say(f"history: {grow:,} more postings of releases")
-    started = time.perf_counter()
     ledger.releases(grow, over=timedelta(days=300))
     say(f"  written in {time.perf_counter() - started:.0f} s")
-    timings: dict[str, float] = {}
+    with conn, conn.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+    secondary_indexes_rebuild(conn, rebuild, timings)
+    with conn, conn.cursor() as cursor:
+        cursor.execute("RESET maintenance_work_mem")
+    if schema_of(conn, HISTORY_TABLES) != schema:
+        raise SystemExit("the rebuilt indexes and constraints differ from the migrated schema")
     vacuum_and_checkpoint(conn, timings)
     history = postings_count(conn)
     result: dict = {"history_postings": history}
@@ -376,12 +412,16 @@ def main(argv: list[str]) -> int:
         call_command("migrate", interactive=False, verbosity=0)
         conn = connect(url)
         try:
-            say(f"{args.cards:,} cards and {args.merchants:,} merchants, a purchase each card")
+            say(f"{args.cards:,} cards and {args.merchants:,} merchants")
             ledger = Ledger(conn, cards=args.cards, merchants=args.merchants)
-            ledger.purchases()
             rounds = [
                 round_of(
-                    ledger, conn, history_to=args.postings // 4, day_postings=args.day_postings, one_connection=False
+                    ledger,
+                    conn,
+                    history_to=args.postings // 4,
+                    day_postings=args.day_postings,
+                    one_connection=False,
+                    purchases=True,
                 ),
                 round_of(
                     ledger,

@@ -254,7 +254,8 @@ class LedgerCheckpointHead(models.Model):
 class LedgerCheckpointSum(models.Model):
     """The raw sum of one account's posting amounts (debits positive) up to the checkpoint; an
     account without a row had no postings there. Only the accounts a check saw postings for are
-    written (upserted), so moving the checkpoint costs what the new postings cost."""
+    written (upserted), so moving the checkpoint costs what the new postings cost. On PostgreSQL
+    its pages are half filled (migration ``0013``), so a row's next version stays on its page."""
 
     account = models.OneToOneField(Account, on_delete=models.PROTECT, primary_key=True, related_name="+")
     total = models.BigIntegerField()

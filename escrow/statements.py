@@ -11,7 +11,7 @@ prepared once per session (``core.sql.fetch``). The verification's reads live he
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 
 from django.db import connection
@@ -370,10 +370,19 @@ def snapshot_import(snapshot: str) -> None:
         cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
 
 
+def _bigint_array(values: Iterable[int]) -> str:
+    """A ``bigint[]`` literal, ``{1,2,3}``: PostgreSQL reads it as one constant. A Python list
+    as a parameter becomes ``ARRAY[1,2,3]``, an expression of one node per element that took
+    PostgreSQL 1 s to parse for 200,000 pairs (5 to 6 s of a 10x day's checkpoint, 1.1 M accounts);
+    the literal, 0.16 s."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def checkpoint_totals_upsert(totals: dict[int, int]) -> None:
     """Set each account's checkpoint total (``LedgerCheckpointSum``), inserting or replacing its
-    row: one statement of two arrays on PostgreSQL (the ORM's ``bulk_create`` spent longer building
-    a day's hundred thousand rows than the check spent verifying them), multi-row INSERTs elsewhere."""
+    row: one statement of two array literals on PostgreSQL (the ORM's ``bulk_create`` spent longer
+    building a day's hundred thousand rows than the check spent verifying them), multi-row INSERTs
+    elsewhere."""
     if not totals:
         return
     upsert = "ON CONFLICT (account_id) DO UPDATE SET total = excluded.total"
@@ -382,7 +391,7 @@ def checkpoint_totals_upsert(totals: dict[int, int]) -> None:
             cursor.execute(
                 f"INSERT INTO {_CHECKPOINT_SUM} (account_id, total) "
                 f"SELECT * FROM unnest(%s::bigint[], %s::bigint[]) {upsert}",
-                [list(totals), list(totals.values())],
+                [_bigint_array(totals), _bigint_array(totals.values())],
             )
             return
         rows = list(totals.items())
