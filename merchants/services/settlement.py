@@ -41,7 +41,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
@@ -181,6 +181,12 @@ _SETTLED_FIELDS = ["id", "merchant", "released", "fees", "releases_count", "refu
 _SETTLED_FIELDS += ["payout_state", "payout_reference", "held_reason", "paid_at"]
 
 
+def _uuid_column(value: Any) -> str:
+    """A uuid as this database's uuid column takes it in a prepared row (``sql.rows_insert``):
+    PostgreSQL's own type takes the hyphenated text; elsewhere Django stores the 32 hex digits."""
+    return str(value) if connection.features.has_native_uuid_field else uuid.UUID(str(value)).hex
+
+
 def _chunk_settle_and_pay(
     *, run: SettlementRun, chunk: list[tuple[Any, int, int, int]], refunds: Mapping[Any, int], now: datetime
 ) -> None:
@@ -213,7 +219,8 @@ def _chunk_settle_and_pay(
         reason = _payout_hold_reason(releases_frozen=frozen, stripe_account_id=stripe_account_id, gateway=gateway)
         amount = released + fees
         state = (Settlement.PayoutState.HELD if reason else Settlement.PayoutState.PAID).value
-        row = [str(pk), str(merchant_id), released, fees, count, refunds.get(merchant_id, 0), amount, state, ""]
+        row = [_uuid_column(pk), _uuid_column(merchant_id), released, fees, count, refunds.get(merchant_id, 0)]
+        row += [amount, state, ""]
         row += [reason, None if reason else now]
         rows.append(row)
         if not reason and amount:
