@@ -16,8 +16,12 @@ run: setup seed
 	@echo "Ctrl-C stops the web server, the worker and beat."
 	$(PY) manage.py runplatform --bind $(BIND)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each on a test database of its own
+# (pytest-django names them test_<name>_gw0, _gw1, ...); tests that share a module's fixture keep
+# to one process (``xdist_group``). TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 setup: install var/local.env messages migrate
 	@$(PY) manage.py collectstatic --noinput -v0

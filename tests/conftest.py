@@ -99,3 +99,22 @@ def embedded_env(tmp_path):
     )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     return env
+
+
+def pytest_collection_modifyitems(items):
+    """schemathesis names each operation's test ``test_x[GET /path]`` but gives them all the
+    function's node id (tests/security/test_schema_fuzz.py: 116 items, one id). pytest-xdist
+    schedules tests by node id, so ``make test`` would run one of them: each gets its name's."""
+    for item in items:
+        if "[" in item.name and "[" not in item.nodeid:  # pytest 9 builds the id from ``originalname``
+            item._id = item._id.with_params(item.name.split("[", 1)[1].removesuffix("]"))
+
+
+def pytest_collection_finish(session):
+    """Two tests with one node id would be one test to pytest-xdist (``make test``): refuse the run."""
+    seen: dict[str, int] = {}
+    for item in session.items:
+        seen[item.nodeid] = seen.get(item.nodeid, 0) + 1
+    twice = sorted(nodeid for nodeid, count in seen.items() if count > 1)
+    if twice:
+        raise pytest.UsageError(f"{len(twice)} node ids name more than one test, e.g. {twice[0]}")

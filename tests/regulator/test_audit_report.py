@@ -220,7 +220,7 @@ def test_report_over_http_is_for_the_regulator_only(gym):
     assert APIClient().get(url).status_code == 401
 
 
-@pytest.mark.parametrize("merchant_id", [str(uuid.uuid4()), "not-a-merchant"])
+@pytest.mark.parametrize("merchant_id", [str(uuid.uuid4()), "not-a-merchant"], ids=["unknown-uuid", "not-a-uuid"])
 def test_report_of_an_unknown_merchant_is_404(regulator, merchant_id):
     response = client_for(regulator).get(f"/api/v1/regulator/merchants/{merchant_id}/report.pdf")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
