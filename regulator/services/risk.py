@@ -40,13 +40,16 @@ merchant that turns high is flagged automatically (``RISK_AUTO_FLAG``), with an 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import queue
+import threading
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import translation
@@ -55,7 +58,7 @@ from django.utils.translation import gettext as _
 from complaints.models import Complaint
 from consumers.models import Card, Redemption
 from core import clock
-from escrow.models import JournalEntry, Posting
+from escrow.models import JournalEntry, Posting, SettlementDayTotal
 from merchants.models import Merchant, Product
 from merchants.selectors import filings_overdue_by_merchant
 from refunds.models import Refund
@@ -66,6 +69,7 @@ HOLDING = Card.HOLDING
 CONSUMER_REFUNDS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refund.Reason.VOLUNTARY)
 DAYS_PER_MONTH = 30
 WRITE_BATCH = 2000
+CHUNK = 10_000  # rows fetched at a time from a signal query (a server-side cursor on PostgreSQL)
 
 
 @dataclass
@@ -91,38 +95,71 @@ def _yuan(fen: int) -> str:
 # --- the signals, one query each -------------------------------------------------------------
 
 
-def _escrow(merchant_ids: list | None) -> dict:
+def _escrow(merchant_ids: list | None) -> Iterator[tuple]:
     """Escrow outstanding and cards holding it, per merchant (the (merchant, state) index)."""
     scope = Card.objects.filter(state__in=HOLDING)
     if merchant_ids is not None:
         scope = scope.filter(merchant_id__in=merchant_ids)
-    rows = scope.values("merchant_id").annotate(
+    rows = scope.values_list("merchant_id").annotate(
         escrow=Sum(F("price") - F("released_total") - F("refunded_total")), cards=Count("pk")
     )
-    return {r["merchant_id"]: (r["escrow"] or 0, r["cards"]) for r in rows}
+    for merchant, escrow, cards in rows.order_by().iterator(chunk_size=CHUNK):
+        yield merchant, escrow or 0, cards
 
 
-def _releases(at: datetime, merchant_ids: list | None) -> dict:
-    """Fen released to each merchant's settlement account: 90 days, last 14 days, the 56 before."""
-    scope = Posting.objects.filter(
+def _ceil_midnight(moment: datetime) -> datetime:
+    """The first Beijing midnight at or after ``moment``."""
+    midnight = clock.local_midnight(clock.local_date(moment))
+    return midnight if midnight >= moment else clock.local_midnight(clock.local_date(moment) + timedelta(days=1))
+
+
+def _releases(at: datetime, merchant_ids: list | None) -> Iterator[tuple]:
+    """Fen released to each merchant's settlement account: 90 days, last 14 days, the 56 before,
+    as ``(merchant, d90, d14, w8)``.
+
+    Exactly the sum of the windows' release postings, read mostly from the day totals the ledger
+    keeps as releases post (``escrow.models.SettlementDayTotal``; a business day ``d`` holds
+    ``(midnight of d, next midnight]``). For a boundary ``b`` let ``c(b)`` be the first midnight at
+    or after it; then the postings of ``[lo, hi)`` are those of ``[lo, c(lo)]``, plus the whole days
+    of ``(c(lo), c(hi)]``, less those of ``[hi, c(hi)]``. Only the four edges (under a day each) are
+    read from the postings: 90 days of a city's releases are ten million postings at 10x."""
+    bounds = [at - timedelta(days=90), at - timedelta(days=70), at - timedelta(days=14), at]
+    ceils = [_ceil_midnight(b) for b in bounds]
+    first_day = [clock.local_date(c) for c in ceils]  # the first whole day after each boundary
+    edges = [Q(entry__created_at__gte=b, entry__created_at__lte=c) for b, c in zip(bounds, ceils, strict=True)]
+    edge_scope = Posting.objects.filter(
+        edges[0] | edges[1] | edges[2] | edges[3],
         entry__code=JournalEntry.Code.RELEASE,
-        entry__created_at__gte=at - timedelta(days=90),
-        entry__created_at__lt=at,
         account__merchant__isnull=False,
     )
-    if merchant_ids is not None:
-        scope = scope.filter(account__merchant__in=merchant_ids)
-    recent = Q(entry__created_at__gte=at - timedelta(days=14))
-    before = Q(entry__created_at__gte=at - timedelta(days=70), entry__created_at__lt=at - timedelta(days=14))
-    rows = scope.values("account__merchant").annotate(
-        d90=Sum(-F("amount")),
-        d14=Coalesce(Sum(-F("amount"), filter=recent), 0),
-        w8=Coalesce(Sum(-F("amount"), filter=before), 0),
+    day_scope = SettlementDayTotal.objects.filter(
+        day__gte=first_day[0], day__lt=first_day[3], account__merchant__isnull=False
     )
-    return {r["account__merchant"]: (r["d90"], r["d14"], r["w8"]) for r in rows}
+    if merchant_ids is not None:
+        edge_scope = edge_scope.filter(account__merchant__in=merchant_ids)
+        day_scope = day_scope.filter(account__merchant__in=merchant_ids)
+    edge_rows = edge_scope.values_list("account__merchant").annotate(
+        **{f"e{n}": Coalesce(Sum(-F("amount"), filter=edge), 0) for n, edge in enumerate(edges)}
+    )
+    totals: dict[Any, list[int]] = {}
+    for merchant, e0, e1, e2, e3 in edge_rows.order_by():
+        totals[merchant] = [e0 - e3, e2 - e3, e1 - e2]
+    day_rows = day_scope.values_list("account__merchant").annotate(
+        d90=Sum("released"),
+        d14=Coalesce(Sum("released", filter=Q(day__gte=first_day[2])), 0),
+        w8=Coalesce(Sum("released", filter=Q(day__gte=first_day[1], day__lt=first_day[2])), 0),
+    )
+    for merchant, d90, d14, w8 in day_rows.order_by().iterator(chunk_size=10_000):
+        edge = totals.pop(merchant, None)
+        if edge is None:
+            yield merchant, d90, d14, w8
+        else:
+            yield merchant, d90 + edge[0], d14 + edge[1], w8 + edge[2]
+    for merchant, (d90, d14, w8) in totals.items():
+        yield merchant, d90, d14, w8
 
 
-def _sales(at: datetime, merchant_ids: list | None) -> dict:
+def _sales(at: datetime, merchant_ids: list | None) -> Iterator[tuple]:
     """Card sales (price paid) of the last 30 days and the 90 before; stored-value face and price of
     the last 30 days; cards sold in 90 days (the refund rate's base). The ``paid_at`` index."""
     scope = Card.objects.filter(paid_at__gte=at - timedelta(days=120), paid_at__lt=at)
@@ -130,7 +167,7 @@ def _sales(at: datetime, merchant_ids: list | None) -> dict:
         scope = scope.filter(merchant_id__in=merchant_ids)
     last30 = Q(paid_at__gte=at - timedelta(days=30))
     sv30 = last30 & Q(kind=Product.Kind.STORED_VALUE)
-    rows = scope.values("merchant_id").annotate(
+    rows = scope.values_list("merchant_id").annotate(
         s30=Coalesce(Sum("price", filter=last30), 0),
         s90before=Coalesce(Sum("price", filter=Q(paid_at__lt=at - timedelta(days=30))), 0),
         face30=Coalesce(Sum("face_value", filter=sv30), 0),
@@ -140,21 +177,12 @@ def _sales(at: datetime, merchant_ids: list | None) -> dict:
     )
     # The base period is the 90 days before the last 30, or less for a merchant that began selling
     # within them: its monthly average is taken over the days it was selling.
-    base_end = at - timedelta(days=30)
-    return {
-        r["merchant_id"]: (
-            r["s30"],
-            r["s90before"],
-            r["face30"],
-            r["price30"],
-            r["sold90"],
-            max(0, (base_end - max(r["first"], at - timedelta(days=120))).days),
-        )
-        for r in rows
-    }
+    base_end, start = at - timedelta(days=30), at - timedelta(days=120)
+    for merchant, s30, s90before, face30, price30, sold90, first in rows.order_by().iterator(chunk_size=CHUNK):
+        yield merchant, s30, s90before, face30, price30, sold90, max(0, (base_end - max(first, start)).days)
 
 
-def _complaints(at: datetime, merchant_ids: list | None) -> dict:
+def _complaints(at: datetime, merchant_ids: list | None) -> Iterator[tuple]:
     """Complaints of 90 days, and those now past their deadline without an answer."""
     scope = Complaint.objects.filter(
         Q(created_at__gte=at - timedelta(days=90), created_at__lt=at)
@@ -164,14 +192,14 @@ def _complaints(at: datetime, merchant_ids: list | None) -> dict:
     if merchant_ids is not None:
         scope = scope.filter(merchant_id__in=merchant_ids)
     overdue = Q(state=Complaint.State.OVERDUE) | Q(state=Complaint.State.OPEN, respond_by__lt=at)
-    rows = scope.values("merchant_id").annotate(
+    rows = scope.values_list("merchant_id").annotate(
         c90=Count("pk", filter=Q(created_at__gte=at - timedelta(days=90), created_at__lt=at)),
         overdue=Count("pk", filter=overdue),
     )
-    return {r["merchant_id"]: (r["c90"], r["overdue"]) for r in rows}
+    return rows.order_by().iterator(chunk_size=CHUNK)
 
 
-def _refunds(at: datetime, merchant_ids: list | None) -> dict:
+def _refunds(at: datetime, merchant_ids: list | None) -> Iterator[tuple]:
     """Cards consumers returned in 90 days (closures and orders are not the consumer's choice; a
     top-up returned in its cooling-off period is not a card returned)."""
     scope = Refund.objects.filter(
@@ -179,11 +207,10 @@ def _refunds(at: datetime, merchant_ids: list | None) -> dict:
     )
     if merchant_ids is not None:
         scope = scope.filter(card__merchant_id__in=merchant_ids)
-    rows = scope.values("card__merchant_id").annotate(n=Count("pk"))
-    return {r["card__merchant_id"]: r["n"] for r in rows}
+    return scope.values_list("card__merchant_id").annotate(n=Count("pk")).order_by().iterator(chunk_size=CHUNK)
 
 
-def _late_refunds(at: datetime, merchant_ids: list | None) -> dict:
+def _late_refunds(at: datetime, merchant_ids: list | None) -> Iterator[tuple]:
     """Refunds not paid: ``failed`` at the gateway, or pending past their deadline (the (state,
     due_by) index). The merchant's customers wait for money it owes them."""
     scope = Refund.objects.filter(
@@ -191,22 +218,22 @@ def _late_refunds(at: datetime, merchant_ids: list | None) -> dict:
     )
     if merchant_ids is not None:
         scope = scope.filter(card__merchant_id__in=merchant_ids)
-    rows = scope.values("card__merchant_id").annotate(
+    rows = scope.values_list("card__merchant_id").annotate(
         late=Count("pk", filter=Q(state=Refund.State.PENDING)), failed=Count("pk", filter=Q(state=Refund.State.FAILED))
     )
-    return {r["card__merchant_id"]: (r["late"], r["failed"]) for r in rows}
+    return rows.order_by().iterator(chunk_size=CHUNK)
 
 
-def _redemptions(at: datetime, merchant_ids: list | None) -> dict:
+def _redemptions(at: datetime, merchant_ids: list | None) -> Iterator[tuple]:
     """Services decided in 90 days, and those the consumer rejected (the (merchant, created) index)."""
     decided = (Redemption.State.CONFIRMED, Redemption.State.REJECTED)
     scope = Redemption.objects.filter(created_at__gte=at - timedelta(days=90), created_at__lt=at, state__in=decided)
     if merchant_ids is not None:
         scope = scope.filter(merchant_id__in=merchant_ids)
-    rows = scope.values("merchant_id").annotate(
+    rows = scope.values_list("merchant_id").annotate(
         decided=Count("pk"), rejected=Count("pk", filter=Q(state=Redemption.State.REJECTED))
     )
-    return {r["merchant_id"]: (r["decided"], r["rejected"]) for r in rows}
+    return rows.order_by().iterator(chunk_size=CHUNK)
 
 
 # --- from numbers to a score -----------------------------------------------------------------
@@ -410,6 +437,43 @@ def auto_warning() -> str:
 # --- the run -------------------------------------------------------------------------------
 
 
+# Each signal query's numbers per merchant, after the merchant: how many, and their defaults.
+_WIDTHS = {
+    "escrow": 2,
+    "releases": 3,
+    "sales": 6,
+    "complaints": 2,
+    "refunds": 1,
+    "redemptions": 2,
+    "late_refunds": 2,
+}
+
+
+class _Numbers:
+    """The signal queries' numbers of every merchant of a run, in one flat integer array per query,
+    a merchant's at its place in the run's (sorted) list: 8 bytes a number, where a dictionary of
+    tuples keyed by uuid objects took about ten times that (issue 20: 100,000 merchants)."""
+
+    def __init__(self, ids: list) -> None:
+        self.place = {merchant_id: n for n, merchant_id in enumerate(ids)}
+        self.columns = {name: array("q", bytes(8 * width * len(ids))) for name, width in _WIDTHS.items()}
+
+    def fill(self, name: str, rows: Iterator[tuple]) -> int:
+        """Keep ``rows`` (``(merchant, *numbers)``) of query ``name``; returns how many merchants."""
+        column, width, place, count = self.columns[name], _WIDTHS[name], self.place, 0
+        for merchant_id, *numbers in rows:
+            at = place.get(merchant_id)
+            if at is None:  # a merchant that signed up after the run listed them
+                continue
+            column[at * width : (at + 1) * width] = array("q", map(int, numbers))
+            count += 1
+        return count
+
+    def of(self, name: str, n: int) -> tuple[int, ...]:
+        width = _WIDTHS[name]
+        return tuple(self.columns[name][n * width : (n + 1) * width])
+
+
 def compute_risk(
     *, at: datetime | None = None, merchant_ids: list | None = None, progress: Callable[[str], None] | None = None
 ) -> RiskRun:
@@ -418,7 +482,12 @@ def compute_risk(
     each run adds one assessment per merchant."""
     at = at or clock.now()
     say = progress or (lambda message: None)
-    queries = [
+    merchants = Merchant.objects.all()
+    if merchant_ids is not None:
+        merchants = merchants.filter(pk__in=merchant_ids)
+    ids = list(merchants.order_by("pk").values_list("pk", flat=True))
+    numbers = _Numbers(ids)
+    queries: list[tuple[str, Callable[[], Iterator[tuple]]]] = [
         ("escrow", lambda: _escrow(merchant_ids)),
         ("releases", lambda: _releases(at, merchant_ids)),
         ("sales", lambda: _sales(at, merchant_ids)),
@@ -427,48 +496,102 @@ def compute_risk(
         ("redemptions", lambda: _redemptions(at, merchant_ids)),
         ("late_refunds", lambda: _late_refunds(at, merchant_ids)),
     ]
-    data = {}
     for n, (name, query) in enumerate(queries, 1):
-        data[name] = query()
-        say(f"signals {n}/{len(queries)}: {name} ({len(data[name])} merchants)")
+        count = numbers.fill(name, query())
+        say(f"signals {n}/{len(queries)}: {name} ({count} merchants)")
     # Overdue filings: one small indexed query ((state, due_by)), not counted among the signal queries.
     overdue_filings = filings_overdue_by_merchant(at=at, merchant_ids=merchant_ids)
 
-    merchants = Merchant.objects.all()
-    if merchant_ids is not None:
-        merchants = merchants.filter(pk__in=merchant_ids)
-    ids = list(merchants.order_by("pk").values_list("pk", flat=True))
-    high = flagged = 0
-    written = 0
-    for start in range(0, len(ids), WRITE_BATCH):
-        batch = ids[start : start + WRITE_BATCH]
-        assessments = []
-        for merchant_id in batch:
-            escrow, cards = data["escrow"].get(merchant_id, (0, 0))
-            score, signals = _score(
-                _signals(
-                    escrow=escrow,
-                    cards=cards,
-                    releases=data["releases"].get(merchant_id, (0, 0, 0)),
-                    sales=data["sales"].get(merchant_id, (0, 0, 0, 0, 0, 0)),
-                    complaints=data["complaints"].get(merchant_id, (0, 0)),
-                    refunds=data["refunds"].get(merchant_id, 0),
-                    redemptions=data["redemptions"].get(merchant_id, (0, 0)),
-                    late_refunds=data["late_refunds"].get(merchant_id, (0, 0)),
-                    filing_overdue=overdue_filings.get(merchant_id, (0, 0)),
+    high = 0
+    with _Writer(at=at, inline=len(ids) <= WRITE_BATCH) as writer:
+        for start in range(0, len(ids), WRITE_BATCH):
+            batch = ids[start : start + WRITE_BATCH]
+            assessments = []
+            for n, merchant_id in enumerate(batch, start):
+                escrow, cards = numbers.of("escrow", n)
+                score, signals = _score(
+                    _signals(
+                        escrow=escrow,
+                        cards=cards,
+                        releases=numbers.of("releases", n),
+                        sales=numbers.of("sales", n),
+                        complaints=numbers.of("complaints", n),
+                        refunds=numbers.of("refunds", n)[0],
+                        redemptions=numbers.of("redemptions", n),
+                        late_refunds=numbers.of("late_refunds", n),
+                        filing_overdue=overdue_filings.get(merchant_id, (0, 0)),
+                    )
                 )
-            )
-            level = risk_level(score)
-            high += level == RiskLevel.HIGH
-            assessments.append(
-                RiskAssessment(merchant_id=merchant_id, computed_at=at, score=score, level=level, signals=signals)
-            )
+                level = risk_level(score)
+                high += level == RiskLevel.HIGH
+                assessments.append(
+                    RiskAssessment(merchant_id=merchant_id, computed_at=at, score=score, level=level, signals=signals)
+                )
+            writer.write(assessments, batch, done=start + len(batch), total=len(ids), say=say)
+    return RiskRun(computed_at=at, merchants=len(ids), high=high, flagged=writer.flagged)
+
+
+class _Writer:
+    """Writes each scored batch (its assessments, then ``_apply``) in a transaction of its own.
+
+    On PostgreSQL, outside a caller's transaction and for more than one batch, the writes run in a
+    thread with its own connection while the next batch is scored: psycopg2 releases the
+    interpreter lock while the server works, so the scoring (Python) and the writing (mostly the
+    server's) overlap. One batch waits at most: memory stays at two batches. Otherwise (a caller's
+    transaction must hold the writes; SQLite; a single batch) each batch is written in place."""
+
+    def __init__(self, *, at: datetime, inline: bool) -> None:
+        self.at = at
+        self.flagged = 0
+        self.inline = inline or connection.in_atomic_block or connection.vendor != "postgresql"
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Writer:
+        if not self.inline:
+            self.thread = threading.Thread(target=self._run, name="risk-writer", daemon=True)
+            self.thread.start()
+        return self
+
+    def _write(self, assessments: list[RiskAssessment], batch: list) -> None:
         with transaction.atomic():
             RiskAssessment.objects.bulk_create(assessments)
-            flagged += _apply(at=at, merchant_ids=batch)
-        written += len(batch)
-        say(f"scored {written}/{len(ids)} merchants")
-    return RiskRun(computed_at=at, merchants=len(ids), high=high, flagged=flagged)
+            self.flagged += _apply(at=self.at, merchant_ids=batch)
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                if self.error is None:
+                    assessments, batch, report = item
+                    self._write(assessments, batch)
+                    report()
+        except BaseException as error:  # noqa: BLE001 (handed to the scoring thread and raised there)
+            self.error = error
+            while self.queue.get() is not None:  # let the scoring side finish its puts
+                pass
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def write(
+        self, assessments: list[RiskAssessment], batch: list, *, done: int, total: int, say: Callable[[str], None]
+    ) -> None:
+        report = lambda: say(f"scored {done}/{total} merchants")  # noqa: E731
+        if self.inline:
+            self._write(assessments, batch)
+            report()
+            return
+        if self.error is not None:
+            raise self.error
+        self.queue.put((assessments, batch, report))
+
+    def __exit__(self, kind, value, tb) -> None:
+        if self.thread is None:
+            return
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and value is None:
+            raise self.error
 
 
 def _apply(*, at: datetime, merchant_ids: list) -> int:
