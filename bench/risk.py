@@ -393,6 +393,21 @@ BULK_TABLES = (
 LOAD_SETTINGS = ("SET work_mem = '256MB'", "SET maintenance_work_mem = '1GB'", "SET temp_buffers = '1GB'")
 
 
+# The day totals the ledger keeps (escrow.models.SettlementDayTotal, escrow.services): each merchant
+# settlement account's release and fee credits per Beijing business day, a day being
+# (its midnight, the next midnight]. The generated releases bypass the services, so the load writes
+# them from the postings with this, and the checks compare them with it again.
+DAY_TOTALS_FROM_POSTINGS = """
+SELECT p.account_id, ((e.created_at - interval '1 microsecond') AT TIME ZONE 'Asia/Shanghai')::date AS day,
+       COALESCE(SUM(-p.amount) FILTER (WHERE e.code = 'release'), 0) AS released,
+       COALESCE(SUM(-p.amount) FILTER (WHERE e.code = 'fee'), 0) AS fees,
+       COUNT(*) FILTER (WHERE e.code = 'release') AS releases_count
+FROM escrow_posting p JOIN escrow_journalentry e ON e.id = p.entry_id
+JOIN escrow_account a ON a.id = p.account_id AND a.kind = 'merchant_settlement'
+WHERE e.code IN ('release', 'fee') GROUP BY 1, 2
+"""
+
+
 def load(conn, p: dict) -> dict:
     """Plan every row, then write them, on one connection with the triggers off and the bulk-loaded
     tables' secondary indexes dropped (rebuilt at the end); returns the totals. ``p`` is the layout
@@ -765,6 +780,15 @@ def load(conn, p: dict) -> dict:
             *SEQUENCES_FROM_DATA,
         ],
     )
+    step(
+        "merchants' day totals of releases and fees (what each release's own transaction adds as it posts)",
+        [
+            "SET LOCAL enable_nestloop = off",
+            f"INSERT INTO escrow_settlementdaytotal (account_id, day, released, fees, releases_count) "
+            f"SELECT account_id, day, released, fees, releases_count FROM ({DAY_TOTALS_FROM_POSTINGS}) t "
+            f"ORDER BY day, account_id",  # along the (day, account) unique index
+        ],
+    )
     secondary_indexes_rebuild(conn, rebuild, timings)
     if schema_of(conn, BULK_TABLES) != schema:
         raise SystemExit("the rebuilt indexes and constraints differ from the migrated schema")
@@ -810,6 +834,14 @@ def data_checks(conn) -> dict:
         )
         custody, liabilities, negative = (int(value) for value in cursor.fetchone())
         cursor.execute(
+            "SELECT COUNT(*) FILTER (WHERE k.account_id IS NULL OR t.account_id IS NULL OR k.released <> t.released "
+            "OR k.fees <> t.fees OR k.releases_count <> t.releases_count), COUNT(k.account_id), "
+            "COALESCE(SUM(k.released), 0) "
+            f"FROM escrow_settlementdaytotal k FULL JOIN ({DAY_TOTALS_FROM_POSTINGS}) t "
+            "ON t.account_id = k.account_id AND t.day = k.day"
+        )
+        day_totals_off, day_totals, day_totals_released = (int(value) for value in cursor.fetchone())
+        cursor.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('escrow_posting')), "
             "pg_size_pretty(pg_total_relation_size('escrow_journalentry')), "
             "pg_size_pretty(pg_total_relation_size('consumers_card')), "
@@ -839,7 +871,15 @@ def data_checks(conn) -> dict:
         "negative_balances": negative,
         "custody": custody,
         "liabilities": liabilities,
-        "books_ok": unbalanced == 0 and cards_off == 0 and negative == 0 and custody == liabilities,
+        "day_totals": day_totals,
+        "day_totals_released": day_totals_released,
+        "day_totals_off_their_postings": day_totals_off,
+        "books_ok": unbalanced == 0
+        and cards_off == 0
+        and negative == 0
+        and custody == liabilities
+        and day_totals_off == 0
+        and day_totals > 0,
         "sizes": sizes,
     }
 
@@ -1120,7 +1160,9 @@ def print_report(report: dict) -> None:
     print(
         f"books: unbalanced entries {data['unbalanced_entries']}, "
         f"cards off their escrow {data['cards_off_their_escrow']}, negative balances {data['negative_balances']}, "
-        f"custody {data['custody']} = liabilities {data['liabilities']}: ok={data['books_ok']}"
+        f"custody {data['custody']} = liabilities {data['liabilities']}, "
+        f"day totals off their postings {data['day_totals_off_their_postings']} of {data['day_totals']:,}: "
+        f"ok={data['books_ok']}"
     )
     print(f"sizes: {data['sizes']}; generated in {report['load_s']:.0f} s")
     print()
