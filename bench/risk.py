@@ -63,6 +63,7 @@ import secrets
 import shlex
 import statistics
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -895,6 +896,7 @@ def _risk_child(env: dict[str, str], results) -> None:
 
     django.setup()
     from django.db import connection
+    from django.db.backends.signals import connection_created
 
     from regulator.services.risk import compute_risk
 
@@ -903,11 +905,30 @@ def _risk_child(env: dict[str, str], results) -> None:
         backend_pid = cursor.fetchone()[0]
     rss_ready = rss_now()
     statements = 0
+    # The run reads and writes on connections of its own threads too: each one's statements are
+    # counted, and its backend's CPU read when it opens and after each of its statements (a
+    # thread's connection is closed by the end of the run, its process gone).
+    threads_cpu: dict[int, list[float]] = {}  # backend pid -> [CPU when opened, after its last statement]
+    lock = threading.Lock()
 
     def count(execute, sql, params, many, context):
         nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            pid = context["connection"].connection.get_backend_pid()
+            cpu = process_cpu(pid) if pid in threads_cpu else None
+            with lock:
+                statements += 1
+                if cpu is not None:
+                    threads_cpu[pid][1] = cpu
+
+    def opened(sender, connection, **kwargs) -> None:
+        pid = connection.connection.get_backend_pid()
+        threads_cpu[pid] = [process_cpu(pid) or 0.0] * 2
+        connection.execute_wrappers.append(count)
+
+    connection_created.connect(opened)
 
     started = time.perf_counter()
     phases: list[tuple[str, float]] = []
@@ -923,6 +944,7 @@ def _risk_child(env: dict[str, str], results) -> None:
         run = compute_risk(progress=progress)
         elapsed = time.perf_counter() - started
     cpu1, backend1 = time.process_time(), process_cpu(backend_pid)
+    threads_backend = sum(last - first for first, last in threads_cpu.values())
     results.put(
         {
             "computed_at": run.computed_at.isoformat(),
@@ -936,7 +958,10 @@ def _risk_child(env: dict[str, str], results) -> None:
             "rss_ready_bytes": rss_ready,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "python_cpu_s": round(cpu1 - cpu0, 2),
-            "backend_cpu_s": None if backend0 is None or backend1 is None else round(backend1 - backend0, 2),
+            "backend_cpu_s": None
+            if backend0 is None or backend1 is None
+            else round(backend1 - backend0 + threads_backend, 2),
+            "connections": 1 + len(threads_cpu),
             "loadavg_before": os.getloadavg()[0],
         }
     )
@@ -1148,8 +1173,9 @@ def print_report(report: dict) -> None:
         )
         print(
             f"run {number}: {run['elapsed_s']:.2f} s, peak {run['peak_rss_bytes'] / MiB:.0f} MiB, "
-            f"{run['statements']:,} statements, CPU {run['python_cpu_s']} s Python / {run['backend_cpu_s']} s "
-            f"backend, load average before {run['loadavg_before']:.2f}; {run['high']} high, {run['flagged']} flagged"
+            f"{run['statements']:,} statements on {run.get('connections', 1)} connections, "
+            f"CPU {run['python_cpu_s']} s Python / {run['backend_cpu_s']} s backend, "
+            f"load average before {run['loadavg_before']:.2f}; {run['high']} high, {run['flagged']} flagged"
         )
         print(f"       signal queries done at (s): {phases}")
     print()
