@@ -44,7 +44,6 @@ import queue
 import threading
 from array import array
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,7 +70,6 @@ CONSUMER_REFUNDS = (Refund.Reason.COOLING_OFF, Refund.Reason.SMALL_BALANCE, Refu
 DAYS_PER_MONTH = 30
 WRITE_BATCH = 1000
 WRITERS = 2  # threads writing the scored batches on a big run
-SIGNAL_THREADS = 2  # signal queries run at a time on a big run (the benchmark's server has two cores)
 
 
 @dataclass
@@ -502,7 +500,7 @@ def compute_risk(
         ("redemptions", lambda: _redemptions(at, merchant_ids)),
         ("late_refunds", lambda: _late_refunds(at, merchant_ids)),
     ]
-    _signals_read(numbers, queries, say=say, threads=_threaded(len(ids)))
+    _signals_read(numbers, queries, say=say)
     # Overdue filings: one small indexed query ((state, due_by)), not counted among the signal queries.
     overdue_filings = filings_overdue_by_merchant(at=at, merchant_ids=merchant_ids)
 
@@ -536,46 +534,26 @@ def compute_risk(
 
 
 def _threaded(merchants: int) -> bool:
-    """Whether a run reads and writes on connections of its own threads besides the caller's: on
-    PostgreSQL, for more than one batch, and never inside a caller's transaction (whose rows other
-    connections cannot see, and which must hold the writes)."""
+    """Whether a run writes on connections of its own threads besides the caller's: on PostgreSQL,
+    for more than one batch, and never inside a caller's transaction (whose rows other connections
+    cannot see, and which must hold the writes)."""
     return merchants > WRITE_BATCH and connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
 def _signals_read(
-    numbers: _Numbers,
-    queries: list[tuple[str, Callable[[], Iterable[tuple]]]],
-    *,
-    say: Callable[[str], None],
-    threads: bool,
+    numbers: _Numbers, queries: list[tuple[str, Callable[[], Iterable[tuple]]]], *, say: Callable[[str], None]
 ) -> None:
-    """Run the signal queries into ``numbers``: one after another, or two at a time (``threads``),
-    each thread on its own connection, so that both of the server's cores aggregate (the queries
-    are independent and each reads committed rows; psycopg2 releases the interpreter lock while
-    the server works). Each query's rows are fetched whole (as a queryset does), not through
-    ``.iterator()``: PostgreSQL runs a server-side cursor's query without its parallel workers
-    (the redemptions' aggregate took 2.3 s that way at 1x, against 0.36 s)."""
-    done = 0
-    lock = threading.Lock()
+    """Run the signal queries into ``numbers``, one after another on the caller's connection.
 
-    def read(name: str, query: Callable[[], Iterable[tuple]]) -> None:
-        nonlocal done
-        try:
-            count = numbers.fill(name, query())
-        finally:
-            if threads:
-                connections.close_all()  # this thread's own connection
-        with lock:
-            done += 1
-            say(f"signals {done}/{len(queries)}: {name} ({count} merchants)")
-
-    if not threads:
-        for name, query in queries:
-            read(name, query)
-        return
-    with ThreadPoolExecutor(max_workers=SIGNAL_THREADS, thread_name_prefix="risk-signals") as pool:
-        for future in [pool.submit(read, name, query) for name, query in queries]:
-            future.result()
+    Each query's rows are fetched whole (as a queryset does), not through ``.iterator()``:
+    PostgreSQL runs a server-side cursor's query without its parallel workers (the redemptions'
+    aggregate took 2.3 s that way at 1x, against 0.36 s). Not two at a time on connections of
+    their own either: at 10x each query already keeps both of the server's cores busy (its
+    parallel workers), so the pair took as long as the sequence (20 s), and two results of 100,000
+    rows held at once took the run's peak memory to 296 MiB (2026-12-07)."""
+    for n, (name, query) in enumerate(queries, 1):
+        count = numbers.fill(name, query())
+        say(f"signals {n}/{len(queries)}: {name} ({count} merchants)")
 
 
 class _Writer:

@@ -1,4 +1,4 @@
-"""A big risk run reads its signals and writes its batches on connections of its own threads
+"""A big risk run writes its batches on connections of its own threads
 (PostgreSQL, outside a caller's transaction): what it stores is what a run inside one transaction,
 on the caller's connection alone, stores."""
 
