@@ -107,10 +107,17 @@ def _escrow(merchant_ids: list | None) -> Iterable[tuple]:
         yield merchant, escrow or 0, cards
 
 
-def _ceil_midnight(moment: datetime) -> datetime:
-    """The first Beijing midnight at or after ``moment``."""
-    midnight = clock.local_midnight(clock.local_date(moment))
-    return midnight if midnight >= moment else clock.local_midnight(clock.local_date(moment) + timedelta(days=1))
+def _nearest_midnight(moment: datetime) -> tuple[datetime, Q, int]:
+    """The Beijing midnight ``m`` nearest ``moment``, the postings between them (``[moment, m]``
+    when ``m`` is at or after it, ``(m, moment)`` when before) and the sign they carry in
+    ``P(before moment) = P(up to m, inclusive) + sign × P(between)``."""
+    after = clock.local_midnight(clock.local_date(moment))
+    if after < moment:
+        after = clock.local_midnight(clock.local_date(moment) + timedelta(days=1))
+    before = after - timedelta(days=1)
+    if after == moment or after - moment <= moment - before:
+        return after, Q(entry__created_at__gte=moment, entry__created_at__lte=after), -1
+    return before, Q(entry__created_at__gt=before, entry__created_at__lt=moment), 1
 
 
 def _releases(at: datetime, merchant_ids: list | None) -> Iterable[tuple]:
@@ -119,14 +126,17 @@ def _releases(at: datetime, merchant_ids: list | None) -> Iterable[tuple]:
 
     Exactly the sum of the windows' release postings, read mostly from the day totals the ledger
     keeps as releases post (``escrow.models.SettlementDayTotal``; a business day ``d`` holds
-    ``(midnight of d, next midnight]``). For a boundary ``b`` let ``c(b)`` be the first midnight at
-    or after it; then the postings of ``[lo, hi)`` are those of ``[lo, c(lo)]``, plus the whole days
-    of ``(c(lo), c(hi)]``, less those of ``[hi, c(hi)]``. Only the four edges (under a day each) are
-    read from the postings: 90 days of a city's releases are ten million postings at 10x."""
+    ``(midnight of d, next midnight]``, so the days up to a midnight ``m`` hold every posting at or
+    before ``m``). The postings before a boundary ``b`` are those up to its nearest midnight ``m``,
+    less those of ``[b, m]`` (``m`` after ``b``) or plus those of ``(m, b)`` (``m`` before): a
+    window ``[lo, hi)`` is the whole days from ``m(lo)`` to ``m(hi)`` and two such edges. Only the
+    edges (half a day each at most; minutes for the nightly run at 01:30) are read from the
+    postings: 90 days of a city's releases are ten million postings at 10x."""
     bounds = [at - timedelta(days=90), at - timedelta(days=70), at - timedelta(days=14), at]
-    ceils = [_ceil_midnight(b) for b in bounds]
-    first_day = [clock.local_date(c) for c in ceils]  # the first whole day after each boundary
-    edges = [Q(entry__created_at__gte=b, entry__created_at__lte=c) for b, c in zip(bounds, ceils, strict=True)]
+    nearest = [_nearest_midnight(b) for b in bounds]
+    first_day = [clock.local_date(m) for m, _edge, _sign in nearest]  # each boundary's first whole day
+    edges = [edge for _m, edge, _sign in nearest]
+    signs = [sign for _m, _edge, sign in nearest]
     # By settlement account, each mapped to its merchant after: no join through the accounts'
     # table (ten million card accounts at 10x) on the day totals' side.
     merchants = Merchant.objects.all() if merchant_ids is None else Merchant.objects.filter(pk__in=merchant_ids)
@@ -151,8 +161,9 @@ def _releases(at: datetime, merchant_ids: list | None) -> Iterable[tuple]:
     )
     merchant_of = dict(merchants.values_list("settlement_account_id", "pk"))
     totals: dict[int, list[int]] = {}
-    for account, e0, e1, e2, e3 in edge_rows:
-        totals[account] = [e0 - e3, e2 - e3, e1 - e2]
+    for account, *released in edge_rows:
+        e0, e1, e2, e3 = (sign * amount for sign, amount in zip(signs, released, strict=True))
+        totals[account] = [e3 - e0, e3 - e2, e2 - e1]
     for account, d90, d14, w8 in day_rows:
         edge = totals.pop(account, None)
         if edge is None:
