@@ -63,6 +63,7 @@ import secrets
 import shlex
 import statistics
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -391,6 +392,21 @@ BULK_TABLES = (
 # The load session's memory for its sorts, hashes, temporary tables and index builds (the server's
 # defaults are restored before anything is timed).
 LOAD_SETTINGS = ("SET work_mem = '256MB'", "SET maintenance_work_mem = '1GB'", "SET temp_buffers = '1GB'")
+
+
+# The day totals the ledger keeps (escrow.models.SettlementDayTotal, escrow.services): each merchant
+# settlement account's release and fee credits per Beijing business day, a day being
+# (its midnight, the next midnight]. The generated releases bypass the services, so the load writes
+# them from the postings with this, and the checks compare them with it again.
+DAY_TOTALS_FROM_POSTINGS = """
+SELECT p.account_id, ((e.created_at - interval '1 microsecond') AT TIME ZONE 'Asia/Shanghai')::date AS day,
+       COALESCE(SUM(-p.amount) FILTER (WHERE e.code = 'release'), 0) AS released,
+       COALESCE(SUM(-p.amount) FILTER (WHERE e.code = 'fee'), 0) AS fees,
+       COUNT(*) FILTER (WHERE e.code = 'release') AS releases_count
+FROM escrow_posting p JOIN escrow_journalentry e ON e.id = p.entry_id
+JOIN escrow_account a ON a.id = p.account_id AND a.kind = 'merchant_settlement'
+WHERE e.code IN ('release', 'fee') GROUP BY 1, 2
+"""
 
 
 def load(conn, p: dict) -> dict:
@@ -765,6 +781,15 @@ def load(conn, p: dict) -> dict:
             *SEQUENCES_FROM_DATA,
         ],
     )
+    step(
+        "merchants' day totals of releases and fees (what each release's own transaction adds as it posts)",
+        [
+            "SET LOCAL enable_nestloop = off",
+            f"INSERT INTO escrow_settlementdaytotal (account_id, day, released, fees, releases_count) "
+            f"SELECT account_id, day, released, fees, releases_count FROM ({DAY_TOTALS_FROM_POSTINGS}) t "
+            f"ORDER BY day, account_id",  # along the (day, account) unique index
+        ],
+    )
     secondary_indexes_rebuild(conn, rebuild, timings)
     if schema_of(conn, BULK_TABLES) != schema:
         raise SystemExit("the rebuilt indexes and constraints differ from the migrated schema")
@@ -810,6 +835,14 @@ def data_checks(conn) -> dict:
         )
         custody, liabilities, negative = (int(value) for value in cursor.fetchone())
         cursor.execute(
+            "SELECT COUNT(*) FILTER (WHERE k.account_id IS NULL OR t.account_id IS NULL OR k.released <> t.released "
+            "OR k.fees <> t.fees OR k.releases_count <> t.releases_count), COUNT(k.account_id), "
+            "COALESCE(SUM(k.released), 0) "
+            f"FROM escrow_settlementdaytotal k FULL JOIN ({DAY_TOTALS_FROM_POSTINGS}) t "
+            "ON t.account_id = k.account_id AND t.day = k.day"
+        )
+        day_totals_off, day_totals, day_totals_released = (int(value) for value in cursor.fetchone())
+        cursor.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('escrow_posting')), "
             "pg_size_pretty(pg_total_relation_size('escrow_journalentry')), "
             "pg_size_pretty(pg_total_relation_size('consumers_card')), "
@@ -839,7 +872,15 @@ def data_checks(conn) -> dict:
         "negative_balances": negative,
         "custody": custody,
         "liabilities": liabilities,
-        "books_ok": unbalanced == 0 and cards_off == 0 and negative == 0 and custody == liabilities,
+        "day_totals": day_totals,
+        "day_totals_released": day_totals_released,
+        "day_totals_off_their_postings": day_totals_off,
+        "books_ok": unbalanced == 0
+        and cards_off == 0
+        and negative == 0
+        and custody == liabilities
+        and day_totals_off == 0
+        and day_totals > 0,
         "sizes": sizes,
     }
 
@@ -855,6 +896,7 @@ def _risk_child(env: dict[str, str], results) -> None:
 
     django.setup()
     from django.db import connection
+    from django.db.backends.signals import connection_created
 
     from regulator.services.risk import compute_risk
 
@@ -863,11 +905,30 @@ def _risk_child(env: dict[str, str], results) -> None:
         backend_pid = cursor.fetchone()[0]
     rss_ready = rss_now()
     statements = 0
+    # The run reads and writes on connections of its own threads too: each one's statements are
+    # counted, and its backend's CPU read when it opens and after each of its statements (a
+    # thread's connection is closed by the end of the run, its process gone).
+    threads_cpu: dict[int, list[float]] = {}  # backend pid -> [CPU when opened, after its last statement]
+    lock = threading.Lock()
 
     def count(execute, sql, params, many, context):
         nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            pid = context["connection"].connection.get_backend_pid()
+            cpu = process_cpu(pid) if pid in threads_cpu else None
+            with lock:
+                statements += 1
+                if cpu is not None:
+                    threads_cpu[pid][1] = cpu
+
+    def opened(sender, connection, **kwargs) -> None:
+        pid = connection.connection.get_backend_pid()
+        threads_cpu[pid] = [process_cpu(pid) or 0.0] * 2
+        connection.execute_wrappers.append(count)
+
+    connection_created.connect(opened)
 
     started = time.perf_counter()
     phases: list[tuple[str, float]] = []
@@ -883,6 +944,7 @@ def _risk_child(env: dict[str, str], results) -> None:
         run = compute_risk(progress=progress)
         elapsed = time.perf_counter() - started
     cpu1, backend1 = time.process_time(), process_cpu(backend_pid)
+    threads_backend = sum(last - first for first, last in threads_cpu.values())
     results.put(
         {
             "computed_at": run.computed_at.isoformat(),
@@ -896,7 +958,10 @@ def _risk_child(env: dict[str, str], results) -> None:
             "rss_ready_bytes": rss_ready,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "python_cpu_s": round(cpu1 - cpu0, 2),
-            "backend_cpu_s": None if backend0 is None or backend1 is None else round(backend1 - backend0, 2),
+            "backend_cpu_s": None
+            if backend0 is None or backend1 is None
+            else round(backend1 - backend0 + threads_backend, 2),
+            "connections": 1 + len(threads_cpu),
             "loadavg_before": os.getloadavg()[0],
         }
     )
@@ -1108,8 +1173,9 @@ def print_report(report: dict) -> None:
         )
         print(
             f"run {number}: {run['elapsed_s']:.2f} s, peak {run['peak_rss_bytes'] / MiB:.0f} MiB, "
-            f"{run['statements']:,} statements, CPU {run['python_cpu_s']} s Python / {run['backend_cpu_s']} s "
-            f"backend, load average before {run['loadavg_before']:.2f}; {run['high']} high, {run['flagged']} flagged"
+            f"{run['statements']:,} statements on {run.get('connections', 1)} connections, "
+            f"CPU {run['python_cpu_s']} s Python / {run['backend_cpu_s']} s backend, "
+            f"load average before {run['loadavg_before']:.2f}; {run['high']} high, {run['flagged']} flagged"
         )
         print(f"       signal queries done at (s): {phases}")
     print()
@@ -1120,7 +1186,9 @@ def print_report(report: dict) -> None:
     print(
         f"books: unbalanced entries {data['unbalanced_entries']}, "
         f"cards off their escrow {data['cards_off_their_escrow']}, negative balances {data['negative_balances']}, "
-        f"custody {data['custody']} = liabilities {data['liabilities']}: ok={data['books_ok']}"
+        f"custody {data['custody']} = liabilities {data['liabilities']}, "
+        f"day totals off their postings {data['day_totals_off_their_postings']} of {data['day_totals']:,}: "
+        f"ok={data['books_ok']}"
     )
     print(f"sizes: {data['sizes']}; generated in {report['load_s']:.0f} s")
     print()
