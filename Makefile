@@ -17,12 +17,11 @@ run: setup seed
 	$(PY) manage.py runplatform --bind $(BIND)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each on a test database of its own
-# (pytest-django names them test_<name>_gw0, _gw1, ...); a file's tests keep to one process
-# (``--dist loadfile``: tests/test_seed_demo.py loads the demo once for its module). TEST_WORKERS=0
-# runs it in this one process.
+# (pytest-django names them test_<name>_gw0, _gw1, ...); tests that share a module's fixture keep
+# to one process (``xdist_group``). TEST_WORKERS=0 runs it in this one process.
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 setup: install var/local.env messages migrate
 	@$(PY) manage.py collectstatic --noinput -v0

@@ -27,7 +27,8 @@ from merchants.registry import DISTRICTS, uscc_is_valid
 from refunds.models import Refund
 from regulator.models import AuditEvent, RiskAssessment
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# One process loads the demo for the whole module (make test runs the suite in several: pytest-xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("seed_demo")]
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
