@@ -27,7 +27,7 @@ from merchants.registry import DISTRICTS, uscc_is_valid
 from refunds.models import Refund
 from regulator.models import AuditEvent, RiskAssessment
 
-# One process loads the demo for the whole module (make test runs the suite in several: pytest-xdist).
+# Meant to keep the module in one process under pytest-xdist; under pytest 9 it does not (Makefile).
 pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("seed_demo")]
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
