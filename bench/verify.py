@@ -77,6 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--merchants", type=int, help="merchant accounts (default 10,000 x --scale)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 200,000 postings, 20,000 a day")
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"PostgreSQL server URL (default {DEFAULT_SERVER})")
+    parser.add_argument(
+        "--keep-database", action="store_true", help="keep the generated database after the run (to study it)"
+    )
     add_scale_argument(parser)
     args = parser.parse_args(argv)
     if args.scale < 1:
@@ -399,7 +402,7 @@ def main(argv: list[str]) -> int:
     host = machine(args.server)
     say(f"command: {command}")
     say(f"machine: {host['nproc']} CPUs ({host['cpu']}), PostgreSQL {host['postgresql']}, Python {host['python']}")
-    with throwaway_database(args.server, f"bench_verify_{os.getpid()}") as url:
+    with throwaway_database(args.server, f"bench_verify_{os.getpid()}", keep=args.keep_database) as url:
         env = django_env(url, secrets.token_urlsafe(32), broker="memory://")
         os.environ.update(env)
         os.environ.pop("LEDGER_CHAIN_STRIPES", None)

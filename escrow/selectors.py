@@ -15,9 +15,14 @@ The incremental check trusts the rows before the checkpoint: they were verified 
 and PostgreSQL's triggers (migration ``escrow/0003``) refuse UPDATE and DELETE of entries and
 postings since. Only someone who bypasses the triggers can change them, and a full check
 (``ledger_verify(full=True)``, ``manage.py verify_ledger --full``, the nightly job every
-``LEDGER_FULL_CHECK_DAYS``) recomputes everything from genesis and finds it. A full check on
-PostgreSQL reads the chains in parallel, slices of chains in threads of their own that read the
-same exported snapshot.
+``LEDGER_FULL_CHECK_DAYS``) recomputes everything from genesis and finds it.
+
+On PostgreSQL the database does the walk (``_Walk.run_in_database``): it recomputes each entry's
+hash from its content (the canonical JSON of ``escrow.chain``, written in SQL), follows the links
+and sums the postings, and sends back only the problems, each chain's ends and the account totals,
+never the journal itself. Checks, full and incremental, run slices of the chains on connections of
+their own, in threads that wait while PostgreSQL works, all reading one exported snapshot: the
+walk uses every core the database has. Elsewhere (SQLite) Python walks the rows.
 """
 
 from __future__ import annotations
@@ -119,6 +124,14 @@ class CheckpointMove:
     totals: dict[int, int]  # account → posting total, for the accounts with postings in this check
 
 
+def _not_following(chain: int, entry_id: int, seq: int, expected_seq: int) -> str:
+    return f"chain {chain}: entry {entry_id} (seq {seq}) does not follow seq {expected_seq}"
+
+
+def _altered(chain: int, entry_id: int, seq: int) -> str:
+    return f"chain {chain}: entry {entry_id} (seq {seq}) hash does not match its content"
+
+
 @dataclass
 class _Walk:
     """One pass over entries in chain order: links, hashes, balance, each account's new total."""
@@ -138,7 +151,7 @@ class _Walk:
         expected_seq, expected_prev = self.last.get(chain) or self.start.get(chain, (0, GENESIS_HASH))
         if seq != expected_seq + 1 or prev_hash != expected_prev:
             self.chain_ok = False
-            self.problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) does not follow seq {expected_seq}")
+            self.problems.append(_not_following(chain, entry_id, seq, expected_seq))
         recomputed = entry_hash(
             chain=chain,
             seq=seq,
@@ -153,7 +166,7 @@ class _Walk:
         )
         if recomputed != link:
             self.chain_ok = False
-            self.problems.append(f"chain {chain}: entry {entry_id} (seq {seq}) hash does not match its content")
+            self.problems.append(_altered(chain, entry_id, seq))
         if not postings:
             self.without_postings += 1
         if len(postings) < 2 or sum(amount for _, amount in postings) != 0:
@@ -167,6 +180,38 @@ class _Walk:
         """Walk ``escrow.statements.journal_rows``: an entry's columns, then its postings."""
         for row in rows:
             self.entry(row[:11], row[11])
+        return self
+
+    def run_in_database(
+        self, *, after: Sequence[tuple[int, int]] | None = None, chain_range: tuple[int, int] | None = None
+    ) -> _Walk:
+        """The same checks of the same entries as ``run`` over ``journal_rows(after=, chain_range=)``,
+        with the hashes recomputed and the links, balances and totals found by PostgreSQL
+        (``escrow.statements.journal_check_in_database``): what comes back is the problems, each
+        chain's ends and the totals, not the journal."""
+        entries, suspects, links, totals = statements.journal_check_in_database(after=after, chain_range=chain_range)
+        self.entries += entries
+        found: list[tuple[int, int, str]] = []
+        for entry_id, chain, seq, prev_hash, link, prev_seq, prev_link, last in links:
+            expected_seq, expected_prev = (
+                (prev_seq, prev_link) if prev_seq is not None else self.start.get(chain, (0, GENESIS_HASH))
+            )
+            if seq != expected_seq + 1 or prev_hash != expected_prev:
+                self.chain_ok = False
+                found.append((chain, seq, _not_following(chain, entry_id, seq, expected_seq)))
+            if last:
+                self.last[chain] = (seq, link)
+        for entry_id, chain, seq, hash_ok, postings, amount in suspects:
+            if not hash_ok:
+                self.chain_ok = False
+                found.append((chain, seq, _altered(chain, entry_id, seq)))
+            if not postings:
+                self.without_postings += 1
+            if postings < 2 or amount != 0:
+                self.unbalanced += 1
+        self.problems += [problem for *_, problem in sorted(found)]
+        for account_id, amount in totals.items():
+            self.totals[account_id] = self.totals.get(account_id, 0) + int(amount)
         return self
 
     def merge(self, other: _Walk) -> None:
@@ -189,23 +234,35 @@ def _slices(chains: list[int], workers: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in itertools.pairwise(edges) if lo < hi]
 
 
-def _walk_in_snapshot(snapshot: str, start: dict, chain_range: tuple[int, int]) -> _Walk:
-    """A thread's slice of a full check, on its own connection, in the exported ``snapshot``."""
+def _walk_in_snapshot(
+    snapshot: str, start: dict, chain_range: tuple[int, int], after: Sequence[tuple[int, int]] | None
+) -> _Walk:
+    """A thread's slice of a check, on its own connection, in the exported ``snapshot``: the
+    chains ``chain_range``, each after its checkpointed seq with ``after``."""
     try:
         with transaction.atomic():
             statements.snapshot_import(snapshot)
-            return _Walk(start).run(statements.journal_rows(chain_range=chain_range))
+            if after is None:
+                return _Walk(start).run_in_database(chain_range=chain_range)
+            lo, hi = chain_range
+            return _Walk(start).run_in_database(after=[(chain, seq) for chain, seq in after if lo <= chain < hi])
     finally:
         connection.close()
 
 
-def _walk_full(start: dict, chains: list[int], workers: int) -> _Walk:
-    snapshot = statements.snapshot_export() if workers > 1 else None
+def _walk(start: dict, chains: list[int], workers: int, after: Sequence[tuple[int, int]] | None) -> _Walk:
+    """Walk every entry (``after`` None: a full check) or each chain's entries after its seq in
+    ``after``. On PostgreSQL the database does the work (``_Walk.run_in_database``): with more
+    than one worker, slices of the chains on connections of their own, in threads that wait on
+    PostgreSQL while it computes, all reading this transaction's exported snapshot."""
+    if connection.vendor != "postgresql":
+        return _Walk(start).run(statements.journal_rows(after=after))
+    snapshot = statements.snapshot_export() if workers > 1 and len(chains) > 1 else None
     if snapshot is None:
-        return _Walk(start).run(statements.journal_rows())
+        return _Walk(start).run_in_database(after=after)
     slices = _slices(chains, workers)
     with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="ledger-verify") as pool:
-        parts = list(pool.map(lambda chain_range: _walk_in_snapshot(snapshot, start, chain_range), slices))
+        parts = list(pool.map(lambda chain_range: _walk_in_snapshot(snapshot, start, chain_range, after), slices))
     walk = _Walk(start)
     for part in parts:
         walk.merge(part)
@@ -241,11 +298,9 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
     if checkpoint is not None:
         start = {chain: (seq, link) for chain, seq, link in LedgerCheckpointHead.objects.values_list()}
     heads = {chain: (seq, link) for chain, seq, link in ChainHead.objects.values_list("chain", "seq", "hash")}
-    if full:
-        walk = _walk_full(start, sorted(heads), workers if connection.vendor == "postgresql" else 1)
-    else:
-        after = [(chain, start.get(chain, (0, ""))[0]) for chain in sorted(set(heads) | set(start))]
-        walk = _Walk(start).run(statements.journal_rows(after=after))
+    chains = sorted(set(heads) | set(start))
+    after = None if full else [(chain, start.get(chain, (0, ""))[0]) for chain in chains]
+    walk = _walk(start, chains, workers, after)
     problems = walk.problems
     chain_ok = walk.chain_ok
     for chain in sorted(set(heads) | set(walk.last) | set(start)):

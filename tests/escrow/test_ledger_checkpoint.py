@@ -43,16 +43,23 @@ def checkpointed():
 
 @pytest.fixture
 def rows_read(monkeypatch):
-    """How many entries each check read from the journal."""
+    """How many entries each check read from the journal: the rows walked in Python, or the entries
+    PostgreSQL checked (``journal_check_in_database``)."""
     counts: list[int] = []
-    original = statements.journal_rows
+    rows_of, in_database = statements.journal_rows, statements.journal_check_in_database
 
     def counting(**kwargs):
-        rows = list(original(**kwargs))
+        rows = list(rows_of(**kwargs))
         counts.append(len(rows))
         return iter(rows)
 
+    def counting_in_database(**kwargs):
+        found = in_database(**kwargs)
+        counts.append(found[0])
+        return found
+
     monkeypatch.setattr(statements, "journal_rows", counting)
+    monkeypatch.setattr(statements, "journal_check_in_database", counting_in_database)
     return counts
 
 
