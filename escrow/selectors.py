@@ -316,7 +316,9 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
 
     off = custody = owed = 0
     totals: dict[int, int] = {}
-    for account_id, kind, balance, total in statements.accounts_with_sums(from_checkpoint=not full):
+    base = {} if full else statements.checkpoint_totals()
+    for account_id, kind, balance in statements.accounts_rows():
+        total = statements.checkpoint_total_of(base, account_id) if base else 0
         new = walk.totals.get(account_id)
         if new is not None:
             total += new

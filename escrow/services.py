@@ -38,7 +38,7 @@ from escrow.models import (
     LedgerCheck,
     LedgerCheckpoint,
     LedgerCheckpointHead,
-    LedgerCheckpointSum,
+    LedgerCheckpointTotals,
     Reconciliation,
 )
 
@@ -470,7 +470,7 @@ def ledger_checkpoint_move(*, check: LedgerCheck, move: CheckpointMove) -> bool:
             return False
         full_check_at = check.created_at if move.full else current.full_check_at  # type: ignore[union-attr]
         if move.full:  # self-contained: whatever another check left, this one replaces all of it
-            LedgerCheckpointSum.objects.all().delete()
+            LedgerCheckpointTotals.objects.all().delete()
             LedgerCheckpointHead.objects.all().delete()
         LedgerCheckpointHead.objects.bulk_create(
             [LedgerCheckpointHead(chain=chain, seq=seq, hash=link) for chain, (seq, link) in move.heads.items()],
@@ -479,7 +479,7 @@ def ledger_checkpoint_move(*, check: LedgerCheck, move: CheckpointMove) -> bool:
             update_fields=["seq", "hash"],
             batch_size=1000,
         )
-        statements.checkpoint_totals_upsert(move.totals)
+        statements.checkpoint_totals_set(totals=move.totals)
         LedgerCheckpoint.objects.update_or_create(
             pk=1,
             defaults={

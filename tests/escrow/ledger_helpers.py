@@ -2,7 +2,7 @@
 
 import itertools
 
-from escrow.models import Account
+from escrow.models import Account, LedgerCheckpointTotals
 from escrow.services import account_open, city_wide_account, ledger_transfer
 
 _keys = itertools.count()
@@ -39,3 +39,26 @@ def merchant_account(name: str = "merchant") -> Account:
 
 def balance(account: Account) -> int:
     return Account.objects.get(pk=account.pk).balance
+
+
+def checkpoint_totals() -> dict[int, int]:
+    """The checkpoint's total of every account whose total is not 0 (a packed block holds 0 for an
+    account without postings)."""
+    from escrow import statements
+
+    return {
+        block * LedgerCheckpointTotals.TOTALS_PER_BLOCK + slot: total
+        for block, values in statements.checkpoint_totals().items()
+        for slot, total in enumerate(values)
+        if total
+    }
+
+
+def posting_totals() -> dict[int, int]:
+    """Every account's postings summed, the accounts whose postings sum to 0 left out."""
+    from django.db.models import Sum
+
+    from escrow.models import Posting
+
+    rows = Posting.objects.values("account").annotate(total=Sum("amount")).values_list("account", "total")
+    return {account: total for account, total in rows if total}

@@ -39,3 +39,30 @@ def test_a_ledger_check_keeps_its_duration_in_whole_milliseconds():
     check = ledger_check_run()
     check.refresh_from_db()
     assert type(check.milliseconds) is int and check.milliseconds >= 0
+
+
+def test_the_checkpoint_totals_move_into_packed_blocks_and_back():
+    """Migration 0015: each account's checkpoint row becomes its slot in a block of 1,024, and back."""
+    from escrow import statements
+    from escrow.models import LedgerCheckpointTotals
+
+    slots = LedgerCheckpointTotals.TOTALS_PER_BLOCK
+    try:
+        apps = migrate([("escrow", "0014_checkpoint_sum_fillfactor")])
+        account, rows = apps.get_model("escrow", "Account"), apps.get_model("escrow", "LedgerCheckpointSum")
+        opened = [account.objects.create(kind="card_escrow", name=f"a{i}", created_at=clock.now()) for i in range(3)]
+        ids = [a.pk for a in opened]
+        wanted = {ids[0]: 5_000, ids[1]: -(2**62), ids[2]: 0}  # 0: a total like no row at all
+        rows.objects.bulk_create([rows(account_id=pk, total=total) for pk, total in wanted.items()])
+
+        migrate([("escrow", "0015_checkpoint_totals_packed")])
+        blocks = statements.checkpoint_totals()
+        assert set(blocks) == {pk // slots for pk in ids}
+        assert {pk: statements.checkpoint_total_of(blocks, pk) for pk in ids} == wanted
+        assert statements.checkpoint_total_of(blocks, max(ids) + slots * 10) == 0
+
+        apps = migrate([("escrow", "0014_checkpoint_sum_fillfactor")])
+        back = apps.get_model("escrow", "LedgerCheckpointSum").objects.values_list("account_id", "total")
+        assert dict(back) == {pk: total for pk, total in wanted.items() if total}
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

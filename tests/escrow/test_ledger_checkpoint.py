@@ -7,11 +7,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db.models import Sum
 
 from core import clock
 from escrow import selectors, statements
-from escrow.models import Account, JournalEntry, LedgerCheck, LedgerCheckpoint, LedgerCheckpointSum, Posting
+from escrow.models import Account, JournalEntry, LedgerCheck, LedgerCheckpoint, LedgerCheckpointTotals
 from escrow.selectors import ledger_ok, ledger_verify, ledger_verify_for_checkpoint
 from escrow.services import (
     ledger_check_nightly,
@@ -19,7 +18,7 @@ from escrow.services import (
     ledger_checkpoint_move,
     ledger_transfer,
 )
-from tests.escrow.ledger_helpers import funded_card, key, merchant_account
+from tests.escrow.ledger_helpers import checkpoint_totals, funded_card, key, merchant_account, posting_totals
 from tests.escrow.test_ledger_verify import _raw
 
 pytestmark = pytest.mark.django_db
@@ -66,8 +65,7 @@ def rows_read(monkeypatch):
 def test_a_passing_check_leaves_a_checkpoint_at_every_chain_head_and_account_total(checkpointed):
     checkpoint = LedgerCheckpoint.objects.get()
     assert checkpoint.entries == JournalEntry.objects.count() == 3
-    totals = dict(Posting.objects.values("account").annotate(total=Sum("amount")).values_list("account", "total"))
-    assert dict(LedgerCheckpointSum.objects.values_list("account", "total")) == totals
+    assert checkpoint_totals() == posting_totals()
 
 
 def test_the_next_check_reads_only_the_entries_after_the_checkpoint(checkpointed, rows_read):
@@ -87,8 +85,7 @@ def test_checkpoint_totals_follow_incremental_checks_and_match_a_full_recount(ch
         _release(idle, merchant, 5)
         check = ledger_check_run()
         assert check.ok and not check.full
-    totals = dict(Posting.objects.values("account").annotate(total=Sum("amount")).values_list("account", "total"))
-    assert dict(LedgerCheckpointSum.objects.values_list("account", "total")) == totals
+    assert checkpoint_totals() == posting_totals()
     assert LedgerCheckpoint.objects.get().entries == JournalEntry.objects.count()
 
 
@@ -171,7 +168,7 @@ def test_a_check_that_read_an_older_checkpoint_does_not_move_a_newer_one(checkpo
 def test_a_full_check_sets_the_checkpoint_again_from_genesis(checkpointed):
     card, merchant, _ = checkpointed
     _release(card, merchant)
-    LedgerCheckpointSum.objects.update(total=0)  # a checkpoint gone wrong
+    LedgerCheckpointTotals.objects.update(totals=bytes(8 * LedgerCheckpointTotals.TOTALS_PER_BLOCK))  # gone wrong
     assert not ledger_ok(ledger_verify())
     check = ledger_check_run(full=True)
     assert check.ok and check.full

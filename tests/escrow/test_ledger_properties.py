@@ -6,10 +6,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from escrow.errors import InsufficientFunds
-from escrow.models import Account, JournalEntry, LedgerCheckpointSum, Posting
+from escrow.models import Account, JournalEntry, Posting
 from escrow.selectors import ledger_verify
 from escrow.services import Leg, account_open, ledger_check_run, ledger_post, ledger_transfer
-from tests.escrow.ledger_helpers import balance, custody, key, merchant_account, refund_payable
+from tests.escrow.ledger_helpers import (
+    balance,
+    checkpoint_totals,
+    custody,
+    key,
+    merchant_account,
+    posting_totals,
+    refund_payable,
+)
 
 amounts = st.integers(min_value=1, max_value=50_000)
 
@@ -110,12 +118,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def check_and_keep_a_checkpoint(self):
         """A passing check moves the checkpoint; whatever was posted between checks, the
         checkpoint's totals are every account's postings and the next check agrees with a full one."""
-        from django.db.models import Sum
-
         check = ledger_check_run()
         assert check.ok and check.entries == JournalEntry.objects.count(), check.problems
-        totals = Posting.objects.values("account").annotate(total=Sum("amount")).values_list("account", "total")
-        assert dict(LedgerCheckpointSum.objects.values_list("account", "total")) == dict(totals)
+        assert checkpoint_totals() == posting_totals()
         incremental, full = ledger_verify(), ledger_verify(full=True)
         assert not incremental["full"] and full["full"]
         assert incremental | {"full": True} == full
