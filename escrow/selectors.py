@@ -28,11 +28,11 @@ walk uses every core the database has. Elsewhere (SQLite) Python walks the rows.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
@@ -46,12 +46,14 @@ from escrow.models import (
     JournalEntry,
     LedgerCheckpoint,
     LedgerCheckpointHead,
+    LedgerCheckpointTotals,
     Posting,
     SettlementDayTotal,
 )
 
 # What the custody bank must hold: everything the platform owes.
 LIABILITY_KINDS = (Account.Kind.CARD_ESCROW, Account.Kind.MERCHANT_SETTLEMENT, Account.Kind.REFUND_PAYABLE)
+T = TypeVar("T")
 # Threads of a full check on PostgreSQL (each one connection reading a slice of the chains).
 FULL_CHECK_WORKERS = 4
 
@@ -183,13 +185,18 @@ class _Walk:
         return self
 
     def run_in_database(
-        self, *, after: Sequence[tuple[int, int]] | None = None, chain_range: tuple[int, int] | None = None
+        self,
+        *,
+        after: Sequence[tuple[int, int]] | None = None,
+        chain_range: tuple[int, int] | None = None,
+        totals: bool = True,
     ) -> _Walk:
         """The same checks of the same entries as ``run`` over ``journal_rows(after=, chain_range=)``,
         with the hashes recomputed and the links, balances and totals found by PostgreSQL
-        (``escrow.statements.journal_check_in_database``): what comes back is the problems, each
-        chain's ends and the totals, not the journal."""
-        entries, suspects, links, totals = statements.journal_check_in_database(after=after, chain_range=chain_range)
+        (``escrow.statements.journal_check_in_database``, and ``posting_totals_in_database`` unless
+        ``totals`` is off): what comes back is the problems, each chain's ends and the totals, not
+        the journal."""
+        entries, suspects, links = statements.journal_check_in_database(after=after, chain_range=chain_range)
         self.entries += entries
         found: list[tuple[int, int, str]] = []
         for entry_id, chain, seq, prev_hash, link, prev_seq, prev_link, last in links:
@@ -210,9 +217,16 @@ class _Walk:
             if postings < 2 or amount != 0:
                 self.unbalanced += 1
         self.problems += [problem for *_, problem in sorted(found)]
-        for account_id, amount in totals.items():
-            self.totals[account_id] = self.totals.get(account_id, 0) + int(amount)
+        if totals:
+            self.add_totals(statements.posting_totals_in_database(after=after, chain_range=chain_range))
         return self
+
+    def add_totals(self, totals: dict[int, int]) -> None:
+        if not self.totals:
+            self.totals = totals
+            return
+        for account_id, amount in totals.items():
+            self.totals[account_id] = self.totals.get(account_id, 0) + amount
 
     def merge(self, other: _Walk) -> None:
         self.problems += other.problems
@@ -220,9 +234,8 @@ class _Walk:
         self.entries += other.entries
         self.unbalanced += other.unbalanced
         self.without_postings += other.without_postings
-        for account_id, amount in other.totals.items():
-            self.totals[account_id] = self.totals.get(account_id, 0) + amount
         self.last.update(other.last)
+        self.add_totals(other.totals)
 
 
 def _slices(chains: list[int], workers: int) -> list[tuple[int, int]]:
@@ -234,18 +247,12 @@ def _slices(chains: list[int], workers: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in itertools.pairwise(edges) if lo < hi]
 
 
-def _walk_in_snapshot(
-    snapshot: str, start: dict, chain_range: tuple[int, int], after: Sequence[tuple[int, int]] | None
-) -> _Walk:
-    """A thread's slice of a check, on its own connection, in the exported ``snapshot``: the
-    chains ``chain_range``, each after its checkpointed seq with ``after``."""
+def _in_snapshot(snapshot: str, read: Callable[[], T]) -> T:
+    """``read()`` on this thread's own connection, in the exported ``snapshot``."""
     try:
         with transaction.atomic():
             statements.snapshot_import(snapshot)
-            if after is None:
-                return _Walk(start).run_in_database(chain_range=chain_range)
-            lo, hi = chain_range
-            return _Walk(start).run_in_database(after=[(chain, seq) for chain, seq in after if lo <= chain < hi])
+            return read()
     finally:
         connection.close()
 
@@ -253,19 +260,30 @@ def _walk_in_snapshot(
 def _walk(start: dict, chains: list[int], workers: int, after: Sequence[tuple[int, int]] | None) -> _Walk:
     """Walk every entry (``after`` None: a full check) or each chain's entries after its seq in
     ``after``. On PostgreSQL the database does the work (``_Walk.run_in_database``): with more
-    than one worker, slices of the chains on connections of their own, in threads that wait on
-    PostgreSQL while it computes, all reading this transaction's exported snapshot."""
+    than one worker, slices of the chains on connections of their own, and the account totals of
+    them all on one more, in threads that wait on PostgreSQL while it computes, all reading this
+    transaction's exported snapshot."""
     if connection.vendor != "postgresql":
         return _Walk(start).run(statements.journal_rows(after=after))
     snapshot = statements.snapshot_export() if workers > 1 and len(chains) > 1 else None
     if snapshot is None:
         return _Walk(start).run_in_database(after=after)
-    slices = _slices(chains, workers)
-    with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="ledger-verify") as pool:
-        parts = list(pool.map(lambda chain_range: _walk_in_snapshot(snapshot, start, chain_range, after), slices))
+
+    def part(chain_range: tuple[int, int]) -> Callable[[], _Walk]:
+        lo, hi = chain_range
+        mine = None if after is None else [(chain, seq) for chain, seq in after if lo <= chain < hi]
+        return lambda: _Walk(start).run_in_database(
+            after=mine, chain_range=chain_range if after is None else None, totals=False
+        )
+
+    reads: list[Callable[[], Any]] = [lambda: statements.posting_totals_in_database(after=after)]
+    reads += [part(chain_range) for chain_range in _slices(chains, workers)]
+    with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="ledger-verify") as pool:
+        totals, *parts = pool.map(lambda read: _in_snapshot(snapshot, read), reads)
     walk = _Walk(start)
-    for part in parts:
-        walk.merge(part)
+    for walked in parts:
+        walk.merge(walked)
+    walk.totals = totals
     return walk
 
 
@@ -317,8 +335,10 @@ def _ledger_verify(*, full: bool, workers: int) -> tuple[LedgerVerification, Che
     off = custody = owed = 0
     totals: dict[int, int] = {}
     base = {} if full else statements.checkpoint_totals()
+    slots = LedgerCheckpointTotals.TOTALS_PER_BLOCK
     for account_id, kind, balance in statements.accounts_rows():
-        total = statements.checkpoint_total_of(base, account_id) if base else 0
+        block = base.get(account_id // slots) if base else None
+        total = block[account_id % slots] if block is not None else 0
         new = walk.totals.get(account_id)
         if new is not None:
             total += new

@@ -362,30 +362,28 @@ def _verifying(cursor) -> None:
 
 def journal_check_in_database(
     *, after: Sequence[tuple[int, int]] | None = None, chain_range: tuple[int, int] | None = None
-) -> tuple[int, list[tuple], list[tuple], dict[int, int]]:
+) -> tuple[int, list[tuple], list[tuple]]:
     """What ``escrow.selectors`` walks ``journal_rows`` for, computed by PostgreSQL, for the same
     entries (``after``, ``chain_range``): the hashes recomputed there from each entry's content
-    (``_CANONICAL_HASH``), the links, the balance of each entry and each account's total.
+    (``_CANONICAL_HASH``), the links and the balance of each entry.
 
-    Returns ``(entries, suspects, links, totals)``:
+    Returns ``(entries, suspects, links)``:
 
     - ``suspects``: ``(id, chain, seq, hash matches, postings, their sum)`` of every entry whose
       hash does not match its content or that does not balance (fewer than two postings, or a sum
       other than 0);
     - ``links``: ``(id, chain, seq, prev_hash, hash, previous seq, previous hash, last)`` of each
       chain's first entry here (previous seq None: it links to where the check started), its last
-      (``last``), and every entry that does not follow the entry before it;
-    - ``totals``: the sum of the entries' postings by account.
+      (``last``), and every entry that does not follow the entry before it.
 
-    Three reads, none of them returning a row per entry: the hashes and balances (each entry's
-    legs read by the postings' entry index), the links (a window over the narrow chain columns),
-    the account totals (one aggregate)."""
+    Two reads, neither returning a row per entry: the hashes and balances (each entry's legs read by
+    the postings' entry index), the links (a window over the narrow chain columns). The accounts'
+    totals are ``posting_totals_in_database``'s."""
     if after is not None and not after:
-        return 0, [], [], {}
+        return 0, [], []
     condition, params, first = _journal_where(after=after, chain_range=chain_range)
     if after is not None and first is None:
-        return 0, [], [], {}
-    bound, bound_params = ("AND p.entry_id >= %s", [first]) if first is not None else ("", [])
+        return 0, [], []
     with connection.cursor() as cursor:
         _verifying(cursor)
         cursor.execute(
@@ -409,13 +407,28 @@ def journal_check_in_database(
             params,
         )
         links = cursor.fetchall()
+    return entries, [tuple(int(value) for value in row) for row in suspects or ()], links
+
+
+def posting_totals_in_database(
+    *, after: Sequence[tuple[int, int]] | None = None, chain_range: tuple[int, int] | None = None
+) -> dict[int, int]:
+    """The postings of ``journal_check_in_database``'s entries summed by account, in PostgreSQL:
+    one aggregate, one row per account."""
+    if after is not None and not after:
+        return {}
+    condition, params, first = _journal_where(after=after, chain_range=chain_range)
+    if after is not None and first is None:
+        return {}
+    bound, bound_params = ("AND p.entry_id >= %s", [first]) if first is not None else ("", [])
+    with connection.cursor() as cursor:
+        _verifying(cursor)
         cursor.execute(
             f"SELECT p.account_id, sum(p.amount) FROM {_POSTING} p JOIN {_ENTRY} e ON e.id = p.entry_id "
             f"{bound} {condition} GROUP BY p.account_id",
             [*bound_params, *params],
         )
-        totals = dict(cursor.fetchall())
-    return entries, [tuple(int(value) for value in row) for row in suspects or ()], links, totals
+        return {account_id: int(total) for account_id, total in cursor.fetchall()}
 
 
 def _grouped(rows: Iterator[tuple]) -> Iterator[tuple]:
@@ -461,12 +474,6 @@ def checkpoint_totals() -> dict[int, array]:
     account ``a``'s total is ``blocks[a // TOTALS_PER_BLOCK][a % TOTALS_PER_BLOCK]``, 0 for a block
     that is not there."""
     return {block: _unpacked(blob) for block, blob in LedgerCheckpointTotals.objects.values_list("block", "totals")}
-
-
-def checkpoint_total_of(blocks: dict[int, array], account_id: int) -> int:
-    block, slot = divmod(account_id, _SLOTS)
-    totals = blocks.get(block)
-    return totals[slot] if totals is not None else 0
 
 
 def checkpoint_totals_set(*, totals: dict[int, int]) -> None:
