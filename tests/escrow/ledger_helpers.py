@@ -37,6 +37,19 @@ def merchant_account(name: str = "merchant") -> Account:
     return account_open(kind=Account.Kind.MERCHANT_SETTLEMENT, name=name)
 
 
+def cards_released_to_one_merchant(cards: int) -> Account:
+    """``cards`` funded cards (their purchases all on custody's chain), card ``i`` releasing ``i + 1``
+    fen to one merchant (each release on its card's chain); returns the merchant's account."""
+    merchant = merchant_account()
+    for index in range(cards):
+        card = funded_card(1_000 + index, name=f"card {index}")
+        ledger_transfer(
+            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=index + 1,
+            idempotency_key=key(),
+        )  # fmt: skip
+    return merchant
+
+
 def balance(account: Account) -> int:
     return Account.objects.get(pk=account.pk).balance
 

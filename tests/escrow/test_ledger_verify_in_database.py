@@ -11,7 +11,7 @@ from escrow import statements
 from escrow.models import Account, JournalEntry
 from escrow.selectors import _Walk, ledger_ok, ledger_verify
 from escrow.services import Leg, NewEntry, journal_post_many
-from tests.escrow.ledger_helpers import funded_card, key, merchant_account
+from tests.escrow.ledger_helpers import cards_released_to_one_merchant, funded_card, key, merchant_account
 from tests.escrow.test_ledger_verify import _raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -73,17 +73,7 @@ def test_the_database_recomputes_the_hash_the_posting_wrote_for_any_content(
 
 @pytest.fixture
 def ledger():
-    merchant = merchant_account()
-    for index in range(6):
-        card = funded_card(1_000 + index, name=f"card {index}")
-        journal_post_many(
-            [
-                NewEntry(
-                    code="release", legs=[Leg(card.id, index + 1), Leg(merchant.id, -index - 1)], idempotency_key=key()
-                )
-            ]
-        )
-    return merchant
+    return cards_released_to_one_merchant(6)
 
 
 @pytest.mark.parametrize(

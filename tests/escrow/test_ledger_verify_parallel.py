@@ -8,8 +8,8 @@ from django.db import connection, transaction
 
 from escrow.models import JournalEntry
 from escrow.selectors import ledger_ok, ledger_verify
-from escrow.services import ledger_check_run, ledger_transfer
-from tests.escrow.ledger_helpers import funded_card, key, merchant_account
+from escrow.services import ledger_check_run
+from tests.escrow.ledger_helpers import cards_released_to_one_merchant
 from tests.escrow.test_ledger_verify import _raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -17,13 +17,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def many_chains():
-    merchant = merchant_account()
-    for index in range(12):
-        card = funded_card(1_000 + index, name=f"card {index}")
-        ledger_transfer(
-            code="release", debit_account_id=card.id, credit_account_id=merchant.id, amount=index + 1,
-            idempotency_key=key(),
-        )  # fmt: skip
+    cards_released_to_one_merchant(12)
     assert JournalEntry.objects.values("chain").distinct().count() > 4
 
 
