@@ -34,7 +34,14 @@ def _tasks_run_inline_and_fast_hashing(settings):
     # module-scoped fixture, a subprocess helper) must not leave the tasks going to the broker.
     from config.celery import app
 
+    app.set_current()  # the project's shared tasks send through the current app: never a test's own
     app.conf.task_always_eager = True
+    # This process is never a worker, but a worker an earlier test started in it (an embedded one,
+    # tests/ops/test_request_id_logs.py) can leave Celery's "a join would block" flag set, and then
+    # every eager result's get() raises "Never call result.get() within a task!".
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -137,10 +137,13 @@ def test_production_logs_json_and_development_text_unless_log_format_says():
 def test_a_task_enqueued_by_a_request_runs_in_the_worker_with_that_requests_id():
     """A real worker (a thread, on an in-memory broker) runs tasks published by a request through
     the middleware and one published outside any request."""
-    from celery import Celery
+    from celery import Celery, current_app
     from celery.contrib.testing.worker import start_worker
 
-    app = Celery("request-id-test", broker="memory://", backend="cache+memory://")
+    # Celery makes the newest app, and the one a test worker starts, the current and default one,
+    # which every ``shared_task`` of the project then sends to: put the project's back afterwards.
+    project_app = current_app._get_current_object()
+    app = Celery("request-id-test", broker="memory://", backend="cache+memory://", set_as_current=False)
     app.conf.task_always_eager = False
     seen: list[str | None] = []
 
@@ -152,8 +155,12 @@ def test_a_task_enqueued_by_a_request_runs_in_the_worker_with_that_requests_id()
         probe.delay().get(timeout=20)
         return HttpResponse("ok")
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        response = RequestIdMiddleware(view)(RequestFactory().get("/somewhere"))
-        request_id_var.set(None)  # outside any request now: beat's tasks carry none
-        probe.delay().get(timeout=20)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            response = RequestIdMiddleware(view)(RequestFactory().get("/somewhere"))
+            request_id_var.set(None)  # outside any request now: beat's tasks carry none
+            probe.delay().get(timeout=20)
+    finally:
+        project_app.set_current()
+        project_app.set_default()
     assert seen == [response["X-Request-ID"], None]
