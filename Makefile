@@ -17,13 +17,13 @@ run: setup seed
 	$(PY) manage.py runplatform --bind $(BIND)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each on a test database of its own
-# (pytest-django names them test_<name>_gw0, _gw1, ...), tests handed out one at a time. The
-# ``xdist_group`` of tests/test_seed_demo.py does not hold under pytest 9 (xdist 3.8 rewrites a node
-# id attribute pytest no longer reads), so each process may load the demo. TEST_WORKERS=0 runs it
-# in this one process.
+# (pytest-django names them test_<name>_gw0, _gw1, ...), a file at a time: a module's fixtures (the
+# demo of tests/test_seed_demo.py) are set up once. What one file leaves in its process must not
+# reach the next: tests/conftest.py puts Celery's current app and join flag back before each test.
+# TEST_WORKERS=0 runs it in this one process.
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 setup: install var/local.env messages migrate
 	@$(PY) manage.py collectstatic --noinput -v0

@@ -27,8 +27,8 @@ from merchants.registry import DISTRICTS, uscc_is_valid
 from refunds.models import Refund
 from regulator.models import AuditEvent, RiskAssessment
 
-# Meant to keep the module in one process under pytest-xdist; under pytest 9 it does not (Makefile).
-pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("seed_demo")]
+# One process runs the whole module (make test hands out a file at a time): the demo loads once.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
