@@ -281,10 +281,11 @@ def _stream(query: str, params: Sequence) -> Iterator[tuple]:
 
 
 def _journal_where(
-    *, after: Sequence[tuple[int, int]] | None, chain_range: tuple[int, int] | None
+    *, after: Sequence[tuple[int, int]] | None, chain_range: tuple[int, int] | None, first_id: bool = True
 ) -> tuple[str, list, int | None]:
-    """The ``WHERE`` of a verification's entries (``e``), its parameters and the id of the first of
-    them when ``after`` is given (None: no entry); ``journal_rows`` says what the two keep."""
+    """The ``WHERE`` of a verification's entries (``e``), its parameters and, for a caller that
+    joins their postings (``first_id``), the id of the first of them when ``after`` is given (None:
+    no entry); ``journal_rows`` says what the two keep."""
     where: list[str] = []
     params: list = []
     if after is not None:
@@ -295,7 +296,7 @@ def _journal_where(
         params += list(chain_range)
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     first = None
-    if after is not None:
+    if after is not None and first_id:
         # The new entries' postings lie at or after the first new entry's id: a range of the
         # postings' entry index, so a join reads the new postings only, not the history's.
         # ``id + 0``: not the primary key's MIN shortcut, which would walk the ids from the
@@ -381,9 +382,7 @@ def journal_check_in_database(
     totals are ``posting_totals_in_database``'s."""
     if after is not None and not after:
         return 0, [], []
-    condition, params, first = _journal_where(after=after, chain_range=chain_range)
-    if after is not None and first is None:
-        return 0, [], []
+    condition, params, _ = _journal_where(after=after, chain_range=chain_range, first_id=False)
     with connection.cursor() as cursor:
         _verifying(cursor)
         cursor.execute(
