@@ -517,6 +517,13 @@ SETTLEMENT_CHUNK = env_int(
 )
 if SETTLEMENT_CHUNK < 1:
     raise ImproperlyConfigured("SETTLEMENT_CHUNK must be at least 1")
+SETTLEMENT_WORKERS = env_int(
+    "SETTLEMENT_WORKERS",
+    2,
+    doc="Connections the daily settlement pays chunks on at once with the local bank (PostgreSQL; 1: one at a time).",
+)
+if SETTLEMENT_WORKERS < 1:
+    raise ImproperlyConfigured("SETTLEMENT_WORKERS must be at least 1")
 LEDGER_FULL_CHECK_DAYS = env_int(
     "LEDGER_FULL_CHECK_DAYS", 7, doc="Days between the nightly ledger check's full runs (from genesis)."
 )

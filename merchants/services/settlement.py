@@ -35,14 +35,17 @@ in ``merchants.handlers`` (as consumers and refunds register their handlers with
 
 from __future__ import annotations
 
+import functools
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils.translation import gettext as _
 
 from core import clock, sql
@@ -91,12 +94,17 @@ def _run_open(*, day: date) -> SettlementRun:
         )
 
 
-def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple[Any, int, int, int]]:
-    """``(merchant_id, released, fees, releases_count)`` per merchant with money in the window, in
-    merchant order: the day totals the ledger kept as the releases and fees posted
-    (``escrow.models.SettlementDayTotal``), one row per merchant and business day, read by their
-    ``(day, account)`` index. No posting is read: a day of ten million releases is as many rows to
-    sum, and its merchants' totals are a hundred thousand (issue 20).
+# A merchant's totals of a settlement window: ``(merchant_id, settlement_account_id, released,
+# fees, releases_count)``.
+Totals = tuple[Any, int, int, int, int]
+
+
+def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[Totals]:
+    """``Totals`` per merchant with money in the window, in merchant order: the day totals the
+    ledger kept as the releases and fees posted (``escrow.models.SettlementDayTotal``), one row per
+    merchant and business day, read by their ``(day, account)`` index. No posting is read: a day
+    of ten million releases is as many rows to sum, and its merchants' totals are a hundred
+    thousand (issue 20).
 
     The window's ends are Beijing midnights (``_run_open``), so it holds whole business days:
     ``(midnight of the first, midnight after the last]``."""
@@ -105,12 +113,14 @@ def _merchant_totals(*, since: datetime, cutoff: datetime) -> list[tuple[Any, in
         raise ValueError(f"a settlement window runs from midnight to midnight, not {since} .. {cutoff}")
     rows = (
         SettlementDayTotal.objects.filter(day__gte=first, day__lte=last, account__merchant__isnull=False)
-        .values("account__merchant")
+        .values("account__merchant", "account")
         .annotate(released=Sum("released"), fees=Sum("fees"), count=Sum("releases_count"))
         .order_by("account__merchant")
-        .values_list("account__merchant", "released", "fees", "count")
+        .values_list("account__merchant", "account", "released", "fees", "count")
     )
-    return [(merchant, int(released), int(fees), int(count)) for merchant, released, fees, count in rows]
+    return [
+        (merchant, account, int(released), int(fees), int(count)) for merchant, account, released, fees, count in rows
+    ]
 
 
 def settlement_run(
@@ -122,49 +132,39 @@ def settlement_run(
     When the gateway's payouts are rows of this database (the local bank) and ``deliver`` is on,
     each chunk of ``SETTLEMENT_CHUNK`` merchants is settled and paid in one transaction
     (``_chunk_settle_and_pay``): no outbox message is needed, there being no outside call to make.
-    Otherwise each settlement's payout waits in the outbox, and ``payouts_deliver`` sends them."""
+    On PostgreSQL ``SETTLEMENT_WORKERS`` connections pay chunks at once (``_payout_lanes``).
+    Otherwise each settlement's payout waits in the outbox, and ``payouts_deliver`` sends them.
+
+    ``progress(done, total)`` is called after each chunk commits (from the thread that paid it,
+    one call at a time): merchants done of the run's merchants."""
     run = _run_open(day=day)
     if run.state == SettlementRun.State.RUNNING:
         totals = _merchant_totals(since=run.since, cutoff=run.cutoff)
         refunds: Mapping[Any, int] = refund_counts(since=run.since, cutoff=run.cutoff)
-        SettlementRun.objects.filter(pk=run.pk).update(merchants_total=len(totals))
+        # A run resumed after a crash counts what its committed chunks settled; each chunk adds
+        # the settlements it writes.
+        SettlementRun.objects.filter(pk=run.pk).update(
+            merchants_total=len(totals), merchants_done=Settlement.objects.filter(run=run).count()
+        )
         now = clock.now()
         pay_now = deliver and gateway_in_database()
         # Merchants settled and paid per transaction with the local bank (``_chunk_settle_and_pay``):
         # their accounts stay locked until it commits, a fraction of a second.
         size = settings.SETTLEMENT_CHUNK if pay_now else CHUNK
-        for start in range(0, len(totals), size):
-            chunk = totals[start : start + size]
+        lanes = _payout_lanes(totals) if pay_now else [totals]
+        counted = _Progress(total=len(totals), report=progress)
+
+        def settle(chunk: list[Totals]) -> None:
             with transaction.atomic(durable=True):
                 if pay_now:
-                    _chunk_settle_and_pay(run=run, chunk=chunk, refunds=refunds, now=now)
+                    written = _chunk_settle_and_pay(run=run, chunk=chunk, refunds=refunds, now=now)
                 else:
-                    settlements = [
-                        Settlement(
-                            id=settlement_id(run_id=run.pk, merchant_id=merchant_id),
-                            run=run,
-                            merchant_id=merchant_id,
-                            date=day,
-                            since=run.since,
-                            cutoff=run.cutoff,
-                            released=released,
-                            fees=fees,
-                            releases_count=count,
-                            refunds_count=refunds.get(merchant_id, 0),
-                            payout_amount=released + fees,
-                            created_at=now,
-                        )
-                        for merchant_id, released, fees, count in chunk
-                    ]
-                    Settlement.objects.bulk_create(settlements, ignore_conflicts=True)
-                    outbox_enqueue_many(
-                        topic=PAYOUT_TOPIC,
-                        items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements],
-                    )
-                SettlementRun.objects.filter(pk=run.pk).update(merchants_done=start + len(chunk))
+                    written = _chunk_settle(run=run, chunk=chunk, refunds=refunds, now=now)
+                SettlementRun.objects.filter(pk=run.pk).update(merchants_done=F("merchants_done") + written)
             fault_point("settlement.after_chunk")
-            if progress:
-                progress(start + len(chunk), len(totals))
+            counted.add(len(chunk))
+
+        _lanes_run(lanes, size=size, work=settle)
         with transaction.atomic(durable=True):
             run = SettlementRun.objects.select_for_update().get(pk=run.pk)
             run.finish()
@@ -173,6 +173,105 @@ def settlement_run(
     if deliver:
         payouts_deliver(run=run)
     return run
+
+
+class _Progress:
+    """Merchants done of a run, counted from every lane and reported one call at a time."""
+
+    def __init__(self, *, total: int, report: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.report = total, 0, report
+        self.lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self.lock:
+            self.done += count
+            if self.report:
+                self.report(self.done, self.total)
+
+
+def _payout_lanes(totals: list[Totals]) -> list[list[Totals]]:
+    """The merchants split into lanes that can be paid at the same time without waiting on one
+    another, one lane per connection (``SETTLEMENT_WORKERS``), each in merchant order. A payout
+    entry goes on the hash chain of its merchant's settlement account (``escrow.services``), and a
+    chunk holds its chains' heads until it commits: a lane takes the merchants of its own chains,
+    so two lanes never lock the same head, the same merchant or the same merchant's accounts (a
+    city-wide custody account of merchants without their own is shared: lanes take it in turn).
+
+    One lane when the chunk commits in the caller's transaction (nothing to run beside it) or off
+    PostgreSQL (SQLite writes one transaction at a time)."""
+    workers = min(settings.SETTLEMENT_WORKERS, settings.LEDGER_CHAIN_STRIPES)
+    if workers < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return [totals]
+    lanes: list[list[Totals]] = [[] for _ in range(workers)]
+    for row in totals:
+        lanes[row[1] % settings.LEDGER_CHAIN_STRIPES % workers].append(row)
+    return [lane for lane in lanes if lane]
+
+
+def _lanes_run(lanes: list[list[Totals]], *, size: int, work: Callable[[list[Totals]], None]) -> None:
+    """``work`` on each chunk of ``size`` of each lane: one lane in this thread, several in threads
+    of their own, each on its own connection (closed when its lane ends). A failing chunk stops
+    every lane before its next chunk and is raised here once all have stopped; what committed
+    stays, and running the settlement again resumes it."""
+    if len(lanes) == 1:
+        for start in range(0, len(lanes[0]), size):
+            work(lanes[0][start : start + size])
+        return
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def lane_run(lane: list[Totals]) -> None:
+        try:
+            for start in range(0, len(lane), size):
+                if stop.is_set():
+                    return
+                work(lane[start : start + size])
+        except BaseException as failure:  # noqa: BLE001 - raised below, once every lane has stopped
+            failures.append(failure)  # the first to fail is the one raised
+            stop.set()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="settlement") as pool:
+        for lane in lanes:
+            pool.submit(lane_run, lane)
+    if failures:
+        raise failures[0]
+
+
+def _chunk_settle(*, run: SettlementRun, chunk: list[Totals], refunds: Mapping[Any, int], now: datetime) -> int:
+    """Write a chunk's settlements, each with its payout's outbox message, in the caller's
+    transaction; a settlement that exists is left as it is. Returns how many were written."""
+    ids = {merchant_id: settlement_id(run_id=run.pk, merchant_id=merchant_id) for merchant_id, *_ in chunk}
+    existing = _settlements_existing(ids.values())
+    settlements = [
+        Settlement(
+            id=ids[merchant_id],
+            run=run,
+            merchant_id=merchant_id,
+            date=run.date,
+            since=run.since,
+            cutoff=run.cutoff,
+            released=released,
+            fees=fees,
+            releases_count=count,
+            refunds_count=refunds.get(merchant_id, 0),
+            payout_amount=released + fees,
+            created_at=now,
+        )
+        for merchant_id, _account, released, fees, count in chunk
+        if ids[merchant_id] not in existing
+    ]
+    Settlement.objects.bulk_create(settlements)
+    outbox_enqueue_many(
+        topic=PAYOUT_TOPIC, items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements]
+    )
+    return len(settlements)
+
+
+def _settlements_existing(ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the settlements ``ids`` exist."""
+    return set(Settlement.objects.filter(pk__in=list(ids)).values_list("pk", flat=True))
 
 
 # What a settlement paid (or held) with its chunk is written with: each row's own values, then the
@@ -187,9 +286,7 @@ def _uuid_column(value: Any) -> str:
     return str(value) if connection.features.has_native_uuid_field else uuid.UUID(str(value)).hex
 
 
-def _chunk_settle_and_pay(
-    *, run: SettlementRun, chunk: list[tuple[Any, int, int, int]], refunds: Mapping[Any, int], now: datetime
-) -> None:
+def _chunk_settle_and_pay(*, run: SettlementRun, chunk: list[Totals], refunds: Mapping[Any, int], now: datetime) -> int:
     """Settle and pay a chunk of merchants' ``(merchant_id, released, fees, releases_count)`` in
     the caller's transaction, with a gateway whose payouts are rows of this database: what writing
     the settlements with ``outbox_enqueue_many`` and then ``payouts_deliver_batch`` do, in a
@@ -202,16 +299,18 @@ def _chunk_settle_and_pay(
     settlement's key, ``journal_post_many`` posts the payout entries under the keys
     ``payouts_deliver_batch`` would use, and the settlements are written in bulk, already paid or
     held: a row is born in its state, no state of an existing row changes here. Whichever path pays
-    a settlement, it is paid once."""
+    a settlement, it is paid once. Returns how many settlements it wrote."""
     ids = {merchant_id: settlement_id(run_id=run.pk, merchant_id=merchant_id) for merchant_id, *_ in chunk}
     merchants = _lock_merchants_for_payout(ids)
-    existing = set(Settlement.objects.filter(pk__in=list(ids.values())).values_list("pk", flat=True))
+    existing = _settlements_existing(ids.values())
     gateway = get_batch_gateway()
-    city_custody = city_wide_account_id(Account.Kind.CUSTODY)
     memo_day = run.date.isoformat()
+    # Looked up for the first merchant without a custody account of its own, if any: two lanes
+    # opening it at once (a database without it) would wait on each other.
+    city_custody = functools.cache(lambda: city_wide_account_id(Account.Kind.CUSTODY))
     rows: list[list[Any]] = []
     paying: list[tuple[list[Any], Any, Any, int]] = []  # (its row, settlement id, merchant id, fen)
-    for merchant_id, released, fees, count in chunk:
+    for merchant_id, _account, released, fees, count in chunk:
         pk = ids[merchant_id]
         if pk in existing:
             continue
@@ -246,7 +345,7 @@ def _chunk_settle_and_pay(
                 day=memo_day,
                 amount=amount,
                 settlement_account_id=settlement_account,
-                custody_account_id=custody or city_custody,
+                custody_account_id=custody or city_custody(),
                 gateway=gateway,
                 reference=reference,
             )
@@ -267,6 +366,7 @@ def _chunk_settle_and_pay(
     )
     # Last: the entries lock the chain heads, which every posting in the city takes, until commit.
     journal_post_many(entries)
+    return len(rows)
 
 
 def payouts_deliver(*, run: SettlementRun) -> int:
