@@ -200,6 +200,16 @@ def process_cpu(pid: int) -> float | None:
     return (int(after_name[11]) + int(after_name[12])) / CLK_TCK
 
 
+def machine_busy_cpu() -> float:
+    """CPU seconds every process of this machine has used so far (user, nice, system, irq and
+    softirq of ``/proc/stat``'s ``cpu`` line): less a process's own, what the others used, the
+    database's backends among them, however many come and go."""
+    user, nice, system, _idle, _iowait, irq, softirq = (
+        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / CLK_TCK
+
+
 def rss_now() -> int:
     """The current resident set size of this process in bytes (Linux)."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -66,6 +66,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -85,6 +86,7 @@ from bench.common import (  # noqa: E402 - needs the repository on the path
     database_url,
     django_env,
     machine,
+    machine_busy_cpu,
     out_name,
     process_cpu,
     rss_now,
@@ -134,6 +136,7 @@ def layout_for(args: argparse.Namespace, bases: dict[str, int]) -> dict:
     price = max(50_000, releases_per_card * 200)  # a release is 100-199 fen: no card runs dry
     user_base = bases["user"]
     account_base = bases["account"]
+    all_cards = cards + args.refund_cards + args.booking_cards
     return {
         "merchants": merchants,  # merchant i in 0..merchants-1 settles; merchants `merchants` and +1 close
         "cards": cards,  # card j in 0..cards-1 belongs to merchant j % merchants
@@ -148,8 +151,12 @@ def layout_for(args: argparse.Namespace, bases: dict[str, int]) -> dict:
         "consumer_user_base": user_base + merchants + 3,
         "settlement_account_base": account_base + 1,  # settlement account of merchant i: base + i
         "escrow_account_base": account_base + merchants + 3,  # escrow account of card j: base + j
+        # Merchant i's own custody and refunds-payable accounts, as a merchant signing up today
+        # gets them (merchants.accounts): its purchases are paid into its custody, its payouts and
+        # refunds paid from it; no account is shared by two merchants.
+        "custody_account_base": account_base + merchants + 3 + all_cards,
+        "refund_payable_account_base": account_base + 2 * merchants + 5 + all_cards,
         "entry_base": bases["entry"] + 1,
-        "custody_id": bases["custody"],
         "closing_merchant": merchants,  # the mass refund through the worker
         "booking_merchant": merchants + 1,  # the booking-only diagnostic, in the benchmark's process
     }
@@ -206,15 +213,28 @@ def load(conn, layout: dict) -> dict:
             FROM generate_series(0, %(last_merchant)s) i
             """,
             """
+            INSERT INTO escrow_account (id, kind, name, balance, currency, created_at)
+            SELECT %(custody_account_base)s + i, 'custody', 'bench merchant ' || i || ' custody', 0, 'cny',
+                   %(created)s
+            FROM generate_series(0, %(last_merchant)s) i
+            """,
+            """
+            INSERT INTO escrow_account (id, kind, name, balance, currency, created_at)
+            SELECT %(refund_payable_account_base)s + i, 'refund_payable', 'bench merchant ' || i || ' refunds payable',
+                   0, 'cny', %(created)s
+            FROM generate_series(0, %(last_merchant)s) i
+            """,
+            """
             INSERT INTO merchants_merchant (id, name, license_number, category, district, address, status,
                 sales_frozen, releases_frozen, flagged, risk_warning, stripe_account_id, created_at,
                 settlement_account_id, user_id, closes_on, closure_announced_at, closure_reason,
-                risk_score, risk_level, risk_computed_at)
+                risk_score, risk_level, risk_computed_at, custody_account_id, refund_payable_account_id)
             SELECT md5('bench-merchant-' || i)::uuid, 'Bench merchant ' || i, lpad(i::text, 18, '0'), 'fitness',
                    '110101', 'Bench road ' || i,
                    CASE WHEN i >= %(closing_merchant)s THEN 'closing' ELSE 'active' END,
                    i >= %(closing_merchant)s, false, false, NULL, '', %(created)s,
-                   %(settlement_account_base)s + i, %(merchant_user_base)s + i, NULL, NULL, '', 0, 'low', NULL
+                   %(settlement_account_base)s + i, %(merchant_user_base)s + i, NULL, NULL, '', 0, 'low', NULL,
+                   %(custody_account_base)s + i, %(refund_payable_account_base)s + i
             FROM generate_series(0, %(last_merchant)s) i
             """,
             """
@@ -271,11 +291,11 @@ def load(conn, layout: dict) -> dict:
                    j + 1, %(zero)s, %(zero)s, NULL
             FROM generate_series(0, %(all_cards)s - 1) j
             """,
-            """
+            f"""
             INSERT INTO escrow_posting (entry_id, account_id, amount)
             SELECT %(entry_base)s + j, leg.account_id, leg.amount
             FROM generate_series(0, %(all_cards)s - 1) j,
-                 LATERAL (VALUES (%(custody_id)s::bigint, %(price)s::bigint),
+                 LATERAL (VALUES (%(custody_account_base)s + {card_merchant}, %(price)s::bigint),
                                  (%(escrow_account_base)s + j, -%(price)s::bigint)) AS leg (account_id, amount)
             """,
         ],
@@ -388,11 +408,13 @@ class StatementCounter:
         self.phase = "setup"
         self.counts: dict[str, dict[str, int]] = {}
         self.aggregate: tuple[str, object] | None = None
+        self.lock = threading.Lock()  # the settlement's lanes count from threads of their own
 
     def __call__(self, execute, sql, params, many, context):
         verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
-        phase = self.counts.setdefault(self.phase, {})
-        phase[verb] = phase.get(verb, 0) + 1
+        with self.lock:
+            phase = self.counts.setdefault(self.phase, {})
+            phase[verb] = phase.get(verb, 0) + 1
         if self.phase == "aggregate" and self.aggregate is None:
             self.aggregate = (sql, params)
         return execute(sql, params, many, context)
@@ -408,6 +430,7 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
 
     from merchants.services import settlement as service
@@ -443,20 +466,26 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
         timings["payouts_s"] = time.perf_counter() - started
         return sent_counts[-1]
 
+    original_chunk = service._chunk_settle_and_pay
+
+    def counted_chunk(**kwargs):  # a lane's chunk, on its thread's own connection: counted there too
+        with connection.execute_wrapper(counter):
+            return original_chunk(**kwargs)
+
     service._merchant_totals, service.refund_counts = timed_totals, timed_refund_counts
-    service.payouts_deliver = timed_deliver
+    service.payouts_deliver, service._chunk_settle_and_pay = timed_deliver, counted_chunk
 
     def progress(done: int, total: int) -> None:
         say(f"  settled and paid: {done}/{total} merchants")
 
     day = date.fromisoformat(day_iso)
-    cpu0, backend0 = time.process_time(), process_cpu(backend_pid)
+    cpu0, backend0, machine0 = time.process_time(), process_cpu(backend_pid), machine_busy_cpu()
     with connection.execute_wrapper(counter):
         counter.phase = "open"
         started = time.perf_counter()
         run = service.settlement_run(day=day, progress=progress, deliver=True)
         finished = time.perf_counter()
-    cpu2, backend2 = time.process_time(), process_cpu(backend_pid)
+    cpu2, backend2, machine2 = time.process_time(), process_cpu(backend_pid), machine_busy_cpu()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     plan = ""
     if counter.aggregate is not None:
@@ -487,6 +516,10 @@ def _settle_child(env: dict[str, str], day_iso: str, results) -> None:
             "peak_rss_bytes": peak,
             "python_cpu_s": {"settlement_run": round(cpu2 - cpu0, 2)},
             "backend_cpu_s": {"settlement_run": backend_delta(backend0, backend2)},
+            # The lanes' connections come and go: their backends' CPU is what the rest of the
+            # machine used (nothing else runs during the benchmark's timed part).
+            "others_cpu_s": {"settlement_run": round(machine2 - machine0 - (cpu2 - cpu0), 2)},
+            "lanes": min(settings.SETTLEMENT_WORKERS, settings.LEDGER_CHAIN_STRIPES),
             "statements": counter.counts,
             "aggregate_sql": " ".join(counter.aggregate[0].split()) if counter.aggregate else None,
             "aggregate_plan": plan,
@@ -945,9 +978,10 @@ def print_report(report: dict) -> None:
         + ", ".join(f"{phase} {count:,}" for phase, count in stmts.items())
         + " (BEGIN/COMMIT not counted)"
     )
-    cpu, backend = s["python_cpu_s"], s["backend_cpu_s"]
+    cpu, others = s["python_cpu_s"], s.get("others_cpu_s", {}).get("settlement_run")
     print(
-        f"CPU of settlement_run: {cpu['settlement_run']} s Python / {backend['settlement_run']} s PostgreSQL backend; "
+        f"CPU of settlement_run: {cpu['settlement_run']} s Python (the settling process, {s.get('lanes', 1)} lanes), "
+        f"{others} s the rest of the machine (PostgreSQL's backends); "
         f"payouts left for payouts_deliver: {s['payouts_sent_after']}"
     )
     dc = report["checks"]["day_totals"]
@@ -1056,11 +1090,10 @@ def main(argv: list[str]) -> int:
             cursor.execute(
                 "SELECT (SELECT COALESCE(MAX(id), 0) FROM core_user), "
                 "(SELECT COALESCE(MAX(id), 0) FROM escrow_account), "
-                "(SELECT COALESCE(MAX(id), 0) FROM escrow_journalentry), "
-                "(SELECT id FROM escrow_account WHERE kind = 'custody')"
+                "(SELECT COALESCE(MAX(id), 0) FROM escrow_journalentry)"
             )
-            user, account, entry, custody = cursor.fetchone()
-        layout = layout_for(args, {"user": user, "account": account, "entry": entry, "custody": custody})
+            user, account, entry = cursor.fetchone()
+        layout = layout_for(args, {"user": user, "account": account, "entry": entry})
         say(
             f"generating: {args.merchants} merchants x {CARDS_PER_MERCHANT} cards, {args.releases} releases, "
             f"{args.refund_cards} cards of one closing merchant"
