@@ -45,7 +45,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
-from django.db.models import Model
+from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
 
@@ -752,18 +752,24 @@ def rows_insert(
     fixed = [(meta.get_field(name), value) for name, value in constants.items()]
     fixed_params = [field.get_db_prep_save(value, connection) for field, value in fixed]
     columns = ", ".join(quote(field.column) for field in [*varying, *(field for field, _ in fixed)])
+    suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+
+    def prep(row: Sequence[Any]) -> Sequence[Any]:
+        if prepared:
+            return row
+        return [field.get_db_prep_save(value, connection) for field, value in zip(varying, row, strict=True)]
+
+    if connection.vendor == "postgresql" and varying:
+        _rows_insert_arrays(meta, varying, fixed, fixed_params, (prep(row) for row in rows), columns, suffix)
+        return
     count_columns = len(varying) + len(fixed)
     row_sql = f"({', '.join(['%s'] * count_columns)})"
     per_statement = rows_per_statement(count_columns)
-    suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     params: list[Any] = []
     count = 0
     with connection.cursor() as cursor:
         for row in rows:
-            if prepared:
-                params += row
-            else:
-                params += [field.get_db_prep_save(value, connection) for field, value in zip(varying, row, strict=True)]
+            params += prep(row)
             params += fixed_params
             count += 1
             if count == per_statement:
@@ -776,6 +782,38 @@ def rows_insert(
             cursor.execute(
                 f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * count)}{suffix}", params
             )
+
+
+ARRAY_ROWS = 10_000  # rows per statement of ``_rows_insert_arrays``
+
+
+def _rows_insert_arrays(
+    meta: Any,
+    varying: Sequence[Field],
+    fixed: Sequence[tuple[Field, Any]],
+    fixed_params: Sequence[Any],
+    rows: Iterable[Sequence[Any]],
+    columns: str,
+    suffix: str,
+) -> None:
+    """``rows_insert`` on PostgreSQL: each varying column's values of up to ``ARRAY_ROWS`` rows as
+    one array parameter (``unnest``), each constant once. PostgreSQL parses a multi-row VALUES a
+    row and a value at a time, which for a chunk of thousands of rows costs more than writing
+    them; three arrays parse in a fraction of it (issue 20: the settlement of 100,000 merchants)."""
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in varying)
+    constants = "".join(f", %s::{field.db_type(connection)}" for field, _ in fixed)
+    statement = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT v.*{constants} FROM unnest({arrays}) AS v{suffix}"
+    )
+    with connection.cursor() as cursor:
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == ARRAY_ROWS:
+                cursor.execute(statement, [*fixed_params, *(list(values) for values in zip(*batch, strict=True))])
+                batch = []
+        if batch:
+            cursor.execute(statement, [*fixed_params, *(list(values) for values in zip(*batch, strict=True))])
 
 
 def rows_update_each(

@@ -269,3 +269,39 @@ def test_another_error_in_the_claims_round_trip_is_the_statements_own():
     with pytest.raises(IntegrityError), transaction.atomic(), rows.writes_ahead():
         rows.claim_ahead([claim], refused=lambda error: False)
         _read("SELECT 1", [])
+
+
+def test_rows_inserted_in_bulk_keep_each_value_its_constants_and_defaults_and_skip_taken_keys(monkeypatch):
+    """``rows_insert``: JSON, text, a constant timestamp and a constant NULL, defaults filled in;
+    on PostgreSQL a batch of arrays per ``ARRAY_ROWS`` rows (three here, so seven rows take three
+    statements); with ``ignore_conflicts`` a key already written keeps its first row."""
+    from core.models import OutboxMessage
+
+    monkeypatch.setattr(rows, "ARRAY_ROWS", 3)
+    now = clock.now()
+    OutboxMessage.objects.create(
+        topic="payout.send", payload={"n": "first"}, idempotency_key="k2", next_attempt_at=now, created_at=now
+    )
+    items = [({"n": n, "name": f"商户 {n}", "nested": [n, None]}, f"k{n}") for n in range(7)]
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(record):
+        rows.rows_insert(
+            model=OutboxMessage,
+            fields=["payload", "idempotency_key"],
+            rows=items,
+            constants={"topic": "payout.send", "next_attempt_at": now, "created_at": now, "sent_at": None},
+            ignore_conflicts=True,
+        )
+    stored = {m.idempotency_key: m for m in OutboxMessage.objects.all()}
+    assert set(stored) == {f"k{n}" for n in range(7)}
+    assert stored["k2"].payload == {"n": "first"}  # taken before: skipped
+    assert stored["k5"].payload == {"n": 5, "name": "商户 5", "nested": [5, None]}
+    assert {(m.topic, m.state, m.attempts, m.last_error, m.created_at, m.sent_at) for m in stored.values()} == {
+        ("payout.send", "pending", 0, "", now, None)
+    }
+    assert len(sent) == (3 if connection.vendor == "postgresql" else 1)
