@@ -238,6 +238,7 @@ def _entries_write(entries: Sequence[NewEntry], *, need_id: bool, kinds: dict[in
     if days:  # travels with the entry's write, in its round trip
         sql.execute_all([statements.settlement_days_add(days)])
     posted: list[JournalEntry] = []
+    alias = connection.alias
     for new in entries:
         chain = new.legs[0].account_id % stripes
         prev_seq, prev_hash = heads[chain]
@@ -257,6 +258,7 @@ def _entries_write(entries: Sequence[NewEntry], *, need_id: bool, kinds: dict[in
         heads[chain] = (prev_seq + 1, link)
         posted.append(
             _posted(
+                alias,
                 code=new.code,
                 idempotency_key=new.idempotency_key,
                 actor_id=new.actor_id,
@@ -314,11 +316,12 @@ def journal_post(
     return _post([new], need_id=need_id)[0]
 
 
-def _posted(**fields) -> JournalEntry:
-    """The ``JournalEntry`` object of a row written in plain SQL (its ``id`` set once known)."""
+def _posted(alias: str, **fields) -> JournalEntry:
+    """The ``JournalEntry`` object of a row written in plain SQL on the connection ``alias`` (its
+    ``id`` set once known)."""
     entry = JournalEntry(**fields)
     entry._state.adding = False
-    entry._state.db = connection.alias
+    entry._state.db = alias
     entry.replayed = False
     return entry
 

@@ -15,6 +15,7 @@ import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import Any
 
 from django.db import connection
 
@@ -181,10 +182,14 @@ def _entries_insert_sql(count: int) -> str:
     return f"INSERT INTO {_ENTRY} ({', '.join(ENTRY_COLUMNS)}) VALUES {', '.join([row] * count)}"
 
 
-def entry_values(entry: JournalEntry) -> list:
-    """The values of ``ENTRY_COLUMNS`` for a new entry."""
+_CREATED_AT = ENTRY_COLUMNS.index("created_at")
+
+
+def entry_values(entry: JournalEntry, ops: Any = None) -> list:
+    """The values of ``ENTRY_COLUMNS`` for a new entry (``ops``: the connection's, looked up once
+    by a caller writing thousands)."""
     values = [getattr(entry, column) for column in ENTRY_COLUMNS]
-    values[ENTRY_COLUMNS.index("created_at")] = connection.ops.adapt_datetimefield_value(entry.created_at)
+    values[_CREATED_AT] = (ops or connection.ops).adapt_datetimefield_value(entry.created_at)
     return values
 
 
@@ -210,12 +215,13 @@ def entries_insert(entries: Sequence[JournalEntry], postings: Sequence[Sequence[
         return
     ids: dict[str, int] = {}
     step = sql.rows_per_statement(len(ENTRY_COLUMNS))
+    ops = connection.ops
     with connection.cursor() as cursor:
         for start in range(0, len(entries), step):
             chunk = entries[start : start + step]
             cursor.execute(
                 f"{_entries_insert_sql(len(chunk))} RETURNING idempotency_key, id",
-                [value for entry in chunk for value in entry_values(entry)],
+                [value for entry in chunk for value in entry_values(entry, ops)],
             )
             ids.update(cursor.fetchall())
         for entry in entries:
@@ -241,7 +247,8 @@ def _entries_insert_arrays(entries: Sequence[JournalEntry], postings: Sequence[S
     """``entries_insert`` on PostgreSQL for a large batch: each column's values as one array
     (``unnest``), two statements whatever the batch's size. A multi-row VALUES costs PostgreSQL
     twice as much to parse as the rows cost to write (a day's hundred thousand payouts)."""
-    values = [entry_values(entry) for entry in entries]
+    ops = connection.ops
+    values = [entry_values(entry, ops) for entry in entries]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_ENTRY} ({', '.join(ENTRY_COLUMNS)}) "

@@ -280,10 +280,11 @@ _SETTLED_FIELDS = ["id", "merchant", "released", "fees", "releases_count", "refu
 _SETTLED_FIELDS += ["payout_state", "payout_reference", "held_reason", "paid_at"]
 
 
-def _uuid_column(value: Any) -> str:
+def _uuid_column(value: Any, *, native: bool) -> str:
     """A uuid as this database's uuid column takes it in a prepared row (``sql.rows_insert``):
-    PostgreSQL's own type takes the hyphenated text; elsewhere Django stores the 32 hex digits."""
-    return str(value) if connection.features.has_native_uuid_field else uuid.UUID(str(value)).hex
+    PostgreSQL's own type (``native``: ``connection.features.has_native_uuid_field``) takes the
+    hyphenated text; elsewhere Django stores the 32 hex digits."""
+    return str(value) if native else uuid.UUID(str(value)).hex
 
 
 def _chunk_settle_and_pay(*, run: SettlementRun, chunk: list[Totals], refunds: Mapping[Any, int], now: datetime) -> int:
@@ -305,6 +306,7 @@ def _chunk_settle_and_pay(*, run: SettlementRun, chunk: list[Totals], refunds: M
     existing = _settlements_existing(ids.values())
     gateway = get_batch_gateway()
     memo_day = run.date.isoformat()
+    native = connection.features.has_native_uuid_field
     # Looked up for the first merchant without a custody account of its own, if any: two lanes
     # opening it at once (a database without it) would wait on each other.
     city_custody = functools.cache(lambda: city_wide_account_id(Account.Kind.CUSTODY))
@@ -318,7 +320,8 @@ def _chunk_settle_and_pay(*, run: SettlementRun, chunk: list[Totals], refunds: M
         reason = _payout_hold_reason(releases_frozen=frozen, stripe_account_id=stripe_account_id, gateway=gateway)
         amount = released + fees
         state = (Settlement.PayoutState.HELD if reason else Settlement.PayoutState.PAID).value
-        row = [_uuid_column(pk), _uuid_column(merchant_id), released, fees, count, refunds.get(merchant_id, 0)]
+        row = [_uuid_column(pk, native=native), _uuid_column(merchant_id, native=native), released, fees, count]
+        row.append(refunds.get(merchant_id, 0))
         row += [amount, state, ""]
         row += [reason, None if reason else now]
         rows.append(row)
