@@ -36,8 +36,10 @@ from tests.settlement.test_settlement_crash import database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-MERCHANTS = 160  # two chunks of settlements paid (SETTLEMENT_CHUNK below): the kill lands after the first
-SETTLEMENT_CHUNK = "100"
+# Four chunks of settlements paid (SETTLEMENT_CHUNK below), in one lane or two of two (the
+# settlement's lanes, SETTLEMENT_WORKERS): the kill lands after the first commits, others to come.
+MERCHANTS = 160
+SETTLEMENT_CHUNK = "40"
 CARDS = MASS_REFUND_CHUNK + 40  # two chunks: the kill lands after the first
 
 
