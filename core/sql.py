@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -787,6 +789,37 @@ def rows_insert(
 ARRAY_ROWS = 10_000  # rows per statement of ``_rows_insert_arrays``
 
 
+def _array_element(value: Any) -> str | None:
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, str | uuid.UUID | datetime | date):
+        text = str(value)
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return None
+
+
+def array_param(values: Sequence[Any]) -> Any:
+    """``values`` as one parameter for ``%s::type[]`` on PostgreSQL: the array's text form
+    (``{1,2,NULL}``, ``{"a","b \\"c\\""}``) when every value is an int, a string, a uuid, a date or
+    an aware datetime (or None, or a bool), which the server reads with the type's own input
+    function; else the list, which psycopg2 sends as ``ARRAY[...]``, a constant per value for
+    PostgreSQL to parse and analyse: for arrays of thousands the text form costs the client and
+    the server a fraction of it."""
+    if all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    parts = []
+    for value in values:
+        part = _array_element(value)
+        if part is None:
+            return list(values)
+        parts.append(part)
+    return "{" + ",".join(parts) + "}"
+
+
 def _rows_insert_arrays(
     meta: Any,
     varying: Sequence[Field],
@@ -810,10 +843,10 @@ def _rows_insert_arrays(
         for row in rows:
             batch.append(row)
             if len(batch) == ARRAY_ROWS:
-                cursor.execute(statement, [*fixed_params, *(list(values) for values in zip(*batch, strict=True))])
+                cursor.execute(statement, [*fixed_params, *map(array_param, zip(*batch, strict=True))])
                 batch = []
         if batch:
-            cursor.execute(statement, [*fixed_params, *(list(values) for values in zip(*batch, strict=True))])
+            cursor.execute(statement, [*fixed_params, *map(array_param, zip(*batch, strict=True))])
 
 
 def rows_update_each(

@@ -63,18 +63,26 @@ def accounts_lock(account_ids: Sequence[int], *, idempotency_key: str | None = N
     key that commits while we wait for the lock is caught by the unique index instead."""
     key = f"(SELECT e.id FROM {_ENTRY} e WHERE e.idempotency_key = %s)" if idempotency_key else "NULL"
     params = [idempotency_key] if idempotency_key else []
+    ids, ids_params = _in_list("a.id", "bigint", account_ids)
     return sql.fetch(
-        f"SELECT a.id, a.kind, a.balance, {key} FROM {_ACCOUNT} a WHERE a.id IN ({_placeholders(len(account_ids))}) "
-        f"ORDER BY a.id{_lock('a')}",
-        [*params, *account_ids],
+        f"SELECT a.id, a.kind, a.balance, {key} FROM {_ACCOUNT} a WHERE {ids} ORDER BY a.id{_lock('a')}",
+        [*params, *ids_params],
     )
 
 
+def _in_list(column: str, db_type: str, values: Sequence) -> tuple[str, list]:
+    """``column`` among ``values``: ``IN (...)`` for a few (a post's two or three accounts, the
+    statement prepared for that count), one array on PostgreSQL for a batch's thousands
+    (``= ANY``: one statement text whatever their number, read as one parameter)."""
+    if len(values) > CASE_ROWS_MAX and connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::{db_type}[])", [sql.array_param(values)]
+    return f"{column} IN ({_placeholders(len(values))})", list(values)
+
+
 def entry_ids_by_key(keys: Sequence[str]) -> dict[str, int]:
+    where, params = _in_list("idempotency_key", "text", keys)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT idempotency_key, id FROM {_ENTRY} WHERE idempotency_key IN ({_placeholders(len(keys))})", keys
-        )
+        cursor.execute(f"SELECT idempotency_key, id FROM {_ENTRY} WHERE {where}", params)
         return dict(cursor.fetchall())
 
 
@@ -100,7 +108,7 @@ def balances_add(delta: dict[int, int]) -> sql.Statement:
         return (
             f"UPDATE {_ACCOUNT} a SET balance = a.balance + d.delta "
             "FROM unnest(%s::bigint[], %s::bigint[]) AS d (id, delta) WHERE a.id = d.id",
-            [account_ids, [delta[account_id] for account_id in account_ids]],
+            [sql.array_param(account_ids), sql.array_param([delta[account_id] for account_id in account_ids])],
         )
     cases = " ".join(["WHEN %s THEN CAST(%s AS bigint)"] * len(account_ids))  # typed when prepared
     return (
@@ -128,9 +136,9 @@ def settlement_days_add(totals: dict[tuple[int, date], tuple[int, int, int]]) ->
             f"{columns} SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], %s::bigint[], %s::bigint[]) "
             f"{upsert}",
             [
-                [account for account, _ in keys],
-                [day for _, day in keys],
-                *([totals[key][index] for key in keys] for index in range(3)),
+                sql.array_param([account for account, _ in keys]),
+                sql.array_param([day for _, day in keys]),
+                *(sql.array_param([totals[key][index] for key in keys]) for index in range(3)),
             ],
         )
     return (
@@ -253,7 +261,7 @@ def _entries_insert_arrays(entries: Sequence[JournalEntry], postings: Sequence[S
         cursor.execute(
             f"INSERT INTO {_ENTRY} ({', '.join(ENTRY_COLUMNS)}) "
             f"SELECT * FROM unnest({_array_types(JournalEntry, ENTRY_COLUMNS)}) RETURNING idempotency_key, id",
-            [[row[index] for row in values] for index in range(len(ENTRY_COLUMNS))],
+            [sql.array_param([row[index] for row in values]) for index in range(len(ENTRY_COLUMNS))],
         )
         ids = dict(cursor.fetchall())
         for entry in entries:
@@ -262,7 +270,7 @@ def _entries_insert_arrays(entries: Sequence[JournalEntry], postings: Sequence[S
         cursor.execute(
             f"INSERT INTO {_POSTING} (entry_id, account_id, amount) "
             "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
-            [[row[index] for row in rows] for index in range(3)],
+            [sql.array_param([row[index] for row in rows]) for index in range(3)],
         )
 
 
