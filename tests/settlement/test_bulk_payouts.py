@@ -26,16 +26,20 @@ def at(moment):
     return time_machine.travel(moment, tick=False)
 
 
-@pytest.fixture
-def five_merchants():
-    """Five merchants, each with one service used on the day: 10,000 fen released to each."""
-    merchants = [builders.merchant() for _ in range(5)]
+def merchants_released_to_on_the_day(count: int) -> list:
+    """``count`` merchants, each with one service used on the day: 10,000 fen released to each."""
+    merchants = [builders.merchant() for _ in range(count)]
     with at("2026-02-20 10:00 +0800"):
         cards = [builders.paid_card(builders.session_pack(m, price=100_000, sessions=10)) for m in merchants]
     with at("2026-03-02 15:00 +0800"):
         for card in cards:
             use(card)
     return merchants
+
+
+@pytest.fixture
+def five_merchants():
+    return merchants_released_to_on_the_day(5)
 
 
 def assert_each_paid_once(merchants, *, held=()):
@@ -73,18 +77,25 @@ def test_merchants_are_settled_and_paid_a_chunk_per_transaction_each_once(five_m
     assert sum(Settlement.objects.values_list("released", flat=True)) == 50_000
 
 
-def test_a_run_interrupted_between_chunks_pays_the_rest_once_when_run_again(five_merchants, monkeypatch, settings):
-    settings.SETTLEMENT_CHUNK = 2
+def fail_chunk(monkeypatch, number: int, message: str) -> None:
+    """The settlement's ``number``-th chunk (counted across its lanes) fails posting its payouts
+    with ``RuntimeError(message)``, rolled back; the others post as they would."""
     calls = []
     real = service.journal_post_many
 
-    def fails_on_the_second_chunk(entries):
+    def fails_on_that_chunk(entries):
         calls.append(len(entries))
-        if len(calls) == 2:
-            raise RuntimeError("the process died here")
+        if len(calls) == number:
+            raise RuntimeError(message)
         return real(entries)
 
-    monkeypatch.setattr(service, "journal_post_many", fails_on_the_second_chunk)
+    monkeypatch.setattr(service, "journal_post_many", fails_on_that_chunk)
+
+
+def test_a_run_interrupted_between_chunks_pays_the_rest_once_when_run_again(five_merchants, monkeypatch, settings):
+    settings.SETTLEMENT_CHUNK = 2
+    real = service.journal_post_many
+    fail_chunk(monkeypatch, 2, "the process died here")
     with at(SETTLED), pytest.raises(RuntimeError):
         settlement_run(day=DAY)
     assert Settlement.objects.filter(payout_state="paid").count() == 2  # the first chunk committed, paid

@@ -15,8 +15,7 @@ from merchants.models import Settlement, SettlementRun
 from merchants.services import settlement as service
 from merchants.services.settlement import settlement_run
 from payments.models import BankTransaction
-from tests.cards import builders
-from tests.cards.test_redemptions import use
+from tests.settlement.test_bulk_payouts import fail_chunk, merchants_released_to_on_the_day
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -38,13 +37,8 @@ def lanes(settings):
 @pytest.fixture
 def eight_merchants():
     """Eight merchants (each with its own custody account), one service used by each on the day."""
-    merchants = [builders.merchant() for _ in range(8)]
+    merchants = merchants_released_to_on_the_day(8)
     assert all(merchant.custody_account_id for merchant in merchants)
-    with at("2026-02-20 10:00 +0800"):
-        cards = [builders.paid_card(builders.session_pack(m, price=100_000, sessions=10)) for m in merchants]
-    with at("2026-03-02 15:00 +0800"):
-        for card in cards:
-            use(card)
     return merchants
 
 
@@ -95,15 +89,7 @@ def test_two_lanes_hold_their_chunks_open_at_the_same_time_and_pay_each_merchant
 
 def test_a_lane_that_fails_stops_the_run_and_running_again_pays_the_rest_once(lanes, eight_merchants, monkeypatch):
     real = service.journal_post_many
-    calls = []
-
-    def fails_on_the_third_chunk(entries):
-        calls.append(len(entries))
-        if len(calls) == 3:
-            raise RuntimeError("the connection died here")
-        return real(entries)
-
-    monkeypatch.setattr(service, "journal_post_many", fails_on_the_third_chunk)
+    fail_chunk(monkeypatch, 3, "the connection died here")
     with at(SETTLED), pytest.raises(RuntimeError, match="connection died"):
         settlement_run(day=DAY)
     paid = Settlement.objects.filter(payout_state="paid").count()
