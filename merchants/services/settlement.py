@@ -262,7 +262,7 @@ def _chunk_settle(*, run: SettlementRun, chunk: list[Totals], refunds: Mapping[A
         for merchant_id, _account, released, fees, count in chunk
         if ids[merchant_id] not in existing
     ]
-    Settlement.objects.bulk_create(settlements)
+    Settlement.objects.bulk_create(settlements, ignore_conflicts=True)  # a run settling beside it wrote it
     outbox_enqueue_many(
         topic=PAYOUT_TOPIC, items=[({"settlement_id": str(s.id)}, f"payout:{s.id}") for s in settlements]
     )
